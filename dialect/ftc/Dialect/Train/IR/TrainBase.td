@@ -1,0 +1,90 @@
+//===- TrainBase.td - the train dialect and its type constraints -*- tablegen -*-===//
+//
+// The `train` dialect describes a model's training problem: its parameters,
+// its batch inputs, its forward pass and its loss. Everything after that (the
+// backward graph, the optimizer update, the rewrites) is derived by passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FTC_DIALECT_TRAIN_IR_TRAINBASE_TD
+#define FTC_DIALECT_TRAIN_IR_TRAINBASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def Train_Dialect : Dialect {
+  let name = "train";
+  let cppNamespace = "::ftc::train";
+  let summary = "Parameters, forward pass and loss of a model to be trained";
+  let description = [{
+    A model is a `builtin.module` holding:
+
+    * one `train.param` per parameter, a module-level symbol named like the
+      PyTorch `state_dict` key (`@fc1.weight`), with its tensor type, its
+      initializer and an optional `frozen` marker;
+    * one loss function: a `func.func` carrying the unit attribute
+      `train.loss`, whose arguments are the batch inputs, each named by a
+      `train.input` argument attribute, and whose single result is the scalar
+      loss (`tensor<f32>`, or `tensor<f64>` for gradient checks);
+    * optionally `train.optimizer` on the module: `#train.adamw<...>` or
+      `#train.sgd<...>`; command-line flags override it.
+
+    ```mlir
+    module attributes {train.optimizer = #train.adamw<lr = 1.0e-03>} {
+      train.param @fc.weight : tensor<10x784xf32> init #train.kaiming_uniform
+      train.param @fc.bias : tensor<10xf32> init #train.linear_bias<fan_in = 784>
+      func.func @loss(%x: tensor<128x784xf32> {train.input = "image"},
+                      %y: tensor<128xi32> {train.input = "label"}) -> tensor<f32>
+          attributes {train.loss} {
+        %w = train.get_param @fc.weight : tensor<10x784xf32>
+        %b = train.get_param @fc.bias : tensor<10xf32>
+        %logits = train.linear %x, %w, %b : (tensor<128x784xf32>, tensor<10x784xf32>, tensor<10xf32>) -> tensor<128x10xf32>
+        %l = train.cross_entropy %logits, %y : (tensor<128x10xf32>, tensor<128xi32>) -> tensor<f32>
+        return %l : tensor<f32>
+      }
+    }
+    ```
+
+    Tensors are statically shaped. Floating-point ops take f16, bf16, f32 or
+    f64 and never mix element types: use `train.cast`.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasConstantMaterializer = 1;
+  let extraClassDeclaration = [{
+    /// Unit attribute on the `func.func` that computes the loss.
+    static constexpr ::llvm::StringLiteral getLossAttrName() {
+      return ::llvm::StringLiteral("train.loss");
+    }
+    /// String attribute naming a batch input (an argument of the loss function).
+    static constexpr ::llvm::StringLiteral getInputAttrName() {
+      return ::llvm::StringLiteral("train.input");
+    }
+    /// Optimizer settings on the module: `#train.adamw` or `#train.sgd`.
+    static constexpr ::llvm::StringLiteral getOptimizerAttrName() {
+      return ::llvm::StringLiteral("train.optimizer");
+    }
+    /// Adds the attributes of TrainAttrs.td (defined in TrainAttrs.cpp).
+    void registerAttributes();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def Train_FloatElement : AnyTypeOf<[F16, BF16, F32, F64]>;
+def Train_IntElement : AnyTypeOf<[I32, I64]>;
+
+def Train_FloatTensor : RankedTensorOf<[F16, BF16, F32, F64], [HasStaticShapePred],
+                                       "statically shaped tensor">;
+def Train_IntTensor : RankedTensorOf<[I32, I64], [HasStaticShapePred],
+                                     "statically shaped tensor">;
+def Train_Tensor : RankedTensorOf<[F16, BF16, F32, F64, I32, I64], [HasStaticShapePred],
+                                  "statically shaped tensor">;
+def Train_ScalarFloatTensor : RankedTensorOf<[F16, BF16, F32, F64],
+                                             [HasAnyRankOfPred<[0]>],
+                                             "0-d tensor">;
+
+#endif // FTC_DIALECT_TRAIN_IR_TRAINBASE_TD

@@ -1,0 +1,336 @@
+//===- TrainOps.td - train dialect operations -------------------*- tablegen -*-===//
+//
+// The op set of a classifier, with PyTorch semantics. Shape rules live in
+// ShapeInference.h and are shared by the verifiers and the builders.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FTC_DIALECT_TRAIN_IR_TRAINOPS_TD
+#define FTC_DIALECT_TRAIN_IR_TRAINOPS_TD
+
+include "ftc/Dialect/Train/IR/TrainBase.td"
+include "ftc/Dialect/Train/IR/TrainAttrs.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Train_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Train_Dialect, mnemonic, traits>;
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+def Train_ParamOp : Train_Op<"param", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "a trainable (or frozen) parameter of the model";
+  let description = [{
+    Declares a parameter as a module-level symbol. Its name is the PyTorch
+    `state_dict` key, so checkpoints move between ftc and PyTorch unchanged;
+    `linear` weights use PyTorch's `[out, in]` layout. `init` says how the
+    runtime draws the initial value; `frozen` excludes it from the gradient
+    and the optimizer (LoRA's base weights, for instance).
+
+    ```mlir
+    train.param @fc1.weight : tensor<1024x784xf32> init #train.kaiming_uniform
+    train.param frozen @wte.weight : tensor<4096x256xf32> init #train.normal<mean = 0.0, std = 2.0e-02>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<Train_FloatTensor>:$type,
+                       Train_InitializerAttr:$init,
+                       UnitAttr:$frozen);
+  let assemblyFormat = [{
+    (`frozen` $frozen^)? $sym_name `:` $type `init` $init attr-dict
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getType());
+    }
+    bool isTrainable() { return !getFrozen(); }
+  }];
+  let hasVerifier = 1;
+}
+
+def Train_GetParamOp : Train_Op<"get_param",
+    [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "reads the current value of a parameter";
+  let description = [{
+    ```mlir
+    %w = train.get_param @fc1.weight : tensor<1024x784xf32>
+    ```
+    The result type must be the parameter's type.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$param attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Constants
+//===----------------------------------------------------------------------===//
+
+def Train_ConstantOp : Train_Op<"constant",
+    [ConstantLike, Pure, AllTypesMatch<["value", "result"]>]> {
+  let summary = "a constant tensor";
+  let description = [{
+    ```mlir
+    %c = train.constant dense<[1.0, 2.0]> : tensor<2xf32>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Train_Tensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+def Train_FillOp : Train_Op<"fill", [Pure]> {
+  let summary = "a float tensor with every element equal to one value";
+  let description = [{
+    ```mlir
+    %z = train.fill 0.0 : tensor<128x10xf32>
+    ```
+  }];
+  let arguments = (ins F64Attr:$value);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$value attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+class Train_BinaryOp<string mnemonic, string torchName>
+    : Train_Op<mnemonic, [Pure, SameOperandsAndResultElementType]> {
+  let summary = "elementwise " # mnemonic # " with numpy broadcasting (" # torchName # ")";
+  let description = [{
+    Shapes broadcast as in numpy and PyTorch: aligned from the right, a
+    dimension of size 1 stretches, a missing leading dimension counts as 1.
+
+    ```mlir
+    %r = train.}] # mnemonic # [{ %a, %b : (tensor<128x10xf32>, tensor<10xf32>) -> tensor<128x10xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$lhs, Train_FloatTensor:$rhs);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$lhs, "::mlir::Value":$rhs), [{
+      build($_builder, $_state, ::ftc::train::inferBroadcastType(lhs, rhs), lhs, rhs);
+    }]>
+  ];
+  let hasVerifier = 1;
+}
+
+def Train_AddOp : Train_BinaryOp<"add", "torch.add">;
+def Train_SubOp : Train_BinaryOp<"sub", "torch.sub">;
+def Train_MulOp : Train_BinaryOp<"mul", "torch.mul">;
+def Train_DivOp : Train_BinaryOp<"div", "torch.div">;
+
+class Train_UnaryOp<string mnemonic, string maths>
+    : Train_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = "elementwise " # maths;
+  let description = [{
+    ```mlir
+    %r = train.}] # mnemonic # [{ %x : tensor<128x1024xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Train_NegOp : Train_UnaryOp<"neg", "negation: -x">;
+def Train_ReluOp : Train_UnaryOp<"relu", "ReLU: max(x, 0)">;
+def Train_ExpOp : Train_UnaryOp<"exp", "exponential: e^x">;
+def Train_LogOp : Train_UnaryOp<"log", "natural logarithm: ln x">;
+def Train_TanhOp : Train_UnaryOp<"tanh", "hyperbolic tangent">;
+def Train_SigmoidOp : Train_UnaryOp<"sigmoid", "logistic sigmoid: 1 / (1 + e^-x)">;
+
+def Train_CastOp : Train_Op<"cast", [Pure, SameOperandsAndResultShape]> {
+  let summary = "converts the element type, keeping the shape (Tensor.to(dtype))";
+  let description = [{
+    Float to float rounds to nearest even; int to float is exact where the
+    float can hold it; float to int truncates toward zero, as in PyTorch.
+
+    ```mlir
+    %f = train.cast %labels : tensor<128xi32> to tensor<128xf32>
+    ```
+  }];
+  let arguments = (ins Train_Tensor:$input);
+  let results = (outs Train_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+class Train_ReduceOp<string mnemonic, string maths>
+    : Train_Op<mnemonic, [Pure, SameOperandsAndResultElementType]> {
+  let summary = maths # " over the given dimensions";
+  let description = [{
+    `dims` lists the reduced dimensions, in increasing order, at least one.
+    Without `keepdim` they are dropped from the result; with it they stay
+    with size 1 (PyTorch's `keepdim=True`).
+
+    ```mlir
+    %r = train.}] # mnemonic # [{ %x dims [1] : tensor<128x10xf32> -> tensor<128xf32>
+    %k = train.}] # mnemonic # [{ %x dims [1] keepdim : tensor<128x10xf32> -> tensor<128x1xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input, DenseI64ArrayAttr:$dims,
+                       UnitAttr:$keepdim);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `dims` $dims (`keepdim` $keepdim^)? attr-dict `:` type($input) `->` type($result)
+  }];
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "::llvm::ArrayRef<int64_t>":$dims,
+                   CArg<"bool", "false">:$keepdim), [{
+      build($_builder, $_state,
+            ::ftc::train::inferReduceType(input, dims, keepdim), input, dims, keepdim);
+    }]>
+  ];
+  let hasVerifier = 1;
+}
+
+def Train_SumOp : Train_ReduceOp<"sum", "sum">;
+def Train_MeanOp : Train_ReduceOp<"mean", "arithmetic mean">;
+def Train_MaxOp : Train_ReduceOp<"max", "maximum">;
+
+//===----------------------------------------------------------------------===//
+// Shape
+//===----------------------------------------------------------------------===//
+
+def Train_ReshapeOp : Train_Op<"reshape", [Pure, SameOperandsAndResultElementType]> {
+  let summary = "same elements, new static shape (Tensor.reshape)";
+  let description = [{
+    Elements keep their row-major order; the element count must not change.
+
+    ```mlir
+    %r = train.reshape %x : tensor<8x128x256xf32> -> tensor<1024x256xf32>
+    ```
+  }];
+  let arguments = (ins Train_Tensor:$input);
+  let results = (outs Train_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Train_TransposeOp : Train_Op<"transpose", [Pure, SameOperandsAndResultElementType]> {
+  let summary = "permutes dimensions (Tensor.permute)";
+  let description = [{
+    Result dimension i is input dimension `permutation[i]`.
+
+    ```mlir
+    %t = train.transpose %x [1, 0] : tensor<4x5xf32> -> tensor<5x4xf32>
+    ```
+  }];
+  let arguments = (ins Train_Tensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs Train_Tensor:$result);
+  let assemblyFormat = [{
+    $input $permutation attr-dict `:` type($input) `->` type($result)
+  }];
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "::llvm::ArrayRef<int64_t>":$permutation), [{
+      build($_builder, $_state,
+            ::ftc::train::inferTransposeType(input, permutation), input, permutation);
+    }]>
+  ];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra
+//===----------------------------------------------------------------------===//
+
+def Train_MatmulOp : Train_Op<"matmul", [Pure, SameOperandsAndResultElementType]> {
+  let summary = "matrix product, optionally batched and transposed";
+  let description = [{
+    Both operands have the same rank r >= 2; the leading r-2 dimensions are
+    batch dimensions and must be equal. `transpose_lhs` / `transpose_rhs`
+    swap the last two dimensions of that operand before the product.
+
+    ```mlir
+    %c = train.matmul %a, %b : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x5xf32>
+    %s = train.matmul %q, %k transpose_rhs : (tensor<8x64x16xf32>, tensor<8x64x16xf32>) -> tensor<8x64x64xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$lhs, Train_FloatTensor:$rhs,
+                       UnitAttr:$transpose_lhs, UnitAttr:$transpose_rhs);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs (`transpose_lhs` $transpose_lhs^)? (`transpose_rhs` $transpose_rhs^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$lhs, "::mlir::Value":$rhs,
+                   CArg<"bool", "false">:$transposeLhs,
+                   CArg<"bool", "false">:$transposeRhs), [{
+      build($_builder, $_state,
+            ::ftc::train::inferMatmulType(lhs, rhs, transposeLhs, transposeRhs),
+            lhs, rhs, transposeLhs, transposeRhs);
+    }]>
+  ];
+  let hasVerifier = 1;
+}
+
+def Train_LinearOp : Train_Op<"linear",
+    [Pure, SameOperandsAndResultElementType]> {
+  let summary = "y = x W^T + b (torch.nn.functional.linear)";
+  let description = [{
+    `weight` has PyTorch's `[out, in]` layout; `input` is `[..., in]`; the
+    optional `bias` is `[out]`; the result is `[..., out]`.
+
+    ```mlir
+    %y = train.linear %x, %w, %b : (tensor<128x784xf32>, tensor<1024x784xf32>, tensor<1024xf32>) -> tensor<128x1024xf32>
+    %z = train.linear %x, %w : (tensor<128x784xf32>, tensor<1024x784xf32>) -> tensor<128x1024xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input, Train_FloatTensor:$weight,
+                       Optional<Train_FloatTensor>:$bias);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+def Train_CrossEntropyOp : Train_Op<"cross_entropy", [Pure]> {
+  let summary = "mean cross-entropy of logits against integer class labels";
+  let description = [{
+    `torch.nn.functional.cross_entropy(logits, labels)` with mean reduction,
+    the classes along the last dimension of `logits`: for logits `[N..., C]`
+    and labels `[N...]` (i32 or i64, each in [0, C)), the result is
+    mean over N... of `logsumexp(logits[n]) - logits[n, labels[n]]`.
+
+    ```mlir
+    %l = train.cross_entropy %logits, %labels : (tensor<128x10xf32>, tensor<128xi32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$logits, Train_IntTensor:$labels);
+  let results = (outs Train_ScalarFloatTensor:$result);
+  let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Train_MseLossOp : Train_Op<"mse_loss",
+    [Pure, SameTypeOperands, SameOperandsAndResultElementType]> {
+  let summary = "mean squared error (torch.nn.functional.mse_loss)";
+  let description = [{
+    mean((input - target)^2) over every element; both operands have the same type.
+
+    ```mlir
+    %l = train.mse_loss %pred, %target : (tensor<64x1xf32>, tensor<64x1xf32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input, Train_FloatTensor:$target);
+  let results = (outs Train_ScalarFloatTensor:$result);
+  let assemblyFormat = "$input `,` $target attr-dict `:` functional-type(operands, results)";
+}
+
+#endif // FTC_DIALECT_TRAIN_IR_TRAINOPS_TD

@@ -1,0 +1,137 @@
+//===- TrainDialect.cpp - the train dialect and its model conventions -----===//
+
+#include "ftc/Dialect/Train/IR/TrainDialect.h"
+#include "ftc/Dialect/Train/IR/TrainAttrs.h"
+#include "ftc/Dialect/Train/IR/TrainOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
+
+using namespace mlir;
+using namespace ftc::train;
+
+#include "ftc/Dialect/Train/IR/TrainDialect.cpp.inc"
+
+void TrainDialect::initialize() {
+  registerAttributes();
+  addOperations<
+#define GET_OP_LIST
+#include "ftc/Dialect/Train/IR/TrainOps.cpp.inc"
+      >();
+}
+
+Operation *TrainDialect::materializeConstant(OpBuilder &builder, Attribute value,
+                                             Type type, Location loc) {
+  auto elements = dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type)
+    return nullptr;
+  return ConstantOp::create(builder, loc, elements);
+}
+
+//===----------------------------------------------------------------------===//
+// The model conventions, checked where the attributes sit
+//===----------------------------------------------------------------------===//
+
+/// A loss function: a func.func with a body, batch inputs as named, statically
+/// shaped tensor arguments and one result, the scalar loss.
+static LogicalResult verifyLossFunction(Operation *op) {
+  auto func = dyn_cast<func::FuncOp>(op);
+  if (!func)
+    return op->emitOpError()
+           << "cannot carry 'train.loss': it marks the func.func that "
+              "computes the loss";
+  if (func.isExternal())
+    return func.emitOpError() << "is marked {train.loss} but has no body";
+  FunctionType type = func.getFunctionType();
+  if (type.getNumResults() != 1)
+    return func.emitOpError()
+           << "is the loss function and must return exactly one value, the "
+              "scalar loss; it returns "
+           << type.getNumResults();
+  auto loss = dyn_cast<RankedTensorType>(type.getResult(0));
+  if (!loss || loss.getRank() != 0 ||
+      !(loss.getElementType().isF32() || loss.getElementType().isF64()))
+    return func.emitOpError()
+           << "must return the loss as a scalar: tensor<f32> (tensor<f64> for "
+              "gradient checks), got "
+           << type.getResult(0);
+
+  llvm::StringMap<unsigned> firstUse;
+  for (auto [index, arg] : llvm::enumerate(func.getArguments())) {
+    auto name = func.getArgAttrOfType<StringAttr>(
+        index, TrainDialect::getInputAttrName());
+    if (!name)
+      return emitError(arg.getLoc())
+             << "argument #" << index
+             << " of the loss function needs a {train.input = \"...\"} "
+                "attribute naming the batch input";
+    auto tensor = dyn_cast<RankedTensorType>(arg.getType());
+    if (!tensor || !tensor.hasStaticShape())
+      return emitError(arg.getLoc())
+             << "batch input \"" << name.getValue()
+             << "\" must be a statically shaped tensor, got " << arg.getType();
+    auto [it, inserted] = firstUse.try_emplace(name.getValue(), index);
+    if (!inserted) {
+      InFlightDiagnostic diag = emitError(arg.getLoc())
+                                << "batch input name \"" << name.getValue()
+                                << "\" is used twice";
+      diag.attachNote(func.getArgument(it->second).getLoc())
+          << "first used by argument #" << it->second;
+      return diag;
+    }
+  }
+  return success();
+}
+
+LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
+                                                     NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  if (name == getLossAttrName()) {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitOpError() << "'" << name << "' must be a unit attribute";
+    return verifyLossFunction(op);
+  }
+  if (name == getOptimizerAttrName()) {
+    if (!isa<ModuleOp>(op))
+      return op->emitOpError()
+             << "cannot carry '" << name
+             << "': optimizer settings belong on the model's module";
+    if (!isa<AdamWAttr, SGDAttr>(attr.getValue()))
+      return op->emitOpError()
+             << "'" << name << "' must be #train.adamw<...> or #train.sgd<...>, got "
+             << attr.getValue();
+    return success();
+  }
+  if (name == getInputAttrName())
+    return op->emitOpError() << "cannot carry '" << name
+                             << "': it names a batch input and belongs on an "
+                                "argument of the loss function";
+  return op->emitOpError() << "has unknown train dialect attribute '" << name
+                           << "'; expected " << getLossAttrName() << ", "
+                           << getInputAttrName() << " or "
+                           << getOptimizerAttrName();
+}
+
+LogicalResult TrainDialect::verifyRegionArgAttribute(Operation *op,
+                                                     unsigned regionIndex,
+                                                     unsigned argIndex,
+                                                     NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  if (name != getInputAttrName())
+    return op->emitOpError() << "has unknown train dialect argument attribute '"
+                             << name << "' on argument #" << argIndex
+                             << "; expected " << getInputAttrName();
+  auto value = dyn_cast<StringAttr>(attr.getValue());
+  if (!value || value.getValue().empty())
+    return op->emitOpError() << "argument #" << argIndex << ": '" << name
+                             << "' must be a non-empty string naming the "
+                                "batch input";
+  if (!op->hasAttr(getLossAttrName()))
+    return op->emitOpError() << "argument #" << argIndex << ": '" << name
+                             << "' names a batch input and belongs on an "
+                                "argument of the loss function (a func.func "
+                                "marked {train.loss})";
+  return success();
+}

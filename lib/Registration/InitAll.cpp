@@ -1,0 +1,23 @@
+//===- InitAll.cpp - one registration entry point for every tool ----------===//
+
+#include "ftc/Registration/InitAll.h"
+
+#include "ftc/Dialect/Train/IR/TrainDialect.h"
+#include "ftc/Pipelines/Pipelines.h"
+#include "ftc/Transforms/Passes.h"
+
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+
+void ftc::registerAllFtcDialects(mlir::DialectRegistry &registry) {
+  registry.insert<train::TrainDialect>();
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+}
+
+void ftc::registerAllFtcPasses() {
+  mlir::registerAllPasses();
+  registerFtcPasses();
+  registerPipelines();
+}

@@ -1,0 +1,78 @@
+//===- ftc-opt.cpp - mlir-opt with the train dialect and ftc's passes -----===//
+//
+// Replays any ftc pipeline, or any single pass, on a file. Beyond mlir-opt it
+// rejects an input with nothing in it: a model file that is empty is a
+// mistake, not an empty model.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Registration/InitAll.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Location.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace mlir;
+
+/// True when the buffer holds nothing but whitespace and `//` comments.
+static bool isBlank(llvm::StringRef text) {
+  while (!text.empty()) {
+    text = text.ltrim();
+    if (!text.starts_with("//"))
+      return text.empty();
+    text = text.drop_until([](char c) { return c == '\n'; });
+  }
+  return true;
+}
+
+/// Reports an empty input as an MLIR diagnostic at its first line.
+static LogicalResult checkNotEmpty(const llvm::MemoryBuffer &file) {
+  if (!isBlank(file.getBuffer()))
+    return success();
+  MLIRContext context;
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBuffer(file.getMemBufferRef()), llvm::SMLoc());
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  emitError(FileLineColLoc::get(&context, file.getBufferIdentifier(), 1, 1))
+      << "the input is empty: expected a module with a model or IR to process";
+  return failure();
+}
+
+int main(int argc, char **argv) {
+  DialectRegistry registry;
+  ftc::registerAllFtcDialects(registry);
+  ftc::registerAllFtcPasses();
+  auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
+      argc, argv, "ftc optimizer driver: the train dialect and ftc's passes",
+      registry);
+  MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();
+  if (config.shouldShowDialects() || config.shouldListPasses())
+    return asMainReturnCode(
+        MlirOptMain(argc, argv, inputFilename, outputFilename, registry));
+
+  std::string message;
+  std::unique_ptr<llvm::MemoryBuffer> file =
+      openInputFile(inputFilename, &message);
+  if (!file) {
+    llvm::errs() << message << "\n";
+    return 1;
+  }
+  if (failed(checkNotEmpty(*file)))
+    return 1;
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(outputFilename, &message);
+  if (!output) {
+    llvm::errs() << message << "\n";
+    return 1;
+  }
+  if (failed(MlirOptMain(output->os(), std::move(file), registry, config)))
+    return 1;
+  output->keep();
+  return 0;
+}
