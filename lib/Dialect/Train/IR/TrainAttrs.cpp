@@ -28,6 +28,27 @@ void TrainDialect::registerAttributes() {
       >();
 }
 
+/// The shortest decimal that reads back as exactly `value` ("0.999", not
+/// "0.99899999999999999"), spelled as an MLIR float literal ("1.0e-08").
+static std::string formatFloat(double value) {
+  if (std::isnan(value))
+    return "nan";
+  if (std::isinf(value))
+    return value > 0 ? "inf" : "-inf";
+  char buffer[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
+    if (std::strtod(buffer, nullptr) == value)
+      break;
+  }
+  std::string text(buffer);
+  if (text.find('.') == std::string::npos) {
+    size_t exponent = text.find('e');
+    text.insert(exponent == std::string::npos ? text.size() : exponent, ".0");
+  }
+  return text;
+}
+
 //===----------------------------------------------------------------------===//
 // `<name = value, ...>` with optional fields in any order
 //===----------------------------------------------------------------------===//
@@ -85,23 +106,6 @@ static ParseResult parseFields(AsmParser &parser, StringRef attrName,
   return parser.parseGreater();
 }
 
-/// The shortest decimal that reads back as exactly `value` ("0.999", not
-/// "0.99899999999999999"), spelled as an MLIR float literal ("1.0e-08").
-static std::string formatFloat(double value) {
-  char buffer[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
-    if (std::strtod(buffer, nullptr) == value)
-      break;
-  }
-  std::string text(buffer);
-  if (text.find('.') == std::string::npos) {
-    size_t exponent = text.find('e');
-    text.insert(exponent == std::string::npos ? text.size() : exponent, ".0");
-  }
-  return text;
-}
-
 static void printFields(AsmPrinter &printer,
                         ArrayRef<std::pair<StringRef, std::variant<double, bool>>>
                             fields) {
@@ -121,7 +125,7 @@ static LogicalResult checkFinite(function_ref<InFlightDiagnostic()> emitError,
   if (std::isfinite(value))
     return success();
   return emitError() << "#train." << attr << ": " << name
-                     << " must be finite, got " << value;
+                     << " must be finite, got " << formatFloat(value);
 }
 
 static LogicalResult
@@ -130,7 +134,8 @@ checkNonNegative(function_ref<InFlightDiagnostic()> emitError, StringRef attr,
   if (std::isfinite(value) && value >= 0)
     return success();
   return emitError() << "#train." << attr << ": " << name
-                     << " must be a non-negative number, got " << value;
+                     << " must be a non-negative number, got "
+                     << formatFloat(value);
 }
 
 static LogicalResult checkUnitInterval(function_ref<InFlightDiagnostic()> emitError,
@@ -139,7 +144,7 @@ static LogicalResult checkUnitInterval(function_ref<InFlightDiagnostic()> emitEr
   if (value >= 0 && value < 1)
     return success();
   return emitError() << "#train." << attr << ": " << name
-                     << " must be in [0, 1), got " << value;
+                     << " must be in [0, 1), got " << formatFloat(value);
 }
 
 //===----------------------------------------------------------------------===//
@@ -206,8 +211,8 @@ LogicalResult UniformAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       failed(checkFinite(emitError, "uniform", "high", high)))
     return failure();
   if (low > high)
-    return emitError() << "#train.uniform: low (" << low
-                       << ") must not exceed high (" << high << ")";
+    return emitError() << "#train.uniform: low (" << formatFloat(low)
+                       << ") must not exceed high (" << formatFloat(high) << ")";
   return success();
 }
 
@@ -317,6 +322,7 @@ LogicalResult SGDAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (nesterov && (momentum <= 0 || dampening != 0))
     return emitError() << "#train.sgd: nesterov needs momentum > 0 and "
                           "dampening = 0, got momentum "
-                       << momentum << " and dampening " << dampening;
+                       << formatFloat(momentum) << " and dampening "
+                       << formatFloat(dampening);
   return success();
 }

@@ -34,6 +34,18 @@ Operation *TrainDialect::materializeConstant(OpBuilder &builder, Attribute value
 // The model conventions, checked where the attributes sit
 //===----------------------------------------------------------------------===//
 
+/// The value of a `train.input` argument attribute: a non-empty string.
+static LogicalResult verifyInputName(Operation *op, unsigned argIndex,
+                                     Attribute value) {
+  auto name = dyn_cast<StringAttr>(value);
+  if (name && !name.getValue().empty())
+    return success();
+  return op->emitOpError() << "argument #" << argIndex << ": '"
+                           << TrainDialect::getInputAttrName()
+                           << "' must be a non-empty string naming the batch "
+                              "input";
+}
+
 /// A loss function: a func.func with a body, batch inputs as named, statically
 /// shaped tensor arguments and one result, the scalar loss.
 static LogicalResult verifyLossFunction(Operation *op) {
@@ -60,13 +72,15 @@ static LogicalResult verifyLossFunction(Operation *op) {
 
   llvm::StringMap<unsigned> firstUse;
   for (auto [index, arg] : llvm::enumerate(func.getArguments())) {
-    auto name = func.getArgAttrOfType<StringAttr>(
-        index, TrainDialect::getInputAttrName());
-    if (!name)
+    Attribute value = func.getArgAttr(index, TrainDialect::getInputAttrName());
+    if (!value)
       return emitError(arg.getLoc())
              << "argument #" << index
              << " of the loss function needs a {train.input = \"...\"} "
                 "attribute naming the batch input";
+    if (failed(verifyInputName(func, index, value)))
+      return failure();
+    auto name = cast<StringAttr>(value);
     auto tensor = dyn_cast<RankedTensorType>(arg.getType());
     if (!tensor || !tensor.hasStaticShape())
       return emitError(arg.getLoc())
@@ -123,11 +137,8 @@ LogicalResult TrainDialect::verifyRegionArgAttribute(Operation *op,
     return op->emitOpError() << "has unknown train dialect argument attribute '"
                              << name << "' on argument #" << argIndex
                              << "; expected " << getInputAttrName();
-  auto value = dyn_cast<StringAttr>(attr.getValue());
-  if (!value || value.getValue().empty())
-    return op->emitOpError() << "argument #" << argIndex << ": '" << name
-                             << "' must be a non-empty string naming the "
-                                "batch input";
+  if (failed(verifyInputName(op, argIndex, attr.getValue())))
+    return failure();
   if (!op->hasAttr(getLossAttrName()))
     return op->emitOpError() << "argument #" << argIndex << ": '" << name
                              << "' names a batch input and belongs on an "

@@ -1,0 +1,116 @@
+// The model conventions: train.loss, train.input and train.optimizer.
+// RUN: ftc-opt %s --split-input-file --verify-diagnostics
+
+// expected-error @+1 {{'func.func' op is the loss function and must return exactly one value, the scalar loss; it returns 0}}
+func.func @loss(%x: tensor<4xf32> {train.input = "x"}) attributes {train.loss} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op must return the loss as a scalar: tensor<f32> (tensor<f64> for gradient checks), got 'tensor<4xf32>'}}
+func.func @loss(%x: tensor<4xf32> {train.input = "x"}) -> tensor<4xf32> attributes {train.loss} {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op must return the loss as a scalar: tensor<f32> (tensor<f64> for gradient checks), got 'tensor<bf16>'}}
+func.func @loss(%x: tensor<bf16> {train.input = "x"}) -> tensor<bf16> attributes {train.loss} {
+  return %x : tensor<bf16>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op is marked {train.loss} but has no body}}
+func.func private @loss(tensor<4xf32>) -> tensor<f32> attributes {train.loss}
+
+// -----
+
+// expected-error @+1 {{'func.func' op 'train.loss' must be a unit attribute}}
+func.func @loss(%x: tensor<f32> {train.input = "x"}) -> tensor<f32> attributes {train.loss = 1 : i32} {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'builtin.module' op cannot carry 'train.loss': it marks the func.func that computes the loss}}
+module attributes {train.loss} {}
+
+// -----
+
+// expected-error @+1 {{argument #1 of the loss function needs a {train.input = "..."} attribute naming the batch input}}
+func.func @loss(%x: tensor<f32> {train.input = "x"}, %y: tensor<f32>) -> tensor<f32> attributes {train.loss} {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{batch input "x" must be a statically shaped tensor, got 'tensor<?xf32>'}}
+func.func @loss(%x: tensor<?xf32> {train.input = "x"}) -> tensor<f32> attributes {train.loss} {
+  %0 = train.fill 0.0 : tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// expected-note @+1 {{first used by argument #0}}
+func.func @loss(%a: tensor<f32> {train.input = "x"},
+                // expected-error @+1 {{batch input name "x" is used twice}}
+                %b: tensor<f32> {train.input = "x"}) -> tensor<f32> attributes {train.loss} {
+  return %a : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op argument #0: 'train.input' must be a non-empty string naming the batch input}}
+func.func @loss(%x: tensor<f32> {train.input = ""}) -> tensor<f32> attributes {train.loss} {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op argument #0: 'train.input' must be a non-empty string naming the batch input}}
+func.func @loss(%x: tensor<f32> {train.input = 3 : i32}) -> tensor<f32> attributes {train.loss} {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op argument #0: 'train.input' names a batch input and belongs on an argument of the loss function (a func.func marked {train.loss})}}
+func.func @block(%x: tensor<f32> {train.input = "x"}) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op has unknown train dialect argument attribute 'train.name' on argument #0; expected train.input}}
+func.func @block(%x: tensor<f32> {train.name = "x"}) -> tensor<f32> {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op cannot carry 'train.input': it names a batch input and belongs on an argument of the loss function}}
+func.func @loss(%x: tensor<f32>) -> tensor<f32> attributes {train.input = "x"} {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op has unknown train dialect attribute 'train.los'; expected train.loss, train.input or train.optimizer}}
+func.func @loss(%x: tensor<f32>) -> tensor<f32> attributes {train.los} {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op cannot carry 'train.optimizer': optimizer settings belong on the model's module}}
+func.func @f() attributes {train.optimizer = #train.adamw} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'builtin.module' op 'train.optimizer' must be #train.adamw<...> or #train.sgd<...>, got "adamw"}}
+module attributes {train.optimizer = "adamw"} {}

@@ -1,0 +1,25 @@
+# lit configuration of ftc's FileCheck tests.
+import os
+
+import lit.formats
+
+config.name = "ftc"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "Unit", "lit-helpers", "CMakeLists.txt"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.ftc_obj_root, "test")
+
+# As upstream MLIR: captures do not leak across CHECK-LABELs, and every
+# prefix a test declares must be used.
+config.environment["FILECHECK_OPTS"] = (
+    "-enable-var-scope --allow-unused-prefixes=false")
+config.environment["PATH"] = os.pathsep.join(
+    [config.ftc_tools_dir, config.llvm_tools_dir, config.environment["PATH"]])
+
+# `%expect-exit N cmd...`: succeeds only when cmd exits with status N.
+config.substitutions.append(
+    ("%expect-exit", os.path.join(config.test_source_root, "lit-helpers",
+                                  "expect-exit")))
+config.substitutions.append(("%examples", os.path.join(config.ftc_src_root,
+                                                        "examples")))
