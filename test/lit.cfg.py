@@ -21,5 +21,6 @@ config.environment["PATH"] = os.pathsep.join(
 config.substitutions.append(
     ("%expect-exit", os.path.join(config.test_source_root, "lit-helpers",
                                   "expect-exit")))
+config.substitutions.append(("%ftc_tools_dir", config.ftc_tools_dir))
 config.substitutions.append(("%examples", os.path.join(config.ftc_src_root,
                                                         "examples")))

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Sets ftc up on a Debian bookworm machine and runs the main job.
+#
+#   ./setup.sh            install packages, configure, build, run the main job
+#   ./setup.sh --no-run   the same without the main job (test.sh uses this)
+#
+# Idempotent: packages already installed stay as they are, and the build is
+# incremental. Runs as root, or through sudo when there is one.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+run_main=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-run) run_main=0 ;;
+    *) echo "setup.sh: unknown argument '$arg' (expected --no-run)" >&2; exit 2 ;;
+  esac
+done
+
+# Everything the build, the examples and the tests use: LLVM/MLIR 22 with its
+# tools (lit, FileCheck, not, split-file), clang and lld, the libraries the
+# tools and the runtime link, GoogleTest, and PyTorch and Fashion-MNIST as the
+# tests' numerical oracle and data.
+packages=(
+  libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
+  libomp-22-dev libfmt-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
+  cmake ninja-build
+  python3-torch python3-numpy dataset-fashion-mnist
+)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup.sh: run as root or install sudo" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+
+echo "== apt-get update"
+"${sudo_cmd[@]}" apt-get update -q
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "== all ${#packages[@]} packages already installed"
+fi
+
+llvm=/usr/lib/llvm-22
+echo "== configuring build/"
+cmake -S . -B build -G Ninja \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_C_COMPILER="$llvm/bin/clang" -DCMAKE_CXX_COMPILER="$llvm/bin/clang++" \
+  -DMLIR_DIR="$llvm/lib/cmake/mlir" >/dev/null
+echo "== building"
+cmake --build build
+
+if [ "$run_main" -eq 1 ]; then
+  echo "== main job: verify examples/mlp.mlir and print it through ftc-opt"
+  build/bin/ftc-opt --ftc-frontend examples/mlp.mlir
+fi
