@@ -2,9 +2,7 @@
 
 #include "ftc/Transforms/Passes.h"
 
-#include "ftc/Dialect/Train/IR/TrainOps.h"
-
-#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "ftc/Dialect/Train/IR/TrainModel.h"
 
 namespace ftc {
 #define GEN_PASS_DEF_VERIFYMODEL
@@ -16,25 +14,8 @@ using namespace mlir;
 namespace {
 struct VerifyModelPass : public ftc::impl::VerifyModelBase<VerifyModelPass> {
   void runOnOperation() override {
-    ModuleOp module = getOperation();
-    func::FuncOp loss;
-    for (auto func : module.getOps<func::FuncOp>()) {
-      if (!func->hasAttr(ftc::train::TrainDialect::getLossAttrName()))
-        continue;
-      if (loss) {
-        InFlightDiagnostic diag =
-            func.emitError() << "the model has more than one loss function";
-        diag.attachNote(loss.getLoc()) << "the first loss function is here";
-        return signalPassFailure();
-      }
-      loss = func;
-    }
-    if (!loss) {
-      module.emitError() << "the model has no loss function: mark the "
-                            "func.func that returns the loss with "
-                            "{train.loss}";
+    if (failed(ftc::train::findLossFunction(getOperation())))
       return signalPassFailure();
-    }
     markAllAnalysesPreserved();
   }
 };

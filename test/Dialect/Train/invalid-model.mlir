@@ -84,7 +84,7 @@ func.func @block(%x: tensor<f32> {train.input = "x"}) -> tensor<f32> {
 
 // -----
 
-// expected-error @+1 {{'func.func' op has unknown train dialect argument attribute 'train.name' on argument #0; expected train.input}}
+// expected-error @+1 {{'func.func' op has unknown train dialect argument attribute 'train.name' on argument #0; expected train.input or train.step_count}}
 func.func @block(%x: tensor<f32> {train.name = "x"}) -> tensor<f32> {
   return %x : tensor<f32>
 }
@@ -98,7 +98,7 @@ func.func @loss(%x: tensor<f32>) -> tensor<f32> attributes {train.input = "x"} {
 
 // -----
 
-// expected-error @+1 {{'func.func' op has unknown train dialect attribute 'train.los'; expected train.loss, train.input or train.optimizer}}
+// expected-error @+1 {{'func.func' op has unknown train dialect attribute 'train.los'; expected train.loss, train.optimizer, train.step, train.gradient_of or train.grad_params}}
 func.func @loss(%x: tensor<f32>) -> tensor<f32> attributes {train.los} {
   return %x : tensor<f32>
 }

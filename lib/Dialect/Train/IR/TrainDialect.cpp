@@ -118,14 +118,37 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
              << attr.getValue();
     return success();
   }
+  if (name == getGradientOfAttrName()) {
+    if (!isa<FlatSymbolRefAttr>(attr.getValue()))
+      return op->emitOpError() << "'" << name
+                               << "' must name the loss function, got "
+                               << attr.getValue();
+    return success();
+  }
+  if (name == getGradParamsAttrName()) {
+    auto list = dyn_cast<ArrayAttr>(attr.getValue());
+    if (!list || !llvm::all_of(list, llvm::IsaPred<FlatSymbolRefAttr>))
+      return op->emitOpError() << "'" << name
+                               << "' must be a list of parameter symbols, got "
+                               << attr.getValue();
+    return success();
+  }
+  if (name == getStepAttrName()) {
+    if (!isa<UnitAttr>(attr.getValue()) || !isa<func::FuncOp>(op))
+      return op->emitOpError() << "'" << name
+                               << "' is a unit attribute marking the func.func "
+                                  "of the training step";
+    return success();
+  }
   if (name == getInputAttrName())
     return op->emitOpError() << "cannot carry '" << name
                              << "': it names a batch input and belongs on an "
                                 "argument of the loss function";
   return op->emitOpError() << "has unknown train dialect attribute '" << name
                            << "'; expected " << getLossAttrName() << ", "
-                           << getInputAttrName() << " or "
-                           << getOptimizerAttrName();
+                           << getOptimizerAttrName() << ", " << getStepAttrName()
+                           << ", " << getGradientOfAttrName() << " or "
+                           << getGradParamsAttrName();
 }
 
 LogicalResult TrainDialect::verifyRegionArgAttribute(Operation *op,
@@ -133,13 +156,22 @@ LogicalResult TrainDialect::verifyRegionArgAttribute(Operation *op,
                                                      unsigned argIndex,
                                                      NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
+  if (name == getStepCountAttrName()) {
+    if (!isa<UnitAttr>(attr.getValue()) || !op->hasAttr(getStepAttrName()))
+      return op->emitOpError()
+             << "argument #" << argIndex << ": '" << name
+             << "' is a unit attribute on an argument of the training step";
+    return success();
+  }
   if (name != getInputAttrName())
     return op->emitOpError() << "has unknown train dialect argument attribute '"
                              << name << "' on argument #" << argIndex
-                             << "; expected " << getInputAttrName();
+                             << "; expected " << getInputAttrName() << " or "
+                             << getStepCountAttrName();
   if (failed(verifyInputName(op, argIndex, attr.getValue())))
     return failure();
-  if (!op->hasAttr(getLossAttrName()))
+  if (!op->hasAttr(getLossAttrName()) && !op->hasAttr(getStepAttrName()) &&
+      !op->hasAttr(getGradientOfAttrName()))
     return op->emitOpError() << "argument #" << argIndex << ": '" << name
                              << "' names a batch input and belongs on an "
                                 "argument of the loss function (a func.func "

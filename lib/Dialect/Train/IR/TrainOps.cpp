@@ -8,6 +8,8 @@
 using namespace mlir;
 using namespace ftc::train;
 
+#include "ftc/Dialect/Train/IR/TrainInterfaces.cpp.inc"
+
 #define GET_OP_CLASSES
 #include "ftc/Dialect/Train/IR/TrainOps.cpp.inc"
 
@@ -36,26 +38,41 @@ LogicalResult ParamOp::verify() {
   return getInit().verifyFor(getTensorType(), [&] { return emitOpError(); });
 }
 
-LogicalResult GetParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
-  Operation *symbol = symbolTable.lookupNearestSymbolFrom(*this, getParamAttr());
+/// Resolves `name` to a `train.param` or `train.slot` whose type is `type`.
+static LogicalResult verifyVariableUse(Operation *op, FlatSymbolRefAttr name,
+                                       Type type,
+                                       SymbolTableCollection &symbolTable) {
+  Operation *symbol = symbolTable.lookupNearestSymbolFrom(op, name);
   if (!symbol)
-    return emitOpError() << "references undefined parameter " << getParamAttr();
-  auto param = dyn_cast<ParamOp>(symbol);
-  if (!param) {
-    InFlightDiagnostic diag = emitOpError()
-                              << getParamAttr() << " is not a train.param";
+    return op->emitOpError() << "references undefined parameter " << name;
+  Type declared;
+  if (auto param = dyn_cast<ParamOp>(symbol))
+    declared = param.getType();
+  else if (auto slot = dyn_cast<SlotOp>(symbol))
+    declared = slot.getType();
+  else {
+    InFlightDiagnostic diag = op->emitOpError()
+                              << name << " is not a train.param or train.slot";
     diag.attachNote(symbol->getLoc()) << "symbol defined here";
     return diag;
   }
-  if (param.getType() != getType()) {
-    InFlightDiagnostic diag = emitOpError()
-                              << "result type " << getType()
-                              << " does not match the type of " << getParamAttr()
-                              << ", " << param.getType();
-    diag.attachNote(param.getLoc()) << "parameter declared here";
+  if (declared != type) {
+    InFlightDiagnostic diag = op->emitOpError()
+                              << "type " << type << " does not match the type of "
+                              << name << ", " << declared;
+    diag.attachNote(symbol->getLoc()) << "parameter declared here";
     return diag;
   }
   return success();
+}
+
+LogicalResult GetParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return verifyVariableUse(*this, getParamAttr(), getType(), symbolTable);
+}
+
+LogicalResult SetParamOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return verifyVariableUse(*this, getParamAttr(), getValue().getType(),
+                           symbolTable);
 }
 
 //===----------------------------------------------------------------------===//
@@ -140,5 +157,61 @@ LogicalResult CrossEntropyOp::verify() {
     return emitOpError() << "result element type " << resultElement
                          << " must match the logits element type "
                          << logitsElement;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Backward helpers and optimizer updates
+//===----------------------------------------------------------------------===//
+
+/// `small` broadcasts to exactly `large`.
+static LogicalResult verifyBroadcastsTo(Operation *op, ArrayRef<int64_t> small,
+                                        ArrayRef<int64_t> large) {
+  FailureOr<Shape> shape = broadcastShapes(small, large);
+  if (failed(shape) || ArrayRef<int64_t>(*shape) != large)
+    return op->emitOpError() << "shape " << formatShape(small)
+                             << " does not broadcast to " << formatShape(large);
+  return success();
+}
+
+LogicalResult BroadcastOp::verify() {
+  return verifyBroadcastsTo(*this, shapeOf(getInput()), shapeOf(getResult()));
+}
+
+LogicalResult SumToOp::verify() {
+  return verifyBroadcastsTo(*this, shapeOf(getResult()), shapeOf(getInput()));
+}
+
+LogicalResult EqualOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  return verifyResultShape(
+      *this, broadcastShapes(shapeOf(getLhs()), shapeOf(getRhs()), emit),
+      getType());
+}
+
+LogicalResult CrossEntropyGradOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  if (failed(verifyCrossEntropyShapes(shapeOf(getLogits()),
+                                      shapeOf(getLabels()), emit)))
+    return failure();
+  if (getLogits().getType() != getType())
+    return emitOpError() << "result type " << getType()
+                         << " must be the logits type " << getLogits().getType();
+  return success();
+}
+
+LogicalResult SGDUpdateOp::verify() {
+  Type type = getParam().getType();
+  bool momentum = !getConfig().getMomentum().isZero();
+  if (momentum != static_cast<bool>(getMomentumBuffer()) ||
+      momentum != static_cast<bool>(getNewMomentumBuffer()))
+    return emitOpError() << "takes and returns a momentum buffer exactly when "
+                            "the momentum is non-zero";
+  if (getGrad().getType() != type || getNewParam().getType() != type ||
+      (momentum && (getMomentumBuffer().getType() != type ||
+                    getNewMomentumBuffer().getType() != type)))
+    return emitOpError() << "parameter, gradient and momentum buffer must all "
+                            "have the type "
+                         << type;
   return success();
 }

@@ -65,6 +65,22 @@ def Train_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getOptimizerAttrName() {
       return ::llvm::StringLiteral("train.optimizer");
     }
+    /// On the function ftc-autodiff derives: the loss function it differentiates.
+    static constexpr ::llvm::StringLiteral getGradientOfAttrName() {
+      return ::llvm::StringLiteral("train.gradient_of");
+    }
+    /// On that function: the parameters whose gradients it returns, in order.
+    static constexpr ::llvm::StringLiteral getGradParamsAttrName() {
+      return ::llvm::StringLiteral("train.grad_params");
+    }
+    /// Unit attribute on the training-step function ftc-optimizer builds.
+    static constexpr ::llvm::StringLiteral getStepAttrName() {
+      return ::llvm::StringLiteral("train.step");
+    }
+    /// Unit attribute on the step function's argument holding the step number.
+    static constexpr ::llvm::StringLiteral getStepCountAttrName() {
+      return ::llvm::StringLiteral("train.step_count");
+    }
     /// Adds the attributes of TrainAttrs.td (defined in TrainAttrs.cpp).
     void registerAttributes();
   }];
@@ -86,5 +102,10 @@ def Train_Tensor : RankedTensorOf<[F16, BF16, F32, F64, I32, I64], [HasStaticSha
 def Train_ScalarFloatTensor : RankedTensorOf<[F16, BF16, F32, F64],
                                              [HasAnyRankOfPred<[0]>],
                                              "0-d tensor">;
+
+/// The step number t of an optimizer update (1 on the first step).
+def Train_StepTensor : 0DTensorOf<[I64]> {
+  let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getI64Type())";
+}
 
 #endif // FTC_DIALECT_TRAIN_IR_TRAINBASE_TD

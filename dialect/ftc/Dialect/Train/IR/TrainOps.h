@@ -15,6 +15,8 @@
 #include "ftc/Dialect/Train/IR/TrainAttrs.h"
 #include "ftc/Dialect/Train/IR/TrainDialect.h"
 
+#include "ftc/Dialect/Train/IR/TrainInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "ftc/Dialect/Train/IR/TrainOps.h.inc"
 

@@ -10,12 +10,19 @@
 
 include "ftc/Dialect/Train/IR/TrainBase.td"
 include "ftc/Dialect/Train/IR/TrainAttrs.td"
+include "ftc/Dialect/Train/IR/TrainInterfaces.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 class Train_Op<string mnemonic, list<Trait> traits = []>
     : Op<Train_Dialect, mnemonic, traits>;
+
+/// An op with a reverse-mode derivative rule; `saves` lists the interface
+/// methods it overrides beyond buildAdjoints (e.g. getSavedForBackward).
+class Differentiable<list<string> overrides = []>
+    : DeclareOpInterfaceMethods<Train_ReverseModeOpInterface, overrides>;
+def SavesCustom : Differentiable<["getSavedForBackward"]>;
 
 //===----------------------------------------------------------------------===//
 // Parameters
@@ -53,12 +60,13 @@ def Train_ParamOp : Train_Op<"param", [Symbol, HasParent<"::mlir::ModuleOp">]> {
 
 def Train_GetParamOp : Train_Op<"get_param",
     [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
-  let summary = "reads the current value of a parameter";
+  let summary = "reads the current value of a parameter or optimizer slot";
   let description = [{
     ```mlir
     %w = train.get_param @fc1.weight : tensor<1024x784xf32>
     ```
-    The result type must be the parameter's type.
+    The result type must be the symbol's type. `@sym` names a `train.param`
+    or, after `ftc-optimizer`, a `train.slot`.
   }];
   let arguments = (ins FlatSymbolRefAttr:$param);
   let results = (outs Train_FloatTensor:$result);
@@ -99,8 +107,8 @@ def Train_FillOp : Train_Op<"fill", [Pure]> {
 // Elementwise
 //===----------------------------------------------------------------------===//
 
-class Train_BinaryOp<string mnemonic, string torchName>
-    : Train_Op<mnemonic, [Pure, SameOperandsAndResultElementType]> {
+class Train_BinaryOp<string mnemonic, string torchName, Trait rule = Differentiable<>>
+    : Train_Op<mnemonic, [Pure, SameOperandsAndResultElementType, rule]> {
   let summary = "elementwise " # mnemonic # " with numpy broadcasting (" # torchName # ")";
   let description = [{
     Shapes broadcast as in numpy and PyTorch: aligned from the right, a
@@ -121,13 +129,13 @@ class Train_BinaryOp<string mnemonic, string torchName>
   let hasVerifier = 1;
 }
 
-def Train_AddOp : Train_BinaryOp<"add", "torch.add">;
-def Train_SubOp : Train_BinaryOp<"sub", "torch.sub">;
+def Train_AddOp : Train_BinaryOp<"add", "torch.add", SavesCustom>;
+def Train_SubOp : Train_BinaryOp<"sub", "torch.sub", SavesCustom>;
 def Train_MulOp : Train_BinaryOp<"mul", "torch.mul">;
 def Train_DivOp : Train_BinaryOp<"div", "torch.div">;
 
-class Train_UnaryOp<string mnemonic, string maths>
-    : Train_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+class Train_UnaryOp<string mnemonic, string maths, Trait rule = SavesCustom>
+    : Train_Op<mnemonic, [Pure, SameOperandsAndResultType, rule]> {
   let summary = "elementwise " # maths;
   let description = [{
     ```mlir
@@ -142,11 +150,11 @@ class Train_UnaryOp<string mnemonic, string maths>
 def Train_NegOp : Train_UnaryOp<"neg", "negation: -x">;
 def Train_ReluOp : Train_UnaryOp<"relu", "ReLU: max(x, 0)">;
 def Train_ExpOp : Train_UnaryOp<"exp", "exponential: e^x">;
-def Train_LogOp : Train_UnaryOp<"log", "natural logarithm: ln x">;
+def Train_LogOp : Train_UnaryOp<"log", "natural logarithm: ln x", Differentiable<>>;
 def Train_TanhOp : Train_UnaryOp<"tanh", "hyperbolic tangent">;
 def Train_SigmoidOp : Train_UnaryOp<"sigmoid", "logistic sigmoid: 1 / (1 + e^-x)">;
 
-def Train_CastOp : Train_Op<"cast", [Pure, SameOperandsAndResultShape]> {
+def Train_CastOp : Train_Op<"cast", [Pure, SameOperandsAndResultShape, SavesCustom]> {
   let summary = "converts the element type, keeping the shape (Tensor.to(dtype))";
   let description = [{
     Float to float rounds to nearest even; int to float is exact where the
@@ -165,8 +173,8 @@ def Train_CastOp : Train_Op<"cast", [Pure, SameOperandsAndResultShape]> {
 // Reductions
 //===----------------------------------------------------------------------===//
 
-class Train_ReduceOp<string mnemonic, string maths>
-    : Train_Op<mnemonic, [Pure, SameOperandsAndResultElementType]> {
+class Train_ReduceOp<string mnemonic, string maths, Trait rule = SavesCustom>
+    : Train_Op<mnemonic, [Pure, SameOperandsAndResultElementType, rule]> {
   let summary = maths # " over the given dimensions";
   let description = [{
     `dims` lists the reduced dimensions, in increasing order, at least one.
@@ -196,13 +204,14 @@ class Train_ReduceOp<string mnemonic, string maths>
 
 def Train_SumOp : Train_ReduceOp<"sum", "sum">;
 def Train_MeanOp : Train_ReduceOp<"mean", "arithmetic mean">;
-def Train_MaxOp : Train_ReduceOp<"max", "maximum">;
+def Train_MaxOp : Train_ReduceOp<"max", "maximum (torch.amax)", Differentiable<>>;
 
 //===----------------------------------------------------------------------===//
 // Shape
 //===----------------------------------------------------------------------===//
 
-def Train_ReshapeOp : Train_Op<"reshape", [Pure, SameOperandsAndResultElementType]> {
+def Train_ReshapeOp : Train_Op<"reshape",
+    [Pure, SameOperandsAndResultElementType, SavesCustom]> {
   let summary = "same elements, new static shape (Tensor.reshape)";
   let description = [{
     Elements keep their row-major order; the element count must not change.
@@ -217,7 +226,8 @@ def Train_ReshapeOp : Train_Op<"reshape", [Pure, SameOperandsAndResultElementTyp
   let hasVerifier = 1;
 }
 
-def Train_TransposeOp : Train_Op<"transpose", [Pure, SameOperandsAndResultElementType]> {
+def Train_TransposeOp : Train_Op<"transpose",
+    [Pure, SameOperandsAndResultElementType, SavesCustom]> {
   let summary = "permutes dimensions (Tensor.permute)";
   let description = [{
     Result dimension i is input dimension `permutation[i]`.
@@ -244,7 +254,8 @@ def Train_TransposeOp : Train_Op<"transpose", [Pure, SameOperandsAndResultElemen
 // Linear algebra
 //===----------------------------------------------------------------------===//
 
-def Train_MatmulOp : Train_Op<"matmul", [Pure, SameOperandsAndResultElementType]> {
+def Train_MatmulOp : Train_Op<"matmul",
+    [Pure, SameOperandsAndResultElementType, Differentiable<>]> {
   let summary = "matrix product, optionally batched and transposed";
   let description = [{
     Both operands have the same rank r >= 2; the leading r-2 dimensions are
@@ -276,7 +287,7 @@ def Train_MatmulOp : Train_Op<"matmul", [Pure, SameOperandsAndResultElementType]
 }
 
 def Train_LinearOp : Train_Op<"linear",
-    [Pure, SameOperandsAndResultElementType]> {
+    [Pure, SameOperandsAndResultElementType, SavesCustom]> {
   let summary = "y = x W^T + b (torch.nn.functional.linear)";
   let description = [{
     `weight` has PyTorch's `[out, in]` layout; `input` is `[..., in]`; the
@@ -300,7 +311,7 @@ def Train_LinearOp : Train_Op<"linear",
 // Losses
 //===----------------------------------------------------------------------===//
 
-def Train_CrossEntropyOp : Train_Op<"cross_entropy", [Pure]> {
+def Train_CrossEntropyOp : Train_Op<"cross_entropy", [Pure, Differentiable<>]> {
   let summary = "mean cross-entropy of logits against integer class labels";
   let description = [{
     `torch.nn.functional.cross_entropy(logits, labels)` with mean reduction,
@@ -319,7 +330,7 @@ def Train_CrossEntropyOp : Train_Op<"cross_entropy", [Pure]> {
 }
 
 def Train_MseLossOp : Train_Op<"mse_loss",
-    [Pure, SameTypeOperands, SameOperandsAndResultElementType]> {
+    [Pure, SameTypeOperands, SameOperandsAndResultElementType, Differentiable<>]> {
   let summary = "mean squared error (torch.nn.functional.mse_loss)";
   let description = [{
     mean((input - target)^2) over every element; both operands have the same type.
@@ -331,6 +342,189 @@ def Train_MseLossOp : Train_Op<"mse_loss",
   let arguments = (ins Train_FloatTensor:$input, Train_FloatTensor:$target);
   let results = (outs Train_ScalarFloatTensor:$result);
   let assemblyFormat = "$input `,` $target attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Backward helpers: ops the derivative rules build
+//===----------------------------------------------------------------------===//
+
+def Train_BroadcastOp : Train_Op<"broadcast",
+    [Pure, SameOperandsAndResultElementType, Differentiable<>]> {
+  let summary = "broadcasts to a larger shape (Tensor.expand)";
+  let description = [{
+    numpy broadcasting of `input` to the result shape: the gradient of a sum,
+    and of every op whose operand was broadcast.
+
+    ```mlir
+    %b = train.broadcast %x : tensor<128x1xf32> -> tensor<128x10xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Train_SumToOp : Train_Op<"sum_to",
+    [Pure, SameOperandsAndResultElementType, Differentiable<>]> {
+  let summary = "sums a broadcast tensor back to the shape it was broadcast from";
+  let description = [{
+    The inverse of `train.broadcast` for gradients (PyTorch's `sum_to_size`):
+    the input shape must be what the result shape broadcasts to, and every
+    broadcast dimension is summed.
+
+    ```mlir
+    %db = train.sum_to %g : tensor<128x10xf32> -> tensor<10xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Train_ReluGradOp : Train_Op<"relu_grad", [Pure, SameOperandsAndResultType]> {
+  let summary = "gradient of relu: grad where the relu output is positive, else 0";
+  let description = [{
+    `torch.ops.aten.threshold_backward(grad, result, 0)`.
+
+    ```mlir
+    %dx = train.relu_grad %g, %y : tensor<128x1024xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$grad, Train_FloatTensor:$forward);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $forward attr-dict `:` type($result)";
+}
+
+def Train_EqualOp : Train_Op<"equal", [Pure, SameOperandsAndResultElementType]> {
+  let summary = "1 where the operands are equal, 0 elsewhere, with broadcasting";
+  let description = [{
+    A mask in the operands' float type; the gradient of `train.max` uses it
+    to find the maximal elements. No gradient flows through it.
+
+    ```mlir
+    %m = train.equal %x, %mx : (tensor<4x5xf32>, tensor<4x1xf32>) -> tensor<4x5xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$lhs, Train_FloatTensor:$rhs);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$lhs, "::mlir::Value":$rhs), [{
+      build($_builder, $_state, ::ftc::train::inferBroadcastType(lhs, rhs), lhs, rhs);
+    }]>
+  ];
+  let hasVerifier = 1;
+}
+
+def Train_CrossEntropyGradOp : Train_Op<"cross_entropy_grad", [Pure]> {
+  let summary = "gradient of cross_entropy with respect to the logits";
+  let description = [{
+    `grad * (softmax(logits) - one_hot(labels)) / N`, N the number of labels.
+
+    ```mlir
+    %dl = train.cross_entropy_grad %g, %logits, %labels : (tensor<f32>, tensor<128x10xf32>, tensor<128xi32>) -> tensor<128x10xf32>
+    ```
+  }];
+  let arguments = (ins Train_ScalarFloatTensor:$grad, Train_FloatTensor:$logits,
+                       Train_IntTensor:$labels);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $logits `,` $labels attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// The optimizer: state and updates
+//===----------------------------------------------------------------------===//
+
+def Train_SlotOp : Train_Op<"slot", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "optimizer state kept beside a parameter, zero at the start";
+  let description = [{
+    Created by `ftc-optimizer`: AdamW's moments (`exp_avg`, `exp_avg_sq`),
+    SGD's `momentum_buffer`. Named `<param>.<state>`; saved in checkpoints
+    under `optim.<param>.<state>`.
+
+    ```mlir
+    train.slot @fc1.weight.exp_avg of @fc1.weight : tensor<1024x784xf32>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, FlatSymbolRefAttr:$param,
+                       TypeAttrOf<Train_FloatTensor>:$type);
+  let assemblyFormat = "$sym_name `of` $param `:` $type attr-dict";
+}
+
+def Train_SetParamOp : Train_Op<"set_param",
+    [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "replaces the value of a parameter or optimizer slot";
+  let description = [{
+    The optimizer's write-back. Later `train.get_param`s of the same symbol
+    in the same function are not allowed.
+
+    ```mlir
+    train.set_param @fc1.weight, %new : tensor<1024x784xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param, Train_FloatTensor:$value);
+  let assemblyFormat = "$param `,` $value attr-dict `:` type($value)";
+}
+
+def Train_AdamWUpdateOp : Train_Op<"adamw_update",
+    [Pure, AllTypesMatch<["param", "grad", "exp_avg", "exp_avg_sq",
+                          "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
+  let summary = "one AdamW step of one parameter, as torch.optim.AdamW";
+  let description = [{
+    With t the step number (1 on the first step):
+
+        p  = p * (1 - lr * weight_decay)
+        m  = m + (g - m) * (1 - beta1)
+        v  = v * beta2 + g * g * (1 - beta2)
+        p  = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    Lowered to one elementwise pass that reads p, g, m, v once and writes p,
+    m, v once.
+
+    ```mlir
+    %p2, %m2, %v2 = train.adamw_update %p, %g, %m, %v, %t #train.adamw<lr = 0.001> : tensor<10xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$param, Train_FloatTensor:$grad,
+                       Train_FloatTensor:$exp_avg, Train_FloatTensor:$exp_avg_sq,
+                       Train_StepTensor:$step, Train_AdamWAttr:$config);
+  let results = (outs Train_FloatTensor:$new_param, Train_FloatTensor:$new_exp_avg,
+                      Train_FloatTensor:$new_exp_avg_sq);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $step $config attr-dict `:` type($param)
+  }];
+}
+
+def Train_SGDUpdateOp : Train_Op<"sgd_update", [Pure]> {
+  let summary = "one SGD step of one parameter, as torch.optim.SGD";
+  let description = [{
+    With t the step number (1 on the first step):
+
+        g = g + weight_decay * p
+        b = t == 1 ? g : b * momentum + (1 - dampening) * g     (momentum != 0)
+        g = nesterov ? g + momentum * b : b                    (momentum != 0)
+        p = p - lr * g
+
+    The momentum buffer operand and result exist exactly when momentum != 0.
+
+    ```mlir
+    %p2, %b2 = train.sgd_update %p, %g momentum(%b), %t #train.sgd<lr = 0.1, momentum = 0.9>
+        : (tensor<10xf32>, tensor<10xf32>, tensor<10xf32>, tensor<i64>) -> (tensor<10xf32>, tensor<10xf32>)
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$param, Train_FloatTensor:$grad,
+                       Optional<Train_FloatTensor>:$momentum_buffer,
+                       Train_StepTensor:$step, Train_SGDAttr:$config);
+  let results = (outs Train_FloatTensor:$new_param,
+                      Optional<Train_FloatTensor>:$new_momentum_buffer);
+  let assemblyFormat = [{
+    $param `,` $grad (`momentum` `(` $momentum_buffer^ `)`)? `,` $step $config attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
 }
 
 #endif // FTC_DIALECT_TRAIN_IR_TRAINOPS_TD

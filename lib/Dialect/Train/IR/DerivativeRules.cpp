@@ -1,0 +1,379 @@
+//===- DerivativeRules.cpp - reverse-mode rules of the train ops ----------===//
+//
+// One rule per op. `g` is the adjoint of the result (d loss / d result); each
+// rule states the adjoints it builds in a one-line comment. Broadcast
+// operands get their adjoint summed back to their own shape (sum_to).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Dialect/Train/IR/TrainOps.h"
+
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace ftc::train;
+
+namespace {
+/// The building blocks of the rules, at one location.
+struct RuleBuilder {
+  OpBuilder &b;
+  Location loc;
+
+  static RankedTensorType typeOf(Value v) {
+    return cast<RankedTensorType>(v.getType());
+  }
+  /// A 0-d tensor holding `value`, in `like`'s element type.
+  Value scalar(double value, Value like) {
+    auto type = RankedTensorType::get({}, typeOf(like).getElementType());
+    return FillOp::create(b, loc, type, b.getF64FloatAttr(value));
+  }
+  Value add(Value x, Value y) { return AddOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return SubOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return MulOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return DivOp::create(b, loc, x, y); }
+  Value neg(Value x) { return NegOp::create(b, loc, x); }
+  Value matmul(Value x, Value y, bool tx, bool ty) {
+    return MatmulOp::create(b, loc, x, y, tx, ty);
+  }
+  Value reshape(Value x, Type type) {
+    return x.getType() == type ? x : ReshapeOp::create(b, loc, type, x).getResult();
+  }
+  /// Sums `g` back to `type`, the shape an operand had before broadcasting.
+  Value sumTo(Value g, Type type) {
+    return g.getType() == type ? g : SumToOp::create(b, loc, type, g).getResult();
+  }
+  Value broadcast(Value g, Type type) {
+    return g.getType() == type ? g
+                               : BroadcastOp::create(b, loc, type, g).getResult();
+  }
+  /// The reduced tensor `g` with the reduced `dims` put back as size 1.
+  Value keepDims(Value g, Value input, ArrayRef<int64_t> dims) {
+    SmallVector<int64_t> shape(typeOf(input).getShape());
+    for (int64_t d : dims)
+      shape[d] = 1;
+    return reshape(g, RankedTensorType::get(shape, typeOf(g).getElementType()));
+  }
+};
+
+/// Sets adjoint `i` when it is needed.
+template <typename Fn>
+void setIfNeeded(ArrayRef<bool> needed, MutableArrayRef<Value> adjoints,
+                 unsigned i, Fn &&build) {
+  if (i < needed.size() && needed[i])
+    adjoints[i] = build();
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+// d(a + b) = (g, g), summed to each operand's shape.
+LogicalResult AddOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value g = res[0];
+  setIfNeeded(needed, adj, 0, [&] { return r.sumTo(g, getLhs().getType()); });
+  setIfNeeded(needed, adj, 1, [&] { return r.sumTo(g, getRhs().getType()); });
+  return success();
+}
+SmallVector<Value> AddOp::getSavedForBackward() { return {}; }
+
+// d(a - b) = (g, -g)
+LogicalResult SubOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value g = res[0];
+  setIfNeeded(needed, adj, 0, [&] { return r.sumTo(g, getLhs().getType()); });
+  setIfNeeded(needed, adj, 1,
+              [&] { return r.sumTo(r.neg(g), getRhs().getType()); });
+  return success();
+}
+SmallVector<Value> SubOp::getSavedForBackward() { return {}; }
+
+// d(a * b) = (g * b, g * a)
+LogicalResult MulOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value g = res[0];
+  setIfNeeded(needed, adj, 0,
+              [&] { return r.sumTo(r.mul(g, getRhs()), getLhs().getType()); });
+  setIfNeeded(needed, adj, 1,
+              [&] { return r.sumTo(r.mul(g, getLhs()), getRhs().getType()); });
+  return success();
+}
+
+// d(a / b) = (g / b, -g * a / (b * b))
+LogicalResult DivOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value g = res[0], lhs = getLhs(), rhs = getRhs();
+  setIfNeeded(needed, adj, 0,
+              [&] { return r.sumTo(r.div(g, rhs), lhs.getType()); });
+  setIfNeeded(needed, adj, 1, [&] {
+    Value d = r.neg(r.div(r.mul(g, lhs), r.mul(rhs, rhs)));
+    return r.sumTo(d, rhs.getType());
+  });
+  return success();
+}
+
+// d(-x) = -g
+LogicalResult NegOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0, [&] { return r.neg(res[0]); });
+  return success();
+}
+SmallVector<Value> NegOp::getSavedForBackward() { return {}; }
+
+// d relu(x) = g where relu(x) > 0, else 0
+LogicalResult ReluOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                    ArrayRef<bool> needed,
+                                    MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    return ReluGradOp::create(b, getLoc(), res[0], getResult()).getResult();
+  });
+  return success();
+}
+SmallVector<Value> ReluOp::getSavedForBackward() { return {getResult()}; }
+
+// d exp(x) = g * exp(x)
+LogicalResult ExpOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0, [&] { return r.mul(res[0], getResult()); });
+  return success();
+}
+SmallVector<Value> ExpOp::getSavedForBackward() { return {getResult()}; }
+
+// d log(x) = g / x
+LogicalResult LogOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0, [&] { return r.div(res[0], getInput()); });
+  return success();
+}
+
+// d tanh(x) = g * (1 - y * y), y = tanh(x)
+LogicalResult TanhOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                    ArrayRef<bool> needed,
+                                    MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value y = getResult();
+  setIfNeeded(needed, adj, 0, [&] {
+    return r.mul(res[0], r.sub(r.scalar(1.0, y), r.mul(y, y)));
+  });
+  return success();
+}
+SmallVector<Value> TanhOp::getSavedForBackward() { return {getResult()}; }
+
+// d sigmoid(x) = g * (1 - y) * y, y = sigmoid(x)
+LogicalResult SigmoidOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                       ArrayRef<bool> needed,
+                                       MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value y = getResult();
+  setIfNeeded(needed, adj, 0, [&] {
+    return r.mul(r.mul(res[0], r.sub(r.scalar(1.0, y), y)), y);
+  });
+  return success();
+}
+SmallVector<Value> SigmoidOp::getSavedForBackward() { return {getResult()}; }
+
+// d cast(x) = cast(g) back to x's float type; integers get no gradient
+LogicalResult CastOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                    ArrayRef<bool> needed,
+                                    MutableArrayRef<Value> adj) {
+  Type from = RuleBuilder::typeOf(getInput()).getElementType();
+  Type to = RuleBuilder::typeOf(getResult()).getElementType();
+  if (!isa<FloatType>(from) || !isa<FloatType>(to))
+    return success();
+  setIfNeeded(needed, adj, 0, [&] {
+    return CastOp::create(b, getLoc(), getInput().getType(), res[0]).getResult();
+  });
+  return success();
+}
+SmallVector<Value> CastOp::getSavedForBackward() { return {}; }
+
+//===----------------------------------------------------------------------===//
+// Reductions and shapes
+//===----------------------------------------------------------------------===//
+
+// d sum(x, dims) = broadcast(g) over dims
+LogicalResult SumOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0, [&] {
+    return r.broadcast(r.keepDims(res[0], getInput(), getDims()),
+                       getInput().getType());
+  });
+  return success();
+}
+SmallVector<Value> SumOp::getSavedForBackward() { return {}; }
+
+// d mean(x, dims) = broadcast(g) / n, n the number of reduced elements
+LogicalResult MeanOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                    ArrayRef<bool> needed,
+                                    MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0, [&] {
+    int64_t n = 1;
+    for (int64_t d : getDims())
+      n *= RuleBuilder::typeOf(getInput()).getDimSize(d);
+    Value spread = r.broadcast(r.keepDims(res[0], getInput(), getDims()),
+                               getInput().getType());
+    return r.div(spread, r.scalar(static_cast<double>(n), spread));
+  });
+  return success();
+}
+SmallVector<Value> MeanOp::getSavedForBackward() { return {}; }
+
+// d amax(x, dims) = g / count at every maximal element (ties share), else 0
+LogicalResult MaxOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0, [&] {
+    Value x = getInput();
+    Value mask = EqualOp::create(b, getLoc(), x,
+                                 r.keepDims(getResult(), x, getDims()));
+    Value count = SumOp::create(b, getLoc(), mask, getDims(), /*keepdim=*/true);
+    Value share = r.div(r.keepDims(res[0], x, getDims()), count);
+    return r.mul(mask, r.broadcast(share, x.getType()));
+  });
+  return success();
+}
+
+// d reshape(x) = reshape(g) back to x's shape
+LogicalResult ReshapeOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                       ArrayRef<bool> needed,
+                                       MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0,
+              [&] { return r.reshape(res[0], getInput().getType()); });
+  return success();
+}
+SmallVector<Value> ReshapeOp::getSavedForBackward() { return {}; }
+
+// d transpose(x, p) = transpose(g, inverse(p))
+LogicalResult TransposeOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                         ArrayRef<bool> needed,
+                                         MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    ArrayRef<int64_t> perm = getPermutation();
+    SmallVector<int64_t> inverse(perm.size());
+    for (auto [i, p] : llvm::enumerate(perm))
+      inverse[p] = i;
+    return TransposeOp::create(b, getLoc(), res[0], inverse).getResult();
+  });
+  return success();
+}
+SmallVector<Value> TransposeOp::getSavedForBackward() { return {}; }
+
+// d broadcast(x) = sum_to(g, x's shape)
+LogicalResult BroadcastOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                         ArrayRef<bool> needed,
+                                         MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0,
+              [&] { return r.sumTo(res[0], getInput().getType()); });
+  return success();
+}
+
+// d sum_to(x) = broadcast(g, x's shape)
+LogicalResult SumToOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                     ArrayRef<bool> needed,
+                                     MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0,
+              [&] { return r.broadcast(res[0], getInput().getType()); });
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra
+//===----------------------------------------------------------------------===//
+
+// C = op(A) op(B), op = transpose when flagged:
+//   dA = g op(B)^T      (transpose_lhs: dA = op(B) g^T)
+//   dB = op(A)^T g      (transpose_rhs: dB = g^T op(A))
+LogicalResult MatmulOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                      ArrayRef<bool> needed,
+                                      MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value g = res[0], lhs = getLhs(), rhs = getRhs();
+  bool tl = getTransposeLhs(), tr = getTransposeRhs();
+  setIfNeeded(needed, adj, 0, [&] {
+    return tl ? r.matmul(rhs, g, tr, true) : r.matmul(g, rhs, false, !tr);
+  });
+  setIfNeeded(needed, adj, 1, [&] {
+    return tr ? r.matmul(g, lhs, true, tl) : r.matmul(lhs, g, !tl, false);
+  });
+  return success();
+}
+
+// y = x W^T + b over x [..., in] flattened to [M, in]:
+//   dx = g W,  dW = g^T x,  db = sum of g over its rows
+LogicalResult LinearOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                      ArrayRef<bool> needed,
+                                      MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value x = getInput(), w = getWeight();
+  RankedTensorType xType = RuleBuilder::typeOf(x), gType = RuleBuilder::typeOf(res[0]);
+  int64_t rows = xType.getNumElements() / xType.getShape().back();
+  Type elem = xType.getElementType();
+  auto matrix = [&](Value v, int64_t cols) {
+    return r.reshape(v, RankedTensorType::get({rows, cols}, elem));
+  };
+  Value g2 = matrix(res[0], gType.getShape().back());
+  setIfNeeded(needed, adj, 0, [&] {
+    return r.reshape(r.matmul(g2, w, false, false), x.getType());
+  });
+  setIfNeeded(needed, adj, 1, [&] {
+    return r.matmul(g2, matrix(x, xType.getShape().back()), true, false);
+  });
+  setIfNeeded(needed, adj, 2, [&] {
+    return SumOp::create(b, getLoc(), g2, ArrayRef<int64_t>{0}).getResult();
+  });
+  return success();
+}
+SmallVector<Value> LinearOp::getSavedForBackward() {
+  return {getInput(), getWeight()};
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+// d cross_entropy(z, y) / dz = g * (softmax(z) - one_hot(y)) / N
+LogicalResult CrossEntropyOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                            ArrayRef<bool> needed,
+                                            MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    return CrossEntropyGradOp::create(b, getLoc(), getLogits().getType(), res[0],
+                                      getLogits(), getLabels())
+        .getResult();
+  });
+  return success();
+}
+
+// d mse(x, t) = (2 g / n) (x - t) for x, and its negation for t
+LogicalResult MseLossOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                       ArrayRef<bool> needed,
+                                       MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value x = getInput(), t = getTarget();
+  double n = static_cast<double>(RuleBuilder::typeOf(x).getNumElements());
+  Value dx = r.mul(r.mul(r.scalar(2.0 / n, res[0]), res[0]), r.sub(x, t));
+  setIfNeeded(needed, adj, 0, [&] { return dx; });
+  setIfNeeded(needed, adj, 1, [&] { return r.neg(dx); });
+  return success();
+}
