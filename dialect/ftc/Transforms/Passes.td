@@ -48,4 +48,35 @@ def Autodiff : Pass<"ftc-autodiff", "::mlir::ModuleOp"> {
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
+def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
+  let summary = "Builds the training step: gradients, then the optimizer update";
+  let description = [{
+    Adds `@step` (marked `train.step`): the forward and backward pass of the
+    function `ftc-autodiff` derived, then one `train.adamw_update` or
+    `train.sgd_update` per parameter with a gradient, on optimizer state kept
+    in `train.slot`s beside the parameters, written back with
+    `train.set_param`. Its last argument (`train.step_count`) is the step
+    number t, 1 on the first step. It returns the loss.
+
+    The settings come from the module's `train.optimizer`, then from these
+    options where given (negative numbers and empty strings mean "not
+    given"); the resolved settings are written back to the module.
+  }];
+  let options = [
+    Option<"optimizer", "optimizer", "std::string", /*default=*/"\"\"",
+           "adamw or sgd (default: the module's train.optimizer, else adamw)">,
+    Option<"lr", "lr", "double", /*default=*/"-1.0", "learning rate">,
+    Option<"beta1", "beta1", "double", /*default=*/"-1.0", "AdamW beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"-1.0", "AdamW beta2">,
+    Option<"eps", "eps", "double", /*default=*/"-1.0", "AdamW epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"-1.0",
+           "weight decay (decoupled for AdamW)">,
+    Option<"momentum", "momentum", "double", /*default=*/"-1.0", "SGD momentum">,
+    Option<"dampening", "dampening", "double", /*default=*/"-1.0", "SGD dampening">,
+    Option<"nesterov", "nesterov", "std::string", /*default=*/"\"\"",
+           "SGD Nesterov momentum: true or false">,
+  ];
+  let dependentDialects = ["::ftc::train::TrainDialect"];
+}
+
 #endif // FTC_TRANSFORMS_PASSES_TD
