@@ -4,7 +4,14 @@
 
 #include "ftc/Transforms/Passes.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 
@@ -12,8 +19,76 @@ void ftc::buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &) {
   pm.addPass(createVerifyModel());
 }
 
+void ftc::buildTrainingStepPipeline(OpPassManager &pm,
+                                    const PipelineOptions &options) {
+  buildFrontendPipeline(pm, options);
+  pm.addPass(createInlinerPass());
+  pm.addPass(createAutodiff());
+  OptimizerOptions optimizer;
+  optimizer.optimizer = options.optimizer;
+  optimizer.lr = options.lr;
+  optimizer.beta1 = options.beta1;
+  optimizer.beta2 = options.beta2;
+  optimizer.eps = options.eps;
+  optimizer.weightDecay = options.weightDecay;
+  optimizer.momentum = options.momentum;
+  optimizer.dampening = options.dampening;
+  optimizer.nesterov = options.nesterov;
+  pm.addPass(createOptimizer(optimizer));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &) {
+  pm.addPass(createBindAbi());
+  pm.addNestedPass<func::FuncOp>(createLowerTrain());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createLinalgElementwiseOpFusionPass());
+
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(createCanonicalizerPass());
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  ConvertFuncToLLVMPassOptions funcToLLVM;
+  funcToLLVM.useBarePtrCallConv = true;
+  pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createEmitEntryPoints());
+}
+
+void ftc::buildCpuPipeline(OpPassManager &pm, const PipelineOptions &options) {
+  buildTrainingStepPipeline(pm, options);
+  buildCpuCodegenPipeline(pm, options);
+}
+
 void ftc::registerPipelines() {
   PassPipelineRegistration<PipelineOptions>(
       "ftc-frontend", "Model-level stages before autodiff (verification)",
       buildFrontendPipeline);
+  PassPipelineRegistration<PipelineOptions>(
+      "ftc-training-step",
+      "Frontend, autodiff and the optimizer: the training step in train ops",
+      buildTrainingStepPipeline);
+  PassPipelineRegistration<PipelineOptions>(
+      "ftc-cpu-codegen", "The training step in train ops to LLVM dialect (CPU)",
+      buildCpuCodegenPipeline);
+  PassPipelineRegistration<PipelineOptions>(
+      "ftc-cpu", "The whole CPU compile: ftc-training-step, then ftc-cpu-codegen",
+      buildCpuPipeline);
 }

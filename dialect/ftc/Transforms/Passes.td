@@ -79,4 +79,48 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
+def BindAbi : Pass<"ftc-bind-abi", "::mlir::ModuleOp"> {
+  let summary = "Parameters, slots, inputs and results become buffer arguments";
+  let description = [{
+    Fixes the buffer layout every entry point of the compiled step shares:
+    parameters and slots in declaration order, the batch inputs, the step
+    number, the loss, then the gradients. Records it on the module as
+    `ftc.abi` (one dictionary per buffer: kind, name, type, and for
+    parameters init and trainable) and rewrites the loss function (entry
+    `eval`), the gradient function (`grad`) and the step (`step`) to take
+    memref arguments (their layout indices in `ftc.abi_indices`) and return
+    nothing: reads become `bufferization.to_tensor`, writes and results
+    `bufferization.materialize_in_destination`. The train.param and
+    train.slot declarations are gone afterwards.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def LowerTrain : Pass<"ftc-lower-train", "::mlir::func::FuncOp"> {
+  let summary = "Lowers train ops to linalg, tensor, arith and math";
+  let description = [{
+    Elementwise ops become linalg.generic with numpy-broadcasting indexing
+    maps, reductions and contractions linalg.generic with reduction
+    iterators, reshapes tensor.collapse_shape/expand_shape, and the
+    optimizer updates one linalg.generic each that updates parameter and
+    state in place. Runs after ftc-bind-abi (no parameter symbols are left).
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def EmitEntryPoints : Pass<"ftc-emit-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Adds the C entry points and the model description to LLVM IR";
+  let description = [{
+    Runs on the LLVM dialect. For every function marked `ftc.entry = "x"`
+    adds `void ftc_entry_x(void **buffers)`, which passes
+    `buffers[ftc.abi_indices[i]]` as argument i; and serializes `ftc.abi` as
+    JSON into the constant string `ftc_model_json`, which the runtime reads.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // FTC_TRANSFORMS_PASSES_TD

@@ -1,0 +1,203 @@
+//===- BindAbi.cpp - parameters, inputs and outputs become buffers --------===//
+//
+// Fixes the buffer layout of the compiled step (the ABI every entry point
+// shares) and rewrites each entry point to take its buffers as memref
+// arguments: parameter and slot reads become `bufferization.to_tensor`,
+// writes and results become `bufferization.materialize_in_destination`.
+// The layout is recorded on the module as `ftc.abi`, one dictionary per
+// buffer: {kind, name, type} (+ init and trainable for parameters).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Transforms/Passes.h"
+
+#include "ftc/Dialect/Train/IR/TrainModel.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+
+namespace ftc {
+#define GEN_PASS_DEF_BINDABI
+#include "ftc/Transforms/Passes.h.inc"
+} // namespace ftc
+
+using namespace mlir;
+using namespace ftc::train;
+
+namespace {
+
+/// The shared buffer layout: index -> what lives there.
+struct Layout {
+  SmallVector<Attribute> entries;
+  llvm::StringMap<unsigned> variables; // param / slot symbol -> index
+  SmallVector<unsigned> inputs;        // loss-function argument -> index
+  std::optional<unsigned> step, loss;
+  llvm::StringMap<unsigned> grads; // param symbol -> index of its gradient
+
+  unsigned add(OpBuilder &b, StringRef kind, StringRef name, Type type,
+               ArrayRef<NamedAttribute> extra = {}) {
+    SmallVector<NamedAttribute> fields{b.getNamedAttr("kind", b.getStringAttr(kind)),
+                                       b.getNamedAttr("name", b.getStringAttr(name)),
+                                       b.getNamedAttr("type", TypeAttr::get(type))};
+    fields.append(extra.begin(), extra.end());
+    entries.push_back(b.getDictionaryAttr(fields));
+    return entries.size() - 1;
+  }
+};
+
+struct BindAbiPass : public ftc::impl::BindAbiBase<BindAbiPass> {
+  void runOnOperation() override;
+  LogicalResult bind(func::FuncOp func, StringRef entry, Layout &layout);
+};
+
+MemRefType memrefFor(Type tensor) {
+  auto t = cast<RankedTensorType>(tensor);
+  return MemRefType::get(t.getShape(), t.getElementType());
+}
+
+void BindAbiPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  FailureOr<func::FuncOp> loss = findLossFunction(module);
+  if (failed(loss))
+    return signalPassFailure();
+  func::FuncOp grad = findMarkedFunction(module, TrainDialect::getGradientOfAttrName());
+  func::FuncOp step = findMarkedFunction(module, TrainDialect::getStepAttrName());
+
+  OpBuilder b(module.getContext());
+  Layout layout;
+  for (Operation &op : module.getBody()->getOperations()) {
+    if (auto param = dyn_cast<ParamOp>(op))
+      layout.variables[param.getSymName()] = layout.add(
+          b, "param", param.getSymName(), param.getType(),
+          {b.getNamedAttr("init", param.getInit()),
+           b.getNamedAttr("trainable", b.getBoolAttr(param.isTrainable()))});
+    else if (auto slot = dyn_cast<SlotOp>(op))
+      layout.variables[slot.getSymName()] =
+          layout.add(b, "slot", slot.getSymName(), slot.getType(),
+                     {b.getNamedAttr("of", slot.getParamAttr())});
+  }
+  for (auto [i, arg] : llvm::enumerate(loss->getArguments())) {
+    auto name = loss->getArgAttrOfType<StringAttr>(i, TrainDialect::getInputAttrName());
+    layout.inputs.push_back(layout.add(b, "input", name, arg.getType()));
+  }
+  if (step)
+    layout.step = layout.add(b, "step", "step", step.getArgumentTypes().back());
+  layout.loss = layout.add(b, "loss", "loss", loss->getFunctionType().getResult(0));
+  if (grad) {
+    auto names = grad->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName());
+    for (auto [name, type] : llvm::zip(names.getAsRange<FlatSymbolRefAttr>(),
+                                       grad.getFunctionType().getResults().drop_front()))
+      layout.grads[name.getValue()] = layout.add(b, "grad", name.getValue(), type);
+  }
+
+  if (failed(bind(*loss, "eval", layout)) ||
+      (grad && failed(bind(grad, "grad", layout))) ||
+      (step && failed(bind(step, "step", layout))))
+    return signalPassFailure();
+
+  module->setAttr("ftc.abi", b.getArrayAttr(layout.entries));
+  if (Attribute optimizer = module->getAttr(TrainDialect::getOptimizerAttrName())) {
+    module->setAttr("ftc.optimizer", optimizer);
+    module->removeAttr(TrainDialect::getOptimizerAttrName());
+  }
+  for (Operation &op : llvm::make_early_inc_range(module.getBody()->getOperations()))
+    if (isa<ParamOp, SlotOp>(op))
+      op.erase();
+}
+
+LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
+                                Layout &layout) {
+  Block &body = func.getBody().front();
+  unsigned numOld = body.getNumArguments();
+  OpBuilder b(&body, body.begin());
+  Location loc = func.getLoc();
+  SmallVector<int64_t> indices;
+  auto addBuffer = [&](unsigned index, Type tensorType) {
+    indices.push_back(index);
+    return body.addArgument(memrefFor(tensorType), loc);
+  };
+
+  // Which variables this function writes: their reads must be writable.
+  llvm::StringSet<> written;
+  func.walk([&](SetParamOp set) { written.insert(set.getParam()); });
+
+  // Inputs and the step number: read-only buffers.
+  for (unsigned i = 0; i < numOld; ++i) {
+    BlockArgument old = body.getArgument(i);
+    std::optional<unsigned> index;
+    if (func->hasAttr(TrainDialect::getStepAttrName()) && i + 1 == numOld)
+      index = layout.step;
+    else if (i < layout.inputs.size())
+      index = layout.inputs[i];
+    if (!index)
+      return func.emitError() << "argument #" << i << " has no place in the ABI";
+    Value buffer = addBuffer(*index, old.getType());
+    Value tensor = bufferization::ToTensorOp::create(
+        b, loc, old.getType(), buffer, /*restrict=*/true, /*writable=*/false);
+    old.replaceAllUsesWith(tensor);
+  }
+
+  // Parameters and slots: one buffer each, read once at the entry.
+  llvm::StringMap<std::pair<Value, Value>> variables; // name -> (memref, tensor)
+  auto variable = [&](StringRef name, Type type) -> std::pair<Value, Value> {
+    auto it = variables.find(name);
+    if (it != variables.end())
+      return it->second;
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&body);
+    Value buffer = addBuffer(layout.variables.lookup(name), type);
+    Value tensor = bufferization::ToTensorOp::create(
+        b, loc, type, buffer, /*restrict=*/true, written.contains(name));
+    return variables[name] = {buffer, tensor};
+  };
+  for (Operation &op : llvm::make_early_inc_range(body)) {
+    if (auto read = dyn_cast<GetParamOp>(op)) {
+      read.replaceAllUsesWith(variable(read.getParam(), read.getType()).second);
+      read.erase();
+    } else if (auto set = dyn_cast<SetParamOp>(op)) {
+      Value buffer = variable(set.getParam(), set.getValue().getType()).first;
+      b.setInsertionPoint(set);
+      auto write = bufferization::MaterializeInDestinationOp::create(
+          b, set.getLoc(), TypeRange{}, set.getValue(), buffer);
+      write.setRestrict(true);
+      write.setWritable(true);
+      set.erase();
+    }
+  }
+
+  // Results: the loss, then gradients, written to their buffers.
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  b.setInsertionPoint(ret);
+  for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+    unsigned index;
+    if (i == 0) {
+      index = *layout.loss;
+    } else {
+      auto names = func->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName());
+      index = layout.grads.lookup(cast<FlatSymbolRefAttr>(names[i - 1]).getValue());
+    }
+    Value buffer = addBuffer(index, value.getType());
+    auto write = bufferization::MaterializeInDestinationOp::create(
+        b, ret.getLoc(), TypeRange{}, value, buffer);
+    write.setRestrict(true);
+    write.setWritable(true);
+  }
+  func::ReturnOp::create(b, ret.getLoc());
+  ret.erase();
+  body.eraseArguments(0, numOld);
+
+  SmallVector<Type> argTypes(body.getArgumentTypes());
+  func.setFunctionType(FunctionType::get(func.getContext(), argTypes, {}));
+  func.setAllArgAttrs(SmallVector<DictionaryAttr>(argTypes.size()));
+  for (StringRef attr : {TrainDialect::getLossAttrName(), TrainDialect::getStepAttrName(),
+                         TrainDialect::getGradientOfAttrName(),
+                         TrainDialect::getGradParamsAttrName()})
+    func->removeAttr(attr);
+  func->setAttr("ftc.entry", b.getStringAttr(entry));
+  func->setAttr("ftc.abi_indices", b.getDenseI64ArrayAttr(indices));
+  return success();
+}
+
+} // namespace

@@ -1,0 +1,644 @@
+//===- LowerTrain.cpp - train ops to linalg, tensor, arith and math -------===//
+//
+// Every train op becomes linalg on tensors: elementwise ops and broadcasts
+// become linalg.generic with broadcasting indexing maps (fused later by
+// linalg's elementwise fusion), reductions and contractions become
+// linalg.generic with reduction iterators, reshapes become
+// tensor.collapse_shape / expand_shape. Numerics follow PyTorch's kernels
+// where the order of operations is visible in the last bits (log_softmax,
+// AdamW, SGD).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Transforms/Passes.h"
+
+#include "ftc/Dialect/Train/IR/TrainOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+#include <limits>
+
+namespace ftc {
+#define GEN_PASS_DEF_LOWERTRAIN
+#include "ftc/Transforms/Passes.h.inc"
+} // namespace ftc
+
+using namespace mlir;
+using namespace ftc::train;
+
+namespace {
+
+RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+/// Builds the linalg form of train ops at one location.
+class Lowering {
+public:
+  Lowering(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+
+  Value scalar(Type type, double value) {
+    if (auto f = dyn_cast<FloatType>(type))
+      return arith::ConstantOp::create(b, loc, type, b.getFloatAttr(f, value));
+    return arith::ConstantOp::create(b, loc, type,
+                                     b.getIntegerAttr(type, static_cast<int64_t>(value)));
+  }
+
+  Value empty(RankedTensorType type) {
+    return tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+  }
+
+  Value filled(RankedTensorType type, double value) {
+    Value init = empty(type);
+    return linalg::FillOp::create(b, loc, scalar(type.getElementType(), value), init)
+        .getResult(0);
+  }
+
+  /// The map reading a tensor of shape `in` while iterating over `out`
+  /// (numpy broadcasting: right-aligned, size-1 dimensions pinned to 0).
+  AffineMap broadcastMap(ArrayRef<int64_t> in, ArrayRef<int64_t> out) {
+    SmallVector<AffineExpr> exprs;
+    size_t offset = out.size() - in.size();
+    for (auto [i, size] : llvm::enumerate(in)) {
+      if (size == 1 && out[offset + i] != 1)
+        exprs.push_back(b.getAffineConstantExpr(0));
+      else
+        exprs.push_back(b.getAffineDimExpr(offset + i));
+    }
+    return AffineMap::get(out.size(), 0, exprs, b.getContext());
+  }
+
+  using Body = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+
+  /// An elementwise generic over `type` reading every input with numpy
+  /// broadcasting; `body` maps the input scalars to the output scalar.
+  Value elementwise(RankedTensorType type, ValueRange inputs, Body body) {
+    SmallVector<AffineMap> maps;
+    for (Value in : inputs)
+      maps.push_back(broadcastMap(tensorType(in).getShape(), type.getShape()));
+    maps.push_back(b.getMultiDimIdentityMap(type.getRank()));
+    SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                               utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        b, loc, type, inputs, empty(type), maps, iterators,
+        [&](OpBuilder &nb, Location nl, ValueRange args) {
+          Value v = body(nb, nl, args.drop_back());
+          linalg::YieldOp::create(nb, nl, v);
+        });
+    return generic.getResult(0);
+  }
+
+  /// Reduces `input` over `dims` (strictly increasing) into a tensor without
+  /// those dimensions, starting from `init` and folding with `combine`
+  /// (accumulator, element) -> accumulator. `map` may transform each element
+  /// first, given its indices' enclosing builder.
+  Value reduce(Value input, ArrayRef<int64_t> dims, double init,
+               function_ref<Value(OpBuilder &, Location, Value, Value)> combine,
+               ValueRange extraInputs = {},
+               function_ref<Value(OpBuilder &, Location, ValueRange)> map = {}) {
+    RankedTensorType in = tensorType(input);
+    SmallVector<int64_t> outShape;
+    SmallVector<AffineExpr> outExprs;
+    SmallVector<utils::IteratorType> iterators;
+    for (int64_t d = 0; d < in.getRank(); ++d) {
+      bool reduced = llvm::is_contained(dims, d);
+      iterators.push_back(reduced ? utils::IteratorType::reduction
+                                  : utils::IteratorType::parallel);
+      if (!reduced) {
+        outShape.push_back(in.getDimSize(d));
+        outExprs.push_back(b.getAffineDimExpr(d));
+      }
+    }
+    auto outType = RankedTensorType::get(outShape, in.getElementType());
+    AffineMap outMap = AffineMap::get(in.getRank(), 0, outExprs, b.getContext());
+    SmallVector<Value> inputs{input};
+    SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(in.getRank())};
+    for (Value extra : extraInputs) {
+      inputs.push_back(extra);
+      maps.push_back(outMap); // per-output-element operands (a row's max, say)
+    }
+    maps.push_back(outMap);
+    auto generic = linalg::GenericOp::create(
+        b, loc, outType, inputs, filled(outType, init), maps, iterators,
+        [&](OpBuilder &nb, Location nl, ValueRange args) {
+          Value element = map ? map(nb, nl, args.drop_back()) : args[0];
+          linalg::YieldOp::create(nb, nl, combine(nb, nl, args.back(), element));
+        });
+    return generic.getResult(0);
+  }
+
+  /// The same elements in a new static shape (row-major order kept).
+  Value reshape(Value input, RankedTensorType type) {
+    RankedTensorType in = tensorType(input);
+    if (in == type)
+      return input;
+    // Through a 1-d tensor of all elements: collapse, then expand.
+    auto flat = RankedTensorType::get({in.getNumElements()}, in.getElementType());
+    Value v = input;
+    if (in.getRank() == 0)
+      v = tensor::ExpandShapeOp::create(b, loc, flat, v,
+                                        ArrayRef<ReassociationIndices>{});
+    else if (in.getRank() > 1)
+      v = tensor::CollapseShapeOp::create(b, loc, flat, v, allDims(in.getRank()));
+    if (type.getRank() == 0)
+      return tensor::CollapseShapeOp::create(b, loc, type, v,
+                                             ArrayRef<ReassociationIndices>{});
+    if (type.getRank() > 1)
+      return tensor::ExpandShapeOp::create(b, loc, type, v, allDims(type.getRank()));
+    return v;
+  }
+
+  /// op(lhs) x op(rhs) over equal batch dimensions, accumulating in the
+  /// element type from zero.
+  Value matmul(Value lhs, Value rhs, bool transposeLhs, bool transposeRhs,
+               RankedTensorType resultType) {
+    int64_t batch = resultType.getRank() - 2;
+    int64_t m = batch, n = batch + 1, k = batch + 2;
+    auto dims = [&](int64_t x, int64_t y) {
+      SmallVector<AffineExpr> exprs;
+      for (int64_t i = 0; i < batch; ++i)
+        exprs.push_back(b.getAffineDimExpr(i));
+      exprs.push_back(b.getAffineDimExpr(x));
+      exprs.push_back(b.getAffineDimExpr(y));
+      return AffineMap::get(batch + 3, 0, exprs, b.getContext());
+    };
+    SmallVector<AffineMap> maps{transposeLhs ? dims(k, m) : dims(m, k),
+                                transposeRhs ? dims(n, k) : dims(k, n), dims(m, n)};
+    SmallVector<utils::IteratorType> iterators(batch + 2,
+                                               utils::IteratorType::parallel);
+    iterators.push_back(utils::IteratorType::reduction);
+    auto generic = linalg::GenericOp::create(
+        b, loc, resultType, ValueRange{lhs, rhs}, filled(resultType, 0.0), maps,
+        iterators, [&](OpBuilder &nb, Location nl, ValueRange args) {
+          Value prod = arith::MulFOp::create(nb, nl, args[0], args[1]);
+          linalg::YieldOp::create(nb, nl,
+                                  arith::AddFOp::create(nb, nl, args[2], prod).getResult());
+        });
+    return generic.getResult(0);
+  }
+
+  OpBuilder &b;
+  Location loc;
+
+private:
+  static SmallVector<ReassociationIndices> allDims(int64_t rank) {
+    ReassociationIndices all;
+    for (int64_t i = 0; i < rank; ++i)
+      all.push_back(i);
+    return {all};
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Scalar bodies
+//===----------------------------------------------------------------------===//
+
+Value addF(OpBuilder &b, Location l, Value x, Value y) {
+  return arith::AddFOp::create(b, l, x, y);
+}
+Value maxF(OpBuilder &b, Location l, Value x, Value y) {
+  return arith::MaximumFOp::create(b, l, x, y);
+}
+
+/// Converts a scalar between element types (PyTorch's Tensor.to semantics).
+Value convertScalar(OpBuilder &b, Location l, Value v, Type to) {
+  Type from = v.getType();
+  if (from == to)
+    return v;
+  bool fromFloat = isa<FloatType>(from), toFloat = isa<FloatType>(to);
+  if (fromFloat && toFloat)
+    return from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth()
+               ? arith::ExtFOp::create(b, l, to, v).getResult()
+               : arith::TruncFOp::create(b, l, to, v).getResult();
+  if (!fromFloat && toFloat)
+    return arith::SIToFPOp::create(b, l, to, v);
+  if (fromFloat && !toFloat)
+    return arith::FPToSIOp::create(b, l, to, v);
+  return from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth()
+             ? arith::ExtSIOp::create(b, l, to, v).getResult()
+             : arith::TruncIOp::create(b, l, to, v).getResult();
+}
+
+//===----------------------------------------------------------------------===//
+// Ops
+//===----------------------------------------------------------------------===//
+
+template <typename ArithOp> Value lowerBinary(Lowering &L, Operation *op) {
+  return L.elementwise(cast<RankedTensorType>(op->getResult(0).getType()),
+                       op->getOperands(),
+                       [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                         return ArithOp::create(b, l, a[0], a[1]);
+                       });
+}
+
+template <typename MathOp> Value lowerUnary(Lowering &L, Operation *op) {
+  return L.elementwise(cast<RankedTensorType>(op->getResult(0).getType()),
+                       op->getOperands(),
+                       [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                         return MathOp::create(b, l, a[0]);
+                       });
+}
+
+/// Reduces and then restores size-1 dimensions when keepdim is set.
+Value lowerReduce(Lowering &L, Value input, ArrayRef<int64_t> dims,
+                  RankedTensorType resultType, double init,
+                  function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
+  return L.reshape(L.reduce(input, dims, init, combine), resultType);
+}
+
+Value lowerCrossEntropy(Lowering &L, CrossEntropyOp op) {
+  RankedTensorType logitsType = tensorType(op.getLogits());
+  Type elem = logitsType.getElementType();
+  int64_t classes = logitsType.getShape().back();
+  int64_t rows = logitsType.getNumElements() / classes;
+  Value z = L.reshape(op.getLogits(), RankedTensorType::get({rows, classes}, elem));
+  Value y = L.reshape(op.getLabels(),
+                      RankedTensorType::get({rows}, tensorType(op.getLabels()).getElementType()));
+  // log_softmax(z)[n, c] = (z[n, c] - m[n]) - log(sum_c exp(z[n, c] - m[n]))
+  Value m = L.reduce(z, {1}, -std::numeric_limits<double>::infinity(), maxF);
+  Value s = L.reduce(z, {1}, 0.0, addF, ValueRange{m},
+                     [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                       Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
+                       return math::ExpOp::create(nb, nl, shifted);
+                     });
+  // nll[n] = -log_softmax(z)[n, y[n]]
+  auto rowType = RankedTensorType::get({rows}, elem);
+  Value nll = L.elementwise(rowType, ValueRange{m, s, y},
+                            [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                              Value n = linalg::IndexOp::create(nb, nl, 0);
+                              Value c = arith::IndexCastOp::create(
+                                  nb, nl, nb.getIndexType(), a[2]);
+                              Value zy = tensor::ExtractOp::create(nb, nl, z, ValueRange{n, c});
+                              Value shifted = arith::SubFOp::create(nb, nl, zy, a[0]);
+                              Value logp = arith::SubFOp::create(
+                                  nb, nl, shifted, math::LogOp::create(nb, nl, a[1]));
+                              return arith::NegFOp::create(nb, nl, logp);
+                            });
+  Value total = L.reduce(nll, {0}, 0.0, addF);
+  return L.elementwise(cast<RankedTensorType>(op.getType()), ValueRange{total},
+                       [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                         return arith::DivFOp::create(
+                             nb, nl, a[0], L.scalar(elem, static_cast<double>(rows)));
+                       });
+}
+
+Value lowerCrossEntropyGrad(Lowering &L, CrossEntropyGradOp op) {
+  RankedTensorType logitsType = tensorType(op.getLogits());
+  Type elem = logitsType.getElementType();
+  int64_t classes = logitsType.getShape().back();
+  int64_t rows = logitsType.getNumElements() / classes;
+  auto matrix = RankedTensorType::get({rows, classes}, elem);
+  Value z = L.reshape(op.getLogits(), matrix);
+  Value y = L.reshape(op.getLabels(),
+                      RankedTensorType::get({rows}, tensorType(op.getLabels()).getElementType()));
+  Value m = L.reduce(z, {1}, -std::numeric_limits<double>::infinity(), maxF);
+  Value s = L.reduce(z, {1}, 0.0, addF, ValueRange{m},
+                     [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                       Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
+                       return math::ExpOp::create(nb, nl, shifted);
+                     });
+  // (softmax(z) - one_hot(y)) * (g / N), softmax as exp(log_softmax)
+  Value rowsF = L.scalar(elem, static_cast<double>(rows));
+  // Per-row values as columns, so that they broadcast along the classes.
+  auto column = [&](Value v) {
+    return L.reshape(v, RankedTensorType::get({rows, 1}, tensorType(v).getElementType()));
+  };
+  Value grad = L.elementwise(
+      matrix, ValueRange{z, column(m), column(s), column(y), op.getGrad()},
+      [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+        Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
+        Value logp =
+            arith::SubFOp::create(nb, nl, shifted, math::LogOp::create(nb, nl, a[2]));
+        Value p = math::ExpOp::create(nb, nl, logp);
+        Value c = linalg::IndexOp::create(nb, nl, 1);
+        Value label = arith::IndexCastOp::create(nb, nl, nb.getIndexType(), a[3]);
+        Value hit = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq, c, label);
+        Value one = arith::ConstantOp::create(nb, nl, elem, nb.getFloatAttr(elem, 1.0));
+        Value diff = arith::SelectOp::create(
+            nb, nl, hit, arith::SubFOp::create(nb, nl, p, one), p);
+        Value scale = arith::DivFOp::create(nb, nl, a[4], rowsF);
+        return arith::MulFOp::create(nb, nl, diff, scale);
+      });
+  return L.reshape(grad, logitsType);
+}
+
+Value lowerMseLoss(Lowering &L, MseLossOp op) {
+  RankedTensorType type = tensorType(op.getInput());
+  SmallVector<int64_t> all;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    all.push_back(d);
+  Value diffSq = L.elementwise(type, ValueRange{op.getInput(), op.getTarget()},
+                               [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                 Value d = arith::SubFOp::create(nb, nl, a[0], a[1]);
+                                 return arith::MulFOp::create(nb, nl, d, d);
+                               });
+  Value sum = L.reduce(diffSq, all, 0.0, addF);
+  Type elem = type.getElementType();
+  return L.elementwise(cast<RankedTensorType>(op.getType()), ValueRange{sum},
+                       [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                         return arith::DivFOp::create(
+                             nb, nl, a[0],
+                             L.scalar(elem, static_cast<double>(type.getNumElements())));
+                       });
+}
+
+Value lowerSumTo(Lowering &L, SumToOp op) {
+  ArrayRef<int64_t> in = tensorType(op.getInput()).getShape();
+  ArrayRef<int64_t> out = op.getType().getShape();
+  size_t offset = in.size() - out.size();
+  SmallVector<int64_t> dims;
+  for (size_t d = 0; d < in.size(); ++d)
+    if (d < offset || (out[d - offset] == 1 && in[d] != 1))
+      dims.push_back(d);
+  Value reduced = L.reduce(op.getInput(), dims, 0.0, addF);
+  return L.reshape(reduced, cast<RankedTensorType>(op.getType()));
+}
+
+/// The step number t as f64: PyTorch computes the update's scalars in double
+/// precision from Python floats.
+Value stepAsDouble(Lowering &L, Value step) {
+  Value t = tensor::ExtractOp::create(L.b, L.loc, step, ValueRange{});
+  return arith::SIToFPOp::create(L.b, L.loc, L.b.getF64Type(), t);
+}
+
+SmallVector<Value> lowerAdamW(Lowering &L, AdamWUpdateOp op) {
+  OpBuilder &b = L.b;
+  Location loc = L.loc;
+  AdamWAttr c = op.getConfig();
+  Type f64 = b.getF64Type();
+  Type elem = tensorType(op.getParam()).getElementType();
+  double lr = c.getLr().convertToDouble(), beta1 = c.getBeta1().convertToDouble(),
+         beta2 = c.getBeta2().convertToDouble(), eps = c.getEps().convertToDouble(),
+         wd = c.getWeightDecay().convertToDouble();
+  Value t = stepAsDouble(L, op.getStep());
+  auto oneMinusPow = [&](double base) {
+    Value p = math::PowFOp::create(b, loc, L.scalar(f64, base), t);
+    return arith::SubFOp::create(b, loc, L.scalar(f64, 1.0), p).getResult();
+  };
+  // step_size = lr / (1 - beta1^t); bias_correction2_sqrt = sqrt(1 - beta2^t)
+  Value stepSize = arith::DivFOp::create(b, loc, L.scalar(f64, lr), oneMinusPow(beta1));
+  Value bc2Sqrt = math::SqrtOp::create(b, loc, oneMinusPow(beta2));
+  Value negStep = convertScalar(b, loc, arith::NegFOp::create(b, loc, stepSize), elem);
+  Value bc2 = convertScalar(b, loc, bc2Sqrt, elem);
+  Value decay = L.scalar(elem, 1.0 - lr * wd);
+  Value w1 = L.scalar(elem, 1.0 - beta1), b2 = L.scalar(elem, beta2),
+        w2 = L.scalar(elem, 1.0 - beta2), epsV = L.scalar(elem, eps);
+
+  // One pass: reads g, and p, m, v through the outputs (updated in place).
+  RankedTensorType type = tensorType(op.getParam());
+  AffineMap id = b.getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{type, type, type}, ValueRange{op.getGrad()},
+      ValueRange{op.getParam(), op.getExpAvg(), op.getExpAvgSq()},
+      SmallVector<AffineMap>(4, id), iterators,
+      [&](OpBuilder &nb, Location nl, ValueRange a) {
+        Value g = a[0], p = a[1], m = a[2], v = a[3];
+        // p = p * (1 - lr * wd)
+        Value p1 = arith::MulFOp::create(nb, nl, p, decay);
+        // m = m + (g - m) * (1 - beta1)            (lerp, weight < 0.5)
+        Value m1 = arith::AddFOp::create(
+            nb, nl, m,
+            arith::MulFOp::create(nb, nl, w1, arith::SubFOp::create(nb, nl, g, m)));
+        // v = v * beta2 + (1 - beta2) * g * g      (addcmul)
+        Value v1 = arith::AddFOp::create(
+            nb, nl, arith::MulFOp::create(nb, nl, v, b2),
+            arith::MulFOp::create(nb, nl, arith::MulFOp::create(nb, nl, w2, g), g));
+        // p = p - step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+        Value denom = arith::AddFOp::create(
+            nb, nl,
+            arith::DivFOp::create(nb, nl, math::SqrtOp::create(nb, nl, v1), bc2),
+            epsV);
+        Value p2 = arith::AddFOp::create(
+            nb, nl, p1,
+            arith::MulFOp::create(nb, nl, negStep,
+                                  arith::DivFOp::create(nb, nl, m1, denom)));
+        linalg::YieldOp::create(nb, nl, ValueRange{p2, m1, v1});
+      });
+  return SmallVector<Value>(generic.getResults());
+}
+
+SmallVector<Value> lowerSGD(Lowering &L, SGDUpdateOp op) {
+  OpBuilder &b = L.b;
+  Location loc = L.loc;
+  SGDAttr c = op.getConfig();
+  Type elem = tensorType(op.getParam()).getElementType();
+  double lr = c.getLr().convertToDouble(), momentum = c.getMomentum().convertToDouble(),
+         dampening = c.getDampening().convertToDouble(),
+         wd = c.getWeightDecay().convertToDouble();
+  bool nesterov = c.getNesterov(), hasBuffer = momentum != 0.0;
+  Value first;
+  if (hasBuffer) {
+    Value t = tensor::ExtractOp::create(b, loc, op.getStep(), ValueRange{});
+    first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t,
+                                  L.scalar(b.getI64Type(), 1));
+  }
+  Value wdV = L.scalar(elem, wd), momV = L.scalar(elem, momentum),
+        dampV = L.scalar(elem, 1.0 - dampening), negLr = L.scalar(elem, -lr);
+
+  RankedTensorType type = tensorType(op.getParam());
+  SmallVector<Value> outs{op.getParam()};
+  if (hasBuffer)
+    outs.push_back(op.getMomentumBuffer());
+  AffineMap id = b.getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, SmallVector<Type>(outs.size(), type), ValueRange{op.getGrad()}, outs,
+      SmallVector<AffineMap>(1 + outs.size(), id), iterators,
+      [&](OpBuilder &nb, Location nl, ValueRange a) {
+        Value d = a[0], p = a[1];
+        if (wd != 0.0) // d = g + wd * p
+          d = arith::AddFOp::create(nb, nl, d, arith::MulFOp::create(nb, nl, p, wdV));
+        SmallVector<Value> yields;
+        Value buf;
+        if (hasBuffer) {
+          // buf = t == 1 ? d : buf * momentum + (1 - dampening) * d
+          Value later = arith::AddFOp::create(
+              nb, nl, arith::MulFOp::create(nb, nl, a[2], momV),
+              arith::MulFOp::create(nb, nl, d, dampV));
+          buf = arith::SelectOp::create(nb, nl, first, d, later);
+          d = nesterov ? arith::AddFOp::create(nb, nl, d,
+                                               arith::MulFOp::create(nb, nl, buf, momV))
+                             .getResult()
+                       : buf;
+        }
+        // p = p - lr * d
+        yields.push_back(
+            arith::AddFOp::create(nb, nl, p, arith::MulFOp::create(nb, nl, d, negLr)));
+        if (hasBuffer)
+          yields.push_back(buf);
+        linalg::YieldOp::create(nb, nl, yields);
+      });
+  return SmallVector<Value>(generic.getResults());
+}
+
+/// The replacement values of `op`, or failure for an op with no lowering.
+FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
+  OpBuilder b(op);
+  Lowering L(b, op->getLoc());
+  auto one = [](Value v) { return SmallVector<Value>{v}; };
+  return llvm::TypeSwitch<Operation *, FailureOr<SmallVector<Value>>>(op)
+      .Case([&](ConstantOp c) {
+        return one(arith::ConstantOp::create(b, op->getLoc(),
+                                             cast<TypedAttr>(c.getValue())));
+      })
+      .Case([&](FillOp f) {
+        auto type = cast<RankedTensorType>(f.getType());
+        double v = f.getValue().convertToDouble();
+        if (type.getRank() == 0)
+          return one(arith::ConstantOp::create(
+              b, op->getLoc(),
+              DenseElementsAttr::get(type, b.getFloatAttr(type.getElementType(), v))));
+        return one(L.filled(type, v));
+      })
+      .Case([&](AddOp) { return one(lowerBinary<arith::AddFOp>(L, op)); })
+      .Case([&](SubOp) { return one(lowerBinary<arith::SubFOp>(L, op)); })
+      .Case([&](MulOp) { return one(lowerBinary<arith::MulFOp>(L, op)); })
+      .Case([&](DivOp) { return one(lowerBinary<arith::DivFOp>(L, op)); })
+      .Case([&](NegOp) { return one(lowerUnary<arith::NegFOp>(L, op)); })
+      .Case([&](ExpOp) { return one(lowerUnary<math::ExpOp>(L, op)); })
+      .Case([&](LogOp) { return one(lowerUnary<math::LogOp>(L, op)); })
+      .Case([&](TanhOp) { return one(lowerUnary<math::TanhOp>(L, op)); })
+      .Case([&](ReluOp r) {
+        return one(L.elementwise(cast<RankedTensorType>(r.getType()), op->getOperands(),
+                                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                   Value zero = arith::ConstantOp::create(
+                                       nb, nl, nb.getFloatAttr(a[0].getType(), 0.0));
+                                   return arith::MaximumFOp::create(nb, nl, a[0], zero);
+                                 }));
+      })
+      .Case([&](SigmoidOp s) {
+        // 1 / (1 + exp(-x))
+        return one(L.elementwise(cast<RankedTensorType>(s.getType()), op->getOperands(),
+                                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                   Type t = a[0].getType();
+                                   Value one = arith::ConstantOp::create(
+                                       nb, nl, nb.getFloatAttr(t, 1.0));
+                                   Value e = math::ExpOp::create(
+                                       nb, nl, arith::NegFOp::create(nb, nl, a[0]));
+                                   return arith::DivFOp::create(
+                                       nb, nl, one, arith::AddFOp::create(nb, nl, one, e));
+                                 }));
+      })
+      .Case([&](ReluGradOp r) {
+        return one(L.elementwise(cast<RankedTensorType>(r.getType()), op->getOperands(),
+                                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                   Value zero = arith::ConstantOp::create(
+                                       nb, nl, nb.getFloatAttr(a[0].getType(), 0.0));
+                                   Value pos = arith::CmpFOp::create(
+                                       nb, nl, arith::CmpFPredicate::OGT, a[1], zero);
+                                   return arith::SelectOp::create(nb, nl, pos, a[0], zero);
+                                 }));
+      })
+      .Case([&](EqualOp e) {
+        return one(L.elementwise(cast<RankedTensorType>(e.getType()), op->getOperands(),
+                                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                   Type t = a[0].getType();
+                                   Value eq = arith::CmpFOp::create(
+                                       nb, nl, arith::CmpFPredicate::OEQ, a[0], a[1]);
+                                   return arith::SelectOp::create(
+                                       nb, nl, eq,
+                                       arith::ConstantOp::create(nb, nl, nb.getFloatAttr(t, 1.0)),
+                                       arith::ConstantOp::create(nb, nl, nb.getFloatAttr(t, 0.0)));
+                                 }));
+      })
+      .Case([&](CastOp c) {
+        auto type = cast<RankedTensorType>(c.getType());
+        return one(L.elementwise(type, op->getOperands(),
+                                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                   return convertScalar(nb, nl, a[0], type.getElementType());
+                                 }));
+      })
+      .Case([&](BroadcastOp bc) {
+        return one(L.elementwise(cast<RankedTensorType>(bc.getType()), op->getOperands(),
+                                 [](OpBuilder &, Location, ValueRange a) { return a[0]; }));
+      })
+      .Case([&](SumToOp s) { return one(lowerSumTo(L, s)); })
+      .Case([&](SumOp s) {
+        return one(lowerReduce(L, s.getInput(), s.getDims(),
+                               cast<RankedTensorType>(s.getType()), 0.0, addF));
+      })
+      .Case([&](MaxOp m) {
+        return one(lowerReduce(L, m.getInput(), m.getDims(),
+                               cast<RankedTensorType>(m.getType()),
+                               -std::numeric_limits<double>::infinity(), maxF));
+      })
+      .Case([&](MeanOp m) {
+        auto type = cast<RankedTensorType>(m.getType());
+        Value sum = lowerReduce(L, m.getInput(), m.getDims(), type, 0.0, addF);
+        int64_t n = 1;
+        for (int64_t d : m.getDims())
+          n *= tensorType(m.getInput()).getDimSize(d);
+        Value count = L.scalar(type.getElementType(), static_cast<double>(n));
+        return one(L.elementwise(type, ValueRange{sum},
+                                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                   return arith::DivFOp::create(nb, nl, a[0], count);
+                                 }));
+      })
+      .Case([&](ReshapeOp r) {
+        return one(L.reshape(r.getInput(), cast<RankedTensorType>(r.getType())));
+      })
+      .Case([&](TransposeOp t) {
+        auto type = cast<RankedTensorType>(t.getType());
+        return one(linalg::TransposeOp::create(b, op->getLoc(), t.getInput(),
+                                               L.empty(type), t.getPermutation())
+                       .getResult()[0]);
+      })
+      .Case([&](MatmulOp m) {
+        return one(L.matmul(m.getLhs(), m.getRhs(), m.getTransposeLhs(),
+                            m.getTransposeRhs(), cast<RankedTensorType>(m.getType())));
+      })
+      .Case([&](LinearOp lin) {
+        // y = x W^T (+ b), over x flattened to [M, in]
+        RankedTensorType x = tensorType(lin.getInput());
+        auto result = cast<RankedTensorType>(lin.getType());
+        int64_t in = x.getShape().back(), out = result.getShape().back();
+        int64_t rows = x.getNumElements() / in;
+        Type elem = x.getElementType();
+        Value x2 = L.reshape(lin.getInput(), RankedTensorType::get({rows, in}, elem));
+        auto yType = RankedTensorType::get({rows, out}, elem);
+        Value y = L.matmul(x2, lin.getWeight(), false, true, yType);
+        if (lin.getBias())
+          y = L.elementwise(yType, ValueRange{y, lin.getBias()},
+                            [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                              return arith::AddFOp::create(nb, nl, a[0], a[1]);
+                            });
+        return one(L.reshape(y, result));
+      })
+      .Case([&](CrossEntropyOp ce) { return one(lowerCrossEntropy(L, ce)); })
+      .Case([&](CrossEntropyGradOp ce) { return one(lowerCrossEntropyGrad(L, ce)); })
+      .Case([&](MseLossOp mse) { return one(lowerMseLoss(L, mse)); })
+      .Case([&](AdamWUpdateOp u) { return lowerAdamW(L, u); })
+      .Case([&](SGDUpdateOp u) { return lowerSGD(L, u); })
+      .Default([&](Operation *) -> FailureOr<SmallVector<Value>> {
+        return op->emitError() << "'" << op->getName()
+                               << "' has no lowering to linalg; bind parameters "
+                                  "with ftc-bind-abi before ftc-lower-train";
+      });
+}
+
+struct LowerTrainPass : public ftc::impl::LowerTrainBase<LowerTrainPass> {
+  void runOnOperation() override {
+    SmallVector<Operation *> ops;
+    getOperation().walk([&](Operation *op) {
+      if (isa<TrainDialect>(op->getDialect()))
+        ops.push_back(op);
+    });
+    for (Operation *op : ops) {
+      FailureOr<SmallVector<Value>> replacements = lowerOp(op);
+      if (failed(replacements))
+        return signalPassFailure();
+      op->replaceAllUsesWith(*replacements);
+      op->erase();
+    }
+  }
+};
+
+} // namespace
