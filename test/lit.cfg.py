@@ -6,7 +6,7 @@ import lit.formats
 config.name = "ftc"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["Inputs", "Unit", "lit-helpers", "CMakeLists.txt"]
+config.excludes = ["Inputs", "Unit", "lit-helpers", "lib", "CMakeLists.txt"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.ftc_obj_root, "test")
 
@@ -22,5 +22,7 @@ config.substitutions.append(
     ("%expect-exit", os.path.join(config.test_source_root, "lit-helpers",
                                   "expect-exit")))
 config.substitutions.append(("%ftc_tools_dir", config.ftc_tools_dir))
+# Debian's python3, with python3-torch and numpy: the numerical oracle.
+config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%examples", os.path.join(config.ftc_src_root,
                                                         "examples")))

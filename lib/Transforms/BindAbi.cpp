@@ -196,6 +196,10 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
                          TrainDialect::getGradParamsAttrName()})
     func->removeAttr(attr);
   func->setAttr("ftc.entry", b.getStringAttr(entry));
+  // Internal: only ftc_entry_<entry> calls it, and a global name like
+  // `step` would be interposed by libc's.
+  func.setSymName(("ftc_" + entry + "_impl").str());
+  func.setPrivate();
   func->setAttr("ftc.abi_indices", b.getDenseI64ArrayAttr(indices));
   return success();
 }

@@ -154,11 +154,26 @@ public:
   }
 
   /// op(lhs) x op(rhs) over equal batch dimensions, accumulating in the
-  /// element type from zero.
+  /// element type from zero. Each result element sums over k in order (as
+  /// the reference BLAS does); the loops run (batch, m, k, n) so that the
+  /// innermost loop walks rows of the rhs and the result contiguously and
+  /// vectorizes without reassociating the sums. A transposed rhs is
+  /// transposed into a buffer first.
   Value matmul(Value lhs, Value rhs, bool transposeLhs, bool transposeRhs,
                RankedTensorType resultType) {
     int64_t batch = resultType.getRank() - 2;
-    int64_t m = batch, n = batch + 1, k = batch + 2;
+    if (transposeRhs) {
+      RankedTensorType r = tensorType(rhs);
+      SmallVector<int64_t> perm, shape;
+      for (int64_t i = 0; i < batch; ++i)
+        perm.push_back(i);
+      perm.append({batch + 1, batch});
+      for (int64_t p : perm)
+        shape.push_back(r.getDimSize(p));
+      auto type = RankedTensorType::get(shape, r.getElementType());
+      rhs = linalg::TransposeOp::create(b, loc, rhs, empty(type), perm).getResult()[0];
+    }
+    int64_t m = batch, k = batch + 1, n = batch + 2;
     auto dims = [&](int64_t x, int64_t y) {
       SmallVector<AffineExpr> exprs;
       for (int64_t i = 0; i < batch; ++i)
@@ -167,11 +182,11 @@ public:
       exprs.push_back(b.getAffineDimExpr(y));
       return AffineMap::get(batch + 3, 0, exprs, b.getContext());
     };
-    SmallVector<AffineMap> maps{transposeLhs ? dims(k, m) : dims(m, k),
-                                transposeRhs ? dims(n, k) : dims(k, n), dims(m, n)};
-    SmallVector<utils::IteratorType> iterators(batch + 2,
+    SmallVector<AffineMap> maps{transposeLhs ? dims(k, m) : dims(m, k), dims(k, n),
+                                dims(m, n)};
+    SmallVector<utils::IteratorType> iterators(batch + 3,
                                                utils::IteratorType::parallel);
-    iterators.push_back(utils::IteratorType::reduction);
+    iterators[k] = utils::IteratorType::reduction;
     auto generic = linalg::GenericOp::create(
         b, loc, resultType, ValueRange{lhs, rhs}, filled(resultType, 0.0), maps,
         iterators, [&](OpBuilder &nb, Location nl, ValueRange args) {
@@ -386,7 +401,8 @@ SmallVector<Value> lowerAdamW(Lowering &L, AdamWUpdateOp op) {
   Value negStep = convertScalar(b, loc, arith::NegFOp::create(b, loc, stepSize), elem);
   Value bc2 = convertScalar(b, loc, bc2Sqrt, elem);
   Value decay = L.scalar(elem, 1.0 - lr * wd);
-  Value w1 = L.scalar(elem, 1.0 - beta1), b2 = L.scalar(elem, beta2),
+  Value b1 = L.scalar(elem, beta1), w1 = L.scalar(elem, 1.0 - beta1),
+        b2 = L.scalar(elem, beta2),
         w2 = L.scalar(elem, 1.0 - beta2), epsV = L.scalar(elem, eps);
 
   // One pass: reads g, and p, m, v through the outputs (updated in place).
@@ -402,10 +418,9 @@ SmallVector<Value> lowerAdamW(Lowering &L, AdamWUpdateOp op) {
         Value g = a[0], p = a[1], m = a[2], v = a[3];
         // p = p * (1 - lr * wd)
         Value p1 = arith::MulFOp::create(nb, nl, p, decay);
-        // m = m + (g - m) * (1 - beta1)            (lerp, weight < 0.5)
-        Value m1 = arith::AddFOp::create(
-            nb, nl, m,
-            arith::MulFOp::create(nb, nl, w1, arith::SubFOp::create(nb, nl, g, m)));
+        // m = m * beta1 + (1 - beta1) * g          (mul_, add_ with alpha)
+        Value m1 = arith::AddFOp::create(nb, nl, arith::MulFOp::create(nb, nl, m, b1),
+                                         arith::MulFOp::create(nb, nl, w1, g));
         // v = v * beta2 + (1 - beta2) * g * g      (addcmul)
         Value v1 = arith::AddFOp::create(
             nb, nl, arith::MulFOp::create(nb, nl, v, b2),

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ftc/Registration/InitAll.h"
+#include "ftc/Support/InputFile.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
@@ -18,31 +19,6 @@
 #include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
-
-/// True when the buffer holds nothing but whitespace and `//` comments.
-static bool isBlank(llvm::StringRef text) {
-  while (!text.empty()) {
-    text = text.ltrim();
-    if (!text.starts_with("//"))
-      return text.empty();
-    text = text.drop_until([](char c) { return c == '\n'; });
-  }
-  return true;
-}
-
-/// Reports an empty input as an MLIR diagnostic at its first line.
-static LogicalResult checkNotEmpty(const llvm::MemoryBuffer &file) {
-  if (!isBlank(file.getBuffer()))
-    return success();
-  MLIRContext context;
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBuffer(file.getMemBufferRef()), llvm::SMLoc());
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
-  emitError(FileLineColLoc::get(&context, file.getBufferIdentifier(), 1, 1))
-      << "the input is empty: expected a module with a model or IR to process";
-  return failure();
-}
 
 int main(int argc, char **argv) {
   DialectRegistry registry;
@@ -63,8 +39,11 @@ int main(int argc, char **argv) {
     llvm::errs() << message << "\n";
     return 1;
   }
-  if (failed(checkNotEmpty(*file)))
-    return 1;
+  {
+    MLIRContext context;
+    if (failed(ftc::checkNotEmpty(*file, context)))
+      return 1;
+  }
   std::unique_ptr<llvm::ToolOutputFile> output =
       openOutputFile(outputFilename, &message);
   if (!output) {

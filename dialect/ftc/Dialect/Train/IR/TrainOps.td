@@ -477,7 +477,7 @@ def Train_AdamWUpdateOp : Train_Op<"adamw_update",
     With t the step number (1 on the first step):
 
         p  = p * (1 - lr * weight_decay)
-        m  = m + (g - m) * (1 - beta1)
+        m  = m * beta1 + g * (1 - beta1)
         v  = v * beta2 + g * g * (1 - beta2)
         p  = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 

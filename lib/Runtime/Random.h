@@ -1,0 +1,55 @@
+//===- Random.h - initial parameters from a seed, the same everywhere -----===//
+//
+// Only IEEE-exact operations (+ - * / sqrt) touch the random numbers, so the
+// same seed gives the same bits on every machine and libm.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FTC_RUNTIME_RANDOM_H
+#define FTC_RUNTIME_RANDOM_H
+
+#include "ftc.h"
+
+#include <cstdint>
+#include <string>
+
+namespace ftc::runtime {
+
+/// A distribution of the model description: zeros, ones, constant (a),
+/// normal (mean a, std b) or uniform (low a, high b).
+struct Init {
+  std::string kind = "zeros";
+  double a = 0.0, b = 0.0;
+};
+
+/// xoshiro256** seeded through splitmix64.
+class Generator {
+public:
+  Generator(uint64_t seed, const std::string &stream);
+  uint64_t next();
+  /// Uniform in [0, 1) with 53 random bits.
+  double uniform();
+  /// Standard normal (Marsaglia's polar method).
+  double normal();
+
+private:
+  uint64_t s[4];
+  bool haveSpare = false;
+  double spare = 0.0;
+};
+
+/// ln(x) for x > 0 from IEEE-exact operations only.
+double portableLog(double x);
+
+/// Stores `value` as element `i` of a `dtype` array (round to nearest even).
+void storeElement(ftc_dtype dtype, void *data, int64_t i, double value);
+/// Element `i` of a `dtype` array, as a double.
+double loadElement(ftc_dtype dtype, const void *data, int64_t i);
+
+/// Draws `numel` elements of parameter `name` from `init`.
+void fillInitial(const Init &init, uint64_t seed, const std::string &name,
+                 ftc_dtype dtype, int64_t numel, void *data);
+
+} // namespace ftc::runtime
+
+#endif // FTC_RUNTIME_RANDOM_H

@@ -1,0 +1,364 @@
+//===- Runtime.cpp - the runtime linked into every step.so ----------------===//
+//
+// Owns the buffers of a training step (parameters, optimizer slots, the
+// step counter, the loss and gradients), draws initial parameters from a
+// seed, calls the compiled entry points and reads and writes safetensors
+// checkpoints. The model's layout comes from `ftc_model_json`, which the
+// compiler emits beside the entry points.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc.h"
+
+#include "Random.h"
+#include "Safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+extern "C" {
+extern const char ftc_model_json[];
+void ftc_entry_step(void **buffers) __attribute__((weak));
+void ftc_entry_eval(void **buffers) __attribute__((weak));
+void ftc_entry_grad(void **buffers) __attribute__((weak));
+}
+
+namespace ftc::runtime {
+namespace {
+
+thread_local std::string lastError;
+
+ftc_status fail(ftc_status status, std::string message) {
+  lastError = std::move(message);
+  return status;
+}
+
+ftc_dtype parseDtype(const std::string &name) {
+  if (name == "f32") return FTC_F32;
+  if (name == "f64") return FTC_F64;
+  if (name == "f16") return FTC_F16;
+  if (name == "bf16") return FTC_BF16;
+  if (name == "i32") return FTC_I32;
+  if (name == "i64") return FTC_I64;
+  throw std::runtime_error("unknown dtype '" + name + "' in the model description");
+}
+
+int32_t dtypeSize(ftc_dtype dtype) {
+  switch (dtype) {
+  case FTC_F32: case FTC_I32: return 4;
+  case FTC_F64: case FTC_I64: return 8;
+  case FTC_F16: case FTC_BF16: return 2;
+  }
+  return 0;
+}
+
+/// One buffer of the layout the compiler fixed (see ftc-bind-abi).
+struct Buffer {
+  std::string kind, name, of;
+  ftc_dtype dtype;
+  std::vector<int64_t> shape;
+  int64_t numel = 1;
+  bool trainable = false;
+  Init init;
+  size_t bytes() const { return static_cast<size_t>(numel) * dtypeSize(dtype); }
+};
+
+struct Model {
+  std::vector<Buffer> buffers;
+  std::vector<int> params, inputs, slots; // indices into buffers
+  std::vector<int> gradOf;                // param order -> grad buffer or -1
+  int step = -1, loss = -1;
+};
+
+/// Parsed once, on first use.
+const Model &model() {
+  static const Model parsed = [] {
+    Model m;
+    auto doc = nlohmann::json::parse(ftc_model_json);
+    for (const auto &b : doc.at("buffers")) {
+      Buffer buf;
+      buf.kind = b.at("kind").get<std::string>();
+      buf.name = b.at("name").get<std::string>();
+      buf.dtype = parseDtype(b.at("dtype").get<std::string>());
+      buf.shape = b.at("shape").get<std::vector<int64_t>>();
+      for (int64_t d : buf.shape)
+        buf.numel *= d;
+      buf.trainable = b.value("trainable", false);
+      buf.of = b.value("of", std::string());
+      if (b.contains("init")) {
+        const auto &init = b.at("init");
+        buf.init.kind = init.at("kind").get<std::string>();
+        buf.init.a = init.value("value", init.value("mean", init.value("low", 0.0)));
+        buf.init.b = init.value("std", init.value("high", 0.0));
+      }
+      m.buffers.push_back(std::move(buf));
+    }
+    for (int i = 0; i < static_cast<int>(m.buffers.size()); ++i) {
+      const std::string &kind = m.buffers[i].kind;
+      if (kind == "param") m.params.push_back(i);
+      else if (kind == "slot") m.slots.push_back(i);
+      else if (kind == "input") m.inputs.push_back(i);
+      else if (kind == "step") m.step = i;
+      else if (kind == "loss") m.loss = i;
+    }
+    for (int p : m.params) {
+      int grad = -1;
+      for (int i = 0; i < static_cast<int>(m.buffers.size()); ++i)
+        if (m.buffers[i].kind == "grad" && m.buffers[i].name == m.buffers[p].name)
+          grad = i;
+      m.gradOf.push_back(grad);
+    }
+    return m;
+  }();
+  return parsed;
+}
+
+struct AlignedFree {
+  void operator()(void *p) const { std::free(p); }
+};
+using Memory = std::unique_ptr<void, AlignedFree>;
+
+Memory allocate(size_t bytes) {
+  size_t rounded = (bytes + 63) / 64 * 64;
+  void *p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (!p)
+    throw std::bad_alloc();
+  std::memset(p, 0, rounded == 0 ? 64 : rounded);
+  return Memory(p);
+}
+
+} // namespace
+} // namespace ftc::runtime
+
+using namespace ftc::runtime;
+
+/// Every buffer the entry points see, by layout index. Inputs are borrowed
+/// for the duration of a call; everything else is owned.
+struct ftc_state {
+  std::vector<Memory> owned;
+  std::vector<void *> pointers;
+  int64_t steps = 0;
+};
+
+namespace {
+
+ftc_status fillInfo(int32_t index, const std::vector<int> &which,
+                    ftc_tensor_info *info, const char *what) {
+  if (!info)
+    return fail(FTC_ERROR_ARGUMENT, "info is null");
+  if (index < 0 || index >= static_cast<int32_t>(which.size()))
+    return fail(FTC_ERROR_ARGUMENT, std::string(what) + " index " +
+                                        std::to_string(index) + " is out of range");
+  const Buffer &b = model().buffers[which[index]];
+  info->name = b.name.c_str();
+  info->dtype = b.dtype;
+  info->rank = static_cast<int32_t>(b.shape.size());
+  info->shape = b.shape.data();
+  info->numel = b.numel;
+  info->trainable = b.trainable ? 1 : 0;
+  return FTC_OK;
+}
+
+/// Runs an entry point with `inputs` bound; reports the loss.
+ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
+               const void *const *inputs, double *loss) {
+  if (!state)
+    return fail(FTC_ERROR_ARGUMENT, "state is null");
+  if (!entry)
+    return fail(FTC_ERROR_UNSUPPORTED,
+                std::string("this step.so has no '") + name + "' entry point");
+  const Model &m = model();
+  if (!inputs && !m.inputs.empty())
+    return fail(FTC_ERROR_ARGUMENT, "inputs is null");
+  for (size_t i = 0; i < m.inputs.size(); ++i) {
+    if (!inputs[i])
+      return fail(FTC_ERROR_ARGUMENT,
+                  "input '" + m.buffers[m.inputs[i]].name + "' is null");
+    state->pointers[m.inputs[i]] = const_cast<void *>(inputs[i]);
+  }
+  entry(state->pointers.data());
+  for (int i : m.inputs)
+    state->pointers[i] = nullptr;
+  if (loss) {
+    const Buffer &l = m.buffers[m.loss];
+    const void *p = state->pointers[m.loss];
+    *loss = l.dtype == FTC_F64 ? *static_cast<const double *>(p)
+                               : *static_cast<const float *>(p);
+  }
+  return FTC_OK;
+}
+
+} // namespace
+
+extern "C" {
+
+int32_t ftc_abi_version(void) { return FTC_ABI_VERSION; }
+const char *ftc_model_description(void) { return ftc_model_json; }
+int32_t ftc_num_params(void) { return static_cast<int32_t>(model().params.size()); }
+int32_t ftc_num_inputs(void) { return static_cast<int32_t>(model().inputs.size()); }
+int32_t ftc_dtype_size(ftc_dtype dtype) { return dtypeSize(dtype); }
+
+ftc_status ftc_param_info(int32_t index, ftc_tensor_info *info) {
+  return fillInfo(index, model().params, info, "parameter");
+}
+
+ftc_status ftc_input_info(int32_t index, ftc_tensor_info *info) {
+  return fillInfo(index, model().inputs, info, "input");
+}
+
+ftc_status ftc_create(uint64_t seed, ftc_state **out) {
+  if (!out)
+    return fail(FTC_ERROR_ARGUMENT, "state is null");
+  try {
+    const Model &m = model();
+    auto state = std::make_unique<ftc_state>();
+    state->owned.resize(m.buffers.size());
+    state->pointers.assign(m.buffers.size(), nullptr);
+    for (size_t i = 0; i < m.buffers.size(); ++i) {
+      const Buffer &b = m.buffers[i];
+      if (b.kind == "input")
+        continue; // borrowed per call
+      state->owned[i] = allocate(b.bytes());
+      state->pointers[i] = state->owned[i].get();
+      if (b.kind == "param")
+        fillInitial(b.init, seed, b.name, b.dtype, b.numel, state->pointers[i]);
+    }
+    *out = state.release();
+    return FTC_OK;
+  } catch (const std::bad_alloc &) {
+    return fail(FTC_ERROR_MEMORY, "out of memory allocating the state");
+  } catch (const std::exception &e) {
+    return fail(FTC_ERROR_FORMAT, e.what());
+  }
+}
+
+void ftc_destroy(ftc_state *state) { delete state; }
+
+ftc_status ftc_step(ftc_state *state, const void *const *inputs, double *loss) {
+  if (!state)
+    return fail(FTC_ERROR_ARGUMENT, "state is null");
+  const Model &m = model();
+  if (m.step < 0 || !ftc_entry_step)
+    return fail(FTC_ERROR_UNSUPPORTED, "this step.so has no 'step' entry point");
+  *static_cast<int64_t *>(state->pointers[m.step]) = state->steps + 1;
+  ftc_status status = run(state, ftc_entry_step, "step", inputs, loss);
+  if (status == FTC_OK)
+    ++state->steps;
+  return status;
+}
+
+ftc_status ftc_eval(ftc_state *state, const void *const *inputs, double *loss) {
+  return run(state, ftc_entry_eval, "eval", inputs, loss);
+}
+
+ftc_status ftc_grad(ftc_state *state, const void *const *inputs, double *loss) {
+  return run(state, ftc_entry_grad, "grad", inputs, loss);
+}
+
+void *ftc_param_data(ftc_state *state, int32_t index) {
+  const Model &m = model();
+  if (!state || index < 0 || index >= static_cast<int32_t>(m.params.size()))
+    return nullptr;
+  return state->pointers[m.params[index]];
+}
+
+const void *ftc_grad_data(ftc_state *state, int32_t index) {
+  const Model &m = model();
+  if (!state || index < 0 || index >= static_cast<int32_t>(m.params.size()) ||
+      m.gradOf[index] < 0)
+    return nullptr;
+  return state->pointers[m.gradOf[index]];
+}
+
+int64_t ftc_step_count(const ftc_state *state) { return state ? state->steps : 0; }
+
+ftc_status ftc_save(const ftc_state *state, const char *path) {
+  if (!state || !path)
+    return fail(FTC_ERROR_ARGUMENT, "state or path is null");
+  const Model &m = model();
+  std::vector<TensorView> tensors;
+  auto add = [&](int index, const std::string &name) {
+    const Buffer &b = m.buffers[index];
+    tensors.push_back({name, b.dtype, b.shape, state->pointers[index], b.bytes()});
+  };
+  for (int p : m.params)
+    add(p, m.buffers[p].name);
+  for (int s : m.slots)
+    add(s, "optim." + m.buffers[s].name);
+  int64_t steps = state->steps;
+  tensors.push_back({"optim.step", FTC_I64, {}, &steps, sizeof(steps)});
+  std::string error;
+  if (!writeSafetensors(path, tensors, error))
+    return fail(FTC_ERROR_IO, error);
+  return FTC_OK;
+}
+
+ftc_status ftc_load(ftc_state *state, const char *path) {
+  if (!state || !path)
+    return fail(FTC_ERROR_ARGUMENT, "state or path is null");
+  const Model &m = model();
+  std::string error;
+  ftc_status status = FTC_OK;
+  std::unique_ptr<SafetensorsFile> file = readSafetensors(path, error, status);
+  if (!file)
+    return fail(status, error);
+
+  // Check everything before touching the state.
+  std::vector<std::pair<int, const LoadedTensor *>> plan;
+  std::vector<bool> used(file->tensors.size(), false);
+  auto match = [&](int index, const std::string &name, bool required) -> bool {
+    const Buffer &b = m.buffers[index];
+    const LoadedTensor *t = file->find(name);
+    if (!t) {
+      if (required)
+        error = std::string("checkpoint '") + path + "' has no tensor '" + name +
+                "', a parameter of this model";
+      return !required;
+    }
+    used[t - file->tensors.data()] = true;
+    if (t->dtype != b.dtype || t->shape != b.shape) {
+      error = "tensor '" + name + "' in '" + path + "' is " +
+              describeTensor(t->dtype, t->shape) + "; this model expects " +
+              describeTensor(b.dtype, b.shape);
+      return false;
+    }
+    plan.push_back({index, t});
+    return true;
+  };
+  for (int p : m.params)
+    if (!match(p, m.buffers[p].name, true))
+      return fail(FTC_ERROR_MISMATCH, error);
+  for (int s : m.slots)
+    if (!match(s, "optim." + m.buffers[s].name, false))
+      return fail(FTC_ERROR_MISMATCH, error);
+  int64_t steps = 0;
+  if (const LoadedTensor *t = file->find("optim.step")) {
+    used[t - file->tensors.data()] = true;
+    if (t->dtype != FTC_I64 || !t->shape.empty())
+      return fail(FTC_ERROR_MISMATCH, "tensor 'optim.step' in '" + std::string(path) +
+                                           "' must be a scalar i64");
+    std::memcpy(&steps, t->data, sizeof(steps));
+  }
+  for (size_t i = 0; i < used.size(); ++i)
+    if (!used[i])
+      return fail(FTC_ERROR_MISMATCH, "tensor '" + file->tensors[i].name + "' in '" +
+                                          path + "' is not part of this model");
+
+  // Commit: slots absent from the file (a PyTorch state_dict) start at zero.
+  for (int s : m.slots)
+    std::memset(state->pointers[s], 0, m.buffers[s].bytes());
+  for (auto [index, t] : plan)
+    std::memcpy(state->pointers[index], t->data, m.buffers[index].bytes());
+  state->steps = steps;
+  return FTC_OK;
+}
+
+const char *ftc_last_error(void) { return lastError.c_str(); }
+
+} // extern "C"

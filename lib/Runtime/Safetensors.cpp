@@ -1,0 +1,205 @@
+//===- Safetensors.cpp - reading and writing .safetensors files -----------===//
+
+#include "Safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ftc::runtime {
+
+namespace {
+const char *dtypeTag(ftc_dtype dtype) {
+  switch (dtype) {
+  case FTC_F32: return "F32";
+  case FTC_F64: return "F64";
+  case FTC_F16: return "F16";
+  case FTC_BF16: return "BF16";
+  case FTC_I32: return "I32";
+  case FTC_I64: return "I64";
+  }
+  return "?";
+}
+
+bool parseTag(const std::string &tag, ftc_dtype &dtype) {
+  for (ftc_dtype d : {FTC_F32, FTC_F64, FTC_F16, FTC_BF16, FTC_I32, FTC_I64})
+    if (tag == dtypeTag(d)) {
+      dtype = d;
+      return true;
+    }
+  return false;
+}
+
+size_t elementSize(ftc_dtype dtype) { return static_cast<size_t>(ftc_dtype_size(dtype)); }
+
+std::string systemError(const std::string &what, const std::string &path) {
+  return what + " '" + path + "': " + std::strerror(errno);
+}
+
+bool writeAll(int fd, const void *data, size_t bytes) {
+  const char *p = static_cast<const char *>(data);
+  while (bytes > 0) {
+    ssize_t n = ::write(fd, p, bytes);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return false;
+    }
+    p += n;
+    bytes -= static_cast<size_t>(n);
+  }
+  return true;
+}
+} // namespace
+
+std::string describeTensor(ftc_dtype dtype, const std::vector<int64_t> &shape) {
+  std::string out = dtypeTag(dtype);
+  for (char &c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  out += " [";
+  for (size_t i = 0; i < shape.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+bool writeSafetensors(const std::string &path, const std::vector<TensorView> &tensors,
+                      std::string &error) {
+  nlohmann::ordered_json header;
+  header["__metadata__"] = {{"format", "pt"}, {"producer", "ftc"}};
+  size_t offset = 0;
+  for (const TensorView &t : tensors) {
+    header[t.name] = {{"dtype", dtypeTag(t.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + t.bytes}}};
+    offset += t.bytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' '); // keep the data 8-byte aligned
+  uint64_t length = text.size();
+  unsigned char prefix[8];
+  for (int i = 0; i < 8; ++i)
+    prefix[i] = static_cast<unsigned char>(length >> (8 * i));
+
+  std::string tmp = path + ".tmp-XXXXXX";
+  std::vector<char> name(tmp.begin(), tmp.end());
+  name.push_back('\0');
+  int fd = ::mkstemp(name.data());
+  if (fd < 0) {
+    error = systemError("cannot create a temporary file for", path);
+    return false;
+  }
+  bool ok = writeAll(fd, prefix, sizeof(prefix)) && writeAll(fd, text.data(), text.size());
+  for (const TensorView &t : tensors)
+    ok = ok && writeAll(fd, t.data, t.bytes);
+  ok = ok && ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
+  if (::close(fd) != 0)
+    ok = false;
+  if (!ok || ::rename(name.data(), path.c_str()) != 0) {
+    error = systemError("cannot write", path);
+    ::unlink(name.data());
+    return false;
+  }
+  return true;
+}
+
+const LoadedTensor *SafetensorsFile::find(const std::string &name) const {
+  for (const LoadedTensor &t : tensors)
+    if (t.name == name)
+      return &t;
+  return nullptr;
+}
+
+std::unique_ptr<SafetensorsFile> readSafetensors(const std::string &path,
+                                                 std::string &error,
+                                                 ftc_status &status) {
+  auto file = std::make_unique<SafetensorsFile>();
+  FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    error = systemError("cannot open", path);
+    status = FTC_ERROR_IO;
+    return nullptr;
+  }
+  char buffer[1 << 16];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), f)) > 0)
+    file->content.insert(file->content.end(), buffer, buffer + n);
+  bool readError = std::ferror(f);
+  std::fclose(f);
+  if (readError) {
+    error = systemError("cannot read", path);
+    status = FTC_ERROR_IO;
+    return nullptr;
+  }
+
+  status = FTC_ERROR_FORMAT;
+  const std::vector<char> &c = file->content;
+  if (c.size() < 8) {
+    error = "'" + path + "' is not a safetensors file: it is " +
+            std::to_string(c.size()) + " bytes long";
+    return nullptr;
+  }
+  uint64_t length = 0;
+  for (int i = 0; i < 8; ++i)
+    length |= static_cast<uint64_t>(static_cast<unsigned char>(c[i])) << (8 * i);
+  if (length > c.size() - 8) {
+    error = "'" + path + "' is truncated or not a safetensors file: its header "
+            "claims " + std::to_string(length) + " bytes, the file has " +
+            std::to_string(c.size() - 8) + " after the length";
+    return nullptr;
+  }
+  size_t dataStart = 8 + length, dataSize = c.size() - dataStart;
+  nlohmann::json header = nlohmann::json::parse(c.begin() + 8, c.begin() + dataStart,
+                                                nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object()) {
+    error = "'" + path + "' is not a safetensors file: its header is not a JSON object";
+    return nullptr;
+  }
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__")
+      continue;
+    const nlohmann::json &entry = it.value();
+    LoadedTensor t;
+    t.name = it.key();
+    auto bad = [&](const std::string &why) {
+      error = "tensor '" + t.name + "' in '" + path + "': " + why;
+      return nullptr;
+    };
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+        !entry.contains("data_offsets"))
+      return bad("needs dtype, shape and data_offsets");
+    if (!entry["dtype"].is_string() || !parseTag(entry["dtype"].get<std::string>(), t.dtype))
+      return bad("unsupported dtype " + entry["dtype"].dump());
+    uint64_t numel = 1;
+    for (const auto &d : entry["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0)
+        return bad("bad shape " + entry["shape"].dump());
+      t.shape.push_back(d.get<int64_t>());
+      numel *= static_cast<uint64_t>(d.get<int64_t>());
+    }
+    const auto &offsets = entry["data_offsets"];
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned())
+      return bad("bad data_offsets " + offsets.dump());
+    uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    if (begin > end || end > dataSize)
+      return bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                 "] run past the end of the file (" + std::to_string(dataSize) +
+                 " data bytes): is it truncated?");
+    if (end - begin != numel * elementSize(t.dtype))
+      return bad("holds " + std::to_string(end - begin) + " bytes, but " +
+                 describeTensor(t.dtype, t.shape) + " needs " +
+                 std::to_string(numel * elementSize(t.dtype)));
+    t.data = c.data() + dataStart + begin;
+    t.bytes = end - begin;
+    file->tensors.push_back(std::move(t));
+  }
+  status = FTC_OK;
+  return file;
+}
+
+} // namespace ftc::runtime

@@ -1,0 +1,59 @@
+//===- Safetensors.h - reading and writing .safetensors files --------------===//
+//
+// The format: an 8-byte little-endian header length, a JSON header mapping
+// each tensor name to {dtype, shape, data_offsets} (and "__metadata__"),
+// then the raw little-endian data.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FTC_RUNTIME_SAFETENSORS_H
+#define FTC_RUNTIME_SAFETENSORS_H
+
+#include "ftc.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ftc::runtime {
+
+struct TensorView {
+  std::string name;
+  ftc_dtype dtype;
+  std::vector<int64_t> shape;
+  const void *data;
+  size_t bytes;
+};
+
+/// Writes `tensors` to a temporary file beside `path`, then renames it over
+/// `path`: readers see the old file or the new one, never half of one.
+bool writeSafetensors(const std::string &path, const std::vector<TensorView> &tensors,
+                      std::string &error);
+
+struct LoadedTensor {
+  std::string name;
+  ftc_dtype dtype;
+  std::vector<int64_t> shape;
+  const void *data; // into SafetensorsFile::content
+  size_t bytes;
+};
+
+struct SafetensorsFile {
+  std::vector<char> content;
+  std::vector<LoadedTensor> tensors;
+  const LoadedTensor *find(const std::string &name) const;
+};
+
+/// Reads and validates a whole file; on failure returns null with `error`
+/// and `status` (FTC_ERROR_IO or FTC_ERROR_FORMAT) set.
+std::unique_ptr<SafetensorsFile> readSafetensors(const std::string &path,
+                                                 std::string &error,
+                                                 ftc_status &status);
+
+/// "f32 [1024, 784]".
+std::string describeTensor(ftc_dtype dtype, const std::vector<int64_t> &shape);
+
+} // namespace ftc::runtime
+
+#endif // FTC_RUNTIME_SAFETENSORS_H

@@ -1,0 +1,113 @@
+/*===- ftc.h - the C ABI of a compiled training step (step.so) -------------===*
+ *
+ * Every step.so that `ftc` emits exports these functions, for every model and
+ * target. A program can link step.so or dlopen it and look the functions up.
+ *
+ *   ftc_state *s;
+ *   if (ftc_create(42, &s) != FTC_OK) fprintf(stderr, "%s\n", ftc_last_error());
+ *   const void *batch[] = {images, labels};    // in ftc_input_info order
+ *   double loss;
+ *   ftc_step(s, batch, &loss);                  // forward, backward, update
+ *   ftc_save(s, "ckpt.safetensors");
+ *   ftc_destroy(s);
+ *
+ * Every call that can fail returns a status; ftc_last_error() then says what
+ * went wrong (per thread). A failed call leaves the state as it was.
+ *===----------------------------------------------------------------------===*/
+
+#ifndef FTC_H
+#define FTC_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FTC_ABI_VERSION 1
+
+#if defined(__GNUC__)
+#define FTC_API __attribute__((visibility("default")))
+#else
+#define FTC_API
+#endif
+
+typedef enum ftc_status {
+  FTC_OK = 0,
+  FTC_ERROR_ARGUMENT = 1, /* a null pointer, an index out of range */
+  FTC_ERROR_IO = 2,       /* a file could not be read or written */
+  FTC_ERROR_FORMAT = 3,   /* a file is not a valid checkpoint */
+  FTC_ERROR_MISMATCH = 4, /* a checkpoint does not fit this model */
+  FTC_ERROR_MEMORY = 5,   /* out of memory */
+  FTC_ERROR_UNSUPPORTED = 6 /* the step.so was compiled without this entry */
+} ftc_status;
+
+typedef enum ftc_dtype {
+  FTC_F32 = 0,
+  FTC_F64 = 1,
+  FTC_F16 = 2,
+  FTC_BF16 = 3,
+  FTC_I32 = 4,
+  FTC_I64 = 5
+} ftc_dtype;
+
+/* A parameter or a batch input: a dense row-major tensor. */
+typedef struct ftc_tensor_info {
+  const char *name;     /* state_dict key of a parameter, or the input's name */
+  ftc_dtype dtype;
+  int32_t rank;
+  const int64_t *shape; /* rank entries */
+  int64_t numel;        /* product of the shape */
+  int32_t trainable;    /* parameters: 1 unless frozen; inputs: 0 */
+} ftc_tensor_info;
+
+typedef struct ftc_state ftc_state;
+
+FTC_API int32_t ftc_abi_version(void);
+/* The model's description as JSON: buffers, entry points, optimizer. */
+FTC_API const char *ftc_model_description(void);
+
+FTC_API int32_t ftc_num_params(void);
+FTC_API int32_t ftc_num_inputs(void);
+FTC_API ftc_status ftc_param_info(int32_t index, ftc_tensor_info *info);
+FTC_API ftc_status ftc_input_info(int32_t index, ftc_tensor_info *info);
+/* Bytes of one element of `dtype`. */
+FTC_API int32_t ftc_dtype_size(ftc_dtype dtype);
+
+/* A new state: every parameter drawn from its initializer with `seed` (the
+ * same seed gives the same bits on every machine), optimizer state zero,
+ * step counter 0. */
+FTC_API ftc_status ftc_create(uint64_t seed, ftc_state **state);
+FTC_API void ftc_destroy(ftc_state *state);
+
+/* One training step on one batch: `inputs[i]` points at input i's data.
+ * `loss` receives the loss before the update (may be null). */
+FTC_API ftc_status ftc_step(ftc_state *state, const void *const *inputs, double *loss);
+/* The loss on one batch, without an update. */
+FTC_API ftc_status ftc_eval(ftc_state *state, const void *const *inputs, double *loss);
+/* The loss and the gradients (read them with ftc_grad_data), no update. */
+FTC_API ftc_status ftc_grad(ftc_state *state, const void *const *inputs, double *loss);
+
+/* Parameter i's data (read and write), or null for a bad index. */
+FTC_API void *ftc_param_data(ftc_state *state, int32_t index);
+/* Parameter i's gradient from the last ftc_grad, or null if it has none. */
+FTC_API const void *ftc_grad_data(ftc_state *state, int32_t index);
+/* Steps taken so far. */
+FTC_API int64_t ftc_step_count(const ftc_state *state);
+
+/* Parameters, optimizer state and step counter as safetensors, written to a
+ * temporary file and renamed over `path`. */
+FTC_API ftc_status ftc_save(const ftc_state *state, const char *path);
+/* Loads a checkpoint written by ftc_save, or a PyTorch state_dict saved as
+ * safetensors (parameters only: optimizer state and step counter become
+ * zero). Every parameter must be present with its dtype and shape. */
+FTC_API ftc_status ftc_load(ftc_state *state, const char *path);
+
+/* What the last failed call on this thread went wrong with. */
+FTC_API const char *ftc_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FTC_H */

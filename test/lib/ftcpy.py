@@ -1,0 +1,138 @@
+"""Test helpers: a step.so through ctypes, and safetensors files written the
+way PyTorch's state_dict would be (Debian has no `safetensors` package)."""
+import ctypes
+import json
+import struct
+
+import numpy as np
+
+DTYPES = {0: np.float32, 1: np.float64, 4: np.int32, 5: np.int64}
+TAGS = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64",
+        np.dtype(np.int32): "I32", np.dtype(np.int64): "I64"}
+
+
+class TensorInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int),
+                ("rank", ctypes.c_int32), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("numel", ctypes.c_int64), ("trainable", ctypes.c_int32)]
+
+
+class Step:
+    """One step.so and one state in it."""
+
+    def __init__(self, path, seed=0):
+        self.lib = lib = ctypes.CDLL(path)
+        lib.ftc_create.argtypes = [ctypes.c_uint64, ctypes.POINTER(ctypes.c_void_p)]
+        lib.ftc_last_error.restype = ctypes.c_char_p
+        lib.ftc_param_data.restype = ctypes.c_void_p
+        lib.ftc_param_data.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        lib.ftc_grad_data.restype = ctypes.c_void_p
+        lib.ftc_grad_data.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        for fn in ("ftc_step", "ftc_eval", "ftc_grad"):
+            getattr(lib, fn).argtypes = [ctypes.c_void_p, ctypes.c_void_p,
+                                         ctypes.POINTER(ctypes.c_double)]
+        for fn in ("ftc_save", "ftc_load"):
+            getattr(lib, fn).argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.ftc_destroy.argtypes = [ctypes.c_void_p]
+        lib.ftc_step_count.argtypes = [ctypes.c_void_p]
+        lib.ftc_step_count.restype = ctypes.c_int64
+        self.params = [self._info(lib.ftc_param_info, i) for i in range(lib.ftc_num_params())]
+        self.inputs = [self._info(lib.ftc_input_info, i) for i in range(lib.ftc_num_inputs())]
+        self.state = ctypes.c_void_p()
+        self.check(lib.ftc_create(seed, ctypes.byref(self.state)))
+
+    def _info(self, fn, i):
+        info = TensorInfo()
+        self.check(fn(i, ctypes.byref(info)))
+        return dict(name=info.name.decode(), dtype=DTYPES[info.dtype],
+                    shape=tuple(info.shape[k] for k in range(info.rank)),
+                    trainable=bool(info.trainable))
+
+    def check(self, status):
+        if status != 0:
+            raise RuntimeError(f"ftc status {status}: {self.lib.ftc_last_error().decode()}")
+
+    def error(self):
+        return self.lib.ftc_last_error().decode()
+
+    def _call(self, fn, batch):
+        arrays = [np.ascontiguousarray(batch[i["name"]], dtype=i["dtype"]) for i in self.inputs]
+        ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+        loss = ctypes.c_double()
+        self.check(fn(self.state, ptrs, ctypes.byref(loss)))
+        return loss.value
+
+    def step(self, batch):
+        return self._call(self.lib.ftc_step, batch)
+
+    def eval(self, batch):
+        return self._call(self.lib.ftc_eval, batch)
+
+    def grad(self, batch):
+        return self._call(self.lib.ftc_grad, batch)
+
+    def _view(self, ptr, info):
+        n = int(np.prod(info["shape"], dtype=np.int64))
+        ctype = np.ctypeslib.as_ctypes_type(info["dtype"])
+        buf = (ctype * n).from_address(ptr)
+        return np.frombuffer(buf, dtype=info["dtype"]).reshape(info["shape"])
+
+    def param(self, i):
+        """A writable view of parameter i."""
+        return self._view(self.lib.ftc_param_data(self.state, i), self.params[i])
+
+    def grad_of(self, i):
+        ptr = self.lib.ftc_grad_data(self.state, i)
+        return None if not ptr else self._view(ptr, self.params[i]).copy()
+
+    def save(self, path):
+        self.check(self.lib.ftc_save(self.state, path.encode()))
+
+    def load(self, path):
+        return self.lib.ftc_load(self.state, path.encode())
+
+
+def write_safetensors(path, tensors):
+    """tensors: name -> numpy array (a PyTorch state_dict as numpy)."""
+    header, offset, blobs = {}, 0, []
+    for name, array in tensors.items():
+        array = np.ascontiguousarray(array)
+        data = array.tobytes()
+        header[name] = {"dtype": TAGS[array.dtype], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        dtype = {v: k for k, v in TAGS.items()}[entry["dtype"]]
+        out[name] = np.frombuffer(data[8 + n + begin:8 + n + end], dtype=dtype).reshape(entry["shape"])
+    return out
+
+
+def fashion_mnist(split="train", root="/usr/share/datasets/fashion-mnist"):
+    """(images [N, 784] float32 in [0, 1], labels [N] int32) from Debian's
+    dataset-fashion-mnist."""
+    import gzip
+    prefix = "train" if split == "train" else "t10k"
+    with gzip.open(f"{root}/{prefix}-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    with gzip.open(f"{root}/{prefix}-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    return (images.astype(np.float32) / 255.0), labels.astype(np.int32)

@@ -1,0 +1,196 @@
+//===- ftc.cpp - compiles a model's training step to a shared library -----===//
+//
+//   ftc MODEL.mlir -o step.so [--target=cpu] [--optimizer=adamw|sgd --lr=...]
+//                             [--emit=mlir|llvm|obj|so] [--mcpu=NAME]
+//
+// Runs ftc::buildCpuPipeline, the same function `ftc-opt --ftc-cpu` runs
+// (`--dump-pipeline` prints it for replay), then LLVM at -O3, then links the
+// object with the runtime into step.so.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Codegen/CpuCodegen.h"
+#include "ftc/Pipelines/Pipelines.h"
+#include "ftc/Registration/InitAll.h"
+#include "ftc/Support/InputFile.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+namespace {
+cl::OptionCategory category("ftc options");
+
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"), cl::Required,
+                               cl::cat(category));
+cl::opt<std::string> outputFile("o", cl::desc("Output file (default: step.so, or "
+                                              "stdout for --emit=mlir|llvm)"),
+                                cl::value_desc("path"), cl::cat(category));
+cl::opt<std::string> target("target", cl::desc("cpu (cuda is not implemented yet)"),
+                            cl::init("cpu"), cl::cat(category));
+enum class Emit { Mlir, Llvm, Obj, So };
+cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::So),
+                   cl::values(clEnumValN(Emit::Mlir, "mlir", "the LLVM-dialect module"),
+                              clEnumValN(Emit::Llvm, "llvm", "optimized LLVM IR"),
+                              clEnumValN(Emit::Obj, "obj", "an object file"),
+                              clEnumValN(Emit::So, "so", "the shared library")),
+                   cl::cat(category));
+cl::opt<std::string> mcpu("mcpu", cl::desc("Target CPU (default: this host's, with "
+                                           "its features)"),
+                          cl::cat(category));
+cl::opt<bool> dumpPipeline("dump-pipeline",
+                           cl::desc("Print the MLIR pipeline as an ftc-opt "
+                                    "--pass-pipeline string and continue"),
+                           cl::cat(category));
+
+cl::opt<std::string> optimizer("optimizer", cl::desc("adamw or sgd (default: the "
+                                                     "model's train.optimizer, else adamw)"),
+                               cl::cat(category));
+cl::opt<double> lr("lr", cl::desc("Learning rate"), cl::init(-1.0), cl::cat(category));
+cl::opt<double> beta1("beta1", cl::desc("AdamW beta1"), cl::init(-1.0), cl::cat(category));
+cl::opt<double> beta2("beta2", cl::desc("AdamW beta2"), cl::init(-1.0), cl::cat(category));
+cl::opt<double> eps("eps", cl::desc("AdamW epsilon"), cl::init(-1.0), cl::cat(category));
+cl::opt<double> weightDecay("weight-decay", cl::desc("Weight decay"), cl::init(-1.0),
+                            cl::cat(category));
+cl::opt<double> momentum("momentum", cl::desc("SGD momentum"), cl::init(-1.0),
+                         cl::cat(category));
+cl::opt<double> dampening("dampening", cl::desc("SGD dampening"), cl::init(-1.0),
+                          cl::cat(category));
+cl::opt<std::string> nesterov("nesterov", cl::desc("SGD Nesterov momentum: true|false"),
+                              cl::cat(category));
+
+int error(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "ftc") << message << "\n";
+  return 1;
+}
+
+int error(llvm::Error err) {
+  std::string message = llvm::toString(std::move(err));
+  return error(message);
+}
+
+void setPipelineOptions(ftc::PipelineOptions &options) {
+  options.optimizer = optimizer;
+  options.lr = lr;
+  options.beta1 = beta1;
+  options.beta2 = beta2;
+  options.eps = eps;
+  options.weightDecay = weightDecay;
+  options.momentum = momentum;
+  options.dampening = dampening;
+  options.nesterov = nesterov;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
+  registerAsmPrinterCLOptions();
+  cl::ParseCommandLineOptions(argc, argv, "ftc: compiles a training step\n");
+
+  if (target != "cpu")
+    return error("--target=" + target + " is not supported yet; use --target=cpu");
+  if (outputFile.empty())
+    outputFile = (emit == Emit::Mlir || emit == Emit::Llvm) ? "-" : "step.so";
+
+  DialectRegistry registry;
+  ftc::registerAllFtcDialects(registry);
+  MLIRContext context(registry);
+
+  std::string message;
+  std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(inputFile, &message);
+  if (!file)
+    return error(message);
+  if (failed(ftc::checkNotEmpty(*file, context)))
+    return 1;
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  DefaultTimingManager timing;
+  applyDefaultTimingManagerCLOptions(timing);
+  TimingScope rootTiming = timing.getRootScope();
+  pm.enableTiming(rootTiming);
+  ftc::PipelineOptions options;
+  setPipelineOptions(options);
+  ftc::buildCpuPipeline(pm, options);
+  if (dumpPipeline) {
+    pm.printAsTextualPipeline(llvm::errs());
+    llvm::errs() << "\n";
+  }
+  if (failed(pm.run(*module)))
+    return 1;
+
+  if (emit == Emit::Mlir) {
+    auto out = openOutputFile(outputFile, &message);
+    if (!out)
+      return error(message);
+    module->print(out->os());
+    out->keep();
+    return 0;
+  }
+
+  auto tm = ftc::createCpuTargetMachine(mcpu);
+  if (!tm)
+    return error(tm.takeError());
+  llvm::LLVMContext llvmContext;
+  auto llvmModule = ftc::translateAndOptimize(*module, llvmContext, **tm);
+  if (!llvmModule)
+    return error(llvmModule.takeError());
+
+  if (emit == Emit::Llvm) {
+    auto out = openOutputFile(outputFile, &message);
+    if (!out)
+      return error(message);
+    (*llvmModule)->print(out->os(), nullptr);
+    out->keep();
+    return 0;
+  }
+
+  // The object: to the output itself, or to a temporary file for linking.
+  llvm::SmallString<128> objectPath;
+  if (emit == Emit::Obj) {
+    objectPath = outputFile;
+  } else if (std::error_code ec =
+                 llvm::sys::fs::createTemporaryFile("ftc-step", "o", objectPath)) {
+    return error("cannot create a temporary object file: " + ec.message());
+  }
+  {
+    auto out = openOutputFile(objectPath, &message);
+    if (!out)
+      return error(message);
+    if (llvm::Error err = ftc::emitObjectFile(**llvmModule, **tm, out->os()))
+      return error(std::move(err));
+    out->keep();
+  }
+  if (emit == Emit::Obj)
+    return 0;
+  llvm::Error linked =
+      ftc::linkSharedLibrary(objectPath, outputFile, ftc::findRuntimeArchive(argv[0]));
+  llvm::sys::fs::remove(objectPath);
+  if (linked)
+    return error(std::move(linked));
+  return 0;
+}
