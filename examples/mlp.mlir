@@ -1,6 +1,8 @@
 // The benchmark MLP of ../shared/peers/torch_step.py: 784-1024-1024-10 with
 // ReLU, batch 128, cross-entropy, PyTorch's default nn.Linear initialization.
 // Parameter names are the PyTorch state_dict keys, weights are [out, in].
+// Besides the loss it returns the logits, so that ftc-train can report the
+// test accuracy.
 //
 //   ftc-opt --ftc-frontend examples/mlp.mlir
 module attributes {train.optimizer = #train.adamw} {
@@ -12,7 +14,8 @@ module attributes {train.optimizer = #train.adamw} {
   train.param @fc3.bias : tensor<10xf32> init #train.linear_bias<fan_in = 1024>
 
   func.func @loss(%image: tensor<128x784xf32> {train.input = "image"},
-                  %label: tensor<128xi32> {train.input = "label"}) -> tensor<f32>
+                  %label: tensor<128xi32> {train.input = "label"})
+      -> (tensor<f32>, tensor<128x10xf32> {train.output = "logits"})
       attributes {train.loss} {
     %w1 = train.get_param @fc1.weight : tensor<1024x784xf32>
     %b1 = train.get_param @fc1.bias : tensor<1024xf32>
@@ -33,6 +36,6 @@ module attributes {train.optimizer = #train.adamw} {
 
     %loss = train.cross_entropy %logits, %label
         : (tensor<128x10xf32>, tensor<128xi32>) -> tensor<f32>
-    return %loss : tensor<f32>
+    return %loss, %logits : tensor<f32>, tensor<128x10xf32>
   }
 }

@@ -65,13 +65,14 @@ struct Buffer {
   std::vector<int64_t> shape;
   int64_t numel = 1;
   bool trainable = false;
+  int64_t high = 0;
   Init init;
   size_t bytes() const { return static_cast<size_t>(numel) * dtypeSize(dtype); }
 };
 
 struct Model {
   std::vector<Buffer> buffers;
-  std::vector<int> params, inputs, slots; // indices into buffers
+  std::vector<int> params, inputs, slots, outputs; // indices into buffers
   std::vector<int> gradOf;                // param order -> grad buffer or -1
   int step = -1, loss = -1;
 };
@@ -91,6 +92,7 @@ const Model &model() {
         buf.numel *= d;
       buf.trainable = b.value("trainable", false);
       buf.of = b.value("of", std::string());
+      buf.high = b.value("high", int64_t(0));
       if (b.contains("init")) {
         const auto &init = b.at("init");
         buf.init.kind = init.at("kind").get<std::string>();
@@ -106,6 +108,7 @@ const Model &model() {
       else if (kind == "input") m.inputs.push_back(i);
       else if (kind == "step") m.step = i;
       else if (kind == "loss") m.loss = i;
+      else if (kind == "output") m.outputs.push_back(i);
     }
     for (int p : m.params) {
       int grad = -1;
@@ -162,6 +165,7 @@ ftc_status fillInfo(int32_t index, const std::vector<int> &which,
   info->shape = b.shape.data();
   info->numel = b.numel;
   info->trainable = b.trainable ? 1 : 0;
+  info->high = b.high;
   return FTC_OK;
 }
 
@@ -202,6 +206,7 @@ int32_t ftc_abi_version(void) { return FTC_ABI_VERSION; }
 const char *ftc_model_description(void) { return ftc_model_json; }
 int32_t ftc_num_params(void) { return static_cast<int32_t>(model().params.size()); }
 int32_t ftc_num_inputs(void) { return static_cast<int32_t>(model().inputs.size()); }
+int32_t ftc_num_outputs(void) { return static_cast<int32_t>(model().outputs.size()); }
 int32_t ftc_dtype_size(ftc_dtype dtype) { return dtypeSize(dtype); }
 
 ftc_status ftc_param_info(int32_t index, ftc_tensor_info *info) {
@@ -210,6 +215,26 @@ ftc_status ftc_param_info(int32_t index, ftc_tensor_info *info) {
 
 ftc_status ftc_input_info(int32_t index, ftc_tensor_info *info) {
   return fillInfo(index, model().inputs, info, "input");
+}
+
+ftc_status ftc_output_info(int32_t index, ftc_tensor_info *info) {
+  return fillInfo(index, model().outputs, info, "output");
+}
+
+const void *ftc_output_data(ftc_state *state, int32_t index) {
+  const Model &m = model();
+  if (!state || index < 0 || index >= static_cast<int32_t>(m.outputs.size()))
+    return nullptr;
+  return state->pointers[m.outputs[index]];
+}
+
+void ftc_reset_optimizer(ftc_state *state) {
+  if (!state)
+    return;
+  const Model &m = model();
+  for (int s : m.slots)
+    std::memset(state->pointers[s], 0, m.buffers[s].bytes());
+  state->steps = 0;
 }
 
 ftc_status ftc_create(uint64_t seed, ftc_state **out) {

@@ -59,6 +59,8 @@ typedef struct ftc_tensor_info {
   const int64_t *shape; /* rank entries */
   int64_t numel;        /* product of the shape */
   int32_t trainable;    /* parameters: 1 unless frozen; inputs: 0 */
+  int64_t high;         /* integer inputs used as class labels or indices:
+                           valid values are [0, high); 0 when unknown */
 } ftc_tensor_info;
 
 typedef struct ftc_state ftc_state;
@@ -69,8 +71,12 @@ FTC_API const char *ftc_model_description(void);
 
 FTC_API int32_t ftc_num_params(void);
 FTC_API int32_t ftc_num_inputs(void);
+/* Outputs: further results of the loss function (the logits, say), written
+ * by ftc_eval. */
+FTC_API int32_t ftc_num_outputs(void);
 FTC_API ftc_status ftc_param_info(int32_t index, ftc_tensor_info *info);
 FTC_API ftc_status ftc_input_info(int32_t index, ftc_tensor_info *info);
+FTC_API ftc_status ftc_output_info(int32_t index, ftc_tensor_info *info);
 /* Bytes of one element of `dtype`. */
 FTC_API int32_t ftc_dtype_size(ftc_dtype dtype);
 
@@ -83,7 +89,8 @@ FTC_API void ftc_destroy(ftc_state *state);
 /* One training step on one batch: `inputs[i]` points at input i's data.
  * `loss` receives the loss before the update (may be null). */
 FTC_API ftc_status ftc_step(ftc_state *state, const void *const *inputs, double *loss);
-/* The loss on one batch, without an update. */
+/* The loss on one batch, and the outputs (read them with ftc_output_data),
+ * without an update. */
 FTC_API ftc_status ftc_eval(ftc_state *state, const void *const *inputs, double *loss);
 /* The loss and the gradients (read them with ftc_grad_data), no update. */
 FTC_API ftc_status ftc_grad(ftc_state *state, const void *const *inputs, double *loss);
@@ -92,6 +99,11 @@ FTC_API ftc_status ftc_grad(ftc_state *state, const void *const *inputs, double 
 FTC_API void *ftc_param_data(ftc_state *state, int32_t index);
 /* Parameter i's gradient from the last ftc_grad, or null if it has none. */
 FTC_API const void *ftc_grad_data(ftc_state *state, int32_t index);
+/* Output i from the last ftc_eval, or null for a bad index. */
+FTC_API const void *ftc_output_data(ftc_state *state, int32_t index);
+/* Optimizer state and step counter back to zero (fine-tuning from loaded
+ * parameters with a fresh optimizer). */
+FTC_API void ftc_reset_optimizer(ftc_state *state);
 /* Steps taken so far. */
 FTC_API int64_t ftc_step_count(const ftc_state *state);
 

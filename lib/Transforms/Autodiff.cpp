@@ -166,6 +166,7 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp loss,
   ret->setOperands(results);
   grad.setFunctionType(b.getFunctionType(
       grad.getArgumentTypes(), ValueRange(results).getTypes()));
+  grad.setAllResultAttrs(ArrayRef<DictionaryAttr>{}); // the outputs are gone
   grad->setAttr(TrainDialect::getGradParamsAttrName(), b.getArrayAttr(names));
   return success();
 }

@@ -34,6 +34,7 @@ struct Layout {
   llvm::StringMap<unsigned> variables; // param / slot symbol -> index
   SmallVector<unsigned> inputs;        // loss-function argument -> index
   std::optional<unsigned> step, loss;
+  SmallVector<unsigned> outputs; // loss-function result i + 1 -> index
   llvm::StringMap<unsigned> grads; // param symbol -> index of its gradient
 
   unsigned add(OpBuilder &b, StringRef kind, StringRef name, Type type,
@@ -80,11 +81,23 @@ void BindAbiPass::runOnOperation() {
   }
   for (auto [i, arg] : llvm::enumerate(loss->getArguments())) {
     auto name = loss->getArgAttrOfType<StringAttr>(i, TrainDialect::getInputAttrName());
-    layout.inputs.push_back(layout.add(b, "input", name, arg.getType()));
+    // Integer inputs used as class labels: valid values are [0, classes).
+    SmallVector<NamedAttribute> extra;
+    for (Operation *user : arg.getUsers())
+      if (auto ce = dyn_cast<CrossEntropyOp>(user); ce && ce.getLabels() == arg)
+        extra.push_back(b.getNamedAttr(
+            "high", b.getI64IntegerAttr(
+                        cast<RankedTensorType>(ce.getLogits().getType()).getShape().back())));
+    layout.inputs.push_back(layout.add(b, "input", name, arg.getType(), extra));
   }
   if (step)
     layout.step = layout.add(b, "step", "step", step.getArgumentTypes().back());
   layout.loss = layout.add(b, "loss", "loss", loss->getFunctionType().getResult(0));
+  for (unsigned i = 1; i < loss->getNumResults(); ++i) {
+    auto name = loss->getResultAttrOfType<StringAttr>(i, TrainDialect::getOutputAttrName());
+    layout.outputs.push_back(
+        layout.add(b, "output", name, loss->getFunctionType().getResult(i)));
+  }
   if (grad) {
     auto names = grad->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName());
     for (auto [name, type] : llvm::zip(names.getAsRange<FlatSymbolRefAttr>(),
@@ -174,6 +187,8 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
     unsigned index;
     if (i == 0) {
       index = *layout.loss;
+    } else if (func->hasAttr(TrainDialect::getLossAttrName())) {
+      index = layout.outputs[i - 1];
     } else {
       auto names = func->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName());
       index = layout.grads.lookup(cast<FlatSymbolRefAttr>(names[i - 1]).getValue());
@@ -191,6 +206,7 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
   SmallVector<Type> argTypes(body.getArgumentTypes());
   func.setFunctionType(FunctionType::get(func.getContext(), argTypes, {}));
   func.setAllArgAttrs(SmallVector<DictionaryAttr>(argTypes.size()));
+  func.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
   for (StringRef attr : {TrainDialect::getLossAttrName(), TrainDialect::getStepAttrName(),
                          TrainDialect::getGradientOfAttrName(),
                          TrainDialect::getGradParamsAttrName()})

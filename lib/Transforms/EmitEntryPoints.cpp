@@ -86,6 +86,8 @@ std::string describeModel(ArrayAttr abi, ModuleOp module) {
       buffer["init"] = describeInit(init, type);
     if (auto trainable = entry.getAs<BoolAttr>("trainable"))
       buffer["trainable"] = trainable.getValue();
+    if (auto high = entry.getAs<IntegerAttr>("high"))
+      buffer["high"] = high.getInt();
     if (auto of = entry.getAs<FlatSymbolRefAttr>("of"))
       buffer["of"] = of.getValue();
     buffers.push_back(std::move(buffer));

@@ -1,7 +1,7 @@
 // The model conventions: train.loss, train.input and train.optimizer.
 // RUN: ftc-opt %s --split-input-file --verify-diagnostics
 
-// expected-error @+1 {{'func.func' op is the loss function and must return exactly one value, the scalar loss; it returns 0}}
+// expected-error @+1 {{'func.func' op is the loss function and must return the scalar loss first; it returns nothing}}
 func.func @loss(%x: tensor<4xf32> {train.input = "x"}) attributes {train.loss} {
   return
 }
@@ -114,3 +114,33 @@ func.func @f() attributes {train.optimizer = #train.adamw} {
 
 // expected-error @+1 {{'builtin.module' op 'train.optimizer' must be #train.adamw<...> or #train.sgd<...>, got "adamw"}}
 module attributes {train.optimizer = "adamw"} {}
+
+// -----
+
+// expected-error @+1 {{'func.func' op result #1 of the loss function needs a {train.output = "..."} attribute naming the output}}
+func.func @loss(%x: tensor<4xf32> {train.input = "x"}) -> (tensor<f32>, tensor<4xf32>) attributes {train.loss} {
+  %0 = train.sum %x dims [0] : tensor<4xf32> -> tensor<f32>
+  return %0, %x : tensor<f32>, tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op output name "y" is used twice}}
+func.func @loss(%x: tensor<4xf32> {train.input = "x"}) -> (tensor<f32>, tensor<4xf32> {train.output = "y"}, tensor<4xf32> {train.output = "y"}) attributes {train.loss} {
+  %0 = train.sum %x dims [0] : tensor<4xf32> -> tensor<f32>
+  return %0, %x, %x : tensor<f32>, tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op result #0: 'train.output' names an output of the loss function, after the loss}}
+func.func @loss(%x: tensor<f32> {train.input = "x"}) -> (tensor<f32> {train.output = "y"}) attributes {train.loss} {
+  return %x : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{'func.func' op has unknown train dialect result attribute 'train.name' on result #0; expected train.output}}
+func.func @f(%x: tensor<f32>) -> (tensor<f32> {train.name = "y"}) {
+  return %x : tensor<f32>
+}

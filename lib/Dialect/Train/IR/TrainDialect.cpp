@@ -8,6 +8,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 using namespace mlir;
 using namespace ftc::train;
@@ -57,11 +58,10 @@ static LogicalResult verifyLossFunction(Operation *op) {
   if (func.isExternal())
     return func.emitOpError() << "is marked {train.loss} but has no body";
   FunctionType type = func.getFunctionType();
-  if (type.getNumResults() != 1)
+  if (type.getNumResults() == 0)
     return func.emitOpError()
-           << "is the loss function and must return exactly one value, the "
-              "scalar loss; it returns "
-           << type.getNumResults();
+           << "is the loss function and must return the scalar loss first; it "
+              "returns nothing";
   auto loss = dyn_cast<RankedTensorType>(type.getResult(0));
   if (!loss || loss.getRank() != 0 ||
       !(loss.getElementType().isF32() || loss.getElementType().isF64()))
@@ -69,6 +69,24 @@ static LogicalResult verifyLossFunction(Operation *op) {
            << "must return the loss as a scalar: tensor<f32> (tensor<f64> for "
               "gradient checks), got "
            << type.getResult(0);
+
+  // Further results are named outputs (logits, say) for evaluation.
+  llvm::StringSet<> outputs;
+  for (unsigned i = 1; i < type.getNumResults(); ++i) {
+    auto name = func.getResultAttrOfType<StringAttr>(i, TrainDialect::getOutputAttrName());
+    if (!name || name.getValue().empty())
+      return func.emitOpError()
+             << "result #" << i << " of the loss function needs a "
+             << "{train.output = \"...\"} attribute naming the output";
+    auto tensor = dyn_cast<RankedTensorType>(type.getResult(i));
+    if (!tensor || !tensor.hasStaticShape())
+      return func.emitOpError() << "output \"" << name.getValue()
+                                << "\" must be a statically shaped tensor, got "
+                                << type.getResult(i);
+    if (!outputs.insert(name.getValue()).second)
+      return func.emitOpError() << "output name \"" << name.getValue()
+                                << "\" is used twice";
+  }
 
   llvm::StringMap<unsigned> firstUse;
   for (auto [index, arg] : llvm::enumerate(func.getArguments())) {
@@ -176,5 +194,21 @@ LogicalResult TrainDialect::verifyRegionArgAttribute(Operation *op,
                              << "' names a batch input and belongs on an "
                                 "argument of the loss function (a func.func "
                                 "marked {train.loss})";
+  return success();
+}
+
+LogicalResult TrainDialect::verifyRegionResultAttribute(Operation *op,
+                                                        unsigned regionIndex,
+                                                        unsigned resultIndex,
+                                                        NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  if (name != getOutputAttrName())
+    return op->emitOpError() << "has unknown train dialect result attribute '"
+                             << name << "' on result #" << resultIndex
+                             << "; expected " << getOutputAttrName();
+  if (!op->hasAttr(getLossAttrName()) || resultIndex == 0)
+    return op->emitOpError() << "result #" << resultIndex << ": '" << name
+                             << "' names an output of the loss function, "
+                                "after the loss";
   return success();
 }

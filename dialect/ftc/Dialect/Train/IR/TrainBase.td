@@ -24,8 +24,10 @@ def Train_Dialect : Dialect {
       initializer and an optional `frozen` marker;
     * one loss function: a `func.func` carrying the unit attribute
       `train.loss`, whose arguments are the batch inputs, each named by a
-      `train.input` argument attribute, and whose single result is the scalar
-      loss (`tensor<f32>`, or `tensor<f64>` for gradient checks);
+      `train.input` argument attribute, and whose first result is the scalar
+      loss (`tensor<f32>`, or `tensor<f64>` for gradient checks); further
+      results are outputs for evaluation, each named by a `train.output`
+      result attribute (`{train.output = "logits"}`);
     * optionally `train.optimizer` on the module: `#train.adamw<...>` or
       `#train.sgd<...>`; command-line flags override it.
 
@@ -51,6 +53,7 @@ def Train_Dialect : Dialect {
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
   let hasConstantMaterializer = 1;
   let extraClassDeclaration = [{
     /// Unit attribute on the `func.func` that computes the loss.
@@ -60,6 +63,11 @@ def Train_Dialect : Dialect {
     /// String attribute naming a batch input (an argument of the loss function).
     static constexpr ::llvm::StringLiteral getInputAttrName() {
       return ::llvm::StringLiteral("train.input");
+    }
+    /// String attribute naming a further result of the loss function (an
+    /// output such as the logits, for evaluation).
+    static constexpr ::llvm::StringLiteral getOutputAttrName() {
+      return ::llvm::StringLiteral("train.output");
     }
     /// Optimizer settings on the module: `#train.adamw` or `#train.sgd`.
     static constexpr ::llvm::StringLiteral getOptimizerAttrName() {
