@@ -1,0 +1,94 @@
+//===- Data.h - batches for ftc-train --------------------------*- C++ -*-===//
+
+#ifndef FTC_TRAIN_DATA_H
+#define FTC_TRAIN_DATA_H
+
+#include "ftc.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ftc::train_tool {
+
+/// One input of the model: its description and a buffer for one batch.
+struct Input {
+  std::string name;
+  ftc_dtype dtype;
+  std::vector<int64_t> shape; // shape[0] is the batch size
+  int64_t numel = 0;
+  int64_t high = 0; // integer inputs: valid values are [0, high)
+  std::vector<char> data;
+};
+
+/// A source of batches, indexed by the global step: batch i of epoch
+/// i / batchesPerEpoch().
+class Batches {
+public:
+  virtual ~Batches() = default;
+  /// Full batches per epoch; 0 for an endless source.
+  virtual int64_t batchesPerEpoch() const = 0;
+  /// Fills every input's buffer with batch `index`.
+  virtual void fill(int64_t index, std::vector<Input> &inputs) = 0;
+};
+
+/// Fashion-MNIST from Debian's dataset-fashion-mnist: images (float, 784
+/// values per example, scaled to [0, 1]) and labels (integer), shuffled
+/// each epoch with `seed`. Throws std::runtime_error with a message.
+class FashionMnist : public Batches {
+public:
+  FashionMnist(std::vector<Input> &inputs, uint64_t seed, const std::string &root);
+  int64_t batchesPerEpoch() const override;
+  void fill(int64_t index, std::vector<Input> &inputs) override;
+
+  /// The test split in order, batch by batch: `rows` of the batch are real
+  /// (the last batch is padded with copies of its first row).
+  int64_t testBatches() const;
+  int64_t fillTest(int64_t batch, std::vector<Input> &inputs) const;
+  int32_t testLabel(int64_t example) const { return testLabels[example]; }
+  int64_t testCount() const { return static_cast<int64_t>(testLabels.size()); }
+
+private:
+  int imageInput = -1, labelInput = -1;
+  int64_t batch = 0;
+  uint64_t seed;
+  std::vector<float> trainImages, testImages;
+  std::vector<int32_t> trainLabels, testLabels;
+  int64_t permutationEpoch = -1;
+  std::vector<int64_t> permutation;
+  void writeRows(const std::vector<float> &images, const std::vector<int32_t> &labels,
+                 const int64_t *rows, std::vector<Input> &inputs) const;
+};
+
+/// A safetensors file with one tensor per input, named like it, shaped
+/// [N, batch shape...]: batch i is row i mod N.
+class SafetensorsBatches : public Batches {
+public:
+  SafetensorsBatches(std::vector<Input> &inputs, const std::string &path);
+  ~SafetensorsBatches() override;
+  int64_t batchesPerEpoch() const override { return rows; }
+  void fill(int64_t index, std::vector<Input> &inputs) override;
+
+private:
+  struct File;
+  std::unique_ptr<File> file;
+  std::vector<const char *> sources; // per input, row 0
+  int64_t rows = 0;
+};
+
+/// Random inputs of the right shapes: floats in [0, 1), integers in
+/// [0, high); the same for the same seed and batch.
+class Synthetic : public Batches {
+public:
+  Synthetic(std::vector<Input> &inputs, uint64_t seed);
+  int64_t batchesPerEpoch() const override { return 0; }
+  void fill(int64_t index, std::vector<Input> &inputs) override;
+
+private:
+  uint64_t seed;
+};
+
+} // namespace ftc::train_tool
+
+#endif // FTC_TRAIN_DATA_H

@@ -1,0 +1,376 @@
+//===- ftc-train.cpp - trains with a compiled step.so ---------------------===//
+//
+//   ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors | --synthetic)
+//             [--steps N | --epochs N] [--seed S] [--init CKPT | --resume CKPT]
+//             [--save CKPT] [--warmup N]
+//
+// Talks to step.so through ftc.h only (dlopen). Batch i of the run is batch
+// i of the data source, counted from the state's step counter, so a resumed
+// run sees the batches an uninterrupted one would have.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Data.h"
+
+#include "ftc.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace ftc::train_tool;
+
+namespace {
+
+constexpr const char *usage =
+    "usage: ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors | "
+    "--synthetic)\n"
+    "                 [--steps N | --epochs N] [--seed S] [--init CKPT | --resume CKPT]\n"
+    "                 [--save CKPT] [--warmup N]\n";
+
+[[noreturn]] void die(const std::string &message) {
+  fmt::print(stderr, "ftc-train: error: {}\n", message);
+  std::exit(1);
+}
+
+/// The C ABI of a step.so, resolved with dlsym.
+struct Api {
+#define FTC_FN(name) decltype(&::name) name = nullptr;
+  FTC_FN(ftc_abi_version)
+  FTC_FN(ftc_num_inputs)
+  FTC_FN(ftc_input_info)
+  FTC_FN(ftc_num_outputs)
+  FTC_FN(ftc_output_info)
+  FTC_FN(ftc_num_params)
+  FTC_FN(ftc_create)
+  FTC_FN(ftc_destroy)
+  FTC_FN(ftc_step)
+  FTC_FN(ftc_eval)
+  FTC_FN(ftc_output_data)
+  FTC_FN(ftc_step_count)
+  FTC_FN(ftc_save)
+  FTC_FN(ftc_load)
+  FTC_FN(ftc_reset_optimizer)
+  FTC_FN(ftc_last_error)
+#undef FTC_FN
+
+  explicit Api(const std::string &path) {
+    // A bare name is a file here, not a library to search for.
+    std::string file = path.find('/') == std::string::npos ? "./" + path : path;
+    void *lib = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+      die(fmt::format("cannot load '{}': {}", path, dlerror()));
+    auto get = [&](auto &fn, const char *name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+      if (!fn)
+        die(fmt::format("'{}' is not an ftc step library: it lacks {}", path, name));
+    };
+#define FTC_FN(name) get(name, #name);
+    FTC_FN(ftc_abi_version)
+    FTC_FN(ftc_num_inputs)
+    FTC_FN(ftc_input_info)
+    FTC_FN(ftc_num_outputs)
+    FTC_FN(ftc_output_info)
+    FTC_FN(ftc_num_params)
+    FTC_FN(ftc_create)
+    FTC_FN(ftc_destroy)
+    FTC_FN(ftc_step)
+    FTC_FN(ftc_eval)
+    FTC_FN(ftc_output_data)
+    FTC_FN(ftc_step_count)
+    FTC_FN(ftc_save)
+    FTC_FN(ftc_load)
+    FTC_FN(ftc_reset_optimizer)
+    FTC_FN(ftc_last_error)
+#undef FTC_FN
+    if (ftc_abi_version() != FTC_ABI_VERSION)
+      die(fmt::format("'{}' has ABI version {}; this ftc-train speaks {}", path,
+                      ftc_abi_version(), FTC_ABI_VERSION));
+  }
+
+  void check(ftc_status status, const std::string &what) const {
+    if (status != FTC_OK)
+      die(fmt::format("{}: {}", what, ftc_last_error()));
+  }
+};
+
+struct Options {
+  std::string library, data, init, resume, save;
+  bool synthetic = false;
+  int64_t steps = -1, epochs = -1, warmup = 0;
+  uint64_t seed = 0;
+};
+
+int64_t parseCount(const std::string &flag, const std::string &value) {
+  char *end = nullptr;
+  long long n = std::strtoll(value.c_str(), &end, 10);
+  if (value.empty() || *end || n < 0)
+    die(fmt::format("{} needs a non-negative integer, got '{}'", flag, value));
+  return n;
+}
+
+Options parseOptions(int argc, char **argv) {
+  Options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i], value;
+    if (arg == "-h" || arg == "--help") {
+      fmt::print("{}", usage);
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0) {
+      if (!o.library.empty())
+        die(fmt::format("unexpected argument '{}'\n{}", arg, usage));
+      o.library = arg;
+      continue;
+    }
+    size_t eq = arg.find('=');
+    bool hasValue = eq != std::string::npos;
+    if (hasValue) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    auto next = [&]() -> std::string {
+      if (hasValue)
+        return value;
+      if (i + 1 >= args.size())
+        die(fmt::format("{} needs a value\n{}", arg, usage));
+      return args[++i];
+    };
+    if (arg == "--data") o.data = next();
+    else if (arg == "--synthetic") o.synthetic = true;
+    else if (arg == "--steps") o.steps = parseCount(arg, next());
+    else if (arg == "--epochs") o.epochs = parseCount(arg, next());
+    else if (arg == "--seed") o.seed = static_cast<uint64_t>(parseCount(arg, next()));
+    else if (arg == "--init") o.init = next();
+    else if (arg == "--resume") o.resume = next();
+    else if (arg == "--save") o.save = next();
+    else if (arg == "--warmup") o.warmup = parseCount(arg, next());
+    else die(fmt::format("unknown option '{}'\n{}", arg, usage));
+  }
+  if (o.library.empty())
+    die(fmt::format("no step library given\n{}", usage));
+  if (o.synthetic == !o.data.empty())
+    die("give exactly one of --data and --synthetic");
+  if (o.steps >= 0 && o.epochs >= 0)
+    die("give --steps or --epochs, not both");
+  if (!o.init.empty() && !o.resume.empty())
+    die("give --init or --resume, not both");
+  return o;
+}
+
+int dtypeBytes(ftc_dtype dtype) {
+  switch (dtype) {
+  case FTC_F32: case FTC_I32: return 4;
+  case FTC_F64: case FTC_I64: return 8;
+  case FTC_F16: case FTC_BF16: return 2;
+  }
+  return 0;
+}
+
+std::atomic<bool> interrupted{false};
+
+std::string formatDuration(double seconds) {
+  auto s = static_cast<int64_t>(seconds + 0.5);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+                   : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+/// The progress line: redrawn in place on a terminal, a plain line every
+/// twentieth of the run (and at the end) otherwise.
+class Progress {
+public:
+  Progress(int64_t total, int64_t examplesPerStep)
+      : total(total), examples(examplesPerStep), tty(isatty(STDOUT_FILENO)),
+        start(std::chrono::steady_clock::now()) {}
+
+  void update(int64_t done, double loss) {
+    double elapsed = secondsSince(start);
+    bool last = done == total;
+    if (tty) {
+      if (!last && elapsed - lastDraw < 0.1)
+        return;
+    } else if (!last && done % std::max<int64_t>(1, total / 20) != 0) {
+      return;
+    }
+    lastDraw = elapsed;
+    double rate = done * examples / std::max(elapsed, 1e-9);
+    double eta = done ? elapsed / done * (total - done) : 0.0;
+    std::string line = fmt::format("step {}/{}  loss {:.4f}  {:.0f} examples/s  ETA {}",
+                                   done, total, loss, rate, formatDuration(eta));
+    if (tty)
+      fmt::print("\r\033[K{}{}", line, last ? "\n" : "");
+    else
+      fmt::print("{}\n", line);
+    std::fflush(stdout);
+  }
+
+  static double secondsSince(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  }
+
+private:
+  int64_t total, examples;
+  bool tty;
+  std::chrono::steady_clock::time_point start;
+  double lastDraw = -1.0;
+};
+
+std::vector<Input> modelInputs(const Api &api) {
+  std::vector<Input> inputs;
+  for (int32_t i = 0; i < api.ftc_num_inputs(); ++i) {
+    ftc_tensor_info info;
+    api.check(api.ftc_input_info(i, &info), "reading the model's inputs");
+    Input in;
+    in.name = info.name;
+    in.dtype = info.dtype;
+    in.shape.assign(info.shape, info.shape + info.rank);
+    in.numel = info.numel;
+    in.high = info.high;
+    in.data.resize(static_cast<size_t>(info.numel) * dtypeBytes(info.dtype));
+    inputs.push_back(std::move(in));
+  }
+  if (inputs.empty() || inputs[0].shape.empty())
+    die("the model's inputs have no batch dimension");
+  return inputs;
+}
+
+/// Test accuracy (from an output named "logits") and mean loss on
+/// Fashion-MNIST's test split.
+void evaluate(const Api &api, ftc_state *state, const FashionMnist &data,
+              std::vector<Input> &inputs, const std::vector<const void *> &pointers) {
+  int logits = -1;
+  ftc_tensor_info info{};
+  for (int32_t i = 0; i < api.ftc_num_outputs(); ++i) {
+    api.check(api.ftc_output_info(i, &info), "reading the model's outputs");
+    if (std::string(info.name) == "logits" && info.rank == 2 && info.dtype == FTC_F32)
+      logits = i;
+  }
+  int64_t correct = 0, fullBatches = 0;
+  double lossSum = 0.0;
+  for (int64_t b = 0; b < data.testBatches(); ++b) {
+    int64_t real = data.fillTest(b, inputs);
+    double loss;
+    api.check(api.ftc_eval(state, pointers.data(), &loss), "evaluating");
+    if (real == inputs[0].shape[0]) {
+      lossSum += loss;
+      ++fullBatches;
+    }
+    if (logits < 0)
+      continue;
+    api.check(api.ftc_output_info(logits, &info), "reading the model's outputs");
+    const float *z = static_cast<const float *>(api.ftc_output_data(state, logits));
+    int64_t classes = info.shape[1];
+    for (int64_t r = 0; r < real; ++r) {
+      const float *row = z + r * classes;
+      int64_t best = std::max_element(row, row + classes) - row;
+      correct += best == data.testLabel(b * inputs[0].shape[0] + r);
+    }
+  }
+  fmt::print("test loss {:.4f} ({} full batches)\n", lossSum / std::max<int64_t>(1, fullBatches),
+             fullBatches);
+  if (logits >= 0)
+    fmt::print("accuracy {:.2f}%\n", 100.0 * correct / data.testCount());
+  else
+    fmt::print("accuracy: the model has no 'logits' output\n");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o = parseOptions(argc, argv);
+  Api api(o.library);
+  std::vector<Input> inputs = modelInputs(api);
+  std::vector<const void *> pointers;
+  for (Input &in : inputs)
+    pointers.push_back(in.data.data());
+
+  std::unique_ptr<Batches> data;
+  FashionMnist *mnist = nullptr;
+  try {
+    if (o.synthetic) {
+      data = std::make_unique<Synthetic>(inputs, o.seed);
+    } else if (o.data == "fashion-mnist") {
+      auto m = std::make_unique<FashionMnist>(inputs, o.seed, "/usr/share/datasets/fashion-mnist");
+      mnist = m.get();
+      data = std::move(m);
+    } else if (o.data.size() > 12 && o.data.substr(o.data.size() - 12) == ".safetensors") {
+      data = std::make_unique<SafetensorsBatches>(inputs, o.data);
+    } else {
+      die(fmt::format("--data '{}': expected fashion-mnist or a .safetensors file", o.data));
+    }
+  } catch (const std::exception &e) {
+    die(e.what());
+  }
+
+  int64_t steps = o.steps;
+  if (o.epochs >= 0) {
+    if (data->batchesPerEpoch() == 0)
+      die("--epochs needs a finite data set; use --steps with --synthetic");
+    steps = o.epochs * data->batchesPerEpoch();
+  }
+  if (steps < 0)
+    steps = data->batchesPerEpoch() ? data->batchesPerEpoch() : 100;
+
+  ftc_state *state = nullptr;
+  api.check(api.ftc_create(o.seed, &state), "creating the state");
+  if (!o.init.empty()) {
+    api.check(api.ftc_load(state, o.init.c_str()), "--init");
+    api.ftc_reset_optimizer(state);
+  }
+  if (!o.resume.empty())
+    api.check(api.ftc_load(state, o.resume.c_str()), "--resume");
+
+  std::signal(SIGINT, [](int) { interrupted = true; });
+  int64_t batch = inputs[0].shape[0];
+  int64_t first = api.ftc_step_count(state);
+  if (steps > 0)
+    fmt::print("training {} steps of {} examples from step {}{}\n", steps, batch, first,
+               data->batchesPerEpoch() ? fmt::format(" ({} per epoch)", data->batchesPerEpoch())
+                                       : std::string());
+  Progress progress(steps, batch);
+  std::vector<double> times;
+  int64_t done = 0;
+  for (; done < steps && !interrupted; ++done) {
+    data->fill(first + done, inputs);
+    auto t0 = std::chrono::steady_clock::now();
+    double loss;
+    api.check(api.ftc_step(state, pointers.data(), &loss),
+              fmt::format("step {}", first + done + 1));
+    if (done >= o.warmup)
+      times.push_back(Progress::secondsSince(t0) * 1e3);
+    if (!std::isfinite(loss)) {
+      progress.update(done + 1, loss);
+      fmt::print(stderr, "ftc-train: error: the loss is {} at step {}\n", loss, first + done + 1);
+      if (!o.save.empty())
+        fmt::print(stderr, "ftc-train: not saving '{}': the parameters are no longer finite\n",
+                   o.save);
+      return 1;
+    }
+    progress.update(done + 1, loss);
+  }
+  if (interrupted)
+    fmt::print("\ninterrupted after {} steps\n", done);
+  if (!times.empty()) {
+    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+    fmt::print("median step {:.2f} ms\n", times[times.size() / 2]);
+  }
+  if (!o.save.empty()) {
+    api.check(api.ftc_save(state, o.save.c_str()), fmt::format("saving '{}'", o.save));
+    fmt::print("saved {} (step {})\n", o.save, api.ftc_step_count(state));
+  }
+  if (mnist && !interrupted)
+    evaluate(api, state, *mnist, inputs, pointers);
+  api.ftc_destroy(state);
+  return interrupted ? 130 : 0;
+}
