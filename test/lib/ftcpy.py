@@ -14,7 +14,8 @@ TAGS = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64",
 class TensorInfo(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int),
                 ("rank", ctypes.c_int32), ("shape", ctypes.POINTER(ctypes.c_int64)),
-                ("numel", ctypes.c_int64), ("trainable", ctypes.c_int32)]
+                ("numel", ctypes.c_int64), ("trainable", ctypes.c_int32),
+                ("high", ctypes.c_int64)]
 
 
 class Step:
@@ -46,7 +47,7 @@ class Step:
         self.check(fn(i, ctypes.byref(info)))
         return dict(name=info.name.decode(), dtype=DTYPES[info.dtype],
                     shape=tuple(info.shape[k] for k in range(info.rank)),
-                    trainable=bool(info.trainable))
+                    trainable=bool(info.trainable), high=info.high)
 
     def check(self, status):
         if status != 0:

@@ -1,0 +1,15 @@
+// d broadcast(x) and d sum_to(x).
+// RUN: %python %S/gradcheck.py %s %t | FileCheck %s
+// CHECK: gradcheck: ok
+train.param @x : tensor<4xf64> init #train.normal
+train.param @z : tensor<3x4xf64> init #train.normal
+func.func @loss(%probe: tensor<3x4xf64> {train.input = "probe"}) -> tensor<f64> attributes {train.loss} {
+  %x = train.get_param @x : tensor<4xf64>
+  %z = train.get_param @z : tensor<3x4xf64>
+  %b = train.broadcast %x : tensor<4xf64> -> tensor<3x4xf64>
+  %s = train.sum_to %z : tensor<3x4xf64> -> tensor<1x4xf64>
+  %y = train.mul %b, %s : (tensor<3x4xf64>, tensor<1x4xf64>) -> tensor<3x4xf64>
+  %w = train.mul %y, %probe : (tensor<3x4xf64>, tensor<3x4xf64>) -> tensor<3x4xf64>
+  %l = train.sum %w dims [0, 1] : tensor<3x4xf64> -> tensor<f64>
+  return %l : tensor<f64>
+}
