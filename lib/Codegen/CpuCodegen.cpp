@@ -102,11 +102,27 @@ Error ftc::linkSharedLibrary(StringRef objectPath, StringRef outputPath,
   sys::fs::createUniquePath(tmp, tmpPath, /*MakeAbsolute=*/false);
   std::string wholeArchive = ("-Wl,--whole-archive," + runtimeArchive +
                               ",--no-whole-archive").str();
-  SmallVector<StringRef> args{*clang,      "-shared",  "-fuse-ld=lld",
-                              "-o",        tmpPath,    objectPath,
-                              wholeArchive, "-lm",     "-Wl,--no-undefined"};
+  // Export the C ABI (ftc_*) and nothing else: not the C++ runtime's
+  // template instantiations, not the compiled functions' internals.
+  SmallString<128> scriptPath;
+  if (std::error_code ec =
+          sys::fs::createTemporaryFile("ftc-exports", "map", scriptPath))
+    return createStringError(ec, "cannot create a linker script: " + ec.message());
+  {
+    std::error_code ec;
+    raw_fd_ostream script(scriptPath, ec);
+    if (ec)
+      return createStringError(ec, "cannot write a linker script: " + ec.message());
+    script << "{ global: ftc_*; local: *; };\n";
+  }
+  std::string versionScript = ("-Wl,--version-script=" + scriptPath).str();
+  SmallVector<StringRef> args{*clang,        "-shared",     "-fuse-ld=lld",
+                              "-o",          tmpPath,       objectPath,
+                              wholeArchive,  versionScript, "-lm",
+                              "-Wl,--no-undefined"};
   std::string message;
   int rc = sys::ExecuteAndWait(*clang, args, std::nullopt, {}, 0, 0, &message);
+  sys::fs::remove(scriptPath);
   if (rc != 0) {
     sys::fs::remove(tmpPath);
     return createStringError(inconvertibleErrorCode(),

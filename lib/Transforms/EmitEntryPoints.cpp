@@ -139,6 +139,9 @@ struct EmitEntryPointsPass
                             "buffer (bare-pointer memrefs of static shape)";
         return signalPassFailure();
       }
+      // Only the entry point calls it: internal, so nothing interposes it.
+      func.setLinkage(LLVM::Linkage::Internal);
+      func->removeAttr("sym_visibility");
       Location loc = func.getLoc();
       std::string name =
           ("ftc_entry_" + func->getAttrOfType<StringAttr>("ftc.entry").getValue()).str();

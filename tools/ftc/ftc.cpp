@@ -125,8 +125,12 @@ int main(int argc, char **argv) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
+  // An implicit top-level module points at line 0; diagnostics on it (no
+  // loss function, say) read better at the start of the file.
+  if (auto loc = dyn_cast<FileLineColLoc>(module->getLoc()); loc && loc.getLine() == 0)
+    (*module)->setLoc(FileLineColLoc::get(loc.getFilename(), 1, 1));
 
-  PassManager pm(&context);
+  PassManager pm(&context, ModuleOp::getOperationName());
   if (failed(applyPassManagerCLOptions(pm)))
     return 1;
   DefaultTimingManager timing;
