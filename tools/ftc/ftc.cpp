@@ -104,6 +104,10 @@ int main(int argc, char **argv) {
   registerAsmPrinterCLOptions();
   cl::ParseCommandLineOptions(argc, argv, "ftc: compiles a training step\n");
 
+  for (cl::opt<double> *flag : {&lr, &beta1, &beta2, &eps, &weightDecay, &momentum, &dampening})
+    if (flag->getNumOccurrences() && !(*flag >= 0))
+      return error("--" + flag->ArgStr + " must be a non-negative number, got " +
+                   std::to_string(flag->getValue()));
   if (target != "cpu")
     return error("--target=" + target + " is not supported yet; use --target=cpu");
   if (outputFile.empty())

@@ -485,7 +485,8 @@ def Train_AdamWUpdateOp : Train_Op<"adamw_update",
     m, v once.
 
     ```mlir
-    %p2, %m2, %v2 = train.adamw_update %p, %g, %m, %v, %t #train.adamw<lr = 0.001> : tensor<10xf32>
+    %p2, %m2, %v2 = train.adamw_update %p, %g, %m, %v with #train.adamw<lr = 0.001> step %t
+        : tensor<10xf32>
     ```
   }];
   let arguments = (ins Train_FloatTensor:$param, Train_FloatTensor:$grad,
@@ -494,7 +495,8 @@ def Train_AdamWUpdateOp : Train_Op<"adamw_update",
   let results = (outs Train_FloatTensor:$new_param, Train_FloatTensor:$new_exp_avg,
                       Train_FloatTensor:$new_exp_avg_sq);
   let assemblyFormat = [{
-    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $step $config attr-dict `:` type($param)
+    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `with` $config `step` $step attr-dict
+    `:` type($param)
   }];
 }
 
@@ -511,7 +513,7 @@ def Train_SGDUpdateOp : Train_Op<"sgd_update", [Pure]> {
     The momentum buffer operand and result exist exactly when momentum != 0.
 
     ```mlir
-    %p2, %b2 = train.sgd_update %p, %g momentum(%b), %t #train.sgd<lr = 0.1, momentum = 0.9>
+    %p2, %b2 = train.sgd_update %p, %g momentum(%b) with #train.sgd<lr = 0.1, momentum = 0.9> step %t
         : (tensor<10xf32>, tensor<10xf32>, tensor<10xf32>, tensor<i64>) -> (tensor<10xf32>, tensor<10xf32>)
     ```
   }];
@@ -521,7 +523,7 @@ def Train_SGDUpdateOp : Train_Op<"sgd_update", [Pure]> {
   let results = (outs Train_FloatTensor:$new_param,
                       Optional<Train_FloatTensor>:$new_momentum_buffer);
   let assemblyFormat = [{
-    $param `,` $grad (`momentum` `(` $momentum_buffer^ `)`)? `,` $step $config attr-dict
+    $param `,` $grad (`momentum` `(` $momentum_buffer^ `)`)? `with` $config `step` $step attr-dict
     `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

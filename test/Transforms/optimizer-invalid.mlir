@@ -1,0 +1,17 @@
+// RUN: ftc-opt %s --ftc-optimizer --verify-diagnostics
+// RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="optimizer=rmsprop" 2>&1 | FileCheck %s --check-prefix=KIND
+// RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="momentum=0.9" 2>&1 | FileCheck %s --check-prefix=MIXED
+// RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="beta1=1.5" 2>&1 | FileCheck %s --check-prefix=RANGE
+
+// expected-error @+1 {{ftc-optimizer needs the gradient function; run ftc-autodiff first}}
+module {
+  train.param @w : tensor<4xf32> init #train.normal
+  func.func @loss(%t: tensor<4xf32> {train.input = "t"}) -> tensor<f32> attributes {train.loss} {
+    %w = train.get_param @w : tensor<4xf32>
+    %l = train.mse_loss %w, %t : (tensor<4xf32>, tensor<4xf32>) -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}
+// KIND: error: unknown optimizer 'rmsprop'; expected adamw or sgd
+// MIXED: error: momentum, dampening and nesterov are SGD settings; the optimizer is adamw
+// RANGE: error: #train.adamw: beta1 must be in [0, 1), got 1.5
