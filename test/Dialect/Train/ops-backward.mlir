@@ -1,0 +1,61 @@
+// The ops that derivative rules and the optimizer build round-trip too.
+// RUN: ftc-opt %s > %t.1.mlir
+// RUN: ftc-opt %t.1.mlir > %t.2.mlir
+// RUN: diff %t.1.mlir %t.2.mlir
+// RUN: FileCheck %s < %t.1.mlir
+// RUN: ftc-opt --mlir-print-op-generic %s | ftc-opt | FileCheck %s
+
+// CHECK: train.param @w : tensor<4xf32> init #train.zeros
+// CHECK-NEXT: train.slot @w.exp_avg of @w : tensor<4xf32>
+// CHECK-NEXT: train.slot @w.exp_avg_sq of @w : tensor<4xf32>
+// CHECK-NEXT: train.slot @w.momentum_buffer of @w : tensor<4xf32>
+train.param @w : tensor<4xf32> init #train.zeros
+train.slot @w.exp_avg of @w : tensor<4xf32>
+train.slot @w.exp_avg_sq of @w : tensor<4xf32>
+train.slot @w.momentum_buffer of @w : tensor<4xf32>
+
+// CHECK-LABEL: func.func @helpers
+func.func @helpers(%g: tensor<8x4xf32>, %x: tensor<4xf32>, %y: tensor<8x4xf32>, %l: tensor<8xi32>, %s: tensor<f32>) {
+  // CHECK: train.broadcast %{{.+}} : tensor<4xf32> -> tensor<8x4xf32>
+  %0 = train.broadcast %x : tensor<4xf32> -> tensor<8x4xf32>
+  // CHECK: train.sum_to %{{.+}} : tensor<8x4xf32> -> tensor<1x4xf32>
+  %1 = train.sum_to %g : tensor<8x4xf32> -> tensor<1x4xf32>
+  // CHECK: train.relu_grad %{{.+}}, %{{.+}} : tensor<8x4xf32>
+  %2 = train.relu_grad %g, %y : tensor<8x4xf32>
+  // CHECK: train.equal %{{.+}}, %{{.+}} : (tensor<8x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+  %3 = train.equal %y, %x : (tensor<8x4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+  // CHECK: train.cross_entropy_grad %{{.+}}, %{{.+}}, %{{.+}} : (tensor<f32>, tensor<8x4xf32>, tensor<8xi32>) -> tensor<8x4xf32>
+  %4 = train.cross_entropy_grad %s, %y, %l : (tensor<f32>, tensor<8x4xf32>, tensor<8xi32>) -> tensor<8x4xf32>
+  return
+}
+
+// CHECK-LABEL: func.func @updates
+func.func @updates(%g: tensor<4xf32>, %t: tensor<i64>) {
+  %p = train.get_param @w : tensor<4xf32>
+  %m = train.get_param @w.exp_avg : tensor<4xf32>
+  %v = train.get_param @w.exp_avg_sq : tensor<4xf32>
+  %b = train.get_param @w.momentum_buffer : tensor<4xf32>
+  // CHECK: train.adamw_update %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} with <lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-08, weight_decay = 0.01> step %{{.+}} : tensor<4xf32>
+  %p1, %m1, %v1 = train.adamw_update %p, %g, %m, %v with #train.adamw step %t : tensor<4xf32>
+  // CHECK: train.sgd_update %{{.+}}, %{{.+}} momentum(%{{.+}}) with <lr = 0.1, momentum = 0.9, dampening = 0.0, weight_decay = 0.0, nesterov = false> step %{{.+}} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<i64>) -> (tensor<4xf32>, tensor<4xf32>)
+  %p2, %b2 = train.sgd_update %p1, %g momentum(%b) with #train.sgd<lr = 0.1, momentum = 0.9> step %t : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<i64>) -> (tensor<4xf32>, tensor<4xf32>)
+  // CHECK: train.sgd_update %{{.+}}, %{{.+}} with <lr = 0.01, momentum = 0.0, dampening = 0.0, weight_decay = 0.0, nesterov = false> step %{{.+}} : (tensor<4xf32>, tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
+  %p3 = train.sgd_update %p2, %g with #train.sgd step %t : (tensor<4xf32>, tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
+  // CHECK: train.set_param @w, %{{.+}} : tensor<4xf32>
+  train.set_param @w, %p3 : tensor<4xf32>
+  // CHECK: train.set_param @w.exp_avg, %{{.+}} : tensor<4xf32>
+  train.set_param @w.exp_avg, %m1 : tensor<4xf32>
+  return
+}
+
+// The conventions of the functions the passes derive.
+// CHECK-LABEL: func.func @derived
+// CHECK-SAME: %{{.+}}: tensor<4xf32> {train.input = "x"}, %{{.+}}: tensor<i64> {train.step_count}) attributes {train.step}
+func.func @derived(%x: tensor<4xf32> {train.input = "x"}, %t: tensor<i64> {train.step_count}) attributes {train.step} {
+  return
+}
+// CHECK-LABEL: func.func @derived_grad
+// CHECK-SAME: attributes {train.grad_params = [@w], train.gradient_of = @derived}
+func.func @derived_grad(%x: tensor<4xf32> {train.input = "x"}) attributes {train.gradient_of = @derived, train.grad_params = [@w]} {
+  return
+}
