@@ -22,6 +22,7 @@ config.substitutions.append(
     ("%expect-exit", os.path.join(config.test_source_root, "lit-helpers",
                                   "expect-exit")))
 config.substitutions.append(("%ftc_tools_dir", config.ftc_tools_dir))
+config.substitutions.append(("%ftc_src", config.ftc_src_root))
 # Debian's python3, with python3-torch and numpy: the numerical oracle.
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%examples", os.path.join(config.ftc_src_root,
