@@ -17,15 +17,16 @@ for arg in "$@"; do
   esac
 done
 
-# Everything the build, the examples and the tests use: LLVM/MLIR 22 with its
-# tools (lit, FileCheck, not, split-file), clang and lld, the libraries the
-# tools and the runtime link, GoogleTest, and PyTorch and Fashion-MNIST as the
-# tests' numerical oracle and data.
+# Everything the build, the examples, the tests and the benchmarks use:
+# LLVM/MLIR 22 with its tools (lit, FileCheck, not, split-file), clang (the
+# link driver of step.so) and lld, the libraries the tools and the runtime
+# link, GoogleTest, PyTorch and Fashion-MNIST as the tests' numerical oracle
+# and data, and OpenBLAS so that PyTorch's CPU baseline is a fair one.
 packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
   libomp-22-dev libfmt-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
   cmake ninja-build
-  python3-torch python3-numpy dataset-fashion-mnist
+  python3-torch python3-numpy dataset-fashion-mnist libopenblas0-pthread
 )
 
 sudo_cmd=()
@@ -58,6 +59,7 @@ echo "== building"
 cmake --build build
 
 if [ "$run_main" -eq 1 ]; then
-  echo "== main job: verify examples/mlp.mlir and print it through ftc-opt"
-  build/bin/ftc-opt --ftc-frontend examples/mlp.mlir
+  echo "== main job: compile examples/mlp.mlir, train it for one epoch of Fashion-MNIST"
+  build/bin/ftc examples/mlp.mlir -o build/mlp.so
+  build/bin/ftc-train build/mlp.so --data fashion-mnist --epochs 1
 fi

@@ -8,16 +8,18 @@ Fashion-MNIST's training split (Debian's dataset-fashion-mnist).
 
 For AdamW (defaults) and SGD with momentum, 10 steps each:
   - every loss within 1e-5 relative of PyTorch's;
-  - afterwards every parameter tensor within 1e-4 * max|torch| of PyTorch's,
-    or, where that fails, no further from PyTorch than PyTorch's own float32
-    run is from the same run in float64 (max|torch32 - torch64|).
+  - afterwards every parameter tensor within 1e-4 * max|torch| of PyTorch's
+    float32 run, or, where that fails, no further from the exact trajectory
+    (the same PyTorch run in float64) than twice PyTorch float32's own
+    distance from it: max|ftc - torch64| <= 2 max|torch32 - torch64|.
 The second branch exists because AdamW amplifies rounding: an element whose
 gradient is near eps moves by lr * g / (|g| + eps), so a 1e-10 difference in
 g (summation order, exp's last bit) moves it by ~1e-5 after a few steps. On
-these batches PyTorch float32 itself lands 1.3e-5 to 2e-5 away from float64
-on fc1/fc2.weight, above 1e-4 * max|w| (~4.5e-6), so no implementation that
-is not PyTorch's own kernels can meet the first bound there. The table says
-which bound held. Exits 1 on any violation.
+these batches PyTorch float32 itself lands 0.9e-5 to 2e-5 away from float64
+on fc1/fc2.weight (depending on the BLAS it runs on), above 1e-4 * max|w|
+(~4.5e-6): no implementation but PyTorch's own kernels can meet the first
+bound there, and the second one does not depend on PyTorch's BLAS. The table
+says which bound held. Exits 1 on any violation.
 """
 import os
 import subprocess
@@ -98,14 +100,17 @@ def main():
             print(f"{name:14} {i + 1:4} {loss:12.7f} {ours:12.7f} {rel:9.2e}{'  FAIL' if bad else ''}")
         for i, info in enumerate(step.params):
             theirs = model.state_dict()[info["name"]].numpy()
-            noise = float(np.max(np.abs(theirs - exact.state_dict()[info["name"]].numpy())))
-            err = float(np.max(np.abs(step.param(i) - theirs)))
+            truth = exact.state_dict()[info["name"]].numpy()
+            ours = step.param(i).astype(np.float64)
+            err = float(np.max(np.abs(ours - theirs)))
             limit = 1e-4 * float(np.max(np.abs(theirs)))
+            our_drift = float(np.max(np.abs(ours - truth)))
+            their_drift = float(np.max(np.abs(theirs - truth)))
             verdict = ("ok" if err <= limit else
-                       "ok, within torch32-vs-torch64" if err <= noise else "FAIL")
+                       "ok: |ftc-t64| <= 2|t32-t64|" if our_drift <= 2 * their_drift else "FAIL")
             failures += verdict == "FAIL"
-            print(f"{name:14} {info['name']:>17}: max|ftc - torch| = {err:.2e}  "
-                  f"1e-4*max|w| = {limit:.2e}  max|torch32 - torch64| = {noise:.2e}  {verdict}")
+            print(f"{name:14} {info['name']:>17}: |ftc-t32| {err:.2e} (1e-4*max|w| {limit:.2e})"
+                  f"  |ftc-t64| {our_drift:.2e}  |t32-t64| {their_drift:.2e}  {verdict}")
     print("parity:", "FAILED" if failures else "ok")
     return 1 if failures else 0
 
