@@ -83,3 +83,17 @@ module {
 module {
   train.param @w : tensor<4xf32> init #train.normal
 }
+
+// -----
+
+module {
+  train.param @w : tensor<4xf32> init #train.normal
+  // expected-error @+1 {{ftc-autodiff needs a loss function with one block; inline calls and lower control flow first}}
+  func.func @loss(%x: tensor<4xf32> {train.input = "x"}) -> tensor<f32> attributes {train.loss} {
+    %w = train.get_param @w : tensor<4xf32>
+    cf.br ^next
+  ^next:
+    %l = train.mse_loss %w, %x : (tensor<4xf32>, tensor<4xf32>) -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}

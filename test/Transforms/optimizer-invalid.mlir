@@ -15,3 +15,7 @@ module {
 // KIND: error: unknown optimizer 'rmsprop'; expected adamw or sgd
 // MIXED: error: momentum, dampening and nesterov are SGD settings; the optimizer is adamw
 // RANGE: error: #train.adamw: beta1 must be in [0, 1), got 1.5
+// RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="optimizer=sgd eps=0.1" 2>&1 | FileCheck %s --check-prefix=ADAMONLY
+// RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="optimizer=sgd nesterov=yes" 2>&1 | FileCheck %s --check-prefix=BOOL
+// ADAMONLY: error: beta1, beta2 and eps are AdamW settings; the optimizer is sgd
+// BOOL: error: nesterov must be true or false, got 'yes'

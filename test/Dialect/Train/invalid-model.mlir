@@ -144,3 +144,11 @@ func.func @loss(%x: tensor<f32> {train.input = "x"}) -> (tensor<f32> {train.outp
 func.func @f(%x: tensor<f32>) -> (tensor<f32> {train.name = "y"}) {
   return %x : tensor<f32>
 }
+
+// -----
+
+// expected-error @+1 {{'func.func' op output "y" must be a statically shaped tensor, got 'tensor<?xf32>'}}
+func.func @loss(%x: tensor<4xf32> {train.input = "x"}, %d: tensor<?xf32>) -> (tensor<f32>, tensor<?xf32> {train.output = "y"}) attributes {train.loss} {
+  %0 = train.sum %x dims [0] : tensor<4xf32> -> tensor<f32>
+  return %0, %d : tensor<f32>, tensor<?xf32>
+}
