@@ -42,6 +42,8 @@ void ftc::buildTrainingStepPipeline(OpPassManager &pm,
 void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &) {
   pm.addPass(createBindAbi());
   pm.addNestedPass<func::FuncOp>(createLowerTrain());
+  // Upstream elementwise ops a model used on tensors (arith.addf, math.exp).
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());

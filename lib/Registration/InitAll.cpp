@@ -2,6 +2,7 @@
 
 #include "ftc/Registration/InitAll.h"
 
+#include "ftc/Dialect/Train/IR/DerivativeRules.h"
 #include "ftc/Dialect/Train/IR/TrainDialect.h"
 #include "ftc/Pipelines/Pipelines.h"
 #include "ftc/Transforms/Passes.h"
@@ -12,6 +13,7 @@
 
 void ftc::registerAllFtcDialects(mlir::DialectRegistry &registry) {
   registry.insert<train::TrainDialect>();
+  train::registerUpstreamDerivativeRules(registry);
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
 }

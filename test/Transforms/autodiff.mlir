@@ -97,3 +97,34 @@ module {
     return %l : tensor<f32>
   }
 }
+
+// -----
+
+// Upstream elementwise ops on tensors have rules too (external models).
+// CHECK-LABEL: func.func @loss_grad
+// CHECK: arith.mulf
+// CHECK: math.exp
+// CHECK: train.mul %{{.+}}, %{{.+}} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+module {
+  train.param @w : tensor<4xf32> init #train.normal
+  func.func @loss(%x: tensor<4xf32> {train.input = "x"}) -> tensor<f32> attributes {train.loss} {
+    %w = train.get_param @w : tensor<4xf32>
+    %m = arith.mulf %w, %x : tensor<4xf32>
+    %e = math.exp %m : tensor<4xf32>
+    %l = train.mse_loss %e, %x : (tensor<4xf32>, tensor<4xf32>) -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}
+
+// -----
+
+module {
+  train.param @w : tensor<4xf32> init #train.normal
+  func.func @loss(%x: tensor<4xf32> {train.input = "x"}) -> tensor<f32> attributes {train.loss} {
+    %w = train.get_param @w : tensor<4xf32>
+    // expected-error @+1 {{'math.sin' has no derivative rule, and it lies between a trainable parameter and the loss}}
+    %s = math.sin %w : tensor<4xf32>
+    %l = train.mse_loss %s, %x : (tensor<4xf32>, tensor<4xf32>) -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}

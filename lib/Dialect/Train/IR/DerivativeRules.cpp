@@ -2,12 +2,16 @@
 //
 // One rule per op. `g` is the adjoint of the result (d loss / d result); each
 // rule states the adjoints it builds in a one-line comment. Broadcast
-// operands get their adjoint summed back to their own shape (sum_to).
+// operands get their adjoint summed back to their own shape (sum_to). At the
+// end, external models give upstream elementwise ops the same interface.
 //
 //===----------------------------------------------------------------------===//
 
+#include "ftc/Dialect/Train/IR/DerivativeRules.h"
 #include "ftc/Dialect/Train/IR/TrainOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/Builders.h"
 
 using namespace mlir;
@@ -376,4 +380,106 @@ LogicalResult MseLossOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
   setIfNeeded(needed, adj, 0, [&] { return dx; });
   setIfNeeded(needed, adj, 1, [&] { return r.neg(dx); });
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// External models: upstream elementwise ops on tensors
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// One elementwise upstream op: `rule` builds the operand adjoints from the
+/// result adjoint g, given the op; `saves` names what it reads.
+template <typename Op, typename Derived>
+struct ElementwiseRule
+    : public ReverseModeOpInterface::ExternalModel<Derived, Op> {
+  LogicalResult buildAdjoints(Operation *op, OpBuilder &b, ArrayRef<Value> res,
+                              ArrayRef<bool> needed,
+                              MutableArrayRef<Value> adj) const {
+    if (!llvm::all_of(op->getOperandTypes(), llvm::IsaPred<RankedTensorType>))
+      return op->emitError() << "the derivative rule of '" << op->getName()
+                             << "' handles tensors only";
+    RuleBuilder r{b, op->getLoc()};
+    SmallVector<Value> all = Derived::adjoints(r, cast<Op>(op), res[0]);
+    for (auto [i, v] : llvm::enumerate(all))
+      if (i < needed.size() && needed[i])
+        adj[i] = v;
+    return success();
+  }
+};
+
+// d(a + b) = (g, g)
+struct AddFRule : ElementwiseRule<arith::AddFOp, AddFRule> {
+  static SmallVector<Value> adjoints(RuleBuilder &, arith::AddFOp, Value g) {
+    return {g, g};
+  }
+};
+// d(a - b) = (g, -g)
+struct SubFRule : ElementwiseRule<arith::SubFOp, SubFRule> {
+  static SmallVector<Value> adjoints(RuleBuilder &r, arith::SubFOp, Value g) {
+    return {g, r.neg(g)};
+  }
+};
+// d(a * b) = (g * b, g * a)
+struct MulFRule : ElementwiseRule<arith::MulFOp, MulFRule> {
+  static SmallVector<Value> adjoints(RuleBuilder &r, arith::MulFOp op, Value g) {
+    return {r.mul(g, op.getRhs()), r.mul(g, op.getLhs())};
+  }
+};
+// d(a / b) = (g / b, -g * a / (b * b))
+struct DivFRule : ElementwiseRule<arith::DivFOp, DivFRule> {
+  static SmallVector<Value> adjoints(RuleBuilder &r, arith::DivFOp op, Value g) {
+    Value a = op.getLhs(), b = op.getRhs();
+    return {r.div(g, b), r.neg(r.div(r.mul(g, a), r.mul(b, b)))};
+  }
+};
+// d(-x) = -g
+struct NegFRule : ElementwiseRule<arith::NegFOp, NegFRule> {
+  static SmallVector<Value> adjoints(RuleBuilder &r, arith::NegFOp, Value g) {
+    return {r.neg(g)};
+  }
+};
+// d exp(x) = g * exp(x)
+struct ExpRule : ElementwiseRule<math::ExpOp, ExpRule> {
+  static SmallVector<Value> adjoints(RuleBuilder &r, math::ExpOp op, Value g) {
+    return {r.mul(g, op.getResult())};
+  }
+};
+// d log(x) = g / x
+struct LogRule : ElementwiseRule<math::LogOp, LogRule> {
+  static SmallVector<Value> adjoints(RuleBuilder &r, math::LogOp op, Value g) {
+    return {r.div(g, op.getOperand())};
+  }
+};
+// d tanh(x) = g * (1 - y * y), y = tanh(x)
+struct TanhRule : ElementwiseRule<math::TanhOp, TanhRule> {
+  static SmallVector<Value> adjoints(RuleBuilder &r, math::TanhOp op, Value g) {
+    Value y = op.getResult();
+    return {r.mul(g, r.sub(r.scalar(1.0, y), r.mul(y, y)))};
+  }
+};
+// d sqrt(x) = g / (2 y), y = sqrt(x)
+struct SqrtRule : ElementwiseRule<math::SqrtOp, SqrtRule> {
+  static SmallVector<Value> adjoints(RuleBuilder &r, math::SqrtOp op, Value g) {
+    Value y = op.getResult();
+    return {r.div(g, r.mul(r.scalar(2.0, y), y))};
+  }
+};
+
+} // namespace
+
+void ftc::train::registerUpstreamDerivativeRules(DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, arith::ArithDialect *) {
+    arith::AddFOp::attachInterface<AddFRule>(*ctx);
+    arith::SubFOp::attachInterface<SubFRule>(*ctx);
+    arith::MulFOp::attachInterface<MulFRule>(*ctx);
+    arith::DivFOp::attachInterface<DivFRule>(*ctx);
+    arith::NegFOp::attachInterface<NegFRule>(*ctx);
+  });
+  registry.addExtension(+[](MLIRContext *ctx, math::MathDialect *) {
+    math::ExpOp::attachInterface<ExpRule>(*ctx);
+    math::LogOp::attachInterface<LogRule>(*ctx);
+    math::TanhOp::attachInterface<TanhRule>(*ctx);
+    math::SqrtOp::attachInterface<SqrtRule>(*ctx);
+  });
 }
