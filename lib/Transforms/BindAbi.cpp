@@ -81,13 +81,20 @@ void BindAbiPass::runOnOperation() {
   }
   for (auto [i, arg] : llvm::enumerate(loss->getArguments())) {
     auto name = loss->getArgAttrOfType<StringAttr>(i, TrainDialect::getInputAttrName());
-    // Integer inputs used as class labels: valid values are [0, classes).
     SmallVector<NamedAttribute> extra;
-    for (Operation *user : arg.getUsers())
+    // Integer inputs used as class labels or as embedding indices: valid
+    // values are [0, classes) or [0, rows).
+    for (Operation *user : arg.getUsers()) {
+      int64_t high = 0;
       if (auto ce = dyn_cast<CrossEntropyOp>(user); ce && ce.getLabels() == arg)
-        extra.push_back(b.getNamedAttr(
-            "high", b.getI64IntegerAttr(
-                        cast<RankedTensorType>(ce.getLogits().getType()).getShape().back())));
+        high = cast<RankedTensorType>(ce.getLogits().getType()).getShape().back();
+      else if (auto emb = dyn_cast<EmbeddingOp>(user); emb && emb.getIndices() == arg)
+        high = cast<RankedTensorType>(emb.getTable().getType()).getDimSize(0);
+      if (high) {
+        extra.push_back(b.getNamedAttr("high", b.getI64IntegerAttr(high)));
+        break;
+      }
+    }
     layout.inputs.push_back(layout.add(b, "input", name, arg.getType(), extra));
   }
   if (step)

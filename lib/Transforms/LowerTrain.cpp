@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -494,6 +495,162 @@ SmallVector<Value> lowerSGD(Lowering &L, SGDUpdateOp op) {
   return SmallVector<Value>(generic.getResults());
 }
 
+/// A generic over `type` reading `input` (whose dimensions are the leading
+/// ones of `type`) at the loop's leading indices; `body` gets its element.
+Value overLeadingDims(Lowering &L, RankedTensorType type, Value input,
+                      function_ref<Value(OpBuilder &, Location, Value)> body) {
+  OpBuilder &b = L.b;
+  int64_t rank = type.getRank(), inRank = tensorType(input).getRank();
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < inRank; ++d)
+    exprs.push_back(b.getAffineDimExpr(d));
+  SmallVector<AffineMap> maps{AffineMap::get(rank, 0, exprs, b.getContext()),
+                              b.getMultiDimIdentityMap(rank)};
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, L.loc, type, ValueRange{input}, L.empty(type), maps, iterators,
+             [&](OpBuilder &nb, Location nl, ValueRange a) {
+               linalg::YieldOp::create(nb, nl, body(nb, nl, a[0]));
+             })
+      .getResult(0);
+}
+
+/// Rows of a tensor [..., D] as a matrix [R, D].
+RankedTensorType asRows(Value v) {
+  RankedTensorType t = tensorType(v);
+  int64_t d = t.getShape().back();
+  return RankedTensorType::get({t.getNumElements() / d, d}, t.getElementType());
+}
+
+/// Per-row statistics of layer_norm: mean and 1 / sqrt(biased var + eps).
+std::pair<Value, Value> rowMoments(Lowering &L, Value x2, double eps) {
+  RankedTensorType t = tensorType(x2);
+  Type elem = t.getElementType();
+  auto rowType = RankedTensorType::get({t.getDimSize(0)}, elem);
+  Value n = L.scalar(elem, static_cast<double>(t.getDimSize(1)));
+  Value sum = L.reduce(x2, {1}, 0.0, addF);
+  Value mean = L.elementwise(rowType, ValueRange{sum}, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+    return arith::DivFOp::create(nb, nl, a[0], n);
+  });
+  Value sq = L.reduce(x2, {1}, 0.0, addF, ValueRange{mean},
+                      [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                        Value c = arith::SubFOp::create(nb, nl, a[0], a[1]);
+                        return arith::MulFOp::create(nb, nl, c, c);
+                      });
+  Value epsV = L.scalar(elem, eps);
+  Value rstd = L.elementwise(rowType, ValueRange{sq}, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+    Value var = arith::DivFOp::create(nb, nl, a[0], n);
+    Value sd = math::SqrtOp::create(nb, nl, arith::AddFOp::create(nb, nl, var, epsV));
+    Value one = arith::ConstantOp::create(nb, nl, nb.getFloatAttr(elem, 1.0));
+    return arith::DivFOp::create(nb, nl, one, sd);
+  });
+  return {mean, rstd};
+}
+
+/// A [R] tensor as [R, 1], to broadcast along the rows' elements.
+Value column(Lowering &L, Value v) {
+  RankedTensorType t = tensorType(v);
+  return L.reshape(v, RankedTensorType::get({t.getDimSize(0), 1}, t.getElementType()));
+}
+
+Value lowerLayerNorm(Lowering &L, LayerNormOp op) {
+  Value x2 = L.reshape(op.getInput(), asRows(op.getInput()));
+  auto [mean, rstd] = rowMoments(L, x2, op.getEps().convertToDouble());
+  // (x - mean) * rstd * w + b
+  Value y = L.elementwise(asRows(op.getInput()),
+                          ValueRange{x2, column(L, mean), column(L, rstd), op.getWeight(), op.getBias()},
+                          [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                            Value xhat = arith::MulFOp::create(
+                                nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]), a[2]);
+                            return arith::AddFOp::create(
+                                nb, nl, arith::MulFOp::create(nb, nl, xhat, a[3]), a[4]);
+                          });
+  return L.reshape(y, cast<RankedTensorType>(op.getType()));
+}
+
+Value lowerLayerNormGrad(Lowering &L, LayerNormGradOp op) {
+  RankedTensorType rows = asRows(op.getInput());
+  Type elem = rows.getElementType();
+  Value x2 = L.reshape(op.getInput(), rows);
+  Value g2 = L.reshape(op.getGrad(), rows);
+  auto [mean, rstd] = rowMoments(L, x2, op.getEps().convertToDouble());
+  Value meanCol = column(L, mean), rstdCol = column(L, rstd);
+  Value n = L.scalar(elem, static_cast<double>(rows.getDimSize(1)));
+  auto mul = [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+    return arith::MulFOp::create(nb, nl, a[0], a[1]);
+  };
+  Value xhat = L.elementwise(rows, ValueRange{x2, meanCol, rstdCol},
+                             [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                               return arith::MulFOp::create(
+                                   nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]), a[2]);
+                             });
+  Value gw = L.elementwise(rows, ValueRange{g2, op.getWeight()}, mul);
+  Value gwx = L.elementwise(rows, ValueRange{gw, xhat}, mul);
+  Value sumA = column(L, L.reduce(gw, {1}, 0.0, addF));
+  Value sumC = column(L, L.reduce(gwx, {1}, 0.0, addF));
+  // rstd * (gw - mean(gw) - x^ * mean(gw * x^))
+  Value dx = L.elementwise(rows, ValueRange{gw, xhat, sumA, sumC, rstdCol},
+                           [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                             Value ma = arith::DivFOp::create(nb, nl, a[2], n);
+                             Value mc = arith::DivFOp::create(nb, nl, a[3], n);
+                             Value t = arith::SubFOp::create(
+                                 nb, nl, arith::SubFOp::create(nb, nl, a[0], ma),
+                                 arith::MulFOp::create(nb, nl, a[1], mc));
+                             return arith::MulFOp::create(nb, nl, a[4], t);
+                           });
+  return L.reshape(dx, cast<RankedTensorType>(op.getType()));
+}
+
+/// softmax (or log_softmax) along the last dimension, from x - max(x).
+Value lowerSoftmax(Lowering &L, Value input, bool log) {
+  RankedTensorType rows = asRows(input);
+  Value x2 = L.reshape(input, rows);
+  Value m = L.reduce(x2, {1}, -std::numeric_limits<double>::infinity(), maxF);
+  Value s = L.reduce(x2, {1}, 0.0, addF, ValueRange{m},
+                     [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                       return math::ExpOp::create(nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]));
+                     });
+  Value y = L.elementwise(rows, ValueRange{x2, column(L, m), column(L, s)},
+                          [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                            Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
+                            if (log)
+                              return arith::SubFOp::create(nb, nl, shifted,
+                                                           math::LogOp::create(nb, nl, a[2]));
+                            return arith::DivFOp::create(nb, nl, math::ExpOp::create(nb, nl, shifted),
+                                                         a[2]);
+                          });
+  return L.reshape(y, tensorType(input));
+}
+
+/// gelu (exact or tanh) and its derivative at x.
+Value geluScalar(OpBuilder &b, Location l, Value x, bool tanh, bool derivative) {
+  Type t = x.getType();
+  auto c = [&](double v) { return arith::ConstantOp::create(b, l, b.getFloatAttr(t, v)).getResult(); };
+  auto mul = [&](Value p, Value q) { return arith::MulFOp::create(b, l, p, q).getResult(); };
+  auto add = [&](Value p, Value q) { return arith::AddFOp::create(b, l, p, q).getResult(); };
+  Value half = c(0.5), one = c(1.0);
+  if (tanh) {
+    // u = sqrt(2/pi) (x + 0.044715 x^3), y = x (1 + tanh u) / 2
+    Value k = c(std::sqrt(2.0 / M_PI)), cube = c(0.044715);
+    Value x2 = mul(x, x);
+    Value u = mul(k, add(x, mul(cube, mul(x2, x))));
+    Value th = math::TanhOp::create(b, l, u);
+    if (!derivative)
+      return mul(mul(half, x), add(one, th));
+    // y' = (1 + t) / 2 + x (1 - t^2) k (1 + 3 * 0.044715 x^2) / 2
+    Value dt = arith::SubFOp::create(b, l, one, mul(th, th));
+    Value du = mul(k, add(one, mul(c(3 * 0.044715), x2)));
+    return add(mul(half, add(one, th)), mul(mul(half, x), mul(dt, du)));
+  }
+  // y = x (1 + erf(x / sqrt 2)) / 2
+  Value e = math::ErfOp::create(b, l, mul(x, c(M_SQRT1_2)));
+  if (!derivative)
+    return mul(mul(half, x), add(one, e));
+  // y' = (1 + erf(x / sqrt 2)) / 2 + x exp(-x^2 / 2) / sqrt(2 pi)
+  Value pdf = math::ExpOp::create(b, l, mul(c(-0.5), mul(x, x)));
+  return add(mul(half, add(one, e)), mul(x, mul(pdf, c(1.0 / std::sqrt(2.0 * M_PI)))));
+}
+
 /// The replacement values of `op`, or failure for an op with no lowering.
 FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
   OpBuilder b(op);
@@ -626,6 +783,102 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
                               return arith::AddFOp::create(nb, nl, a[0], a[1]);
                             });
         return one(L.reshape(y, result));
+      })
+      .Case([&](EmbeddingOp e) {
+        // result[n..., d] = table[indices[n...], d]
+        auto type = cast<RankedTensorType>(e.getType());
+        Value table = e.getTable();
+        return one(overLeadingDims(L, type, e.getIndices(),
+                                   [&](OpBuilder &nb, Location nl, Value index) -> Value {
+                                     Value row = arith::IndexCastOp::create(nb, nl, nb.getIndexType(), index);
+                                     Value col = linalg::IndexOp::create(nb, nl, type.getRank() - 1);
+                                     return tensor::ExtractOp::create(nb, nl, table, ValueRange{row, col});
+                                   }));
+      })
+      .Case([&](EmbeddingGradOp e) {
+        // A scatter-add in position order: out[idx[p], :] += g[p, :].
+        auto type = cast<RankedTensorType>(e.getType());
+        Location loc = op->getLoc();
+        int64_t d = type.getDimSize(1);
+        Value g = L.reshape(e.getGrad(), asRows(e.getGrad()));
+        int64_t positions = tensorType(g).getDimSize(0);
+        Value idx = L.reshape(e.getIndices(),
+                              RankedTensorType::get({positions}, tensorType(e.getIndices()).getElementType()));
+        Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+        Value step = arith::ConstantIndexOp::create(b, loc, 1);
+        auto outer = scf::ForOp::create(
+            b, loc, zero, arith::ConstantIndexOp::create(b, loc, positions), step,
+            ValueRange{L.filled(type, 0.0)},
+            [&](OpBuilder &ob, Location ol, Value p, ValueRange acc) {
+              Value row = arith::IndexCastOp::create(
+                  ob, ol, ob.getIndexType(), tensor::ExtractOp::create(ob, ol, idx, ValueRange{p}));
+              auto inner = scf::ForOp::create(
+                  ob, ol, zero, arith::ConstantIndexOp::create(ob, ol, d), step, acc,
+                  [&](OpBuilder &ib, Location il, Value c, ValueRange acc2) {
+                    Value sum = arith::AddFOp::create(
+                        ib, il, tensor::ExtractOp::create(ib, il, acc2[0], ValueRange{row, c}),
+                        tensor::ExtractOp::create(ib, il, g, ValueRange{p, c}));
+                    scf::YieldOp::create(ib, il, tensor::InsertOp::create(ib, il, sum, acc2[0],
+                                                                          ValueRange{row, c})
+                                                     .getResult());
+                  });
+              scf::YieldOp::create(ob, ol, inner.getResults());
+            });
+        return one(outer.getResult(0));
+      })
+      .Case([&](LayerNormOp n) { return one(lowerLayerNorm(L, n)); })
+      .Case([&](LayerNormGradOp n) { return one(lowerLayerNormGrad(L, n)); })
+      .Case([&](SoftmaxOp s) { return one(lowerSoftmax(L, s.getInput(), false)); })
+      .Case([&](LogSoftmaxOp s) { return one(lowerSoftmax(L, s.getInput(), true)); })
+      .Case([&](GeluOp g) {
+        bool tanh = g.getTanh();
+        return one(L.elementwise(cast<RankedTensorType>(g.getType()), op->getOperands(),
+                                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                   return geluScalar(nb, nl, a[0], tanh, false);
+                                 }));
+      })
+      .Case([&](GeluGradOp g) {
+        bool tanh = g.getTanh();
+        return one(L.elementwise(cast<RankedTensorType>(g.getType()), op->getOperands(),
+                                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                   return arith::MulFOp::create(
+                                       nb, nl, a[0], geluScalar(nb, nl, a[1], tanh, true));
+                                 }));
+      })
+      .Case([&](CausalMaskOp m) {
+        auto type = cast<RankedTensorType>(m.getType());
+        int64_t rank = type.getRank();
+        double fill = m.getZero() ? 0.0 : -std::numeric_limits<double>::infinity();
+        return one(L.elementwise(type, op->getOperands(),
+                                 [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                   Value i = linalg::IndexOp::create(nb, nl, rank - 2);
+                                   Value j = linalg::IndexOp::create(nb, nl, rank - 1);
+                                   Value above = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ugt, j, i);
+                                   Value masked = arith::ConstantOp::create(
+                                       nb, nl, nb.getFloatAttr(a[0].getType(), fill));
+                                   return arith::SelectOp::create(nb, nl, above, masked, a[0]);
+                                 }));
+      })
+      .Case([&](SliceOp sl) {
+        auto type = cast<RankedTensorType>(sl.getType());
+        SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)), sizes, strides(type.getRank(), b.getIndexAttr(1));
+        for (int64_t size : type.getShape())
+          sizes.push_back(b.getIndexAttr(size));
+        offsets[sl.getDim()] = b.getIndexAttr(sl.getStart());
+        return one(tensor::ExtractSliceOp::create(b, op->getLoc(), type, sl.getInput(), offsets,
+                                                  sizes, strides)
+                       .getResult());
+      })
+      .Case([&](PadOp pd) {
+        auto type = cast<RankedTensorType>(pd.getType());
+        RankedTensorType in = tensorType(pd.getInput());
+        SmallVector<OpFoldResult> offsets(in.getRank(), b.getIndexAttr(0)), sizes, strides(in.getRank(), b.getIndexAttr(1));
+        for (int64_t size : in.getShape())
+          sizes.push_back(b.getIndexAttr(size));
+        offsets[pd.getDim()] = b.getIndexAttr(pd.getStart());
+        return one(tensor::InsertSliceOp::create(b, op->getLoc(), pd.getInput(), L.filled(type, 0.0),
+                                                 offsets, sizes, strides)
+                       .getResult());
       })
       .Case([&](CrossEntropyOp ce) { return one(lowerCrossEntropy(L, ce)); })
       .Case([&](CrossEntropyGradOp ce) { return one(lowerCrossEntropyGrad(L, ce)); })

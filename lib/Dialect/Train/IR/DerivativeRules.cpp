@@ -383,6 +383,124 @@ LogicalResult MseLossOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
 }
 
 //===----------------------------------------------------------------------===//
+// Transformer ops
+//===----------------------------------------------------------------------===//
+
+// d embedding(table, idx) / d table = scatter-add of g's rows at idx
+LogicalResult EmbeddingOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                         ArrayRef<bool> needed,
+                                         MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    return EmbeddingGradOp::create(b, getLoc(), getTable().getType(), res[0],
+                                   getIndices())
+        .getResult();
+  });
+  return success();
+}
+
+// y = x^ w + b, x^ = (x - mean) rstd along the last dimension:
+//   dx = layer_norm_grad(g, x, w), dw = sum of g x^ over rows, db = sum of g
+LogicalResult LayerNormOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                         ArrayRef<bool> needed,
+                                         MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value g = res[0], x = getInput(), w = getWeight();
+  setIfNeeded(needed, adj, 0, [&] {
+    return LayerNormGradOp::create(b, getLoc(), x.getType(), g, x, w, getEpsAttr())
+        .getResult();
+  });
+  setIfNeeded(needed, adj, 1, [&] {
+    // x^ is the same op with unit weight and zero bias.
+    auto paramType = cast<RankedTensorType>(w.getType());
+    Value ones = FillOp::create(b, getLoc(), paramType, b.getF64FloatAttr(1.0));
+    Value zeros = FillOp::create(b, getLoc(), paramType, b.getF64FloatAttr(0.0));
+    Value normalized = LayerNormOp::create(b, getLoc(), x.getType(), x, ones, zeros,
+                                           getEpsAttr());
+    return r.sumTo(r.mul(g, normalized), paramType);
+  });
+  setIfNeeded(needed, adj, 2, [&] { return r.sumTo(g, getBias().getType()); });
+  return success();
+}
+
+// d gelu(x) = g * gelu'(x)
+LogicalResult GeluOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                    ArrayRef<bool> needed,
+                                    MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    return GeluGradOp::create(b, getLoc(), getType(), res[0], getInput(), getTanh())
+        .getResult();
+  });
+  return success();
+}
+
+// d softmax(x) = y * (g - sum(g * y)), sums along the last dimension
+LogicalResult SoftmaxOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                       ArrayRef<bool> needed,
+                                       MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0, [&] {
+    Value y = getResult();
+    int64_t last = RuleBuilder::typeOf(y).getRank() - 1;
+    Value dot = SumOp::create(b, getLoc(), r.mul(res[0], y), ArrayRef<int64_t>{last},
+                              /*keepdim=*/true);
+    return r.mul(y, r.sub(res[0], dot));
+  });
+  return success();
+}
+SmallVector<Value> SoftmaxOp::getSavedForBackward() { return {getResult()}; }
+
+// d log_softmax(x) = g - exp(y) * sum(g), sums along the last dimension
+LogicalResult LogSoftmaxOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                          ArrayRef<bool> needed,
+                                          MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  setIfNeeded(needed, adj, 0, [&] {
+    Value y = getResult();
+    int64_t last = RuleBuilder::typeOf(y).getRank() - 1;
+    Value total = SumOp::create(b, getLoc(), res[0], ArrayRef<int64_t>{last},
+                                /*keepdim=*/true);
+    return r.sub(res[0], r.mul(ExpOp::create(b, getLoc(), y), total));
+  });
+  return success();
+}
+SmallVector<Value> LogSoftmaxOp::getSavedForBackward() { return {getResult()}; }
+
+// d causal_mask(x) = g with the masked elements zero
+LogicalResult CausalMaskOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                          ArrayRef<bool> needed,
+                                          MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    return CausalMaskOp::create(b, getLoc(), res[0], /*zero=*/true).getResult();
+  });
+  return success();
+}
+SmallVector<Value> CausalMaskOp::getSavedForBackward() { return {}; }
+
+// d slice(x) = g padded with zeros back to x's shape
+LogicalResult SliceOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                     ArrayRef<bool> needed,
+                                     MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    return PadOp::create(b, getLoc(), getInput().getType(), res[0], getDim(), getStart())
+        .getResult();
+  });
+  return success();
+}
+SmallVector<Value> SliceOp::getSavedForBackward() { return {}; }
+
+// d pad(x) = the slice of g where x sits
+LogicalResult PadOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                   ArrayRef<bool> needed,
+                                   MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    return SliceOp::create(b, getLoc(), getInput().getType(), res[0], getDim(), getStart())
+        .getResult();
+  });
+  return success();
+}
+SmallVector<Value> PadOp::getSavedForBackward() { return {}; }
+
+//===----------------------------------------------------------------------===//
 // External models: upstream elementwise ops on tensors
 //===----------------------------------------------------------------------===//
 

@@ -215,3 +215,119 @@ LogicalResult SGDUpdateOp::verify() {
                          << type;
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Transformer ops
+//===----------------------------------------------------------------------===//
+
+/// [N..., D] from indices [N...] and a [V, D] table (or its gradient).
+static LogicalResult verifyRowsOf(Operation *op, ArrayRef<int64_t> table,
+                                  ArrayRef<int64_t> indices, ArrayRef<int64_t> rows,
+                                  StringRef tableName) {
+  if (table.size() != 2)
+    return op->emitOpError() << "the " << tableName << " must be [V, D], got "
+                             << formatShape(table);
+  Shape expected(indices);
+  expected.push_back(table[1]);
+  if (rows != ArrayRef<int64_t>(expected))
+    return op->emitOpError() << "rows of shape " << formatShape(rows)
+                             << " do not fit indices " << formatShape(indices)
+                             << " and a " << tableName << " " << formatShape(table)
+                             << ": expected " << formatShape(expected);
+  return success();
+}
+
+LogicalResult EmbeddingOp::verify() {
+  if (cast<RankedTensorType>(getTable().getType()).getElementType() !=
+      cast<RankedTensorType>(getType()).getElementType())
+    return emitOpError() << "result element type must be the table's";
+  return verifyRowsOf(*this, shapeOf(getTable()), shapeOf(getIndices()),
+                      shapeOf(getResult()), "table");
+}
+
+LogicalResult EmbeddingGradOp::verify() {
+  if (cast<RankedTensorType>(getGrad().getType()).getElementType() !=
+      cast<RankedTensorType>(getType()).getElementType())
+    return emitOpError() << "result element type must be the gradient's";
+  return verifyRowsOf(*this, shapeOf(getResult()), shapeOf(getIndices()),
+                      shapeOf(getGrad()), "result");
+}
+
+/// weight (and bias) [D] for an input [..., D].
+static LogicalResult verifyNormParams(Operation *op, ArrayRef<int64_t> input,
+                                      ValueRange params, double eps) {
+  if (input.empty())
+    return op->emitOpError() << "the input must have rank 1 or more, normalized over the last";
+  for (Value p : params)
+    if (shapeOf(p) != ArrayRef<int64_t>{input.back()})
+      return op->emitOpError() << "weight and bias must be [" << input.back()
+                               << "], the input's last dimension, got "
+                               << formatShape(shapeOf(p));
+  if (!(eps > 0))
+    return op->emitOpError() << "eps must be positive, got " << eps;
+  return success();
+}
+
+LogicalResult LayerNormOp::verify() {
+  if (getInput().getType() != getType())
+    return emitOpError() << "the result type must be the input type " << getInput().getType();
+  return verifyNormParams(*this, shapeOf(getInput()), {getWeight(), getBias()},
+                          getEps().convertToDouble());
+}
+
+LogicalResult LayerNormGradOp::verify() {
+  if (getInput().getType() != getType() || getGrad().getType() != getType())
+    return emitOpError() << "the gradient, input and result types must be equal";
+  return verifyNormParams(*this, shapeOf(getInput()), {getWeight()},
+                          getEps().convertToDouble());
+}
+
+LogicalResult SoftmaxOp::verify() {
+  if (shapeOf(getInput()).empty())
+    return emitOpError() << "the input must have rank 1 or more, normalized over the last";
+  return success();
+}
+
+LogicalResult LogSoftmaxOp::verify() {
+  if (shapeOf(getInput()).empty())
+    return emitOpError() << "the input must have rank 1 or more, normalized over the last";
+  return success();
+}
+
+LogicalResult CausalMaskOp::verify() {
+  ArrayRef<int64_t> shape = shapeOf(getInput());
+  if (shape.size() < 2 || shape[shape.size() - 1] != shape[shape.size() - 2])
+    return emitOpError() << "the last two dimensions must be equal (T x T), got "
+                         << formatShape(shape);
+  return success();
+}
+
+/// `part` is `whole` with dimension `dim` cut to [start, start + part[dim]).
+static LogicalResult verifySlice(Operation *op, ArrayRef<int64_t> whole,
+                                 ArrayRef<int64_t> part, int64_t dim, int64_t start) {
+  if (whole.size() != part.size())
+    return op->emitOpError() << "input and result must have the same rank, got "
+                             << formatShape(whole) << " and " << formatShape(part);
+  if (dim < 0 || dim >= static_cast<int64_t>(whole.size()))
+    return op->emitOpError() << "dim " << dim << " is out of range for rank " << whole.size();
+  for (size_t d = 0; d < whole.size(); ++d)
+    if (static_cast<int64_t>(d) != dim && whole[d] != part[d])
+      return op->emitOpError() << "shapes " << formatShape(whole) << " and "
+                               << formatShape(part) << " may differ in dimension "
+                               << dim << " only";
+  if (start < 0 || start + part[dim] > whole[dim])
+    return op->emitOpError() << "elements [" << start << ", " << start + part[dim]
+                             << ") of dimension " << dim << " are out of range [0, "
+                             << whole[dim] << ")";
+  return success();
+}
+
+LogicalResult SliceOp::verify() {
+  return verifySlice(*this, shapeOf(getInput()), shapeOf(getResult()), getDim(),
+                     getStart());
+}
+
+LogicalResult PadOp::verify() {
+  return verifySlice(*this, shapeOf(getResult()), shapeOf(getInput()), getDim(),
+                     getStart());
+}

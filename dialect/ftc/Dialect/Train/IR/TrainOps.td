@@ -308,6 +308,179 @@ def Train_LinearOp : Train_Op<"linear",
 }
 
 //===----------------------------------------------------------------------===//
+// Transformer ops
+//===----------------------------------------------------------------------===//
+
+def Train_EmbeddingOp : Train_Op<"embedding", [Pure, Differentiable<>]> {
+  let summary = "rows of a table picked by integer indices (torch.nn.functional.embedding)";
+  let description = [{
+    For a table `[V, D]` and indices `[N...]` (each in [0, V)), the result is
+    `[N..., D]` with `result[n..., :] = table[indices[n...], :]`. The
+    gradient of the table sums the rows of the result's gradient that picked
+    it, however often an index repeats.
+
+    ```mlir
+    %x = train.embedding %wte, %tokens : (tensor<4096x256xf32>, tensor<8x128xi32>) -> tensor<8x128x256xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$table, Train_IntTensor:$indices);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$table `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Train_EmbeddingGradOp : Train_Op<"embedding_grad", [Pure]> {
+  let summary = "gradient of embedding with respect to the table: a scatter-add";
+  let description = [{
+    `result[v, :] = sum of grad[n..., :] over every n... with indices[n...] == v`.
+
+    ```mlir
+    %dt = train.embedding_grad %g, %tokens : (tensor<8x128x256xf32>, tensor<8x128xi32>) -> tensor<4096x256xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$grad, Train_IntTensor:$indices);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Train_LayerNormOp : Train_Op<"layer_norm",
+    [Pure, SameOperandsAndResultElementType, Differentiable<>]> {
+  let summary = "layer normalization over the last dimension (torch.nn.functional.layer_norm)";
+  let description = [{
+    `(x - mean) / sqrt(var + eps) * weight + bias` with the mean and the
+    biased variance over the last dimension; `weight` and `bias` are
+    `[D]`. eps defaults to 1e-5, as in PyTorch.
+
+    ```mlir
+    %y = train.layer_norm %x, %w, %b {eps = 1.0e-05 : f64} : (tensor<8x128x256xf32>, tensor<256xf32>, tensor<256xf32>) -> tensor<8x128x256xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input, Train_FloatTensor:$weight,
+                       Train_FloatTensor:$bias, DefaultValuedAttr<F64Attr, "1e-5">:$eps);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Train_LayerNormGradOp : Train_Op<"layer_norm_grad",
+    [Pure, SameOperandsAndResultElementType]> {
+  let summary = "gradient of layer_norm with respect to its input";
+  let description = [{
+    With x^ the normalized input, rstd = 1 / sqrt(var + eps) and gw = grad * weight,
+    all along the last dimension: `rstd * (gw - mean(gw) - x^ * mean(gw * x^))`.
+
+    ```mlir
+    %dx = train.layer_norm_grad %g, %x, %w {eps = 1.0e-05 : f64} : (tensor<8x128x256xf32>, tensor<8x128x256xf32>, tensor<256xf32>) -> tensor<8x128x256xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$grad, Train_FloatTensor:$input,
+                       Train_FloatTensor:$weight, DefaultValuedAttr<F64Attr, "1e-5">:$eps);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Train_GeluOp : Train_Op<"gelu", [Pure, SameOperandsAndResultType, Differentiable<>]> {
+  let summary = "GELU, exact or with the tanh approximation (torch.nn.functional.gelu)";
+  let description = [{
+    Exact: `x * (1 + erf(x / sqrt(2))) / 2`. With `tanh`:
+    `x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2`, GPT-2's.
+
+    ```mlir
+    %y = train.gelu %x tanh : tensor<8x128x1024xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input, UnitAttr:$tanh);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input (`tanh` $tanh^)? attr-dict `:` type($result)";
+}
+
+def Train_GeluGradOp : Train_Op<"gelu_grad", [Pure, SameOperandsAndResultType]> {
+  let summary = "gradient of gelu: grad * gelu'(x)";
+  let description = [{
+    ```mlir
+    %dx = train.gelu_grad %g, %x tanh : tensor<8x128x1024xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$grad, Train_FloatTensor:$input, UnitAttr:$tanh);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input (`tanh` $tanh^)? attr-dict `:` type($result)";
+}
+
+class Train_SoftmaxOp<string mnemonic, string maths>
+    : Train_Op<mnemonic, [Pure, SameOperandsAndResultType, SavesCustom]> {
+  let summary = maths # " over the last dimension, numerically stable";
+  let description = [{
+    Computed from `x - max(x)` along the last dimension, as PyTorch does.
+
+    ```mlir
+    %p = train.}] # mnemonic # [{ %att : tensor<8x4x128x128xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Train_SoftmaxOp : Train_SoftmaxOp<"softmax", "softmax">;
+def Train_LogSoftmaxOp : Train_SoftmaxOp<"log_softmax", "log-softmax">;
+
+def Train_CausalMaskOp : Train_Op<"causal_mask",
+    [Pure, SameOperandsAndResultType, SavesCustom]> {
+  let summary = "-inf above the diagonal of the last two dimensions";
+  let description = [{
+    `result[..., i, j] = j > i ? -inf : x[..., i, j]`, the mask of causal
+    attention scores before the softmax (`masked_fill(~tril, -inf)`). The
+    last two dimensions are equal (T x T). With `zero`, the masked elements
+    are 0 instead (the mask's own gradient).
+
+    ```mlir
+    %m = train.causal_mask %att : tensor<8x4x128x128xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input, UnitAttr:$zero);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input (`zero` $zero^)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Train_SliceOp : Train_Op<"slice",
+    [Pure, SameOperandsAndResultElementType, SavesCustom]> {
+  let summary = "a contiguous range along one dimension (Tensor.narrow, split)";
+  let description = [{
+    Elements `start` to `start + size` of dimension `dim`; the size is the
+    result's. GPT-2's q, k, v are three slices of one projection.
+
+    ```mlir
+    %q = train.slice %qkv dim 2 start 0 : tensor<8x128x768xf32> -> tensor<8x128x256xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input, I64Attr:$dim, I64Attr:$start);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input `dim` $dim `start` $start attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Train_PadOp : Train_Op<"pad",
+    [Pure, SameOperandsAndResultElementType, SavesCustom]> {
+  let summary = "zeros around the input along one dimension (the gradient of slice)";
+  let description = [{
+    The input sits at offset `start` of dimension `dim` of a zero tensor of
+    the result's shape.
+
+    ```mlir
+    %d = train.pad %dq dim 2 start 0 : tensor<8x128x256xf32> -> tensor<8x128x768xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input, I64Attr:$dim, I64Attr:$start);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input `dim` $dim `start` $start attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Losses
 //===----------------------------------------------------------------------===//
 
