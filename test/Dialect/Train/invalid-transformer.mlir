@@ -1,0 +1,143 @@
+// RUN: ftc-opt %s --split-input-file --verify-diagnostics
+
+func.func @f(%t: tensor<16x8x2xf32>, %i: tensor<4xi32>) {
+  // expected-error @+1 {{'train.embedding' op the table must be [V, D], got [16, 8, 2]}}
+  %0 = train.embedding %t, %i : (tensor<16x8x2xf32>, tensor<4xi32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%t: tensor<16x8xf32>, %i: tensor<4xi32>) {
+  // expected-error @+1 {{'train.embedding' op rows of shape [4, 16] do not fit indices [4] and a table [16, 8]: expected [4, 8]}}
+  %0 = train.embedding %t, %i : (tensor<16x8xf32>, tensor<4xi32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%t: tensor<16x8xf32>, %i: tensor<4xi32>) {
+  // expected-error @+1 {{'train.embedding' op result element type must be the table's}}
+  %0 = train.embedding %t, %i : (tensor<16x8xf32>, tensor<4xi32>) -> tensor<4x8xf64>
+  return
+}
+
+// -----
+
+func.func @f(%g: tensor<4x8xf32>, %i: tensor<4xi32>) {
+  // expected-error @+1 {{'train.embedding_grad' op rows of shape [4, 8] do not fit indices [4] and a result [16, 7]: expected [4, 7]}}
+  %0 = train.embedding_grad %g, %i : (tensor<4x8xf32>, tensor<4xi32>) -> tensor<16x7xf32>
+  return
+}
+
+// -----
+
+func.func @f(%g: tensor<4x8xf32>, %i: tensor<4xi32>) {
+  // expected-error @+1 {{'train.embedding_grad' op result element type must be the gradient's}}
+  %0 = train.embedding_grad %g, %i : (tensor<4x8xf32>, tensor<4xi32>) -> tensor<16x8xf64>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{'train.layer_norm' op weight and bias must be [8], the input's last dimension, got [4]}}
+  %0 = train.layer_norm %x, %w, %w : (tensor<4x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'train.layer_norm' op eps must be positive, got 0}}
+  %0 = train.layer_norm %x, %w, %w {eps = 0.0 : f64} : (tensor<4x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>, %w: tensor<1xf32>) {
+  // expected-error @+1 {{'train.layer_norm' op the input must have rank 1 or more, normalized over the last}}
+  %0 = train.layer_norm %x, %w, %w : (tensor<f32>, tensor<1xf32>, tensor<1xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'train.layer_norm' op the result type must be the input type 'tensor<4x8xf32>'}}
+  %0 = train.layer_norm %x, %w, %w : (tensor<4x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%g: tensor<4x8xf32>, %x: tensor<8x4xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'train.layer_norm_grad' op the gradient, input and result types must be equal}}
+  %0 = train.layer_norm_grad %g, %x, %w : (tensor<4x8xf32>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) {
+  // expected-error @+1 {{'train.softmax' op the input must have rank 1 or more, normalized over the last}}
+  %0 = train.softmax %x : tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<f32>) {
+  // expected-error @+1 {{'train.log_softmax' op the input must have rank 1 or more, normalized over the last}}
+  %0 = train.log_softmax %x : tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x4x5xf32>) {
+  // expected-error @+1 {{'train.causal_mask' op the last two dimensions must be equal (T x T), got [2, 4, 5]}}
+  %0 = train.causal_mask %x : tensor<2x4x5xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x9xf32>) {
+  // expected-error @+1 {{'train.slice' op elements [7, 10) of dimension 1 are out of range [0, 9)}}
+  %0 = train.slice %x dim 1 start 7 : tensor<2x9xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x9xf32>) {
+  // expected-error @+1 {{'train.slice' op dim 2 is out of range for rank 2}}
+  %0 = train.slice %x dim 2 start 0 : tensor<2x9xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x9xf32>) {
+  // expected-error @+1 {{'train.slice' op shapes [2, 9] and [1, 3] may differ in dimension 1 only}}
+  %0 = train.slice %x dim 1 start 0 : tensor<2x9xf32> -> tensor<1x3xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x9xf32>) {
+  // expected-error @+1 {{'train.slice' op input and result must have the same rank, got [2, 9] and [9]}}
+  %0 = train.slice %x dim 1 start 0 : tensor<2x9xf32> -> tensor<9xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) {
+  // expected-error @+1 {{'train.pad' op elements [8, 11) of dimension 1 are out of range [0, 9)}}
+  %0 = train.pad %x dim 1 start 8 : tensor<2x3xf32> -> tensor<2x9xf32>
+  return
+}
