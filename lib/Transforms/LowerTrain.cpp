@@ -97,12 +97,18 @@ public:
   /// Reduces `input` over `dims` (strictly increasing) into a tensor without
   /// those dimensions, starting from `init` and folding with `combine`
   /// (accumulator, element) -> accumulator. `map` may transform each element
-  /// first, given its indices' enclosing builder.
+  /// first (it sees the input element and the `extraInputs`, which hold one
+  /// value per output element, a row's max say). Sums (`wide`) of types
+  /// narrower than f64 accumulate in f64 and round once at the end: a long
+  /// sequential sum in f32 loses digits that PyTorch's pairwise sums keep.
   Value reduce(Value input, ArrayRef<int64_t> dims, double init,
                function_ref<Value(OpBuilder &, Location, Value, Value)> combine,
                ValueRange extraInputs = {},
-               function_ref<Value(OpBuilder &, Location, ValueRange)> map = {}) {
+               function_ref<Value(OpBuilder &, Location, ValueRange)> map = {},
+               bool wide = false) {
     RankedTensorType in = tensorType(input);
+    Type elem = in.getElementType();
+    Type acc = wide && !elem.isF64() ? b.getF64Type() : elem;
     SmallVector<int64_t> outShape;
     SmallVector<AffineExpr> outExprs;
     SmallVector<utils::IteratorType> iterators;
@@ -115,22 +121,40 @@ public:
         outExprs.push_back(b.getAffineDimExpr(d));
       }
     }
-    auto outType = RankedTensorType::get(outShape, in.getElementType());
+    auto accType = RankedTensorType::get(outShape, acc);
     AffineMap outMap = AffineMap::get(in.getRank(), 0, outExprs, b.getContext());
     SmallVector<Value> inputs{input};
     SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(in.getRank())};
     for (Value extra : extraInputs) {
       inputs.push_back(extra);
-      maps.push_back(outMap); // per-output-element operands (a row's max, say)
+      maps.push_back(outMap);
     }
     maps.push_back(outMap);
     auto generic = linalg::GenericOp::create(
-        b, loc, outType, inputs, filled(outType, init), maps, iterators,
+        b, loc, accType, inputs, filled(accType, init), maps, iterators,
         [&](OpBuilder &nb, Location nl, ValueRange args) {
           Value element = map ? map(nb, nl, args.drop_back()) : args[0];
+          if (element.getType() != acc)
+            element = arith::ExtFOp::create(nb, nl, acc, element);
           linalg::YieldOp::create(nb, nl, combine(nb, nl, args.back(), element));
         });
-    return generic.getResult(0);
+    Value result = generic.getResult(0);
+    if (acc == elem)
+      return result;
+    return elementwise(RankedTensorType::get(outShape, elem), ValueRange{result},
+                       [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                         return arith::TruncFOp::create(nb, nl, elem, a[0]);
+                       });
+  }
+
+  /// A sum over `dims`, accumulated in f64 (see reduce).
+  Value sum(Value input, ArrayRef<int64_t> dims, ValueRange extraInputs = {},
+            function_ref<Value(OpBuilder &, Location, ValueRange)> map = {}) {
+    return reduce(input, dims, 0.0,
+                  [](OpBuilder &nb, Location nl, Value a, Value e) -> Value {
+                    return arith::AddFOp::create(nb, nl, a, e);
+                  },
+                  extraInputs, map, /*wide=*/true);
   }
 
   /// The same elements in a new static shape (row-major order kept).
@@ -214,9 +238,6 @@ private:
 // Scalar bodies
 //===----------------------------------------------------------------------===//
 
-Value addF(OpBuilder &b, Location l, Value x, Value y) {
-  return arith::AddFOp::create(b, l, x, y);
-}
 Value maxF(OpBuilder &b, Location l, Value x, Value y) {
   return arith::MaximumFOp::create(b, l, x, y);
 }
@@ -277,7 +298,7 @@ Value lowerCrossEntropy(Lowering &L, CrossEntropyOp op) {
                       RankedTensorType::get({rows}, tensorType(op.getLabels()).getElementType()));
   // log_softmax(z)[n, c] = (z[n, c] - m[n]) - log(sum_c exp(z[n, c] - m[n]))
   Value m = L.reduce(z, {1}, -std::numeric_limits<double>::infinity(), maxF);
-  Value s = L.reduce(z, {1}, 0.0, addF, ValueRange{m},
+  Value s = L.sum(z, {1}, ValueRange{m},
                      [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                        Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
                        return math::ExpOp::create(nb, nl, shifted);
@@ -295,7 +316,7 @@ Value lowerCrossEntropy(Lowering &L, CrossEntropyOp op) {
                                   nb, nl, shifted, math::LogOp::create(nb, nl, a[1]));
                               return arith::NegFOp::create(nb, nl, logp);
                             });
-  Value total = L.reduce(nll, {0}, 0.0, addF);
+  Value total = L.sum(nll, {0});
   return L.elementwise(cast<RankedTensorType>(op.getType()), ValueRange{total},
                        [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                          return arith::DivFOp::create(
@@ -313,7 +334,7 @@ Value lowerCrossEntropyGrad(Lowering &L, CrossEntropyGradOp op) {
   Value y = L.reshape(op.getLabels(),
                       RankedTensorType::get({rows}, tensorType(op.getLabels()).getElementType()));
   Value m = L.reduce(z, {1}, -std::numeric_limits<double>::infinity(), maxF);
-  Value s = L.reduce(z, {1}, 0.0, addF, ValueRange{m},
+  Value s = L.sum(z, {1}, ValueRange{m},
                      [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                        Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
                        return math::ExpOp::create(nb, nl, shifted);
@@ -353,7 +374,7 @@ Value lowerMseLoss(Lowering &L, MseLossOp op) {
                                  Value d = arith::SubFOp::create(nb, nl, a[0], a[1]);
                                  return arith::MulFOp::create(nb, nl, d, d);
                                });
-  Value sum = L.reduce(diffSq, all, 0.0, addF);
+  Value sum = L.sum(diffSq, all);
   Type elem = type.getElementType();
   return L.elementwise(cast<RankedTensorType>(op.getType()), ValueRange{sum},
                        [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
@@ -371,7 +392,7 @@ Value lowerSumTo(Lowering &L, SumToOp op) {
   for (size_t d = 0; d < in.size(); ++d)
     if (d < offset || (out[d - offset] == 1 && in[d] != 1))
       dims.push_back(d);
-  Value reduced = L.reduce(op.getInput(), dims, 0.0, addF);
+  Value reduced = L.sum(op.getInput(), dims);
   return L.reshape(reduced, cast<RankedTensorType>(op.getType()));
 }
 
@@ -528,11 +549,11 @@ std::pair<Value, Value> rowMoments(Lowering &L, Value x2, double eps) {
   Type elem = t.getElementType();
   auto rowType = RankedTensorType::get({t.getDimSize(0)}, elem);
   Value n = L.scalar(elem, static_cast<double>(t.getDimSize(1)));
-  Value sum = L.reduce(x2, {1}, 0.0, addF);
+  Value sum = L.sum(x2, {1});
   Value mean = L.elementwise(rowType, ValueRange{sum}, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
     return arith::DivFOp::create(nb, nl, a[0], n);
   });
-  Value sq = L.reduce(x2, {1}, 0.0, addF, ValueRange{mean},
+  Value sq = L.sum(x2, {1}, ValueRange{mean},
                       [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                         Value c = arith::SubFOp::create(nb, nl, a[0], a[1]);
                         return arith::MulFOp::create(nb, nl, c, c);
@@ -586,8 +607,8 @@ Value lowerLayerNormGrad(Lowering &L, LayerNormGradOp op) {
                              });
   Value gw = L.elementwise(rows, ValueRange{g2, op.getWeight()}, mul);
   Value gwx = L.elementwise(rows, ValueRange{gw, xhat}, mul);
-  Value sumA = column(L, L.reduce(gw, {1}, 0.0, addF));
-  Value sumC = column(L, L.reduce(gwx, {1}, 0.0, addF));
+  Value sumA = column(L, L.sum(gw, {1}));
+  Value sumC = column(L, L.sum(gwx, {1}));
   // rstd * (gw - mean(gw) - x^ * mean(gw * x^))
   Value dx = L.elementwise(rows, ValueRange{gw, xhat, sumA, sumC, rstdCol},
                            [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
@@ -606,7 +627,7 @@ Value lowerSoftmax(Lowering &L, Value input, bool log) {
   RankedTensorType rows = asRows(input);
   Value x2 = L.reshape(input, rows);
   Value m = L.reduce(x2, {1}, -std::numeric_limits<double>::infinity(), maxF);
-  Value s = L.reduce(x2, {1}, 0.0, addF, ValueRange{m},
+  Value s = L.sum(x2, {1}, ValueRange{m},
                      [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                        return math::ExpOp::create(nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]));
                      });
@@ -734,8 +755,8 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
       })
       .Case([&](SumToOp s) { return one(lowerSumTo(L, s)); })
       .Case([&](SumOp s) {
-        return one(lowerReduce(L, s.getInput(), s.getDims(),
-                               cast<RankedTensorType>(s.getType()), 0.0, addF));
+        return one(L.reshape(L.sum(s.getInput(), s.getDims()),
+                             cast<RankedTensorType>(s.getType())));
       })
       .Case([&](MaxOp m) {
         return one(lowerReduce(L, m.getInput(), m.getDims(),
@@ -744,7 +765,7 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
       })
       .Case([&](MeanOp m) {
         auto type = cast<RankedTensorType>(m.getType());
-        Value sum = lowerReduce(L, m.getInput(), m.getDims(), type, 0.0, addF);
+        Value sum = L.reshape(L.sum(m.getInput(), m.getDims()), type);
         int64_t n = 1;
         for (int64_t d : m.getDims())
           n *= tensorType(m.getInput()).getDimSize(d);

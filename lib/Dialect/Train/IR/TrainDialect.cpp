@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Transforms/InliningUtils.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 
@@ -15,7 +16,19 @@ using namespace ftc::train;
 
 #include "ftc/Dialect/Train/IR/TrainDialect.cpp.inc"
 
+namespace {
+/// Every train op may be inlined: block functions called once per layer are
+/// inlined before autodiff.
+struct TrainInlinerInterface : public DialectInlinerInterface {
+  using DialectInlinerInterface::DialectInlinerInterface;
+  bool isLegalToInline(Operation *, Region *, bool, IRMapping &) const final {
+    return true;
+  }
+};
+} // namespace
+
 void TrainDialect::initialize() {
+  addInterfaces<TrainInlinerInterface>();
   registerAttributes();
   addOperations<
 #define GET_OP_LIST
