@@ -21,12 +21,14 @@ done
 # LLVM/MLIR 22 with its tools (lit, FileCheck, not, split-file), clang (the
 # link driver of step.so) and lld, the libraries the tools and the runtime
 # link, GoogleTest, PyTorch and Fashion-MNIST as the tests' numerical oracle
-# and data, and OpenBLAS so that PyTorch's CPU baseline is a fair one.
+# and data (Fashion-MNIST, and fortunes as text for the byte-level GPT), and
+# OpenBLAS so that PyTorch's CPU baseline is a fair one.
 packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
   libomp-22-dev libfmt-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
   cmake ninja-build
   python3-torch python3-numpy dataset-fashion-mnist libopenblas0-pthread
+  fortunes
 )
 
 sudo_cmd=()

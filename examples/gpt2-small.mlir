@@ -182,7 +182,8 @@ module attributes {train.optimizer = #train.adamw<lr = 0.0001, weight_decay = 0.
   }
 
   func.func @loss(%tokens: tensor<8x1024xi32> {train.input = "tokens"},
-                  %targets: tensor<8x1024xi32> {train.input = "targets"}) -> tensor<f32>
+                  %targets: tensor<8x1024xi32> {train.input = "targets"})
+      -> tensor<f32>
       attributes {train.loss} {
     %wte = train.get_param @transformer.wte.weight : tensor<50257x768xf32>
     %wpe = train.get_param @transformer.wpe.weight : tensor<1024x768xf32>

@@ -7,6 +7,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -175,6 +178,84 @@ void SafetensorsBatches::fill(int64_t index, std::vector<Input> &inputs) {
   for (size_t i = 0; i < inputs.size(); ++i)
     std::memcpy(inputs[i].data.data(), sources[i] + row * inputs[i].data.size(),
                 inputs[i].data.size());
+}
+
+TokenStream::TokenStream(std::vector<Input> &inputs, const std::string &path,
+                         uint64_t seed)
+    : seed(seed) {
+  FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
+  std::vector<unsigned char> bytes;
+  unsigned char buffer[1 << 16];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), f)) > 0)
+    bytes.insert(bytes.end(), buffer, buffer + n);
+  std::fclose(f);
+  bool binary = path.size() > 4 && path.substr(path.size() - 4) == ".bin";
+  if (binary) {
+    size_t start = 0, count = bytes.size() / 2;
+    auto word = [&](size_t i) {
+      int32_t v;
+      std::memcpy(&v, bytes.data() + 4 * i, 4);
+      return v;
+    };
+    if (bytes.size() >= 1024 && word(0) == 20240520) { // llm.c's header
+      start = 1024;
+      count = static_cast<size_t>(word(2));
+      if (start + 2 * count > bytes.size())
+        throw std::runtime_error("'" + path + "' is truncated: its header promises " +
+                                 std::to_string(count) + " tokens");
+    } else if (bytes.size() % 2) {
+      throw std::runtime_error("'" + path + "' has an odd number of bytes: not uint16 tokens");
+    }
+    data.resize(count);
+    std::memcpy(data.data(), bytes.data() + start, 2 * count);
+    vocab = 0;
+    for (uint16_t t : data)
+      vocab = std::max<int64_t>(vocab, t + 1);
+  } else {
+    data.assign(bytes.begin(), bytes.end());
+    vocab = 256;
+  }
+  for (int i = 0; i < static_cast<int>(inputs.size()); ++i) {
+    if (isFloat(inputs[i].dtype) || inputs[i].shape.size() != 2)
+      continue;
+    if (inputs[i].name == "tokens" || (tokenInput < 0 && inputs[i].name != "targets"))
+      tokenInput = i;
+    else if (inputs[i].name == "targets" || targetInput < 0)
+      targetInput = i;
+  }
+  if (tokenInput < 0 || targetInput < 0 || inputs[tokenInput].shape != inputs[targetInput].shape)
+    throw std::runtime_error("text data needs a model with two integer inputs [B, T], "
+                             "tokens and targets");
+  batch = inputs[tokenInput].shape[0];
+  context = inputs[tokenInput].shape[1];
+  int64_t high = inputs[tokenInput].high;
+  if (high > 0 && vocab > high)
+    throw std::runtime_error("'" + path + "' holds token ids up to " + std::to_string(vocab - 1) +
+                             ", beyond the model's vocabulary of " + std::to_string(high));
+  if (static_cast<int64_t>(data.size()) < context + 1)
+    throw std::runtime_error("'" + path + "' holds " + std::to_string(data.size()) +
+                             " tokens, fewer than one window of " + std::to_string(context + 1));
+}
+
+int64_t TokenStream::batchesPerEpoch() const {
+  return std::max<int64_t>(1, (static_cast<int64_t>(data.size()) - 1) / (batch * context));
+}
+
+void TokenStream::fill(int64_t index, std::vector<Input> &inputs) {
+  Input &tok = inputs[tokenInput];
+  Input &tgt = inputs[targetInput];
+  Generator gen(seed, "text batch " + std::to_string(index));
+  uint64_t windows = data.size() - static_cast<uint64_t>(context);
+  for (int64_t b = 0; b < batch; ++b) {
+    uint64_t offset = gen.next() % windows;
+    for (int64_t t = 0; t < context; ++t) {
+      storeElement(tok.dtype, tok.data.data(), b * context + t, data[offset + t]);
+      storeElement(tgt.dtype, tgt.data.data(), b * context + t, data[offset + t + 1]);
+    }
+  }
 }
 
 Synthetic::Synthetic(std::vector<Input> &inputs, uint64_t seed) : seed(seed) {

@@ -77,6 +77,27 @@ private:
   int64_t rows = 0;
 };
 
+/// Token streams for language models: `--data FILE.txt` (bytes, a
+/// vocabulary of 256) or `--data FILE.bin` (uint16 token ids as llm.c writes
+/// them, with or without its 256-int32 header). The model needs two integer
+/// inputs [B, T], `tokens` and `targets` (else the first two): row b of batch
+/// i is a window of T + 1 tokens at an offset drawn from the seed and i,
+/// tokens its first T, targets its last T.
+class TokenStream : public Batches {
+public:
+  TokenStream(std::vector<Input> &inputs, const std::string &path, uint64_t seed);
+  int64_t batchesPerEpoch() const override;
+  void fill(int64_t index, std::vector<Input> &inputs) override;
+  int64_t vocabulary() const { return vocab; }
+  const std::vector<uint16_t> &tokens() const { return data; }
+
+private:
+  std::vector<uint16_t> data;
+  int tokenInput = -1, targetInput = -1;
+  int64_t batch = 0, context = 0, vocab = 0;
+  uint64_t seed;
+};
+
 /// Random inputs of the right shapes: floats in [0, 1), integers in
 /// [0, high); the same for the same seed and batch.
 class Synthetic : public Batches {

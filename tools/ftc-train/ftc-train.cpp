@@ -1,8 +1,9 @@
 //===- ftc-train.cpp - trains with a compiled step.so ---------------------===//
 //
-//   ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors | --synthetic)
+//   ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors |
+//                      --data FILE.txt | --data FILE.bin | --synthetic)
 //             [--steps N | --epochs N] [--seed S] [--init CKPT | --resume CKPT]
-//             [--save CKPT] [--warmup N]
+//             [--save CKPT] [--warmup N] [--sample N]
 //
 // Talks to step.so through ftc.h only (dlopen). Batch i of the run is batch
 // i of the data source, counted from the state's step counter, so a resumed
@@ -13,6 +14,8 @@
 #include "Data.h"
 
 #include "ftc.h"
+
+#include "Random.h"
 
 #include <fmt/core.h>
 
@@ -33,10 +36,10 @@ using namespace ftc::train_tool;
 namespace {
 
 constexpr const char *usage =
-    "usage: ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors | "
-    "--synthetic)\n"
+    "usage: ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors |\n"
+    "                 --data FILE.txt | --data FILE.bin | --synthetic)\n"
     "                 [--steps N | --epochs N] [--seed S] [--init CKPT | --resume CKPT]\n"
-    "                 [--save CKPT] [--warmup N]\n";
+    "                 [--save CKPT] [--warmup N] [--sample N]\n";
 
 [[noreturn]] void die(const std::string &message) {
   fmt::print(stderr, "ftc-train: error: {}\n", message);
@@ -107,7 +110,7 @@ struct Api {
 struct Options {
   std::string library, data, init, resume, save;
   bool synthetic = false;
-  int64_t steps = -1, epochs = -1, warmup = 0;
+  int64_t steps = -1, epochs = -1, warmup = 0, sample = 0;
   uint64_t seed = 0;
 };
 
@@ -156,6 +159,7 @@ Options parseOptions(int argc, char **argv) {
     else if (arg == "--resume") o.resume = next();
     else if (arg == "--save") o.save = next();
     else if (arg == "--warmup") o.warmup = parseCount(arg, next());
+    else if (arg == "--sample") o.sample = parseCount(arg, next());
     else die(fmt::format("unknown option '{}'\n{}", arg, usage));
   }
   if (o.library.empty())
@@ -285,6 +289,58 @@ void evaluate(const Api &api, ftc_state *state, const FashionMnist &data,
     fmt::print("accuracy: the model has no 'logits' output\n");
 }
 
+/// Generates `count` tokens after a window of the text, one eval per token:
+/// the model's `logits` output at the window's last position, softmax at
+/// temperature 0.8, drawn with the run's seed. Prints bytes as text.
+void sample(const Api &api, ftc_state *state, const TokenStream &text,
+            std::vector<Input> &inputs, const std::vector<const void *> &pointers,
+            int64_t count, uint64_t seed) {
+  int logits = -1;
+  ftc_tensor_info info{};
+  for (int32_t i = 0; i < api.ftc_num_outputs() && logits < 0; ++i) {
+    api.check(api.ftc_output_info(i, &info), "reading the model's outputs");
+    if (std::string(info.name) == "logits" && info.rank == 3 && info.dtype == FTC_F32)
+      logits = i;
+  }
+  if (logits < 0)
+    die("--sample needs a model with a 'logits' output [B, T, V] (see examples/gpt2-bytes.mlir)");
+  int64_t context = info.shape[1], vocab = info.shape[2];
+  const std::vector<uint16_t> &data = text.tokens();
+  ftc::runtime::Generator gen(seed, "sample");
+  size_t start = gen.next() % (data.size() - static_cast<size_t>(context));
+  std::vector<int64_t> window(data.begin() + start, data.begin() + start + context);
+  std::string prompt(window.begin(), window.end());
+  fmt::print("sample, after \"{}\":\n", prompt);
+  Input *tokens = nullptr;
+  for (Input &in : inputs)
+    if (in.name == "tokens")
+      tokens = &in;
+  if (!tokens)
+    tokens = &inputs[0];
+  std::string out;
+  for (int64_t n = 0; n < count; ++n) {
+    for (int64_t t = 0; t < context; ++t)
+      ftc::runtime::storeElement(tokens->dtype, tokens->data.data(), t, static_cast<double>(window[t]));
+    double loss;
+    api.check(api.ftc_eval(state, pointers.data(), &loss), "sampling");
+    const float *z = static_cast<const float *>(api.ftc_output_data(state, logits)) +
+                     (context - 1) * vocab;
+    float top = *std::max_element(z, z + vocab);
+    std::vector<double> p(vocab);
+    double total = 0.0;
+    for (int64_t v = 0; v < vocab; ++v)
+      total += p[v] = std::exp((z[v] - top) / 0.8);
+    double u = gen.uniform() * total;
+    int64_t pick = 0;
+    for (; pick < vocab - 1 && (u -= p[pick]) > 0; ++pick) {
+    }
+    out.push_back(static_cast<char>(pick));
+    window.erase(window.begin());
+    window.push_back(pick);
+  }
+  fmt::print("{}\n", out);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -297,6 +353,7 @@ int main(int argc, char **argv) {
 
   std::unique_ptr<Batches> data;
   FashionMnist *mnist = nullptr;
+  TokenStream *text = nullptr;
   try {
     if (o.synthetic) {
       data = std::make_unique<Synthetic>(inputs, o.seed);
@@ -307,7 +364,10 @@ int main(int argc, char **argv) {
     } else if (o.data.size() > 12 && o.data.substr(o.data.size() - 12) == ".safetensors") {
       data = std::make_unique<SafetensorsBatches>(inputs, o.data);
     } else {
-      die(fmt::format("--data '{}': expected fashion-mnist or a .safetensors file", o.data));
+      // Anything else is text (bytes) or, for .bin, llm.c's uint16 tokens.
+      auto t = std::make_unique<TokenStream>(inputs, o.data, o.seed);
+      text = t.get();
+      data = std::move(t);
     }
   } catch (const std::exception &e) {
     die(e.what());
@@ -371,6 +431,12 @@ int main(int argc, char **argv) {
   }
   if (mnist && !interrupted)
     evaluate(api, state, *mnist, inputs, pointers);
+  if (o.sample > 0) {
+    if (!text)
+      die("--sample needs text data (--data FILE.txt or FILE.bin)");
+    if (!interrupted)
+      sample(api, state, *text, inputs, pointers, o.sample, o.seed);
+  }
   api.ftc_destroy(state);
   return interrupted ? 130 : 0;
 }
