@@ -890,6 +890,22 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
                                                   sizes, strides)
                        .getResult());
       })
+      .Case([&](ConcatOp cc) {
+        auto type = cast<RankedTensorType>(cc.getType());
+        Value acc = L.empty(type);
+        int64_t offset = 0;
+        for (Value in : cc.getInputs()) {
+          RankedTensorType t = tensorType(in);
+          SmallVector<OpFoldResult> offsets(t.getRank(), b.getIndexAttr(0)), sizes,
+              strides(t.getRank(), b.getIndexAttr(1));
+          for (int64_t size : t.getShape())
+            sizes.push_back(b.getIndexAttr(size));
+          offsets[cc.getDim()] = b.getIndexAttr(offset);
+          acc = tensor::InsertSliceOp::create(b, op->getLoc(), in, acc, offsets, sizes, strides);
+          offset += t.getDimSize(cc.getDim());
+        }
+        return one(acc);
+      })
       .Case([&](PadOp pd) {
         auto type = cast<RankedTensorType>(pd.getType());
         RankedTensorType in = tensorType(pd.getInput());

@@ -141,3 +141,43 @@ func.func @f(%x: tensor<2x3xf32>) {
   %0 = train.pad %x dim 1 start 8 : tensor<2x3xf32> -> tensor<2x9xf32>
   return
 }
+
+// -----
+
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<2x5xf32>) {
+  // expected-error @+1 {{'train.concat' op the inputs' sizes along dimension 1 add up to 8, the result has 9}}
+  %0 = train.concat %a, %b dim 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x9xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<2x3xf32>, %b: tensor<3x5xf32>) {
+  // expected-error @+1 {{'train.concat' op input [3, 5] and result [2, 8] may differ in dimension 1 only}}
+  %0 = train.concat %a, %b dim 1 : (tensor<2x3xf32>, tensor<3x5xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{'train.concat' op dim 2 is out of range for rank 2}}
+  %0 = train.concat %a dim 2 : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{'train.concat' op inputs and result must have the same rank, got [2, 3] and [6]}}
+  %0 = train.concat %a dim 0 : (tensor<2x3xf32>) -> tensor<6xf32>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{'train.concat' op expected 1 or more operands, but found 0}}
+  %0 = train.concat dim 0 : () -> tensor<6xf32>
+  return
+}

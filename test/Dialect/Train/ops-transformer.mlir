@@ -36,3 +36,10 @@ func.func @transformer(%wte: tensor<16x8xf32>, %tok: tensor<2x4xi32>, %w: tensor
   %dk = train.pad %k dim 2 start 8 : tensor<2x4x8xf32> -> tensor<2x4x24xf32>
   return
 }
+
+// CHECK-LABEL: func.func @concat
+// CHECK: train.concat %{{.+}}, %{{.+}} dim 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
+func.func @concat(%a: tensor<2x3xf32>, %b: tensor<2x5xf32>) -> tensor<2x8xf32> {
+  %0 = train.concat %a, %b dim 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}

@@ -488,6 +488,22 @@ LogicalResult SliceOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
 }
 SmallVector<Value> SliceOp::getSavedForBackward() { return {}; }
 
+// d concat(x_1, ..., x_n) = the slices of g where each x_i sits
+LogicalResult ConcatOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                      ArrayRef<bool> needed,
+                                      MutableArrayRef<Value> adj) {
+  int64_t offset = 0;
+  for (auto [i, in] : llvm::enumerate(getInputs())) {
+    int64_t start = offset;
+    setIfNeeded(needed, adj, i, [&] {
+      return SliceOp::create(b, getLoc(), in.getType(), res[0], getDim(), start).getResult();
+    });
+    offset += RuleBuilder::typeOf(in).getDimSize(getDim());
+  }
+  return success();
+}
+SmallVector<Value> ConcatOp::getSavedForBackward() { return {}; }
+
 // d pad(x) = the slice of g where x sits
 LogicalResult PadOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
                                    ArrayRef<bool> needed,

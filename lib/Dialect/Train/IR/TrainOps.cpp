@@ -331,3 +331,26 @@ LogicalResult PadOp::verify() {
   return verifySlice(*this, shapeOf(getResult()), shapeOf(getInput()), getDim(),
                      getStart());
 }
+
+LogicalResult ConcatOp::verify() {
+  ArrayRef<int64_t> out = shapeOf(getResult());
+  int64_t dim = getDim(), total = 0;
+  if (dim < 0 || dim >= static_cast<int64_t>(out.size()))
+    return emitOpError() << "dim " << dim << " is out of range for rank " << out.size();
+  for (Value in : getInputs()) {
+    ArrayRef<int64_t> shape = shapeOf(in);
+    if (shape.size() != out.size())
+      return emitOpError() << "inputs and result must have the same rank, got "
+                           << formatShape(shape) << " and " << formatShape(out);
+    for (size_t d = 0; d < out.size(); ++d)
+      if (static_cast<int64_t>(d) != dim && shape[d] != out[d])
+        return emitOpError() << "input " << formatShape(shape) << " and result "
+                             << formatShape(out) << " may differ in dimension "
+                             << dim << " only";
+    total += shape[dim];
+  }
+  if (total != out[dim])
+    return emitOpError() << "the inputs' sizes along dimension " << dim << " add up to "
+                         << total << ", the result has " << out[dim];
+  return success();
+}

@@ -463,6 +463,23 @@ def Train_SliceOp : Train_Op<"slice",
   let hasVerifier = 1;
 }
 
+def Train_ConcatOp : Train_Op<"concat",
+    [Pure, SameOperandsAndResultElementType, SavesCustom]> {
+  let summary = "tensors joined along one dimension (torch.cat)";
+  let description = [{
+    The inputs agree in every dimension but `dim`; the result's `dim` is the
+    sum of theirs. Its gradient is one slice per input. (A split is slices.)
+
+    ```mlir
+    %qkv = train.concat %q, %k, %v dim 2 : (tensor<8x128x256xf32>, tensor<8x128x256xf32>, tensor<8x128x256xf32>) -> tensor<8x128x768xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Train_FloatTensor>:$inputs, I64Attr:$dim);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$inputs `dim` $dim attr-dict `:` functional-type($inputs, results)";
+  let hasVerifier = 1;
+}
+
 def Train_PadOp : Train_Op<"pad",
     [Pure, SameOperandsAndResultElementType, SavesCustom]> {
   let summary = "zeros around the input along one dimension (the gradient of slice)";
