@@ -12,7 +12,7 @@ needed for the key part of attn.c_attn.bias: its true gradient is exactly 0
 normalized rounding noise, ~1e-6 in both implementations, against a tensor
 whose largest entry is ~5e-4 after 5 steps. See mlp_parity.py.
 
-  gpt2_parity.py FTC MODEL.mlir WORKDIR [PEERS_DIR]
+  gpt2_parity.py FTC MODEL.mlir WORKDIR [PEERS_DIR]    ($FTC_PEERS wins)
 """
 import os
 import subprocess
@@ -30,7 +30,12 @@ STEPS = 5
 
 def main():
     ftc, model_file, work = sys.argv[1:4]
-    peers = sys.argv[4] if len(sys.argv) > 4 else os.path.join(here, "..", "..", "..", "shared", "peers")
+    peers = os.environ.get("FTC_PEERS") or (
+        sys.argv[4] if len(sys.argv) > 4 else os.path.join(here, "..", "..", "..", "shared", "peers"))
+    if not os.path.exists(os.path.join(peers, "torch_step.py")):
+        print(f"gpt2_parity.py: no torch_step.py in '{peers}' (the project's ../shared/peers); "
+              "set FTC_PEERS to its folder", file=sys.stderr)
+        return 1
     sys.path.insert(0, peers)
     import torch_step  # noqa: E402  the reference model definitions
 
