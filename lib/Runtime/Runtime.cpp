@@ -10,6 +10,7 @@
 
 #include "ftc.h"
 
+#include "Dtype.h"
 #include "Random.h"
 #include "Safetensors.h"
 
@@ -49,14 +50,6 @@ ftc_dtype parseDtype(const std::string &name) {
   throw std::runtime_error("unknown dtype '" + name + "' in the model description");
 }
 
-int32_t dtypeSize(ftc_dtype dtype) {
-  switch (dtype) {
-  case FTC_F32: case FTC_I32: return 4;
-  case FTC_F64: case FTC_I64: return 8;
-  case FTC_F16: case FTC_BF16: return 2;
-  }
-  return 0;
-}
 
 /// One buffer of the layout the compiler fixed (see ftc-bind-abi).
 struct Buffer {
@@ -67,7 +60,7 @@ struct Buffer {
   bool trainable = false;
   int64_t high = 0;
   Init init;
-  size_t bytes() const { return static_cast<size_t>(numel) * dtypeSize(dtype); }
+  size_t bytes() const { return static_cast<size_t>(numel) * dtypeBytes(dtype); }
 };
 
 struct Model {
@@ -207,7 +200,7 @@ const char *ftc_model_description(void) { return ftc_model_json; }
 int32_t ftc_num_params(void) { return static_cast<int32_t>(model().params.size()); }
 int32_t ftc_num_inputs(void) { return static_cast<int32_t>(model().inputs.size()); }
 int32_t ftc_num_outputs(void) { return static_cast<int32_t>(model().outputs.size()); }
-int32_t ftc_dtype_size(ftc_dtype dtype) { return dtypeSize(dtype); }
+int32_t ftc_dtype_size(ftc_dtype dtype) { return dtypeBytes(dtype); }
 
 ftc_status ftc_param_info(int32_t index, ftc_tensor_info *info) {
   return fillInfo(index, model().params, info, "parameter");

@@ -2,6 +2,8 @@
 
 #include "Safetensors.h"
 
+#include "Dtype.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
@@ -35,14 +37,7 @@ bool parseTag(const std::string &tag, ftc_dtype &dtype) {
   return false;
 }
 
-size_t elementSize(ftc_dtype dtype) {
-  switch (dtype) {
-  case FTC_F32: case FTC_I32: return 4;
-  case FTC_F64: case FTC_I64: return 8;
-  case FTC_F16: case FTC_BF16: return 2;
-  }
-  return 0;
-}
+size_t elementSize(ftc_dtype dtype) { return static_cast<size_t>(dtypeBytes(dtype)); }
 
 std::string systemError(const std::string &what, const std::string &path) {
   return what + " '" + path + "': " + std::strerror(errno);

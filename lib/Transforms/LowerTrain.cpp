@@ -288,6 +288,17 @@ Value lowerReduce(Lowering &L, Value input, ArrayRef<int64_t> dims,
   return L.reshape(L.reduce(input, dims, init, combine), resultType);
 }
 
+/// Per row of a matrix [R, C]: the max m and sum_c exp(x - m), the parts of
+/// a numerically stable (log-)softmax.
+std::pair<Value, Value> rowMaxAndSumExp(Lowering &L, Value x) {
+  Value m = L.reduce(x, {1}, -std::numeric_limits<double>::infinity(), maxF);
+  Value s = L.sum(x, {1}, ValueRange{m},
+                  [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                    return math::ExpOp::create(nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]));
+                  });
+  return {m, s};
+}
+
 Value lowerCrossEntropy(Lowering &L, CrossEntropyOp op) {
   RankedTensorType logitsType = tensorType(op.getLogits());
   Type elem = logitsType.getElementType();
@@ -297,12 +308,7 @@ Value lowerCrossEntropy(Lowering &L, CrossEntropyOp op) {
   Value y = L.reshape(op.getLabels(),
                       RankedTensorType::get({rows}, tensorType(op.getLabels()).getElementType()));
   // log_softmax(z)[n, c] = (z[n, c] - m[n]) - log(sum_c exp(z[n, c] - m[n]))
-  Value m = L.reduce(z, {1}, -std::numeric_limits<double>::infinity(), maxF);
-  Value s = L.sum(z, {1}, ValueRange{m},
-                     [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                       Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
-                       return math::ExpOp::create(nb, nl, shifted);
-                     });
+  auto [m, s] = rowMaxAndSumExp(L, z);
   // nll[n] = -log_softmax(z)[n, y[n]]
   auto rowType = RankedTensorType::get({rows}, elem);
   Value nll = L.elementwise(rowType, ValueRange{m, s, y},
@@ -333,12 +339,7 @@ Value lowerCrossEntropyGrad(Lowering &L, CrossEntropyGradOp op) {
   Value z = L.reshape(op.getLogits(), matrix);
   Value y = L.reshape(op.getLabels(),
                       RankedTensorType::get({rows}, tensorType(op.getLabels()).getElementType()));
-  Value m = L.reduce(z, {1}, -std::numeric_limits<double>::infinity(), maxF);
-  Value s = L.sum(z, {1}, ValueRange{m},
-                     [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                       Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
-                       return math::ExpOp::create(nb, nl, shifted);
-                     });
+  auto [m, s] = rowMaxAndSumExp(L, z);
   // (softmax(z) - one_hot(y)) * (g / N), softmax as exp(log_softmax)
   Value rowsF = L.scalar(elem, static_cast<double>(rows));
   // Per-row values as columns, so that they broadcast along the classes.
@@ -626,11 +627,7 @@ Value lowerLayerNormGrad(Lowering &L, LayerNormGradOp op) {
 Value lowerSoftmax(Lowering &L, Value input, bool log) {
   RankedTensorType rows = asRows(input);
   Value x2 = L.reshape(input, rows);
-  Value m = L.reduce(x2, {1}, -std::numeric_limits<double>::infinity(), maxF);
-  Value s = L.sum(x2, {1}, ValueRange{m},
-                     [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                       return math::ExpOp::create(nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]));
-                     });
+  auto [m, s] = rowMaxAndSumExp(L, x2);
   Value y = L.elementwise(rows, ValueRange{x2, column(L, m), column(L, s)},
                           [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                             Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);

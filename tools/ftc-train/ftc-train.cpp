@@ -15,6 +15,7 @@
 
 #include "ftc.h"
 
+#include "Dtype.h"
 #include "Random.h"
 
 #include <fmt/core.h>
@@ -46,26 +47,18 @@ constexpr const char *usage =
   std::exit(1);
 }
 
+/// The functions of the C ABI ftc-train uses.
+#define FTC_TRAIN_API(X)                                                       \
+  X(ftc_abi_version) X(ftc_num_inputs) X(ftc_input_info) X(ftc_num_outputs)    \
+  X(ftc_output_info) X(ftc_num_params) X(ftc_create) X(ftc_destroy)            \
+  X(ftc_step) X(ftc_eval) X(ftc_output_data) X(ftc_step_count) X(ftc_save)     \
+  X(ftc_load) X(ftc_reset_optimizer) X(ftc_last_error)
+
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
-#define FTC_FN(name) decltype(&::name) name = nullptr;
-  FTC_FN(ftc_abi_version)
-  FTC_FN(ftc_num_inputs)
-  FTC_FN(ftc_input_info)
-  FTC_FN(ftc_num_outputs)
-  FTC_FN(ftc_output_info)
-  FTC_FN(ftc_num_params)
-  FTC_FN(ftc_create)
-  FTC_FN(ftc_destroy)
-  FTC_FN(ftc_step)
-  FTC_FN(ftc_eval)
-  FTC_FN(ftc_output_data)
-  FTC_FN(ftc_step_count)
-  FTC_FN(ftc_save)
-  FTC_FN(ftc_load)
-  FTC_FN(ftc_reset_optimizer)
-  FTC_FN(ftc_last_error)
-#undef FTC_FN
+#define FTC_DECLARE(name) decltype(&::name) name = nullptr;
+  FTC_TRAIN_API(FTC_DECLARE)
+#undef FTC_DECLARE
 
   explicit Api(const std::string &path) {
     // A bare name is a file here, not a library to search for.
@@ -78,24 +71,9 @@ struct Api {
       if (!fn)
         die(fmt::format("'{}' is not an ftc step library: it lacks {}", path, name));
     };
-#define FTC_FN(name) get(name, #name);
-    FTC_FN(ftc_abi_version)
-    FTC_FN(ftc_num_inputs)
-    FTC_FN(ftc_input_info)
-    FTC_FN(ftc_num_outputs)
-    FTC_FN(ftc_output_info)
-    FTC_FN(ftc_num_params)
-    FTC_FN(ftc_create)
-    FTC_FN(ftc_destroy)
-    FTC_FN(ftc_step)
-    FTC_FN(ftc_eval)
-    FTC_FN(ftc_output_data)
-    FTC_FN(ftc_step_count)
-    FTC_FN(ftc_save)
-    FTC_FN(ftc_load)
-    FTC_FN(ftc_reset_optimizer)
-    FTC_FN(ftc_last_error)
-#undef FTC_FN
+#define FTC_RESOLVE(name) get(name, #name);
+    FTC_TRAIN_API(FTC_RESOLVE)
+#undef FTC_RESOLVE
     if (ftc_abi_version() != FTC_ABI_VERSION)
       die(fmt::format("'{}' has ABI version {}; this ftc-train speaks {}", path,
                       ftc_abi_version(), FTC_ABI_VERSION));
@@ -173,15 +151,6 @@ Options parseOptions(int argc, char **argv) {
   return o;
 }
 
-int dtypeBytes(ftc_dtype dtype) {
-  switch (dtype) {
-  case FTC_F32: case FTC_I32: return 4;
-  case FTC_F64: case FTC_I64: return 8;
-  case FTC_F16: case FTC_BF16: return 2;
-  }
-  return 0;
-}
-
 std::atomic<bool> interrupted{false};
 
 std::string formatDuration(double seconds) {
@@ -241,7 +210,7 @@ std::vector<Input> modelInputs(const Api &api) {
     in.shape.assign(info.shape, info.shape + info.rank);
     in.numel = info.numel;
     in.high = info.high;
-    in.data.resize(static_cast<size_t>(info.numel) * dtypeBytes(info.dtype));
+    in.data.resize(static_cast<size_t>(info.numel) * ftc::runtime::dtypeBytes(info.dtype));
     inputs.push_back(std::move(in));
   }
   if (inputs.empty() || inputs[0].shape.empty())
