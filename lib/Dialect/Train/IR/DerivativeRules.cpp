@@ -50,6 +50,15 @@ struct RuleBuilder {
     return g.getType() == type ? g
                                : BroadcastOp::create(b, loc, type, g).getResult();
   }
+  // Elementwise maths shared by the train ops and their upstream
+  // counterparts (arith/math on tensors).
+  /// d(a / b) / db = -g * a / (b * b)
+  Value divisorAdjoint(Value g, Value a, Value b) {
+    return neg(div(mul(g, a), mul(b, b)));
+  }
+  /// d tanh(x) = g * (1 - y * y), y = tanh(x)
+  Value tanhAdjoint(Value g, Value y) { return mul(g, sub(scalar(1.0, y), mul(y, y))); }
+
   /// The reduced tensor `g` with the reduced `dims` put back as size 1.
   Value keepDims(Value g, Value input, ArrayRef<int64_t> dims) {
     SmallVector<int64_t> shape(typeOf(input).getShape());
@@ -118,10 +127,8 @@ LogicalResult DivOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
   Value g = res[0], lhs = getLhs(), rhs = getRhs();
   setIfNeeded(needed, adj, 0,
               [&] { return r.sumTo(r.div(g, rhs), lhs.getType()); });
-  setIfNeeded(needed, adj, 1, [&] {
-    Value d = r.neg(r.div(r.mul(g, lhs), r.mul(rhs, rhs)));
-    return r.sumTo(d, rhs.getType());
-  });
+  setIfNeeded(needed, adj, 1,
+              [&] { return r.sumTo(r.divisorAdjoint(g, lhs, rhs), rhs.getType()); });
   return success();
 }
 
@@ -170,10 +177,7 @@ LogicalResult TanhOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
                                     ArrayRef<bool> needed,
                                     MutableArrayRef<Value> adj) {
   RuleBuilder r{b, getLoc()};
-  Value y = getResult();
-  setIfNeeded(needed, adj, 0, [&] {
-    return r.mul(res[0], r.sub(r.scalar(1.0, y), r.mul(y, y)));
-  });
+  setIfNeeded(needed, adj, 0, [&] { return r.tanhAdjoint(res[0], getResult()); });
   return success();
 }
 SmallVector<Value> TanhOp::getSavedForBackward() { return {getResult()}; }
@@ -493,7 +497,8 @@ LogicalResult ConcatOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
                                       ArrayRef<bool> needed,
                                       MutableArrayRef<Value> adj) {
   int64_t offset = 0;
-  for (auto [i, in] : llvm::enumerate(getInputs())) {
+  for (auto [i, input] : llvm::enumerate(getInputs())) {
+    Value in = input;
     int64_t start = offset;
     setIfNeeded(needed, adj, i, [&] {
       return SliceOp::create(b, getLoc(), in.getType(), res[0], getDim(), start).getResult();
@@ -563,8 +568,7 @@ struct MulFRule : ElementwiseRule<arith::MulFOp, MulFRule> {
 // d(a / b) = (g / b, -g * a / (b * b))
 struct DivFRule : ElementwiseRule<arith::DivFOp, DivFRule> {
   static SmallVector<Value> adjoints(RuleBuilder &r, arith::DivFOp op, Value g) {
-    Value a = op.getLhs(), b = op.getRhs();
-    return {r.div(g, b), r.neg(r.div(r.mul(g, a), r.mul(b, b)))};
+    return {r.div(g, op.getRhs()), r.divisorAdjoint(g, op.getLhs(), op.getRhs())};
   }
 };
 // d(-x) = -g
@@ -588,8 +592,7 @@ struct LogRule : ElementwiseRule<math::LogOp, LogRule> {
 // d tanh(x) = g * (1 - y * y), y = tanh(x)
 struct TanhRule : ElementwiseRule<math::TanhOp, TanhRule> {
   static SmallVector<Value> adjoints(RuleBuilder &r, math::TanhOp op, Value g) {
-    Value y = op.getResult();
-    return {r.mul(g, r.sub(r.scalar(1.0, y), r.mul(y, y)))};
+    return {r.tanhAdjoint(g, op.getResult())};
   }
 };
 // d sqrt(x) = g / (2 y), y = sqrt(x)
