@@ -380,7 +380,9 @@ int main(int argc, char **argv) {
       times.push_back(Progress::secondsSince(t0) * 1e3);
     if (!std::isfinite(loss)) {
       progress.update(done + 1, loss);
-      fmt::print(stderr, "ftc-train: error: the loss is {} at step {}\n", loss, first + done + 1);
+      fmt::print(stderr, "ftc-train: error: the loss is {} at step {}\n",
+                 std::isnan(loss) ? std::string("NaN") : fmt::format("{}", loss),
+                 first + done + 1);
       if (!o.save.empty())
         fmt::print(stderr, "ftc-train: not saving '{}': the parameters are no longer finite\n",
                    o.save);
