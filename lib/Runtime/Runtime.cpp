@@ -53,7 +53,7 @@ ftc_dtype parseDtype(const std::string &name) {
 
 /// One buffer of the layout the compiler fixed (see ftc-bind-abi).
 struct Buffer {
-  std::string kind, name, of;
+  std::string kind, name;
   ftc_dtype dtype;
   std::vector<int64_t> shape;
   int64_t numel = 1;
@@ -84,7 +84,6 @@ const Model &model() {
       for (int64_t d : buf.shape)
         buf.numel *= d;
       buf.trainable = b.value("trainable", false);
-      buf.of = b.value("of", std::string());
       buf.high = b.value("high", int64_t(0));
       if (b.contains("init")) {
         const auto &init = b.at("init");

@@ -281,11 +281,11 @@ template <typename MathOp> Value lowerUnary(Lowering &L, Operation *op) {
                        });
 }
 
-/// Reduces and then restores size-1 dimensions when keepdim is set.
-Value lowerReduce(Lowering &L, Value input, ArrayRef<int64_t> dims,
-                  RankedTensorType resultType, double init,
-                  function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
-  return L.reshape(L.reduce(input, dims, init, combine), resultType);
+
+/// A [R] tensor as [R, 1], to broadcast along the rows' elements.
+Value column(Lowering &L, Value v) {
+  RankedTensorType t = tensorType(v);
+  return L.reshape(v, RankedTensorType::get({t.getDimSize(0), 1}, t.getElementType()));
 }
 
 /// Per row of a matrix [R, C]: the max m and sum_c exp(x - m), the parts of
@@ -343,11 +343,8 @@ Value lowerCrossEntropyGrad(Lowering &L, CrossEntropyGradOp op) {
   // (softmax(z) - one_hot(y)) * (g / N), softmax as exp(log_softmax)
   Value rowsF = L.scalar(elem, static_cast<double>(rows));
   // Per-row values as columns, so that they broadcast along the classes.
-  auto column = [&](Value v) {
-    return L.reshape(v, RankedTensorType::get({rows, 1}, tensorType(v).getElementType()));
-  };
   Value grad = L.elementwise(
-      matrix, ValueRange{z, column(m), column(s), column(y), op.getGrad()},
+      matrix, ValueRange{z, column(L, m), column(L, s), column(L, y), op.getGrad()},
       [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
         Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
         Value logp =
@@ -569,12 +566,6 @@ std::pair<Value, Value> rowMoments(Lowering &L, Value x2, double eps) {
   return {mean, rstd};
 }
 
-/// A [R] tensor as [R, 1], to broadcast along the rows' elements.
-Value column(Lowering &L, Value v) {
-  RankedTensorType t = tensorType(v);
-  return L.reshape(v, RankedTensorType::get({t.getDimSize(0), 1}, t.getElementType()));
-}
-
 Value lowerLayerNorm(Lowering &L, LayerNormOp op) {
   Value x2 = L.reshape(op.getInput(), asRows(op.getInput()));
   auto [mean, rstd] = rowMoments(L, x2, op.getEps().convertToDouble());
@@ -756,9 +747,9 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
                              cast<RankedTensorType>(s.getType())));
       })
       .Case([&](MaxOp m) {
-        return one(lowerReduce(L, m.getInput(), m.getDims(),
-                               cast<RankedTensorType>(m.getType()),
-                               -std::numeric_limits<double>::infinity(), maxF));
+        return one(L.reshape(L.reduce(m.getInput(), m.getDims(),
+                                      -std::numeric_limits<double>::infinity(), maxF),
+                             cast<RankedTensorType>(m.getType())));
       })
       .Case([&](MeanOp m) {
         auto type = cast<RankedTensorType>(m.getType());
