@@ -128,9 +128,16 @@ struct EmitEntryPointsPass
     auto voidTy = LLVM::LLVMVoidType::get(ctx);
 
     SmallVector<LLVM::LLVMFuncOp> entries;
-    for (auto func : module.getOps<LLVM::LLVMFuncOp>())
+    for (auto func : module.getOps<LLVM::LLVMFuncOp>()) {
       if (func->hasAttr("ftc.entry"))
         entries.push_back(func);
+      // Private functions with bodies (outlined loop nests) stay inside the
+      // library: internal linkage, so the export list never sees them.
+      if (!func.isExternal() && func.isPrivate()) {
+        func.setLinkage(LLVM::Linkage::Internal);
+        func->removeAttr("sym_visibility");
+      }
+    }
     for (LLVM::LLVMFuncOp func : entries) {
       auto indices = func->getAttrOfType<DenseI64ArrayAttr>("ftc.abi_indices");
       if (!indices || static_cast<int64_t>(indices.size()) != func.getNumArguments() ||
@@ -141,7 +148,6 @@ struct EmitEntryPointsPass
       }
       // Only the entry point calls it: internal, so nothing interposes it.
       func.setLinkage(LLVM::Linkage::Internal);
-      func->removeAttr("sym_visibility");
       Location loc = func.getLoc();
       std::string name =
           ("ftc_entry_" + func->getAttrOfType<StringAttr>("ftc.entry").getValue()).str();

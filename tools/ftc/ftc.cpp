@@ -98,6 +98,9 @@ void setPipelineOptions(ftc::PipelineOptions &options) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // First: --mlir-print-ir-before/after=PASS take their values from the
+  // pass registry as it is when the pass-manager options are created.
+  ftc::registerAllFtcPasses();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();

@@ -113,6 +113,29 @@ def LowerTrain : Pass<"ftc-lower-train", "::mlir::func::FuncOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def OutlineLoopNests : Pass<"ftc-outline-loop-nests", "::mlir::ModuleOp"> {
+  let summary = "Moves each top-level loop nest into its own function";
+  let description = [{
+    Runs on loops over buffers (after convert-linalg-to-loops). Every
+    top-level `scf.for` of a function body becomes a private function
+    `<function>_nest<N>`, marked `noinline` for LLVM, called in its place. Values the
+    nest uses are passed as arguments, except side-effect-free ops without
+    regions (constants, subviews, reshapes), which are cloned into the new
+    function so that LLVM still sees constant trip counts and strides.
+
+    The reason is compile time: LLVM's loop passes (IndVarSimplify above
+    all) grow faster than linearly with the size of one function, and the
+    backward pass of a transformer is one function with thousands of loop
+    nests. A nest whose captured buffers cannot be passed as bare pointers
+    (dynamic shapes or layouts) stays where it is.
+  }];
+  let options = [
+    Option<"minNests", "min-nests", "unsigned", /*default=*/"2",
+           "Outline only in functions with at least this many nests">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 def EmitEntryPoints : Pass<"ftc-emit-entry-points", "::mlir::ModuleOp"> {
   let summary = "Adds the C entry points and the model description to LLVM IR";
   let description = [{
@@ -120,6 +143,8 @@ def EmitEntryPoints : Pass<"ftc-emit-entry-points", "::mlir::ModuleOp"> {
     adds `void ftc_entry_x(void **buffers)`, which passes
     `buffers[ftc.abi_indices[i]]` as argument i; and serializes `ftc.abi` as
     JSON into the constant string `ftc_model_json`, which the runtime reads.
+    Private functions with bodies (the implementations, outlined loop nests)
+    get internal linkage: the library exports the C ABI and nothing else.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
