@@ -43,12 +43,7 @@ module attributes {train.optimizer = #train.adamw<lr = 0.001, weight_decay = 0.0
     %v0 = train.slice %qkv dim 2 start 256 : tensor<16x64x384xf32> -> tensor<16x64x128xf32>
     %v1 = train.reshape %v0 : tensor<16x64x128xf32> -> tensor<16x64x4x32xf32>
     %v = train.transpose %v1 [0, 2, 1, 3] : tensor<16x64x4x32xf32> -> tensor<16x4x64x32xf32>
-    %s0 = train.matmul %q, %k transpose_rhs : (tensor<16x4x64x32xf32>, tensor<16x4x64x32xf32>) -> tensor<16x4x64x64xf32>
-    %scale = train.fill 5.656854249492381 : tensor<f32>
-    %s1 = train.div %s0, %scale : (tensor<16x4x64x64xf32>, tensor<f32>) -> tensor<16x4x64x64xf32>
-    %s2 = train.causal_mask %s1 : tensor<16x4x64x64xf32>
-    %att = train.softmax %s2 : tensor<16x4x64x64xf32>
-    %y0 = train.matmul %att, %v : (tensor<16x4x64x64xf32>, tensor<16x4x64x32xf32>) -> tensor<16x4x64x32xf32>
+    %y0 = train.attention %q, %k, %v causal : (tensor<16x4x64x32xf32>, tensor<16x4x64x32xf32>, tensor<16x4x64x32xf32>) -> tensor<16x4x64x32xf32>
     %y1 = train.transpose %y0 [0, 2, 1, 3] : tensor<16x4x64x32xf32> -> tensor<16x64x4x32xf32>
     %y = train.reshape %y1 : tensor<16x64x4x32xf32> -> tensor<16x64x128xf32>
     %a = train.linear %y, %proj_w, %proj_b : (tensor<16x64x128xf32>, tensor<128x128xf32>, tensor<128xf32>) -> tensor<16x64x128xf32>

@@ -163,12 +163,7 @@ module attributes {train.optimizer = #train.adamw<lr = 0.0001, weight_decay = 0.
     %v0 = train.slice %qkv dim 2 start 1536 : tensor<8x1024x2304xf32> -> tensor<8x1024x768xf32>
     %v1 = train.reshape %v0 : tensor<8x1024x768xf32> -> tensor<8x1024x12x64xf32>
     %v = train.transpose %v1 [0, 2, 1, 3] : tensor<8x1024x12x64xf32> -> tensor<8x12x1024x64xf32>
-    %s0 = train.matmul %q, %k transpose_rhs : (tensor<8x12x1024x64xf32>, tensor<8x12x1024x64xf32>) -> tensor<8x12x1024x1024xf32>
-    %scale = train.fill 8.0 : tensor<f32>
-    %s1 = train.div %s0, %scale : (tensor<8x12x1024x1024xf32>, tensor<f32>) -> tensor<8x12x1024x1024xf32>
-    %s2 = train.causal_mask %s1 : tensor<8x12x1024x1024xf32>
-    %att = train.softmax %s2 : tensor<8x12x1024x1024xf32>
-    %y0 = train.matmul %att, %v : (tensor<8x12x1024x1024xf32>, tensor<8x12x1024x64xf32>) -> tensor<8x12x1024x64xf32>
+    %y0 = train.attention %q, %k, %v causal : (tensor<8x12x1024x64xf32>, tensor<8x12x1024x64xf32>, tensor<8x12x1024x64xf32>) -> tensor<8x12x1024x64xf32>
     %y1 = train.transpose %y0 [0, 2, 1, 3] : tensor<8x12x1024x64xf32> -> tensor<8x1024x12x64xf32>
     %y = train.reshape %y1 : tensor<8x1024x12x64xf32> -> tensor<8x1024x768xf32>
     %a = train.linear %y, %proj_w, %proj_b : (tensor<8x1024x768xf32>, tensor<768x768xf32>, tensor<768xf32>) -> tensor<8x1024x768xf32>

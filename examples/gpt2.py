@@ -6,9 +6,14 @@ biases, no dropout), with nanoGPT / Hugging Face parameter names.
 
   examples/gpt2.py            # rewrites examples/gpt2-{tiny,mini,small,bytes}.mlir
   examples/gpt2.py --check    # fails if a committed file differs from what it writes
+  examples/gpt2.py --print NAME [--unfused-attention]   # one model to stdout
 
 The transformer block is written once, as @block, and called per layer with
-that layer's parameters; ftc inlines it before autodiff.
+that layer's parameters; ftc inlines it before autodiff. Attention is the
+fused `train.attention ... causal` op; with --unfused-attention it is written
+out as torch_step.py writes it (q k^T / sqrt(d), causal mask, softmax, @ v),
+which computes the same numbers but keeps the T x T probabilities of every
+layer for the backward pass.
 """
 import math
 import os
@@ -42,7 +47,7 @@ def layer_params(l, d):
     ]
 
 
-def block(c):
+def block(c, fused=True):
     B, T, D, H = c["batch"], c["ctx"], c["d"], c["heads"]
     hd = D // H
     x, x3 = t(B, T, D), t(B, T, 3 * D)
@@ -60,13 +65,17 @@ def block(c):
         lines += [f"    %{name}0 = train.slice %qkv dim 2 start {i * D} : {x3} -> {x}",
                   f"    %{name}1 = train.reshape %{name}0 : {x} -> {split}",
                   f"    %{name} = train.transpose %{name}1 [0, 2, 1, 3] : {split} -> {heads}"]
+    if fused:
+        lines += [f"    %y0 = train.attention %q, %k, %v causal : ({heads}, {heads}, {heads}) -> {heads}"]
+    else:
+        lines += [
+            f"    %s0 = train.matmul %q, %k transpose_rhs : ({heads}, {heads}) -> {scores}",
+            f"    %scale = train.fill {math.sqrt(hd)!r} : {t()}",
+            f"    %s1 = train.div %s0, %scale : ({scores}, {t()}) -> {scores}",
+            f"    %s2 = train.causal_mask %s1 : {scores}",
+            f"    %att = train.softmax %s2 : {scores}",
+            f"    %y0 = train.matmul %att, %v : ({scores}, {heads}) -> {heads}"]
     lines += [
-        f"    %s0 = train.matmul %q, %k transpose_rhs : ({heads}, {heads}) -> {scores}",
-        f"    %scale = train.fill {math.sqrt(hd)!r} : {t()}",
-        f"    %s1 = train.div %s0, %scale : ({scores}, {t()}) -> {scores}",
-        f"    %s2 = train.causal_mask %s1 : {scores}",
-        f"    %att = train.softmax %s2 : {scores}",
-        f"    %y0 = train.matmul %att, %v : ({scores}, {heads}) -> {heads}",
         f"    %y1 = train.transpose %y0 [0, 2, 1, 3] : {heads} -> {split}",
         f"    %y = train.reshape %y1 : {split} -> {x}",
         f"    %a = train.linear %y, %proj_w, %proj_b : ({x}, {t(D, D)}, {t(D)}) -> {x}",
@@ -81,7 +90,7 @@ def block(c):
     return lines
 
 
-def model(name, c):
+def model(name, c, fused=True):
     B, T, D, V, L = c["batch"], c["ctx"], c["d"], c["vocab"], c["layers"]
     x = t(B, T, D)
     origin = ("as in ../shared/peers/torch_step.py" if "lr" not in c
@@ -95,7 +104,7 @@ def model(name, c):
         out += [f"  train.param @{n} : {ty} init {init}" for n, ty, init in layer_params(l, D)]
     out += [f"  train.param @transformer.ln_f.weight : {t(D)} init #train.ones",
             f"  train.param @transformer.ln_f.bias : {t(D)} init #train.zeros", ""]
-    out += block(c)
+    out += block(c, fused)
     out += ["",
             f"  func.func @loss(%tokens: {t(B, T, elem='i32')} {{train.input = \"tokens\"}},",
             f"                  %targets: {t(B, T, elem='i32')} {{train.input = \"targets\"}})",
@@ -128,7 +137,15 @@ def model(name, c):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    check = "--check" in sys.argv[1:]
+    args = sys.argv[1:]
+    if args[:1] == ["--print"]:
+        if len(args) < 2 or args[1] not in CONFIGS:
+            print("usage: gpt2.py --print {" + ",".join(CONFIGS) + "} [--unfused-attention]",
+                  file=sys.stderr)
+            return 2
+        sys.stdout.write(model(args[1], CONFIGS[args[1]], "--unfused-attention" not in args[2:]))
+        return 0
+    check = "--check" in args
     stale = []
     for name, c in CONFIGS.items():
         path = os.path.join(here, f"{name}.mlir")

@@ -917,8 +917,77 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
       });
 }
 
+//===----------------------------------------------------------------------===//
+// Composite ops, expanded into train ops before lowering
+//===----------------------------------------------------------------------===//
+
+/// Multiplies attention scores by the op's scale, or divides them by
+/// sqrt(D) without one (as GPT-2 writes it, so that the fused op computes
+/// what the unfused ops compute, bit for bit).
+Value scaleScores(OpBuilder &b, Location loc, Value scores, Value query,
+                  FloatAttr scale) {
+  auto scalar = RankedTensorType::get({}, tensorType(scores).getElementType());
+  if (scale)
+    return MulOp::create(b, loc, scores,
+                         FillOp::create(b, loc, scalar, b.getF64FloatAttr(scale.getValueAsDouble())));
+  double depth = static_cast<double>(tensorType(query).getShape().back());
+  return DivOp::create(b, loc, scores,
+                       FillOp::create(b, loc, scalar, b.getF64FloatAttr(std::sqrt(depth))));
+}
+
+/// P = softmax(mask(q k^T * scale)).
+Value attentionProbabilities(OpBuilder &b, Location loc, Value query, Value key,
+                             bool causal, FloatAttr scale) {
+  Value scores = scaleScores(b, loc, MatmulOp::create(b, loc, query, key, false, true),
+                             query, scale);
+  if (causal)
+    scores = CausalMaskOp::create(b, loc, scores, /*zero=*/false);
+  return SoftmaxOp::create(b, loc, scores);
+}
+
+SmallVector<Value> expandAttention(OpBuilder &b, AttentionOp op) {
+  Value p = attentionProbabilities(b, op.getLoc(), op.getQuery(), op.getKey(),
+                                   op.getCausal(), op.getScaleAttr());
+  return {MatmulOp::create(b, op.getLoc(), p, op.getValue())};
+}
+
+SmallVector<Value> expandAttentionGrad(OpBuilder &b, AttentionGradOp op) {
+  Location loc = op.getLoc();
+  Value g = op.getGrad(), q = op.getQuery(), k = op.getKey(), v = op.getValue();
+  Value p = attentionProbabilities(b, loc, q, k, op.getCausal(), op.getScaleAttr());
+  Value dv = MatmulOp::create(b, loc, p, g, /*transposeLhs=*/true, false);
+  Value dp = MatmulOp::create(b, loc, g, v, false, /*transposeRhs=*/true);
+  int64_t last = tensorType(p).getRank() - 1;
+  Value dot = SumOp::create(b, loc, MulOp::create(b, loc, dp, p),
+                            ArrayRef<int64_t>{last}, /*keepdim=*/true);
+  Value ds = scaleScores(b, loc, MulOp::create(b, loc, p, SubOp::create(b, loc, dp, dot)),
+                         q, op.getScaleAttr());
+  Value dq = MatmulOp::create(b, loc, ds, k);
+  Value dk = MatmulOp::create(b, loc, ds, q, /*transposeLhs=*/true, false);
+  return {dq, dk, dv};
+}
+
+/// Replaces the composite ops of `func` by the train ops they stand for.
+void expandComposites(func::FuncOp func) {
+  SmallVector<Operation *> composites;
+  func.walk([&](Operation *op) {
+    if (isa<AttentionOp, AttentionGradOp>(op))
+      composites.push_back(op);
+  });
+  for (Operation *op : composites) {
+    OpBuilder b(op);
+    SmallVector<Value> values =
+        llvm::TypeSwitch<Operation *, SmallVector<Value>>(op)
+            .Case([&](AttentionOp a) { return expandAttention(b, a); })
+            .Case([&](AttentionGradOp a) { return expandAttentionGrad(b, a); });
+    op->replaceAllUsesWith(values);
+    op->erase();
+  }
+}
+
 struct LowerTrainPass : public ftc::impl::LowerTrainBase<LowerTrainPass> {
   void runOnOperation() override {
+    expandComposites(getOperation());
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
       if (isa<TrainDialect>(op->getDialect()))

@@ -104,7 +104,9 @@ def LowerTrain : Pass<"ftc-lower-train", "::mlir::func::FuncOp"> {
     maps, reductions and contractions linalg.generic with reduction
     iterators, reshapes tensor.collapse_shape/expand_shape, and the
     optimizer updates one linalg.generic each that updates parameter and
-    state in place. Runs after ftc-bind-abi (no parameter symbols are left).
+    state in place. Composite ops (attention and its gradient) are first
+    expanded into the train ops they stand for. Runs after ftc-bind-abi (no
+    parameter symbols are left).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",

@@ -181,3 +181,43 @@ func.func @f() {
   %0 = train.concat dim 0 : () -> tensor<6xf32>
   return
 }
+
+// -----
+
+func.func @f(%q: tensor<2x4x3xf32>, %k: tensor<2x6x3xf32>, %v: tensor<2x6x5xf32>) {
+  // expected-error @+1 {{'train.attention' op causal attention needs as many queries as keys, got 4 and 6}}
+  %0 = train.attention %q, %k, %v causal : (tensor<2x4x3xf32>, tensor<2x6x3xf32>, tensor<2x6x5xf32>) -> tensor<2x4x5xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x4x3xf32>, %k: tensor<2x4x2xf32>, %v: tensor<2x4x5xf32>) {
+  // expected-error @+1 {{'train.attention' op contracted sizes differ: the lhs has 3 columns and the rhs (transposed) has 2 rows}}
+  %0 = train.attention %q, %k, %v : (tensor<2x4x3xf32>, tensor<2x4x2xf32>, tensor<2x4x5xf32>) -> tensor<2x4x5xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x4x3xf32>, %k: tensor<2x4x3xf32>, %v: tensor<3x4x5xf32>) {
+  // expected-error @+1 {{'train.attention' op batch dimensions differ: [2] and [3]}}
+  %0 = train.attention %q, %k, %v : (tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<3x4x5xf32>) -> tensor<2x4x5xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x4x3xf32>, %k: tensor<2x4x3xf32>, %v: tensor<2x4x5xf32>) {
+  // expected-error @+1 {{'train.attention' op result shape [2, 4, 3] does not match the expected shape [2, 4, 5]}}
+  %0 = train.attention %q, %k, %v : (tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>) -> tensor<2x4x3xf32>
+  return
+}
+
+// -----
+
+func.func @f(%g: tensor<2x4x5xf32>, %q: tensor<2x4x3xf32>, %k: tensor<2x4x3xf32>, %v: tensor<2x4x5xf32>) {
+  // expected-error @+1 {{'train.attention_grad' op each gradient has its operand's type, got 'tensor<2x4x5xf32>' for 'tensor<2x4x3xf32>'}}
+  %0:3 = train.attention_grad %g, %q, %k, %v : (tensor<2x4x5xf32>, tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>) -> (tensor<2x4x5xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>)
+  return
+}

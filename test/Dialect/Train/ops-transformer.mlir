@@ -37,6 +37,18 @@ func.func @transformer(%wte: tensor<16x8xf32>, %tok: tensor<2x4xi32>, %w: tensor
   return
 }
 
+// CHECK-LABEL: func.func @attention
+// CHECK: train.attention %{{.+}}, %{{.+}}, %{{.+}} causal : (tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>) -> tensor<2x4x5xf32>
+// CHECK: train.attention %{{.+}}, %{{.+}}, %{{.+}} {scale = 5.000000e-01 : f64} : (tensor<2x4x3xf32>, tensor<2x6x3xf32>, tensor<2x6x5xf32>) -> tensor<2x4x5xf32>
+// CHECK: train.attention_grad %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} causal : (tensor<2x4x5xf32>, tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>) -> (tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>)
+func.func @attention(%q: tensor<2x4x3xf32>, %k: tensor<2x4x3xf32>, %v: tensor<2x4x5xf32>,
+                     %k6: tensor<2x6x3xf32>, %v6: tensor<2x6x5xf32>, %g: tensor<2x4x5xf32>) {
+  %y = train.attention %q, %k, %v causal : (tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>) -> tensor<2x4x5xf32>
+  %z = train.attention %q, %k6, %v6 {scale = 0.5 : f64} : (tensor<2x4x3xf32>, tensor<2x6x3xf32>, tensor<2x6x5xf32>) -> tensor<2x4x5xf32>
+  %dq, %dk, %dv = train.attention_grad %g, %q, %k, %v causal : (tensor<2x4x5xf32>, tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>) -> (tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>)
+  return
+}
+
 // CHECK-LABEL: func.func @concat
 // CHECK: train.concat %{{.+}}, %{{.+}} dim 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
 func.func @concat(%a: tensor<2x3xf32>, %b: tensor<2x5xf32>) -> tensor<2x8xf32> {

@@ -469,6 +469,20 @@ LogicalResult LogSoftmaxOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
 }
 SmallVector<Value> LogSoftmaxOp::getSavedForBackward() { return {getResult()}; }
 
+// y = softmax(mask(q k^T * scale)) v: all three gradients come from one
+// attention_grad, which recomputes the probabilities from q and k (see its
+// description for the maths); only q, k and v are kept for it.
+LogicalResult AttentionOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                         ArrayRef<bool> needed,
+                                         MutableArrayRef<Value> adj) {
+  auto grads = AttentionGradOp::create(
+      b, getLoc(), TypeRange{getQuery().getType(), getKey().getType(), getValue().getType()},
+      res[0], getQuery(), getKey(), getValue(), getCausal(), getScaleAttr());
+  for (unsigned i = 0; i < 3; ++i)
+    setIfNeeded(needed, adj, i, [&] { return grads.getResult(i); });
+  return success();
+}
+
 // d causal_mask(x) = g with the masked elements zero
 LogicalResult CausalMaskOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
                                           ArrayRef<bool> needed,

@@ -128,6 +128,24 @@ FailureOr<Shape> matmulShape(ArrayRef<int64_t> lhs, ArrayRef<int64_t> rhs,
   return result;
 }
 
+FailureOr<Shape> attentionShape(ArrayRef<int64_t> query, ArrayRef<int64_t> key,
+                                ArrayRef<int64_t> value, bool causal,
+                                EmitErrorFn emitError) {
+  Reporter report(emitError);
+  // The scores are q k^T, the output scores v: two matrix products.
+  FailureOr<Shape> scores = matmulShape(query, key, false, true, emitError);
+  if (failed(scores))
+    return failure();
+  FailureOr<Shape> result = matmulShape(*scores, value, false, false, emitError);
+  if (failed(result))
+    return failure();
+  size_t rank = query.size();
+  if (causal && query[rank - 2] != key[rank - 2])
+    return report.fail("causal attention needs as many queries as keys, got ",
+                       query[rank - 2], " and ", key[rank - 2]);
+  return result;
+}
+
 FailureOr<Shape> linearShape(ArrayRef<int64_t> input, ArrayRef<int64_t> weight,
                              std::optional<ArrayRef<int64_t>> bias,
                              EmitErrorFn emitError) {

@@ -294,6 +294,29 @@ LogicalResult LogSoftmaxOp::verify() {
   return success();
 }
 
+LogicalResult AttentionOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  return verifyResultShape(*this,
+                           attentionShape(shapeOf(getQuery()), shapeOf(getKey()),
+                                          shapeOf(getValue()), getCausal(), emit),
+                           getType());
+}
+
+LogicalResult AttentionGradOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  if (failed(verifyResultShape(*this,
+                               attentionShape(shapeOf(getQuery()), shapeOf(getKey()),
+                                              shapeOf(getValue()), getCausal(), emit),
+                               getGrad().getType())))
+    return failure();
+  for (auto [operand, result] : llvm::zip(ValueRange{getQuery(), getKey(), getValue()},
+                                          getResults()))
+    if (operand.getType() != result.getType())
+      return emitOpError() << "each gradient has its operand's type, got "
+                           << result.getType() << " for " << operand.getType();
+  return success();
+}
+
 LogicalResult CausalMaskOp::verify() {
   ArrayRef<int64_t> shape = shapeOf(getInput());
   if (shape.size() < 2 || shape[shape.size() - 1] != shape[shape.size() - 2])

@@ -49,6 +49,13 @@ llvm::FailureOr<Shape> matmulShape(llvm::ArrayRef<int64_t> lhs,
                                    bool transposeLhs, bool transposeRhs,
                                    EmitErrorFn emitError = {});
 
+/// Attention: q [..., Tq, D], k [..., Tk, D], v [..., Tk, Dv] with equal
+/// leading dimensions -> [..., Tq, Dv]; `causal` needs Tq = Tk.
+llvm::FailureOr<Shape> attentionShape(llvm::ArrayRef<int64_t> query,
+                                      llvm::ArrayRef<int64_t> key,
+                                      llvm::ArrayRef<int64_t> value, bool causal,
+                                      EmitErrorFn emitError = {});
+
 /// input [..., in], weight [out, in], bias [out] -> [..., out].
 llvm::FailureOr<Shape>
 linearShape(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> weight,

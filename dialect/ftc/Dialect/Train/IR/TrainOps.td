@@ -446,6 +446,60 @@ def Train_CausalMaskOp : Train_Op<"causal_mask",
   let hasVerifier = 1;
 }
 
+def Train_AttentionOp : Train_Op<"attention",
+    [Pure, SameOperandsAndResultElementType, Differentiable<>]> {
+  let summary = "scaled dot-product attention, optionally causal";
+  let description = [{
+    `softmax(mask(q k^T * scale)) v` over the last two dimensions; the
+    leading dimensions (batch, heads) are equal in all operands. q is
+    `[..., Tq, D]`, k `[..., Tk, D]`, v `[..., Tk, Dv]`, the result
+    `[..., Tq, Dv]`. With `causal` (Tq = Tk), query i sees keys j <= i.
+    Without `scale` the scores are divided by sqrt(D), as GPT-2 does;
+    `scale = s` multiplies them by s.
+
+    One op for what is otherwise five (matmul, scale, causal_mask, softmax,
+    matmul): its rule keeps only q, k and v for the backward pass and
+    recomputes the probabilities there, so the `[..., T, T]` scores are never
+    kept between the passes, and codegen may use a fused kernel.
+
+    ```mlir
+    %y = train.attention %q, %k, %v causal : (tensor<8x4x128x64xf32>, tensor<8x4x128x64xf32>, tensor<8x4x128x64xf32>) -> tensor<8x4x128x64xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$query, Train_FloatTensor:$key,
+                       Train_FloatTensor:$value, UnitAttr:$causal,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`causal` $causal^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Train_AttentionGradOp : Train_Op<"attention_grad",
+    [Pure, SameOperandsAndResultElementType]> {
+  let summary = "gradients of attention with respect to q, k and v";
+  let description = [{
+    Recomputes P = softmax(mask(q k^T * scale)), then, with g the gradient
+    of the output: `dv = P^T g`, `dP = g v^T`,
+    `dS = P * (dP - rowsum(dP * P)) * scale`, `dq = dS k`, `dk = dS^T q`.
+    Operands and attributes are those of the forward op, after `grad`.
+
+    ```mlir
+    %dq, %dk, %dv = train.attention_grad %g, %q, %k, %v causal : (tensor<8x4x128x64xf32>, tensor<8x4x128x64xf32>, tensor<8x4x128x64xf32>, tensor<8x4x128x64xf32>) -> (tensor<8x4x128x64xf32>, tensor<8x4x128x64xf32>, tensor<8x4x128x64xf32>)
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$grad, Train_FloatTensor:$query,
+                       Train_FloatTensor:$key, Train_FloatTensor:$value,
+                       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale);
+  let results = (outs Train_FloatTensor:$query_grad, Train_FloatTensor:$key_grad,
+                      Train_FloatTensor:$value_grad);
+  let assemblyFormat = [{
+    $grad `,` $query `,` $key `,` $value (`causal` $causal^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Train_SliceOp : Train_Op<"slice",
     [Pure, SameOperandsAndResultElementType, SavesCustom]> {
   let summary = "a contiguous range along one dimension (Tensor.narrow, split)";
