@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -68,6 +69,7 @@ struct Model {
   std::vector<int> params, inputs, slots, outputs; // indices into buffers
   std::vector<int> gradOf;                // param order -> grad buffer or -1
   int step = -1, loss = -1;
+  int rng = -1; // [seed, step, training] for dropout masks
 };
 
 /// Parsed once, on first use.
@@ -100,6 +102,7 @@ const Model &model() {
       else if (kind == "input") m.inputs.push_back(i);
       else if (kind == "step") m.step = i;
       else if (kind == "loss") m.loss = i;
+      else if (kind == "rng") m.rng = i;
       else if (kind == "output") m.outputs.push_back(i);
     }
     for (int p : m.params) {
@@ -139,6 +142,8 @@ struct ftc_state {
   std::vector<Memory> owned;
   std::vector<void *> pointers;
   int64_t steps = 0;
+  uint64_t seed = 0;
+  bool training = true;
 };
 
 namespace {
@@ -177,6 +182,14 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
       return fail(FTC_ERROR_ARGUMENT,
                   "input '" + m.buffers[m.inputs[i]].name + "' is null");
     state->pointers[m.inputs[i]] = const_cast<void *>(inputs[i]);
+  }
+  if (m.rng >= 0) {
+    // Every entry draws the masks of the step about to be taken: ftc_grad
+    // and ftc_eval see what the next ftc_step will use.
+    auto *rng = static_cast<int64_t *>(state->pointers[m.rng]);
+    rng[0] = static_cast<int64_t>(state->seed);
+    rng[1] = state->steps + 1;
+    rng[2] = state->training ? 1 : 0;
   }
   entry(state->pointers.data());
   for (int i : m.inputs)
@@ -235,6 +248,7 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
   try {
     const Model &m = model();
     auto state = std::make_unique<ftc_state>();
+    state->seed = seed;
     state->owned.resize(m.buffers.size());
     state->pointers.assign(m.buffers.size(), nullptr);
     for (size_t i = 0; i < m.buffers.size(); ++i) {
@@ -295,6 +309,11 @@ const void *ftc_grad_data(ftc_state *state, int32_t index) {
 
 int64_t ftc_step_count(const ftc_state *state) { return state ? state->steps : 0; }
 
+void ftc_set_training(ftc_state *state, int32_t training) {
+  if (state)
+    state->training = training != 0;
+}
+
 ftc_status ftc_save(const ftc_state *state, const char *path) {
   if (!state || !path)
     return fail(FTC_ERROR_ARGUMENT, "state or path is null");
@@ -310,6 +329,10 @@ ftc_status ftc_save(const ftc_state *state, const char *path) {
     add(s, "optim." + m.buffers[s].name);
   int64_t steps = state->steps;
   tensors.push_back({"optim.step", FTC_I64, {}, &steps, sizeof(steps)});
+  // The dropout masks depend on the seed: a resumed run needs it.
+  auto seed = static_cast<int64_t>(state->seed);
+  if (m.rng >= 0)
+    tensors.push_back({"rng.seed", FTC_I64, {}, &seed, sizeof(seed)});
   std::string error;
   if (!writeSafetensors(path, tensors, error))
     return fail(FTC_ERROR_IO, error);
@@ -362,6 +385,15 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
                                            "' must be a scalar i64");
     std::memcpy(&steps, t->data, sizeof(steps));
   }
+  std::optional<int64_t> seed;
+  if (const LoadedTensor *t = m.rng >= 0 ? file->find("rng.seed") : nullptr) {
+    used[t - file->tensors.data()] = true;
+    if (t->dtype != FTC_I64 || !t->shape.empty())
+      return fail(FTC_ERROR_MISMATCH, "tensor 'rng.seed' in '" + std::string(path) +
+                                           "' must be a scalar i64");
+    seed.emplace();
+    std::memcpy(&*seed, t->data, sizeof(*seed));
+  }
   for (size_t i = 0; i < used.size(); ++i)
     if (!used[i])
       return fail(FTC_ERROR_MISMATCH, "tensor '" + file->tensors[i].name + "' in '" +
@@ -373,6 +405,8 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
   for (auto [index, t] : plan)
     std::memcpy(state->pointers[index], t->data, m.buffers[index].bytes());
   state->steps = steps;
+  if (seed)
+    state->seed = static_cast<uint64_t>(*seed);
   return FTC_OK;
 }
 

@@ -106,6 +106,11 @@ FTC_API const void *ftc_output_data(ftc_state *state, int32_t index);
 FTC_API void ftc_reset_optimizer(ftc_state *state);
 /* Steps taken so far. */
 FTC_API int64_t ftc_step_count(const ftc_state *state);
+/* Training mode (the default, 1) or not (0): without it dropout is the
+ * identity in every entry point, as after PyTorch's model.eval(). In training
+ * mode every entry draws the dropout masks of the next step from the seed
+ * and the step number, so ftc_grad shows the gradient ftc_step will use. */
+FTC_API void ftc_set_training(ftc_state *state, int32_t training);
 
 /* Parameters, optimizer state and step counter as safetensors, written to a
  * temporary file and renamed over `path`. */

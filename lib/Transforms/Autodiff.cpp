@@ -82,6 +82,14 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp loss,
     return loss.emitError() << "ftc-autodiff needs a loss function with one "
                                "block; inline calls and lower control flow "
                                "first";
+  // Every dropout draws its own mask: number them in program order, after
+  // inlining, so each layer's copy of a block gets a stream of its own. The
+  // gradient function is a clone and keeps the numbers.
+  int64_t stream = 0;
+  OpBuilder numbering(loss.getContext());
+  loss.walk([&](DropoutOp dropout) {
+    dropout.setStreamAttr(numbering.getI64IntegerAttr(stream++));
+  });
   auto grad = cast<func::FuncOp>(loss->clone());
   grad.setSymName((loss.getSymName() + "_grad").str());
   grad->removeAttr(TrainDialect::getLossAttrName());

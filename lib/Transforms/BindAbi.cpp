@@ -33,7 +33,7 @@ struct Layout {
   SmallVector<Attribute> entries;
   llvm::StringMap<unsigned> variables; // param / slot symbol -> index
   SmallVector<unsigned> inputs;        // loss-function argument -> index
-  std::optional<unsigned> step, loss;
+  std::optional<unsigned> step, loss, rng;
   SmallVector<unsigned> outputs; // loss-function result i + 1 -> index
   llvm::StringMap<unsigned> grads; // param symbol -> index of its gradient
 
@@ -99,6 +99,11 @@ void BindAbiPass::runOnOperation() {
   }
   if (step)
     layout.step = layout.add(b, "step", "step", step.getArgumentTypes().back());
+  // [seed, step, training] for dropout masks, filled by the runtime per call.
+  bool usesRng = false;
+  module.walk([&](DropoutOp) { usesRng = true; });
+  if (usesRng)
+    layout.rng = layout.add(b, "rng", "rng", RankedTensorType::get({3}, b.getI64Type()));
   layout.loss = layout.add(b, "loss", "loss", loss->getFunctionType().getResult(0));
   for (unsigned i = 1; i < loss->getNumResults(); ++i) {
     auto name = loss->getResultAttrOfType<StringAttr>(i, TrainDialect::getOutputAttrName());
@@ -159,6 +164,16 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
     old.replaceAllUsesWith(tensor);
   }
 
+  // The RNG state, for every dropout of this function.
+  SmallVector<DropoutOp> dropouts;
+  func.walk([&](DropoutOp op) { dropouts.push_back(op); });
+  if (!dropouts.empty()) {
+    auto type = RankedTensorType::get({3}, b.getI64Type());
+    Value tensor = bufferization::ToTensorOp::create(
+        b, loc, type, addBuffer(*layout.rng, type), /*restrict=*/true, /*writable=*/false);
+    for (DropoutOp op : dropouts)
+      op.getRngMutable().assign(tensor);
+  }
   // Parameters and slots: one buffer each, read once at the entry.
   llvm::StringMap<std::pair<Value, Value>> variables; // name -> (memref, tensor)
   auto variable = [&](StringRef name, Type type) -> std::pair<Value, Value> {

@@ -660,6 +660,84 @@ Value geluScalar(OpBuilder &b, Location l, Value x, bool tanh, bool derivative) 
   return add(mul(half, add(one, e)), mul(x, mul(pdf, c(1.0 / std::sqrt(2.0 * M_PI)))));
 }
 
+/// splitmix64's finalizer: a bijection of i64 whose output bits each depend
+/// on every input bit.
+Value mix64(OpBuilder &b, Location l, Value z) {
+  auto c = [&](uint64_t v) {
+    return arith::ConstantOp::create(b, l, b.getI64IntegerAttr(static_cast<int64_t>(v)))
+        .getResult();
+  };
+  auto xorShift = [&](Value v, uint64_t shift) {
+    return arith::XOrIOp::create(b, l, v, arith::ShRUIOp::create(b, l, v, c(shift)))
+        .getResult();
+  };
+  z = arith::MulIOp::create(b, l, xorShift(z, 30), c(0xBF58476D1CE4E5B9ull));
+  z = arith::MulIOp::create(b, l, xorShift(z, 27), c(0x94D049BB133111EBull));
+  return xorShift(z, 31);
+}
+
+/// dropout: keep element i when the top 32 bits of
+/// mix64(key + (i + 1) * golden) are >= p * 2^32, with
+/// key = mix64(mix64(mix64(seed) ^ step) ^ stream): splitmix64's sequence
+/// from a seed that differs per (seed, step, stream). Kept elements are
+/// scaled by 1 / (1 - p); with training = 0 the input passes unchanged.
+FailureOr<Value> lowerDropout(Lowering &L, DropoutOp op) {
+  double p = op.getP().convertToDouble();
+  if (p == 0.0)
+    return op.getInput();
+  if (!op.getRng())
+    return op.emitError() << "dropout needs the RNG state: run ftc-bind-abi first";
+  OpBuilder &b = L.b;
+  Location loc = op.getLoc();
+  auto type = cast<RankedTensorType>(op.getType());
+  auto index = [&](int64_t i) {
+    return arith::ConstantIndexOp::create(b, loc, i).getResult();
+  };
+  auto i64 = [&](int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v)).getResult();
+  };
+  Value rng = op.getRng();
+  Value seed = tensor::ExtractOp::create(b, loc, rng, index(0));
+  Value step = tensor::ExtractOp::create(b, loc, rng, index(1));
+  Value training = tensor::ExtractOp::create(b, loc, rng, index(2));
+  Value key = mix64(b, loc, arith::XOrIOp::create(b, loc, mix64(b, loc, seed), step));
+  key = mix64(b, loc, arith::XOrIOp::create(b, loc, key, i64(op.getStream().value_or(0))));
+  Value active = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, training, i64(0));
+  // Drop when the 32-bit draw is below p * 2^32 (p = 1 drops everything).
+  auto threshold = static_cast<int64_t>(std::llround(p * 4294967296.0));
+  Type elem = type.getElementType();
+  double scale = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
+  Value result = L.elementwise(type, op.getInput(), [&](OpBuilder &nb, Location nl,
+                                                        ValueRange a) -> Value {
+    // The element's row-major index.
+    Value linear = arith::ConstantOp::create(nb, nl, nb.getI64IntegerAttr(0));
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      Value i = arith::IndexCastOp::create(nb, nl, nb.getI64Type(),
+                                           linalg::IndexOp::create(nb, nl, d));
+      Value size = arith::ConstantOp::create(nb, nl, nb.getI64IntegerAttr(type.getDimSize(d)));
+      linear = arith::AddIOp::create(nb, nl, arith::MulIOp::create(nb, nl, linear, size), i);
+    }
+    Value one = arith::ConstantOp::create(nb, nl, nb.getI64IntegerAttr(1));
+    Value golden = arith::ConstantOp::create(
+        nb, nl, nb.getI64IntegerAttr(static_cast<int64_t>(0x9E3779B97F4A7C15ull)));
+    Value counter = arith::AddIOp::create(
+        nb, nl, key,
+        arith::MulIOp::create(nb, nl, arith::AddIOp::create(nb, nl, linear, one), golden));
+    Value draw = arith::ShRUIOp::create(
+        nb, nl, mix64(nb, nl, counter),
+        arith::ConstantOp::create(nb, nl, nb.getI64IntegerAttr(32)));
+    Value keep = arith::CmpIOp::create(
+        nb, nl, arith::CmpIPredicate::uge, draw,
+        arith::ConstantOp::create(nb, nl, nb.getI64IntegerAttr(threshold)));
+    Value scaled = arith::MulFOp::create(
+        nb, nl, a[0], arith::ConstantOp::create(nb, nl, nb.getFloatAttr(elem, scale)));
+    Value zero = arith::ConstantOp::create(nb, nl, nb.getFloatAttr(elem, 0.0));
+    Value dropped = arith::SelectOp::create(nb, nl, keep, scaled, zero);
+    return arith::SelectOp::create(nb, nl, active, dropped, a[0]);
+  });
+  return result;
+}
+
 /// The replacement values of `op`, or failure for an op with no lowering.
 FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
   OpBuilder b(op);
@@ -853,6 +931,12 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
                                    return arith::MulFOp::create(
                                        nb, nl, a[0], geluScalar(nb, nl, a[1], tanh, true));
                                  }));
+      })
+      .Case([&](DropoutOp d) -> FailureOr<SmallVector<Value>> {
+        FailureOr<Value> v = lowerDropout(L, d);
+        if (failed(v))
+          return failure();
+        return one(*v);
       })
       .Case([&](CausalMaskOp m) {
         auto type = cast<RankedTensorType>(m.getType());

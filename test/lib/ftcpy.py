@@ -37,8 +37,12 @@ class Step:
         lib.ftc_destroy.argtypes = [ctypes.c_void_p]
         lib.ftc_step_count.argtypes = [ctypes.c_void_p]
         lib.ftc_step_count.restype = ctypes.c_int64
+        lib.ftc_output_data.restype = ctypes.c_void_p
+        lib.ftc_output_data.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        lib.ftc_set_training.argtypes = [ctypes.c_void_p, ctypes.c_int32]
         self.params = [self._info(lib.ftc_param_info, i) for i in range(lib.ftc_num_params())]
         self.inputs = [self._info(lib.ftc_input_info, i) for i in range(lib.ftc_num_inputs())]
+        self.outputs = [self._info(lib.ftc_output_info, i) for i in range(lib.ftc_num_outputs())]
         self.state = ctypes.c_void_p()
         self.check(lib.ftc_create(seed, ctypes.byref(self.state)))
 
@@ -85,6 +89,13 @@ class Step:
     def grad_of(self, i):
         ptr = self.lib.ftc_grad_data(self.state, i)
         return None if not ptr else self._view(ptr, self.params[i]).copy()
+
+    def output(self, i):
+        """Output i of the last eval, copied."""
+        return self._view(self.lib.ftc_output_data(self.state, i), self.outputs[i]).copy()
+
+    def set_training(self, training):
+        self.lib.ftc_set_training(self.state, int(training))
 
     def save(self, path):
         self.check(self.lib.ftc_save(self.state, path.encode()))

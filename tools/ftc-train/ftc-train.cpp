@@ -52,7 +52,7 @@ constexpr const char *usage =
   X(ftc_abi_version) X(ftc_num_inputs) X(ftc_input_info) X(ftc_num_outputs)    \
   X(ftc_output_info) X(ftc_num_params) X(ftc_create) X(ftc_destroy)            \
   X(ftc_step) X(ftc_eval) X(ftc_output_data) X(ftc_step_count) X(ftc_save)     \
-  X(ftc_load) X(ftc_reset_optimizer) X(ftc_last_error)
+  X(ftc_load) X(ftc_reset_optimizer) X(ftc_set_training) X(ftc_last_error)
 
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
@@ -400,6 +400,9 @@ int main(int argc, char **argv) {
     api.check(api.ftc_save(state, o.save.c_str()), fmt::format("saving '{}'", o.save));
     fmt::print("saved {} (step {})\n", o.save, api.ftc_step_count(state));
   }
+  // Evaluation and sampling run the model as PyTorch's model.eval() does:
+  // no dropout.
+  api.ftc_set_training(state, 0);
   if (mnist && !interrupted)
     evaluate(api, state, *mnist, inputs, pointers);
   if (o.sample > 0) {

@@ -221,3 +221,19 @@ func.func @f(%g: tensor<2x4x5xf32>, %q: tensor<2x4x3xf32>, %k: tensor<2x4x3xf32>
   %0:3 = train.attention_grad %g, %q, %k, %v : (tensor<2x4x5xf32>, tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>) -> (tensor<2x4x5xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>)
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<2x4xf32>) {
+  // expected-error @+1 {{'train.dropout' op p must be in [0, 1], got 1.5}}
+  %0 = train.dropout %x p 1.5 : tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x4xf32>, %rng: tensor<2xi64>) {
+  // expected-error @+1 {{'train.dropout' op the RNG state must be tensor<3xi64> ([seed, step, training]), got 'tensor<2xi64>'}}
+  %0 = train.dropout %x p 0.5 rng %rng : tensor<2x4xf32>, tensor<2xi64>
+  return
+}

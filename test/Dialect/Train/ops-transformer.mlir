@@ -49,6 +49,15 @@ func.func @attention(%q: tensor<2x4x3xf32>, %k: tensor<2x4x3xf32>, %v: tensor<2x
   return
 }
 
+// CHECK-LABEL: func.func @dropout
+// CHECK: train.dropout %{{.+}} p 1.000000e-01 : tensor<2x4x8xf32>
+// CHECK: train.dropout %{{.+}} p 5.000000e-01 stream 3 rng %{{.+}} : tensor<2x4x8xf32>, tensor<3xi64>
+func.func @dropout(%x: tensor<2x4x8xf32>, %rng: tensor<3xi64>) {
+  %0 = train.dropout %x p 0.1 : tensor<2x4x8xf32>
+  %1 = train.dropout %x p 0.5 stream 3 rng %rng : tensor<2x4x8xf32>, tensor<3xi64>
+  return
+}
+
 // CHECK-LABEL: func.func @concat
 // CHECK: train.concat %{{.+}}, %{{.+}} dim 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
 func.func @concat(%a: tensor<2x3xf32>, %b: tensor<2x5xf32>) -> tensor<2x8xf32> {

@@ -483,6 +483,20 @@ LogicalResult AttentionOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
   return success();
 }
 
+// d dropout(x) = dropout(g) with the same mask (same stream, same step):
+// the op is linear, x * keep / (1 - p).
+LogicalResult DropoutOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                       ArrayRef<bool> needed,
+                                       MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    return DropoutOp::create(b, getLoc(), res[0].getType(), res[0], getRng(), getPAttr(),
+                             getStreamAttr())
+        .getResult();
+  });
+  return success();
+}
+SmallVector<Value> DropoutOp::getSavedForBackward() { return {}; }
+
 // d causal_mask(x) = g with the masked elements zero
 LogicalResult CausalMaskOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
                                           ArrayRef<bool> needed,

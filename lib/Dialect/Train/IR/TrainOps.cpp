@@ -317,6 +317,16 @@ LogicalResult AttentionGradOp::verify() {
   return success();
 }
 
+LogicalResult DropoutOp::verify() {
+  double p = getP().convertToDouble();
+  if (!(p >= 0.0 && p <= 1.0))
+    return emitOpError() << "p must be in [0, 1], got " << p;
+  if (getRng() && shapeOf(getRng()) != ArrayRef<int64_t>{3})
+    return emitOpError() << "the RNG state must be tensor<3xi64> ([seed, step, training]), got "
+                         << getRng().getType();
+  return success();
+}
+
 LogicalResult CausalMaskOp::verify() {
   ArrayRef<int64_t> shape = shapeOf(getInput());
   if (shape.size() < 2 || shape[shape.size() - 1] != shape[shape.size() - 2])

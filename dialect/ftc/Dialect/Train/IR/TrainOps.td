@@ -500,6 +500,41 @@ def Train_AttentionGradOp : Train_Op<"attention_grad",
   let hasVerifier = 1;
 }
 
+def Train_DropoutOp : Train_Op<"dropout",
+    [Pure, AllTypesMatch<["input", "result"]>, Differentiable<["getSavedForBackward"]>]> {
+  let summary = "dropout: zeroes elements with probability p, scales the rest by 1/(1-p)";
+  let description = [{
+    `y = x * keep / (1 - p)` elementwise, `keep` drawn anew for every step,
+    as `torch.nn.functional.dropout` in training mode; `p = 0` is the
+    identity. The mask is a function of the state's seed, the step number,
+    the op's `stream` and the element's index (a counter-based generator:
+    splitmix64 over those), so the same seed and step give the same mask on
+    any machine, and the backward pass recomputes it instead of keeping it.
+    The dropout of the gradient is the gradient of the dropout: the rule
+    emits the same op, same stream, on the incoming gradient.
+
+    `stream` tells the dropouts of one model apart; ftc-autodiff numbers them
+    (after inlining, so each layer gets its own). `rng` is the ABI's RNG
+    buffer (`[seed, step, training]`), which ftc-bind-abi passes in; with
+    training 0 (`ftc_set_training(state, 0)`) dropout is the identity, as
+    after PyTorch's `model.eval()`.
+
+    ```mlir
+    %y = train.dropout %x p 0.1 : tensor<8x128x256xf32>
+    // After ftc-autodiff and ftc-bind-abi:
+    %z = train.dropout %x p 0.1 stream 3 rng %rng : tensor<8x128x256xf32>, tensor<3xi64>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input,
+                       Optional<RankedTensorOf<[I64], [HasStaticShapePred]>>:$rng,
+                       F64Attr:$p, OptionalAttr<I64Attr>:$stream);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `p` $p (`stream` $stream^)? (`rng` $rng^)? attr-dict `:` type($result) (`,` type($rng)^)?
+  }];
+  let hasVerifier = 1;
+}
+
 def Train_SliceOp : Train_Op<"slice",
     [Pure, SameOperandsAndResultElementType, SavesCustom]> {
   let summary = "a contiguous range along one dimension (Tensor.narrow, split)";
