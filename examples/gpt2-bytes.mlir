@@ -34,13 +34,11 @@ module attributes {train.optimizer = #train.adamw<lr = 0.001, weight_decay = 0.0
   func.func private @block(%x: tensor<16x64x128xf32>, %ln1_w: tensor<128xf32>, %ln1_b: tensor<128xf32>, %attn_w: tensor<384x128xf32>, %attn_b: tensor<384xf32>, %proj_w: tensor<128x128xf32>, %proj_b: tensor<128xf32>, %ln2_w: tensor<128xf32>, %ln2_b: tensor<128xf32>, %fc_w: tensor<512x128xf32>, %fc_b: tensor<512xf32>, %fc_proj_w: tensor<128x512xf32>, %fc_proj_b: tensor<128xf32>) -> tensor<16x64x128xf32> {
     %h = train.layer_norm %x, %ln1_w, %ln1_b : (tensor<16x64x128xf32>, tensor<128xf32>, tensor<128xf32>) -> tensor<16x64x128xf32>
     %qkv = train.linear %h, %attn_w, %attn_b : (tensor<16x64x128xf32>, tensor<384x128xf32>, tensor<384xf32>) -> tensor<16x64x384xf32>
-    %q0 = train.slice %qkv dim 2 start 0 : tensor<16x64x384xf32> -> tensor<16x64x128xf32>
+    %q0, %k0, %v0 = train.split %qkv dim 2 : tensor<16x64x384xf32> -> (tensor<16x64x128xf32>, tensor<16x64x128xf32>, tensor<16x64x128xf32>)
     %q1 = train.reshape %q0 : tensor<16x64x128xf32> -> tensor<16x64x4x32xf32>
     %q = train.transpose %q1 [0, 2, 1, 3] : tensor<16x64x4x32xf32> -> tensor<16x4x64x32xf32>
-    %k0 = train.slice %qkv dim 2 start 128 : tensor<16x64x384xf32> -> tensor<16x64x128xf32>
     %k1 = train.reshape %k0 : tensor<16x64x128xf32> -> tensor<16x64x4x32xf32>
     %k = train.transpose %k1 [0, 2, 1, 3] : tensor<16x64x4x32xf32> -> tensor<16x4x64x32xf32>
-    %v0 = train.slice %qkv dim 2 start 256 : tensor<16x64x384xf32> -> tensor<16x64x128xf32>
     %v1 = train.reshape %v0 : tensor<16x64x128xf32> -> tensor<16x64x4x32xf32>
     %v = train.transpose %v1 [0, 2, 1, 3] : tensor<16x64x4x32xf32> -> tensor<16x4x64x32xf32>
     %y0 = train.attention %q, %k, %v causal : (tensor<16x4x64x32xf32>, tensor<16x4x64x32xf32>, tensor<16x4x64x32xf32>) -> tensor<16x4x64x32xf32>

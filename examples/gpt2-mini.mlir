@@ -82,13 +82,11 @@ module attributes {train.optimizer = #train.adamw<lr = 0.0001, weight_decay = 0.
   func.func private @block(%x: tensor<8x256x384xf32>, %ln1_w: tensor<384xf32>, %ln1_b: tensor<384xf32>, %attn_w: tensor<1152x384xf32>, %attn_b: tensor<1152xf32>, %proj_w: tensor<384x384xf32>, %proj_b: tensor<384xf32>, %ln2_w: tensor<384xf32>, %ln2_b: tensor<384xf32>, %fc_w: tensor<1536x384xf32>, %fc_b: tensor<1536xf32>, %fc_proj_w: tensor<384x1536xf32>, %fc_proj_b: tensor<384xf32>) -> tensor<8x256x384xf32> {
     %h = train.layer_norm %x, %ln1_w, %ln1_b : (tensor<8x256x384xf32>, tensor<384xf32>, tensor<384xf32>) -> tensor<8x256x384xf32>
     %qkv = train.linear %h, %attn_w, %attn_b : (tensor<8x256x384xf32>, tensor<1152x384xf32>, tensor<1152xf32>) -> tensor<8x256x1152xf32>
-    %q0 = train.slice %qkv dim 2 start 0 : tensor<8x256x1152xf32> -> tensor<8x256x384xf32>
+    %q0, %k0, %v0 = train.split %qkv dim 2 : tensor<8x256x1152xf32> -> (tensor<8x256x384xf32>, tensor<8x256x384xf32>, tensor<8x256x384xf32>)
     %q1 = train.reshape %q0 : tensor<8x256x384xf32> -> tensor<8x256x6x64xf32>
     %q = train.transpose %q1 [0, 2, 1, 3] : tensor<8x256x6x64xf32> -> tensor<8x6x256x64xf32>
-    %k0 = train.slice %qkv dim 2 start 384 : tensor<8x256x1152xf32> -> tensor<8x256x384xf32>
     %k1 = train.reshape %k0 : tensor<8x256x384xf32> -> tensor<8x256x6x64xf32>
     %k = train.transpose %k1 [0, 2, 1, 3] : tensor<8x256x6x64xf32> -> tensor<8x6x256x64xf32>
-    %v0 = train.slice %qkv dim 2 start 768 : tensor<8x256x1152xf32> -> tensor<8x256x384xf32>
     %v1 = train.reshape %v0 : tensor<8x256x384xf32> -> tensor<8x256x6x64xf32>
     %v = train.transpose %v1 [0, 2, 1, 3] : tensor<8x256x6x64xf32> -> tensor<8x6x256x64xf32>
     %y0 = train.attention %q, %k, %v causal : (tensor<8x6x256x64xf32>, tensor<8x6x256x64xf32>, tensor<8x6x256x64xf32>) -> tensor<8x6x256x64xf32>

@@ -154,13 +154,11 @@ module attributes {train.optimizer = #train.adamw<lr = 0.0001, weight_decay = 0.
   func.func private @block(%x: tensor<8x1024x768xf32>, %ln1_w: tensor<768xf32>, %ln1_b: tensor<768xf32>, %attn_w: tensor<2304x768xf32>, %attn_b: tensor<2304xf32>, %proj_w: tensor<768x768xf32>, %proj_b: tensor<768xf32>, %ln2_w: tensor<768xf32>, %ln2_b: tensor<768xf32>, %fc_w: tensor<3072x768xf32>, %fc_b: tensor<3072xf32>, %fc_proj_w: tensor<768x3072xf32>, %fc_proj_b: tensor<768xf32>) -> tensor<8x1024x768xf32> {
     %h = train.layer_norm %x, %ln1_w, %ln1_b : (tensor<8x1024x768xf32>, tensor<768xf32>, tensor<768xf32>) -> tensor<8x1024x768xf32>
     %qkv = train.linear %h, %attn_w, %attn_b : (tensor<8x1024x768xf32>, tensor<2304x768xf32>, tensor<2304xf32>) -> tensor<8x1024x2304xf32>
-    %q0 = train.slice %qkv dim 2 start 0 : tensor<8x1024x2304xf32> -> tensor<8x1024x768xf32>
+    %q0, %k0, %v0 = train.split %qkv dim 2 : tensor<8x1024x2304xf32> -> (tensor<8x1024x768xf32>, tensor<8x1024x768xf32>, tensor<8x1024x768xf32>)
     %q1 = train.reshape %q0 : tensor<8x1024x768xf32> -> tensor<8x1024x12x64xf32>
     %q = train.transpose %q1 [0, 2, 1, 3] : tensor<8x1024x12x64xf32> -> tensor<8x12x1024x64xf32>
-    %k0 = train.slice %qkv dim 2 start 768 : tensor<8x1024x2304xf32> -> tensor<8x1024x768xf32>
     %k1 = train.reshape %k0 : tensor<8x1024x768xf32> -> tensor<8x1024x12x64xf32>
     %k = train.transpose %k1 [0, 2, 1, 3] : tensor<8x1024x12x64xf32> -> tensor<8x12x1024x64xf32>
-    %v0 = train.slice %qkv dim 2 start 1536 : tensor<8x1024x2304xf32> -> tensor<8x1024x768xf32>
     %v1 = train.reshape %v0 : tensor<8x1024x768xf32> -> tensor<8x1024x12x64xf32>
     %v = train.transpose %v1 [0, 2, 1, 3] : tensor<8x1024x12x64xf32> -> tensor<8x12x1024x64xf32>
     %y0 = train.attention %q, %k, %v causal : (tensor<8x12x1024x64xf32>, tensor<8x12x1024x64xf32>, tensor<8x12x1024x64xf32>) -> tensor<8x12x1024x64xf32>

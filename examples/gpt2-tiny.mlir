@@ -58,13 +58,11 @@ module attributes {train.optimizer = #train.adamw<lr = 0.0001, weight_decay = 0.
   func.func private @block(%x: tensor<8x128x256xf32>, %ln1_w: tensor<256xf32>, %ln1_b: tensor<256xf32>, %attn_w: tensor<768x256xf32>, %attn_b: tensor<768xf32>, %proj_w: tensor<256x256xf32>, %proj_b: tensor<256xf32>, %ln2_w: tensor<256xf32>, %ln2_b: tensor<256xf32>, %fc_w: tensor<1024x256xf32>, %fc_b: tensor<1024xf32>, %fc_proj_w: tensor<256x1024xf32>, %fc_proj_b: tensor<256xf32>) -> tensor<8x128x256xf32> {
     %h = train.layer_norm %x, %ln1_w, %ln1_b : (tensor<8x128x256xf32>, tensor<256xf32>, tensor<256xf32>) -> tensor<8x128x256xf32>
     %qkv = train.linear %h, %attn_w, %attn_b : (tensor<8x128x256xf32>, tensor<768x256xf32>, tensor<768xf32>) -> tensor<8x128x768xf32>
-    %q0 = train.slice %qkv dim 2 start 0 : tensor<8x128x768xf32> -> tensor<8x128x256xf32>
+    %q0, %k0, %v0 = train.split %qkv dim 2 : tensor<8x128x768xf32> -> (tensor<8x128x256xf32>, tensor<8x128x256xf32>, tensor<8x128x256xf32>)
     %q1 = train.reshape %q0 : tensor<8x128x256xf32> -> tensor<8x128x4x64xf32>
     %q = train.transpose %q1 [0, 2, 1, 3] : tensor<8x128x4x64xf32> -> tensor<8x4x128x64xf32>
-    %k0 = train.slice %qkv dim 2 start 256 : tensor<8x128x768xf32> -> tensor<8x128x256xf32>
     %k1 = train.reshape %k0 : tensor<8x128x256xf32> -> tensor<8x128x4x64xf32>
     %k = train.transpose %k1 [0, 2, 1, 3] : tensor<8x128x4x64xf32> -> tensor<8x4x128x64xf32>
-    %v0 = train.slice %qkv dim 2 start 512 : tensor<8x128x768xf32> -> tensor<8x128x256xf32>
     %v1 = train.reshape %v0 : tensor<8x128x256xf32> -> tensor<8x128x4x64xf32>
     %v = train.transpose %v1 [0, 2, 1, 3] : tensor<8x128x4x64xf32> -> tensor<8x4x128x64xf32>
     %y0 = train.attention %q, %k, %v causal : (tensor<8x4x128x64xf32>, tensor<8x4x128x64xf32>, tensor<8x4x128x64xf32>) -> tensor<8x4x128x64xf32>

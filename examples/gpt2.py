@@ -61,9 +61,9 @@ def block(c, fused=True):
              f"  func.func private @block(%x: {x}, {args}) -> {x} {{",
              f"    %h = train.layer_norm %x, %ln1_w, %ln1_b : ({x}, {t(D)}, {t(D)}) -> {x}",
              f"    %qkv = train.linear %h, %attn_w, %attn_b : ({x}, {t(3 * D, D)}, {t(3 * D)}) -> {x3}"]
-    for i, name in enumerate("qkv"):
-        lines += [f"    %{name}0 = train.slice %qkv dim 2 start {i * D} : {x3} -> {x}",
-                  f"    %{name}1 = train.reshape %{name}0 : {x} -> {split}",
+    lines += [f"    %q0, %k0, %v0 = train.split %qkv dim 2 : {x3} -> ({x}, {x}, {x})"]
+    for name in "qkv":
+        lines += [f"    %{name}1 = train.reshape %{name}0 : {x} -> {split}",
                   f"    %{name} = train.transpose %{name}1 [0, 2, 1, 3] : {split} -> {heads}"]
     if fused:
         lines += [f"    %y0 = train.attention %q, %k, %v causal : ({heads}, {heads}, {heads}) -> {heads}"]

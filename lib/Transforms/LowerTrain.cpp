@@ -962,6 +962,22 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
                                                   sizes, strides)
                        .getResult());
       })
+      .Case([&](SplitOp sp) {
+        SmallVector<Value> pieces;
+        int64_t offset = 0;
+        for (Value piece : sp.getResults()) {
+          RankedTensorType t = tensorType(piece);
+          SmallVector<OpFoldResult> offsets(t.getRank(), b.getIndexAttr(0)), sizes,
+              strides(t.getRank(), b.getIndexAttr(1));
+          for (int64_t size : t.getShape())
+            sizes.push_back(b.getIndexAttr(size));
+          offsets[sp.getDim()] = b.getIndexAttr(offset);
+          pieces.push_back(tensor::ExtractSliceOp::create(b, op->getLoc(), t, sp.getInput(),
+                                                          offsets, sizes, strides));
+          offset += t.getDimSize(sp.getDim());
+        }
+        return pieces;
+      })
       .Case([&](ConcatOp cc) {
         auto type = cast<RankedTensorType>(cc.getType());
         Value acc = L.empty(type);

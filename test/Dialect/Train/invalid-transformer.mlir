@@ -237,3 +237,27 @@ func.func @f(%x: tensor<2x4xf32>, %rng: tensor<2xi64>) {
   %0 = train.dropout %x p 0.5 rng %rng : tensor<2x4xf32>, tensor<2xi64>
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<2x8xf32>) {
+  // expected-error @+1 {{'train.split' op the results' sizes along dimension 1 add up to 7, the input has 8}}
+  %0:2 = train.split %x dim 1 : tensor<2x8xf32> -> (tensor<2x3xf32>, tensor<2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8xf32>) {
+  // expected-error @+1 {{'train.split' op result [3, 3] and input [2, 8] may differ in dimension 1 only}}
+  %0:2 = train.split %x dim 1 : tensor<2x8xf32> -> (tensor<3x3xf32>, tensor<2x5xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x8xf32>) {
+  // expected-error @+1 {{'train.split' op dim 2 is out of range for rank 2}}
+  %0:2 = train.split %x dim 2 : tensor<2x8xf32> -> (tensor<2x3xf32>, tensor<2x5xf32>)
+  return
+}

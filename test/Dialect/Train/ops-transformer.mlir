@@ -58,6 +58,13 @@ func.func @dropout(%x: tensor<2x4x8xf32>, %rng: tensor<3xi64>) {
   return
 }
 
+// CHECK-LABEL: func.func @split
+// CHECK: train.split %{{.+}} dim 1 : tensor<2x8xf32> -> (tensor<2x3xf32>, tensor<2x5xf32>)
+func.func @split(%a: tensor<2x8xf32>) -> tensor<2x3xf32> {
+  %0:2 = train.split %a dim 1 : tensor<2x8xf32> -> (tensor<2x3xf32>, tensor<2x5xf32>)
+  return %0#0 : tensor<2x3xf32>
+}
+
 // CHECK-LABEL: func.func @concat
 // CHECK: train.concat %{{.+}}, %{{.+}} dim 1 : (tensor<2x3xf32>, tensor<2x5xf32>) -> tensor<2x8xf32>
 func.func @concat(%a: tensor<2x3xf32>, %b: tensor<2x5xf32>) -> tensor<2x8xf32> {

@@ -537,6 +537,24 @@ LogicalResult ConcatOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
 }
 SmallVector<Value> ConcatOp::getSavedForBackward() { return {}; }
 
+// d split(x) = concat(g_1, ..., g_n), zeros for a piece without a gradient
+LogicalResult SplitOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                     ArrayRef<bool> needed,
+                                     MutableArrayRef<Value> adj) {
+  setIfNeeded(needed, adj, 0, [&] {
+    SmallVector<Value> pieces;
+    for (auto [piece, g] : llvm::zip(getResults(), res))
+      pieces.push_back(g ? g
+                         : FillOp::create(b, getLoc(), piece.getType(),
+                                          b.getF64FloatAttr(0.0))
+                               .getResult());
+    return ConcatOp::create(b, getLoc(), getInput().getType(), pieces, getDim())
+        .getResult();
+  });
+  return success();
+}
+SmallVector<Value> SplitOp::getSavedForBackward() { return {}; }
+
 // d pad(x) = the slice of g where x sits
 LogicalResult PadOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
                                    ArrayRef<bool> needed,

@@ -365,25 +365,39 @@ LogicalResult PadOp::verify() {
                      getStart());
 }
 
-LogicalResult ConcatOp::verify() {
-  ArrayRef<int64_t> out = shapeOf(getResult());
-  int64_t dim = getDim(), total = 0;
+/// `pieces` joined along `dim` make `whole` (concat and split).
+static LogicalResult verifyJoin(Operation *op, ValueRange pieces, Value whole,
+                                int64_t dim, StringRef piecesName, StringRef wholeName) {
+  ArrayRef<int64_t> out = shapeOf(whole);
+  int64_t total = 0;
   if (dim < 0 || dim >= static_cast<int64_t>(out.size()))
-    return emitOpError() << "dim " << dim << " is out of range for rank " << out.size();
-  for (Value in : getInputs()) {
-    ArrayRef<int64_t> shape = shapeOf(in);
+    return op->emitOpError() << "dim " << dim << " is out of range for rank " << out.size();
+  for (Value piece : pieces) {
+    ArrayRef<int64_t> shape = shapeOf(piece);
     if (shape.size() != out.size())
-      return emitOpError() << "inputs and result must have the same rank, got "
-                           << formatShape(shape) << " and " << formatShape(out);
+      return op->emitOpError() << piecesName << " and " << wholeName
+                               << " must have the same rank, got " << formatShape(shape)
+                               << " and " << formatShape(out);
     for (size_t d = 0; d < out.size(); ++d)
       if (static_cast<int64_t>(d) != dim && shape[d] != out[d])
-        return emitOpError() << "input " << formatShape(shape) << " and result "
-                             << formatShape(out) << " may differ in dimension "
-                             << dim << " only";
+        return op->emitOpError() << piecesName.drop_back() << " " << formatShape(shape)
+                                 << " and " << wholeName << " " << formatShape(out)
+                                 << " may differ in dimension " << dim << " only";
     total += shape[dim];
   }
   if (total != out[dim])
-    return emitOpError() << "the inputs' sizes along dimension " << dim << " add up to "
-                         << total << ", the result has " << out[dim];
+    return op->emitOpError() << "the " << piecesName << "' sizes along dimension " << dim
+                             << " add up to " << total << ", the " << wholeName << " has "
+                             << out[dim];
   return success();
+}
+
+LogicalResult ConcatOp::verify() {
+  return verifyJoin(*this, getInputs(), getResult(), getDim(), "inputs", "result");
+}
+
+LogicalResult SplitOp::verify() {
+  if (getResults().empty())
+    return emitOpError() << "needs at least one result";
+  return verifyJoin(*this, getResults(), getInput(), getDim(), "results", "input");
 }

@@ -557,7 +557,7 @@ def Train_ConcatOp : Train_Op<"concat",
   let summary = "tensors joined along one dimension (torch.cat)";
   let description = [{
     The inputs agree in every dimension but `dim`; the result's `dim` is the
-    sum of theirs. Its gradient is one slice per input. (A split is slices.)
+    sum of theirs. Its gradient is one slice per input.
 
     ```mlir
     %qkv = train.concat %q, %k, %v dim 2 : (tensor<8x128x256xf32>, tensor<8x128x256xf32>, tensor<8x128x256xf32>) -> tensor<8x128x768xf32>
@@ -566,6 +566,26 @@ def Train_ConcatOp : Train_Op<"concat",
   let arguments = (ins Variadic<Train_FloatTensor>:$inputs, I64Attr:$dim);
   let results = (outs Train_FloatTensor:$result);
   let assemblyFormat = "$inputs `dim` $dim attr-dict `:` functional-type($inputs, results)";
+  let hasVerifier = 1;
+}
+
+def Train_SplitOp : Train_Op<"split",
+    [Pure, SameOperandsAndResultElementType, SavesCustom]> {
+  let summary = "consecutive pieces along one dimension (torch.split)";
+  let description = [{
+    The inverse of concat: the results agree with the input in every
+    dimension but `dim`, and their sizes along it add up to the input's.
+    Its gradient is one concat of the pieces' gradients (zeros for a piece
+    that does not reach the loss). GPT-2's q, k and v are a split of one
+    projection.
+
+    ```mlir
+    %q, %k, %v = train.split %qkv dim 2 : tensor<8x128x768xf32> -> (tensor<8x128x256xf32>, tensor<8x128x256xf32>, tensor<8x128x256xf32>)
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input, I64Attr:$dim);
+  let results = (outs Variadic<Train_FloatTensor>:$results);
+  let assemblyFormat = "$input `dim` $dim attr-dict `:` type($input) `->` `(` type($results) `)`";
   let hasVerifier = 1;
 }
 
