@@ -115,6 +115,19 @@ def LowerTrain : Pass<"ftc-lower-train", "::mlir::func::FuncOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def EarlyDealloc : Pass<"ftc-early-dealloc", "::mlir::func::FuncOp"> {
+  let summary = "Frees each buffer right after its last use";
+  let description = [{
+    Runs after buffer deallocation, which frees a block's buffers at its
+    end. A training step is one long block, so that would keep every
+    temporary of the forward and backward pass alive until the step returns.
+    This pass moves each `memref.dealloc` of a buffer allocated in the same
+    block to just after the last op of that block that uses the buffer or a
+    view of it (subview, reshape, cast), so the step's peak memory is what is
+    live at once, not everything it ever allocates.
+  }];
+}
+
 def OutlineLoopNests : Pass<"ftc-outline-loop-nests", "::mlir::ModuleOp"> {
   let summary = "Moves each top-level loop nest into its own function";
   let description = [{
