@@ -738,6 +738,21 @@ FailureOr<Value> lowerDropout(Lowering &L, DropoutOp op) {
   return result;
 }
 
+/// Where a piece of type `piece` sits in a tensor it was cut from (or is
+/// put into): at `offset` along `dim`, everything along the other dimensions.
+struct Window {
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+};
+Window windowAlong(OpBuilder &b, RankedTensorType piece, int64_t dim, int64_t offset) {
+  Window w;
+  w.offsets.assign(piece.getRank(), b.getIndexAttr(0));
+  w.strides.assign(piece.getRank(), b.getIndexAttr(1));
+  for (int64_t size : piece.getShape())
+    w.sizes.push_back(b.getIndexAttr(size));
+  w.offsets[dim] = b.getIndexAttr(offset);
+  return w;
+}
+
 /// The replacement values of `op`, or failure for an op with no lowering.
 FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
   OpBuilder b(op);
@@ -954,12 +969,9 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
       })
       .Case([&](SliceOp sl) {
         auto type = cast<RankedTensorType>(sl.getType());
-        SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)), sizes, strides(type.getRank(), b.getIndexAttr(1));
-        for (int64_t size : type.getShape())
-          sizes.push_back(b.getIndexAttr(size));
-        offsets[sl.getDim()] = b.getIndexAttr(sl.getStart());
-        return one(tensor::ExtractSliceOp::create(b, op->getLoc(), type, sl.getInput(), offsets,
-                                                  sizes, strides)
+        Window w = windowAlong(b, type, sl.getDim(), sl.getStart());
+        return one(tensor::ExtractSliceOp::create(b, op->getLoc(), type, sl.getInput(),
+                                                  w.offsets, w.sizes, w.strides)
                        .getResult());
       })
       .Case([&](SplitOp sp) {
@@ -967,42 +979,30 @@ FailureOr<SmallVector<Value>> lowerOp(Operation *op) {
         int64_t offset = 0;
         for (Value piece : sp.getResults()) {
           RankedTensorType t = tensorType(piece);
-          SmallVector<OpFoldResult> offsets(t.getRank(), b.getIndexAttr(0)), sizes,
-              strides(t.getRank(), b.getIndexAttr(1));
-          for (int64_t size : t.getShape())
-            sizes.push_back(b.getIndexAttr(size));
-          offsets[sp.getDim()] = b.getIndexAttr(offset);
+          Window w = windowAlong(b, t, sp.getDim(), offset);
           pieces.push_back(tensor::ExtractSliceOp::create(b, op->getLoc(), t, sp.getInput(),
-                                                          offsets, sizes, strides));
+                                                          w.offsets, w.sizes, w.strides));
           offset += t.getDimSize(sp.getDim());
         }
         return pieces;
       })
       .Case([&](ConcatOp cc) {
-        auto type = cast<RankedTensorType>(cc.getType());
-        Value acc = L.empty(type);
+        Value acc = L.empty(cast<RankedTensorType>(cc.getType()));
         int64_t offset = 0;
         for (Value in : cc.getInputs()) {
-          RankedTensorType t = tensorType(in);
-          SmallVector<OpFoldResult> offsets(t.getRank(), b.getIndexAttr(0)), sizes,
-              strides(t.getRank(), b.getIndexAttr(1));
-          for (int64_t size : t.getShape())
-            sizes.push_back(b.getIndexAttr(size));
-          offsets[cc.getDim()] = b.getIndexAttr(offset);
-          acc = tensor::InsertSliceOp::create(b, op->getLoc(), in, acc, offsets, sizes, strides);
-          offset += t.getDimSize(cc.getDim());
+          Window w = windowAlong(b, tensorType(in), cc.getDim(), offset);
+          acc = tensor::InsertSliceOp::create(b, op->getLoc(), in, acc, w.offsets, w.sizes,
+                                              w.strides);
+          offset += tensorType(in).getDimSize(cc.getDim());
         }
         return one(acc);
       })
       .Case([&](PadOp pd) {
         auto type = cast<RankedTensorType>(pd.getType());
-        RankedTensorType in = tensorType(pd.getInput());
-        SmallVector<OpFoldResult> offsets(in.getRank(), b.getIndexAttr(0)), sizes, strides(in.getRank(), b.getIndexAttr(1));
-        for (int64_t size : in.getShape())
-          sizes.push_back(b.getIndexAttr(size));
-        offsets[pd.getDim()] = b.getIndexAttr(pd.getStart());
-        return one(tensor::InsertSliceOp::create(b, op->getLoc(), pd.getInput(), L.filled(type, 0.0),
-                                                 offsets, sizes, strides)
+        Window w = windowAlong(b, tensorType(pd.getInput()), pd.getDim(), pd.getStart());
+        return one(tensor::InsertSliceOp::create(b, op->getLoc(), pd.getInput(),
+                                                 L.filled(type, 0.0), w.offsets, w.sizes,
+                                                 w.strides)
                        .getResult());
       })
       .Case([&](CrossEntropyOp ce) { return one(lowerCrossEntropy(L, ce)); })
