@@ -17,8 +17,10 @@ gradient is near eps moves by lr * g / (|g| + eps), so a 1e-10 difference in
 g (summation order, exp's last bit) moves it by ~1e-5 after a few steps. On
 these batches PyTorch float32 itself lands 0.9e-5 to 2e-5 away from float64
 on fc1/fc2.weight (depending on the BLAS it runs on), above 1e-4 * max|w|
-(~4.5e-6): no implementation but PyTorch's own kernels can meet the first
-bound there, and the second one does not depend on PyTorch's BLAS. The table
+(~4.5e-6), and PyTorch float32 on OpenBLAS and on the reference BLAS land
+8.4e-6 (fc1.weight) and 1.7e-5 (fc2.weight) apart (bench/parity-floor.py
+mlp): no implementation but PyTorch's own kernels on the same BLAS can meet
+the first bound there, and the second one does not depend on PyTorch's BLAS. The table
 says which bound held. Exits 1 on any violation.
 """
 import os
