@@ -6,14 +6,16 @@ biases, no dropout), with nanoGPT / Hugging Face parameter names.
 
   examples/gpt2.py            # rewrites examples/gpt2-{tiny,mini,small,bytes}.mlir
   examples/gpt2.py --check    # fails if a committed file differs from what it writes
-  examples/gpt2.py --print NAME [--unfused-attention]   # one model to stdout
+  examples/gpt2.py --print NAME [--unfused-attention] [--dropout P]   # one model to stdout
 
 The transformer block is written once, as @block, and called per layer with
 that layer's parameters; ftc inlines it before autodiff. Attention is the
 fused `train.attention ... causal` op; with --unfused-attention it is written
 out as torch_step.py writes it (q k^T / sqrt(d), causal mask, softmax, @ v),
 which computes the same numbers but keeps the T x T probabilities of every
-layer for the backward pass.
+layer for the backward pass. --dropout P adds nanoGPT's embedding and
+residual dropouts (after wte + wpe, after each attn.c_proj and mlp.c_proj);
+torch_step.py's models have none, nor does the committed gpt2-*.mlir.
 """
 import math
 import os
@@ -47,7 +49,7 @@ def layer_params(l, d):
     ]
 
 
-def block(c, fused=True):
+def block(c, fused=True, dropout=0.0):
     B, T, D, H = c["batch"], c["ctx"], c["d"], c["heads"]
     hd = D // H
     x, x3 = t(B, T, D), t(B, T, 3 * D)
@@ -65,6 +67,8 @@ def block(c, fused=True):
     for name in "qkv":
         lines += [f"    %{name}1 = train.reshape %{name}0 : {x} -> {split}",
                   f"    %{name} = train.transpose %{name}1 [0, 2, 1, 3] : {split} -> {heads}"]
+    a_in, a_drop = dropout_lines("a", dropout, x)
+    m_in, m_drop = dropout_lines("m", dropout, x)
     if fused:
         lines += [f"    %y0 = train.attention %q, %k, %v causal : ({heads}, {heads}, {heads}) -> {heads}"]
     else:
@@ -78,19 +82,30 @@ def block(c, fused=True):
     lines += [
         f"    %y1 = train.transpose %y0 [0, 2, 1, 3] : {heads} -> {split}",
         f"    %y = train.reshape %y1 : {split} -> {x}",
-        f"    %a = train.linear %y, %proj_w, %proj_b : ({x}, {t(D, D)}, {t(D)}) -> {x}",
+        f"    %{a_in} = train.linear %y, %proj_w, %proj_b : ({x}, {t(D, D)}, {t(D)}) -> {x}",
+        *a_drop,
         f"    %x1 = train.add %x, %a : ({x}, {x}) -> {x}",
         f"    %h2 = train.layer_norm %x1, %ln2_w, %ln2_b : ({x}, {t(D)}, {t(D)}) -> {x}",
         f"    %f = train.linear %h2, %fc_w, %fc_b : ({x}, {t(4 * D, D)}, {t(4 * D)}) -> {t(B, T, 4 * D)}",
         f"    %g = train.gelu %f tanh : {t(B, T, 4 * D)}",
-        f"    %m = train.linear %g, %fc_proj_w, %fc_proj_b : ({t(B, T, 4 * D)}, {t(D, 4 * D)}, {t(D)}) -> {x}",
+        f"    %{m_in} = train.linear %g, %fc_proj_w, %fc_proj_b : ({t(B, T, 4 * D)}, {t(D, 4 * D)}, {t(D)}) -> {x}",
+        *m_drop,
         f"    %x2 = train.add %x1, %m : ({x}, {x}) -> {x}",
         f"    return %x2 : {x}",
         "  }"]
     return lines
 
 
-def model(name, c, fused=True):
+def dropout_lines(name, p, type_):
+    """The name to give the value dropout applies to, and the dropout line:
+    with p = 0 the value keeps `name` and there is no line."""
+    if not p:
+        return name, []
+    return name + "_in", [f"    %{name} = train.dropout %{name}_in p {p!r} : {type_}"]
+
+
+def model(name, c, fused=True, dropout=0.0):
+    x0, x0_drop = dropout_lines("x0", dropout, t(c["batch"], c["ctx"], c["d"]))
     B, T, D, V, L = c["batch"], c["ctx"], c["d"], c["vocab"], c["layers"]
     x = t(B, T, D)
     origin = ("as in ../shared/peers/torch_step.py" if "lr" not in c
@@ -104,7 +119,7 @@ def model(name, c, fused=True):
         out += [f"  train.param @{n} : {ty} init {init}" for n, ty, init in layer_params(l, D)]
     out += [f"  train.param @transformer.ln_f.weight : {t(D)} init #train.ones",
             f"  train.param @transformer.ln_f.bias : {t(D)} init #train.zeros", ""]
-    out += block(c, fused)
+    out += block(c, fused, dropout)
     out += ["",
             f"  func.func @loss(%tokens: {t(B, T, elem='i32')} {{train.input = \"tokens\"}},",
             f"                  %targets: {t(B, T, elem='i32')} {{train.input = \"targets\"}})",
@@ -114,7 +129,7 @@ def model(name, c, fused=True):
             f"    %wte = train.get_param @transformer.wte.weight : {t(V, D)}",
             f"    %wpe = train.get_param @transformer.wpe.weight : {t(T, D)}",
             f"    %tok = train.embedding %wte, %tokens : ({t(V, D)}, {t(B, T, elem='i32')}) -> {x}",
-            f"    %x0 = train.add %tok, %wpe : ({x}, {t(T, D)}) -> {x}"]
+            f"    %{x0} = train.add %tok, %wpe : ({x}, {t(T, D)}) -> {x}", *x0_drop]
     for l in range(L):
         params = layer_params(l, D)
         for i, (n, ty, _) in enumerate(params):
@@ -139,11 +154,22 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     args = sys.argv[1:]
     if args[:1] == ["--print"]:
+        usage = ("usage: gpt2.py --print {" + ",".join(CONFIGS) +
+                 "} [--unfused-attention] [--dropout P]")
         if len(args) < 2 or args[1] not in CONFIGS:
-            print("usage: gpt2.py --print {" + ",".join(CONFIGS) + "} [--unfused-attention]",
-                  file=sys.stderr)
+            print(usage, file=sys.stderr)
             return 2
-        sys.stdout.write(model(args[1], CONFIGS[args[1]], "--unfused-attention" not in args[2:]))
+        dropout = 0.0
+        if "--dropout" in args:
+            try:
+                dropout = float(args[args.index("--dropout") + 1])
+            except (IndexError, ValueError):
+                dropout = -1.0
+            if not 0.0 <= dropout < 1.0:
+                print(usage + "\n--dropout needs a probability in [0, 1)", file=sys.stderr)
+                return 2
+        sys.stdout.write(model(args[1], CONFIGS[args[1]], "--unfused-attention" not in args[2:],
+                               dropout))
         return 0
     check = "--check" in args
     stale = []
