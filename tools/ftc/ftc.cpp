@@ -105,7 +105,15 @@ int main(int argc, char **argv) {
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
   registerAsmPrinterCLOptions();
-  cl::ParseCommandLineOptions(argc, argv, "ftc: compiles a training step\n");
+  // --help shows ftc's own options, not the hundreds libLLVM registers
+  // (every backend's); MLIR's flags still work and are listed here.
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "ftc: compiles a training step\n\n"
+      "  Also takes MLIR's pass-manager flags: --mlir-print-ir-after-all,\n"
+      "  --mlir-print-ir-before=PASS, --mlir-print-ir-after=PASS, --mlir-timing,\n"
+      "  --mlir-pass-pipeline-crash-reproducer=FILE, --mlir-disable-threading.\n");
 
   for (cl::opt<double> *flag : {&lr, &beta1, &beta2, &eps, &weightDecay, &momentum, &dampening})
     if (flag->getNumOccurrences() && !(*flag >= 0))
