@@ -174,8 +174,12 @@ int main(int argc, char **argv) {
   auto tm = ftc::createCpuTargetMachine(mcpu);
   if (!tm)
     return error(tm.takeError());
+  // The LLVM stages are timed with the MLIR passes: --mlir-timing shows the
+  // whole compile.
   llvm::LLVMContext llvmContext;
+  TimingScope optimizeTiming = rootTiming.nest("LLVM: translate and optimize (-O3)");
   auto llvmModule = ftc::translateAndOptimize(*module, llvmContext, **tm);
+  optimizeTiming.stop();
   if (!llvmModule)
     return error(llvmModule.takeError());
 
@@ -197,6 +201,7 @@ int main(int argc, char **argv) {
     return error("cannot create a temporary object file: " + ec.message());
   }
   {
+    TimingScope objectTiming = rootTiming.nest("LLVM: object code");
     auto out = openOutputFile(objectPath, &message);
     if (!out)
       return error(message);
@@ -206,8 +211,10 @@ int main(int argc, char **argv) {
   }
   if (emit == Emit::Obj)
     return 0;
+  TimingScope linkTiming = rootTiming.nest("link (clang, ld.lld)");
   llvm::Error linked =
       ftc::linkSharedLibrary(objectPath, outputFile, ftc::findRuntimeArchive(argv[0]));
+  linkTiming.stop();
   llvm::sys::fs::remove(objectPath);
   if (linked)
     return error(std::move(linked));
