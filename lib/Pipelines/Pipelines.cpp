@@ -5,6 +5,7 @@
 #include "ftc/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -57,12 +58,20 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &) {
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
   pm.addNestedPass<func::FuncOp>(createEarlyDealloc());
+  pm.addNestedPass<func::FuncOp>(createTileMatmuls());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // The tiled products' vector transfers, fully unrolled to 1-D loads and
+  // stores (the tiles are small and static).
+  VectorTransferToSCFOptions transfers;
+  transfers.enableFullUnroll();
+  pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass(transfers));
   pm.addPass(createLowerAffinePass());
   pm.addPass(createOutlineLoopNests());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());

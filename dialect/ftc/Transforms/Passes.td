@@ -115,6 +115,28 @@ def LowerTrain : Pass<"ftc-lower-train", "::mlir::func::FuncOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def TileMatmuls : Pass<"ftc-tile-matmuls", "::mlir::func::FuncOp"> {
+  let summary = "Register-tiles matrix products on buffers";
+  let description = [{
+    Runs on linalg on buffers (after bufferization). Each matrix product of
+    ftc-lower-train (a linalg.generic over (batch..., m, k, n) computing
+    C += A * B) whose m and n are multiples of the tile is tiled into
+    `tile-m` x `tile-n` blocks of C, loops (batch, m, n, k), vectorized, and
+    the block of C is kept in vector registers across the k loop (read
+    before it, written after it): per k, one row of B and `tile-m` values of
+    A make `tile-m` x `tile-n` products. Every element of C still sums its
+    products in k order with separate multiplies and adds, so results are
+    bit-identical to the untiled loops. Products that do not fit the tile
+    stay as they are.
+  }];
+  let options = [
+    Option<"tileM", "tile-m", "int64_t", /*default=*/"2", "Rows of C per block">,
+    Option<"tileN", "tile-n", "int64_t", /*default=*/"32", "Columns of C per block">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def EarlyDealloc : Pass<"ftc-early-dealloc", "::mlir::func::FuncOp"> {
   let summary = "Frees each buffer right after its last use";
   let description = [{
