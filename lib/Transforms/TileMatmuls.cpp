@@ -28,9 +28,10 @@ using namespace mlir;
 
 namespace {
 
-/// The loop dimension of m in a product over (batch..., m, k, n) as
-/// ftc-lower-train builds it: buffers, static shapes, two inputs, one
-/// output, k the only reduction, and the body acc + a * b.
+/// The number of batch dimensions (which is also m's loop dimension) of a
+/// product over (batch..., m, k, n) as ftc-lower-train builds it: buffers,
+/// two inputs, one output, k the only reduction, the body acc + a * b, C
+/// indexed (batch..., m, n); nothing if `op` is not one.
 std::optional<int64_t> matmulBatchRank(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
       op.getNumDpsInits() != 1 || op.getNumLoops() < 3)
