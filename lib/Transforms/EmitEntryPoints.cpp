@@ -131,8 +131,9 @@ struct EmitEntryPointsPass
     for (auto func : module.getOps<LLVM::LLVMFuncOp>()) {
       if (func->hasAttr("ftc.entry"))
         entries.push_back(func);
-      // Private functions with bodies (outlined loop nests) stay inside the
-      // library: internal linkage, so the export list never sees them.
+      // Private functions with bodies (the entry points' implementations,
+      // outlined loop nests) stay inside the library: internal linkage, so
+      // nothing interposes them and the export list never sees them.
       if (!func.isExternal() && func.isPrivate()) {
         func.setLinkage(LLVM::Linkage::Internal);
         func->removeAttr("sym_visibility");
@@ -146,8 +147,6 @@ struct EmitEntryPointsPass
                             "buffer (bare-pointer memrefs of static shape)";
         return signalPassFailure();
       }
-      // Only the entry point calls it: internal, so nothing interposes it.
-      func.setLinkage(LLVM::Linkage::Internal);
       Location loc = func.getLoc();
       std::string name =
           ("ftc_entry_" + func->getAttrOfType<StringAttr>("ftc.entry").getValue()).str();

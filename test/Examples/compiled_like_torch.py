@@ -20,25 +20,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import ftcpy  # noqa: E402
 
 
-def describe(lib, count, info):
-    out = []
-    for i in range(count()):
-        t = ftcpy.TensorInfo()
-        if info(i, ctypes.byref(t)) != 0:
-            raise RuntimeError(lib.ftc_last_error())
-        out.append((t.name.decode(), tuple(t.shape[k] for k in range(t.rank)),
-                    ftcpy.DTYPES[t.dtype], t.high))
-    return out
-
-
 def main():
     so, peers, name = sys.argv[1:4]
     sys.path.insert(0, peers)
     import torch_step  # noqa: E402
     cfg = torch_step.MODELS[name]
-    lib = ctypes.CDLL(so)
-    params = describe(lib, lib.ftc_num_params, lib.ftc_param_info)
-    inputs = describe(lib, lib.ftc_num_inputs, lib.ftc_input_info)
+    described = ftcpy.describe(ctypes.CDLL(so))
+    params = [(t["name"], t["shape"], t["dtype"], t["high"]) for t in described["params"]]
+    inputs = [(t["name"], t["shape"], t["dtype"], t["high"]) for t in described["inputs"]]
     model = torch_step.GPT2(cfg["vocab"], cfg["ctx"], cfg["d"], cfg["layers"], cfg["heads"])
     theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()
               if not k.startswith("lm_head")}

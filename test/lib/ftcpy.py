@@ -18,13 +18,30 @@ class TensorInfo(ctypes.Structure):
                 ("high", ctypes.c_int64)]
 
 
+def describe(lib):
+    """The params, inputs and outputs a step library declares (name, dtype,
+    shape, trainable, high), read without creating a state."""
+    lib.ftc_last_error.restype = ctypes.c_char_p
+
+    def info(fn, i):
+        t = TensorInfo()
+        if fn(i, ctypes.byref(t)) != 0:
+            raise RuntimeError(lib.ftc_last_error().decode())
+        return dict(name=t.name.decode(), dtype=DTYPES[t.dtype],
+                    shape=tuple(t.shape[k] for k in range(t.rank)),
+                    trainable=bool(t.trainable), high=t.high)
+
+    return {kind: [info(getattr(lib, f"ftc_{kind[:-1]}_info"), i)
+                   for i in range(getattr(lib, f"ftc_num_{kind}")())]
+            for kind in ("params", "inputs", "outputs")}
+
+
 class Step:
     """One step.so and one state in it."""
 
     def __init__(self, path, seed=0):
         self.lib = lib = ctypes.CDLL(path)
         lib.ftc_create.argtypes = [ctypes.c_uint64, ctypes.POINTER(ctypes.c_void_p)]
-        lib.ftc_last_error.restype = ctypes.c_char_p
         lib.ftc_param_data.restype = ctypes.c_void_p
         lib.ftc_param_data.argtypes = [ctypes.c_void_p, ctypes.c_int32]
         lib.ftc_grad_data.restype = ctypes.c_void_p
@@ -40,18 +57,10 @@ class Step:
         lib.ftc_output_data.restype = ctypes.c_void_p
         lib.ftc_output_data.argtypes = [ctypes.c_void_p, ctypes.c_int32]
         lib.ftc_set_training.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-        self.params = [self._info(lib.ftc_param_info, i) for i in range(lib.ftc_num_params())]
-        self.inputs = [self._info(lib.ftc_input_info, i) for i in range(lib.ftc_num_inputs())]
-        self.outputs = [self._info(lib.ftc_output_info, i) for i in range(lib.ftc_num_outputs())]
+        described = describe(lib)
+        self.params, self.inputs, self.outputs = (described[k] for k in ("params", "inputs", "outputs"))
         self.state = ctypes.c_void_p()
         self.check(lib.ftc_create(seed, ctypes.byref(self.state)))
-
-    def _info(self, fn, i):
-        info = TensorInfo()
-        self.check(fn(i, ctypes.byref(info)))
-        return dict(name=info.name.decode(), dtype=DTYPES[info.dtype],
-                    shape=tuple(info.shape[k] for k in range(info.rank)),
-                    trainable=bool(info.trainable), high=info.high)
 
     def check(self, status):
         if status != 0:

@@ -501,7 +501,7 @@ def Train_AttentionGradOp : Train_Op<"attention_grad",
 }
 
 def Train_DropoutOp : Train_Op<"dropout",
-    [Pure, AllTypesMatch<["input", "result"]>, Differentiable<["getSavedForBackward"]>]> {
+    [Pure, AllTypesMatch<["input", "result"]>, SavesCustom]> {
   let summary = "dropout: zeroes elements with probability p, scales the rest by 1/(1-p)";
   let description = [{
     `y = x * keep / (1 - p)` elementwise, `keep` drawn anew for every step,
