@@ -6,3 +6,10 @@ func.func @f() -> tensor<4xf32> {
   %w = train.get_param @w : tensor<4xf32>
   return %w : tensor<4xf32>
 }
+
+// A dropout without the RNG buffer (ftc-bind-abi passes it) cannot draw a mask.
+func.func @g(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{dropout needs the RNG state: run ftc-bind-abi first}}
+  %y = train.dropout %x p 0.5 : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
