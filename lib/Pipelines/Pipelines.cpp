@@ -2,6 +2,7 @@
 
 #include "ftc/Pipelines/Pipelines.h"
 
+#include "ftc/Conversion/Passes.h"
 #include "ftc/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -42,7 +43,12 @@ void ftc::buildTrainingStepPipeline(OpPassManager &pm,
 
 void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &) {
   pm.addPass(createBindAbi());
-  pm.addNestedPass<func::FuncOp>(createLowerTrain());
+  pm.addNestedPass<func::FuncOp>(createExpandComposites());
+  pm.addNestedPass<func::FuncOp>(createConvertTrainToLinalg());
+  // TEMPORARY, until the contraction codegen lands: linalg.contract as the
+  // generics over (batch..., m, k, n) that ftc-tile-matmuls matches (B read
+  // transposed gets a transposed copy). Remove with ftc-tile-matmuls.
+  pm.addNestedPass<func::FuncOp>(createGeneralizeContractions());
   // Upstream elementwise ops a model used on tensors (arith.addf, math.exp).
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());

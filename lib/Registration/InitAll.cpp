@@ -2,6 +2,7 @@
 
 #include "ftc/Registration/InitAll.h"
 
+#include "ftc/Conversion/Passes.h"
 #include "ftc/Dialect/Train/IR/DerivativeRules.h"
 #include "ftc/Dialect/Train/IR/TrainDialect.h"
 #include "ftc/Pipelines/Pipelines.h"
@@ -21,5 +22,6 @@ void ftc::registerAllFtcDialects(mlir::DialectRegistry &registry) {
 void ftc::registerAllFtcPasses() {
   mlir::registerAllPasses();
   registerFtcPasses();
+  registerFtcConversionPasses();
   registerPipelines();
 }

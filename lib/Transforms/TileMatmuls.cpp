@@ -1,7 +1,7 @@
 //===- TileMatmuls.cpp - Register tiles for matrix products ---------------===//
 //
-// The matrix products ftc-lower-train emits run (batch, m, k, n): the
-// innermost loop streams a row of C through memory for every k. Tiling C
+// Matrix products as loops (batch, m, k, n) (ftc-generalize-contractions
+// writes them so) stream a row of C through memory for every k. Tiling C
 // into small blocks and keeping a block in vector registers across the k
 // loop reads and writes C once per block instead of once per k.
 //
@@ -29,9 +29,9 @@ using namespace mlir;
 namespace {
 
 /// The number of batch dimensions (which is also m's loop dimension) of a
-/// product over (batch..., m, k, n) as ftc-lower-train builds it: buffers,
-/// two inputs, one output, k the only reduction, the body acc + a * b, C
-/// indexed (batch..., m, n); nothing if `op` is not one.
+/// product over (batch..., m, k, n) as ftc-generalize-contractions builds
+/// it: buffers, two inputs, one output, k the only reduction, the body
+/// acc + a * b, C indexed (batch..., m, n); nothing if `op` is not one.
 std::optional<int64_t> matmulBatchRank(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
       op.getNumDpsInits() != 1 || op.getNumLoops() < 3)

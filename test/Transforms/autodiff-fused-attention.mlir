@@ -3,7 +3,7 @@
 // RUN: ftc-opt %s --ftc-autodiff | FileCheck %s
 // Lowering expands both ops into the unfused maths; the backward recomputes
 // the probabilities (a second q k^T and softmax) instead of keeping them.
-// RUN: ftc-opt %s --pass-pipeline='builtin.module(ftc-autodiff,ftc-bind-abi,func.func(ftc-lower-train))' | FileCheck %s --check-prefix=LOWER
+// RUN: ftc-opt %s --pass-pipeline='builtin.module(ftc-autodiff,ftc-bind-abi,func.func(ftc-expand-composites,ftc-convert-train-to-linalg))' | FileCheck %s --check-prefix=LOWER
 
 // CHECK-LABEL: func.func @loss_grad
 // CHECK-SAME: train.grad_params = [@q, @k, @v]

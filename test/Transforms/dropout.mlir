@@ -4,7 +4,7 @@
 // dropout the RNG buffer ([seed, step, training]), one per entry point.
 // RUN: ftc-opt %s --pass-pipeline='builtin.module(inline,ftc-autodiff)' | FileCheck %s
 // RUN: ftc-opt %s --pass-pipeline='builtin.module(inline,ftc-autodiff,ftc-bind-abi)' | FileCheck %s --check-prefix=ABI
-// RUN: ftc-opt %s --pass-pipeline='builtin.module(inline,ftc-autodiff,ftc-bind-abi,func.func(ftc-lower-train))' | FileCheck %s --check-prefix=LOWER
+// RUN: ftc-opt %s --pass-pipeline='builtin.module(inline,ftc-autodiff,ftc-bind-abi,func.func(ftc-convert-train-to-linalg))' | FileCheck %s --check-prefix=LOWER
 
 // CHECK-LABEL: func.func @loss(
 // CHECK: train.dropout %{{.+}} p 5.000000e-01 stream 0 :

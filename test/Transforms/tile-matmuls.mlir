@@ -1,11 +1,11 @@
 // RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-tile-matmuls))' | FileCheck %s
 // RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-tile-matmuls{tile-m=4 tile-n=16}))' | FileCheck %s --check-prefix=T4X16
 
-// A product as ftc-lower-train writes it, loops (m, k, n): tiled into 2 x 32
-// blocks of C, loops (n, m, k). Each column block of B is first copied into
-// a contiguous [K, 32] buffer; the block of C is read before the k loop,
-// carried in registers (iter_args) and written after it; per k, a multiply
-// and then an add, so each element still sums in k order.
+// A product as ftc-generalize-contractions writes it, loops (m, k, n):
+// tiled into 2 x 32 blocks of C, loops (n, m, k). Each column block of B is
+// first copied into a contiguous [K, 32] buffer; the block of C is read
+// before the k loop, carried in registers (iter_args) and written after it;
+// per k, a multiply and then an add, so each element still sums in k order.
 // CHECK-LABEL: func.func @mm
 // CHECK-SAME: (%[[A:.+]]: memref<8x6xf32>, %[[B:.+]]: memref<6x64xf32>, %[[C:.+]]: memref<8x64xf32>)
 // CHECK: %[[P:.+]] = memref.alloc() : memref<6x32xf32>

@@ -1,7 +1,8 @@
 //===- Passes.td - ftc passes -----------------------------------*- tablegen -*-===//
 //
-// Every ftc pass is declared here, named `ftc-...`, and implemented in one
-// file of lib/Transforms. Pipelines that chain them live in lib/Pipelines.
+// Every ftc pass but the dialect conversions (ftc/Conversion/Passes.td) is
+// declared here, named `ftc-...`, and implemented in one file of
+// lib/Transforms. Pipelines that chain them live in lib/Pipelines.
 //
 //===----------------------------------------------------------------------===//
 
@@ -97,30 +98,67 @@ def BindAbi : Pass<"ftc-bind-abi", "::mlir::ModuleOp"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
-def LowerTrain : Pass<"ftc-lower-train", "::mlir::func::FuncOp"> {
-  let summary = "Lowers train ops to linalg, tensor, arith and math";
+def ExpandComposites : Pass<"ftc-expand-composites", "::mlir::func::FuncOp"> {
+  let summary = "Expands composite train ops into the train ops they stand for";
   let description = [{
-    Elementwise ops become linalg.generic with numpy-broadcasting indexing
-    maps, reductions and contractions linalg.generic with reduction
-    iterators, reshapes tensor.collapse_shape/expand_shape, and the
-    optimizer updates one linalg.generic each that updates parameter and
-    state in place. Composite ops (attention and its gradient) are first
-    expanded into the train ops they stand for. Runs after ftc-bind-abi (no
-    parameter symbols are left).
+    `train.attention` becomes softmax(mask(q k^T * scale)) v and
+    `train.attention_grad` the backward of that, recomputing the
+    probabilities, in train.matmul, train.softmax, train.causal_mask and
+    elementwise ops, exactly as the unfused ops a model could have written
+    (so both compute the same bits). Runs before ftc-convert-train-to-linalg,
+    which has no lowering for composite ops.
+
+    ```mlir
+    %o = train.attention %q, %k, %v causal : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+    // becomes
+    %s = train.matmul %q, %k transpose_rhs : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x8xf32>
+    %c = train.fill 4.0 : tensor<f32>
+    %d = train.div %s, %c : (tensor<2x8x8xf32>, tensor<f32>) -> tensor<2x8x8xf32>
+    %m = train.causal_mask %d : tensor<2x8x8xf32>
+    %p = train.softmax %m : tensor<2x8x8xf32>
+    %o = train.matmul %p, %v : (tensor<2x8x8xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+    ```
   }];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
-                           "::mlir::linalg::LinalgDialect",
-                           "::mlir::math::MathDialect",
-                           "::mlir::scf::SCFDialect",
+  let dependentDialects = ["::ftc::train::TrainDialect"];
+}
+
+def GeneralizeContractions : Pass<"ftc-generalize-contractions", "::mlir::func::FuncOp"> {
+  let summary = "Temporary: contractions as the generics ftc-tile-matmuls tiles";
+  let description = [{
+    TEMPORARY, until the contraction codegen replaces ftc-tile-matmuls.
+    Runs on tensors, right after ftc-convert-train-to-linalg. Each
+    linalg.contract over (batch..., m, n, k) with one reduction becomes a
+    linalg.generic over (batch..., m, k, n): the innermost loop walks rows of
+    B and C, and ftc-tile-matmuls recognizes the product after
+    bufferization. A B read transposed ((batch..., n, k)) is first
+    transposed with linalg.transpose, so that B is indexed (batch..., k, n).
+    Each element of C still sums over k in increasing order from zero: the
+    same bits as the contraction.
+
+    ```mlir
+    %c = linalg.contract indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                                          affine_map<(m, n, k) -> (n, k)>,
+                                          affine_map<(m, n, k) -> (m, n)>]
+        ins(%a, %b : tensor<4x8xf32>, tensor<3x8xf32>) outs(%z : tensor<4x3xf32>) -> tensor<4x3xf32>
+    // becomes
+    %t = linalg.transpose ins(%b : tensor<3x8xf32>) outs(%e : tensor<8x3xf32>) permutation = [1, 0]
+    %c = linalg.generic {indexing_maps = [affine_map<(m, k, n) -> (m, k)>,
+                                          affine_map<(m, k, n) -> (k, n)>,
+                                          affine_map<(m, k, n) -> (m, n)>],
+                         iterator_types = ["parallel", "reduction", "parallel"]} ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
 def TileMatmuls : Pass<"ftc-tile-matmuls", "::mlir::func::FuncOp"> {
   let summary = "Register-tiles matrix products on buffers";
   let description = [{
-    Runs on linalg on buffers (after bufferization). Each matrix product of
-    ftc-lower-train (a linalg.generic over (batch..., m, k, n) computing
-    C += A * B) whose m and n are multiples of the tile is tiled into
+    Runs on linalg on buffers (after bufferization). Each matrix product
+    as ftc-generalize-contractions writes it (a linalg.generic over
+    (batch..., m, k, n) computing C += A * B) whose m and n are multiples of
+    the tile is tiled into
     `tile-m` x `tile-n` blocks of C, loops (batch, m, n, k), vectorized, and
     the block of C is kept in vector registers across the k loop (read
     before it, written after it): per k, one row of B and `tile-m` values of
