@@ -1,11 +1,13 @@
 //===- CpuCodegen.cpp - LLVM dialect to a shared library on the CPU -------===//
 
 #include "ftc/Codegen/CpuCodegen.h"
+#include "ftc/Codegen/CpuTiles.h"
 
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
@@ -45,6 +47,11 @@ Expected<std::unique_ptr<TargetMachine>> ftc::createCpuTargetMachine(StringRef c
     return createStringError(inconvertibleErrorCode(),
                              "cannot create a target machine for CPU '" + cpuName + "'");
   return std::move(tm);
+}
+
+std::string ftc::cpuIsa(const TargetMachine &tm) {
+  const MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
+  return cpu::isaFor([&](StringRef f) { return sti->checkFeatures(("+" + f).str()); });
 }
 
 Expected<std::unique_ptr<Module>>

@@ -2,6 +2,7 @@
 
 #include "ftc/Pipelines/Pipelines.h"
 
+#include "ftc/Codegen/CpuTiles.h"
 #include "ftc/Conversion/Passes.h"
 #include "ftc/Transforms/Passes.h"
 
@@ -41,14 +42,16 @@ void ftc::buildTrainingStepPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
 }
 
-void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &) {
+void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &options) {
   pm.addPass(createBindAbi());
   pm.addNestedPass<func::FuncOp>(createExpandComposites());
   pm.addNestedPass<func::FuncOp>(createConvertTrainToLinalg());
-  // TEMPORARY, until the contraction codegen lands: linalg.contract as the
-  // generics over (batch..., m, k, n) that ftc-tile-matmuls matches (B read
-  // transposed gets a transposed copy). Remove with ftc-tile-matmuls.
-  pm.addNestedPass<func::FuncOp>(createGeneralizeContractions());
+  // The matrix products, packed, tiled and vectorized for the CPU's vector
+  // registers; before elementwise fusion, which would fold reshapes into
+  // them and give them several m or n dimensions.
+  CpuTileContractionsOptions tiles;
+  tiles.isa = options.cpuIsa.empty() ? cpu::hostIsa() : std::string(options.cpuIsa);
+  pm.addNestedPass<func::FuncOp>(createCpuTileContractions(tiles));
   // Upstream elementwise ops a model used on tensors (arith.addf, math.exp).
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
@@ -64,11 +67,10 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &) {
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
   pm.addNestedPass<func::FuncOp>(createEarlyDealloc());
-  pm.addNestedPass<func::FuncOp>(createTileMatmuls());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
-  // The tiled products' vector transfers, fully unrolled to 1-D loads and
-  // stores (the tiles are small and static).
+  // The vector transfers of the tiled products and packs, fully unrolled to
+  // 1-D loads and stores (the tiles are small and static).
   VectorTransferToSCFOptions transfers;
   transfers.enableFullUnroll();
   pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass(transfers));
@@ -76,7 +78,14 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &) {
   pm.addPass(createOutlineLoopNests());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createConvertVectorToLLVMPass());
+  // Subview offsets of the tiled products, as affine.apply.
+  pm.addPass(createLowerAffinePass());
+  // Register blocks as outer products (one broadcast of A, NR/lanes FMAs
+  // per k and row), the packs' transposes as shuffles.
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  vectorToLLVM.vectorContractLowering = vector::VectorContractLowering::OuterProduct;
+  vectorToLLVM.vectorTransposeLowering = vector::VectorTransposeLowering::Shuffle1D;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createUBToLLVMConversionPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());

@@ -157,3 +157,54 @@ def fashion_mnist(split="train", root="/usr/share/datasets/fashion-mnist"):
     with gzip.open(f"{root}/{prefix}-labels-idx1-ubyte.gz") as f:
         labels = np.frombuffer(f.read(), np.uint8, offset=8)
     return (images.astype(np.float32) / 255.0), labels.astype(np.int32)
+
+
+class Parity:
+    """The numerical contract (DESIGN.md), anchored on a float64 PyTorch run
+    from the same initial parameters and batches:
+      (1) gradients, per tensor: max|g - g64| <= 2e-5 max|g64|;
+      (2) after N optimizer steps, per tensor: ||p - p64|| <= 1e-3 ||p64 - p0||,
+          or ||p - p64|| <= 3 ||p32 - p64|| (PyTorch float32's own distance);
+      (3) losses within 1e-5 relative of float64's.
+    Each check prints one row and counts its failures."""
+
+    GRAD_BOUND = 2e-5
+    STEP_BOUND = 1e-3
+    FLOAT32_FACTOR = 3.0
+    LOSS_BOUND = 1e-5
+
+    def __init__(self):
+        self.failures = 0
+
+    def _verdict(self, ok):
+        self.failures += not ok
+        return "ok" if ok else "FAIL"
+
+    def gradient(self, name, ours, exact):
+        err = float(np.max(np.abs(ours.astype(np.float64) - exact)))
+        limit = self.GRAD_BOUND * float(np.max(np.abs(exact)))
+        print(f"grad {name:>24}: max|g-g64| {err:.2e}  2e-5*max|g64| {limit:.2e}  "
+              f"{self._verdict(err <= limit)}")
+
+    def loss(self, label, ours, exact, theirs=None):
+        rel = abs(ours - exact) / abs(exact)
+        extra = "" if theirs is None else f"  torch32 {theirs:12.7f}"
+        print(f"loss {label:>8}: ftc {ours:12.7f}  torch64 {exact:12.7f}{extra}  rel {rel:.2e}  "
+              f"{self._verdict(rel <= self.LOSS_BOUND)}")
+
+    def parameter(self, name, ours, theirs, exact, init):
+        ours = ours.astype(np.float64)
+        ours_err = float(np.linalg.norm(ours - exact))
+        moved = float(np.linalg.norm(exact - init.astype(np.float64)))
+        their_err = float(np.linalg.norm(theirs.astype(np.float64) - exact))
+        if ours_err <= self.STEP_BOUND * moved:
+            verdict = self._verdict(True)
+        else:
+            verdict = ("ok: <= 3|t32-t64|" if ours_err <= self.FLOAT32_FACTOR * their_err
+                       else self._verdict(False))
+        print(f"param {name:>23}: |p-p64| {ours_err:.2e}  1e-3*|p64-p0| {self.STEP_BOUND * moved:.2e}"
+              f"  |t32-t64| {their_err:.2e}  {verdict}")
+
+    def summary(self):
+        print("parity:", "FAILED" if self.failures else "ok")
+        return 1 if self.failures else 0

@@ -152,8 +152,14 @@ int main(int argc, char **argv) {
   applyDefaultTimingManagerCLOptions(timing);
   TimingScope rootTiming = timing.getRootScope();
   pm.enableTiming(rootTiming);
+  auto tm = ftc::createCpuTargetMachine(mcpu);
+  if (!tm)
+    return error(tm.takeError());
   ftc::PipelineOptions options;
   setPipelineOptions(options);
+  // The tiles follow the CPU the code is compiled for (--mcpu, else this
+  // host), and --dump-pipeline names them, so a replay needs no host.
+  options.cpuIsa = ftc::cpuIsa(**tm);
   ftc::buildCpuPipeline(pm, options);
   if (dumpPipeline) {
     pm.printAsTextualPipeline(llvm::errs());
@@ -171,9 +177,6 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  auto tm = ftc::createCpuTargetMachine(mcpu);
-  if (!tm)
-    return error(tm.takeError());
   // The LLVM stages are timed with the MLIR passes: --mlir-timing shows the
   // whole compile.
   llvm::LLVMContext llvmContext;

@@ -19,6 +19,10 @@ namespace ftc {
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 createCpuTargetMachine(llvm::StringRef cpu = "");
 
+/// The vector instruction set `tm` generates code for, as the tile tables
+/// name it (ftc/Codegen/CpuTiles.h): avx512, avx2 or generic.
+std::string cpuIsa(const llvm::TargetMachine &tm);
+
 /// Translates an LLVM-dialect module to LLVM IR for `tm` and optimizes it at -O3.
 llvm::Expected<std::unique_ptr<llvm::Module>>
 translateAndOptimize(mlir::ModuleOp module, llvm::LLVMContext &context,

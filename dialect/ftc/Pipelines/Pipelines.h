@@ -32,6 +32,11 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
   Option<std::string> nesterov{*this, "nesterov",
                                llvm::cl::desc("SGD Nesterov momentum: true or false"),
                                llvm::cl::init("")};
+  Option<std::string> cpuIsa{
+      *this, "cpu-isa",
+      llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512, "
+                     "avx2 or generic (default: this host's)"),
+      llvm::cl::init("")};
 };
 
 /// The model-level stages that precede autodiff: verification.

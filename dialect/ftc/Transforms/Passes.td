@@ -122,59 +122,6 @@ def ExpandComposites : Pass<"ftc-expand-composites", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
-def GeneralizeContractions : Pass<"ftc-generalize-contractions", "::mlir::func::FuncOp"> {
-  let summary = "Temporary: contractions as the generics ftc-tile-matmuls tiles";
-  let description = [{
-    TEMPORARY, until the contraction codegen replaces ftc-tile-matmuls.
-    Runs on tensors, right after ftc-convert-train-to-linalg. Each
-    linalg.contract over (batch..., m, n, k) with one reduction becomes a
-    linalg.generic over (batch..., m, k, n): the innermost loop walks rows of
-    B and C, and ftc-tile-matmuls recognizes the product after
-    bufferization. A B read transposed ((batch..., n, k)) is first
-    transposed with linalg.transpose, so that B is indexed (batch..., k, n).
-    Each element of C still sums over k in increasing order from zero: the
-    same bits as the contraction.
-
-    ```mlir
-    %c = linalg.contract indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
-                                          affine_map<(m, n, k) -> (n, k)>,
-                                          affine_map<(m, n, k) -> (m, n)>]
-        ins(%a, %b : tensor<4x8xf32>, tensor<3x8xf32>) outs(%z : tensor<4x3xf32>) -> tensor<4x3xf32>
-    // becomes
-    %t = linalg.transpose ins(%b : tensor<3x8xf32>) outs(%e : tensor<8x3xf32>) permutation = [1, 0]
-    %c = linalg.generic {indexing_maps = [affine_map<(m, k, n) -> (m, k)>,
-                                          affine_map<(m, k, n) -> (k, n)>,
-                                          affine_map<(m, k, n) -> (m, n)>],
-                         iterator_types = ["parallel", "reduction", "parallel"]} ...
-    ```
-  }];
-  let dependentDialects = ["::mlir::linalg::LinalgDialect",
-                           "::mlir::tensor::TensorDialect"];
-}
-
-def TileMatmuls : Pass<"ftc-tile-matmuls", "::mlir::func::FuncOp"> {
-  let summary = "Register-tiles matrix products on buffers";
-  let description = [{
-    Runs on linalg on buffers (after bufferization). Each matrix product
-    as ftc-generalize-contractions writes it (a linalg.generic over
-    (batch..., m, k, n) computing C += A * B) whose m and n are multiples of
-    the tile is tiled into
-    `tile-m` x `tile-n` blocks of C, loops (batch, m, n, k), vectorized, and
-    the block of C is kept in vector registers across the k loop (read
-    before it, written after it): per k, one row of B and `tile-m` values of
-    A make `tile-m` x `tile-n` products. Every element of C still sums its
-    products in k order with separate multiplies and adds, so results are
-    bit-identical to the untiled loops. Products that do not fit the tile
-    stay as they are.
-  }];
-  let options = [
-    Option<"tileM", "tile-m", "int64_t", /*default=*/"2", "Rows of C per block">,
-    Option<"tileN", "tile-n", "int64_t", /*default=*/"32", "Columns of C per block">,
-  ];
-  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
-                           "::mlir::memref::MemRefDialect"];
-}
-
 def EarlyDealloc : Pass<"ftc-early-dealloc", "::mlir::func::FuncOp"> {
   let summary = "Frees each buffer right after its last use";
   let description = [{
@@ -222,6 +169,46 @@ def EmitEntryPoints : Pass<"ftc-emit-entry-points", "::mlir::ModuleOp"> {
     get internal linkage: the library exports the C ABI and nothing else.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncOp"> {
+  let summary = "Packs, tiles and vectorizes the matrix products for a CPU";
+  let description = [{
+    Runs on tensors, before bufferization. Every f32 contraction with one m,
+    n and k dimension (and any batch dimensions; `linalg.contract`,
+    `linalg.matmul`, ...) gets its operands packed with `linalg.pack` into
+    [batch..., M/MR, K, MR] and [batch..., N/NR, K, NR] panels (zero-padded
+    where the tile does not divide), C viewed (or, when the tile does not
+    divide it, packed) as register blocks, and a product over the packed
+    operands tiled with TilingInterface into cache blocks (loops N, K, M),
+    MR x NR register blocks and a k step of up to 4, vectorized, with the
+    block of C hoisted out of the k loop. The packs are tiled and vectorized
+    too. Sums still run over k in order, with fused multiply-adds.
+
+    The tile sizes come from the instruction set (`isa`): see
+    `ftc/Codegen/CpuTiles.h`. Contractions the schedule does not apply to
+    (dynamic shapes, other element types, an operand broadcast along a batch
+    dimension) are left as they are.
+
+    ```mlir
+    // ftc-opt --pass-pipeline='builtin.module(func.func(ftc-cpu-tile-contractions{isa=avx2}))'
+    %p = linalg.pack %w inner_dims_pos = [0] inner_tiles = [16] into %e
+        : tensor<1024x784xf32> -> tensor<64x784x16xf32>
+    ```
+  }];
+  let options = [
+    Option<"isa", "isa", "std::string", /*default=*/"\"avx2\"",
+           "instruction set whose tile sizes to use: avx512, avx2 or generic">,
+    Option<"mr", "mr", "int64_t", /*default=*/"0",
+           "register tile rows, replacing the instruction set's (with nr)">,
+    Option<"nr", "nr", "int64_t", /*default=*/"0",
+           "register tile columns, replacing the instruction set's (with mr)">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 #endif // FTC_TRANSFORMS_PASSES_TD

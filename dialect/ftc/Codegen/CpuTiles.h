@@ -1,0 +1,56 @@
+//===- CpuTiles.h - Tile sizes per CPU instruction set ----------*- C++ -*-===//
+//
+// The schedule of ftc-cpu-tile-contractions is the same on every CPU; its
+// sizes are not. The register tile fills the vector registers of the
+// instruction set with accumulators (MR rows of C by NR columns, NR a
+// multiple of the vector width), leaving room for the B vectors and the
+// broadcast of A; the cache tiles keep a block of packed A in L2 and a
+// panel of packed B in L1 across the register loop.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FTC_CODEGEN_CPUTILES_H
+#define FTC_CODEGEN_CPUTILES_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <string>
+
+namespace ftc::cpu {
+
+/// A block of C kept in vector registers: MR rows by NR columns (NR a
+/// multiple of the vector width).
+struct RegisterTile {
+  int64_t mr = 0;
+  int64_t nr = 0;
+};
+
+/// Tile sizes of a matrix product C[M, N] += A[M, K] B[K, N].
+struct TileConfig {
+  /// Register tiles in order of preference: a product takes the first that
+  /// divides its M and N; else the first, with the rest split off.
+  RegisterTile registerTiles[3];
+  int64_t mc; ///< cache tile: rows of C per block
+  int64_t nc; ///< cache tile: columns of C per block
+  int64_t kc; ///< cache tile: most k per block (the largest dividing tile below it)
+};
+
+/// The tiles for an instruction set: "avx512", "avx2" or "generic".
+mlir::FailureOr<TileConfig> tileConfigFor(llvm::StringRef isa);
+
+/// The instruction sets tileConfigFor knows, for messages.
+std::string knownIsas();
+
+/// The instruction set of a target with features `hasFeature` (LLVM's
+/// names: "avx512f", "avx2", "fma"): "avx512" with AVX-512F, "avx2" with
+/// AVX2 and FMA, else "generic".
+std::string isaFor(llvm::function_ref<bool(llvm::StringRef)> hasFeature);
+
+/// The instruction set of this host.
+std::string hostIsa();
+
+} // namespace ftc::cpu
+
+#endif // FTC_CODEGEN_CPUTILES_H

@@ -1,0 +1,55 @@
+//===- CpuTiles.cpp - Tile sizes per CPU instruction set ------------------===//
+
+#include "ftc/Codegen/CpuTiles.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace llvm;
+
+namespace {
+struct IsaTiles {
+  StringLiteral isa;
+  ftc::cpu::TileConfig tiles;
+};
+
+// Measured with bench/gemm.sh on the models' shapes (see the README there).
+constexpr IsaTiles kTiles[] = {
+    // 32 zmm registers: 8 x 2 accumulators, 2 for B, 1 broadcast.
+    {"avx512", {{{8, 32}, {8, 16}, {4, 16}}, 96, 512, 256}},
+    // 16 ymm registers: 4 x 2 accumulators, 2 for B, 1 broadcast.
+    {"avx2", {{{4, 16}, {4, 8}, {2, 16}}, 96, 512, 256}},
+    // 16 xmm registers (SSE2, every x86-64): 4 x 2 accumulators.
+    {"generic", {{{4, 8}, {4, 4}, {2, 8}}, 96, 256, 256}},
+};
+} // namespace
+
+mlir::FailureOr<ftc::cpu::TileConfig> ftc::cpu::tileConfigFor(StringRef isa) {
+  for (const IsaTiles &entry : kTiles)
+    if (entry.isa == isa)
+      return entry.tiles;
+  return mlir::failure();
+}
+
+std::string ftc::cpu::knownIsas() {
+  SmallVector<StringRef> names;
+  for (const IsaTiles &entry : kTiles)
+    names.push_back(entry.isa);
+  return join(names, ", ");
+}
+
+std::string ftc::cpu::isaFor(function_ref<bool(StringRef)> hasFeature) {
+  if (hasFeature("avx512f"))
+    return "avx512";
+  if (hasFeature("avx2") && hasFeature("fma"))
+    return "avx2";
+  return "generic";
+}
+
+std::string ftc::cpu::hostIsa() {
+  StringMap<bool> features = sys::getHostCPUFeatures();
+  return isaFor([&](StringRef f) { return features.lookup(f); });
+}
