@@ -5,6 +5,7 @@
 
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/MCSubtargetInfo.h"
@@ -18,6 +19,10 @@
 #include "llvm/TargetParser/SubtargetFeature.h"
 
 #include <cstdlib>
+
+#ifndef FTC_OPENMP_DIR
+#define FTC_OPENMP_DIR "/usr/lib/llvm-22/lib"
+#endif
 
 #ifndef FTC_CLANG_PATH
 #define FTC_CLANG_PATH "clang++"
@@ -60,6 +65,7 @@ ftc::translateAndOptimize(mlir::ModuleOp module, LLVMContext &context,
   mlir::DialectRegistry registry;
   mlir::registerBuiltinDialectTranslation(registry);
   mlir::registerLLVMDialectTranslation(registry);
+  mlir::registerOpenMPDialectTranslation(registry);
   module->getContext()->appendDialectRegistry(registry);
   std::unique_ptr<Module> llvmModule =
       mlir::translateModuleToLLVMIR(module, context, "ftc-step");
@@ -128,10 +134,13 @@ Error ftc::linkSharedLibrary(StringRef objectPath, StringRef outputPath,
     script << "{ global: ftc_*; local: *; };\n";
   }
   std::string versionScript = ("-Wl,--version-script=" + scriptPath).str();
+  // The parallel blocks run on LLVM's OpenMP runtime (libomp-22-dev), found
+  // through the library's run path.
   SmallVector<StringRef> args{*clang,        "-shared",     "-fuse-ld=lld",
                               "-o",          tmpPath,       objectPath,
                               wholeArchive,  versionScript, "-lm",
-                              "-Wl,--no-undefined"};
+                              "-L" FTC_OPENMP_DIR, "-lomp",
+                              "-Wl,-rpath," FTC_OPENMP_DIR, "-Wl,--no-undefined"};
   std::string message;
   int rc = sys::ExecuteAndWait(*clang, args, std::nullopt, {}, 0, 0, &message);
   sys::fs::remove(scriptPath);

@@ -24,6 +24,9 @@
 #include <string>
 #include <vector>
 
+// LLVM's OpenMP runtime (libomp), which runs the parallel blocks.
+extern "C" void omp_set_num_threads(int);
+
 extern "C" {
 extern const char ftc_model_json[];
 void ftc_entry_step(void **buffers) __attribute__((weak));
@@ -242,9 +245,26 @@ void ftc_reset_optimizer(ftc_state *state) {
   state->steps = 0;
 }
 
+ftc_status ftc_set_num_threads(int32_t n) {
+  if (n < 1)
+    return fail(FTC_ERROR_ARGUMENT, "the number of threads must be at least 1, got " +
+                                        std::to_string(n));
+  omp_set_num_threads(n);
+  return FTC_OK;
+}
+
 ftc_status ftc_create(uint64_t seed, ftc_state **out) {
   if (!out)
     return fail(FTC_ERROR_ARGUMENT, "state is null");
+  if (const char *threads = std::getenv("FTC_NUM_THREADS")) {
+    char *end = nullptr;
+    long n = std::strtol(threads, &end, 10);
+    if (end == threads || *end != '\0' || n < 1 || n > 4096)
+      return fail(FTC_ERROR_ARGUMENT, std::string("FTC_NUM_THREADS must be a number of "
+                                                  "threads (1 or more), got '") +
+                                          threads + "'");
+    omp_set_num_threads(static_cast<int>(n));
+  }
   try {
     const Model &m = model();
     auto state = std::make_unique<ftc_state>();

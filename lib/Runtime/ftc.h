@@ -111,6 +111,11 @@ FTC_API int64_t ftc_step_count(const ftc_state *state);
  * mode every entry draws the dropout masks of the next step from the seed
  * and the step number, so ftc_grad shows the gradient ftc_step will use. */
 FTC_API void ftc_set_training(ftc_state *state, int32_t training);
+/* Threads the step's matrix products run on (OpenMP), for calls from this
+ * thread; n >= 1. Without it: $FTC_NUM_THREADS when ftc_create runs, else
+ * OpenMP's default ($OMP_NUM_THREADS, else one per core). Results are
+ * bit-identical for every n: no sum is split between threads. */
+FTC_API ftc_status ftc_set_num_threads(int32_t n);
 
 /* Parameters, optimizer state and step counter as safetensors, written to a
  * temporary file and renamed over `path`. */

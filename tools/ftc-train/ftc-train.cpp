@@ -40,7 +40,7 @@ constexpr const char *usage =
     "usage: ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors |\n"
     "                 --data FILE.txt | --data FILE.bin | --synthetic)\n"
     "                 [--steps N | --epochs N] [--seed S] [--init CKPT | --resume CKPT]\n"
-    "                 [--save CKPT] [--warmup N] [--sample N]\n";
+    "                 [--save CKPT] [--warmup N] [--sample N] [--threads N]\n";
 
 [[noreturn]] void die(const std::string &message) {
   fmt::print(stderr, "ftc-train: error: {}\n", message);
@@ -52,7 +52,8 @@ constexpr const char *usage =
   X(ftc_abi_version) X(ftc_num_inputs) X(ftc_input_info) X(ftc_num_outputs)    \
   X(ftc_output_info) X(ftc_num_params) X(ftc_create) X(ftc_destroy)            \
   X(ftc_step) X(ftc_eval) X(ftc_output_data) X(ftc_step_count) X(ftc_save)     \
-  X(ftc_load) X(ftc_reset_optimizer) X(ftc_set_training) X(ftc_last_error)
+  X(ftc_load) X(ftc_reset_optimizer) X(ftc_set_training) X(ftc_last_error)  \
+  X(ftc_set_num_threads)
 
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
@@ -88,7 +89,7 @@ struct Api {
 struct Options {
   std::string library, data, init, resume, save;
   bool synthetic = false;
-  int64_t steps = -1, epochs = -1, warmup = 0, sample = 0;
+  int64_t steps = -1, epochs = -1, warmup = 0, sample = 0, threads = 0;
   uint64_t seed = 0;
 };
 
@@ -138,6 +139,11 @@ Options parseOptions(int argc, char **argv) {
     else if (arg == "--save") o.save = next();
     else if (arg == "--warmup") o.warmup = parseCount(arg, next());
     else if (arg == "--sample") o.sample = parseCount(arg, next());
+    else if (arg == "--threads") {
+      o.threads = parseCount(arg, next());
+      if (o.threads == 0)
+        die("--threads needs at least 1 thread");
+    }
     else die(fmt::format("unknown option '{}'\n{}", arg, usage));
   }
   if (o.library.empty())
@@ -356,6 +362,8 @@ int main(int argc, char **argv) {
 
   ftc_state *state = nullptr;
   api.check(api.ftc_create(o.seed, &state), "creating the state");
+  if (o.threads > 0)
+    api.check(api.ftc_set_num_threads(static_cast<int32_t>(o.threads)), "--threads");
   if (!o.init.empty()) {
     api.check(api.ftc_load(state, o.init.c_str()), "--init");
     api.ftc_reset_optimizer(state);

@@ -180,10 +180,12 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
     [batch..., M/MR, K, MR] and [batch..., N/NR, K, NR] panels (zero-padded
     where the tile does not divide), C viewed (or, when the tile does not
     divide it, packed) as register blocks, and a product over the packed
-    operands tiled with TilingInterface into cache blocks (loops N, K, M),
-    MR x NR register blocks and a k step of up to 4, vectorized, with the
-    block of C hoisted out of the k loop. The packs are tiled and vectorized
-    too. Sums still run over k in order, with fused multiply-adds.
+    operands tiled with TilingInterface into blocks of C that run in
+    parallel (`scf.forall` over batch, M and N: one thread sums a whole
+    block over k, so results do not depend on the thread count), k cache
+    blocks, MR x NR register blocks and a k step of up to 4, vectorized,
+    with the block of C hoisted out of the k loop. The packs are tiled and
+    vectorized too. Sums still run over k in order, with fused multiply-adds.
 
     The tile sizes come from the instruction set (`isa`): see
     `ftc/Codegen/CpuTiles.h`. Contractions the schedule does not apply to

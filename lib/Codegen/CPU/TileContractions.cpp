@@ -9,10 +9,11 @@
 //   C               -> viewed as [batch..., M/MR, MR, N/NR, NR] (or packed
 //                      and unpacked when MR, NR do not divide M, N)
 //   C += A B        -> a linalg.generic over the packed operands, tiled with
-//                      TilingInterface into cache blocks (loops N, K, M),
-//                      one MR x NR register block per iteration and a k step
-//                      of KU, vectorized; the block of C is hoisted out of
-//                      the k loop so it stays in registers.
+//                      TilingInterface into blocks of C run in parallel
+//                      (scf.forall over batch, M, N), k cache blocks, one
+//                      MR x NR register block per iteration (loops N, M)
+//                      and a k step of KU, vectorized; the block of C is
+//                      hoisted out of the k loop so it stays in registers.
 //
 // The inner loop then reads MR scalars of A (broadcast) and NR/lanes vectors
 // of B per k and issues MR * NR/lanes fused multiply-adds. The register tile
@@ -171,8 +172,11 @@ linalg::GenericOp buildPackedProduct(OpBuilder &b, Location loc, Value a, Value 
 /// returns the tiled op and the loops, outermost first.
 FailureOr<scf::SCFTilingResult> tile(RewriterBase &rewriter, Operation *op,
                                      ArrayRef<int64_t> sizes,
-                                     ArrayRef<int64_t> interchange = {}) {
+                                     ArrayRef<int64_t> interchange = {},
+                                     bool parallel = false) {
   scf::SCFTilingOptions options;
+  if (parallel)
+    options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
   options.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
   if (!interchange.empty())
     options.setInterchange(interchange);
@@ -281,21 +285,28 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
   }
   rewriter.replaceOp(op, result);
 
-  // Cache blocks (loops N, K, M), then one register block, then k by KU.
+  // Blocks of C (batch, M, N) in parallel: each is one thread's, summed over
+  // all of k in order, so results do not depend on the number of threads.
+  // Within a block: k in cache blocks, then register blocks (loops N, M),
+  // then k by KU.
   int64_t mo = numBatch, no = numBatch + 1, k = numBatch + 2;
-  SmallVector<int64_t> cacheSizes(numBatch, 1), order;
-  cacheSizes.append({std::max<int64_t>(1, cfg.mc / rt.mr),
-                     std::max<int64_t>(1, cfg.nc / rt.nr), kc, 0, 0});
-  for (int64_t i = 0; i < numBatch; ++i)
-    order.push_back(i);
-  SmallVector<int64_t> cacheOrder(order), registerOrder(order);
-  cacheOrder.append({no, k, mo, numBatch + 3, numBatch + 4});
-  registerOrder.append({no, mo, k, numBatch + 3, numBatch + 4});
-  FailureOr<scf::SCFTilingResult> cache = tile(rewriter, product, cacheSizes, cacheOrder);
+  SmallVector<int64_t> blockSizes(numBatch, 1);
+  blockSizes.append({std::max<int64_t>(1, cfg.mc / rt.mr),
+                     std::max<int64_t>(1, cfg.nc / rt.nr), 0, 0, 0});
+  FailureOr<scf::SCFTilingResult> blocks =
+      tile(rewriter, product, blockSizes, {}, /*parallel=*/true);
+  if (failed(blocks))
+    return emitError(loc, "cannot tile the packed product into parallel blocks");
+  SmallVector<int64_t> kcSizes(numBatch + 5, 0);
+  kcSizes[k] = kc;
+  FailureOr<scf::SCFTilingResult> cache = tile(rewriter, blocks->tiledOps.back(), kcSizes);
   if (failed(cache))
     return emitError(loc, "cannot tile the packed product into cache blocks");
-  SmallVector<int64_t> registerSizes(numBatch, 0);
+  SmallVector<int64_t> registerSizes(numBatch, 0), registerOrder;
   registerSizes.append({1, 1, 0, 0, 0});
+  for (int64_t i = 0; i < numBatch; ++i)
+    registerOrder.push_back(i);
+  registerOrder.append({no, mo, k, numBatch + 3, numBatch + 4});
   FailureOr<scf::SCFTilingResult> regs =
       tile(rewriter, cache->tiledOps.back(), registerSizes, registerOrder);
   if (failed(regs))

@@ -4,8 +4,9 @@
 
 // A linear layer's product, x W^T, without copying W transposed: x packed
 // into [M/MR, K, MR], W into [N/NR, K, NR] (both through vector transfers),
-// C viewed in place as MR x NR register blocks; the k loop (step 4) carries
-// the block in vector registers as a vector.contract accumulator.
+// C viewed in place as MR x NR register blocks (here all in one parallel
+// block); the k loop (step 4) carries the register block in vector
+// registers as a vector.contract accumulator.
 // AVX2-LABEL: func.func @linear
 // AVX2: vector.transfer_read %arg0{{.*}} : tensor<8x16xf32>, vector<4x8xf32>
 // AVX2: vector.transfer_read %arg1{{.*}} : tensor<32x16xf32>, vector<16x8xf32>
@@ -33,9 +34,10 @@ func.func @linear(%x: tensor<8x16xf32>, %w: tensor<32x16xf32>) -> tensor<8x32xf3
 // -----
 
 // Attention scores q k^T over two batch dimensions: the batch dimensions
-// stay outermost in the packs and in C's view.
+// stay outermost in the packs and in C's view, and are parallel blocks.
 // AVX2-LABEL: func.func @batched
 // AVX2: tensor.expand_shape %arg2 {{\[\[}}0], [1], [2, 3], [4, 5]] output_shape [2, 3, 2, 4, 2, 16]
+// AVX2: scf.forall (%{{.+}}, %{{.+}}) in (2, 3)
 // AVX2: vector.transfer_read {{.*}} : tensor<2x3x2x16x16xf32>, vector<4x16xf32>
 // AVX2: vector.contract {{.*}} : vector<4x4xf32>, vector<4x16xf32> into vector<4x16xf32>
 func.func @batched(%q: tensor<2x3x8x16xf32>, %k: tensor<2x3x32x16xf32>, %c: tensor<2x3x8x32xf32>) -> tensor<2x3x8x32xf32> {
