@@ -68,12 +68,9 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
   pm.addNestedPass<func::FuncOp>(createEarlyDealloc());
-  // The products' parallel blocks (scf.forall) run on OpenMP threads.
+  // The products' parallel blocks: scf.forall as scf.parallel, run on
+  // OpenMP threads once outlined (below).
   pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
-  pm.addPass(createConvertSCFToOpenMPPass());
-  // Without allocations in the loop bodies, their memref.alloca_scope goes
-  // away (it must: control flow inside one is not allowed).
-  pm.addPass(createCanonicalizerPass());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   // The vector transfers of the tiled products and packs, fully unrolled to
@@ -83,6 +80,10 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass(transfers));
   pm.addPass(createLowerAffinePass());
   pm.addPass(createOutlineLoopNests());
+  pm.addPass(createConvertSCFToOpenMPPass());
+  // Without allocations in the loop bodies, their memref.alloca_scope goes
+  // away (it must: control flow inside one is not allowed).
+  pm.addPass(createCanonicalizerPass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   // Subview offsets of the tiled products, as affine.apply.

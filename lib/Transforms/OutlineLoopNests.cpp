@@ -3,7 +3,11 @@
 // LLVM's loop passes are superlinear in the size of a function; a training
 // step lowered to loops is one function per entry point, with a loop nest
 // per op of the forward and backward pass. Outlining every nest into its own
-// non-inlinable function keeps each function LLVM optimizes small.
+// non-inlinable function keeps each function LLVM optimizes small, and nests
+// that outline to the same function (the same op in every layer) share one,
+// so LLVM optimizes a layer's code once. Upstream has no such pass (its
+// outlining utilities outline regions into functions one by one; this pass
+// chooses the nests, clones views and constants in, and deduplicates).
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +17,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringMap.h"
 
 namespace ftc {
 #define GEN_PASS_DEF_OUTLINELOOPNESTS
@@ -77,19 +82,38 @@ struct OutlineLoopNests
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
+    outlined.clear();
     for (auto func : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (func.isExternal() || !func.getBody().hasOneBlock())
         continue;
-      auto nests = llvm::to_vector(func.getBody().front().getOps<scf::ForOp>());
+      SmallVector<Operation *> nests;
+      for (Operation &op : func.getBody().front())
+        if (isa<scf::ForOp, scf::ParallelOp>(op))
+          nests.push_back(&op);
       if (nests.size() < minNests)
         continue;
       unsigned counter = 0;
-      for (scf::ForOp nest : nests)
+      for (Operation *nest : nests)
         outline(func, nest, symbols, counter);
     }
   }
 
-  void outline(func::FuncOp parent, scf::ForOp nest, SymbolTable &symbols,
+  /// The outlined functions so far by their type and body, printed: the
+  /// same nest in every layer of a model becomes one function.
+  llvm::StringMap<func::FuncOp> outlined;
+
+  /// `callee`'s signature and body as text, without names or locations.
+  static std::string structure(func::FuncOp callee) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    StringAttr name = callee.getSymNameAttr();
+    callee.setSymName("nest");
+    callee->print(os, OpPrintingFlags().printGenericOpForm().useLocalScope());
+    callee.setSymNameAttr(name);
+    return text;
+  }
+
+  void outline(func::FuncOp parent, Operation *nest, SymbolTable &symbols,
                unsigned &counter) {
     Captures captures;
     if (failed(collectCaptures(nest, captures)))
@@ -118,14 +142,13 @@ struct OutlineLoopNests
     SmallVector<Type> argTypes;
     for (Value value : arguments)
       argTypes.push_back(value.getType());
-    auto type = builder.getFunctionType(argTypes, nest.getResultTypes());
+    auto type = builder.getFunctionType(argTypes, nest->getResultTypes());
     std::string name = (parent.getSymName() + "_nest" + Twine(counter++)).str();
-    auto callee = func::FuncOp::create(builder, nest.getLoc(), name, type);
+    auto callee = func::FuncOp::create(builder, nest->getLoc(), name, type);
     callee.setPrivate();
     // Carried to llvm.func by convert-func-to-llvm.
     callee->setAttr("passthrough",
                     builder.getArrayAttr({builder.getStringAttr("noinline")}));
-    symbols.insert(callee);
 
     // The buffers are distinct allocations or distinct entry-point
     // arguments (views are cloned, not passed), so they do not alias; saying
@@ -141,10 +164,17 @@ struct OutlineLoopNests
     for (Operation *op : clones)
       builder.clone(*op, mapping);
     Operation *cloned = builder.clone(*nest, mapping);
-    func::ReturnOp::create(builder, nest.getLoc(), cloned->getResults());
+    func::ReturnOp::create(builder, nest->getLoc(), cloned->getResults());
+    auto [existing, fresh] = outlined.try_emplace(structure(callee), callee);
+    if (fresh) {
+      symbols.insert(callee);
+    } else {
+      callee.erase();
+      callee = existing->second;
+    }
 
     builder.setInsertionPoint(nest);
-    auto call = func::CallOp::create(builder, nest.getLoc(), callee,
+    auto call = func::CallOp::create(builder, nest->getLoc(), callee,
                                      arguments);
     nest->replaceAllUsesWith(call.getResults());
     nest->erase();

@@ -74,3 +74,37 @@ func.func @dynamic(%a: memref<?xf32>, %b: memref<8xf32>) {
   }
   return
 }
+
+// -----
+
+// The same nest on other buffers (every layer of a model) is one function,
+// called twice; a nest that differs (another constant) is another. Parallel
+// nests (scf.parallel) are outlined too.
+// CHECK-LABEL: func.func private @layers_nest0
+// CHECK: arith.constant 2.000000e+00 : f32
+// CHECK: scf.parallel
+// CHECK-LABEL: func.func private @layers_nest2
+// CHECK: arith.constant 3.000000e+00 : f32
+// CHECK-NOT: func.func private @layers_nest
+// CHECK-LABEL: func.func @layers
+// CHECK: call @layers_nest0(%arg0)
+// CHECK: call @layers_nest0(%arg1)
+// CHECK: call @layers_nest2(%arg1)
+// FEW-LABEL: func.func private @layers_nest0
+func.func @layers(%a: memref<16xf32>, %b: memref<16xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  %two = arith.constant 2.0 : f32
+  %three = arith.constant 3.0 : f32
+  scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
+    memref.store %two, %a[%i] : memref<16xf32>
+  }
+  scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
+    memref.store %two, %b[%i] : memref<16xf32>
+  }
+  scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
+    memref.store %three, %b[%i] : memref<16xf32>
+  }
+  return
+}

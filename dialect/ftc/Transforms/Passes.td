@@ -139,7 +139,7 @@ def OutlineLoopNests : Pass<"ftc-outline-loop-nests", "::mlir::ModuleOp"> {
   let summary = "Moves each top-level loop nest into its own function";
   let description = [{
     Runs on loops over buffers (after convert-linalg-to-loops). Every
-    top-level `scf.for` of a function body becomes a private function
+    top-level `scf.for` or `scf.parallel` of a function body becomes a private function
     `<function>_nest<N>`, marked `noinline` for LLVM, called in its place. Values the
     nest uses are passed as arguments, except side-effect-free ops without
     regions (constants, subviews, reshapes), which are cloned into the new
@@ -149,7 +149,9 @@ def OutlineLoopNests : Pass<"ftc-outline-loop-nests", "::mlir::ModuleOp"> {
     all) grow faster than linearly with the size of one function, and the
     backward pass of a transformer is one function with thousands of loop
     nests. A nest whose captured buffers cannot be passed as bare pointers
-    (dynamic shapes or layouts) stays where it is.
+    (dynamic shapes or layouts) stays where it is. Nests that outline to the
+    same function (same signature and body: the same op in every layer of
+    a model) share one.
   }];
   let options = [
     Option<"minNests", "min-nests", "unsigned", /*default=*/"2",
