@@ -53,6 +53,8 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   CpuTileContractionsOptions tiles;
   tiles.isa = options.cpuIsa.empty() ? cpu::hostIsa() : std::string(options.cpuIsa);
   pm.addNestedPass<func::FuncOp>(createCpuTileContractions(tiles));
+  // tanh, exp and erf as arithmetic that vectorizes, not libm calls.
+  pm.addNestedPass<func::FuncOp>(createApproximateMath());
   // Upstream elementwise ops a model used on tensors (arith.addf, math.exp).
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
@@ -95,9 +97,11 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   vectorToLLVM.vectorTransposeLowering = vector::VectorTransposeLowering::Shuffle1D;
   pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createUBToLLVMConversionPass());
+  // LLVM intrinsics first (floor and fma of the approximations become
+  // instructions), libm calls for what is left.
+  pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
   ConvertFuncToLLVMPassOptions funcToLLVM;

@@ -173,6 +173,26 @@ def EmitEntryPoints : Pass<"ftc-emit-entry-points", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def ApproximateMath : Pass<"ftc-approximate-math"> {
+  let summary = "Replaces f32 tanh, exp and erf by inline polynomial approximations";
+  let description = [{
+    A libm call per element keeps a loop from being vectorized: LLVM
+    scalarizes `llvm.tanh.v8f32` into eight calls to `tanhf`, and GELU's tanh
+    and softmax's exp took a fifth of a gpt2-tiny step that way. Upstream's
+    polynomial approximations (`populateMathPolynomialApproximationPatterns`,
+    a few ulp from the correctly rounded result) are plain arithmetic that
+    vectorizes. Upstream has the patterns but no pass that applies them.
+    `ops` lists the math ops to approximate by name.
+  }];
+  let options = [
+    ListOption<"ops", "ops", "std::string",
+               "math ops to approximate (default: math.tanh, math.exp, math.erf)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncOp"> {
   let summary = "Packs, tiles and vectorizes the matrix products for a CPU";
   let description = [{
