@@ -70,6 +70,8 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
   pm.addNestedPass<func::FuncOp>(createEarlyDealloc());
+  // Temporaries at fixed offsets of one workspace: a step allocates nothing.
+  pm.addPass(createPlanMemory());
   // The products' parallel blocks: scf.forall as scf.parallel, run on
   // OpenMP threads once outlined (below).
   pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
@@ -82,10 +84,7 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass(transfers));
   pm.addPass(createLowerAffinePass());
   pm.addPass(createOutlineLoopNests());
-  pm.addPass(createConvertSCFToOpenMPPass());
-  // Without allocations in the loop bodies, their memref.alloca_scope goes
-  // away (it must: control flow inside one is not allowed).
-  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createParallelToOpenMP());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   // Subview offsets of the tiled products, as affine.apply.

@@ -19,6 +19,8 @@ inline int32_t dtypeBytes(ftc_dtype dtype) {
   case FTC_F16:
   case FTC_BF16:
     return 2;
+  case FTC_I8:
+    return 1;
   }
   return 0;
 }

@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 namespace {
 /// The ranked descriptor behind an unranked memref: allocated and aligned
@@ -39,13 +38,22 @@ memrefCopy(int64_t elementSize, UnrankedMemRef *source, UnrankedMemRef *target) 
   for (int64_t d = 0; d < rank; ++d)
     if (sizes[d] == 0)
       return;
-  // Walk every index like an odometer, innermost dimension fastest.
-  std::vector<int64_t> index(static_cast<size_t>(rank), 0);
+  // A contiguous innermost dimension is copied as one run of bytes.
+  int64_t run = 1, loops = rank;
+  if (rank > 0 && sStrides[rank - 1] == 1 && tStrides[rank - 1] == 1) {
+    run = sizes[rank - 1];
+    loops = rank - 1;
+  }
+  size_t bytes = static_cast<size_t>(run * elementSize);
+  // Walk the other indices like an odometer, innermost fastest. On the
+  // stack: a step allocates no heap memory (test/Runtime/memory-plan.test).
+  int64_t *index = static_cast<int64_t *>(
+      __builtin_alloca(static_cast<size_t>(loops > 0 ? loops : 1) * sizeof(int64_t)));
+  std::memset(index, 0, static_cast<size_t>(loops > 0 ? loops : 1) * sizeof(int64_t));
   int64_t sOffset = 0, tOffset = 0;
   while (true) {
-    std::memcpy(to + tOffset * elementSize, from + sOffset * elementSize,
-                static_cast<size_t>(elementSize));
-    int64_t d = rank - 1;
+    std::memcpy(to + tOffset * elementSize, from + sOffset * elementSize, bytes);
+    int64_t d = loops - 1;
     for (; d >= 0; --d) {
       if (++index[d] < sizes[d]) {
         sOffset += sStrides[d];

@@ -149,6 +149,7 @@ void storeElement(ftc_dtype dtype, void *data, int64_t i, double value) {
   case FTC_F16: static_cast<uint16_t *>(data)[i] = toF16(static_cast<float>(value)); break;
   case FTC_I32: static_cast<int32_t *>(data)[i] = static_cast<int32_t>(value); break;
   case FTC_I64: static_cast<int64_t *>(data)[i] = static_cast<int64_t>(value); break;
+  case FTC_I8: static_cast<int8_t *>(data)[i] = static_cast<int8_t>(value); break;
   }
 }
 
@@ -161,6 +162,7 @@ double loadElement(ftc_dtype dtype, const void *data, int64_t i) {
   case FTC_F16: return fromF16(static_cast<const uint16_t *>(data)[i]);
   case FTC_I32: return static_cast<const int32_t *>(data)[i];
   case FTC_I64: return static_cast<double>(static_cast<const int64_t *>(data)[i]);
+  case FTC_I8: return static_cast<const int8_t *>(data)[i];
   }
   return 0.0;
 }

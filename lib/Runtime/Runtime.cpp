@@ -51,6 +51,7 @@ ftc_dtype parseDtype(const std::string &name) {
   if (name == "bf16") return FTC_BF16;
   if (name == "i32") return FTC_I32;
   if (name == "i64") return FTC_I64;
+  if (name == "i8") return FTC_I8;
   throw std::runtime_error("unknown dtype '" + name + "' in the model description");
 }
 
@@ -243,6 +244,16 @@ void ftc_reset_optimizer(ftc_state *state) {
   for (int s : m.slots)
     std::memset(state->pointers[s], 0, m.buffers[s].bytes());
   state->steps = 0;
+}
+
+int64_t ftc_buffer_bytes(const char *kind) {
+  if (!kind)
+    return 0;
+  int64_t bytes = 0;
+  for (const Buffer &b : model().buffers)
+    if (b.kind == kind && b.kind != "input")
+      bytes += static_cast<int64_t>(b.bytes());
+  return bytes;
 }
 
 ftc_status ftc_set_num_threads(int32_t n) {

@@ -48,7 +48,8 @@ typedef enum ftc_dtype {
   FTC_F16 = 2,
   FTC_BF16 = 3,
   FTC_I32 = 4,
-  FTC_I64 = 5
+  FTC_I64 = 5,
+  FTC_I8 = 6 /* bytes: the workspace */
 } ftc_dtype;
 
 /* A parameter or a batch input: a dense row-major tensor. */
@@ -111,6 +112,11 @@ FTC_API int64_t ftc_step_count(const ftc_state *state);
  * mode every entry draws the dropout masks of the next step from the seed
  * and the step number, so ftc_grad shows the gradient ftc_step will use. */
 FTC_API void ftc_set_training(ftc_state *state, int32_t training);
+/* Bytes of the buffers of one kind that every state holds: "param",
+ * "grad", "slot" (optimizer state), "output", "workspace" (the step's
+ * temporaries, at offsets fixed by the compiler: `ftc --report` prints the
+ * same figure). 0 for any other kind. */
+FTC_API int64_t ftc_buffer_bytes(const char *kind);
 /* Threads the step's matrix products run on (OpenMP), for calls from this
  * thread; n >= 1. Without it: $FTC_NUM_THREADS when ftc_create runs, else
  * OpenMP's default ($OMP_NUM_THREADS, else one per core). Results are

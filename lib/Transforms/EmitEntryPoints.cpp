@@ -35,6 +35,8 @@ std::string dtypeName(Type type) {
     return "i32";
   if (type.isInteger(64))
     return "i64";
+  if (type.isInteger(8))
+    return "i8";
   return "unknown";
 }
 

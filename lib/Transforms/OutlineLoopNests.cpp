@@ -32,7 +32,11 @@ namespace {
 /// passing its result: no side effects, no regions (constants, subviews,
 /// reinterpret casts, index arithmetic).
 bool isRematerializable(Operation *op) {
-  return op && op->getNumRegions() == 0 && isMemoryEffectFree(op);
+  // Views of the workspace are passed, not recomputed: as distinct noalias
+  // arguments LLVM knows they do not overlap (they do not: see
+  // ftc-plan-memory), as views of one argument it would not.
+  return op && op->getNumRegions() == 0 && isMemoryEffectFree(op) &&
+         !isa<memref::ViewOp>(op);
 }
 
 /// True if a value of this type can cross a call under the bare-pointer

@@ -13,7 +13,8 @@
 // CHECK-LABEL: llvm.func @ftc_entry_step
 // CHECK: llvm.mlir.global external constant @ftc_model_json
 // CHECK-SAME: \22kind\22:\22param\22,\22name\22:\22w\22
-// CHECK-SAME: \22entries\22:{\22eval\22:[3,0,5]
+// CHECK-SAME: \22kind\22:\22workspace\22,\22name\22:\22workspace\22
+// CHECK-SAME: \22entries\22:{\22eval\22:[3,0,5,7]
 module {
   train.param @w : tensor<4xf32> init #train.normal
   func.func @loss(%t: tensor<4xf32> {train.input = "t"}) -> tensor<f32> attributes {train.loss} {

@@ -53,7 +53,7 @@ constexpr const char *usage =
   X(ftc_output_info) X(ftc_num_params) X(ftc_create) X(ftc_destroy)            \
   X(ftc_step) X(ftc_eval) X(ftc_output_data) X(ftc_step_count) X(ftc_save)     \
   X(ftc_load) X(ftc_reset_optimizer) X(ftc_set_training) X(ftc_last_error)  \
-  X(ftc_set_num_threads)
+  X(ftc_set_num_threads) X(ftc_buffer_bytes)
 
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
@@ -374,6 +374,10 @@ int main(int argc, char **argv) {
   std::signal(SIGINT, [](int) { interrupted = true; });
   int64_t batch = inputs[0].shape[0];
   int64_t first = api.ftc_step_count(state);
+  fmt::print("memory: parameters {} B, gradients {} B, optimizer state {} B, workspace {} B "
+             "(allocated once)\n",
+             api.ftc_buffer_bytes("param"), api.ftc_buffer_bytes("grad"),
+             api.ftc_buffer_bytes("slot"), api.ftc_buffer_bytes("workspace"));
   if (steps > 0)
     fmt::print("training {} steps of {} examples from step {}{}\n", steps, batch, first,
                data->batchesPerEpoch() ? fmt::format(" ({} per epoch)", data->batchesPerEpoch())

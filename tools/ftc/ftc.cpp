@@ -23,6 +23,7 @@
 #include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
@@ -52,6 +53,9 @@ cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::So),
 cl::opt<std::string> mcpu("mcpu", cl::desc("Target CPU (default: this host's, with "
                                            "its features)"),
                           cl::cat(category));
+cl::opt<bool> report("report",
+                     cl::desc("Print the memory of a step (bytes, by part) and continue"),
+                     cl::cat(category));
 cl::opt<bool> dumpPipeline("dump-pipeline",
                            cl::desc("Print the MLIR pipeline as an ftc-opt "
                                     "--pass-pipeline string and continue"),
@@ -81,6 +85,42 @@ int error(const llvm::Twine &message) {
 int error(llvm::Error err) {
   std::string message = llvm::toString(std::move(err));
   return error(message);
+}
+
+/// The memory of one step as ftc-plan-memory recorded it (`ftc.memory`):
+/// every part is allocated once with the state, nothing during a step.
+void printReport(ModuleOp module, llvm::raw_ostream &os) {
+  auto memory = module->getAttrOfType<DictionaryAttr>("ftc.memory");
+  if (!memory) {
+    os << "ftc: no memory plan in this pipeline\n";
+    return;
+  }
+  auto bytes = [&](StringRef kind) {
+    auto value = memory.getAs<IntegerAttr>(kind);
+    return value ? value.getInt() : 0;
+  };
+  struct Row {
+    const char *label, *kind;
+  };
+  const Row rows[] = {{"parameters", "param"},
+                      {"gradients", "grad"},
+                      {"optimizer state", "slot"},
+                      {"inputs (one batch)", "input"},
+                      {"outputs", "output"},
+                      {"workspace (temporaries)", "workspace"}};
+  int64_t total = 0;
+  os << "memory of one step, in bytes (fixed at compile time):\n";
+  for (const Row &row : rows) {
+    os << llvm::formatv("  {0,-26}{1,16}\n", row.label, bytes(row.kind));
+    total += bytes(row.kind);
+  }
+  for (auto field : memory) // loss, step counter, RNG state: a few bytes
+    if (!llvm::is_contained({"param", "grad", "slot", "input", "output", "workspace",
+                             "heap_allocations"},
+                            field.getName().getValue()))
+      total += cast<IntegerAttr>(field.getValue()).getInt();
+  os << llvm::formatv("  {0,-26}{1,16}\n", "total", total);
+  os << "heap allocations during a step: " << bytes("heap_allocations") << "\n";
 }
 
 void setPipelineOptions(ftc::PipelineOptions &options) {
@@ -167,6 +207,8 @@ int main(int argc, char **argv) {
   }
   if (failed(pm.run(*module)))
     return 1;
+  if (report) // beside the module when that goes to stdout
+    printReport(*module, outputFile == "-" ? llvm::errs() : llvm::outs());
 
   if (emit == Emit::Mlir) {
     auto out = openOutputFile(outputFile, &message);

@@ -135,6 +135,46 @@ def EarlyDealloc : Pass<"ftc-early-dealloc", "::mlir::func::FuncOp"> {
   }];
 }
 
+def PlanMemory : Pass<"ftc-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Places every temporary of a step at a fixed offset of one workspace";
+  let description = [{
+    Runs after bufferization and deallocation (and ftc-early-dealloc). In
+    each entry point, every top-level `memref.alloc` of a static buffer
+    freed by one top-level `memref.dealloc` becomes a `memref.view` of one
+    workspace at a byte offset fixed here, and its dealloc goes: two
+    temporaries share bytes only if their lifetimes do not overlap (greedy
+    placement, largest first, at the lowest free offset, 64-byte aligned).
+    The workspace is a new ABI buffer (`kind = "workspace"`, `i8`), passed
+    last to every entry point and allocated once with the state. The
+    module's `ftc.memory` records the bytes of the state's buffers by kind
+    (param, grad, slot, input, output, workspace, ...) and the allocations
+    left to run time (`heap_allocations`), which `ftc --report` prints.
+
+    ```mlir
+    // before: %0 = memref.alloc() : memref<128x1024xf32> ... memref.dealloc %0
+    %0 = memref.view %workspace[%c524288][] : memref<1048576xi8> to memref<128x1024xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def ParallelToOpenMP : Pass<"ftc-parallel-to-openmp", "::mlir::ModuleOp"> {
+  let summary = "Runs scf.parallel loops on an OpenMP team, partitioned by ftc";
+  let description = [{
+    Each outermost `scf.parallel` (without reductions) becomes an
+    `omp.parallel` region in which thread t of n runs iterations t, t + n,
+    ... of the flattened iteration space (`omp_get_thread_num`,
+    `omp_get_num_threads`). Upstream's `convert-scf-to-openmp` emits a
+    worksharing loop instead, whose scheduler in libomp allocates heap
+    memory on every loop; a step promises to allocate nothing.
+  }];
+  let dependentDialects = ["::mlir::omp::OpenMPDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def OutlineLoopNests : Pass<"ftc-outline-loop-nests", "::mlir::ModuleOp"> {
   let summary = "Moves each top-level loop nest into its own function";
   let description = [{
