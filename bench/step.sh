@@ -6,7 +6,8 @@
 #
 # PyTorch is ../shared/peers/torch_step.py --model MODEL (Debian's python3-torch,
 # AdamW foreach), with OpenBLAS's tuning variables unset in its command only
-# (see the project notes), at 1 and 2 threads; ftc's step is single-threaded.
+# (see the project notes), at 1 and 2 threads; ftc's step runs on OpenMP's
+# default thread count (all cores).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 peers=${FTC_PEERS:-$root/../shared/peers}
