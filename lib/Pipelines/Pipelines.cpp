@@ -69,7 +69,9 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   pm.addPass(createCanonicalizerPass());
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
-  pm.addNestedPass<func::FuncOp>(createEarlyDealloc());
+  // Each buffer freed right after its last use: the lifetimes the memory
+  // plan packs.
+  pm.addNestedPass<func::FuncOp>(bufferization::createOptimizeAllocationLivenessPass());
   // Temporaries at fixed offsets of one workspace: a step allocates nothing.
   pm.addPass(createPlanMemory());
   // The products' parallel blocks: scf.forall as scf.parallel, run on

@@ -2,7 +2,7 @@
 //
 // After bufferization and deallocation, each entry point allocates its
 // temporaries with memref.alloc and frees them with memref.dealloc (right
-// after the last use: ftc-early-dealloc). This pass gives every such buffer
+// after the last use: optimize-allocation-liveness). This pass gives every such buffer
 // a fixed byte offset in one workspace, so that a step allocates nothing:
 // two buffers share bytes only when their lifetimes [alloc, dealloc] do not
 // overlap. The workspace becomes one more ABI buffer (kind "workspace"),

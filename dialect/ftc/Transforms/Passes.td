@@ -122,23 +122,10 @@ def ExpandComposites : Pass<"ftc-expand-composites", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
-def EarlyDealloc : Pass<"ftc-early-dealloc", "::mlir::func::FuncOp"> {
-  let summary = "Frees each buffer right after its last use";
-  let description = [{
-    Runs after buffer deallocation, which frees a block's buffers at its
-    end. A training step is one long block, so that would keep every
-    temporary of the forward and backward pass alive until the step returns.
-    This pass moves each `memref.dealloc` of a buffer allocated in the same
-    block to just after the last op of that block that uses the buffer or a
-    view of it (subview, reshape, cast), so the step's peak memory is what is
-    live at once, not everything it ever allocates.
-  }];
-}
-
 def PlanMemory : Pass<"ftc-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Places every temporary of a step at a fixed offset of one workspace";
   let description = [{
-    Runs after bufferization and deallocation (and ftc-early-dealloc). In
+    Runs after bufferization and deallocation (and optimize-allocation-liveness). In
     each entry point, every top-level `memref.alloc` of a static buffer
     freed by one top-level `memref.dealloc` becomes a `memref.view` of one
     workspace at a byte offset fixed here, and its dealloc goes: two
