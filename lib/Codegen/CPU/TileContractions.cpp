@@ -352,9 +352,13 @@ LogicalResult schedule(RewriterBase &rewriter, const Contraction &c,
   int64_t mSize = c.ranges[c.m], nSize = c.ranges[c.n];
   Location loc = c.op->getLoc();
   for (RegisterTile rt : cfg.registerTiles)
-    if (rt.mr > 0 && mSize % rt.mr == 0 && nSize % rt.nr == 0)
+    if (rt.mr > 0 && mSize % rt.mr == 0 && nSize % rt.nr == 0) {
+      LDBG() << "M " << mSize << " N " << nSize << ": " << rt.mr << " x " << rt.nr;
       return scheduleContraction(rewriter, c, rt, cfg);
+    }
   RegisterTile rt = cfg.registerTiles[0];
+  LDBG() << "M " << mSize << " N " << nSize << ": " << rt.mr << " x " << rt.nr
+         << ", remainders split off";
   SmallVector<Contraction> parts{c};
   for (auto [dim, tile] : {std::pair(c.n, rt.nr), std::pair(c.m, rt.mr)}) {
     int64_t size = c.ranges[dim], split = size - size % tile;
