@@ -108,17 +108,14 @@ void printReport(ModuleOp module, llvm::raw_ostream &os) {
                       {"inputs (one batch)", "input"},
                       {"outputs", "output"},
                       {"workspace (temporaries)", "workspace"}};
+  // Every buffer counts (the loss, step counter and RNG state too).
   int64_t total = 0;
-  os << "memory of one step, in bytes (fixed at compile time):\n";
-  for (const Row &row : rows) {
-    os << llvm::formatv("  {0,-26}{1,16}\n", row.label, bytes(row.kind));
-    total += bytes(row.kind);
-  }
-  for (auto field : memory) // loss, step counter, RNG state: a few bytes
-    if (!llvm::is_contained({"param", "grad", "slot", "input", "output", "workspace",
-                             "heap_allocations"},
-                            field.getName().getValue()))
+  for (NamedAttribute field : memory)
+    if (field.getName() != "heap_allocations")
       total += cast<IntegerAttr>(field.getValue()).getInt();
+  os << "memory of one step, in bytes (fixed at compile time):\n";
+  for (const Row &row : rows)
+    os << llvm::formatv("  {0,-26}{1,16}\n", row.label, bytes(row.kind));
   os << llvm::formatv("  {0,-26}{1,16}\n", "total", total);
   os << "heap allocations during a step: " << bytes("heap_allocations") << "\n";
 }
