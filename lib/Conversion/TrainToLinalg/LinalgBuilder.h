@@ -2,7 +2,7 @@
 //
 // Internal to lib/Conversion/TrainToLinalg: the linalg forms every op family
 // is built from (elementwise generics with numpy broadcasting, reductions
-// accumulated in f64, reshapes through a flat tensor), and the populate
+// in a blocked order, reshapes through a flat tensor), and the populate
 // function of each family, which populateTrainToLinalgPatterns gathers.
 //
 //===----------------------------------------------------------------------===//
@@ -62,23 +62,28 @@ public:
   mlir::Value elementwise(mlir::RankedTensorType type, mlir::ValueRange inputs,
                           Body body);
 
+  using Combine = function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
+                                            mlir::Value, mlir::Value)>;
+
   /// Reduces `input` over `dims` (strictly increasing) into a tensor without
   /// those dimensions, starting from `init` and folding with `combine`
   /// (accumulator, element) -> accumulator. `map` may transform each element
   /// first (it sees the input element and the `extraInputs`, which hold one
-  /// value per output element, a row's max say). Sums (`wide`) of types
-  /// narrower than f64 accumulate in f64 and round once at the end: a long
-  /// sequential sum in f32 loses digits that PyTorch's pairwise sums keep.
-  mlir::Value
-  reduce(mlir::Value input, ArrayRef<int64_t> dims, double init,
-         function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location, mlir::Value,
-                                  mlir::Value)>
-             combine,
-         mlir::ValueRange extraInputs = {}, Body map = {}, bool wide = false);
+  /// value per output element, a row's max say). 16-bit floats accumulate in
+  /// f32. `blocked` (for sums) folds in the blocked order LinalgBuilder.cpp
+  /// describes, which keeps an f32 sum of N terms about as accurate as a sum
+  /// of 2 sqrt(N) (PyTorch's sums are blocked too; a sequential f32 sum over
+  /// 50257 logits is not accurate enough for the parity criterion).
+  mlir::Value reduce(mlir::Value input, ArrayRef<int64_t> dims, double init,
+                     Combine combine, mlir::ValueRange extraInputs = {}, Body map = {},
+                     bool blocked = false);
 
-  /// A sum over `dims`, accumulated in f64 (see reduce).
+  /// A blocked sum over `dims` (see reduce).
   mlir::Value sum(mlir::Value input, ArrayRef<int64_t> dims,
                   mlir::ValueRange extraInputs = {}, Body map = {});
+
+  /// `input` converted elementwise to `elem`.
+  mlir::Value convert(mlir::Value input, mlir::Type elem);
 
   /// The same elements in a new static shape (row-major order kept).
   mlir::Value reshape(mlir::Value input, mlir::RankedTensorType type);

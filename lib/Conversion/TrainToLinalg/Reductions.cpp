@@ -1,7 +1,7 @@
 //===- Reductions.cpp - reductions, normalizations and losses to linalg ---===//
 //
 // Sums, means and maxima become linalg.generic with reduction iterators
-// (sums accumulated in f64, see LinalgBuilder::reduce); softmax, layer_norm
+// (f32 sums in a blocked order, see LinalgBuilder::reduce); softmax, layer_norm
 // and the losses are built from per-row reductions and elementwise generics.
 // Numerics follow PyTorch's kernels where the order of operations is
 // visible in the last bits (log_softmax as x - max - log(sum exp)).

@@ -1,23 +1,21 @@
 // RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-convert-train-to-linalg))' | FileCheck %s
 
-// An f32 sum accumulates in f64 from a zero fill over a reduction
-// iterator, then rounds once to f32.
+// A short f32 sum (3 terms) accumulates in f32 from a zero fill over a
+// reduction iterator.
 // CHECK-DAG: #[[$IN:.+]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 // CHECK-DAG: #[[$OUT:.+]] = affine_map<(d0, d1, d2) -> (d0, d2)>
 // CHECK-LABEL: func.func @sum
 // CHECK-SAME: (%[[X:.+]]: tensor<2x3x4xf32>)
-// CHECK: %[[E:.+]] = tensor.empty() : tensor<2x4xf64>
-// CHECK: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f64
-// CHECK: %[[INIT:.+]] = linalg.fill ins(%[[ZERO]] : f64) outs(%[[E]] : tensor<2x4xf64>)
+// CHECK: %[[E:.+]] = tensor.empty() : tensor<2x4xf32>
+// CHECK: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[INIT:.+]] = linalg.fill ins(%[[ZERO]] : f32) outs(%[[E]] : tensor<2x4xf32>)
 // CHECK: %[[ACC:.+]] = linalg.generic {indexing_maps = [#[[$IN]], #[[$OUT]]], iterator_types = ["parallel", "reduction", "parallel"]}
-// CHECK-SAME: ins(%[[X]] : tensor<2x3x4xf32>) outs(%[[INIT]] : tensor<2x4xf64>)
-// CHECK: ^bb0(%[[V:.+]]: f32, %[[A:.+]]: f64):
-// CHECK: %[[W:.+]] = arith.extf %[[V]] : f32 to f64
-// CHECK: %[[S:.+]] = arith.addf %[[A]], %[[W]] : f64
-// CHECK: linalg.yield %[[S]] : f64
-// CHECK: %[[R:.+]] = linalg.generic {{.*}} ins(%[[ACC]] : tensor<2x4xf64>) outs(%{{.+}} : tensor<2x4xf32>)
-// CHECK: arith.truncf %{{.+}} : f64 to f32
-// CHECK: return %[[R]]
+// CHECK-SAME: ins(%[[X]] : tensor<2x3x4xf32>) outs(%[[INIT]] : tensor<2x4xf32>)
+// CHECK: ^bb0(%[[V:.+]]: f32, %[[A:.+]]: f32):
+// CHECK-NOT: arith.extf
+// CHECK: %[[S:.+]] = arith.addf %[[A]], %[[V]] : f32
+// CHECK: linalg.yield %[[S]] : f32
+// CHECK: return %[[ACC]]
 func.func @sum(%x: tensor<2x3x4xf32>) -> tensor<2x4xf32> {
   %0 = train.sum %x dims [1] : tensor<2x3x4xf32> -> tensor<2x4xf32>
   return %0 : tensor<2x4xf32>
@@ -25,7 +23,31 @@ func.func @sum(%x: tensor<2x3x4xf32>) -> tensor<2x4xf32> {
 
 // -----
 
-// f64 sums need no rounding; keepdim is a reshape of the reduced tensor.
+// A long sum is blocked: 200 rows = 12 blocks of 16 lanes + 8. The lanes
+// sum the blocks (lane j reads rows j, 16 + j, ...), then the lanes are
+// summed, then the 8 rows left are added to that.
+// CHECK-DAG: #[[$X3:.+]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-DAG: #[[$LANES:.+]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// CHECK-LABEL: func.func @sum_blocked
+// CHECK-SAME: (%[[X:.+]]: tensor<200x3xf32>)
+// CHECK: %[[MAIN:.+]] = tensor.extract_slice %[[X]][0, 0] [192, 3] [1, 1]
+// CHECK: %[[BLOCKS:.+]] = tensor.expand_shape %[[MAIN]] {{\[\[}}0, 1], [2]] output_shape [12, 16, 3]
+// CHECK: %[[P:.+]] = linalg.generic {indexing_maps = [#[[$X3]], #[[$LANES]]], iterator_types = ["reduction", "parallel", "parallel"]}
+// CHECK-SAME: ins(%[[BLOCKS]] : tensor<12x16x3xf32>) outs(%{{.+}} : tensor<16x3xf32>)
+// CHECK: %[[L:.+]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
+// CHECK-SAME: ins(%[[P]] : tensor<16x3xf32>) outs(%{{.+}} : tensor<3xf32>)
+// CHECK: %[[REST:.+]] = tensor.extract_slice %[[X]][192, 0] [8, 3] [1, 1]
+// CHECK: %[[R:.+]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
+// CHECK-SAME: ins(%[[REST]] : tensor<8x3xf32>) outs(%[[L]] : tensor<3xf32>)
+// CHECK: return %[[R]]
+func.func @sum_blocked(%x: tensor<200x3xf32>) -> tensor<3xf32> {
+  %0 = train.sum %x dims [0] : tensor<200x3xf32> -> tensor<3xf32>
+  return %0 : tensor<3xf32>
+}
+
+// -----
+
+// An f64 sum stays in f64; keepdim is a reshape of the reduced tensor.
 // CHECK-LABEL: func.func @sum_keepdim_f64
 // CHECK: %[[ACC:.+]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
 // CHECK-NOT: arith.extf
@@ -42,7 +64,7 @@ func.func @sum_keepdim_f64(%x: tensor<2x3xf64>) -> tensor<2x1xf64> {
 // sum_to reduces the dimensions broadcasting stretched.
 // CHECK-LABEL: func.func @sum_to
 // CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
-// CHECK-SAME: ins(%{{.+}} : tensor<8x4xf32>) outs(%{{.+}} : tensor<4xf64>)
+// CHECK-SAME: ins(%{{.+}} : tensor<8x4xf32>) outs(%{{.+}} : tensor<4xf32>)
 // CHECK: tensor.expand_shape %{{.+}} {{\[\[}}0, 1]] output_shape [1, 4] : tensor<4xf32> into tensor<1x4xf32>
 func.func @sum_to(%g: tensor<8x4xf32>) -> tensor<1x4xf32> {
   %0 = train.sum_to %g : tensor<8x4xf32> -> tensor<1x4xf32>
@@ -71,7 +93,7 @@ func.func @mean_max(%x: tensor<2x3x4xf64>) -> (tensor<1x3x1xf64>, tensor<2x3x1xf
 
 // -----
 
-// softmax over rows [R, C]: the row max m, s = sum exp(x - m) (in f64),
+// softmax over rows [R, C]: the row max m, s = sum exp(x - m),
 // then exp(x - m) / s with m and s read as columns; log_softmax ends with
 // (x - m) - log(s) instead.
 // CHECK-DAG: #[[$COL:.+]] = affine_map<(d0, d1) -> (d0, 0)>
@@ -79,10 +101,9 @@ func.func @mean_max(%x: tensor<2x3x4xf64>) -> (tensor<1x3x1xf64>, tensor<2x3x1xf
 // CHECK: %[[X:.+]] = tensor.expand_shape %{{.+}} {{\[\[}}0, 1]] output_shape [8, 4] : tensor<32xf32> into tensor<8x4xf32>
 // CHECK: %[[M:.+]] = linalg.generic {{.*}} ins(%[[X]] : tensor<8x4xf32>)
 // CHECK: arith.maximumf
-// CHECK: %[[S64:.+]] = linalg.generic {{.*}} ins(%[[X]], %[[M]] : tensor<8x4xf32>, tensor<8xf32>) outs(%{{.+}} : tensor<8xf64>)
+// CHECK: %[[S:.+]] = linalg.generic {{.*}} ins(%[[X]], %[[M]] : tensor<8x4xf32>, tensor<8xf32>) outs(%{{.+}} : tensor<8xf32>)
 // CHECK: arith.subf
 // CHECK: math.exp
-// CHECK: %[[S:.+]] = linalg.generic {{.*}} ins(%[[S64]] : tensor<8xf64>)
 // CHECK: %[[MC:.+]] = tensor.expand_shape %[[M]] {{\[\[}}0, 1]] output_shape [8, 1]
 // CHECK: %[[SC:.+]] = tensor.expand_shape %[[S]] {{\[\[}}0, 1]] output_shape [8, 1]
 // CHECK: linalg.generic {indexing_maps = [#{{.+}}, #[[$COL]], #[[$COL]], #{{.+}}]{{.*}} ins(%[[X]], %[[MC]], %[[SC]] :
@@ -105,19 +126,17 @@ func.func @softmax(%x: tensor<2x4x4xf32>) -> (tensor<2x4x4xf32>, tensor<2x4x4xf3
 // -----
 
 // layer_norm per row: mean, then the biased variance as a sum of squared
-// deviations (both in f64), rstd = 1 / sqrt(var + eps), and
+// deviations (both in f32), rstd = 1 / sqrt(var + eps), and
 // (x - mean) * rstd * w + b.
 // CHECK-LABEL: func.func @layer_norm
 // CHECK-SAME: (%[[X:.+]]: tensor<4x8xf32>, %[[W:.+]]: tensor<8xf32>, %[[B:.+]]: tensor<8xf32>)
 // CHECK: %[[N:.+]] = arith.constant 8.000000e+00 : f32
-// CHECK: linalg.generic {{.*}} ins(%[[X]] : tensor<4x8xf32>) outs(%{{.+}} : tensor<4xf64>)
-// CHECK: arith.truncf
+// CHECK: linalg.generic {{.*}} ins(%[[X]] : tensor<4x8xf32>) outs(%{{.+}} : tensor<4xf32>)
 // CHECK: %[[MEAN:.+]] = linalg.generic
 // CHECK: arith.divf %{{.+}}, %[[N]] : f32
-// CHECK: linalg.generic {{.*}} ins(%[[X]], %[[MEAN]] : tensor<4x8xf32>, tensor<4xf32>) outs(%{{.+}} : tensor<4xf64>)
+// CHECK: linalg.generic {{.*}} ins(%[[X]], %[[MEAN]] : tensor<4x8xf32>, tensor<4xf32>) outs(%{{.+}} : tensor<4xf32>)
 // CHECK: arith.subf
 // CHECK: arith.mulf
-// CHECK: arith.truncf
 // CHECK: %[[EPS:.+]] = arith.constant 9.99999974E-6 : f32
 // CHECK: %[[RSTD:.+]] = linalg.generic
 // CHECK: %[[VAR:.+]] = arith.divf %{{.+}}, %[[N]] : f32
@@ -148,8 +167,8 @@ func.func @layer_norm(%x: tensor<4x8xf32>, %w: tensor<8xf32>, %b: tensor<8xf32>)
 // CHECK: %[[XH:.+]] = linalg.generic {{.*}} ins(%[[X]], %{{.+}}, %{{.+}} : tensor<4x8xf32>, tensor<4x1xf32>, tensor<4x1xf32>)
 // CHECK: %[[GW:.+]] = linalg.generic {{.*}} ins(%[[G]], %[[W]] : tensor<4x8xf32>, tensor<8xf32>)
 // CHECK: %[[GWX:.+]] = linalg.generic {{.*}} ins(%[[GW]], %[[XH]] : tensor<4x8xf32>, tensor<4x8xf32>)
-// CHECK: linalg.generic {{.*}} ins(%[[GW]] : tensor<4x8xf32>) outs(%{{.+}} : tensor<4xf64>)
-// CHECK: linalg.generic {{.*}} ins(%[[GWX]] : tensor<4x8xf32>) outs(%{{.+}} : tensor<4xf64>)
+// CHECK: linalg.generic {{.*}} ins(%[[GW]] : tensor<4x8xf32>) outs(%{{.+}} : tensor<4xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[GWX]] : tensor<4x8xf32>) outs(%{{.+}} : tensor<4xf32>)
 // CHECK: %[[DX:.+]] = linalg.generic {{.*}} ins(%[[GW]], %[[XH]], %{{.+}}, %{{.+}}, %{{.+}} :
 // CHECK: ^bb0(%[[A:.+]]: f32, %[[H:.+]]: f32, %[[SA:.+]]: f32, %[[SC:.+]]: f32, %[[R:.+]]: f32, %{{.+}}: f32):
 // CHECK: %[[MA:.+]] = arith.divf %[[SA]], %{{.+}} : f32
