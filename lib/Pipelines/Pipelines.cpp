@@ -60,6 +60,13 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());
+  // What is left, in parallel blocks with its producers fused: one pass
+  // over memory per row of a softmax, layer norm or cross-entropy.
+  // No canonicalization between it and bufferization: it would drop the
+  // unused results of the blocks, through which each block writes its
+  // temporaries in place.
+  pm.addNestedPass<func::FuncOp>(createCpuTileAndFuse());
+  pm.addPass(createCSEPass());
 
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;

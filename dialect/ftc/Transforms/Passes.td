@@ -220,6 +220,35 @@ def ApproximateMath : Pass<"ftc-approximate-math"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def CpuTileAndFuse : Pass<"ftc-cpu-tile-and-fuse", "::mlir::func::FuncOp"> {
+  let summary = "Elementwise and reduction ops in parallel blocks, producers fused";
+  let description = [{
+    Runs on tensors, after ftc-cpu-tile-contractions and elementwise fusion.
+    Takes the linalg ops left at the function's top level from the last
+    back: each becomes an `scf.forall` over blocks of its outer parallel
+    loops (about `block-elements` iterations per block, the tile dividing
+    the loop) with TilingInterface, and the elementwise and reduction ops
+    that produce its operands are fused into the block
+    (`scf::tileConsumerAndFuseProducersUsingSCF`). A softmax (row max, sum
+    of exponentials, the normalized row), a layer norm or a cross-entropy
+    thus reads each row from memory once and finishes it while it is in
+    cache, and the blocks run on all threads. A producer is fused only where
+    the block needs a part of it (a bias every row reads is left outside, as
+    fusing it would recompute it per block); one that other ops read too is
+    computed in the block and yielded for them. Blocks split parallel loops
+    only, so each reduction still runs whole and in order on one thread:
+    results do not depend on the number of threads.
+  }];
+  let options = [
+    Option<"blockElements", "block-elements", "int64_t", /*default=*/"8192",
+           "iterations per parallel block (a cache-sized unit of work)">,
+  ];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncOp"> {
   let summary = "Packs, tiles and vectorizes the matrix products for a CPU";
   let description = [{

@@ -67,14 +67,23 @@ AffineMap LinalgBuilder::broadcastMap(ArrayRef<int64_t> in, ArrayRef<int64_t> ou
 }
 
 Value LinalgBuilder::elementwise(RankedTensorType type, ValueRange inputs, Body body) {
+  return rowwise(type, inputs, {}, body);
+}
+
+Value LinalgBuilder::rowwise(RankedTensorType type, ValueRange inputs, ValueRange perRow,
+                             Body body) {
   SmallVector<AffineMap> maps;
   for (Value in : inputs)
     maps.push_back(broadcastMap(tensorType(in).getShape(), type.getShape()));
+  for (size_t i = 0; i < perRow.size(); ++i)
+    maps.push_back(AffineMap::get(type.getRank(), 0, b.getAffineDimExpr(0)));
   maps.push_back(b.getMultiDimIdentityMap(type.getRank()));
+  SmallVector<Value> operands(inputs);
+  operands.append(perRow.begin(), perRow.end());
   SmallVector<utils::IteratorType> iterators(type.getRank(),
                                              utils::IteratorType::parallel);
   auto generic = linalg::GenericOp::create(
-      b, loc, type, inputs, empty(type), maps, iterators,
+      b, loc, type, operands, empty(type), maps, iterators,
       [&](OpBuilder &nb, Location nl, ValueRange args) {
         Value v = body(nb, nl, args.drop_back());
         linalg::YieldOp::create(nb, nl, v);
@@ -82,35 +91,43 @@ Value LinalgBuilder::elementwise(RankedTensorType type, ValueRange inputs, Body 
   return generic.getResult(0);
 }
 
-/// The generic folding `input` over `dims` into `init` (the accumulator
-/// tensor: the input's other dimensions, in order). `extraInputs` hold one
-/// value per output element; when `lane` is set, that loop is a parallel
-/// dimension of the output the extra inputs do not have.
-static Value reduceInto(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> dims,
-                        Value init, LinalgBuilder::Combine combine,
-                        ValueRange extraInputs, LinalgBuilder::Body map,
-                        std::optional<int64_t> lane = std::nullopt) {
-  RankedTensorType in = tensorType(input);
+/// The generic folding `input` (read through `inputMap` over the loops
+/// `iterators`) over the reduction loops into `init`, which is indexed by the
+/// parallel loops in order. `extraInputs` hold one value per output element;
+/// when `lane` is set, that loop is a parallel dimension of the output the
+/// extra inputs do not have. `extent`, if set, is the loop whose range
+/// no other operand gives (one the input reads through a sum of loops):
+/// read through an unused 1-d tensor of that size, as linalg's pooling ops
+/// take their window.
+static Value reduceInto(OpBuilder &b, Location loc, Value input, AffineMap inputMap,
+                        ArrayRef<utils::IteratorType> iterators, Value init,
+                        LinalgBuilder::Combine combine, ValueRange extraInputs,
+                        LinalgBuilder::Body map,
+                        std::optional<int64_t> lane = std::nullopt,
+                        std::optional<std::pair<int64_t, int64_t>> extent = std::nullopt) {
   Type acc = getElementTypeOrSelf(init.getType());
+  int64_t rank = iterators.size();
   SmallVector<AffineExpr> outExprs, extraExprs;
-  SmallVector<utils::IteratorType> iterators;
-  for (int64_t d = 0; d < in.getRank(); ++d) {
-    bool reduced = llvm::is_contained(dims, d);
-    iterators.push_back(reduced ? utils::IteratorType::reduction
-                                : utils::IteratorType::parallel);
-    if (reduced)
+  for (int64_t d = 0; d < rank; ++d) {
+    if (iterators[d] == utils::IteratorType::reduction)
       continue;
     outExprs.push_back(b.getAffineDimExpr(d));
     if (d != lane)
       extraExprs.push_back(b.getAffineDimExpr(d));
   }
-  AffineMap outMap = AffineMap::get(in.getRank(), 0, outExprs, b.getContext());
-  AffineMap extraMap = AffineMap::get(in.getRank(), 0, extraExprs, b.getContext());
+  AffineMap outMap = AffineMap::get(rank, 0, outExprs, b.getContext());
+  AffineMap extraMap = AffineMap::get(rank, 0, extraExprs, b.getContext());
   SmallVector<Value> inputs{input};
-  SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(in.getRank())};
+  SmallVector<AffineMap> maps{inputMap};
   for (Value extra : extraInputs) {
     inputs.push_back(extra);
     maps.push_back(extraMap);
+  }
+  if (extent) {
+    auto [loop, size] = *extent;
+    inputs.push_back(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{size},
+                                             getElementTypeOrSelf(input.getType())));
+    maps.push_back(AffineMap::get(rank, 0, b.getAffineDimExpr(loop)));
   }
   maps.push_back(outMap);
   auto generic = linalg::GenericOp::create(
@@ -124,32 +141,35 @@ static Value reduceInto(OpBuilder &b, Location loc, Value input, ArrayRef<int64_
   return generic.getResult(0);
 }
 
-/// The shape of `type` without the dimensions `dims`.
-static SmallVector<int64_t> keptShape(RankedTensorType type, ArrayRef<int64_t> dims) {
-  SmallVector<int64_t> shape;
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    if (!llvm::is_contained(dims, d))
-      shape.push_back(type.getDimSize(d));
-  return shape;
-}
-
 Value LinalgBuilder::reduce(Value input, ArrayRef<int64_t> dims, double init,
                             Combine combine, ValueRange extraInputs, Body map,
                             bool blocked) {
   RankedTensorType in = tensorType(input);
+  int64_t rank = in.getRank();
   Type elem = in.getElementType();
   // Sums of 16-bit floats accumulate in f32.
   Type acc = isa<FloatType>(elem) && elem.getIntOrFloatBitWidth() < 32 ? b.getF32Type()
                                                                         : elem;
-  SmallVector<int64_t> outShape = keptShape(in, dims);
+  SmallVector<int64_t> outShape;
+  SmallVector<utils::IteratorType> iterators;
+  for (int64_t d = 0; d < rank; ++d) {
+    bool reduced = llvm::is_contained(dims, d);
+    iterators.push_back(reduced ? utils::IteratorType::reduction
+                                : utils::IteratorType::parallel);
+    if (!reduced)
+      outShape.push_back(in.getDimSize(d));
+  }
   auto accType = RankedTensorType::get(outShape, acc);
+  auto finish = [&](Value result) { return acc == elem ? result : convert(result, elem); };
 
   // The blocked order: the longest reduced dimension d (size N) is cut into
   // q blocks of B = 16 * ceil(sqrt(N) / 16) elements; B lanes each sum one
   // element of every block (stride B, so the lanes are contiguous and
   // vectorize), then the lanes are summed, then the N - q B elements left.
   // Each result element sums about N / B + B + N % B terms in sequence
-  // instead of N: for N = 50257, 224 + 224 + 81.
+  // instead of N: for N = 50257, 224 + 224 + 81. The input is read through
+  // affine maps, not reshaped or sliced, so that the op producing it can be
+  // fused into the loops of the sum (ftc-cpu-tile-and-fuse).
   int64_t d = -1;
   for (int64_t r : dims)
     if (d < 0 || in.getDimSize(r) > in.getDimSize(d))
@@ -157,51 +177,57 @@ Value LinalgBuilder::reduce(Value input, ArrayRef<int64_t> dims, double init,
   int64_t n = d < 0 ? 0 : in.getDimSize(d);
   int64_t lanes = 16 * llvm::divideCeil(
                            static_cast<int64_t>(std::ceil(std::sqrt(double(n)))), 16);
-  if (!blocked || !isa<FloatType>(elem) || n < 64 || n / lanes < 2) {
-    Value result = reduceInto(b, loc, input, dims, filled(accType, init), combine,
-                              extraInputs, map);
-    return acc == elem ? result : convert(result, elem);
-  }
+  if (!blocked || !isa<FloatType>(elem) || n < 64 || n / lanes < 2)
+    return finish(reduceInto(b, loc, input, b.getMultiDimIdentityMap(rank), iterators,
+                             filled(accType, init), combine, extraInputs, map));
   int64_t blocks = n / lanes, rest = n % lanes;
-  auto slice = [&](int64_t offset, int64_t size) -> Value {
-    if (offset == 0 && size == n)
-      return input;
-    SmallVector<OpFoldResult> offsets(in.getRank(), b.getIndexAttr(0)),
-        sizes = getAsIndexOpFoldResult(b.getContext(), in.getShape()),
-        strides(in.getRank(), b.getIndexAttr(1));
-    offsets[d] = b.getIndexAttr(offset);
-    sizes[d] = b.getIndexAttr(size);
-    return tensor::ExtractSliceOp::create(b, loc, input, offsets, sizes, strides);
-  };
-  // [..., N, ...] -> [..., q, B, ...]: reduce q (and the other dims) into
-  // per-lane partial sums, the lane dimension kept in place.
-  SmallVector<int64_t> expandedShape(in.getShape());
-  expandedShape[d] = lanes;
-  expandedShape.insert(expandedShape.begin() + d, blocks);
-  SmallVector<ReassociationIndices> groups;
-  for (int64_t i = 0, j = 0; i < in.getRank(); ++i) {
-    groups.push_back(i == d ? ReassociationIndices{j, j + 1} : ReassociationIndices{j});
-    j += i == d ? 2 : 1;
+  MLIRContext *ctx = b.getContext();
+
+  // Loops: the input's, with d split into (block, lane); lane is parallel.
+  SmallVector<AffineExpr> blockedExprs;
+  SmallVector<utils::IteratorType> blockedIterators;
+  SmallVector<int64_t> partialShape;
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t loop = i > d ? i + 1 : i;
+    if (i == d) {
+      blockedExprs.push_back(getAffineDimExpr(d, ctx) * lanes +
+                             getAffineDimExpr(d + 1, ctx));
+      blockedIterators.append({utils::IteratorType::reduction,
+                               utils::IteratorType::parallel});
+      partialShape.push_back(lanes);
+      continue;
+    }
+    blockedExprs.push_back(getAffineDimExpr(loop, ctx));
+    blockedIterators.push_back(iterators[i]);
+    if (iterators[i] == utils::IteratorType::parallel)
+      partialShape.push_back(in.getDimSize(i));
   }
-  Value expanded = tensor::ExpandShapeOp::create(
-      b, loc, RankedTensorType::get(expandedShape, elem), slice(0, blocks * lanes),
-      groups);
-  SmallVector<int64_t> expandedDims;
-  for (int64_t r : dims)
-    expandedDims.push_back(r > d ? r + 1 : r);
-  auto expandedType = cast<RankedTensorType>(expanded.getType());
-  auto partialType = RankedTensorType::get(keptShape(expandedType, expandedDims), acc);
-  Value partial = reduceInto(b, loc, expanded, expandedDims, filled(partialType, init),
-                             combine, extraInputs, map, d + 1);
-  int64_t lanePos = d + 1;
-  for (int64_t r : expandedDims)
-    lanePos -= r < d + 1;
-  Value result = reduceInto(b, loc, partial, {lanePos}, filled(accType, init), combine,
-                            {}, {});
-  if (rest > 0)
-    result = reduceInto(b, loc, slice(blocks * lanes, rest), dims, result, combine,
-                        extraInputs, map);
-  return acc == elem ? result : convert(result, elem);
+  Value partial = reduceInto(
+      b, loc, input, AffineMap::get(rank + 1, 0, blockedExprs, ctx), blockedIterators,
+      filled(RankedTensorType::get(partialShape, acc), init), combine, extraInputs, map,
+      /*lane=*/d + 1, /*extent=*/std::pair(d, blocks));
+  // The lanes, the last dimension but those after d.
+  int64_t lanePos = llvm::count_if(ArrayRef(blockedIterators).take_front(d + 1),
+                                   [](utils::IteratorType t) {
+                                     return t == utils::IteratorType::parallel;
+                                   });
+  SmallVector<utils::IteratorType> laneIterators(partialShape.size(),
+                                                 utils::IteratorType::parallel);
+  laneIterators[lanePos] = utils::IteratorType::reduction;
+  Value result =
+      reduceInto(b, loc, partial, b.getMultiDimIdentityMap(partialShape.size()),
+                 laneIterators, filled(accType, init), combine, {}, {});
+  if (rest > 0) {
+    // The rest: loops of the input's rank, d over [0, rest) read at q B + d.
+    SmallVector<AffineExpr> restExprs;
+    for (int64_t i = 0; i < rank; ++i)
+      restExprs.push_back(i == d ? getAffineDimExpr(i, ctx) + blocks * lanes
+                                 : getAffineDimExpr(i, ctx));
+    result = reduceInto(b, loc, input, AffineMap::get(rank, 0, restExprs, ctx), iterators,
+                        result, combine, extraInputs, map, std::nullopt,
+                        std::pair(d, rest));
+  }
+  return finish(result);
 }
 
 Value LinalgBuilder::convert(Value input, Type elem) {

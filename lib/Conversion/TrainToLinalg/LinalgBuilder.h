@@ -61,6 +61,12 @@ public:
   /// broadcasting; `body` maps the input scalars to the output scalar.
   mlir::Value elementwise(mlir::RankedTensorType type, mlir::ValueRange inputs,
                           Body body);
+  /// The same over rows [R, C], reading also `perRow` (each [R]: one value
+  /// per row, a row's max say) after `inputs`. No reshape to [R, 1] stands
+  /// between the op computing a row's value and this one, so that they can
+  /// be fused (ftc-cpu-tile-and-fuse).
+  mlir::Value rowwise(mlir::RankedTensorType type, mlir::ValueRange inputs,
+                      mlir::ValueRange perRow, Body body);
 
   using Combine = function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location,
                                             mlir::Value, mlir::Value)>;

@@ -33,12 +33,6 @@ Value maxF(OpBuilder &b, Location l, Value x, Value y) {
   return arith::MaximumFOp::create(b, l, x, y);
 }
 
-/// A [R] tensor as [R, 1], to broadcast along the rows' elements.
-Value column(LinalgBuilder &L, Value v) {
-  RankedTensorType t = tensorType(v);
-  return L.reshape(v, RankedTensorType::get({t.getDimSize(0), 1}, t.getElementType()));
-}
-
 /// Per row of a matrix [R, C]: the max m and sum_c exp(x - m), the parts of
 /// a numerically stable (log-)softmax.
 std::pair<Value, Value> rowMaxAndSumExp(LinalgBuilder &L, Value x) {
@@ -85,7 +79,7 @@ Value softmax(LinalgBuilder &L, Value input, bool log) {
   RankedTensorType rows = asRows(input);
   Value x2 = L.reshape(input, rows);
   auto [m, s] = rowMaxAndSumExp(L, x2);
-  Value y = L.elementwise(rows, ValueRange{x2, column(L, m), column(L, s)},
+  Value y = L.rowwise(rows, ValueRange{x2}, ValueRange{m, s},
                           [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                             Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
                             if (log)
@@ -188,15 +182,14 @@ struct LayerNormPattern : OpConversionPattern<LayerNormOp> {
     RankedTensorType rows = asRows(adaptor.getInput());
     Value x2 = L.reshape(adaptor.getInput(), rows);
     auto [mean, rstd] = rowMoments(L, x2, op.getEps().convertToDouble());
-    Value y = L.elementwise(rows,
-                            ValueRange{x2, column(L, mean), column(L, rstd),
-                                       adaptor.getWeight(), adaptor.getBias()},
-                            [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                              Value xhat = arith::MulFOp::create(
-                                  nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]), a[2]);
-                              return arith::AddFOp::create(
-                                  nb, nl, arith::MulFOp::create(nb, nl, xhat, a[3]), a[4]);
-                            });
+    Value y = L.rowwise(rows, ValueRange{x2, adaptor.getWeight(), adaptor.getBias()},
+                        ValueRange{mean, rstd},
+                        [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                          Value xhat = arith::MulFOp::create(
+                              nb, nl, arith::SubFOp::create(nb, nl, a[0], a[3]), a[4]);
+                          return arith::AddFOp::create(
+                              nb, nl, arith::MulFOp::create(nb, nl, xhat, a[1]), a[2]);
+                        });
     rewriter.replaceOp(op, L.reshape(y, cast<RankedTensorType>(op.getType())));
     return success();
   }
@@ -213,21 +206,20 @@ struct LayerNormGradPattern : OpConversionPattern<LayerNormGradOp> {
     Value x2 = L.reshape(adaptor.getInput(), rows);
     Value g2 = L.reshape(adaptor.getGrad(), rows);
     auto [mean, rstd] = rowMoments(L, x2, op.getEps().convertToDouble());
-    Value meanCol = column(L, mean), rstdCol = column(L, rstd);
     Value n = L.scalar(elem, static_cast<double>(rows.getDimSize(1)));
     auto mul = [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
       return arith::MulFOp::create(nb, nl, a[0], a[1]);
     };
-    Value xhat = L.elementwise(rows, ValueRange{x2, meanCol, rstdCol},
+    Value xhat = L.rowwise(rows, ValueRange{x2}, ValueRange{mean, rstd},
                                [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                                  return arith::MulFOp::create(
                                      nb, nl, arith::SubFOp::create(nb, nl, a[0], a[1]), a[2]);
                                });
     Value gw = L.elementwise(rows, ValueRange{g2, adaptor.getWeight()}, mul);
     Value gwx = L.elementwise(rows, ValueRange{gw, xhat}, mul);
-    Value sumA = column(L, L.sum(gw, {1}));
-    Value sumC = column(L, L.sum(gwx, {1}));
-    Value dx = L.elementwise(rows, ValueRange{gw, xhat, sumA, sumC, rstdCol},
+    Value sumA = L.sum(gw, {1});
+    Value sumC = L.sum(gwx, {1});
+    Value dx = L.rowwise(rows, ValueRange{gw, xhat}, ValueRange{sumA, sumC, rstd},
                              [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                                Value ma = arith::DivFOp::create(nb, nl, a[2], n);
                                Value mc = arith::DivFOp::create(nb, nl, a[3], n);
@@ -301,21 +293,21 @@ struct CrossEntropyGradPattern : OpConversionPattern<CrossEntropyGradOp> {
     Type elem = matrix.getElementType();
     auto [m, s] = rowMaxAndSumExp(L, z);
     Value rowsF = L.scalar(elem, static_cast<double>(matrix.getDimSize(0)));
-    // Per-row values as columns, so that they broadcast along the classes.
-    Value grad = L.elementwise(
-        matrix, ValueRange{z, column(L, m), column(L, s), column(L, y), adaptor.getGrad()},
+    // The row's max, sum and label, read per row.
+    Value grad = L.rowwise(
+        matrix, ValueRange{z, adaptor.getGrad()}, ValueRange{m, s, y},
         [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-          Value shifted = arith::SubFOp::create(nb, nl, a[0], a[1]);
+          Value shifted = arith::SubFOp::create(nb, nl, a[0], a[2]);
           Value logp =
-              arith::SubFOp::create(nb, nl, shifted, math::LogOp::create(nb, nl, a[2]));
+              arith::SubFOp::create(nb, nl, shifted, math::LogOp::create(nb, nl, a[3]));
           Value p = math::ExpOp::create(nb, nl, logp);
           Value c = linalg::IndexOp::create(nb, nl, 1);
-          Value label = arith::IndexCastOp::create(nb, nl, nb.getIndexType(), a[3]);
+          Value label = arith::IndexCastOp::create(nb, nl, nb.getIndexType(), a[4]);
           Value hit = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq, c, label);
           Value one = arith::ConstantOp::create(nb, nl, elem, nb.getFloatAttr(elem, 1.0));
           Value diff =
               arith::SelectOp::create(nb, nl, hit, arith::SubFOp::create(nb, nl, p, one), p);
-          Value scale = arith::DivFOp::create(nb, nl, a[4], rowsF);
+          Value scale = arith::DivFOp::create(nb, nl, a[1], rowsF);
           return arith::MulFOp::create(nb, nl, diff, scale);
         });
     rewriter.replaceOp(op, L.reshape(grad, tensorType(adaptor.getLogits())));

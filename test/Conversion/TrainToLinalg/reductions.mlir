@@ -23,22 +23,27 @@ func.func @sum(%x: tensor<2x3x4xf32>) -> tensor<2x4xf32> {
 
 // -----
 
-// A long sum is blocked: 200 rows = 12 blocks of 16 lanes + 8. The lanes
-// sum the blocks (lane j reads rows j, 16 + j, ...), then the lanes are
-// summed, then the 8 rows left are added to that.
-// CHECK-DAG: #[[$X3:.+]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// A long sum is blocked: 200 rows = 12 blocks of 16 lanes + 8. Lane j sums
+// rows j, 16 + j, ... (the input read at 16 * block + lane; an unused
+// tensor<12xf32> gives the block loop its range), then the lanes are summed,
+// then rows 192..199 are added to that (read at 192 + row). The input is
+// never reshaped or sliced, so its producer can be fused into these loops.
+// CHECK-DAG: #[[$BLOCKS:.+]] = affine_map<(d0, d1, d2) -> (d0 * 16 + d1, d2)>
+// CHECK-DAG: #[[$BLOCK:.+]] = affine_map<(d0, d1, d2) -> (d0)>
 // CHECK-DAG: #[[$LANES:.+]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// CHECK-DAG: #[[$REST:.+]] = affine_map<(d0, d1) -> (d0 + 192, d1)>
 // CHECK-LABEL: func.func @sum_blocked
 // CHECK-SAME: (%[[X:.+]]: tensor<200x3xf32>)
-// CHECK: %[[MAIN:.+]] = tensor.extract_slice %[[X]][0, 0] [192, 3] [1, 1]
-// CHECK: %[[BLOCKS:.+]] = tensor.expand_shape %[[MAIN]] {{\[\[}}0, 1], [2]] output_shape [12, 16, 3]
-// CHECK: %[[P:.+]] = linalg.generic {indexing_maps = [#[[$X3]], #[[$LANES]]], iterator_types = ["reduction", "parallel", "parallel"]}
-// CHECK-SAME: ins(%[[BLOCKS]] : tensor<12x16x3xf32>) outs(%{{.+}} : tensor<16x3xf32>)
+// CHECK-NOT: tensor.extract_slice
+// CHECK-NOT: tensor.expand_shape
+// CHECK: %[[Q:.+]] = tensor.empty() : tensor<12xf32>
+// CHECK: %[[P:.+]] = linalg.generic {indexing_maps = [#[[$BLOCKS]], #[[$BLOCK]], #[[$LANES]]], iterator_types = ["reduction", "parallel", "parallel"]}
+// CHECK-SAME: ins(%[[X]], %[[Q]] : tensor<200x3xf32>, tensor<12xf32>) outs(%{{.+}} : tensor<16x3xf32>)
 // CHECK: %[[L:.+]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
 // CHECK-SAME: ins(%[[P]] : tensor<16x3xf32>) outs(%{{.+}} : tensor<3xf32>)
-// CHECK: %[[REST:.+]] = tensor.extract_slice %[[X]][192, 0] [8, 3] [1, 1]
-// CHECK: %[[R:.+]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
-// CHECK-SAME: ins(%[[REST]] : tensor<8x3xf32>) outs(%[[L]] : tensor<3xf32>)
+// CHECK: %[[R8:.+]] = tensor.empty() : tensor<8xf32>
+// CHECK: %[[R:.+]] = linalg.generic {indexing_maps = [#[[$REST]], #{{.+}}, #{{.+}}], iterator_types = ["reduction", "parallel"]}
+// CHECK-SAME: ins(%[[X]], %[[R8]] : tensor<200x3xf32>, tensor<8xf32>) outs(%[[L]] : tensor<3xf32>)
 // CHECK: return %[[R]]
 func.func @sum_blocked(%x: tensor<200x3xf32>) -> tensor<3xf32> {
   %0 = train.sum %x dims [0] : tensor<200x3xf32> -> tensor<3xf32>
@@ -93,10 +98,11 @@ func.func @mean_max(%x: tensor<2x3x4xf64>) -> (tensor<1x3x1xf64>, tensor<2x3x1xf
 
 // -----
 
-// softmax over rows [R, C]: the row max m, s = sum exp(x - m),
-// then exp(x - m) / s with m and s read as columns; log_softmax ends with
+// softmax over rows [R, C]: the row max m, s = sum exp(x - m), then
+// exp(x - m) / s with m and s read per row (no reshape between them and
+// their reader, so that they can be fused); log_softmax ends with
 // (x - m) - log(s) instead.
-// CHECK-DAG: #[[$COL:.+]] = affine_map<(d0, d1) -> (d0, 0)>
+// CHECK-DAG: #[[$ROW:.+]] = affine_map<(d0, d1) -> (d0)>
 // CHECK-LABEL: func.func @softmax
 // CHECK: %[[X:.+]] = tensor.expand_shape %{{.+}} {{\[\[}}0, 1]] output_shape [8, 4] : tensor<32xf32> into tensor<8x4xf32>
 // CHECK: %[[M:.+]] = linalg.generic {{.*}} ins(%[[X]] : tensor<8x4xf32>)
@@ -104,15 +110,14 @@ func.func @mean_max(%x: tensor<2x3x4xf64>) -> (tensor<1x3x1xf64>, tensor<2x3x1xf
 // CHECK: %[[S:.+]] = linalg.generic {{.*}} ins(%[[X]], %[[M]] : tensor<8x4xf32>, tensor<8xf32>) outs(%{{.+}} : tensor<8xf32>)
 // CHECK: arith.subf
 // CHECK: math.exp
-// CHECK: %[[MC:.+]] = tensor.expand_shape %[[M]] {{\[\[}}0, 1]] output_shape [8, 1]
-// CHECK: %[[SC:.+]] = tensor.expand_shape %[[S]] {{\[\[}}0, 1]] output_shape [8, 1]
-// CHECK: linalg.generic {indexing_maps = [#{{.+}}, #[[$COL]], #[[$COL]], #{{.+}}]{{.*}} ins(%[[X]], %[[MC]], %[[SC]] :
+// CHECK-NOT: tensor.expand_shape
+// CHECK: linalg.generic {indexing_maps = [#{{.+}}, #[[$ROW]], #[[$ROW]], #{{.+}}]{{.*}} ins(%[[X]], %[[M]], %[[S]] :
 // CHECK: ^bb0(%[[XV:.+]]: f32, %[[MV:.+]]: f32, %[[SV:.+]]: f32, %{{.+}}: f32):
 // CHECK: %[[SH:.+]] = arith.subf %[[XV]], %[[MV]] : f32
 // CHECK: %[[EX:.+]] = math.exp %[[SH]] : f32
 // CHECK: arith.divf %[[EX]], %[[SV]] : f32
 // CHECK: tensor.expand_shape %{{.+}} output_shape [2, 4, 4]
-// CHECK: linalg.generic {indexing_maps = [#{{.+}}, #[[$COL]], #[[$COL]], #{{.+}}]
+// CHECK: linalg.generic {indexing_maps = [#{{.+}}, #[[$ROW]], #[[$ROW]], #{{.+}}]
 // CHECK: ^bb0(%[[XV:.+]]: f32, %[[MV:.+]]: f32, %[[SV:.+]]: f32, %{{.+}}: f32):
 // CHECK: %[[SH:.+]] = arith.subf %[[XV]], %[[MV]] : f32
 // CHECK: %[[LOG:.+]] = math.log %[[SV]] : f32
@@ -143,10 +148,9 @@ func.func @softmax(%x: tensor<2x4x4xf32>) -> (tensor<2x4x4xf32>, tensor<2x4x4xf3
 // CHECK: %[[VE:.+]] = arith.addf %[[VAR]], %[[EPS]] : f32
 // CHECK: %[[SD:.+]] = math.sqrt %[[VE]] : f32
 // CHECK: arith.divf %{{.+}}, %[[SD]] : f32
-// CHECK: %[[MC:.+]] = tensor.expand_shape %[[MEAN]]
-// CHECK: %[[RC:.+]] = tensor.expand_shape %[[RSTD]]
-// CHECK: %[[Y:.+]] = linalg.generic {{.*}} ins(%[[X]], %[[MC]], %[[RC]], %[[W]], %[[B]] :
-// CHECK: ^bb0(%[[XV:.+]]: f32, %[[MV:.+]]: f32, %[[RV:.+]]: f32, %[[WV:.+]]: f32, %[[BV:.+]]: f32, %{{.+}}: f32):
+// CHECK-NOT: tensor.expand_shape
+// CHECK: %[[Y:.+]] = linalg.generic {{.*}} ins(%[[X]], %[[W]], %[[B]], %[[MEAN]], %[[RSTD]] :
+// CHECK: ^bb0(%[[XV:.+]]: f32, %[[WV:.+]]: f32, %[[BV:.+]]: f32, %[[MV:.+]]: f32, %[[RV:.+]]: f32, %{{.+}}: f32):
 // CHECK: %[[D:.+]] = arith.subf %[[XV]], %[[MV]] : f32
 // CHECK: %[[XH:.+]] = arith.mulf %[[D]], %[[RV]] : f32
 // CHECK: %[[XW:.+]] = arith.mulf %[[XH]], %[[WV]] : f32
@@ -164,7 +168,7 @@ func.func @layer_norm(%x: tensor<4x8xf32>, %w: tensor<8xf32>, %b: tensor<8xf32>)
 // CHECK-LABEL: func.func @layer_norm_grad
 // CHECK-SAME: (%[[G:.+]]: tensor<4x8xf32>, %[[X:.+]]: tensor<4x8xf32>, %[[W:.+]]: tensor<8xf32>)
 // CHECK: %[[EPS:.+]] = arith.constant 9.99999997E-7 : f32
-// CHECK: %[[XH:.+]] = linalg.generic {{.*}} ins(%[[X]], %{{.+}}, %{{.+}} : tensor<4x8xf32>, tensor<4x1xf32>, tensor<4x1xf32>)
+// CHECK: %[[XH:.+]] = linalg.generic {{.*}} ins(%[[X]], %{{.+}}, %{{.+}} : tensor<4x8xf32>, tensor<4xf32>, tensor<4xf32>)
 // CHECK: %[[GW:.+]] = linalg.generic {{.*}} ins(%[[G]], %[[W]] : tensor<4x8xf32>, tensor<8xf32>)
 // CHECK: %[[GWX:.+]] = linalg.generic {{.*}} ins(%[[GW]], %[[XH]] : tensor<4x8xf32>, tensor<4x8xf32>)
 // CHECK: linalg.generic {{.*}} ins(%[[GW]] : tensor<4x8xf32>) outs(%{{.+}} : tensor<4xf32>)
@@ -211,13 +215,12 @@ func.func @cross_entropy(%z: tensor<4x3xf32>, %y: tensor<4xi32>) -> tensor<f32> 
 // -----
 
 // Its gradient: (exp(log_softmax(z)) - one_hot(y)) * (g / N), one generic
-// reading the row statistics and labels as columns.
+// reading the row statistics and labels per row.
 // CHECK-LABEL: func.func @cross_entropy_grad
 // CHECK-SAME: (%[[G:.+]]: tensor<f32>, %[[Z:.+]]: tensor<8x4xf32>, %[[Y:.+]]: tensor<8xi32>)
 // CHECK: %[[ROWS:.+]] = arith.constant 8.000000e+00 : f32
-// CHECK: %[[YC:.+]] = tensor.expand_shape %[[Y]] {{\[\[}}0, 1]] output_shape [8, 1] : tensor<8xi32> into tensor<8x1xi32>
-// CHECK: %[[R:.+]] = linalg.generic {{.*}} ins(%[[Z]], %{{.+}}, %{{.+}}, %[[YC]], %[[G]] :
-// CHECK: ^bb0(%{{.+}}: f32, %{{.+}}: f32, %{{.+}}: f32, %[[L:.+]]: i32, %[[GV:.+]]: f32, %{{.+}}: f32):
+// CHECK: %[[R:.+]] = linalg.generic {{.*}} ins(%[[Z]], %[[G]], %{{.+}}, %{{.+}}, %[[Y]] :
+// CHECK: ^bb0(%{{.+}}: f32, %[[GV:.+]]: f32, %{{.+}}: f32, %{{.+}}: f32, %[[L:.+]]: i32, %{{.+}}: f32):
 // CHECK: %[[P:.+]] = math.exp
 // CHECK: %[[CI:.+]] = linalg.index 1 : index
 // CHECK: %[[LI:.+]] = arith.index_cast %[[L]] : i32 to index

@@ -1,0 +1,257 @@
+//===- TileAndFuse.cpp - Elementwise and reduction ops in fused blocks ----===//
+//
+// After the products are scheduled, what is left at the function's top level
+// is elementwise and reduction generics. Each of them, from the last one
+// back, is tiled into parallel blocks of its outer parallel loops with
+// upstream's scf::tileConsumerAndFuseProducersUsingSCF, which pulls the ops
+// that produce its operands into the same block: the row statistics of a
+// softmax or layer norm are computed in the block that normalizes the row,
+// so each row is read from memory once and finished while in cache.
+//
+// Only the choice of what to fuse and of the block sizes is written here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Transforms/Passes.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Analysis/SliceAnalysis.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/Support/DebugLog.h"
+#include "llvm/Support/InterleavedRange.h"
+
+#define DEBUG_TYPE "ftc-cpu-tile-and-fuse"
+
+namespace ftc {
+#define GEN_PASS_DEF_CPUTILEANDFUSE
+#include "ftc/Transforms/Passes.h.inc"
+} // namespace ftc
+
+using namespace mlir;
+
+namespace {
+
+/// A generic (or fill) at the function's top level on static tensors: the
+/// ops this pass tiles and fuses.
+bool isCandidate(Operation *op) {
+  auto linalgOp = dyn_cast_or_null<linalg::LinalgOp>(op);
+  return linalgOp && isa<linalg::GenericOp, linalg::FillOp>(op) &&
+         isa<func::FuncOp>(op->getParentOp()) && linalgOp.hasPureTensorSemantics() &&
+         !linalgOp.hasDynamicShape();
+}
+
+/// The block of `op`'s loops: outer parallel loops are narrowed, outermost
+/// first, until a block has at most `target` iterations; each tile divides
+/// its loop, reduction loops are never tiled. Empty when the whole op is one
+/// block.
+SmallVector<int64_t> blockSizes(linalg::LinalgOp op, int64_t target) {
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  int64_t volume = 1;
+  for (int64_t r : ranges)
+    volume *= r;
+  if (volume <= target)
+    return {};
+  SmallVector<int64_t> sizes(ranges.size(), 0);
+  for (auto [d, range] : llvm::enumerate(ranges)) {
+    if (iterators[d] != utils::IteratorType::parallel || range == 1)
+      continue;
+    int64_t others = volume / range;
+    if (others >= target) {
+      sizes[d] = 1;
+      volume = others;
+      continue;
+    }
+    int64_t tile = std::max<int64_t>(1, target / others);
+    while (range % tile != 0)
+      --tile;
+    sizes[d] = tile;
+    break;
+  }
+  if (llvm::all_of(sizes, [](int64_t s) { return s == 0; }))
+    return {};
+  return sizes;
+}
+
+/// Whether a block reads only a part of `slice`'s source along some
+/// dimension, so that the producer's parts computed by all blocks do not
+/// overlap; a slice that is all of the source (a bias every row reads)
+/// would recompute the producer in every block.
+bool isPartial(tensor::ExtractSliceOp slice) {
+  ArrayRef<int64_t> full = slice.getSourceType().getShape();
+  for (auto [i, size] : llvm::enumerate(slice.getMixedSizes())) {
+    std::optional<int64_t> s = getConstantIntValue(size);
+    if (!s || *s != full[i])
+      return true;
+  }
+  return false;
+}
+
+LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t target,
+                          const DenseSet<Operation *> &erased) {
+  SmallVector<int64_t> sizes = blockSizes(root, target);
+  if (sizes.empty())
+    return success();
+  scf::SCFTilingOptions tiling;
+  tiling.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
+  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
+  scf::SCFTileAndFuseOptions options;
+  options.setTilingOptions(tiling);
+  // The ops the root reads, directly or not: fusion will likely pull them
+  // into the block too, so the values they read from a producer fused here
+  // are the block's own.
+  SetVector<Operation *> group;
+  BackwardSliceOptions sliceOptions;
+  sliceOptions.filter = [&](Operation *op) {
+    return op->getBlock() == root->getBlock();
+  };
+  (void)getBackwardSlice(root.getOperation(), &group, sliceOptions);
+  group.insert(root);
+  // Every fused generic writes its part of a result of the loop
+  // (`yieldProducerReplacement`), never a temporary of the block: a
+  // temporary written in a parallel block would be privatized by
+  // bufferization, an allocation per block. Each is fused once; a second
+  // read of it in the block is redirected below.
+  DenseSet<Operation *> fused;
+  options.setFusionControlFn(
+      [&](tensor::ExtractSliceOp slice, OpResult producer,
+          bool isDestination) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+        Operation *op = producer.getOwner();
+        if (!isCandidate(op) || !isPartial(slice))
+          return std::nullopt;
+        // A fill (the start of a reduction) is redone in the block.
+        if (isa<linalg::FillOp>(op))
+          return scf::SCFTileAndFuseOptions::ControlFnResult{false};
+        if (fused.contains(op))
+          return std::nullopt;
+        // The loop's result replaces the producer for the ops that read it
+        // outside the block, which therefore must come after the block.
+        auto loop = slice->getParentOfType<scf::ForallOp>();
+        for (Operation *user : producer.getUsers()) {
+          if (loop->isAncestor(user) || group.contains(user))
+            continue;
+          Operation *top = user;
+          while (top->getBlock() != loop->getBlock())
+            top = top->getParentOp();
+          if (top->isBeforeInBlock(loop))
+            return std::nullopt;
+        }
+        fused.insert(op);
+        return scf::SCFTileAndFuseOptions::ControlFnResult{true};
+      });
+  FailureOr<scf::SCFTileAndFuseResult> result = scf::tileConsumerAndFuseProducersUsingSCF(
+      rewriter, cast<TilingInterface>(root.getOperation()), options);
+  if (failed(result))
+    return root->emitError("cannot tile into parallel blocks");
+  LDBG() << "blocks of " << llvm::interleaved(sizes) << ", "
+         << result->fusedProducers.size() << " producers fused";
+  auto loop = cast<scf::ForallOp>(result->loops.front().getOperation());
+  Block &body = *loop.getBody();
+
+  // A second read of a fused producer in the block (a softmax's row max is
+  // read by the sum of exponentials and by the output) takes the part the
+  // block computed, not the original.
+  for (auto [original, replacement] : result->replacements) {
+    auto loopResult = dyn_cast<OpResult>(replacement);
+    if (!loopResult || loopResult.getOwner() != loop)
+      continue;
+    BlockArgument shared = loop.getTiedBlockArgument(
+        &loop.getOutputsMutable()[loopResult.getResultNumber()]);
+    for (Operation *user : shared.getUsers()) {
+      auto insert = dyn_cast<tensor::ParallelInsertSliceOp>(user);
+      if (!insert)
+        continue;
+      Operation *part = insert.getSource().getDefiningOp();
+      for (Operation *reader : llvm::to_vector(original.getUsers())) {
+        auto slice = dyn_cast<tensor::ExtractSliceOp>(reader);
+        if (!slice || !loop->isAncestor(slice) || !part ||
+            !part->isBeforeInBlock(body.findAncestorOpInBlock(*slice)) ||
+            !llvm::equal(slice.getMixedOffsets(), insert.getMixedOffsets(),
+                         isEqualConstantIntOrValue) ||
+            !llvm::equal(slice.getMixedSizes(), insert.getMixedSizes(),
+                         isEqualConstantIntOrValue) ||
+            slice.getType() != insert.getSourceType())
+          continue;
+        rewriter.replaceOp(slice, insert.getSource());
+      }
+    }
+  }
+  // Upstream leaves the slices it fused through in the block, dead; they
+  // would keep the original producers alive.
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))
+    if (isOpTriviallyDead(&op))
+      rewriter.eraseOp(&op);
+  // The loop's results replace the originals after the loop; ops before it
+  // (of the group, not fused after all) keep reading the originals.
+  for (auto [original, replacement] : result->replacements)
+    rewriter.replaceUsesWithIf(original, replacement, [&](OpOperand &use) {
+      Operation *top = loop->getBlock()->findAncestorOpInBlock(*use.getOwner());
+      return top && top != loop && loop->isBeforeInBlock(top);
+    });
+  // The originals now unused.
+  if (root->use_empty())
+    rewriter.eraseOp(root);
+  SmallVector<Operation *> producers = result->fusedProducers.takeVector();
+  for (Operation *producer : llvm::reverse(producers))
+    if (!erased.contains(producer) && producer->use_empty())
+      rewriter.eraseOp(producer);
+  return success();
+}
+
+struct CpuTileAndFusePass : public ftc::impl::CpuTileAndFuseBase<CpuTileAndFusePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    // Ops fused into a block are erased; the walk below skips them.
+    struct Erasures : RewriterBase::Listener {
+      DenseSet<Operation *> erased;
+      void notifyOperationErased(Operation *op) override { erased.insert(op); }
+    } erasures;
+    IRRewriter rewriter(&getContext(), &erasures);
+    // From the last op back, so that each op is a consumer before it can be
+    // a producer: a fused producer is gone (or inside a block) by the time
+    // the walk reaches it.
+    SmallVector<Operation *> ops;
+    for (Operation &op : func.getBody().front())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops)) {
+      if (erasures.erased.contains(op) || !isa<linalg::GenericOp>(op) ||
+          !isCandidate(op))
+        continue;
+      rewriter.setInsertionPoint(op);
+      if (failed(tileAndFuse(rewriter, cast<linalg::LinalgOp>(op), blockElements,
+                             erasures.erased)))
+        return signalPassFailure();
+    }
+    // One buffer per use of each empty tensor, allocated outside the blocks:
+    // canonicalization would shrink an empty tensor sliced in a block to an
+    // allocation in the block (a heap allocation per block), and two
+    // temporaries of a block sliced from one buffer (CSE merges empty
+    // tensors) would conflict, which bufferization resolves with a copy per
+    // block. An allocation is neither merged nor moved.
+    SmallVector<tensor::EmptyOp> empties;
+    for (Operation &op : func.getBody().front())
+      if (auto empty = dyn_cast<tensor::EmptyOp>(op))
+        empties.push_back(empty);
+    for (tensor::EmptyOp empty : empties) {
+      rewriter.setInsertionPoint(empty);
+      for (OpOperand &use : llvm::make_early_inc_range(empty->getUses())) {
+        auto alloc = bufferization::AllocTensorOp::create(rewriter, empty.getLoc(),
+                                                          empty.getType(), ValueRange{});
+        rewriter.modifyOpInPlace(use.getOwner(), [&] { use.set(alloc); });
+      }
+      rewriter.eraseOp(empty);
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,67 @@
+// RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-convert-train-to-linalg,ftc-cpu-tile-and-fuse{block-elements=8192}))' | FileCheck %s
+
+// A softmax over 64 rows of 256 is one parallel loop over blocks of 32 rows
+// (8192 elements): the row max, the blocked sum of exponentials (per lane,
+// then the lanes) and the normalized rows are computed in the block, each
+// row read from memory once. The max is computed once per block although
+// two ops read it. Every temporary is a result of the loop (written in
+// place), none an allocation inside it.
+// CHECK-LABEL: func.func @softmax
+// CHECK-NOT: linalg.generic
+// CHECK: scf.forall (%[[I:.+]]) = (0) to (64) step (32) shared_outs(
+// CHECK-NOT: bufferization.alloc_tensor
+// CHECK-NOT: tensor.empty
+// CHECK: tensor.extract_slice %{{.+}}[%[[I]], 0] [32, 256] [1, 1]
+// CHECK: linalg.fill
+// CHECK: arith.maximumf
+// CHECK-NOT: arith.maximumf
+// CHECK: math.exp
+// CHECK: arith.addf
+// CHECK: arith.addf
+// CHECK: math.exp
+// CHECK: arith.divf
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @softmax(%x: tensor<64x256xf32>) -> tensor<64x256xf32> {
+  %0 = train.softmax %x : tensor<64x256xf32>
+  return %0 : tensor<64x256xf32>
+}
+
+// -----
+
+// A value every block reads whole (a bias computed from a parameter) is
+// not fused: it would be recomputed in every block. The product it is added
+// to is, and its result (read again after the loop) is a second result of
+// the loop rather than computed twice.
+// CHECK-LABEL: func.func @broadcast_operand
+// CHECK: %[[B2:.+]] = linalg.generic {{.*}} iterator_types = ["parallel"]
+// CHECK-NOT: scf.forall
+// CHECK: %[[LOOP:.+]]:2 = scf.forall (%[[I:.+]]) = (0) to (256) step (32)
+// CHECK: arith.mulf
+// CHECK: %[[WHOLE:.+]] = tensor.extract_slice %[[B2]][0] [256] [1]
+// CHECK: linalg.generic {{.*}} ins(%{{.+}}, %[[WHOLE]] : tensor<32x256xf32>, tensor<256xf32>)
+// CHECK: arith.addf
+// CHECK: scf.forall.in_parallel
+// CHECK-COUNT-2: tensor.parallel_insert_slice
+// CHECK: return %[[LOOP]]#{{[01]}}, %[[LOOP]]#{{[01]}}
+func.func @broadcast_operand(%x: tensor<256x256xf32>, %b: tensor<256xf32>) -> (tensor<256x256xf32>, tensor<256x256xf32>) {
+  %b2 = train.mul %b, %b : (tensor<256xf32>, tensor<256xf32>) -> tensor<256xf32>
+  %x2 = train.mul %x, %x : (tensor<256x256xf32>, tensor<256x256xf32>) -> tensor<256x256xf32>
+  %y = train.add %x2, %b2 : (tensor<256x256xf32>, tensor<256xf32>) -> tensor<256x256xf32>
+  return %y, %x2 : tensor<256x256xf32>, tensor<256x256xf32>
+}
+
+// -----
+
+// Column sums (a bias gradient) split the columns into blocks (512 columns
+// of 16 lanes), never the rows summed: each sum runs whole on one thread,
+// whatever the thread count.
+// CHECK-LABEL: func.func @column_sums
+// CHECK: scf.forall (%[[J:.+]]) = (0) to (4096) step (512)
+// CHECK-NOT: scf.forall
+// CHECK: tensor.extract_slice %{{.+}}[0, %[[J]]] [128, 512] [1, 1]
+func.func @column_sums(%g: tensor<128x4096xf32>) -> tensor<4096xf32> {
+  %0 = train.sum %g dims [0] : tensor<128x4096xf32> -> tensor<4096xf32>
+  return %0 : tensor<4096xf32>
+}
