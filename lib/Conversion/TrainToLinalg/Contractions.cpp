@@ -24,9 +24,9 @@ using namespace ftc::train_to_linalg;
 namespace {
 
 /// op(lhs) x op(rhs) over equal leading batch dimensions, as a
-/// linalg.contract accumulating into zeros of `resultType`.
+/// linalg.contract accumulating into `init` (zeros of `resultType` if null).
 Value contract(LinalgBuilder &L, Value lhs, Value rhs, bool transposeLhs,
-               bool transposeRhs, RankedTensorType resultType) {
+               bool transposeRhs, RankedTensorType resultType, Value init = {}) {
   int64_t batch = resultType.getRank() - 2;
   int64_t m = batch, n = batch + 1, k = batch + 2;
   // (batch..., x, y) over the dims (batch..., m, n, k).
@@ -42,7 +42,7 @@ Value contract(LinalgBuilder &L, Value lhs, Value rhs, bool transposeLhs,
                               transposeRhs ? map(n, k) : map(k, n), map(m, n)};
   return linalg::ContractOp::create(L.b, L.loc, TypeRange{resultType},
                                     ValueRange{lhs, rhs},
-                                    ValueRange{L.filled(resultType, 0.0)},
+                                    ValueRange{init ? init : L.filled(resultType, 0.0)},
                                     L.b.getAffineMapArrayAttr(maps))
       .getResult(0);
 }
@@ -60,7 +60,10 @@ struct MatmulPattern : OpConversionPattern<MatmulOp> {
 };
 
 // y = x W^T (+ b), over x flattened to [M, in]; W [out, in] read transposed
-// by the contraction's map, the bias added elementwise after.
+// by the contraction's map. The bias is the accumulator's start (each row
+// of y starts as b, the products are added to it), so that no pass over y
+// adds it after: b + sum_k x w instead of PyTorch's sum_k x w + b, a
+// reassociation the numerical contract allows.
 struct LinearPattern : OpConversionPattern<LinearOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(LinearOp op, OpAdaptor adaptor,
@@ -73,13 +76,12 @@ struct LinearPattern : OpConversionPattern<LinearOp> {
     Type elem = x.getElementType();
     Value x2 = L.reshape(adaptor.getInput(), RankedTensorType::get({rows, in}, elem));
     auto yType = RankedTensorType::get({rows, out}, elem);
-    Value y = contract(L, x2, adaptor.getWeight(), /*transposeLhs=*/false,
-                       /*transposeRhs=*/true, yType);
+    Value init;
     if (adaptor.getBias())
-      y = L.elementwise(yType, ValueRange{y, adaptor.getBias()},
-                        [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                          return arith::AddFOp::create(nb, nl, a[0], a[1]);
-                        });
+      init = L.elementwise(yType, ValueRange{adaptor.getBias()},
+                           [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    Value y = contract(L, x2, adaptor.getWeight(), /*transposeLhs=*/false,
+                       /*transposeRhs=*/true, yType, init);
     rewriter.replaceOp(op, L.reshape(y, result));
     return success();
   }

@@ -76,8 +76,9 @@ func.func @batched(%q: tensor<2x3x8x16xf32>, %k: tensor<2x3x8x16xf32>) -> tensor
 
 // -----
 
-// linear: x flattened to [M, in] times W [out, in] read (n, k), then the
-// bias added elementwise and the result reshaped back.
+// linear: x flattened to [M, in] times W [out, in] read (n, k), the
+// accumulator starting as the bias broadcast along the rows (no pass over
+// the result adds it after), and the result reshaped back.
 // CHECK-DAG: #[[$X:.+]] = affine_map<(d0, d1, d2) -> (d0, d2)>
 // CHECK-DAG: #[[$W:.+]] = affine_map<(d0, d1, d2) -> (d1, d2)>
 // CHECK-DAG: #[[$Y:.+]] = affine_map<(d0, d1, d2) -> (d0, d1)>
@@ -87,12 +88,13 @@ func.func @batched(%q: tensor<2x3x8x16xf32>, %k: tensor<2x3x8x16xf32>) -> tensor
 // CHECK-SAME: (%[[X:.+]]: tensor<2x4x8xf32>, %[[W:.+]]: tensor<3x8xf32>, %[[B:.+]]: tensor<3xf32>)
 // CHECK-NOT: linalg.transpose
 // CHECK: %[[X2:.+]] = tensor.expand_shape %{{.+}} {{\[\[}}0, 1]] output_shape [8, 8] : tensor<64xf32> into tensor<8x8xf32>
-// CHECK: %[[INIT:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<8x3xf32>)
+// CHECK: %[[INIT:.+]] = linalg.generic {indexing_maps = [#[[$ROW]], #[[$ID]]], {{.*}} ins(%[[B]] : tensor<3xf32>) outs(%{{.+}} : tensor<8x3xf32>)
+// CHECK-NEXT: ^bb0(%[[BV:.+]]: f32, %{{.+}}: f32):
+// CHECK-NEXT: linalg.yield %[[BV]] : f32
 // CHECK: %[[Y:.+]] = linalg.contract indexing_maps = [#[[$X]], #[[$W]], #[[$Y]]]
 // CHECK-SAME: ins(%[[X2]], %[[W]] : tensor<8x8xf32>, tensor<3x8xf32>) outs(%[[INIT]] : tensor<8x3xf32>)
-// CHECK: %[[YB:.+]] = linalg.generic {indexing_maps = [#[[$ID]], #[[$ROW]], #[[$ID]]], {{.*}} ins(%[[Y]], %[[B]] : tensor<8x3xf32>, tensor<3xf32>)
-// CHECK: arith.addf
-// CHECK: %[[FLAT:.+]] = tensor.collapse_shape %[[YB]]
+// CHECK-NOT: arith.addf
+// CHECK: %[[FLAT:.+]] = tensor.collapse_shape %[[Y]]
 // CHECK: %[[R:.+]] = tensor.expand_shape %[[FLAT]] {{\[\[}}0, 1, 2]] output_shape [2, 4, 3]
 // CHECK: return %[[R]]
 func.func @linear(%x: tensor<2x4x8xf32>, %w: tensor<3x8xf32>, %b: tensor<3xf32>) -> tensor<2x4x3xf32> {
@@ -102,19 +104,17 @@ func.func @linear(%x: tensor<2x4x8xf32>, %w: tensor<3x8xf32>, %b: tensor<3xf32>)
 
 // -----
 
-// A linear layer and its ReLU: a contraction summing over k in order, then
-// bias and ReLU, which elementwise fusion merges into one generic.
+// A linear layer and its ReLU: a contraction summing over k in order from
+// the bias, then the ReLU.
 // CHECK-LABEL: func.func @linear_relu
 // CHECK-NOT: linalg.transpose
 // CHECK: linalg.contract
 // CHECK: linalg.generic
-// CHECK: arith.addf
-// CHECK: linalg.generic
 // CHECK: arith.maximumf
 // FUSED-LABEL: func.func @linear_relu
 // FUSED: %[[Y:.+]] = linalg.contract
-// FUSED: linalg.generic {{.*}} ins(%[[Y]], %{{.+}} : tensor<4x3xf32>, tensor<3xf32>)
-// FUSED: arith.addf
+// FUSED: linalg.generic {{.*}} ins(%[[Y]] : tensor<4x3xf32>)
+// FUSED-NEXT: ^bb0
 // FUSED-NEXT: arith.maximumf
 // FUSED-NEXT: linalg.yield
 // FUSED-NEXT: } -> tensor<4x3xf32>
