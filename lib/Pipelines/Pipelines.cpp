@@ -23,24 +23,20 @@ void ftc::buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &) {
   pm.addPass(createVerifyModel());
 }
 
-void ftc::buildTrainingStepPipeline(OpPassManager &pm,
-                                    const PipelineOptions &options) {
+LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
+                                             const PipelineOptions &options,
+                                             ErrorHandler errorHandler) {
+  // ftc-optimizer parses and checks its own options.
+  std::unique_ptr<Pass> optimizer = createOptimizer();
+  if (failed(optimizer->initializeOptions(options.optimizerOptions, errorHandler)))
+    return failure();
   buildFrontendPipeline(pm, options);
   pm.addPass(createInlinerPass());
   pm.addPass(createAutodiff());
-  OptimizerOptions optimizer;
-  optimizer.optimizer = options.optimizer;
-  optimizer.lr = options.lr;
-  optimizer.beta1 = options.beta1;
-  optimizer.beta2 = options.beta2;
-  optimizer.eps = options.eps;
-  optimizer.weightDecay = options.weightDecay;
-  optimizer.momentum = options.momentum;
-  optimizer.dampening = options.dampening;
-  optimizer.nesterov = options.nesterov;
-  pm.addPass(createOptimizer(optimizer));
+  pm.addPass(std::move(optimizer));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  return success();
 }
 
 void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &options) {
@@ -121,23 +117,46 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   pm.addPass(createEmitEntryPoints());
 }
 
-void ftc::buildCpuPipeline(OpPassManager &pm, const PipelineOptions &options) {
-  buildTrainingStepPipeline(pm, options);
+LogicalResult ftc::buildCpuPipeline(OpPassManager &pm, const PipelineOptions &options,
+                                    ErrorHandler errorHandler) {
+  if (failed(buildTrainingStepPipeline(pm, options, errorHandler)))
+    return failure();
   buildCpuCodegenPipeline(pm, options);
+  return success();
 }
+
+namespace {
+/// PassPipelineRegistration<PipelineOptions>, for a builder that can fail.
+void registerFallible(
+    StringRef name, StringRef description,
+    LogicalResult (*build)(OpPassManager &, const ftc::PipelineOptions &,
+                           ftc::ErrorHandler)) {
+  registerPassPipeline(
+      name, description,
+      [build](OpPassManager &pm, StringRef text, ftc::ErrorHandler errorHandler) {
+        ftc::PipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        return build(pm, options, errorHandler);
+      },
+      [](function_ref<void(const detail::PassOptions &)> optHandler) {
+        optHandler(ftc::PipelineOptions());
+      });
+}
+} // namespace
 
 void ftc::registerPipelines() {
   PassPipelineRegistration<PipelineOptions>(
       "ftc-frontend", "Model-level stages before autodiff (verification)",
       buildFrontendPipeline);
-  PassPipelineRegistration<PipelineOptions>(
+  registerFallible(
       "ftc-training-step",
       "Frontend, autodiff and the optimizer: the training step in train ops",
       buildTrainingStepPipeline);
   PassPipelineRegistration<PipelineOptions>(
       "ftc-cpu-codegen", "The training step in train ops to LLVM dialect (CPU)",
       buildCpuCodegenPipeline);
-  PassPipelineRegistration<PipelineOptions>(
-      "ftc-cpu", "The whole CPU compile: ftc-training-step, then ftc-cpu-codegen",
-      buildCpuPipeline);
+  registerFallible("ftc-cpu",
+                   "The whole CPU compile: ftc-training-step, then ftc-cpu-codegen",
+                   buildCpuPipeline);
 }

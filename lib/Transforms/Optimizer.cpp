@@ -7,6 +7,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+
+#include <cmath>
 
 namespace ftc {
 #define GEN_PASS_DEF_OPTIMIZER
@@ -22,12 +26,62 @@ namespace {
 struct OptimizerPass : public ftc::impl::OptimizerBase<OptimizerPass> {
   using OptimizerBase::OptimizerBase;
   void runOnOperation() override;
+  LogicalResult
+  initializeOptions(StringRef options,
+                    function_ref<LogicalResult(const Twine &)> errorHandler) override;
+  LogicalResult checkOptions(function_ref<LogicalResult(const Twine &)> fail);
   FailureOr<Attribute> resolveSettings(ModuleOp module);
+  SmallVector<llvm::cl::Option *> getOptions();
 };
 
-/// `given` when the option was set (non-negative), else the current value.
-APFloat pick(double given, const APFloat &current) {
-  return given >= 0 ? APFloat(given) : current;
+bool given(double option) { return !std::isnan(option); }
+
+/// The option's value when it was given, else the current value.
+APFloat pick(double option, const APFloat &current) {
+  return given(option) ? APFloat(option) : current;
+}
+
+// Values are checked as soon as they are parsed: a bad one stops
+// `ftc-opt --ftc-optimizer='lr=-1'` and `ftc --lr=-1` before any IR is read.
+LogicalResult OptimizerPass::initializeOptions(
+    StringRef options, function_ref<LogicalResult(const Twine &)> errorHandler) {
+  if (failed(OptimizerBase::initializeOptions(options, errorHandler)))
+    return failure();
+  return checkOptions(errorHandler);
+}
+
+/// The checks that need no module. Messages name the option as `ftc` and
+/// llvm::cl do (`--lr`).
+LogicalResult
+OptimizerPass::checkOptions(function_ref<LogicalResult(const Twine &)> fail) {
+  std::string kind = optimizer;
+  if (!kind.empty() && kind != "adamw" && kind != "sgd")
+    return fail("--optimizer: expected adamw or sgd, got '" + kind + "'");
+  for (Option<double> *number :
+       {&lr, &beta1, &beta2, &eps, &weightDecay, &momentum, &dampening}) {
+    if (!(*number < 0)) // nan, not given, compares false
+      continue;
+    std::string text;
+    llvm::raw_string_ostream(text) << llvm::format("%g", number->getValue());
+    return fail("--" + number->ArgStr +
+                ": expected a non-negative number, got " + text);
+  }
+  std::string useNesterov = nesterov;
+  if (!useNesterov.empty() && useNesterov != "true" && useNesterov != "false")
+    return fail("--nesterov: expected true or false, got '" + useNesterov + "'");
+  return success();
+}
+
+// Pass options are llvm::cl options of a subcommand of their own (the pass's
+// PassOptions), whose map holds every one of them.
+SmallVector<llvm::cl::Option *> OptimizerPass::getOptions() {
+  SmallVector<llvm::cl::Option *> options;
+  for (auto &entry : (*optimizer.Subs.begin())->OptionsMap)
+    options.push_back(entry.second);
+  llvm::sort(options, [](llvm::cl::Option *a, llvm::cl::Option *b) {
+    return a->ArgStr < b->ArgStr;
+  });
+  return options;
 }
 
 FailureOr<Attribute> OptimizerPass::resolveSettings(ModuleOp module) {
@@ -38,7 +92,7 @@ FailureOr<Attribute> OptimizerPass::resolveSettings(ModuleOp module) {
     kind = isa_and_nonnull<SGDAttr>(current) ? "sgd" : "adamw";
   auto emit = [&] { return module.emitError(); };
   if (kind == "adamw") {
-    if (!nesterov.empty() || momentum >= 0 || dampening >= 0)
+    if (!nesterov.empty() || given(momentum) || given(dampening))
       return module.emitError() << "momentum, dampening and nesterov are SGD "
                                    "settings; the optimizer is adamw";
     auto base = dyn_cast_or_null<AdamWAttr>(current);
@@ -53,30 +107,22 @@ FailureOr<Attribute> OptimizerPass::resolveSettings(ModuleOp module) {
       return failure();
     return attr;
   }
-  if (kind == "sgd") {
-    if (beta1 >= 0 || beta2 >= 0 || eps >= 0)
-      return module.emitError() << "beta1, beta2 and eps are AdamW settings; "
-                                   "the optimizer is sgd";
-    auto base = dyn_cast_or_null<SGDAttr>(current);
-    if (!base)
-      base = SGDAttr::get(ctx, APFloat(1e-2), APFloat(0.0), APFloat(0.0),
-                          APFloat(0.0), false);
-    bool useNesterov = base.getNesterov();
-    if (nesterov == "true" || nesterov == "false")
-      useNesterov = nesterov == "true";
-    else if (!nesterov.empty())
-      return module.emitError() << "nesterov must be true or false, got '"
-                                << nesterov << "'";
-    Attribute attr = SGDAttr::getChecked(
-        emit, ctx, pick(lr, base.getLr()), pick(momentum, base.getMomentum()),
-        pick(dampening, base.getDampening()),
-        pick(weightDecay, base.getWeightDecay()), useNesterov);
-    if (!attr)
-      return failure();
-    return attr;
-  }
-  return module.emitError() << "unknown optimizer '" << kind
-                            << "'; expected adamw or sgd";
+  assert(kind == "sgd" && "checkOptions allows adamw and sgd only");
+  if (given(beta1) || given(beta2) || given(eps))
+    return module.emitError() << "beta1, beta2 and eps are AdamW settings; "
+                                 "the optimizer is sgd";
+  auto base = dyn_cast_or_null<SGDAttr>(current);
+  if (!base)
+    base = SGDAttr::get(ctx, APFloat(1e-2), APFloat(0.0), APFloat(0.0),
+                        APFloat(0.0), false);
+  bool useNesterov = nesterov.empty() ? base.getNesterov() : nesterov == "true";
+  Attribute attr = SGDAttr::getChecked(
+      emit, ctx, pick(lr, base.getLr()), pick(momentum, base.getMomentum()),
+      pick(dampening, base.getDampening()),
+      pick(weightDecay, base.getWeightDecay()), useNesterov);
+  if (!attr)
+    return failure();
+  return attr;
 }
 
 void OptimizerPass::runOnOperation() {
@@ -88,6 +134,10 @@ void OptimizerPass::runOnOperation() {
                           "ftc-autodiff first";
     return signalPassFailure();
   }
+  // Passes made from OptimizerOptions skip initializeOptions.
+  auto fail = [&](const Twine &message) { return module.emitError(message); };
+  if (failed(checkOptions(fail)))
+    return signalPassFailure();
   FailureOr<Attribute> settings = resolveSettings(module);
   if (failed(settings))
     return signalPassFailure();
@@ -175,3 +225,7 @@ void OptimizerPass::runOnOperation() {
 }
 
 } // namespace
+
+SmallVector<llvm::cl::Option *> ftc::getOptimizerOptions(Pass &pass) {
+  return cast<OptimizerPass>(pass).getOptions();
+}

@@ -1,5 +1,5 @@
 // RUN: ftc-opt %s --ftc-optimizer --verify-diagnostics
-// RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="optimizer=rmsprop" 2>&1 | FileCheck %s --check-prefix=KIND
+// RUN: not ftc-opt %s --ftc-optimizer="optimizer=rmsprop" 2>&1 | FileCheck %s --check-prefix=KIND
 // RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="momentum=0.9" 2>&1 | FileCheck %s --check-prefix=MIXED
 // RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="beta1=1.5" 2>&1 | FileCheck %s --check-prefix=RANGE
 
@@ -12,10 +12,15 @@ module {
     return %l : tensor<f32>
   }
 }
-// KIND: error: unknown optimizer 'rmsprop'; expected adamw or sgd
+// Values are checked when the options are parsed: without ftc-autodiff, the
+// pass would stop at the missing gradient function if it ran.
+// KIND: error: --optimizer: expected adamw or sgd, got 'rmsprop'
+// KIND-NOT: error: ftc-optimizer needs the gradient function
 // MIXED: error: momentum, dampening and nesterov are SGD settings; the optimizer is adamw
 // RANGE: error: #train.adamw: beta1 must be in [0, 1), got 1.5
 // RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="optimizer=sgd eps=0.1" 2>&1 | FileCheck %s --check-prefix=ADAMONLY
 // RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="optimizer=sgd nesterov=yes" 2>&1 | FileCheck %s --check-prefix=BOOL
+// RUN: not ftc-opt %s --ftc-autodiff --ftc-optimizer="optimizer=sgd momentum=0.9 dampening=-0.5" 2>&1 | FileCheck %s --check-prefix=NEGATIVE
 // ADAMONLY: error: beta1, beta2 and eps are AdamW settings; the optimizer is sgd
-// BOOL: error: nesterov must be true or false, got 'yes'
+// BOOL: error: --nesterov: expected true or false, got 'yes'
+// NEGATIVE: error: --dampening: expected a non-negative number, got -0.5

@@ -13,6 +13,7 @@
 #include "ftc/Pipelines/Pipelines.h"
 #include "ftc/Registration/InitAll.h"
 #include "ftc/Support/InputFile.h"
+#include "ftc/Transforms/Passes.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -61,21 +62,41 @@ cl::opt<bool> dumpPipeline("dump-pipeline",
                                     "--pass-pipeline string and continue"),
                            cl::cat(category));
 
-cl::opt<std::string> optimizer("optimizer", cl::desc("adamw or sgd (default: the "
-                                                     "model's train.optimizer, else adamw)"),
-                               cl::cat(category));
-cl::opt<double> lr("lr", cl::desc("Learning rate"), cl::init(-1.0), cl::cat(category));
-cl::opt<double> beta1("beta1", cl::desc("AdamW beta1"), cl::init(-1.0), cl::cat(category));
-cl::opt<double> beta2("beta2", cl::desc("AdamW beta2"), cl::init(-1.0), cl::cat(category));
-cl::opt<double> eps("eps", cl::desc("AdamW epsilon"), cl::init(-1.0), cl::cat(category));
-cl::opt<double> weightDecay("weight-decay", cl::desc("Weight decay"), cl::init(-1.0),
-                            cl::cat(category));
-cl::opt<double> momentum("momentum", cl::desc("SGD momentum"), cl::init(-1.0),
-                         cl::cat(category));
-cl::opt<double> dampening("dampening", cl::desc("SGD dampening"), cl::init(-1.0),
-                          cl::cat(category));
-cl::opt<std::string> nesterov("nesterov", cl::desc("SGD Nesterov momentum: true|false"),
-                              cl::cat(category));
+// The optimizer flags are ftc-optimizer's options, declared once in
+// Passes.td: ftc makes a flag of each when it starts and hands the ones given
+// to the pass as they are (PipelineOptions::optimizerOptions).
+cl::OptionCategory optimizerCategory(
+    "optimizer options",
+    "Those of ftc-optimizer (ftc-opt --ftc-optimizer='optimizer=sgd lr=0.1'); "
+    "settings not given come from the model's train.optimizer.");
+
+/// One string flag per option of ftc-optimizer, with its name and
+/// description; the pass parses and checks the values.
+class OptimizerFlags {
+public:
+  OptimizerFlags() {
+    for (cl::Option *option : ftc::getOptimizerOptions(*pass))
+      flags.push_back(std::make_unique<cl::opt<std::string>>(
+          option->ArgStr, cl::desc(option->HelpStr), cl::value_desc("value"),
+          cl::cat(optimizerCategory)));
+  }
+
+  /// The flags given, as ftc-optimizer's options: `lr={0.05} optimizer={sgd}`
+  /// (the braces keep a value with spaces in one piece).
+  std::string text() const {
+    std::string text;
+    for (const auto &flag : flags)
+      if (flag->getNumOccurrences())
+        text += (text.empty() ? "" : " ") + flag->ArgStr.str() + "={" +
+                flag->getValue() + "}";
+    return text;
+  }
+
+private:
+  // Owns the names and descriptions, which cl::opt does not copy.
+  std::unique_ptr<Pass> pass = ftc::createOptimizer();
+  std::vector<std::unique_ptr<cl::opt<std::string>>> flags;
+};
 
 int error(const llvm::Twine &message) {
   llvm::WithColor::error(llvm::errs(), "ftc") << message << "\n";
@@ -120,17 +141,6 @@ void printReport(ModuleOp module, llvm::raw_ostream &os) {
   os << "heap allocations during a step: " << bytes("heap_allocations") << "\n";
 }
 
-void setPipelineOptions(ftc::PipelineOptions &options) {
-  options.optimizer = optimizer;
-  options.lr = lr;
-  options.beta1 = beta1;
-  options.beta2 = beta2;
-  options.eps = eps;
-  options.weightDecay = weightDecay;
-  options.momentum = momentum;
-  options.dampening = dampening;
-  options.nesterov = nesterov;
-}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -142,9 +152,10 @@ int main(int argc, char **argv) {
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
   registerAsmPrinterCLOptions();
+  OptimizerFlags optimizerFlags;
   // --help shows ftc's own options, not the hundreds libLLVM registers
   // (every backend's); MLIR's flags still work and are listed here.
-  cl::HideUnrelatedOptions(category);
+  cl::HideUnrelatedOptions({&category, &optimizerCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
       "ftc: compiles a training step\n\n"
@@ -152,10 +163,6 @@ int main(int argc, char **argv) {
       "  --mlir-print-ir-before=PASS, --mlir-print-ir-after=PASS, --mlir-timing,\n"
       "  --mlir-pass-pipeline-crash-reproducer=FILE, --mlir-disable-threading.\n");
 
-  for (cl::opt<double> *flag : {&lr, &beta1, &beta2, &eps, &weightDecay, &momentum, &dampening})
-    if (flag->getNumOccurrences() && !(*flag >= 0))
-      return error("--" + flag->ArgStr + " must be a non-negative number, got " +
-                   std::to_string(flag->getValue()));
   if (target != "cpu")
     return error("--target=" + target + " is not supported yet; use --target=cpu");
   if (outputFile.empty())
@@ -164,6 +171,36 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   ftc::registerAllFtcDialects(registry);
   MLIRContext context(registry);
+
+  // The pipeline first: a bad optimizer flag is reported before the model
+  // is read.
+  PassManager pm(&context, ModuleOp::getOperationName());
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  DefaultTimingManager timing;
+  applyDefaultTimingManagerCLOptions(timing);
+  TimingScope rootTiming = timing.getRootScope();
+  pm.enableTiming(rootTiming);
+  auto tm = ftc::createCpuTargetMachine(mcpu);
+  if (!tm)
+    return error(tm.takeError());
+  ftc::PipelineOptions options;
+  options.optimizerOptions = optimizerFlags.text();
+  // The tiles follow the CPU the code is compiled for (--mcpu, else this
+  // host), and --dump-pipeline names them, so a replay needs no host.
+  options.cpuIsa = ftc::cpuIsa(**tm);
+  auto optionError = [](const llvm::Twine &message) {
+    // Empty when llvm::cl printed it ("for the --lr option: ...").
+    if (std::string text = message.str(); !text.empty())
+      error(text);
+    return failure();
+  };
+  if (failed(ftc::buildCpuPipeline(pm, options, optionError)))
+    return 1;
+  if (dumpPipeline) {
+    pm.printAsTextualPipeline(llvm::errs());
+    llvm::errs() << "\n";
+  }
 
   std::string message;
   std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(inputFile, &message);
@@ -182,26 +219,6 @@ int main(int argc, char **argv) {
   if (auto loc = dyn_cast<FileLineColLoc>(module->getLoc()); loc && loc.getLine() == 0)
     (*module)->setLoc(FileLineColLoc::get(loc.getFilename(), 1, 1));
 
-  PassManager pm(&context, ModuleOp::getOperationName());
-  if (failed(applyPassManagerCLOptions(pm)))
-    return 1;
-  DefaultTimingManager timing;
-  applyDefaultTimingManagerCLOptions(timing);
-  TimingScope rootTiming = timing.getRootScope();
-  pm.enableTiming(rootTiming);
-  auto tm = ftc::createCpuTargetMachine(mcpu);
-  if (!tm)
-    return error(tm.takeError());
-  ftc::PipelineOptions options;
-  setPipelineOptions(options);
-  // The tiles follow the CPU the code is compiled for (--mcpu, else this
-  // host), and --dump-pipeline names them, so a replay needs no host.
-  options.cpuIsa = ftc::cpuIsa(**tm);
-  ftc::buildCpuPipeline(pm, options);
-  if (dumpPipeline) {
-    pm.printAsTextualPipeline(llvm::errs());
-    llvm::errs() << "\n";
-  }
   if (failed(pm.run(*module)))
     return 1;
   if (report) // beside the module when that goes to stdout

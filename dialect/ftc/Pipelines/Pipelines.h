@@ -15,23 +15,14 @@
 namespace ftc {
 
 struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
-  Option<std::string> optimizer{*this, "optimizer",
-                                llvm::cl::desc("adamw or sgd (default: the "
-                                               "model's, else adamw)"),
-                                llvm::cl::init("")};
-  Option<double> lr{*this, "lr", llvm::cl::desc("learning rate"), llvm::cl::init(-1.0)};
-  Option<double> beta1{*this, "beta1", llvm::cl::desc("AdamW beta1"), llvm::cl::init(-1.0)};
-  Option<double> beta2{*this, "beta2", llvm::cl::desc("AdamW beta2"), llvm::cl::init(-1.0)};
-  Option<double> eps{*this, "eps", llvm::cl::desc("AdamW epsilon"), llvm::cl::init(-1.0)};
-  Option<double> weightDecay{*this, "weight-decay", llvm::cl::desc("weight decay"),
-                             llvm::cl::init(-1.0)};
-  Option<double> momentum{*this, "momentum", llvm::cl::desc("SGD momentum"),
-                          llvm::cl::init(-1.0)};
-  Option<double> dampening{*this, "dampening", llvm::cl::desc("SGD dampening"),
-                           llvm::cl::init(-1.0)};
-  Option<std::string> nesterov{*this, "nesterov",
-                               llvm::cl::desc("SGD Nesterov momentum: true or false"),
-                               llvm::cl::init("")};
+  // The optimizer's settings are ftc-optimizer's options, declared there
+  // once and handed to it as they are: `ftc-cpu{optimizer-options={lr=0.1}}`.
+  Option<std::string> optimizerOptions{
+      *this, "optimizer-options",
+      llvm::cl::desc("Options of ftc-optimizer, as in "
+                     "--ftc-optimizer='optimizer=sgd lr=0.1' (default: the "
+                     "model's train.optimizer)"),
+      llvm::cl::init("")};
   Option<std::string> cpuIsa{
       *this, "cpu-isa",
       llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512, "
@@ -39,18 +30,25 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::init("")};
 };
 
+/// Reports why a pipeline cannot be built; returns failure.
+using ErrorHandler = llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)>;
+
 /// The model-level stages that precede autodiff: verification.
 void buildFrontendPipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
 
 /// Frontend, autodiff and the optimizer: the training step in train ops.
-void buildTrainingStepPipeline(mlir::OpPassManager &pm,
-                               const PipelineOptions &options);
+/// Fails, through `errorHandler`, on optimizer options ftc-optimizer rejects.
+mlir::LogicalResult buildTrainingStepPipeline(mlir::OpPassManager &pm,
+                                              const PipelineOptions &options,
+                                              ErrorHandler errorHandler);
 
 /// From the training step in train ops to the LLVM dialect for the CPU.
 void buildCpuCodegenPipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
 
 /// The whole compile for the CPU: training step, then codegen.
-void buildCpuPipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
+mlir::LogicalResult buildCpuPipeline(mlir::OpPassManager &pm,
+                                     const PipelineOptions &options,
+                                     ErrorHandler errorHandler);
 
 /// Registers the pipelines above: --ftc-frontend, --ftc-training-step,
 /// --ftc-cpu-codegen and --ftc-cpu.

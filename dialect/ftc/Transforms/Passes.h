@@ -20,10 +20,27 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <limits>
+
+namespace llvm::cl {
+class Option;
+} // namespace llvm::cl
+
 namespace ftc {
+
+/// The default of ftc-optimizer's numeric options: "not given". Whether a
+/// pass option was set (hasValue) is lost when a pipeline is printed; nan
+/// prints as `lr=nan` and parses back, so the printed pipeline replays as
+/// it ran.
+inline constexpr double kNotGiven = std::numeric_limits<double>::quiet_NaN();
 
 #define GEN_PASS_DECL
 #include "ftc/Transforms/Passes.h.inc"
+
+/// The options of `pass`, one made by createOptimizer(), as Passes.td
+/// declares them, sorted by name: `ftc` makes its optimizer flags from
+/// their names and descriptions, which live as long as the pass.
+llvm::SmallVector<llvm::cl::Option *> getOptimizerOptions(mlir::Pass &pass);
 
 #define GEN_PASS_REGISTRATION
 #include "ftc/Transforms/Passes.h.inc"

@@ -60,20 +60,34 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
     number t, 1 on the first step. It returns the loss.
 
     The settings come from the module's `train.optimizer`, then from these
-    options where given (negative numbers and empty strings mean "not
-    given"); the resolved settings are written back to the module.
+    options where given; the resolved settings are written back to the
+    module. A number left at `nan` and a string left empty mean "not given"
+    (so a printed pipeline replays as it ran); a given number must be
+    non-negative, `optimizer` adamw or sgd and `nesterov` true or false,
+    which is checked when the options are parsed, before anything runs.
+    Settings the module's optimizer does not have (momentum for AdamW, say)
+    are an error when the pass runs.
+
+    These options are declared here only: the `ftc-training-step` and
+    `ftc-cpu` pipelines take them as one string (`optimizer-options`), and
+    `ftc` offers each as a flag of its own (`ftc --lr=0.1`).
+
+    ```mlir
+    // ftc-opt --ftc-autodiff --ftc-optimizer='optimizer=sgd lr=0.1 momentum=0.9'
+    module attributes {train.optimizer = #train.sgd<lr = 0.1, momentum = 0.9, dampening = 0.0, weight_decay = 0.0, nesterov = false>} {
+    ```
   }];
   let options = [
     Option<"optimizer", "optimizer", "std::string", /*default=*/"\"\"",
-           "adamw or sgd (default: the module's train.optimizer, else adamw)">,
-    Option<"lr", "lr", "double", /*default=*/"-1.0", "learning rate">,
-    Option<"beta1", "beta1", "double", /*default=*/"-1.0", "AdamW beta1">,
-    Option<"beta2", "beta2", "double", /*default=*/"-1.0", "AdamW beta2">,
-    Option<"eps", "eps", "double", /*default=*/"-1.0", "AdamW epsilon">,
-    Option<"weightDecay", "weight-decay", "double", /*default=*/"-1.0",
-           "weight decay (decoupled for AdamW)">,
-    Option<"momentum", "momentum", "double", /*default=*/"-1.0", "SGD momentum">,
-    Option<"dampening", "dampening", "double", /*default=*/"-1.0", "SGD dampening">,
+           "adamw or sgd (default: the model's train.optimizer, else adamw)">,
+    Option<"lr", "lr", "double", /*default=*/"kNotGiven", "Learning rate">,
+    Option<"beta1", "beta1", "double", /*default=*/"kNotGiven", "AdamW beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"kNotGiven", "AdamW beta2">,
+    Option<"eps", "eps", "double", /*default=*/"kNotGiven", "AdamW epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"kNotGiven",
+           "Weight decay (decoupled for AdamW)">,
+    Option<"momentum", "momentum", "double", /*default=*/"kNotGiven", "SGD momentum">,
+    Option<"dampening", "dampening", "double", /*default=*/"kNotGiven", "SGD dampening">,
     Option<"nesterov", "nesterov", "std::string", /*default=*/"\"\"",
            "SGD Nesterov momentum: true or false">,
   ];
