@@ -279,6 +279,13 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
     with the block of C hoisted out of the k loop. The packs are tiled and
     vectorized too. Sums still run over k in order, with fused multiply-adds.
 
+    An elementwise op on a product (an activation) runs in the product's
+    parallel blocks, on each block of C once it is summed, when the product
+    (unbatched, with a register tile that divides it) is read elsewhere too,
+    as an activation's input is by the backward pass: the op is rewritten
+    over the register-block view of C and fused as a consumer
+    (`scf::tileAndFuseConsumer`).
+
     The tile sizes come from the instruction set (`isa`): see
     `ftc/Codegen/CpuTiles.h`. Contractions the schedule does not apply to
     (dynamic shapes, other element types, an operand broadcast along a batch

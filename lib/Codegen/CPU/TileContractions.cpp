@@ -222,6 +222,98 @@ LogicalResult tileAndVectorizePack(RewriterBase &rewriter, linalg::PackOp pack,
   return vectorizeAndReplace(rewriter, tiled->tiledOps.back(), vectorSizes);
 }
 
+/// The elementwise op applied to the product `c` that can run in the
+/// product's parallel blocks as its epilogue (an activation, a scale): a
+/// generic over C's shape, all loops parallel, reading C as it is written
+/// and its other operands (defined before the product: the block runs
+/// there) in any way, with no linalg.index. Only while the product itself
+/// is read elsewhere too (a training step keeps an activation's input for
+/// the backward pass): the blocks then write both, each in place; a block of
+/// C that nothing else read would be a temporary of the parallel block,
+/// which bufferization would allocate on the heap in every block.
+linalg::GenericOp findEpilogue(Value c, Operation *product) {
+  if (c.hasOneUse())
+    return {};
+  auto cType = cast<RankedTensorType>(c.getType());
+  for (OpOperand &use : c.getUses()) {
+    auto generic = dyn_cast<linalg::GenericOp>(use.getOwner());
+    if (!generic || generic->getBlock() != product->getBlock() ||
+        !generic.hasPureTensorSemantics() || generic.getNumDpsInits() != 1 ||
+        generic.getNumParallelLoops() != generic.getNumLoops() ||
+        generic.getResult(0).getType() != cType ||
+        !generic.getIndexingMapsArray().back().isIdentity() ||
+        !generic.getMatchingIndexingMap(&use).isIdentity() ||
+        !generic.getBody()->getOps<linalg::IndexOp>().empty())
+      continue;
+    bool before = llvm::all_of(generic.getDpsInputs(), [&](Value v) {
+      if (v == c)
+        return true;
+      Operation *def = v.getDefiningOp();
+      return !def || (def->getBlock() == product->getBlock() &&
+                      def->isBeforeInBlock(product));
+    });
+    if (before)
+      return generic;
+  }
+  return {};
+}
+
+/// `epilogue` (reading the product's result `c`, [batch..., M, N]) fused into
+/// the parallel blocks `loop` of the product, which writes C viewed as
+/// `view` ([batch..., M/MR, MR, N/NR, NR]): the epilogue is rewritten over
+/// that view (its other operands read at m = mo MR + mr, n = no NR + nr)
+/// and fused as a consumer of the blocks, so that each block of C is
+/// finished while it is in cache.
+LogicalResult fuseEpilogue(RewriterBase &rewriter, linalg::GenericOp epilogue,
+                           Value c, tensor::CollapseShapeOp view,
+                           LoopLikeOpInterface loop, int64_t mr, int64_t nr) {
+  MLIRContext *ctx = rewriter.getContext();
+  int64_t numBatch = view.getResultType().getRank() - 2;
+  int64_t rank = numBatch + 4;
+  SmallVector<AffineExpr> toMatrix;
+  for (int64_t i = 0; i < numBatch; ++i)
+    toMatrix.push_back(getAffineDimExpr(i, ctx));
+  toMatrix.push_back(getAffineDimExpr(numBatch, ctx) * mr +
+                     getAffineDimExpr(numBatch + 1, ctx));
+  toMatrix.push_back(getAffineDimExpr(numBatch + 2, ctx) * nr +
+                     getAffineDimExpr(numBatch + 3, ctx));
+  AffineMap expand = AffineMap::get(rank, 0, toMatrix, ctx);
+  SmallVector<Value> inputs;
+  SmallVector<AffineMap> maps;
+  for (OpOperand *input : epilogue.getDpsInputOperands()) {
+    if (input->get() == c) {
+      inputs.push_back(view.getSrc());
+      maps.push_back(rewriter.getMultiDimIdentityMap(rank));
+      continue;
+    }
+    inputs.push_back(input->get());
+    maps.push_back(epilogue.getMatchingIndexingMap(input).compose(expand));
+  }
+  maps.push_back(rewriter.getMultiDimIdentityMap(rank));
+  // Its operands all exist before the blocks: they run there.
+  rewriter.setInsertionPoint(loop);
+  auto viewType = cast<RankedTensorType>(view.getSrc().getType());
+  Value init = tensor::EmptyOp::create(
+      rewriter, epilogue.getLoc(), viewType.getShape(),
+      getElementTypeOrSelf(epilogue.getResult(0).getType()));
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+  rewriter.setInsertionPoint(epilogue);
+  auto blocked = linalg::GenericOp::create(rewriter, epilogue.getLoc(), init.getType(),
+                                           inputs, init, maps, iterators);
+  rewriter.inlineRegionBefore(epilogue.getRegion(), blocked.getRegion(),
+                              blocked.getRegion().begin());
+  // The epilogue's operands, in order, are the new op's: the block
+  // arguments carry over.
+  Value collapsed = tensor::CollapseShapeOp::create(
+      rewriter, epilogue.getLoc(), epilogue.getResult(0).getType(), blocked.getResult(0),
+      view.getReassociationIndices());
+  rewriter.replaceOp(epilogue, collapsed);
+  SmallVector<LoopLikeOpInterface> loops{loop};
+  if (failed(scf::tileAndFuseConsumer(rewriter, blocked, loops)))
+    return failure();
+  return success();
+}
+
 /// The whole schedule for one contraction with register tile `rt`.
 LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
                                   RegisterTile rt, const TileConfig &cfg) {
@@ -283,6 +375,11 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
     result = tensor::CollapseShapeOp::create(rewriter, loc, cType, product.getResult(0),
                                              reassociation);
   }
+  // Epilogues of batched products (attention's scale and mask) are left
+  // out: bufferization copies their blocks through a heap buffer.
+  linalg::GenericOp epilogue = packedC || numBatch > 0
+                                   ? linalg::GenericOp()
+                                   : findEpilogue(op->getResult(0), op);
   rewriter.replaceOp(op, result);
 
   // Blocks of C (batch, M, N) in parallel: each is one thread's, summed over
@@ -340,6 +437,11 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
   if (packC && (failed(linalg::lowerPack(rewriter, packC)) ||
                 failed(linalg::lowerUnPack(rewriter, unpackC))))
     return emitError(loc, "cannot lower the padded copy of C");
+  if (epilogue &&
+      failed(fuseEpilogue(rewriter, epilogue, result,
+                          result.getDefiningOp<tensor::CollapseShapeOp>(),
+                          blocks->loops.front(), rt.mr, rt.nr)))
+    return emitError(loc, "cannot fuse the elementwise op on the product into its blocks");
   return success();
 }
 
