@@ -251,7 +251,10 @@ def CpuTileAndFuse : Pass<"ftc-cpu-tile-and-fuse", "::mlir::func::FuncOp"> {
     fusing it would recompute it per block); one that other ops read too is
     computed in the block and yielded for them. Blocks split parallel loops
     only, so each reduction still runs whole and in order on one thread:
-    results do not depend on the number of threads.
+    results do not depend on the number of threads. First, an op in a
+    parallel block whose destination elementwise fusion replaced with an
+    empty tensor writes into the loop's result again (else bufferization
+    would allocate its part in every block).
   }];
   let options = [
     Option<"blockElements", "block-elements", "int64_t", /*default=*/"8192",
@@ -279,12 +282,13 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
     with the block of C hoisted out of the k loop. The packs are tiled and
     vectorized too. Sums still run over k in order, with fused multiply-adds.
 
-    An elementwise op on a product (an activation) runs in the product's
-    parallel blocks, on each block of C once it is summed, when the product
-    (unbatched, with a register tile that divides it) is read elsewhere too,
-    as an activation's input is by the backward pass: the op is rewritten
-    over the register-block view of C and fused as a consumer
-    (`scf::tileAndFuseConsumer`).
+    An elementwise op on a product (an activation, attention's scale and
+    mask) runs in the product's parallel blocks, on each block of C once it
+    is summed, when the product (with a register tile that divides it) is
+    read elsewhere too, as an activation's input is by the backward pass:
+    the op is rewritten over the register-block view of C (through the
+    reshape a linear layer's [B T, N] takes to [B, T, N] when it is the op's
+    only operand) and fused as a consumer (`scf::tileAndFuseConsumer`).
 
     The tile sizes come from the instruction set (`isa`): see
     `ftc/Codegen/CpuTiles.h`. Contractions the schedule does not apply to

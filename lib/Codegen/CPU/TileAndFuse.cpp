@@ -206,11 +206,41 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
   return success();
 }
 
+/// An op of a parallel block that writes its part of a loop result into an
+/// empty tensor (elementwise fusion replaces the destination an op does not
+/// read, such as a product's fused epilogue's, with one) writes it into the
+/// loop's result again: into a fresh tensor, bufferization would allocate
+/// one per block.
+void writeBlocksInPlace(RewriterBase &rewriter, func::FuncOp func) {
+  func.walk([&](tensor::ParallelInsertSliceOp insert) {
+    auto op = insert.getSource().getDefiningOp<DestinationStyleOpInterface>();
+    if (!op || op->getBlock() != insert->getParentOp()->getBlock())
+      return;
+    OpOperand *init = op.getTiedOpOperand(cast<OpResult>(insert.getSource()));
+    auto empty = init->get().getDefiningOp<tensor::EmptyOp>();
+    if (!empty || empty.getType() != insert.getSourceType())
+      return;
+    for (Value v : insert->getOperands()) {
+      Operation *def = v.getDefiningOp();
+      if (v != insert.getSource() && v != insert.getDest() && def &&
+          def->getBlock() == op->getBlock() && !def->isBeforeInBlock(op))
+        return;
+    }
+    rewriter.setInsertionPoint(op);
+    Value part = tensor::ExtractSliceOp::create(
+        rewriter, insert.getLoc(), insert.getSourceType(), insert.getDest(),
+        insert.getMixedOffsets(), insert.getMixedSizes(), insert.getMixedStrides());
+    rewriter.modifyOpInPlace(op, [&] { init->set(part); });
+  });
+}
+
 struct CpuTileAndFusePass : public ftc::impl::CpuTileAndFuseBase<CpuTileAndFusePass> {
   using Base::Base;
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    IRRewriter repair(&getContext());
+    writeBlocksInPlace(repair, func);
     // Ops fused into a block are erased; the walk below skips them.
     struct Erasures : RewriterBase::Listener {
       DenseSet<Operation *> erased;

@@ -39,6 +39,7 @@
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
+#include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
@@ -222,28 +223,58 @@ LogicalResult tileAndVectorizePack(RewriterBase &rewriter, linalg::PackOp pack,
   return vectorizeAndReplace(rewriter, tiled->tiledOps.back(), vectorSizes);
 }
 
+/// An elementwise op applied to a product: `op` reads the product's result
+/// directly, or (`reshape` set) only through that reshape of it.
+struct Epilogue {
+  linalg::GenericOp op;
+  Value reshaped; // what `op` reads, if not the product's result
+  SmallVector<ReassociationIndices> expansion; // from [M, N] to `reshaped`
+};
+
 /// The elementwise op applied to the product `c` that can run in the
 /// product's parallel blocks as its epilogue (an activation, a scale): a
 /// generic over C's shape, all loops parallel, reading C as it is written
 /// and its other operands (defined before the product: the block runs
-/// there) in any way, with no linalg.index. Only while the product itself
-/// is read elsewhere too (a training step keeps an activation's input for
-/// the backward pass): the blocks then write both, each in place; a block of
-/// C that nothing else read would be a temporary of the parallel block,
-/// which bufferization would allocate on the heap in every block.
-linalg::GenericOp findEpilogue(Value c, Operation *product) {
-  if (c.hasOneUse())
-    return {};
-  auto cType = cast<RankedTensorType>(c.getType());
+/// there) in any way, with no linalg.index; or a generic with C, reshaped
+/// (a linear layer's [B T, N] as [B, T, N]), as its only operand. Only while
+/// the product itself is read elsewhere too (a training step keeps an
+/// activation's input for the backward pass): the blocks then write both,
+/// each in place; a block of C that nothing else read would be a temporary
+/// of the parallel block, which bufferization would allocate on the heap in
+/// every block.
+std::optional<Epilogue> findEpilogue(Value c, Operation *product) {
+  auto fits = [&](linalg::GenericOp generic, OpOperand &use) {
+    return generic && generic->getBlock() == product->getBlock() &&
+           generic.hasPureTensorSemantics() && generic.getNumDpsInits() == 1 &&
+           generic.getNumParallelLoops() == generic.getNumLoops() &&
+           generic.getResult(0).getType() == use.get().getType() &&
+           generic.getIndexingMapsArray().back().isIdentity() &&
+           generic.getMatchingIndexingMap(&use).isIdentity() &&
+           generic.getBody()->getOps<linalg::IndexOp>().empty();
+  };
   for (OpOperand &use : c.getUses()) {
+    if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(use.getOwner())) {
+      // A chain of reshapes that splits rows: [M, N] read as [B, T, N].
+      Value v = use.getOwner()->getResult(0);
+      while (v.hasOneUse() &&
+             isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(*v.getUsers().begin()))
+        v = v.getUsers().begin()->getResult(0);
+      std::optional<SmallVector<ReassociationIndices>> expansion =
+          getReassociationIndicesForReshape(cast<ShapedType>(c.getType()),
+                                            cast<ShapedType>(v.getType()));
+      if (!expansion || cast<ShapedType>(v.getType()).getRank() <
+                            cast<ShapedType>(c.getType()).getRank() ||
+          (c.hasOneUse() && v.hasOneUse()))
+        continue;
+      for (OpOperand &reshapedUse : v.getUses()) {
+        auto generic = dyn_cast<linalg::GenericOp>(reshapedUse.getOwner());
+        if (fits(generic, reshapedUse) && generic.getNumDpsInputs() == 1)
+          return Epilogue{generic, v, *expansion};
+      }
+      continue;
+    }
     auto generic = dyn_cast<linalg::GenericOp>(use.getOwner());
-    if (!generic || generic->getBlock() != product->getBlock() ||
-        !generic.hasPureTensorSemantics() || generic.getNumDpsInits() != 1 ||
-        generic.getNumParallelLoops() != generic.getNumLoops() ||
-        generic.getResult(0).getType() != cType ||
-        !generic.getIndexingMapsArray().back().isIdentity() ||
-        !generic.getMatchingIndexingMap(&use).isIdentity() ||
-        !generic.getBody()->getOps<linalg::IndexOp>().empty())
+    if (c.hasOneUse() || !fits(generic, use))
       continue;
     bool before = llvm::all_of(generic.getDpsInputs(), [&](Value v) {
       if (v == c)
@@ -253,20 +284,21 @@ linalg::GenericOp findEpilogue(Value c, Operation *product) {
                       def->isBeforeInBlock(product));
     });
     if (before)
-      return generic;
+      return Epilogue{generic, {}, {}};
   }
-  return {};
+  return std::nullopt;
 }
 
-/// `epilogue` (reading the product's result `c`, [batch..., M, N]) fused into
-/// the parallel blocks `loop` of the product, which writes C viewed as
+/// The epilogue (reading the product's result `c`, [batch..., M, N]) fused
+/// into the parallel blocks `loop` of the product, which writes C viewed as
 /// `view` ([batch..., M/MR, MR, N/NR, NR]): the epilogue is rewritten over
 /// that view (its other operands read at m = mo MR + mr, n = no NR + nr)
 /// and fused as a consumer of the blocks, so that each block of C is
 /// finished while it is in cache.
-LogicalResult fuseEpilogue(RewriterBase &rewriter, linalg::GenericOp epilogue,
-                           Value c, tensor::CollapseShapeOp view,
-                           LoopLikeOpInterface loop, int64_t mr, int64_t nr) {
+LogicalResult fuseEpilogue(RewriterBase &rewriter, Epilogue epilogue, Value c,
+                           tensor::CollapseShapeOp view, LoopLikeOpInterface loop,
+                           int64_t mr, int64_t nr) {
+  linalg::GenericOp op = epilogue.op;
   MLIRContext *ctx = rewriter.getContext();
   int64_t numBatch = view.getResultType().getRank() - 2;
   int64_t rank = numBatch + 4;
@@ -278,36 +310,40 @@ LogicalResult fuseEpilogue(RewriterBase &rewriter, linalg::GenericOp epilogue,
   toMatrix.push_back(getAffineDimExpr(numBatch + 2, ctx) * nr +
                      getAffineDimExpr(numBatch + 3, ctx));
   AffineMap expand = AffineMap::get(rank, 0, toMatrix, ctx);
+  Value read = epilogue.reshaped ? epilogue.reshaped : c;
   SmallVector<Value> inputs;
   SmallVector<AffineMap> maps;
-  for (OpOperand *input : epilogue.getDpsInputOperands()) {
-    if (input->get() == c) {
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    if (input->get() == read) {
       inputs.push_back(view.getSrc());
       maps.push_back(rewriter.getMultiDimIdentityMap(rank));
       continue;
     }
     inputs.push_back(input->get());
-    maps.push_back(epilogue.getMatchingIndexingMap(input).compose(expand));
+    maps.push_back(op.getMatchingIndexingMap(input).compose(expand));
   }
   maps.push_back(rewriter.getMultiDimIdentityMap(rank));
   // Its operands all exist before the blocks: they run there.
   rewriter.setInsertionPoint(loop);
   auto viewType = cast<RankedTensorType>(view.getSrc().getType());
-  Value init = tensor::EmptyOp::create(
-      rewriter, epilogue.getLoc(), viewType.getShape(),
-      getElementTypeOrSelf(epilogue.getResult(0).getType()));
+  Value init = tensor::EmptyOp::create(rewriter, op.getLoc(), viewType.getShape(),
+                                       getElementTypeOrSelf(op.getResult(0).getType()));
   SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-  rewriter.setInsertionPoint(epilogue);
-  auto blocked = linalg::GenericOp::create(rewriter, epilogue.getLoc(), init.getType(),
-                                           inputs, init, maps, iterators);
-  rewriter.inlineRegionBefore(epilogue.getRegion(), blocked.getRegion(),
-                              blocked.getRegion().begin());
+  rewriter.setInsertionPoint(op);
+  auto blocked = linalg::GenericOp::create(rewriter, op.getLoc(), init.getType(), inputs,
+                                           init, maps, iterators);
   // The epilogue's operands, in order, are the new op's: the block
   // arguments carry over.
-  Value collapsed = tensor::CollapseShapeOp::create(
-      rewriter, epilogue.getLoc(), epilogue.getResult(0).getType(), blocked.getResult(0),
-      view.getReassociationIndices());
-  rewriter.replaceOp(epilogue, collapsed);
+  rewriter.inlineRegionBefore(op.getRegion(), blocked.getRegion(),
+                              blocked.getRegion().begin());
+  auto cType = cast<RankedTensorType>(c.getType());
+  Value result = tensor::CollapseShapeOp::create(
+      rewriter, op.getLoc(), RankedTensorType::get(cType.getShape(), viewType.getElementType()),
+      blocked.getResult(0), view.getReassociationIndices());
+  if (epilogue.reshaped)
+    result = tensor::ExpandShapeOp::create(rewriter, op.getLoc(), op.getResult(0).getType(),
+                                           result, epilogue.expansion);
+  rewriter.replaceOp(op, result);
   SmallVector<LoopLikeOpInterface> loops{loop};
   if (failed(scf::tileAndFuseConsumer(rewriter, blocked, loops)))
     return failure();
@@ -375,11 +411,8 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
     result = tensor::CollapseShapeOp::create(rewriter, loc, cType, product.getResult(0),
                                              reassociation);
   }
-  // Epilogues of batched products (attention's scale and mask) are left
-  // out: bufferization copies their blocks through a heap buffer.
-  linalg::GenericOp epilogue = packedC || numBatch > 0
-                                   ? linalg::GenericOp()
-                                   : findEpilogue(op->getResult(0), op);
+  std::optional<Epilogue> epilogue =
+      packedC ? std::nullopt : findEpilogue(op->getResult(0), op);
   rewriter.replaceOp(op, result);
 
   // Blocks of C (batch, M, N) in parallel: each is one thread's, summed over
@@ -438,7 +471,7 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
                 failed(linalg::lowerUnPack(rewriter, unpackC))))
     return emitError(loc, "cannot lower the padded copy of C");
   if (epilogue &&
-      failed(fuseEpilogue(rewriter, epilogue, result,
+      failed(fuseEpilogue(rewriter, *epilogue, result,
                           result.getDefiningOp<tensor::CollapseShapeOp>(),
                           blocks->loops.front(), rt.mr, rt.nr)))
     return emitError(loc, "cannot fuse the elementwise op on the product into its blocks");

@@ -40,3 +40,23 @@ func.func @gelu_only(%x: tensor<384x128xf32>, %w: tensor<1024x128xf32>) -> tenso
   %1 = train.gelu %0 : tensor<384x1024xf32>
   return %1 : tensor<384x1024xf32>
 }
+
+// -----
+
+// A linear layer on [B, T, in] computes [B T, N] and reshapes it to
+// [B, T, N]: the GELU reading that reshape runs in the product's blocks too,
+// and its result is reshaped the same way.
+// CHECK-LABEL: func.func @linear_gelu_3d
+// CHECK: %[[BLOCKS:.+]]:2 = scf.forall
+// CHECK: math.erf
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: math.erf
+// CHECK: %[[H:.+]] = tensor.collapse_shape %[[BLOCKS]]#1 {{\[\[}}0, 1], [2, 3]] : tensor<48x8x32x32xf32> into tensor<384x1024xf32>
+// CHECK: %[[H3:.+]] = tensor.expand_shape %[[H]] {{\[\[}}0, 1], [2]] output_shape [4, 96, 1024]
+// CHECK-NOT: math.erf
+// CHECK: return %{{.+}}, %[[H3]]
+func.func @linear_gelu_3d(%x: tensor<4x96x128xf32>, %w: tensor<1024x128xf32>, %b: tensor<1024xf32>) -> (tensor<4x96x1024xf32>, tensor<4x96x1024xf32>) {
+  %0 = train.linear %x, %w, %b : (tensor<4x96x128xf32>, tensor<1024x128xf32>, tensor<1024xf32>) -> tensor<4x96x1024xf32>
+  %1 = train.gelu %0 : tensor<4x96x1024xf32>
+  return %0, %1 : tensor<4x96x1024xf32>, tensor<4x96x1024xf32>
+}

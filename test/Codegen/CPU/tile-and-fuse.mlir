@@ -65,3 +65,31 @@ func.func @column_sums(%g: tensor<128x4096xf32>) -> tensor<4096xf32> {
   %0 = train.sum %g dims [0] : tensor<128x4096xf32> -> tensor<4096xf32>
   return %0 : tensor<4096xf32>
 }
+
+// -----
+
+// An op of a parallel block writing its part of the loop's result into an
+// empty tensor (what elementwise fusion makes of a fused epilogue's
+// destination) writes into the loop's result again: bufferization would
+// allocate a fresh tensor in every block.
+// CHECK-LABEL: func.func @block_in_place
+// CHECK: scf.forall (%[[I:.+]]) = (0) to (64) step (16) shared_outs(%[[O:.+]] = %{{.+}})
+// CHECK: %[[PART:.+]] = tensor.extract_slice %[[O]][%[[I]], 0] [16, 32] [1, 1]
+// CHECK: %[[NEG:.+]] = linalg.generic {{.*}} outs(%[[PART]] : tensor<16x32xf32>)
+// CHECK: tensor.parallel_insert_slice %[[NEG]] into %[[O]][%[[I]], 0] [16, 32] [1, 1]
+func.func @block_in_place(%x: tensor<64x32xf32>) -> tensor<64x32xf32> {
+  %e = tensor.empty() : tensor<64x32xf32>
+  %r = scf.forall (%i) = (0) to (64) step (16) shared_outs(%o = %e) -> (tensor<64x32xf32>) {
+    %s = tensor.extract_slice %x[%i, 0] [16, 32] [1, 1] : tensor<64x32xf32> to tensor<16x32xf32>
+    %t = tensor.empty() : tensor<16x32xf32>
+    %g = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%s : tensor<16x32xf32>) outs(%t : tensor<16x32xf32>) {
+    ^bb0(%a: f32, %b: f32):
+      %n = arith.negf %a : f32
+      linalg.yield %n : f32
+    } -> tensor<16x32xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %g into %o[%i, 0] [16, 32] [1, 1] : tensor<16x32xf32> into tensor<64x32xf32>
+    }
+  }
+  return %r : tensor<64x32xf32>
+}
