@@ -21,7 +21,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -105,21 +104,14 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
   tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
   scf::SCFTileAndFuseOptions options;
   options.setTilingOptions(tiling);
-  // The ops the root reads, directly or not: fusion will likely pull them
-  // into the block too, so the values they read from a producer fused here
-  // are the block's own.
-  SetVector<Operation *> group;
-  BackwardSliceOptions sliceOptions;
-  sliceOptions.filter = [&](Operation *op) {
-    return op->getBlock() == root->getBlock();
-  };
-  (void)getBackwardSlice(root.getOperation(), &group, sliceOptions);
-  group.insert(root);
   // Every fused generic writes its part of a result of the loop
   // (`yieldProducerReplacement`), never a temporary of the block: a
   // temporary written in a parallel block would be privatized by
   // bufferization, an allocation per block. Each is fused once; a second
-  // read of it in the block is redirected below.
+  // read of it in the block is redirected below. A producer is fused only if
+  // every op reading it is the root, fused already, or after the loop (it
+  // then reads the loop's result): one that an op before the loop still
+  // needed would be computed and stored twice.
   DenseSet<Operation *> fused;
   options.setFusionControlFn(
       [&](tensor::ExtractSliceOp slice, OpResult producer,
@@ -130,13 +122,23 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
         // A fill (the start of a reduction) is redone in the block.
         if (isa<linalg::FillOp>(op))
           return scf::SCFTileAndFuseOptions::ControlFnResult{false};
+        // The destination of an op of the block (a sum continued from
+        // another's result) is computed into the loop's result itself.
+        auto readAsInit = [&](OpOperand &use) {
+          auto dps = dyn_cast<DestinationStyleOpInterface>(use.getOwner());
+          return dps && dps.isDpsInit(&use);
+        };
+        if (isDestination ||
+            (producer.hasOneUse() && readAsInit(*producer.getUses().begin()))) {
+          fused.insert(op);
+          return scf::SCFTileAndFuseOptions::ControlFnResult{false};
+        }
         if (fused.contains(op))
           return std::nullopt;
-        // The loop's result replaces the producer for the ops that read it
-        // outside the block, which therefore must come after the block.
         auto loop = slice->getParentOfType<scf::ForallOp>();
         for (Operation *user : producer.getUsers()) {
-          if (loop->isAncestor(user) || group.contains(user))
+          if (loop->isAncestor(user) || user == root.getOperation() ||
+              fused.contains(user))
             continue;
           Operation *top = user;
           while (top->getBlock() != loop->getBlock())
@@ -172,8 +174,12 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
       Operation *part = insert.getSource().getDefiningOp();
       for (Operation *reader : llvm::to_vector(original.getUsers())) {
         auto slice = dyn_cast<tensor::ExtractSliceOp>(reader);
+        auto after = [&](Operation *user) {
+          Operation *top = body.findAncestorOpInBlock(*user);
+          return top && part->isBeforeInBlock(top);
+        };
         if (!slice || !loop->isAncestor(slice) || !part ||
-            !part->isBeforeInBlock(body.findAncestorOpInBlock(*slice)) ||
+            !llvm::all_of(slice->getUsers(), after) ||
             !llvm::equal(slice.getMixedOffsets(), insert.getMixedOffsets(),
                          isEqualConstantIntOrValue) ||
             !llvm::equal(slice.getMixedSizes(), insert.getMixedSizes(),
@@ -199,10 +205,16 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
   // The originals now unused.
   if (root->use_empty())
     rewriter.eraseOp(root);
+  // Until none is left: one may be read only by another.
   SmallVector<Operation *> producers = result->fusedProducers.takeVector();
-  for (Operation *producer : llvm::reverse(producers))
-    if (!erased.contains(producer) && producer->use_empty())
-      rewriter.eraseOp(producer);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (Operation *producer : producers)
+      if (!erased.contains(producer) && producer->use_empty()) {
+        rewriter.eraseOp(producer);
+        changed = true;
+      }
+  }
   return success();
 }
 
@@ -257,6 +269,10 @@ struct CpuTileAndFusePass : public ftc::impl::CpuTileAndFuseBase<CpuTileAndFuseP
       if (erasures.erased.contains(op) || !isa<linalg::GenericOp>(op) ||
           !isCandidate(op))
         continue;
+      if (op->use_empty()) {
+        rewriter.eraseOp(op);
+        continue;
+      }
       rewriter.setInsertionPoint(op);
       if (failed(tileAndFuse(rewriter, cast<linalg::LinalgOp>(op), blockElements,
                              erasures.erased)))
@@ -272,9 +288,13 @@ struct CpuTileAndFusePass : public ftc::impl::CpuTileAndFuseBase<CpuTileAndFuseP
     for (Operation &op : func.getBody().front())
       if (auto empty = dyn_cast<tensor::EmptyOp>(op))
         empties.push_back(empty);
+    // Each allocated right before the op (at the function's top level) that
+    // uses it, as bufferization would place it: CSE left the merged empty
+    // tensor at its first use, which would make every buffer live from there.
+    Block &top = func.getBody().front();
     for (tensor::EmptyOp empty : empties) {
-      rewriter.setInsertionPoint(empty);
       for (OpOperand &use : llvm::make_early_inc_range(empty->getUses())) {
+        rewriter.setInsertionPoint(top.findAncestorOpInBlock(*use.getOwner()));
         auto alloc = bufferization::AllocTensorOp::create(rewriter, empty.getLoc(),
                                                           empty.getType(), ValueRange{});
         rewriter.modifyOpInPlace(use.getOwner(), [&] { use.set(alloc); });

@@ -93,3 +93,24 @@ func.func @block_in_place(%x: tensor<64x32xf32>) -> tensor<64x32xf32> {
   }
   return %r : tensor<64x32xf32>
 }
+
+// -----
+
+// Column sums of 200 rows: 12 blocks of 16 lanes, then the lanes, then the
+// 8 rows left, all in one loop over blocks of 1024 columns. The lanes' sum
+// is the destination the rest is added into: computed into the loop's
+// result itself, not yielded beside it (bufferization would copy it in
+// every block). The lane partials are not computed a second time.
+// CHECK-LABEL: func.func @column_sums_rest
+// CHECK: %[[LOOP:.+]]:2 = scf.forall (%{{.+}}) = (0) to (4096) step (1024) shared_outs(%[[SUM:.+]] = %{{.+}}, %[[LANES:.+]] = %{{.+}})
+// CHECK: %[[P:.+]] = linalg.generic {{.*}} ins(%{{.+}}, %{{.+}} : tensor<192x1024xf32>, tensor<12xf32>) outs(%{{.+}} : tensor<16x1024xf32>)
+// CHECK: %[[L:.+]] = linalg.generic {{.*}} ins(%[[P]] : tensor<16x1024xf32>) outs(%{{.+}} : tensor<1024xf32>)
+// CHECK: %[[R:.+]] = linalg.generic {{.*}} ins(%{{.+}}, %{{.+}} : tensor<200x1024xf32>, tensor<8xf32>) outs(%[[L]] : tensor<1024xf32>)
+// CHECK: tensor.parallel_insert_slice %[[R]] into %[[SUM]]
+// CHECK-NOT: tensor.parallel_insert_slice %[[L]]
+// CHECK-NOT: scf.forall
+// CHECK: return %[[LOOP]]#0
+func.func @column_sums_rest(%g: tensor<200x4096xf32>) -> tensor<4096xf32> {
+  %0 = train.sum %g dims [0] : tensor<200x4096xf32> -> tensor<4096xf32>
+  return %0 : tensor<4096xf32>
+}
