@@ -96,11 +96,11 @@ struct LoraPass : public ftc::impl::LoraBase<LoraPass> {
       RankedTensorType w = t.weight.getTensorType();
       if (w.getRank() != 2)
         return fail("'" + t.weight.getSymName() + "' is not a matrix");
-      StringRef module = t.weight.getSymName().drop_back(strlen(".weight"));
+      StringRef prefix = t.weight.getSymName().drop_back(strlen(".weight"));
       Type elem = w.getElementType();
       auto declare = [&](StringRef part, ArrayRef<int64_t> shape,
                          InitializerAttrInterface init) -> ParamOp {
-        std::string name = (module + "." + part + ".weight").str();
+        std::string name = (prefix + "." + part + ".weight").str();
         if (symbols.lookup(name))
           return {};
         b.setInsertionPointAfter(t.weight);
@@ -114,7 +114,7 @@ struct LoraPass : public ftc::impl::LoraBase<LoraPass> {
       ParamOp loraB = declare("lora_B", {w.getDimSize(0), rank}, ZerosAttr::get(ctx));
       ParamOp loraA = declare("lora_A", {rank, w.getDimSize(1)}, KaimingUniformAttr::get(ctx));
       if (!loraA || !loraB)
-        return fail("'" + module + "' already has LoRA adapters");
+        return fail("'" + prefix + "' already has LoRA adapters");
       adapters[t.weight] = {loraA, loraB};
     }
 

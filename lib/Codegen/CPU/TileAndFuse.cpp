@@ -8,7 +8,9 @@
 // softmax or layer norm are computed in the block that normalizes the row,
 // so each row is read from memory once and finished while in cache.
 //
-// Only the choice of what to fuse and of the block sizes is written here.
+// Written here: what to fuse and the block sizes, and two repairs that keep
+// every block writing in place (a destination elementwise fusion emptied,
+// and an allocation per use of each empty tensor, placed at its user).
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,8 +23,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/PatternMatch.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/Support/DebugLog.h"
 #include "llvm/Support/InterleavedRange.h"
@@ -140,10 +142,7 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
           if (loop->isAncestor(user) || user == root.getOperation() ||
               fused.contains(user))
             continue;
-          Operation *top = user;
-          while (top->getBlock() != loop->getBlock())
-            top = top->getParentOp();
-          if (top->isBeforeInBlock(loop))
+          if (loop->getBlock()->findAncestorOpInBlock(*user)->isBeforeInBlock(loop))
             return std::nullopt;
         }
         fused.insert(op);
@@ -172,12 +171,12 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
       if (!insert)
         continue;
       Operation *part = insert.getSource().getDefiningOp();
+      auto after = [&](Operation *reader) {
+        Operation *top = body.findAncestorOpInBlock(*reader);
+        return top && part->isBeforeInBlock(top);
+      };
       for (Operation *reader : llvm::to_vector(original.getUsers())) {
         auto slice = dyn_cast<tensor::ExtractSliceOp>(reader);
-        auto after = [&](Operation *user) {
-          Operation *top = body.findAncestorOpInBlock(*user);
-          return top && part->isBeforeInBlock(top);
-        };
         if (!slice || !loop->isAncestor(slice) || !part ||
             !llvm::all_of(slice->getUsers(), after) ||
             !llvm::equal(slice.getMixedOffsets(), insert.getMixedOffsets(),
