@@ -26,12 +26,18 @@ void ftc::buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &) {
 LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
                                              const PipelineOptions &options,
                                              ErrorHandler errorHandler) {
-  // ftc-optimizer parses and checks its own options.
+  // ftc-lora and ftc-optimizer parse and check their own options.
+  std::unique_ptr<Pass> lora = createLora();
+  if (failed(lora->initializeOptions(options.loraOptions, errorHandler)))
+    return failure();
   std::unique_ptr<Pass> optimizer = createOptimizer();
   if (failed(optimizer->initializeOptions(options.optimizerOptions, errorHandler)))
     return failure();
   buildFrontendPipeline(pm, options);
   pm.addPass(createInlinerPass());
+  // Adapters where the options or the model's train.lora ask for them; a
+  // no-op otherwise.
+  pm.addPass(std::move(lora));
   pm.addPass(createAutodiff());
   pm.addPass(std::move(optimizer));
   pm.addPass(createCanonicalizerPass());
@@ -151,7 +157,7 @@ void ftc::registerPipelines() {
       buildFrontendPipeline);
   registerFallible(
       "ftc-training-step",
-      "Frontend, autodiff and the optimizer: the training step in train ops",
+      "Frontend, LoRA, autodiff and the optimizer: the training step in train ops",
       buildTrainingStepPipeline);
   PassPipelineRegistration<PipelineOptions>(
       "ftc-cpu-codegen", "The training step in train ops to LLVM dialect (CPU)",

@@ -5,7 +5,8 @@
 // arguments: parameter and slot reads become `bufferization.to_tensor`,
 // writes and results become `bufferization.materialize_in_destination`.
 // The layout is recorded on the module as `ftc.abi`, one dictionary per
-// buffer: {kind, name, type} (+ init and trainable for parameters).
+// buffer: {kind, name, type} (+ init and trainable for parameters); the
+// optimizer's settings as `ftc.optimizer`, LoRA's as `ftc.lora`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,6 +28,29 @@ using namespace mlir;
 using namespace ftc::train;
 
 namespace {
+
+/// LoRA's settings under PEFT's LoraConfig names, and the adapted modules
+/// (those with an `M.lora_A.weight`), for the model description: what
+/// `ftc-train --save-adapters` writes to adapter_config.json.
+DictionaryAttr describeLora(LoraAttr lora, ModuleOp module) {
+  Builder b(module.getContext());
+  SmallVector<Attribute> modules;
+  for (auto param : module.getOps<ParamOp>())
+    if (StringRef name = param.getSymName(); name.consume_back(".lora_A.weight"))
+      modules.push_back(b.getStringAttr(name));
+  NamedAttribute fields[] = {
+      b.getNamedAttr("r", b.getI64IntegerAttr(lora.getRank())),
+      b.getNamedAttr("lora_alpha", b.getF64FloatAttr(lora.getAlpha().convertToDouble())),
+      b.getNamedAttr("scaling", b.getF64FloatAttr(lora.getScale())),
+      b.getNamedAttr("target_modules", b.getStringAttr(lora.getTargets())),
+      b.getNamedAttr("lora_dropout", b.getF64FloatAttr(lora.getDropout().convertToDouble())),
+      b.getNamedAttr("use_rslora", b.getBoolAttr(lora.getRslora())),
+      b.getNamedAttr("use_dora", b.getBoolAttr(lora.getVariant() == "dora")),
+      b.getNamedAttr("base", b.getStringAttr(lora.getBase())),
+      b.getNamedAttr("trainable", b.getStringAttr(lora.getTrainable())),
+      b.getNamedAttr("modules", b.getArrayAttr(modules))};
+  return b.getDictionaryAttr(fields);
+}
 
 /// The shared buffer layout: index -> what lives there.
 struct Layout {
@@ -126,6 +150,10 @@ void BindAbiPass::runOnOperation() {
   if (Attribute optimizer = module->getAttr(TrainDialect::getOptimizerAttrName())) {
     module->setAttr("ftc.optimizer", optimizer);
     module->removeAttr(TrainDialect::getOptimizerAttrName());
+  }
+  if (auto lora = module->getAttrOfType<LoraAttr>(TrainDialect::getLoraAttrName())) {
+    module->setAttr("ftc.lora", describeLora(lora, module));
+    module->removeAttr(TrainDialect::getLoraAttrName());
   }
   for (Operation &op : llvm::make_early_inc_range(module.getBody()->getOperations()))
     if (isa<ParamOp, SlotOp>(op))

@@ -74,6 +74,28 @@ json::Object describeInit(Attribute init, RankedTensorType type) {
       .Default([](Attribute) { return json::Object{{"kind", "unknown"}}; });
 }
 
+/// Numbers, strings, booleans and lists and dictionaries of them.
+json::Value toJson(Attribute attr) {
+  return llvm::TypeSwitch<Attribute, json::Value>(attr)
+      .Case([](BoolAttr a) { return json::Value(a.getValue()); })
+      .Case([](IntegerAttr a) { return json::Value(a.getInt()); })
+      .Case([](FloatAttr a) { return json::Value(a.getValueAsDouble()); })
+      .Case([](StringAttr a) { return json::Value(a.getValue()); })
+      .Case([](ArrayAttr a) {
+        json::Array list;
+        for (Attribute element : a)
+          list.push_back(toJson(element));
+        return json::Value(std::move(list));
+      })
+      .Case([](DictionaryAttr a) {
+        json::Object object;
+        for (NamedAttribute field : a)
+          object[field.getName().getValue()] = toJson(field.getValue());
+        return json::Value(std::move(object));
+      })
+      .Default([](Attribute) { return json::Value(nullptr); });
+}
+
 std::string describeModel(ArrayAttr abi, ModuleOp module) {
   json::Array buffers;
   for (auto entry : abi.getAsRange<DictionaryAttr>()) {
@@ -108,6 +130,8 @@ std::string describeModel(ArrayAttr abi, ModuleOp module) {
     optimizer.print(os);
     model["optimizer"] = text;
   }
+  if (auto lora = module->getAttrOfType<DictionaryAttr>("ftc.lora"))
+    model["lora"] = toJson(lora);
   std::string out;
   llvm::raw_string_ostream os(out);
   os << json::Value(std::move(model));

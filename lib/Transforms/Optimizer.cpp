@@ -72,16 +72,8 @@ OptimizerPass::checkOptions(function_ref<LogicalResult(const Twine &)> fail) {
   return success();
 }
 
-// Pass options are llvm::cl options of a subcommand of their own (the pass's
-// PassOptions), whose map holds every one of them.
 SmallVector<llvm::cl::Option *> OptimizerPass::getOptions() {
-  SmallVector<llvm::cl::Option *> options;
-  for (auto &entry : (*optimizer.Subs.begin())->OptionsMap)
-    options.push_back(entry.second);
-  llvm::sort(options, [](llvm::cl::Option *a, llvm::cl::Option *b) {
-    return a->ArgStr < b->ArgStr;
-  });
-  return options;
+  return ftc::getSiblingOptions(optimizer);
 }
 
 FailureOr<Attribute> OptimizerPass::resolveSettings(ModuleOp module) {
@@ -225,6 +217,18 @@ void OptimizerPass::runOnOperation() {
 }
 
 } // namespace
+
+// Pass options are llvm::cl options of a subcommand of their own (the pass's
+// PassOptions), whose map holds every one of them.
+SmallVector<llvm::cl::Option *> ftc::getSiblingOptions(llvm::cl::Option &member) {
+  SmallVector<llvm::cl::Option *> options;
+  for (auto &entry : (*member.Subs.begin())->OptionsMap)
+    options.push_back(entry.second);
+  llvm::sort(options, [](llvm::cl::Option *a, llvm::cl::Option *b) {
+    return a->ArgStr < b->ArgStr;
+  });
+  return options;
+}
 
 SmallVector<llvm::cl::Option *> ftc::getOptimizerOptions(Pass &pass) {
   return cast<OptimizerPass>(pass).getOptions();

@@ -2,13 +2,18 @@
 // RUN: not ftc-opt %s --ftc-lora='rank=0 targets=fc1' 2>&1 | FileCheck %s --check-prefix=RANK
 // RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc(' 2>&1 | FileCheck %s --check-prefix=REGEX
 // RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc1 variant=dora' 2>&1 | FileCheck %s --check-prefix=DORA
-// RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc1 dropout=0.1' 2>&1 | FileCheck %s --check-prefix=DROPOUT
+// RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc1 dropout=1' 2>&1 | FileCheck %s --check-prefix=DROPOUT
+// RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc1 variant=qlora' 2>&1 | FileCheck %s --check-prefix=VARIANT
+// RUN: not ftc-opt %s --ftc-lora='rank=2' 2>&1 | FileCheck %s --check-prefix=NOTARGETS
 
 // NOMATCH: error: ftc-lora: targets 'fc9' match no linear layer's weight (fc1.weight)
-// RANK: error: ftc-lora: rank must be at least 1, got 0
-// REGEX: error: ftc-lora: targets: invalid regular expression 'fc('
+// Bad values are found when the options are parsed, before the IR is read.
+// RANK: error: --lora-rank: expected a positive integer, got 0
+// REGEX: error: --lora-targets: invalid regular expression 'fc('
 // DORA: error: ftc-lora: variant 'dora' is not supported yet (expected lora)
-// DROPOUT: error: ftc-lora: dropout on the adapters is not supported yet
+// DROPOUT: error: --lora-dropout: expected a probability in [0, 1), got 1
+// VARIANT: error: --lora-variant: expected lora or dora, got 'qlora'
+// NOTARGETS: error: ftc-lora: which linear weights get adapters? Give --lora-targets=REGEX
 module {
   train.param @fc1.weight : tensor<4x8xf32> init #train.kaiming_uniform
   func.func @loss(%x: tensor<2x8xf32> {train.input = "x"}) -> tensor<f32> attributes {train.loss} {

@@ -1,11 +1,18 @@
 // RUN: ftc-opt %s --ftc-lora='rank=2 alpha=4 targets=fc1 trainable=^head' | FileCheck %s
-// RUN: ftc-opt %s --ftc-lora='rank=4 alpha=4 targets=fc1 rslora' | FileCheck %s --check-prefix=RS
+// RUN: ftc-opt %s --ftc-lora='rank=4 alpha=4 targets=fc1 rslora=true' | FileCheck %s --check-prefix=RS
 // RUN: ftc-opt %s --ftc-lora='rank=2 targets=fc1 trainable=^head' --ftc-autodiff | FileCheck %s --check-prefix=GRAD
+// RUN: ftc-opt %s --ftc-lora | FileCheck %s --check-prefix=NONE
+
+// Without options or a train.lora on the module, nothing changes.
+// NONE-NOT: lora
+// NONE-NOT: frozen
 
 // fc1's weight gets PEFT's adapters (A kaiming-uniform [r, in], B zeros
 // [out, r]) declared after it; everything but the adapters and what
 // `trainable` names (the head) is frozen; the layer's output gains
 // s * B (A x) with s = alpha / r = 2.
+// The settings used, spelled out, on the module.
+// CHECK: module attributes {train.lora = #train.lora<rank = 2, alpha = 4.0, targets = "fc1", dropout = 0.0, rslora = false, variant = "lora", base = "fp32", trainable = "^head">}
 // CHECK: train.param frozen @fc1.weight : tensor<16x8xf32>
 // CHECK-NEXT: train.param @fc1.lora_A.weight : tensor<2x8xf32> init #train.kaiming_uniform
 // CHECK-NEXT: train.param @fc1.lora_B.weight : tensor<16x2xf32> init #train.zeros

@@ -1,6 +1,7 @@
 //===- ftc.cpp - compiles a model's training step to a shared library -----===//
 //
 //   ftc MODEL.mlir -o step.so [--target=cpu] [--optimizer=adamw|sgd --lr=...]
+//                             [--lora-targets=REGEX --lora-rank=R ...]
 //                             [--emit=mlir|llvm|obj|so] [--mcpu=NAME]
 //
 // Runs ftc::buildCpuPipeline, the same function `ftc-opt --ftc-cpu` runs
@@ -30,6 +31,8 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
+
+#include <deque>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -62,39 +65,60 @@ cl::opt<bool> dumpPipeline("dump-pipeline",
                                     "--pass-pipeline string and continue"),
                            cl::cat(category));
 
-// The optimizer flags are ftc-optimizer's options, declared once in
-// Passes.td: ftc makes a flag of each when it starts and hands the ones given
-// to the pass as they are (PipelineOptions::optimizerOptions).
+// The optimizer and LoRA flags are ftc-optimizer's and ftc-lora's options,
+// declared once in Passes.td: ftc makes a flag of each when it starts and
+// hands the ones given to the pass as they are
+// (PipelineOptions::optimizerOptions, loraOptions).
 cl::OptionCategory optimizerCategory(
     "optimizer options",
     "Those of ftc-optimizer (ftc-opt --ftc-optimizer='optimizer=sgd lr=0.1'); "
     "settings not given come from the model's train.optimizer.");
+cl::OptionCategory loraCategory(
+    "LoRA options",
+    "Those of ftc-lora (ftc-opt --ftc-lora='rank=8 targets=c_fc'), as "
+    "--lora-<option>; settings not given come from the model's train.lora. "
+    "Without --lora-targets or train.lora, no adapters.");
 
-/// One string flag per option of ftc-optimizer, with its name and
-/// description; the pass parses and checks the values.
-class OptimizerFlags {
+/// One string flag per option of a pass, named `prefix` + the option's name,
+/// with its description; the pass parses and checks the values. `switches`
+/// may be given without a value, meaning true.
+class PassFlags {
 public:
-  OptimizerFlags() {
-    for (cl::Option *option : ftc::getOptimizerOptions(*pass))
-      flags.push_back(std::make_unique<cl::opt<std::string>>(
-          option->ArgStr, cl::desc(option->HelpStr), cl::value_desc("value"),
-          cl::cat(optimizerCategory)));
+  PassFlags(std::unique_ptr<Pass> pass,
+            SmallVector<cl::Option *> (*getOptions)(Pass &), StringRef prefix,
+            cl::OptionCategory &category, ArrayRef<StringRef> switches = {})
+      : pass(std::move(pass)) {
+    for (cl::Option *option : getOptions(*this->pass)) {
+      names.push_back(option->ArgStr.str());
+      flagNames.push_back((prefix + option->ArgStr).str());
+      auto flag = std::make_unique<cl::opt<std::string>>(
+          StringRef(flagNames.back()), cl::desc(option->HelpStr),
+          cl::value_desc("value"), cl::cat(category));
+      if (llvm::is_contained(switches, option->ArgStr))
+        flag->setValueExpectedFlag(cl::ValueOptional);
+      flags.push_back(std::move(flag));
+    }
   }
 
-  /// The flags given, as ftc-optimizer's options: `lr={0.05} optimizer={sgd}`
+  /// The flags given, as the pass's options: `lr={0.05} optimizer={sgd}`
   /// (the braces keep a value with spaces in one piece).
   std::string text() const {
     std::string text;
-    for (const auto &flag : flags)
-      if (flag->getNumOccurrences())
-        text += (text.empty() ? "" : " ") + flag->ArgStr.str() + "={" +
-                flag->getValue() + "}";
+    for (auto [name, flag] : llvm::zip(names, flags))
+      if (flag->getNumOccurrences()) {
+        std::string value = flag->getValue();
+        if (value.empty() && flag->getValueExpectedFlag() == cl::ValueOptional)
+          value = "true";
+        text += (text.empty() ? "" : " ") + name + "={" + value + "}";
+      }
     return text;
   }
 
 private:
-  // Owns the names and descriptions, which cl::opt does not copy.
-  std::unique_ptr<Pass> pass = ftc::createOptimizer();
+  // Own the names and descriptions, which cl::opt does not copy.
+  std::unique_ptr<Pass> pass;
+  std::deque<std::string> flagNames;
+  std::vector<std::string> names;
   std::vector<std::unique_ptr<cl::opt<std::string>>> flags;
 };
 
@@ -152,10 +176,13 @@ int main(int argc, char **argv) {
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
   registerAsmPrinterCLOptions();
-  OptimizerFlags optimizerFlags;
+  PassFlags optimizerFlags(ftc::createOptimizer(), ftc::getOptimizerOptions, "",
+                           optimizerCategory);
+  PassFlags loraFlags(ftc::createLora(), ftc::getLoraOptions, "lora-", loraCategory,
+                      {"rslora"});
   // --help shows ftc's own options, not the hundreds libLLVM registers
   // (every backend's); MLIR's flags still work and are listed here.
-  cl::HideUnrelatedOptions({&category, &optimizerCategory});
+  cl::HideUnrelatedOptions({&category, &optimizerCategory, &loraCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
       "ftc: compiles a training step\n\n"
@@ -186,6 +213,7 @@ int main(int argc, char **argv) {
     return error(tm.takeError());
   ftc::PipelineOptions options;
   options.optimizerOptions = optimizerFlags.text();
+  options.loraOptions = loraFlags.text();
   // The tiles follow the CPU the code is compiled for (--mcpu, else this
   // host), and --dump-pipeline names them, so a replay needs no host.
   options.cpuIsa = ftc::cpuIsa(**tm);

@@ -23,6 +23,12 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
                      "--ftc-optimizer='optimizer=sgd lr=0.1' (default: the "
                      "model's train.optimizer)"),
       llvm::cl::init("")};
+  // ftc-lora's options, the same way: `ftc-cpu{lora-options={rank=8 targets=c_fc}}`.
+  Option<std::string> loraOptions{
+      *this, "lora-options",
+      llvm::cl::desc("Options of ftc-lora, as in --ftc-lora='rank=8 targets=c_fc' "
+                     "(default: the model's train.lora, else no adapters)"),
+      llvm::cl::init("")};
   Option<std::string> cpuIsa{
       *this, "cpu-isa",
       llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512, "
@@ -36,8 +42,9 @@ using ErrorHandler = llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)
 /// The model-level stages that precede autodiff: verification.
 void buildFrontendPipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
 
-/// Frontend, autodiff and the optimizer: the training step in train ops.
-/// Fails, through `errorHandler`, on optimizer options ftc-optimizer rejects.
+/// Frontend, LoRA, autodiff and the optimizer: the training step in train
+/// ops. Fails, through `errorHandler`, on options ftc-lora or ftc-optimizer
+/// rejects.
 mlir::LogicalResult buildTrainingStepPipeline(mlir::OpPassManager &pm,
                                               const PipelineOptions &options,
                                               ErrorHandler errorHandler);

@@ -37,10 +37,14 @@ inline constexpr double kNotGiven = std::numeric_limits<double>::quiet_NaN();
 #define GEN_PASS_DECL
 #include "ftc/Transforms/Passes.h.inc"
 
-/// The options of `pass`, one made by createOptimizer(), as Passes.td
-/// declares them, sorted by name: `ftc` makes its optimizer flags from
-/// their names and descriptions, which live as long as the pass.
+/// The options of `pass`, one made by createOptimizer() or createLora(), as
+/// Passes.td declares them, sorted by name: `ftc` makes its flags from their
+/// names and descriptions, which live as long as the pass.
 llvm::SmallVector<llvm::cl::Option *> getOptimizerOptions(mlir::Pass &pass);
+llvm::SmallVector<llvm::cl::Option *> getLoraOptions(mlir::Pass &pass);
+
+/// Every option of the pass whose option `member` is, sorted by name.
+llvm::SmallVector<llvm::cl::Option *> getSiblingOptions(llvm::cl::Option &member);
 
 #define GEN_PASS_REGISTRATION
 #include "ftc/Transforms/Passes.h.inc"

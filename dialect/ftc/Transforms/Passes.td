@@ -53,43 +53,54 @@ def Lora : Pass<"ftc-lora", "::mlir::ModuleOp"> {
   let summary = "LoRA adapters on the matched linear weights; the rest frozen";
   let description = [{
     Runs after inlining (a block function's weights are then `train.get_param`
-    of named parameters) and before autodiff. Every `train.linear` whose
-    weight W `[out, in]` is a parameter `M.weight` with `M.weight` matching
-    `targets` (an extended regular expression, searched in the name, as
-    PEFT's `target_modules` regex) gets PEFT's adapters:
+    of named parameters) and before autodiff. The settings are the module's
+    `train.lora` (`#train.lora<...>`), then these options where given; with
+    neither the pass changes nothing. It writes the settings it used back to
+    the module, and the model description of step.so carries them (the
+    adapter files of `ftc-train --save-adapters` are written from them).
+
+    Every `train.linear` whose weight W `[out, in]` is a parameter `M.weight`
+    matching `targets` (an extended regular expression searched in the name,
+    as PEFT's `target_modules` regex) gets PEFT's adapters:
 
     - `M.lora_A.weight` `[rank, in]`, kaiming-uniform (a = sqrt(5)), and
     - `M.lora_B.weight` `[out, rank]`, zeros,
 
-    and its output becomes `W x + b + s * B (A x)` with `s = alpha / rank`
-    (`alpha / sqrt(rank)` with `rslora`). Every other parameter is frozen
-    unless its name matches `trainable` (a new head, say): no gradient, no
-    optimizer state. With B = 0 the first step's loss is the base model's,
-    bit for bit.
+    and its output becomes `W x + b + s * B (A (dropout(x)))` with
+    `s = alpha / rank` (`alpha / sqrt(rank)` with `rslora`). Every other
+    parameter is frozen unless its name matches `trainable` (a new head, say):
+    no gradient, no dW product, no optimizer state. With B = 0 the first
+    step's loss is the base model's, bit for bit.
 
     ```mlir
     // ftc-opt --ftc-lora='rank=8 targets=attn\.c_attn'
+    train.param frozen @h.0.attn.c_attn.weight : tensor<768x256xf32> init #train.normal<mean = 0.0, std = 2.0e-02>
     train.param @h.0.attn.c_attn.lora_A.weight : tensor<8x256xf32> init #train.kaiming_uniform
     train.param @h.0.attn.c_attn.lora_B.weight : tensor<768x8xf32> init #train.zeros
     ```
 
-    Not yet built (an error names them): `dropout` above 0, the `dora`
-    variant and the `bf16` and `nf4` bases.
+    Option values are checked when parsed, before any IR is read; `ftc`
+    offers each as `--lora-<option>` (`ftc --lora-rank=8`). A number left at
+    its default and an empty string mean "not given".
+
+    Not yet built (an error names them): the `dora` variant and the `bf16`
+    and `nf4` bases.
   }];
   let options = [
-    Option<"rank", "rank", "int64_t", /*default=*/"8", "adapter rank r">,
-    Option<"alpha", "alpha", "double", /*default=*/"0.0",
-           "scale numerator (default, 0: the rank)">,
+    Option<"rank", "rank", "int64_t", /*default=*/"-1",
+           "adapter rank r (default 8)">,
+    Option<"alpha", "alpha", "double", /*default=*/"kNotGiven",
+           "scale numerator lora_alpha (default: the rank)">,
     Option<"targets", "targets", "std::string", /*default=*/"\"\"",
-           "regular expression matched against linear weights' parameter names">,
-    Option<"dropout", "dropout", "double", /*default=*/"0.0",
-           "dropout on the adapters' input">,
-    Option<"rslora", "rslora", "bool", /*default=*/"false",
-           "scale alpha / sqrt(rank) instead of alpha / rank">,
-    Option<"variant", "variant", "std::string", /*default=*/"\"lora\"",
-           "lora or dora">,
-    Option<"base", "base", "std::string", /*default=*/"\"fp32\"",
-           "storage of the frozen base weights: fp32, bf16 or nf4">,
+           "regular expression searched in linear weights' parameter names">,
+    Option<"dropout", "dropout", "double", /*default=*/"kNotGiven",
+           "dropout probability on the adapters' input (default 0)">,
+    Option<"rslora", "rslora", "std::string", /*default=*/"\"\"",
+           "true: scale alpha / sqrt(rank) instead of alpha / rank">,
+    Option<"variant", "variant", "std::string", /*default=*/"\"\"",
+           "lora or dora (default lora)">,
+    Option<"base", "base", "std::string", /*default=*/"\"\"",
+           "storage of the frozen base weights: fp32, bf16 or nf4 (default fp32)">,
     Option<"trainable", "trainable", "std::string", /*default=*/"\"\"",
            "regular expression of other parameters that stay trainable">,
   ];

@@ -7,8 +7,10 @@
 
 // Omitted fields take PyTorch's defaults; printing spells every field out
 // with the shortest decimal that reads back exactly.
-// CHECK: module attributes {train.optimizer = #train.adamw<lr = 0.0003, beta1 = 0.9, beta2 = 0.95, eps = 1.0e-08, weight_decay = 0.1>}
-module attributes {train.optimizer = #train.adamw<weight_decay = 0.1, beta2 = 0.95, lr = 3.0e-4>} {
+// #train.lora without alpha has alpha = rank (PEFT's default scale 1).
+// CHECK: module attributes {train.lora = #train.lora<rank = 16, alpha = 16.0, targets = "attn\\.c_attn|mlp", dropout = 0.05, rslora = true, variant = "dora", base = "nf4", trainable = "^lm_head">, train.optimizer = #train.adamw<lr = 0.0003, beta1 = 0.9, beta2 = 0.95, eps = 1.0e-08, weight_decay = 0.1>}
+module attributes {train.optimizer = #train.adamw<weight_decay = 0.1, beta2 = 0.95, lr = 3.0e-4>,
+                   train.lora = #train.lora<targets = "attn\\.c_attn|mlp", rank = 16, rslora = true, dropout = 0.05, variant = "dora", base = "nf4", trainable = "^lm_head">} {
   // CHECK: train.param @zeros : tensor<4xf32> init #train.zeros
   train.param @zeros : tensor<4xf32> init #train.zeros
   // CHECK: train.param @ones : tensor<4xbf16> init #train.ones

@@ -93,3 +93,38 @@ module attributes {train.optimizer = #train.sgd<momentum = 0.9, dampening = 0.1,
 
 // expected-error @+1 {{expected 'true' or 'false' for 'nesterov'}}
 module attributes {train.optimizer = #train.sgd<nesterov = yes>} {}
+
+// -----
+
+// expected-error @+1 {{#train.lora: rank must be at least 1, got 0}}
+module attributes {train.lora = #train.lora<rank = 0, targets = "fc">} {}
+
+// -----
+
+// expected-error @+1 {{#train.lora: dropout must be in [0, 1), got 1.0}}
+module attributes {train.lora = #train.lora<targets = "fc", dropout = 1.0>} {}
+
+// -----
+
+// expected-error @+1 {{#train.lora: targets must name the linear weights to adapt}}
+module attributes {train.lora = #train.lora<rank = 4>} {}
+
+// -----
+
+// expected-error @+1 {{#train.lora: variant must be lora or dora, got 'vera'}}
+module attributes {train.lora = #train.lora<targets = "fc", variant = "vera">} {}
+
+// -----
+
+// expected-error @+1 {{#train.lora: targets is not a valid regular expression ('fc[': }}
+module attributes {train.lora = #train.lora<targets = "fc[">} {}
+
+// -----
+
+// expected-error @+1 {{unknown field 'r' in #train.lora; expected one of rank, alpha, targets, dropout, rslora, variant, base, trainable}}
+module attributes {train.lora = #train.lora<r = 4>} {}
+
+// -----
+
+// expected-error @+1 {{'train.lora' must be #train.lora<...>, got "fc"}}
+module attributes {train.lora = "fc"} {}

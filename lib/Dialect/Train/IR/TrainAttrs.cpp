@@ -6,6 +6,7 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/Regex.h"
 
 #include <cmath>
 #include <cstdio>
@@ -58,7 +59,7 @@ namespace {
 /// on entry and the parsed value on exit.
 struct Field {
   StringRef name;
-  std::variant<double *, bool *> dest;
+  std::variant<double *, bool *, int64_t *, std::string *> dest;
 };
 } // namespace
 
@@ -92,6 +93,12 @@ static ParseResult parseFields(AsmParser &parser, StringRef attrName,
     if (auto *d = std::get_if<double *>(&it->dest)) {
       if (parser.parseFloat(**d))
         return failure();
+    } else if (auto *i = std::get_if<int64_t *>(&it->dest)) {
+      if (parser.parseInteger(**i))
+        return failure();
+    } else if (auto *text = std::get_if<std::string *>(&it->dest)) {
+      if (parser.parseString(*text))
+        return failure();
     } else {
       StringRef word;
       SMLoc wordLoc = parser.getCurrentLocation();
@@ -106,14 +113,19 @@ static ParseResult parseFields(AsmParser &parser, StringRef attrName,
   return parser.parseGreater();
 }
 
+using FieldValue = std::variant<double, bool, int64_t, StringRef>;
+
 static void printFields(AsmPrinter &printer,
-                        ArrayRef<std::pair<StringRef, std::variant<double, bool>>>
-                            fields) {
+                        ArrayRef<std::pair<StringRef, FieldValue>> fields) {
   printer << "<";
   llvm::interleaveComma(fields, printer, [&](const auto &field) {
     printer << field.first << " = ";
     if (auto *d = std::get_if<double>(&field.second))
       printer << formatFloat(*d);
+    else if (auto *i = std::get_if<int64_t>(&field.second))
+      printer << *i;
+    else if (auto *text = std::get_if<StringRef>(&field.second))
+      printer.printString(*text);
     else
       printer << (std::get<bool>(field.second) ? "true" : "false");
   });
@@ -324,5 +336,74 @@ LogicalResult SGDAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           "dampening = 0, got momentum "
                        << formatFloat(momentum) << " and dampening "
                        << formatFloat(dampening);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LoraAttr
+//===----------------------------------------------------------------------===//
+
+Attribute LoraAttr::parse(AsmParser &parser, Type) {
+  int64_t rank = 8;
+  double alpha = std::nan(""), dropout = 0.0;
+  bool rslora = false;
+  std::string targets, variant = "lora", base = "fp32", trainable;
+  Field fields[] = {{"rank", &rank},         {"alpha", &alpha},
+                    {"targets", &targets},   {"dropout", &dropout},
+                    {"rslora", &rslora},     {"variant", &variant},
+                    {"base", &base},         {"trainable", &trainable}};
+  if (parseFields(parser, "lora", fields))
+    return {};
+  // Without alpha the scale is 1 (PEFT's defaults: r = lora_alpha = 8).
+  if (std::isnan(alpha))
+    alpha = static_cast<double>(rank);
+  return getChecked([&] { return parser.emitError(parser.getNameLoc()); },
+                    parser.getContext(), rank, APFloat(alpha), targets,
+                    APFloat(dropout), rslora, variant, base, trainable);
+}
+
+void LoraAttr::print(AsmPrinter &printer) const {
+  printFields(printer, {{"rank", getRank()},
+                        {"alpha", getAlpha().convertToDouble()},
+                        {"targets", getTargets()},
+                        {"dropout", getDropout().convertToDouble()},
+                        {"rslora", getRslora()},
+                        {"variant", getVariant()},
+                        {"base", getBase()},
+                        {"trainable", getTrainable()}});
+}
+
+double LoraAttr::getScale() const {
+  double alpha = getAlpha().convertToDouble(), rank = static_cast<double>(getRank());
+  return getRslora() ? alpha / std::sqrt(rank) : alpha / rank;
+}
+
+LogicalResult LoraAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               int64_t rank, APFloat alpha, StringRef targets,
+                               APFloat dropout, bool rslora, StringRef variant,
+                               StringRef base, StringRef trainable) {
+  if (rank < 1)
+    return emitError() << "#train.lora: rank must be at least 1, got " << rank;
+  if (failed(checkNonNegative(emitError, "lora", "alpha", alpha.convertToDouble())))
+    return failure();
+  double p = dropout.convertToDouble();
+  if (!(p >= 0 && p < 1))
+    return emitError() << "#train.lora: dropout must be in [0, 1), got "
+                       << formatFloat(p);
+  if (variant != "lora" && variant != "dora")
+    return emitError() << "#train.lora: variant must be lora or dora, got '"
+                       << variant << "'";
+  if (base != "fp32" && base != "bf16" && base != "nf4")
+    return emitError() << "#train.lora: base must be fp32, bf16 or nf4, got '"
+                       << base << "'";
+  std::string error;
+  if (targets.empty())
+    return emitError() << "#train.lora: targets must name the linear weights "
+                          "to adapt (a regular expression)";
+  for (auto [field, pattern] : {std::pair{"targets", targets}, {"trainable", trainable}})
+    if (!pattern.empty() && !llvm::Regex(pattern).isValid(error))
+      return emitError() << "#train.lora: " << field
+                         << " is not a valid regular expression ('" << pattern
+                         << "': " << error << ")";
   return success();
 }

@@ -149,6 +149,15 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
              << attr.getValue();
     return success();
   }
+  if (name == getLoraAttrName()) {
+    if (!isa<ModuleOp>(op))
+      return op->emitOpError() << "cannot carry '" << name
+                               << "': LoRA settings belong on the model's module";
+    if (!isa<LoraAttr>(attr.getValue()))
+      return op->emitOpError() << "'" << name << "' must be #train.lora<...>, got "
+                               << attr.getValue();
+    return success();
+  }
   if (name == getGradientOfAttrName()) {
     if (!isa<FlatSymbolRefAttr>(attr.getValue()))
       return op->emitOpError() << "'" << name
@@ -177,7 +186,8 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
                                 "argument of the loss function";
   return op->emitOpError() << "has unknown train dialect attribute '" << name
                            << "'; expected " << getLossAttrName() << ", "
-                           << getOptimizerAttrName() << ", " << getStepAttrName()
+                           << getOptimizerAttrName() << ", " << getLoraAttrName()
+                           << ", " << getStepAttrName()
                            << ", " << getGradientOfAttrName() << " or "
                            << getGradParamsAttrName();
 }

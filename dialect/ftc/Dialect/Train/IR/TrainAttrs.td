@@ -181,4 +181,39 @@ def Train_SGDAttr : Train_Attr<"SGD", "sgd"> {
   let genVerifyDecl = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Parameter-efficient fine-tuning
+//===----------------------------------------------------------------------===//
+
+def Train_LoraAttr : Train_Attr<"Lora", "lora"> {
+  let summary = "LoRA settings, with PEFT's LoraConfig semantics";
+  let description = [{
+    On the module as `train.lora`, it asks `ftc-lora` for adapters: `rank`
+    (PEFT's `r`, default 8), `alpha` (`lora_alpha`, default: the rank),
+    `targets` (a regular expression searched in linear weights' parameter
+    names, required), `dropout` (`lora_dropout`, in [0, 1)), `rslora`
+    (`use_rslora`: scale alpha / sqrt(rank) instead of alpha / rank),
+    `variant` (`lora` or `dora`), `base` (storage of the frozen base weights:
+    `fp32`, `bf16` or `nf4`) and `trainable` (a regular expression of other
+    parameters that stay trainable, PEFT's `modules_to_save`). `ftc-lora`
+    writes the settings it used back, every field spelled out.
+
+    ```mlir
+    module attributes {train.lora = #train.lora<rank = 4, targets = "attn\\.c_attn|mlp\\.c_fc">} {}
+    ```
+  }];
+  let parameters = (ins "int64_t":$rank, Train_F64Param:$alpha,
+                        StringRefParameter<"targets">:$targets,
+                        Train_F64Param:$dropout, "bool":$rslora,
+                        StringRefParameter<"lora or dora">:$variant,
+                        StringRefParameter<"fp32, bf16 or nf4">:$base,
+                        StringRefParameter<"other trainable parameters">:$trainable);
+  let extraClassDeclaration = [{
+    /// The factor of the adapter path: alpha / rank, or alpha / sqrt(rank).
+    double getScale() const;
+  }];
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+}
+
 #endif // FTC_DIALECT_TRAIN_IR_TRAINATTRS_TD

@@ -73,6 +73,10 @@ def Train_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getOptimizerAttrName() {
       return ::llvm::StringLiteral("train.optimizer");
     }
+    /// LoRA settings on the module (`#train.lora`): ftc-lora's input and record.
+    static constexpr ::llvm::StringLiteral getLoraAttrName() {
+      return ::llvm::StringLiteral("train.lora");
+    }
     /// On the function ftc-autodiff derives: the loss function it differentiates.
     static constexpr ::llvm::StringLiteral getGradientOfAttrName() {
       return ::llvm::StringLiteral("train.gradient_of");
