@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ftc/Codegen/CpuCodegen.h"
+#include "ftc/Dialect/Train/IR/TrainModel.h"
 #include "ftc/Pipelines/Pipelines.h"
 #include "ftc/Registration/InitAll.h"
 #include "ftc/Support/InputFile.h"
@@ -36,6 +37,7 @@
 
 using namespace mlir;
 namespace cl = llvm::cl;
+namespace train = ftc::train;
 
 namespace {
 cl::OptionCategory category("ftc options");
@@ -100,8 +102,7 @@ public:
     }
   }
 
-  /// The flags given, as the pass's options: `lr={0.05} optimizer={sgd}`
-  /// (the braces keep a value with spaces in one piece).
+  /// The flags given, as the pass's options: `lr=0.05 optimizer=sgd`.
   std::string text() const {
     std::string text;
     for (auto [name, flag] : llvm::zip(names, flags))
@@ -109,7 +110,11 @@ public:
         std::string value = flag->getValue();
         if (value.empty() && flag->getValueExpectedFlag() == cl::ValueOptional)
           value = "true";
-        text += (text.empty() ? "" : " ") + name + "={" + value + "}";
+        // Braces keep a value with spaces in one piece (and would be
+        // left in one with an unbalanced bracket, a bad regex).
+        if (value.find(' ') != std::string::npos)
+          value = "{" + value + "}";
+        text += (text.empty() ? "" : " ") + name + "=" + value;
       }
     return text;
   }
@@ -163,6 +168,82 @@ void printReport(ModuleOp module, llvm::raw_ostream &os) {
     os << llvm::formatv("  {0,-26}{1,16}\n", row.label, bytes(row.kind));
   os << llvm::formatv("  {0,-26}{1,16}\n", "total", total);
   os << "heap allocations during a step: " << bytes("heap_allocations") << "\n";
+}
+
+/// "1,234,567".
+std::string withCommas(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0)
+      out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+/// What the step trains, from the model as read (`original`) compiled to
+/// train ops: trainable parameters, gradient and optimizer-state bytes and
+/// the backward's matrix products; with LoRA, beside full fine-tuning of the
+/// same model (compiled again without adapters).
+LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions &options,
+                                  llvm::raw_ostream &os) {
+  auto compile = [&](bool lora) -> FailureOr<std::pair<train::StepSummary, Attribute>> {
+    OwningOpRef<ModuleOp> module = original.clone();
+    ftc::PipelineOptions step;
+    step.optimizerOptions = options.optimizerOptions.getValue();
+    if (lora)
+      step.loraOptions = options.loraOptions.getValue();
+    else
+      (*module)->removeAttr(train::TrainDialect::getLoraAttrName());
+    PassManager pm(original.getContext(), ModuleOp::getOperationName());
+    if (failed(ftc::buildTrainingStepPipeline(pm, step, [](const Twine &) {
+          return failure();
+        })) ||
+        failed(pm.run(*module)))
+      return failure();
+    return std::pair{train::summarizeStep(*module),
+                     (*module)->getAttr(train::TrainDialect::getLoraAttrName())};
+  };
+  auto withLora = compile(true);
+  if (failed(withLora))
+    return failure();
+  auto [step, lora] = *withLora;
+  auto percent = [](int64_t part, int64_t whole) {
+    return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+  };
+  auto row = [&](StringRef label, const std::string &value, const std::string &full) {
+    os << llvm::formatv("  {0,-26}{1,24}{2,24}\n", label, value, full);
+  };
+  auto trainable = [&](const train::StepSummary &s) {
+    return withCommas(s.trainable) + llvm::formatv(" ({0:f2}%)", percent(s.trainable, s.parameters)).str();
+  };
+  auto products = [&](const train::StepSummary &s) {
+    return llvm::formatv("{0} ({1:f2} GFLOP)", s.backwardProducts, s.backwardFlops / 1e9).str();
+  };
+  auto bytes = [](int64_t n) { return withCommas(n) + " B"; };
+  if (!lora) {
+    os << "training (no LoRA):\n";
+    row("trainable parameters", trainable(step), "");
+    row("optimizer state", bytes(step.slotBytes), "");
+    row("backward products", products(step), "");
+    return success();
+  }
+  auto full = compile(false);
+  if (failed(full))
+    return failure();
+  train::StepSummary all = full->first;
+  auto config = cast<train::LoraAttr>(lora);
+  os << llvm::formatv("training with LoRA (rank {0}, alpha {1}, scale {2}, {3}, base {4}):\n",
+                      config.getRank(), config.getAlpha().convertToDouble(),
+                      config.getScale(), config.getVariant(), config.getBase());
+  row("", "this step", "full fine-tuning");
+  row("trainable parameters", trainable(step), trainable(all));
+  row("gradients", bytes(step.trainableBytes), bytes(all.trainableBytes));
+  row("optimizer state", bytes(step.slotBytes), bytes(all.slotBytes));
+  row("backward products", products(step), products(all));
+  os << llvm::formatv("  dW products not computed (frozen weights): {0}, {1:f2} GFLOP per step\n",
+                      step.frozenProducts, step.frozenFlops / 1e9);
+  return success();
 }
 
 } // namespace
@@ -247,10 +328,16 @@ int main(int argc, char **argv) {
   if (auto loc = dyn_cast<FileLineColLoc>(module->getLoc()); loc && loc.getLine() == 0)
     (*module)->setLoc(FileLineColLoc::get(loc.getFilename(), 1, 1));
 
+  // The model as read, for the training part of the report.
+  OwningOpRef<ModuleOp> original = report ? module->clone() : nullptr;
   if (failed(pm.run(*module)))
     return 1;
-  if (report) // beside the module when that goes to stdout
-    printReport(*module, outputFile == "-" ? llvm::errs() : llvm::outs());
+  if (report) { // beside the module when that goes to stdout
+    llvm::raw_ostream &os = outputFile == "-" ? llvm::errs() : llvm::outs();
+    printReport(*module, os);
+    if (failed(printTrainingReport(*original, options, os)))
+      return 1;
+  }
 
   if (emit == Emit::Mlir) {
     auto out = openOutputFile(outputFile, &message);

@@ -2,6 +2,8 @@
 
 #include "ftc/Dialect/Train/IR/TrainModel.h"
 
+#include "mlir/IR/SymbolTable.h"
+
 using namespace mlir;
 
 namespace ftc::train {
@@ -34,3 +36,74 @@ func::FuncOp findMarkedFunction(ModuleOp module, StringRef name) {
 }
 
 } // namespace ftc::train
+
+double ftc::train::productFlops(Operation *op) {
+  auto elements = [](Value v) {
+    return static_cast<double>(cast<RankedTensorType>(v.getType()).getNumElements());
+  };
+  if (auto linear = dyn_cast<LinearOp>(op)) {
+    auto x = cast<RankedTensorType>(linear.getInput().getType());
+    return 2 * elements(linear.getResult()) * static_cast<double>(x.getShape().back());
+  }
+  if (auto matmul = dyn_cast<MatmulOp>(op)) {
+    auto lhs = cast<RankedTensorType>(matmul.getLhs().getType());
+    int64_t k = lhs.getDimSize(lhs.getRank() - (matmul.getTransposeLhs() ? 2 : 1));
+    return 2 * elements(matmul.getResult()) * static_cast<double>(k);
+  }
+  return 0;
+}
+
+ftc::train::StepSummary ftc::train::summarizeStep(ModuleOp module) {
+  StepSummary summary;
+  auto bytes = [](Type type) {
+    auto tensor = cast<RankedTensorType>(type);
+    return tensor.getNumElements() *
+           static_cast<int64_t>(tensor.getElementTypeBitWidth() / 8);
+  };
+  for (Operation &op : module.getBody()->getOperations()) {
+    if (auto param = dyn_cast<ParamOp>(op)) {
+      int64_t n = param.getTensorType().getNumElements();
+      summary.parameters += n;
+      summary.parameterBytes += bytes(param.getTensorType());
+      if (param.isTrainable()) {
+        summary.trainable += n;
+        summary.trainableBytes += bytes(param.getTensorType());
+      }
+    } else if (auto slot = dyn_cast<SlotOp>(op)) {
+      summary.slotBytes += bytes(slot.getType());
+    }
+  }
+  auto count = [](func::FuncOp func, int sign, StepSummary &into) {
+    if (!func)
+      return;
+    func.walk([&](Operation *op) {
+      if (isa<LinearOp, MatmulOp>(op)) {
+        into.backwardProducts += sign;
+        into.backwardFlops += sign * productFlops(op);
+      }
+    });
+  };
+  FailureOr<func::FuncOp> loss = findLossFunction(module);
+  func::FuncOp grad = findMarkedFunction(module, TrainDialect::getGradientOfAttrName());
+  if (succeeded(loss) && grad) {
+    count(grad, 1, summary);
+    count(*loss, -1, summary);
+  }
+  if (succeeded(loss)) {
+    SymbolTable symbols(module);
+    loss->walk([&](Operation *op) {
+      if (!isa<LinearOp, MatmulOp>(op))
+        return;
+      bool readsFrozen = llvm::any_of(op->getOperands(), [&](Value v) {
+        auto read = v.getDefiningOp<GetParamOp>();
+        auto param = read ? symbols.lookup<ParamOp>(read.getParam()) : ParamOp();
+        return param && !param.isTrainable();
+      });
+      if (readsFrozen) {
+        ++summary.frozenProducts;
+        summary.frozenFlops += productFlops(op);
+      }
+    });
+  }
+  return summary;
+}

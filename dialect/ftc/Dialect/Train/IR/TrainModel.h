@@ -18,6 +18,27 @@ llvm::FailureOr<mlir::func::FuncOp> findLossFunction(mlir::ModuleOp module);
 mlir::func::FuncOp findMarkedFunction(mlir::ModuleOp module,
                                       llvm::StringRef name);
 
+/// What a training step holds and computes, read from the module after
+/// ftc-optimizer (the `ftc-training-step` pipeline): what `ftc --report`
+/// prints, for this step and for full fine-tuning.
+struct StepSummary {
+  int64_t parameters = 0, trainable = 0;        // elements
+  int64_t parameterBytes = 0, trainableBytes = 0;
+  int64_t slotBytes = 0;                        // optimizer state
+  /// Matrix products (train.linear, train.matmul) of the backward pass:
+  /// those of the gradient function less those of the loss function.
+  int64_t backwardProducts = 0;
+  double backwardFlops = 0;
+  /// Forward products that read a frozen parameter: each has no dW product
+  /// in the backward (as many FLOPs as the forward one).
+  int64_t frozenProducts = 0;
+  double frozenFlops = 0;
+};
+StepSummary summarizeStep(mlir::ModuleOp module);
+
+/// Multiply-adds of a train.linear or train.matmul, times 2; 0 for other ops.
+double productFlops(mlir::Operation *op);
+
 } // namespace ftc::train
 
 #endif // FTC_DIALECT_TRAIN_IR_TRAINMODEL_H
