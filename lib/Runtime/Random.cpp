@@ -184,4 +184,16 @@ void fillInitial(const Init &init, uint64_t seed, const std::string &name,
   }
 }
 
+void fillRowNorms(ftc_dtype dtype, void *data, ftc_dtype sourceDtype,
+                  const void *source, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    double sum = 0.0;
+    for (int64_t c = 0; c < cols; ++c) {
+      double v = loadElement(sourceDtype, source, r * cols + c);
+      sum += v * v;
+    }
+    storeElement(dtype, data, r, std::sqrt(sum));
+  }
+}
+
 } // namespace ftc::runtime

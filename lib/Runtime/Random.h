@@ -20,6 +20,7 @@ namespace ftc::runtime {
 struct Init {
   std::string kind = "zeros";
   double a = 0.0, b = 0.0;
+  std::string of; // row_norm: the parameter whose rows' norms this is
 };
 
 /// xoshiro256** seeded through splitmix64.
@@ -45,6 +46,11 @@ double portableLog(double x);
 void storeElement(ftc_dtype dtype, void *data, int64_t i, double value);
 /// Element `i` of a `dtype` array, as a double.
 double loadElement(ftc_dtype dtype, const void *data, int64_t i);
+
+/// The L2 norm of each of the `rows` rows of `source` (`rows * cols`
+/// elements), summed in double, stored in `data` (the row_norm init).
+void fillRowNorms(ftc_dtype dtype, void *data, ftc_dtype sourceDtype,
+                  const void *source, int64_t rows, int64_t cols);
 
 /// Draws `numel` elements of parameter `name` from `init`.
 void fillInitial(const Init &init, uint64_t seed, const std::string &name,

@@ -96,6 +96,7 @@ const Model &model() {
         buf.init.kind = init.at("kind").get<std::string>();
         buf.init.a = init.value("value", init.value("mean", init.value("low", 0.0)));
         buf.init.b = init.value("std", init.value("high", 0.0));
+        buf.init.of = init.value("of", std::string());
       }
       m.buffers.push_back(std::move(buf));
     }
@@ -151,6 +152,24 @@ struct ftc_state {
 };
 
 namespace {
+
+/// Parameters initialized from others (row_norm: DoRA's magnitude), for the
+/// parameters `which` selects, from the current values of their sources.
+template <typename Select>
+void deriveInitial(const Model &m, ftc_state &state, Select which) {
+  for (int p : m.params) {
+    const Buffer &b = m.buffers[p];
+    if (b.init.kind != "row_norm" || !which(p))
+      continue;
+    for (int q : m.params) {
+      const Buffer &source = m.buffers[q];
+      if (source.name != b.init.of || source.shape.empty() || source.shape[0] != b.numel)
+        continue;
+      fillRowNorms(b.dtype, state.pointers[p], source.dtype, state.pointers[q],
+                   source.shape[0], source.numel / source.shape[0]);
+    }
+  }
+}
 
 ftc_status fillInfo(int32_t index, const std::vector<int> &which,
                     ftc_tensor_info *info, const char *what) {
@@ -291,6 +310,7 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
       if (b.kind == "param")
         fillInitial(b.init, seed, b.name, b.dtype, b.numel, state->pointers[i]);
     }
+    deriveInitial(m, *state, [](int) { return true; });
     *out = state.release();
     return FTC_OK;
   } catch (const std::bad_alloc &) {

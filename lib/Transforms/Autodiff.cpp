@@ -46,9 +46,11 @@ Activity analyzeActivity(Block &body, Value loss, SymbolTable &symbols) {
       auto param = symbols.lookup<ParamOp>(read.getParam());
       fromParam = param && param.isTrainable();
     }
-    bool fromOperand = llvm::any_of(op.getOperands(), [&](Value v) {
-      return activity.varied.contains(v);
-    });
+    // What flows through a stop_gradient is a constant to the gradient.
+    bool fromOperand = !isa<StopGradientOp>(op) &&
+                       llvm::any_of(op.getOperands(), [&](Value v) {
+                         return activity.varied.contains(v);
+                       });
     if (fromParam || fromOperand)
       for (Value r : op.getResults())
         if (isa<FloatType>(getElementTypeOrSelf(r.getType())))

@@ -68,6 +68,9 @@ json::Object describeInit(Attribute init, RankedTensorType type) {
         double fanIn = KaimingUniformAttr::getFanIn(type.getShape());
         return uniform(std::sqrt(2.0 / 6.0) * std::sqrt(3.0 / fanIn));
       })
+      .Case([](RowNormAttr r) {
+        return json::Object{{"kind", "row_norm"}, {"of", r.getOf().getValue()}};
+      })
       .Case([&](LinearBiasAttr b) {
         return uniform(1.0 / std::sqrt(static_cast<double>(b.getFanIn())));
       })

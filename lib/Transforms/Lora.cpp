@@ -139,6 +139,66 @@ FailureOr<LoraAttr> LoraPass::resolveSettings(ModuleOp module) {
   return attr;
 }
 
+/// The adapted layer's output, replacing `t.linear`'s. LoRA:
+///   y = W x + b + s * B (A dropout(x))
+/// DoRA, as PEFT computes it, with g = m / stop_gradient(||W + s B A||) per
+/// output row:
+///   y = (W x + b) + (g - 1) * W dropout(x) + g * s * B (A dropout(x))
+/// which without dropout is g * (W x + s B A x) + b.
+void rewrite(OpBuilder &b, Target t, ParamOp loraA, ParamOp loraB, ParamOp magnitude,
+             double scale, double dropout) {
+  LinearOp linear = t.linear;
+  Location loc = linear.getLoc();
+  b.setInsertionPointAfter(linear);
+  auto x = cast<RankedTensorType>(linear.getInput().getType());
+  auto y = cast<RankedTensorType>(linear.getType());
+  Type elem = y.getElementType();
+  auto scalar = [&](double v) -> Value {
+    auto type = RankedTensorType::get({}, elem);
+    return ConstantOp::create(b, loc, DenseElementsAttr::get(type, b.getFloatAttr(elem, v)));
+  };
+  auto read = [&](ParamOp param) -> Value {
+    return GetParamOp::create(b, loc, param.getTensorType(), param.getSymName());
+  };
+  Value input = linear.getInput();
+  if (dropout > 0)
+    input = DropoutOp::create(b, loc, x, input, Value(), b.getF64FloatAttr(dropout),
+                              IntegerAttr());
+  Value wA = read(loraA), wB = read(loraB);
+  SmallVector<int64_t> down(x.getShape());
+  down.back() = cast<RankedTensorType>(wA.getType()).getDimSize(0);
+  Value ax = LinearOp::create(b, loc, RankedTensorType::get(down, elem), input, wA, Value());
+  Value bax = LinearOp::create(b, loc, y, ax, wB, Value());
+  Value lora = MulOp::create(b, loc, y, bax, scalar(scale));
+  Value out;
+  if (!magnitude) {
+    out = AddOp::create(b, loc, y, linear.getResult(), lora);
+  } else {
+    // W x without the bias, which DoRA does not rescale.
+    Value w = linear.getWeight();
+    Value wx = LinearOp::create(b, loc, y, linear.getInput(), w, Value());
+    Value result = linear.getBias() ? AddOp::create(b, loc, wx, linear.getBias()).getResult()
+                                    : wx;
+    Value wxd = dropout > 0 ? LinearOp::create(b, loc, y, input, w, Value()).getResult() : wx;
+    // ||W + s B A|| per output row, detached.
+    auto wType = cast<RankedTensorType>(w.getType());
+    Value ba = MatmulOp::create(b, loc, wType, wB, wA, false, false);
+    Value merged = AddOp::create(b, loc, wType, w, MulOp::create(b, loc, wType, ba, scalar(scale)));
+    Value squares = MulOp::create(b, loc, wType, merged, merged);
+    Value norm = SqrtOp::create(b, loc, SumOp::create(b, loc, squares, ArrayRef<int64_t>{1}));
+    norm = StopGradientOp::create(b, loc, norm);
+    Value g = DivOp::create(b, loc, read(magnitude), norm);
+    Value gMinus1 = SubOp::create(b, loc, g, scalar(1.0));
+    out = AddOp::create(b, loc, y,
+                        AddOp::create(b, loc, y, result, MulOp::create(b, loc, y, wxd, gMinus1)),
+                        MulOp::create(b, loc, y, lora, g));
+    linear.getResult().replaceAllUsesWith(out);
+    linear.erase();
+    return;
+  }
+  linear.getResult().replaceAllUsesExcept(out, out.getDefiningOp());
+}
+
 void LoraPass::runOnOperation() {
   ModuleOp module = getOperation();
   auto fail = [&](const Twine &message) {
@@ -157,8 +217,6 @@ void LoraPass::runOnOperation() {
   if (!*settings)
     return;
   LoraAttr config = *settings;
-  if (config.getVariant() != "lora")
-    return fail("variant '" + config.getVariant() + "' is not supported yet (expected lora)");
   if (config.getBase() != "fp32")
     return fail("base '" + config.getBase() + "' is not supported yet (expected fp32)");
   module->setAttr(TrainDialect::getLoraAttrName(), config);
@@ -192,7 +250,11 @@ void LoraPass::runOnOperation() {
   // Adapters per matched weight, declared after it.
   MLIRContext *ctx = &getContext();
   OpBuilder b(ctx);
-  DenseMap<Operation *, std::pair<ParamOp, ParamOp>> adapters;
+  struct Adapters {
+    ParamOp a, b, magnitude;
+  };
+  bool dora = config.getVariant() == "dora";
+  DenseMap<Operation *, Adapters> adapters;
   DenseSet<Operation *> adapterParams;
   for (Target t : matched) {
     if (adapters.count(t.weight))
@@ -202,24 +264,35 @@ void LoraPass::runOnOperation() {
       return fail("'" + t.weight.getSymName() + "' is not a matrix");
     StringRef prefix = t.weight.getSymName().drop_back(strlen(".weight"));
     Type elem = w.getElementType();
-    auto declare = [&](StringRef part, ArrayRef<int64_t> shape,
+    auto declare = [&](StringRef name, RankedTensorType type,
                        InitializerAttrInterface init) -> ParamOp {
-      std::string name = (prefix + "." + part + ".weight").str();
       if (symbols.lookup(name))
         return {};
       b.setInsertionPointAfter(t.weight);
       auto param = ParamOp::create(b, t.weight.getLoc(), b.getStringAttr(name),
-                                   TypeAttr::get(RankedTensorType::get(shape, elem)),
-                                   init, UnitAttr());
+                                   TypeAttr::get(type), init, UnitAttr());
       symbols.insert(param, std::next(Block::iterator(t.weight)));
       adapterParams.insert(param);
       return param;
     };
-    ParamOp loraB = declare("lora_B", {w.getDimSize(0), r}, ZerosAttr::get(ctx));
-    ParamOp loraA = declare("lora_A", {r, w.getDimSize(1)}, KaimingUniformAttr::get(ctx));
-    if (!loraA || !loraB)
+    // Declared in reverse, each right after W: W, A, B, magnitude.
+    Adapters added;
+    if (dora) {
+      // PEFT's DoRA magnitude: `lora_magnitude_vector` in its adapter files.
+      added.magnitude = declare((prefix + ".lora_magnitude_vector").str(),
+                                RankedTensorType::get({w.getDimSize(0)}, elem),
+                                RowNormAttr::get(ctx, SymbolRefAttr::get(t.weight)));
+      if (!added.magnitude)
+        return fail("'" + prefix + "' already has a DoRA magnitude");
+    }
+    added.b = declare((prefix + ".lora_B.weight").str(),
+                      RankedTensorType::get({w.getDimSize(0), r}, elem), ZerosAttr::get(ctx));
+    added.a = declare((prefix + ".lora_A.weight").str(),
+                      RankedTensorType::get({r, w.getDimSize(1)}, elem),
+                      KaimingUniformAttr::get(ctx));
+    if (!added.a || !added.b)
       return fail("'" + prefix + "' already has LoRA adapters");
-    adapters[t.weight] = {loraA, loraB};
+    adapters[t.weight] = added;
   }
 
   // Freeze everything else; an adapted weight even if `trainable` names it.
@@ -229,34 +302,10 @@ void LoraPass::runOnOperation() {
          !trainableRe.match(param.getSymName())))
       param.setFrozen(true);
 
-  // y = W x + b + s * B (A dropout(x))
   double p = config.getDropout().convertToDouble();
-  for (Target t : matched) {
-    auto [loraA, loraB] = adapters[t.weight];
-    LinearOp linear = t.linear;
-    Location loc = linear.getLoc();
-    b.setInsertionPointAfter(linear);
-    auto x = cast<RankedTensorType>(linear.getInput().getType());
-    auto y = cast<RankedTensorType>(linear.getType());
-    SmallVector<int64_t> down(x.getShape());
-    down.back() = r;
-    Value input = linear.getInput();
-    if (p > 0)
-      input = DropoutOp::create(b, loc, x, input, Value(), b.getF64FloatAttr(p),
-                                IntegerAttr());
-    Value wA = GetParamOp::create(b, loc, loraA.getTensorType(), loraA.getSymName());
-    Value wB = GetParamOp::create(b, loc, loraB.getTensorType(), loraB.getSymName());
-    Value ax = LinearOp::create(b, loc, RankedTensorType::get(down, x.getElementType()),
-                                input, wA, Value());
-    Value bax = LinearOp::create(b, loc, y, ax, wB, Value());
-    auto scalarType = RankedTensorType::get({}, y.getElementType());
-    Value s = ConstantOp::create(
-        b, loc,
-        DenseElementsAttr::get(scalarType, b.getFloatAttr(y.getElementType(), config.getScale())));
-    Value scaled = MulOp::create(b, loc, y, bax, s);
-    Value sum = AddOp::create(b, loc, y, linear.getResult(), scaled);
-    linear.getResult().replaceAllUsesExcept(sum, sum.getDefiningOp());
-  }
+  for (Target t : matched)
+    rewrite(b, t, adapters[t.weight].a, adapters[t.weight].b,
+            adapters[t.weight].magnitude, config.getScale(), p);
 }
 
 } // namespace

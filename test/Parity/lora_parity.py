@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""LoRA parity with PyTorch: examples/mlp.mlir compiled with
+"""LoRA and DoRA parity with PyTorch: examples/mlp.mlir compiled with
 `--lora-targets=fc[12]` against a LoRA MLP written here in PyTorch with
 PEFT's semantics (frozen base Linear, y = W x + b + s * B (A x), A [r, in],
 B [out, r] zero-initialized, s = alpha / r or alpha / sqrt(r) with rsLoRA,
-fc3 trainable as PEFT's modules_to_save), from the same parameters (the base
-from PyTorch's init, A as ftc drew it) on the first ten batches of
-Fashion-MNIST's training split.
+fc3 trainable as PEFT's modules_to_save; DoRA: y = g (W x + s B A x) + b
+with g = m / ||W + s B A|| per row, the norm detached, m starting at the
+norms of W's rows), from the same parameters (the base from PyTorch's init,
+A as ftc drew it) on the first ten batches of Fashion-MNIST's training split.
 
   lora_parity.py FTC MLP.mlir WORKDIR
 
@@ -32,11 +33,13 @@ import ftcpy  # noqa: E402
 STEPS = 10
 RANK = 8
 CONFIGS = {
-    # name: (ftc flags, alpha, rslora)
+    # name: (ftc flags, alpha, rslora, dora)
     "lora": (["--lora-targets=fc[12]", f"--lora-rank={RANK}", "--lora-alpha=16",
-              "--lora-trainable=^fc3"], 16.0, False),
+              "--lora-trainable=^fc3"], 16.0, False, False),
     "rslora": (["--lora-targets=fc[12]", f"--lora-rank={RANK}", "--lora-alpha=4",
-                "--lora-rslora", "--lora-trainable=^fc3"], 4.0, True),
+                "--lora-rslora", "--lora-trainable=^fc3"], 4.0, True, False),
+    "dora": (["--lora-targets=fc[12]", f"--lora-rank={RANK}", "--lora-alpha=16",
+              "--lora-variant=dora", "--lora-trainable=^fc3"], 16.0, False, True),
 }
 
 
@@ -55,6 +58,24 @@ class LoraLinear(torch.nn.Module):
 
     def forward(self, x):
         return self.base(x) + self.lora_B(self.lora_A(x)) * self.scaling
+
+
+class DoraLinear(LoraLinear):
+    """PEFT's DoRA layer: the magnitude m over the detached norm of each row
+    of W + s B A rescales the LoRA layer's output, the bias excepted."""
+
+    def __init__(self, base, rank, alpha, rslora):
+        super().__init__(base, rank, alpha, rslora)
+        self.lora_magnitude_vector = torch.nn.Parameter(
+            torch.linalg.norm(base.weight.detach(), dim=1))
+
+    def forward(self, x):
+        lora = self.lora_B(self.lora_A(x))
+        weight = self.base.weight + self.scaling * (self.lora_B.weight @ self.lora_A.weight).detach()
+        g = self.lora_magnitude_vector / torch.linalg.norm(weight, dim=1).detach()
+        result = self.base(x)
+        base = F.linear(x, self.base.weight)
+        return result + (g - 1) * base + g * lora * self.scaling
 
 
 class MLP(torch.nn.Module):
@@ -79,18 +100,19 @@ def torch_key(name):
     return name
 
 
-def lora_model(start, alpha, rslora, dtype):
+def lora_model(start, alpha, rslora, dora, dtype):
     model = MLP()
-    model.fc1 = LoraLinear(model.fc1, RANK, alpha, rslora)
-    model.fc2 = LoraLinear(model.fc2, RANK, alpha, rslora)
+    layer = DoraLinear if dora else LoraLinear
+    model.fc1 = layer(model.fc1, RANK, alpha, rslora)
+    model.fc2 = layer(model.fc2, RANK, alpha, rslora)
     model = model.to(dtype)
     model.load_state_dict({torch_key(k): torch.from_numpy(v.copy()).to(dtype)
                            for k, v in start.items()})
     return model
 
 
-def run_torch(start, alpha, rslora, batches, dtype):
-    model = lora_model(start, alpha, rslora, dtype)
+def run_torch(start, alpha, rslora, dora, batches, dtype):
+    model = lora_model(start, alpha, rslora, dora, dtype)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
     losses = []
     for batch in batches:
@@ -122,26 +144,41 @@ def main():
 
     parity = ftcpy.Parity()
     failures = 0
-    for name, (flags, alpha, rslora) in CONFIGS.items():
+    for name, (flags, alpha, rslora, dora) in CONFIGS.items():
         so = os.path.join(work, f"mlp-{name}.so")
         subprocess.run([ftc, model_file, "-o", so, *flags], check=True)
         step = ftcpy.Step(so)
-        # The base's parameters from PyTorch's init; the adapters as ftc drew them.
+        names = [info["name"] for info in step.params]
+        if dora:
+            # ftc_create sets each magnitude to the norms of its W's rows.
+            for module in ("fc1", "fc2"):
+                m = step.param(names.index(f"{module}.lora_magnitude_vector"))
+                w = step.param(names.index(f"{module}.weight")).astype(np.float64)
+                same = np.array_equal(m, np.linalg.norm(w, axis=1).astype(np.float32))
+                failures += not same
+                print(f"{name}: {module}.lora_magnitude_vector at creation: "
+                      f"{'the norms of the rows of W' if same else 'WRONG'}")
+        # The base's parameters from PyTorch's init, DoRA's magnitudes its
+        # rows' norms; the adapters as ftc drew them.
         start = {}
         for i, info in enumerate(step.params):
             if info["name"] in init:
                 step.param(i)[...] = init[info["name"]]
+            if info["name"].endswith(".lora_magnitude_vector"):
+                w = init[info["name"].replace("lora_magnitude_vector", "weight")]
+                step.param(i)[...] = np.linalg.norm(w.astype(np.float64), axis=1)
             start[info["name"]] = step.param(i).copy()
         frozen = [i for i, info in enumerate(step.params) if not info["trainable"]]
         print(f"{name}: trainable {', '.join(p['name'] for p in step.params if p['trainable'])}")
 
         loss0 = step.eval(batches[0])
-        same = loss0 == base_loss
-        failures += not same
-        print(f"{name}: loss at the start {loss0!r}, the base model's {base_loss!r}: "
-              f"{'bit-identical' if same else 'DIFFERENT'}")
+        if not dora:  # DoRA's m / ||W|| is 1 only up to rounding
+            same = loss0 == base_loss
+            failures += not same
+            print(f"{name}: loss at the start {loss0!r}, the base model's {base_loss!r}: "
+                  f"{'bit-identical' if same else 'DIFFERENT'}")
 
-        exact_model = lora_model(start, alpha, rslora, torch.float64)
+        exact_model = lora_model(start, alpha, rslora, dora, torch.float64)
         exact_model(torch.from_numpy(batches[0]["image"]).double(),
                     torch.from_numpy(batches[0]["label"]).long()).backward()
         exact_params = dict(exact_model.named_parameters())
@@ -156,8 +193,8 @@ def main():
             parity.gradient(f"{name[:6]} {info['name']}", g,
                             exact_params[torch_key(info["name"])].grad.numpy())
 
-        model, losses = run_torch(start, alpha, rslora, batches, torch.float32)
-        exact, exact_losses = run_torch(start, alpha, rslora, batches, torch.float64)
+        model, losses = run_torch(start, alpha, rslora, dora, batches, torch.float32)
+        exact, exact_losses = run_torch(start, alpha, rslora, dora, batches, torch.float64)
         for i, batch in enumerate(batches):
             parity.loss(f"{name[:6]} {i + 1}", step.step(batch), exact_losses[i], losses[i])
         theirs, exact_state = model.state_dict(), exact.state_dict()
@@ -178,7 +215,7 @@ def main():
         # Gradients again where B is no longer zero (A's was zero at the
         # start), at ftc's trained parameters.
         here = {info["name"]: step.param(i).copy() for i, info in enumerate(step.params)}
-        exact_model = lora_model(here, alpha, rslora, torch.float64)
+        exact_model = lora_model(here, alpha, rslora, dora, torch.float64)
         exact_model(torch.from_numpy(batches[0]["image"]).double(),
                     torch.from_numpy(batches[0]["label"]).long()).backward()
         exact_params = dict(exact_model.named_parameters())

@@ -69,6 +69,11 @@ class Step:
     def error(self):
         return self.lib.ftc_last_error().decode()
 
+    def lib_description(self):
+        """The model description JSON of the step library."""
+        self.lib.ftc_model_description.restype = ctypes.c_char_p
+        return self.lib.ftc_model_description().decode()
+
     def _call(self, fn, batch):
         arrays = [np.ascontiguousarray(batch[i["name"]], dtype=i["dtype"]) for i in self.inputs]
         ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])

@@ -79,12 +79,19 @@ def Lora : Pass<"ftc-lora", "::mlir::ModuleOp"> {
     train.param @h.0.attn.c_attn.lora_B.weight : tensor<768x8xf32> init #train.zeros
     ```
 
+    With `variant=dora` (DoRA, as PEFT computes it) each adapted module also
+    gets a trainable magnitude `M.lora_magnitude_vector` `[out]`, which starts
+    at the norms of W's rows (`#train.row_norm`, drawn by the runtime), and the
+    output becomes `(W x + b) + (g - 1) W dropout(x) + g s B (A dropout(x))`
+    with `g = m / ||W + s B A||` per output row, the norm behind a
+    `train.stop_gradient` (the DoRA paper and PEFT detach it): without
+    dropout, `g (W x + s B A x) + b`.
+
     Option values are checked when parsed, before any IR is read; `ftc`
     offers each as `--lora-<option>` (`ftc --lora-rank=8`). A number left at
     its default and an empty string mean "not given".
 
-    Not yet built (an error names them): the `dora` variant and the `bf16`
-    and `nf4` bases.
+    Not yet built (an error names them): the `bf16` and `nf4` bases.
   }];
   let options = [
     Option<"rank", "rank", "int64_t", /*default=*/"-1",

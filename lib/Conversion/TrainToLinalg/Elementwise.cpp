@@ -203,6 +203,16 @@ struct FillPattern : OpConversionPattern<FillOp> {
   }
 };
 
+// The value itself: the gradient is already built.
+struct StopGradientPattern : OpConversionPattern<StopGradientOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(StopGradientOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, adaptor.getInput());
+    return success();
+  }
+};
+
 } // namespace
 
 void ftc::train_to_linalg::populateElementwisePatterns(RewritePatternSet &patterns) {
@@ -211,7 +221,7 @@ void ftc::train_to_linalg::populateElementwisePatterns(RewritePatternSet &patter
                BinaryPattern<MulOp, arith::MulFOp>, BinaryPattern<DivOp, arith::DivFOp>,
                UnaryPattern<NegOp, arith::NegFOp>, UnaryPattern<ExpOp, math::ExpOp>,
                UnaryPattern<LogOp, math::LogOp>, UnaryPattern<TanhOp, math::TanhOp>,
-               ReluPattern, SigmoidPattern, ReluGradPattern, EqualPattern, CastPattern,
+               UnaryPattern<SqrtOp, math::SqrtOp>, StopGradientPattern, ReluPattern, SigmoidPattern, ReluGradPattern, EqualPattern, CastPattern,
                BroadcastPattern, GeluPattern, GeluGradPattern, CausalMaskPattern>(
       patterns.getContext());
 }

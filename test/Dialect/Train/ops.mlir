@@ -55,6 +55,10 @@ func.func @elementwise(%a: tensor<8x4xf32>, %b: tensor<4xf32>) -> tensor<8x4xf32
   %8 = train.tanh %7 : tensor<8x4xf32>
   // CHECK: %[[SIG:.+]] = train.sigmoid %[[TANH]] : tensor<8x4xf32>
   %9 = train.sigmoid %8 : tensor<8x4xf32>
+  // CHECK: %[[SQRT:.+]] = train.sqrt %[[SIG]] : tensor<8x4xf32>
+  %sqrt = train.sqrt %9 : tensor<8x4xf32>
+  // CHECK: train.stop_gradient %[[SQRT]] : tensor<8x4xf32>
+  %held = train.stop_gradient %sqrt : tensor<8x4xf32>
   // CHECK: return %[[SIG]]
   return %9 : tensor<8x4xf32>
 }

@@ -195,6 +195,17 @@ LogicalResult SigmoidOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
 }
 SmallVector<Value> SigmoidOp::getSavedForBackward() { return {getResult()}; }
 
+// d sqrt(x) = g * 0.5 / y, y = sqrt(x)
+LogicalResult SqrtOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
+                                    ArrayRef<bool> needed,
+                                    MutableArrayRef<Value> adj) {
+  RuleBuilder r{b, getLoc()};
+  Value y = getResult();
+  setIfNeeded(needed, adj, 0, [&] { return r.div(r.mul(res[0], r.scalar(0.5, y)), y); });
+  return success();
+}
+SmallVector<Value> SqrtOp::getSavedForBackward() { return {getResult()}; }
+
 // d cast(x) = cast(g) back to x's float type; integers get no gradient
 LogicalResult CastOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
                                     ArrayRef<bool> needed,

@@ -128,6 +128,22 @@ def Train_KaimingUniformAttr
   }];
 }
 
+def Train_RowNormAttr : Train_InitAttr<"RowNorm", "row_norm"> {
+  let summary = "initializer: the L2 norm of each row of another parameter";
+  let description = [{
+    Element i is `||W[i, :]||` for the parameter `of`, W `[out, in]`: DoRA's
+    magnitude vector as PEFT initializes it (with B = 0, `||W + s B A||` is
+    `||W||`). The runtime computes it after drawing W, and again whenever a
+    checkpoint provides W but not this parameter.
+
+    ```mlir
+    train.param @fc1.lora_magnitude_vector : tensor<1024xf32> init #train.row_norm<@fc1.weight>
+    ```
+  }];
+  let parameters = (ins "::mlir::FlatSymbolRefAttr":$of);
+  let assemblyFormat = "`<` $of `>`";
+}
+
 def Train_LinearBiasAttr : Train_InitAttr<"LinearBias", "linear_bias"> {
   let summary = "initializer: PyTorch's default nn.Linear bias init";
   let description = [{

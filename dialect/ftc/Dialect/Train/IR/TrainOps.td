@@ -153,6 +153,25 @@ def Train_ExpOp : Train_UnaryOp<"exp", "exponential: e^x">;
 def Train_LogOp : Train_UnaryOp<"log", "natural logarithm: ln x", Differentiable<>>;
 def Train_TanhOp : Train_UnaryOp<"tanh", "hyperbolic tangent">;
 def Train_SigmoidOp : Train_UnaryOp<"sigmoid", "logistic sigmoid: 1 / (1 + e^-x)">;
+def Train_SqrtOp : Train_UnaryOp<"sqrt", "square root">;
+
+def Train_StopGradientOp : Train_Op<"stop_gradient", [Pure, SameOperandsAndResultType]> {
+  let summary = "the identity, through which no gradient flows (Tensor.detach)";
+  let description = [{
+    Its result is its operand's value, treated by `ftc-autodiff` as a
+    constant: nothing that depends on a parameter only through it gets a
+    gradient from it. DoRA's weight norm is one (the DoRA paper and PEFT
+    detach it). It has no folder, so canonicalization before autodiff keeps
+    it; the lowering drops it.
+
+    ```mlir
+    %n = train.stop_gradient %norm : tensor<1024xf32>
+    ```
+  }];
+  let arguments = (ins Train_FloatTensor:$input);
+  let results = (outs Train_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
 
 def Train_CastOp : Train_Op<"cast", [Pure, SameOperandsAndResultShape, SavesCustom]> {
   let summary = "converts the element type, keeping the shape (Tensor.to(dtype))";
