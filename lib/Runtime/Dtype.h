@@ -20,6 +20,7 @@ inline int32_t dtypeBytes(ftc_dtype dtype) {
   case FTC_BF16:
     return 2;
   case FTC_I8:
+  case FTC_U8:
     return 1;
   }
   return 0;

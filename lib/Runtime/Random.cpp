@@ -150,6 +150,7 @@ void storeElement(ftc_dtype dtype, void *data, int64_t i, double value) {
   case FTC_I32: static_cast<int32_t *>(data)[i] = static_cast<int32_t>(value); break;
   case FTC_I64: static_cast<int64_t *>(data)[i] = static_cast<int64_t>(value); break;
   case FTC_I8: static_cast<int8_t *>(data)[i] = static_cast<int8_t>(value); break;
+  case FTC_U8: static_cast<uint8_t *>(data)[i] = static_cast<uint8_t>(value); break;
   }
 }
 
@@ -163,6 +164,7 @@ double loadElement(ftc_dtype dtype, const void *data, int64_t i) {
   case FTC_I32: return static_cast<const int32_t *>(data)[i];
   case FTC_I64: return static_cast<double>(static_cast<const int64_t *>(data)[i]);
   case FTC_I8: return static_cast<const int8_t *>(data)[i];
+  case FTC_U8: return static_cast<const uint8_t *>(data)[i];
   }
   return 0.0;
 }

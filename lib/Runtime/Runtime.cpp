@@ -11,6 +11,7 @@
 #include "ftc.h"
 
 #include "Dtype.h"
+#include "Quantize.h"
 #include "Random.h"
 #include "Safetensors.h"
 
@@ -52,6 +53,7 @@ ftc_dtype parseDtype(const std::string &name) {
   if (name == "i32") return FTC_I32;
   if (name == "i64") return FTC_I64;
   if (name == "i8") return FTC_I8;
+  if (name == "u8") return FTC_U8;
   throw std::runtime_error("unknown dtype '" + name + "' in the model description");
 }
 
@@ -65,6 +67,12 @@ struct Buffer {
   bool trainable = false;
   int64_t high = 0;
   Init init;
+  /// A parameter stored in less than its f32 type (QLoRA's base): "nf4"
+  /// (these bytes are the codes; `scales` the absmax buffer) or "bf16".
+  std::string storage;
+  std::vector<int64_t> logicalShape;
+  int64_t logicalNumel = 0;
+  int scales = -1;
   size_t bytes() const { return static_cast<size_t>(numel) * dtypeBytes(dtype); }
 };
 
@@ -98,8 +106,22 @@ const Model &model() {
         buf.init.b = init.value("std", init.value("high", 0.0));
         buf.init.of = init.value("of", std::string());
       }
+      if (b.contains("storage")) {
+        const auto &storage = b.at("storage");
+        buf.storage = storage.at("kind").get<std::string>();
+        buf.logicalShape = storage.at("shape").get<std::vector<int64_t>>();
+        buf.logicalNumel = 1;
+        for (int64_t d : buf.logicalShape)
+          buf.logicalNumel *= d;
+      }
       m.buffers.push_back(std::move(buf));
     }
+    // nf4 codes are followed by their scales, `<name>.absmax`.
+    for (size_t i = 0; i < m.buffers.size(); ++i)
+      if (m.buffers[i].storage == "nf4")
+        for (size_t j = 0; j < m.buffers.size(); ++j)
+          if (m.buffers[j].name == m.buffers[i].name + ".absmax")
+            m.buffers[i].scales = static_cast<int>(j);
     for (int i = 0; i < static_cast<int>(m.buffers.size()); ++i) {
       const std::string &kind = m.buffers[i].kind;
       if (kind == "param") m.params.push_back(i);
@@ -153,6 +175,36 @@ struct ftc_state {
 
 namespace {
 
+/// A parameter's value as its f32 (or own float) type says, whatever its
+/// storage: nf4 dequantized, bf16 widened.
+std::vector<float> logicalValues(const Model &m, const ftc_state &state, int index) {
+  const Buffer &b = m.buffers[index];
+  const void *data = state.pointers[index];
+  if (b.storage == "nf4") {
+    std::vector<float> values(static_cast<size_t>(b.logicalNumel));
+    dequantizeNf4(static_cast<const uint8_t *>(data),
+                  static_cast<const float *>(state.pointers[b.scales]), b.logicalNumel,
+                  values.data());
+    return values;
+  }
+  std::vector<float> values(static_cast<size_t>(b.numel));
+  for (int64_t i = 0; i < b.numel; ++i)
+    values[i] = static_cast<float>(loadElement(b.dtype, data, i));
+  return values;
+}
+
+/// Stores f32 `values` (the logical tensor) into a stored parameter.
+void storeLogical(const Model &m, ftc_state &state, int index, const float *values) {
+  const Buffer &b = m.buffers[index];
+  if (b.storage == "nf4") {
+    quantizeNf4(values, b.logicalNumel, static_cast<uint8_t *>(state.pointers[index]),
+                static_cast<float *>(state.pointers[b.scales]));
+    return;
+  }
+  for (int64_t i = 0; i < b.numel; ++i)
+    storeElement(b.dtype, state.pointers[index], i, values[i]);
+}
+
 /// Parameters initialized from others (row_norm: DoRA's magnitude), for the
 /// parameters `which` selects, from the current values of their sources.
 template <typename Select>
@@ -163,10 +215,16 @@ void deriveInitial(const Model &m, ftc_state &state, Select which) {
       continue;
     for (int q : m.params) {
       const Buffer &source = m.buffers[q];
-      if (source.name != b.init.of || source.shape.empty() || source.shape[0] != b.numel)
+      const std::vector<int64_t> &shape =
+          source.storage.empty() ? source.shape : source.logicalShape;
+      if (source.name != b.init.of || shape.empty() || shape[0] != b.numel)
         continue;
-      fillRowNorms(b.dtype, state.pointers[p], source.dtype, state.pointers[q],
-                   source.shape[0], source.numel / source.shape[0]);
+      // W's rows, whatever its storage (QLoRA with DoRA: PEFT takes the norms
+      // of the dequantized weight).
+      std::vector<float> w = logicalValues(m, state, q);
+      int64_t rows = b.numel;
+      fillRowNorms(b.dtype, state.pointers[p], FTC_F32, w.data(), rows,
+                   static_cast<int64_t>(w.size()) / rows);
     }
   }
 }
@@ -307,8 +365,18 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
         continue; // borrowed per call
       state->owned[i] = allocate(b.bytes());
       state->pointers[i] = state->owned[i].get();
-      if (b.kind == "param")
+      if (b.kind == "param" && b.storage.empty())
         fillInitial(b.init, seed, b.name, b.dtype, b.numel, state->pointers[i]);
+    }
+    // Stored parameters: drawn as f32 (the values the same model without
+    // the storage draws), then stored.
+    for (int p : m.params) {
+      const Buffer &b = m.buffers[p];
+      if (b.storage.empty())
+        continue;
+      std::vector<float> values(static_cast<size_t>(b.logicalNumel));
+      fillInitial(b.init, seed, b.name, FTC_F32, b.logicalNumel, values.data());
+      storeLogical(m, *state, p, values.data());
     }
     deriveInitial(m, *state, [](int) { return true; });
     *out = state.release();

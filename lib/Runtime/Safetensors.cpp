@@ -25,12 +25,13 @@ const char *dtypeTag(ftc_dtype dtype) {
   case FTC_I32: return "I32";
   case FTC_I64: return "I64";
   case FTC_I8: return "I8";
+  case FTC_U8: return "U8";
   }
   return "?";
 }
 
 bool parseTag(const std::string &tag, ftc_dtype &dtype) {
-  for (ftc_dtype d : {FTC_F32, FTC_F64, FTC_F16, FTC_BF16, FTC_I32, FTC_I64, FTC_I8})
+  for (ftc_dtype d : {FTC_F32, FTC_F64, FTC_F16, FTC_BF16, FTC_I32, FTC_I64, FTC_I8, FTC_U8})
     if (tag == dtypeTag(d)) {
       dtype = d;
       return true;

@@ -49,7 +49,8 @@ typedef enum ftc_dtype {
   FTC_BF16 = 3,
   FTC_I32 = 4,
   FTC_I64 = 5,
-  FTC_I8 = 6 /* bytes: the workspace */
+  FTC_I8 = 6, /* bytes: the workspace */
+  FTC_U8 = 7  /* bytes: 4-bit codes of a parameter stored as NF4 (QLoRA) */
 } ftc_dtype;
 
 /* A parameter or a batch input: a dense row-major tensor. */

@@ -60,6 +60,8 @@ struct Layout {
   std::optional<unsigned> step, loss, rng;
   SmallVector<unsigned> outputs; // loss-function result i + 1 -> index
   llvm::StringMap<unsigned> grads; // param symbol -> index of its gradient
+  /// Parameters with a storage -> their stored types (codes, scales).
+  llvm::StringMap<SmallVector<RankedTensorType>> stored;
 
   unsigned add(OpBuilder &b, StringRef kind, StringRef name, Type type,
                ArrayRef<NamedAttribute> extra = {}) {
@@ -93,11 +95,29 @@ void BindAbiPass::runOnOperation() {
   OpBuilder b(module.getContext());
   Layout layout;
   for (Operation &op : module.getBody()->getOperations()) {
-    if (auto param = dyn_cast<ParamOp>(op))
-      layout.variables[param.getSymName()] = layout.add(
-          b, "param", param.getSymName(), param.getType(),
-          {b.getNamedAttr("init", param.getInit()),
-           b.getNamedAttr("trainable", b.getBoolAttr(param.isTrainable()))});
+    if (auto param = dyn_cast<ParamOp>(op)) {
+      // A parameter with a storage has the stored buffers: the nf4 codes
+      // (named as the parameter, as a checkpoint has it) and their scales
+      // (`<name>.absmax`, bitsandbytes' name), or the bf16 tensor.
+      SmallVector<RankedTensorType> stored = param.getStoredTypes();
+      StringRef name = param.getSymName();
+      SmallVector<NamedAttribute> extra{
+          b.getNamedAttr("init", param.getInit()),
+          b.getNamedAttr("trainable", b.getBoolAttr(param.isTrainable()))};
+      if (auto storage = param.getStorageAttr()) {
+        extra.push_back(b.getNamedAttr("storage", storage));
+        extra.push_back(b.getNamedAttr("logical_type", TypeAttr::get(param.getType())));
+        layout.stored[name] = {stored.begin(), stored.end()};
+      }
+      layout.variables[name] = layout.add(b, "param", name, stored[0], extra);
+      if (stored.size() == 2) {
+        std::string scales = (name + ".absmax").str();
+        layout.variables[scales] = layout.add(
+            b, "param", scales, stored[1],
+            {b.getNamedAttr("trainable", b.getBoolAttr(false)),
+             b.getNamedAttr("scales_of", FlatSymbolRefAttr::get(param.getSymNameAttr()))});
+      }
+    }
     else if (auto slot = dyn_cast<SlotOp>(op))
       layout.variables[slot.getSymName()] =
           layout.add(b, "slot", slot.getSymName(), slot.getType(),
@@ -215,9 +235,28 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
         b, loc, type, buffer, /*restrict=*/true, written.contains(name));
     return variables[name] = {buffer, tensor};
   };
+  int64_t instance = 0;
   for (Operation &op : llvm::make_early_inc_range(body)) {
     if (auto read = dyn_cast<GetParamOp>(op)) {
-      read.replaceAllUsesWith(variable(read.getParam(), read.getType()).second);
+      StringRef name = read.getParam();
+      auto stored = layout.stored.find(name);
+      if (stored == layout.stored.end()) {
+        read.replaceAllUsesWith(variable(name, read.getType()).second);
+        read.erase();
+        continue;
+      }
+      // Dequantized at each use, not once for all: the f32 tensor then
+      // lives from one dequantize to its use, not from the forward pass to
+      // the backward one.
+      Value codes = variable(name, stored->second[0]).second;
+      Value scales = stored->second.size() == 2
+                         ? variable((name + ".absmax").str(), stored->second[1]).second
+                         : Value();
+      for (OpOperand &use : llvm::make_early_inc_range(read->getUses())) {
+        b.setInsertionPoint(use.getOwner());
+        use.set(DequantizeOp::create(b, read.getLoc(), read.getType(), codes, scales,
+                                     b.getI64IntegerAttr(instance++)));
+      }
       read.erase();
     } else if (auto set = dyn_cast<SetParamOp>(op)) {
       Value buffer = variable(set.getParam(), set.getValue().getType()).first;

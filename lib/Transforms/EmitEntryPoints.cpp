@@ -109,8 +109,25 @@ std::string describeModel(ArrayAttr abi, ModuleOp module) {
         {"name", cast<StringAttr>(entry.get("name")).getValue()},
         {"dtype", dtypeName(type.getElementType())},
         {"shape", json::Array(type.getShape())}};
+    // A stored parameter: the runtime draws (or loads) the f32 tensor of
+    // `logical_type`, then keeps it as `storage` says; nf4 codes are bytes
+    // (u8, as bitsandbytes keeps them), beside their `<name>.absmax`.
+    RankedTensorType logical = type;
+    if (auto storage = entry.getAs<StringAttr>("storage")) {
+      logical = cast<RankedTensorType>(entry.getAs<TypeAttr>("logical_type").getValue());
+      json::Object quant{{"kind", storage.getValue()},
+                         {"shape", json::Array(logical.getShape())}};
+      if (storage.getValue() == "nf4") {
+        buffer["dtype"] = "u8";
+        quant["block_size"] = 64;
+        quant["scales"] = (cast<StringAttr>(entry.get("name")).getValue() + ".absmax").str();
+      }
+      buffer["storage"] = std::move(quant);
+    }
+    if (auto of = entry.getAs<FlatSymbolRefAttr>("scales_of"))
+      buffer["scales_of"] = of.getValue();
     if (auto init = entry.get("init"))
-      buffer["init"] = describeInit(init, type);
+      buffer["init"] = describeInit(init, logical);
     if (auto trainable = entry.getAs<BoolAttr>("trainable"))
       buffer["trainable"] = trainable.getValue();
     if (auto high = entry.getAs<IntegerAttr>("high"))

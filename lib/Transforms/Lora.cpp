@@ -217,8 +217,6 @@ void LoraPass::runOnOperation() {
   if (!*settings)
     return;
   LoraAttr config = *settings;
-  if (config.getBase() != "fp32")
-    return fail("base '" + config.getBase() + "' is not supported yet (expected fp32)");
   module->setAttr(TrainDialect::getLoraAttrName(), config);
   int64_t r = config.getRank();
   llvm::Regex targetRe(config.getTargets()), trainableRe(config.getTrainable());
@@ -270,7 +268,7 @@ void LoraPass::runOnOperation() {
         return {};
       b.setInsertionPointAfter(t.weight);
       auto param = ParamOp::create(b, t.weight.getLoc(), b.getStringAttr(name),
-                                   TypeAttr::get(type), init, UnitAttr());
+                                   TypeAttr::get(type), init, UnitAttr(), StringAttr());
       symbols.insert(param, std::next(Block::iterator(t.weight)));
       adapterParams.insert(param);
       return param;
@@ -301,6 +299,28 @@ void LoraPass::runOnOperation() {
         (adapters.count(param) || config.getTrainable().empty() ||
          !trainableRe.match(param.getSymName())))
       param.setFrozen(true);
+
+  // QLoRA: the frozen base's linear weights stored as `base` says (as
+  // bitsandbytes replaces every nn.Linear): those read only as a
+  // train.linear's weight. Embeddings, norms and biases stay f32.
+  if (config.getBase() != "fp32") {
+    DenseMap<StringRef, bool> linearOnly;
+    module.walk([&](GetParamOp read) {
+      bool asWeight = llvm::all_of(read->getUses(), [](OpOperand &use) {
+        auto linear = dyn_cast<LinearOp>(use.getOwner());
+        return linear && use.get() == linear.getWeight() && use.getOperandNumber() == 1;
+      });
+      auto [it, inserted] = linearOnly.try_emplace(read.getParam(), asWeight);
+      if (!inserted)
+        it->second &= asWeight;
+    });
+    StringAttr storage = b.getStringAttr(config.getBase());
+    for (ParamOp param : module.getOps<ParamOp>())
+      if (param.getFrozen() && linearOnly.lookup(param.getSymName()) &&
+          param.getTensorType().getElementType().isF32() &&
+          param.getTensorType().getNumElements() % 2 == 0)
+        param.setStorageAttr(storage);
+  }
 
   double p = config.getDropout().convertToDouble();
   for (Target t : matched)

@@ -6,7 +6,7 @@ import struct
 
 import numpy as np
 
-DTYPES = {0: np.float32, 1: np.float64, 4: np.int32, 5: np.int64}
+DTYPES = {0: np.float32, 1: np.float64, 4: np.int32, 5: np.int64, 7: np.uint8}
 TAGS = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64",
         np.dtype(np.int32): "I32", np.dtype(np.int64): "I64"}
 

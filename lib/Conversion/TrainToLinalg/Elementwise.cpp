@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include <cmath>
@@ -203,6 +204,91 @@ struct FillPattern : OpConversionPattern<FillOp> {
   }
 };
 
+/// QLoRA's NormalFloat4 code (bitsandbytes' table; every value is exact in f32).
+constexpr float kNf4[16] = {-1.0f,
+                            -0.6961928009986877f,
+                            -0.5250730514526367f,
+                            -0.39491748809814453f,
+                            -0.28444138169288635f,
+                            -0.18477343022823334f,
+                            -0.09105003625154495f,
+                            0.0f,
+                            0.07958029955625534f,
+                            0.16093020141124725f,
+                            0.24611230194568634f,
+                            0.33791524171829224f,
+                            0.44070982933044434f,
+                            0.5626170039176941f,
+                            0.7229568362236023f,
+                            1.0f};
+
+// bf16: one widening generic. NF4: a generic over the result whose body
+// reads the element's byte, nibble and block scale by its row-major index
+// (i / 2, i % 2, i / 64), and the code table, with tensor.extract. The copy
+// number goes on the generic (`ftc.instance`), so CSE keeps copies apart.
+struct DequantizePattern : OpConversionPattern<DequantizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(DequantizeOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    Location loc = op.getLoc();
+    LinalgBuilder L(rewriter, loc);
+    Value result;
+    if (!adaptor.getScales()) {
+      result = L.elementwise(type, adaptor.getStored(), [&](OpBuilder &b, Location l, ValueRange a) {
+        return arith::ExtFOp::create(b, l, type.getElementType(), a[0]).getResult();
+      });
+    } else {
+      Value table = arith::ConstantOp::create(
+          rewriter, loc,
+          DenseElementsAttr::get(RankedTensorType::get({16}, rewriter.getF32Type()),
+                                 ArrayRef<float>(kNf4)));
+      Value codes = adaptor.getStored(), scales = adaptor.getScales();
+      Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(), type.getElementType());
+      int64_t rank = type.getRank();
+      SmallVector<AffineMap> maps{rewriter.getMultiDimIdentityMap(rank)};
+      SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+      result = linalg::GenericOp::create(
+                   rewriter, loc, TypeRange{type}, ValueRange{}, ValueRange{init}, maps,
+                   iterators,
+                   [&](OpBuilder &b, Location l, ValueRange) {
+                     auto index = [&](int64_t v) {
+                       return arith::ConstantIndexOp::create(b, l, v).getResult();
+                     };
+                     Value flat = linalg::IndexOp::create(b, l, 0);
+                     for (int64_t d = 1; d < rank; ++d)
+                       flat = arith::AddIOp::create(
+                           b, l, arith::MulIOp::create(b, l, flat, index(type.getDimSize(d))),
+                           linalg::IndexOp::create(b, l, d));
+                     Value byte = tensor::ExtractOp::create(
+                         b, l, codes, ValueRange{arith::DivUIOp::create(b, l, flat, index(2))});
+                     Value word = arith::ExtUIOp::create(b, l, b.getI32Type(), byte);
+                     // Even elements in the high nibble: shift by 4 * (1 - i % 2).
+                     Value odd = arith::IndexCastOp::create(
+                         b, l, b.getI32Type(), arith::RemUIOp::create(b, l, flat, index(2)));
+                     Value four = arith::ConstantIntOp::create(b, l, b.getI32Type(), 4);
+                     Value shift = arith::SubIOp::create(
+                         b, l, four, arith::MulIOp::create(b, l, odd, four));
+                     Value nibble = arith::AndIOp::create(
+                         b, l, arith::ShRUIOp::create(b, l, word, shift),
+                         arith::ConstantIntOp::create(b, l, b.getI32Type(), 15));
+                     Value code = tensor::ExtractOp::create(
+                         b, l, table,
+                         ValueRange{arith::IndexCastOp::create(b, l, b.getIndexType(), nibble)});
+                     Value scale = tensor::ExtractOp::create(
+                         b, l, scales, ValueRange{arith::DivUIOp::create(b, l, flat, index(64))});
+                     linalg::YieldOp::create(b, l,
+                                             ValueRange{arith::MulFOp::create(b, l, code, scale)});
+                   })
+                   .getResult(0);
+    }
+    if (auto instance = op.getInstanceAttr())
+      result.getDefiningOp()->setAttr("ftc.instance", instance);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 // The value itself: the gradient is already built.
 struct StopGradientPattern : OpConversionPattern<StopGradientOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -221,7 +307,8 @@ void ftc::train_to_linalg::populateElementwisePatterns(RewritePatternSet &patter
                BinaryPattern<MulOp, arith::MulFOp>, BinaryPattern<DivOp, arith::DivFOp>,
                UnaryPattern<NegOp, arith::NegFOp>, UnaryPattern<ExpOp, math::ExpOp>,
                UnaryPattern<LogOp, math::LogOp>, UnaryPattern<TanhOp, math::TanhOp>,
-               UnaryPattern<SqrtOp, math::SqrtOp>, StopGradientPattern, ReluPattern, SigmoidPattern, ReluGradPattern, EqualPattern, CastPattern,
+               UnaryPattern<SqrtOp, math::SqrtOp>, StopGradientPattern, DequantizePattern,
+               ReluPattern, SigmoidPattern, ReluGradPattern, EqualPattern, CastPattern,
                BroadcastPattern, GeluPattern, GeluGradPattern, CausalMaskPattern>(
       patterns.getContext());
 }

@@ -35,7 +35,61 @@ static ArrayRef<int64_t> shapeOf(Value v) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ParamOp::verify() {
-  return getInit().verifyFor(getTensorType(), [&] { return emitOpError(); });
+  if (failed(getInit().verifyFor(getTensorType(), [&] { return emitOpError(); })))
+    return failure();
+  std::optional<StringRef> storage = getStorage();
+  if (!storage)
+    return success();
+  if (*storage != "nf4" && *storage != "bf16")
+    return emitOpError() << "storage must be \"nf4\" or \"bf16\", got \"" << *storage
+                         << "\"";
+  if (!getFrozen())
+    return emitOpError() << "with storage \"" << *storage
+                         << "\" must be frozen: it is only read";
+  if (!getTensorType().getElementType().isF32())
+    return emitOpError() << "with storage \"" << *storage << "\" must be f32, got "
+                         << getTensorType();
+  if (*storage == "nf4" && getTensorType().getNumElements() % 2 != 0)
+    return emitOpError() << "with storage \"nf4\" needs an even number of elements "
+                            "(two 4-bit codes a byte), got "
+                         << getTensorType().getNumElements();
+  return success();
+}
+
+/// QLoRA's NF4 block: one absmax scale per 64 elements.
+static constexpr int64_t kNf4Block = 64;
+
+SmallVector<RankedTensorType> ParamOp::getStoredTypes() {
+  RankedTensorType type = getTensorType();
+  std::optional<StringRef> storage = getStorage();
+  if (!storage)
+    return {type};
+  Builder b(getContext());
+  if (*storage == "bf16")
+    return {RankedTensorType::get(type.getShape(), b.getBF16Type())};
+  int64_t n = type.getNumElements();
+  return {RankedTensorType::get({n / 2}, b.getI8Type()),
+          RankedTensorType::get({(n + kNf4Block - 1) / kNf4Block}, b.getF32Type())};
+}
+
+LogicalResult DequantizeOp::verify() {
+  int64_t n = getType().getNumElements();
+  auto stored = cast<RankedTensorType>(getStored().getType());
+  if (!getScales()) {
+    if (!stored.getElementType().isBF16() || stored.getShape() != getType().getShape())
+      return emitOpError() << "without scales reads a bf16 tensor of the result's shape, got "
+                           << stored;
+    return success();
+  }
+  auto scales = cast<RankedTensorType>(getScales().getType());
+  if (!stored.getElementType().isInteger(8) || stored.getRank() != 1 ||
+      stored.getNumElements() * 2 != n)
+    return emitOpError() << "needs " << n / 2 << " bytes of 4-bit codes (1-d i8) for " << n
+                         << " elements, got " << stored;
+  if (scales.getRank() != 1 || scales.getNumElements() != (n + kNf4Block - 1) / kNf4Block)
+    return emitOpError() << "needs one scale per " << kNf4Block << " elements ("
+                         << (n + kNf4Block - 1) / kNf4Block << ", 1-d), got " << scales;
+  return success();
 }
 
 /// Resolves `name` to a `train.param` or `train.slot` whose type is `type`.

@@ -37,23 +37,37 @@ def Train_ParamOp : Train_Op<"param", [Symbol, HasParent<"::mlir::ModuleOp">]> {
     runtime draws the initial value; `frozen` excludes it from the gradient
     and the optimizer (LoRA's base weights, for instance).
 
+    A frozen f32 parameter may be stored in less memory than its type says
+    (`storage`, QLoRA's bases): `nf4` keeps 4-bit codes of QLoRA's NormalFloat
+    table, two per byte, and one f32 absmax scale per block of 64 elements
+    (0.5625 bytes an element); `bf16` keeps bfloat16. The model reads it as
+    its f32 type: ftc-bind-abi gives it the stored buffers and puts a
+    `train.dequantize` (or a cast) before each use, so the dequantized tensor
+    is never kept between the forward and the backward pass. The runtime
+    quantizes it from its initializer or from a float checkpoint.
+
     ```mlir
     train.param @fc1.weight : tensor<1024x784xf32> init #train.kaiming_uniform
     train.param frozen @wte.weight : tensor<4096x256xf32> init #train.normal<mean = 0.0, std = 2.0e-02>
+    train.param frozen @h.0.mlp.c_fc.weight : tensor<1024x256xf32> init #train.normal<mean = 0.0, std = 2.0e-02> storage "nf4"
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name,
                        TypeAttrOf<Train_FloatTensor>:$type,
                        Train_InitializerAttr:$init,
-                       UnitAttr:$frozen);
+                       UnitAttr:$frozen,
+                       OptionalAttr<StrAttr>:$storage);
   let assemblyFormat = [{
-    (`frozen` $frozen^)? $sym_name `:` $type `init` $init attr-dict
+    (`frozen` $frozen^)? $sym_name `:` $type `init` $init (`storage` $storage^)? attr-dict
   }];
   let extraClassDeclaration = [{
     ::mlir::RankedTensorType getTensorType() {
       return ::llvm::cast<::mlir::RankedTensorType>(getType());
     }
     bool isTrainable() { return !getFrozen(); }
+    /// The tensors `storage` keeps: the codes, then the scales for nf4; the
+    /// bf16 tensor; the parameter's own type without `storage`.
+    ::llvm::SmallVector<::mlir::RankedTensorType> getStoredTypes();
   }];
   let hasVerifier = 1;
 }
@@ -154,6 +168,36 @@ def Train_LogOp : Train_UnaryOp<"log", "natural logarithm: ln x", Differentiable
 def Train_TanhOp : Train_UnaryOp<"tanh", "hyperbolic tangent">;
 def Train_SigmoidOp : Train_UnaryOp<"sigmoid", "logistic sigmoid: 1 / (1 + e^-x)">;
 def Train_SqrtOp : Train_UnaryOp<"sqrt", "square root">;
+
+def Train_DequantizeOp : Train_Op<"dequantize", [Pure]> {
+  let summary = "an f32 tensor from its compressed storage (QLoRA's NF4, or bf16)";
+  let description = [{
+    With `scales`, `stored` holds QLoRA's 4-bit NormalFloat codes, two a byte:
+    element i (row-major) of the result is `nf4[q_i] * scales[i / 64]`, where
+    q_i is the high nibble of `stored[i / 2]` for even i and the low one for
+    odd i, and nf4 is QLoRA's table of 16 NormalFloat values (bitsandbytes'
+    layout). Without, `stored` is a bf16 tensor of the result's shape,
+    widened exactly.
+
+    ftc-bind-abi puts one before each use of a parameter with a `storage`;
+    `instance` numbers those copies, so that CSE, which would merge them and
+    keep the dequantized tensor alive from the forward to the backward pass,
+    leaves them apart (the lowering keeps the number on its linalg.generic).
+
+    ```mlir
+    %w = train.dequantize %codes, %scales instance 1 : (tensor<401408xi8>, tensor<12544xf32>) -> tensor<1024x784xf32>
+    %v = train.dequantize %half instance 2 : (tensor<1024x784xbf16>) -> tensor<1024x784xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I8, BF16], [HasStaticShapePred]>:$stored,
+                       Optional<RankedTensorOf<[F32], [HasStaticShapePred]>>:$scales,
+                       OptionalAttr<I64Attr>:$instance);
+  let results = (outs RankedTensorOf<[F32], [HasStaticShapePred]>:$result);
+  let assemblyFormat = [{
+    $stored (`,` $scales^)? (`instance` $instance^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
 
 def Train_StopGradientOp : Train_Op<"stop_gradient", [Pure, SameOperandsAndResultType]> {
   let summary = "the identity, through which no gradient flows (Tensor.detach)";
