@@ -2,25 +2,23 @@
 //
 // Owns the buffers of a training step (parameters, optimizer slots, the
 // step counter, the loss and gradients), draws initial parameters from a
-// seed, calls the compiled entry points and reads and writes safetensors
-// checkpoints. The model's layout comes from `ftc_model_json`, which the
-// compiler emits beside the entry points.
+// seed and calls the compiled entry points. The model's layout comes from
+// `ftc_model_json`, which the compiler emits beside the entry points.
+// Checkpoints are in Checkpoint.cpp, LoRA adapter files and merging in
+// Adapters.cpp.
 //
 //===----------------------------------------------------------------------===//
 
 #include "ftc.h"
 
-#include "Dtype.h"
+#include "Model.h"
 #include "Quantize.h"
-#include "Random.h"
-#include "Safetensors.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,14 +34,9 @@ void ftc_entry_grad(void **buffers) __attribute__((weak));
 }
 
 namespace ftc::runtime {
+
 namespace {
-
 thread_local std::string lastError;
-
-ftc_status fail(ftc_status status, std::string message) {
-  lastError = std::move(message);
-  return status;
-}
 
 ftc_dtype parseDtype(const std::string &name) {
   if (name == "f32") return FTC_F32;
@@ -57,34 +50,58 @@ ftc_dtype parseDtype(const std::string &name) {
   throw std::runtime_error("unknown dtype '" + name + "' in the model description");
 }
 
+/// The description's "lora" object (see ftc-bind-abi), null without one.
+std::unique_ptr<Lora> parseLora(const nlohmann::json &doc) {
+  if (!doc.contains("lora"))
+    return nullptr;
+  const auto &l = doc.at("lora");
+  auto lora = std::make_unique<Lora>();
+  lora->r = l.at("r").get<int64_t>();
+  lora->alpha = l.at("lora_alpha").get<double>();
+  lora->scaling = l.at("scaling").get<double>();
+  lora->dropout = l.value("lora_dropout", 0.0);
+  lora->rslora = l.value("use_rslora", false);
+  lora->dora = l.value("use_dora", false);
+  lora->base = l.value("base", std::string("fp32"));
+  lora->targets = l.value("target_modules", std::string());
+  lora->trainable = l.value("trainable", std::string());
+  lora->modules = l.at("modules").get<std::vector<std::string>>();
+  return lora;
+}
+} // namespace
 
-/// One buffer of the layout the compiler fixed (see ftc-bind-abi).
-struct Buffer {
-  std::string kind, name;
-  ftc_dtype dtype;
-  std::vector<int64_t> shape;
-  int64_t numel = 1;
-  bool trainable = false;
-  int64_t high = 0;
-  Init init;
-  /// A parameter stored in less than its f32 type (QLoRA's base): "nf4"
-  /// (these bytes are the codes; `scales` the absmax buffer) or "bf16".
-  std::string storage;
-  std::vector<int64_t> logicalShape;
-  int64_t logicalNumel = 0;
-  int scales = -1;
-  size_t bytes() const { return static_cast<size_t>(numel) * dtypeBytes(dtype); }
-};
+ftc_status fail(ftc_status status, std::string message) {
+  lastError = std::move(message);
+  return status;
+}
 
-struct Model {
-  std::vector<Buffer> buffers;
-  std::vector<int> params, inputs, slots, outputs; // indices into buffers
-  std::vector<int> gradOf;                // param order -> grad buffer or -1
-  int step = -1, loss = -1;
-  int rng = -1; // [seed, step, training] for dropout masks
-};
+const char *const adapterSuffixes[3] = {".lora_A.weight", ".lora_B.weight",
+                                        ".lora_magnitude_vector"};
 
-/// Parsed once, on first use.
+int Model::findParam(const std::string &name) const {
+  for (int p : params)
+    if (buffers[p].name == name)
+      return p;
+  return -1;
+}
+
+bool Model::isAdapter(const std::string &name) const {
+  if (!lora)
+    return false;
+  for (const std::string &module : lora->modules)
+    for (const char *suffix : adapterSuffixes)
+      if (name == module + suffix)
+        return true;
+  return false;
+}
+
+bool Model::hasSlots(int index) const {
+  for (int s : slots)
+    if (buffers[s].of == buffers[index].name)
+      return true;
+  return false;
+}
+
 const Model &model() {
   static const Model parsed = [] {
     Model m;
@@ -99,6 +116,7 @@ const Model &model() {
         buf.numel *= d;
       buf.trainable = b.value("trainable", false);
       buf.high = b.value("high", int64_t(0));
+      buf.of = b.value("of", std::string());
       if (b.contains("init")) {
         const auto &init = b.at("init");
         buf.init.kind = init.at("kind").get<std::string>();
@@ -139,15 +157,15 @@ const Model &model() {
           grad = i;
       m.gradOf.push_back(grad);
     }
+    m.lora = parseLora(doc);
     return m;
   }();
   return parsed;
 }
 
-struct AlignedFree {
-  void operator()(void *p) const { std::free(p); }
-};
-using Memory = std::unique_ptr<void, AlignedFree>;
+namespace {
+
+using Memory = std::unique_ptr<void, ftc_state::AlignedFree>;
 
 Memory allocate(size_t bytes) {
   size_t rounded = (bytes + 63) / 64 * 64;
@@ -163,15 +181,7 @@ Memory allocate(size_t bytes) {
 
 using namespace ftc::runtime;
 
-/// Every buffer the entry points see, by layout index. Inputs are borrowed
-/// for the duration of a call; everything else is owned.
-struct ftc_state {
-  std::vector<Memory> owned;
-  std::vector<void *> pointers;
-  int64_t steps = 0;
-  uint64_t seed = 0;
-  bool training = true;
-};
+void ftc_state::AlignedFree::operator()(void *p) const { std::free(p); }
 
 namespace {
 
@@ -431,102 +441,6 @@ int64_t ftc_step_count(const ftc_state *state) { return state ? state->steps : 0
 void ftc_set_training(ftc_state *state, int32_t training) {
   if (state)
     state->training = training != 0;
-}
-
-ftc_status ftc_save(const ftc_state *state, const char *path) {
-  if (!state || !path)
-    return fail(FTC_ERROR_ARGUMENT, "state or path is null");
-  const Model &m = model();
-  std::vector<TensorView> tensors;
-  auto add = [&](int index, const std::string &name) {
-    const Buffer &b = m.buffers[index];
-    tensors.push_back({name, b.dtype, b.shape, state->pointers[index], b.bytes()});
-  };
-  for (int p : m.params)
-    add(p, m.buffers[p].name);
-  for (int s : m.slots)
-    add(s, "optim." + m.buffers[s].name);
-  int64_t steps = state->steps;
-  tensors.push_back({"optim.step", FTC_I64, {}, &steps, sizeof(steps)});
-  // The dropout masks depend on the seed: a resumed run needs it.
-  auto seed = static_cast<int64_t>(state->seed);
-  if (m.rng >= 0)
-    tensors.push_back({"rng.seed", FTC_I64, {}, &seed, sizeof(seed)});
-  std::string error;
-  if (!writeSafetensors(path, tensors, error))
-    return fail(FTC_ERROR_IO, error);
-  return FTC_OK;
-}
-
-ftc_status ftc_load(ftc_state *state, const char *path) {
-  if (!state || !path)
-    return fail(FTC_ERROR_ARGUMENT, "state or path is null");
-  const Model &m = model();
-  std::string error;
-  ftc_status status = FTC_OK;
-  std::unique_ptr<SafetensorsFile> file = readSafetensors(path, error, status);
-  if (!file)
-    return fail(status, error);
-
-  // Check everything before touching the state.
-  std::vector<std::pair<int, const LoadedTensor *>> plan;
-  std::vector<bool> used(file->tensors.size(), false);
-  auto match = [&](int index, const std::string &name, bool required) -> bool {
-    const Buffer &b = m.buffers[index];
-    const LoadedTensor *t = file->find(name);
-    if (!t) {
-      if (required)
-        error = std::string("checkpoint '") + path + "' has no tensor '" + name +
-                "', a parameter of this model";
-      return !required;
-    }
-    used[t - file->tensors.data()] = true;
-    if (t->dtype != b.dtype || t->shape != b.shape) {
-      error = "tensor '" + name + "' in '" + path + "' is " +
-              describeTensor(t->dtype, t->shape) + "; this model expects " +
-              describeTensor(b.dtype, b.shape);
-      return false;
-    }
-    plan.push_back({index, t});
-    return true;
-  };
-  for (int p : m.params)
-    if (!match(p, m.buffers[p].name, true))
-      return fail(FTC_ERROR_MISMATCH, error);
-  for (int s : m.slots)
-    if (!match(s, "optim." + m.buffers[s].name, false))
-      return fail(FTC_ERROR_MISMATCH, error);
-  int64_t steps = 0;
-  if (const LoadedTensor *t = file->find("optim.step")) {
-    used[t - file->tensors.data()] = true;
-    if (t->dtype != FTC_I64 || !t->shape.empty())
-      return fail(FTC_ERROR_MISMATCH, "tensor 'optim.step' in '" + std::string(path) +
-                                           "' must be a scalar i64");
-    std::memcpy(&steps, t->data, sizeof(steps));
-  }
-  std::optional<int64_t> seed;
-  if (const LoadedTensor *t = m.rng >= 0 ? file->find("rng.seed") : nullptr) {
-    used[t - file->tensors.data()] = true;
-    if (t->dtype != FTC_I64 || !t->shape.empty())
-      return fail(FTC_ERROR_MISMATCH, "tensor 'rng.seed' in '" + std::string(path) +
-                                           "' must be a scalar i64");
-    seed.emplace();
-    std::memcpy(&*seed, t->data, sizeof(*seed));
-  }
-  for (size_t i = 0; i < used.size(); ++i)
-    if (!used[i])
-      return fail(FTC_ERROR_MISMATCH, "tensor '" + file->tensors[i].name + "' in '" +
-                                          path + "' is not part of this model");
-
-  // Commit: slots absent from the file (a PyTorch state_dict) start at zero.
-  for (int s : m.slots)
-    std::memset(state->pointers[s], 0, m.buffers[s].bytes());
-  for (auto [index, t] : plan)
-    std::memcpy(state->pointers[index], t->data, m.buffers[index].bytes());
-  state->steps = steps;
-  if (seed)
-    state->seed = static_cast<uint64_t>(*seed);
-  return FTC_OK;
 }
 
 const char *ftc_last_error(void) { return lastError.c_str(); }

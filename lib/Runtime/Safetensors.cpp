@@ -7,8 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -71,8 +73,10 @@ std::string describeTensor(ftc_dtype dtype, const std::vector<int64_t> &shape) {
   return out + "]";
 }
 
-bool writeSafetensors(const std::string &path, const std::vector<TensorView> &tensors,
-                      std::string &error) {
+namespace {
+/// The header of a safetensors file, padded so that the data that follows
+/// is 8-byte aligned, behind its 8-byte little-endian length.
+std::string encodeHeader(const std::vector<TensorView> &tensors) {
   nlohmann::ordered_json header;
   header["__metadata__"] = {{"format", "pt"}, {"producer", "ftc"}};
   size_t offset = 0;
@@ -85,29 +89,126 @@ bool writeSafetensors(const std::string &path, const std::vector<TensorView> &te
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' '); // keep the data 8-byte aligned
   uint64_t length = text.size();
-  unsigned char prefix[8];
+  std::string out(8, '\0');
   for (int i = 0; i < 8; ++i)
-    prefix[i] = static_cast<unsigned char>(length >> (8 * i));
+    out[i] = static_cast<char>(length >> (8 * i));
+  return out + text;
+}
 
+/// Writes the chunks to a new temporary file beside `path`, synced to disk;
+/// returns its name, or an empty string with `error` set.
+std::string writeTemporary(const std::string &path,
+                           const std::vector<std::pair<const void *, size_t>> &chunks,
+                           std::string &error) {
   std::string tmp = path + ".tmp-XXXXXX";
   std::vector<char> name(tmp.begin(), tmp.end());
   name.push_back('\0');
   int fd = ::mkstemp(name.data());
   if (fd < 0) {
     error = systemError("cannot create a temporary file for", path);
-    return false;
+    return {};
   }
-  bool ok = writeAll(fd, prefix, sizeof(prefix)) && writeAll(fd, text.data(), text.size());
-  for (const TensorView &t : tensors)
-    ok = ok && writeAll(fd, t.data, t.bytes);
+  bool ok = true;
+  for (auto [data, bytes] : chunks)
+    ok = ok && writeAll(fd, data, bytes);
   ok = ok && ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
   if (::close(fd) != 0)
     ok = false;
-  if (!ok || ::rename(name.data(), path.c_str()) != 0) {
+  if (!ok) {
     error = systemError("cannot write", path);
     ::unlink(name.data());
+    return {};
+  }
+  return name.data();
+}
+
+std::vector<std::pair<const void *, size_t>>
+safetensorsChunks(const std::string &header, const std::vector<TensorView> &tensors) {
+  std::vector<std::pair<const void *, size_t>> chunks{{header.data(), header.size()}};
+  for (const TensorView &t : tensors)
+    chunks.push_back({t.data, t.bytes});
+  return chunks;
+}
+} // namespace
+
+bool writeSafetensors(const std::string &path, const std::vector<TensorView> &tensors,
+                      std::string &error) {
+  StagedFiles files;
+  return files.addSafetensors(path, tensors, error) && files.commit(error);
+}
+
+StagedFiles::~StagedFiles() {
+  for (const Staged &f : files)
+    ::unlink(f.temporary.c_str());
+}
+
+bool StagedFiles::addSafetensors(const std::string &path,
+                                 const std::vector<TensorView> &tensors,
+                                 std::string &error) {
+  std::string header = encodeHeader(tensors);
+  std::string tmp = writeTemporary(path, safetensorsChunks(header, tensors), error);
+  if (tmp.empty())
+    return false;
+  files.push_back({tmp, path});
+  return true;
+}
+
+bool StagedFiles::addText(const std::string &path, const std::string &text,
+                          std::string &error) {
+  std::string tmp = writeTemporary(path, {{text.data(), text.size()}}, error);
+  if (tmp.empty())
+    return false;
+  files.push_back({tmp, path});
+  return true;
+}
+
+bool StagedFiles::commit(std::string &error) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (::rename(files[i].temporary.c_str(), files[i].path.c_str()) != 0) {
+      error = systemError("cannot write", files[i].path);
+      files.erase(files.begin(), files.begin() + static_cast<std::ptrdiff_t>(i));
+      return false;
+    }
+  }
+  files.clear();
+  return true;
+}
+
+bool makeDirectories(const std::string &path, std::string &error) {
+  if (path.empty()) {
+    error = "the directory name is empty";
     return false;
   }
+  // Each prefix that ends at a '/', then the whole path.
+  for (size_t end = path.find('/', 1);; end = path.find('/', end + 1)) {
+    std::string prefix = path.substr(0, end);
+    struct stat st;
+    if (::stat(prefix.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) {
+        error = "cannot create the directory '" + path + "': '" + prefix +
+                "' is not a directory";
+        return false;
+      }
+    } else if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      error = systemError("cannot create the directory", prefix);
+      return false;
+    }
+    if (end == std::string::npos)
+      return true;
+  }
+}
+
+bool probeWritable(const std::string &dir, std::string &error) {
+  std::string probe = (dir.empty() ? std::string(".") : dir) + "/.ftc-probe-XXXXXX";
+  std::vector<char> name(probe.begin(), probe.end());
+  name.push_back('\0');
+  int fd = ::mkstemp(name.data());
+  if (fd < 0) {
+    error = systemError("cannot create files in", dir);
+    return false;
+  }
+  ::close(fd);
+  ::unlink(name.data());
   return true;
 }
 

@@ -31,6 +31,38 @@ struct TensorView {
 bool writeSafetensors(const std::string &path, const std::vector<TensorView> &tensors,
                       std::string &error);
 
+/// Files that belong together (an adapter's weights and its config): each
+/// is written in full to a temporary file beside its destination first, and
+/// only once all are written are they renamed into place, so a failure
+/// leaves every destination as it was. Temporaries not committed are
+/// removed when the set is destroyed.
+class StagedFiles {
+public:
+  StagedFiles() = default;
+  StagedFiles(const StagedFiles &) = delete;
+  StagedFiles &operator=(const StagedFiles &) = delete;
+  ~StagedFiles();
+
+  bool addSafetensors(const std::string &path, const std::vector<TensorView> &tensors,
+                      std::string &error);
+  bool addText(const std::string &path, const std::string &text, std::string &error);
+  /// Renames every staged file over its destination, in the order added.
+  bool commit(std::string &error);
+
+private:
+  struct Staged {
+    std::string temporary, path;
+  };
+  std::vector<Staged> files;
+};
+
+/// Creates `path` and any missing parents (as `mkdir -p`).
+bool makeDirectories(const std::string &path, std::string &error);
+
+/// Whether a file can be created in directory `dir` (one is created and
+/// removed again).
+bool probeWritable(const std::string &dir, std::string &error);
+
 struct LoadedTensor {
   std::string name;
   ftc_dtype dtype;

@@ -129,8 +129,75 @@ FTC_API ftc_status ftc_set_num_threads(int32_t n);
 FTC_API ftc_status ftc_save(const ftc_state *state, const char *path);
 /* Loads a checkpoint written by ftc_save, or a PyTorch state_dict saved as
  * safetensors (parameters only: optimizer state and step counter become
- * zero). Every parameter must be present with its dtype and shape. */
+ * zero). Every parameter must be present with its dtype and shape, except
+ * the LoRA adapters of a step compiled with them (`M.lora_A.weight`,
+ * `M.lora_B.weight`, `M.lora_magnitude_vector` of each adapted module M):
+ * a pretrained model's state_dict lacks them, and they keep their values
+ * (ftc_create's). Optimizer state that the file holds for a weight this
+ * step does not train is skipped; any other tensor the model lacks is an
+ * error. ftc_last_report says what was loaded. */
 FTC_API ftc_status ftc_load(ftc_state *state, const char *path);
+/* Loads every tensor of `path` whose name, dtype and shape are those of a
+ * parameter; every other parameter keeps its value (a pretrained backbone
+ * under a new head). Optimizer state and step counter become zero: the
+ * file's optimizer state is not read. Fails (FTC_ERROR_MISMATCH) when no
+ * tensor fits at all. ftc_last_report lists what was skipped and why. */
+FTC_API ftc_status ftc_load_partial(ftc_state *state, const char *path);
+
+/* LoRA adapters in the files of Hugging Face PEFT (save_pretrained), for a
+ * step compiled with adapters (`ftc --lora-targets=...`; others return
+ * FTC_ERROR_UNSUPPORTED):
+ *   DIR/adapter_model.safetensors  `base_model.model.M.lora_A.weight` [r, in],
+ *       `base_model.model.M.lora_B.weight` [out, r] (and DoRA's
+ *       `base_model.model.M.lora_magnitude_vector` [out]) for each adapted
+ *       module M; every parameter of a module PEFT would save whole
+ *       (modules_to_save: a trained parameter that is no adapter), as
+ *       `base_model.model.<name>`;
+ *   DIR/adapter_config.json  LoraConfig: peft_type "LORA", r, lora_alpha,
+ *       lora_dropout, use_rslora, use_dora, target_modules (the adapted
+ *       modules by name), modules_to_save, bias "none", inference_mode
+ *       true, the other fields at PEFT's defaults.
+ * Saving creates DIR if needed and writes both files to temporaries first,
+ * renaming them only once both are written: a failure leaves DIR as it
+ * was. Loading checks that r, lora_alpha, use_rslora and use_dora are the
+ * step's (and that no per-module rank_pattern/alpha_pattern, fan_in_fan_out
+ * or bias other than "none" is asked for), that every adapter of the step
+ * is in the file with its shape and that every tensor of the file is an
+ * adapter or a parameter of a module in modules_to_save; 16- and 64-bit
+ * float tensors are converted. The optimizer state of the loaded
+ * parameters becomes zero. */
+FTC_API ftc_status ftc_save_adapters(const ftc_state *state, const char *dir);
+FTC_API ftc_status ftc_load_adapters(ftc_state *state, const char *dir);
+/* The base model with the adapters folded in, as a state_dict in
+ * safetensors: the parameters of the model without the adapters, each
+ * adapted `M.weight` replaced by W + scaling * B A (DoRA: by
+ * m * (W + scaling * B A) / ||W + scaling * B A|| per output row),
+ * computed in double and stored as f32. A step compiled without LoRA
+ * loads it with ftc_load, PyTorch's base model with load_state_dict. */
+FTC_API ftc_status ftc_save_merged(const ftc_state *state, const char *path);
+/* Checks, before any work, that a later save could succeed: `kind` is
+ * "checkpoint" (ftc_save: the directory of `path` takes new files),
+ * "adapters" (ftc_save_adapters: the step has adapters, every parameter it
+ * trains fits PEFT's format, DIR = `path` exists or is created here and
+ * takes new files) or "merged" (ftc_save_merged). */
+FTC_API ftc_status ftc_check_save(const char *kind, const char *path);
+/* What the last successful ftc_load, ftc_load_partial, ftc_load_adapters,
+ * ftc_save_adapters or ftc_save_merged on `state` did, as one JSON object
+ * ("" before any; valid until the next of those calls or ftc_destroy):
+ *   "action": "load" | "load_partial" | "load_adapters" | "save_adapters"
+ *             | "save_merged",   "path": the file or directory;
+ * loads:  "loaded": the parameters set from the file, "kept": those that
+ *         kept their values, "skipped": [{"name", "reason", "detail"}] for
+ *         the file's tensors left alone (reason "unknown": not part of the
+ *         model, "mismatch": another dtype or shape, "state": optimizer
+ *         state or seed not taken), "optimizer": optimizer tensors loaded,
+ *         "step": the step counter after; load_adapters also "converted":
+ *         [{"name", "from"}] for tensors stored in another float dtype;
+ * save_adapters: "files", "written" (the keys), "modules_to_save";
+ * save_merged: "written" (the parameter names), "merged": [{"module",
+ *         "weight", "max_abs_change", "max_abs_weight"}] per adapted
+ *         module (max |W' - W| and max |W|), "max_abs_change". */
+FTC_API const char *ftc_last_report(const ftc_state *state);
 
 /* What the last failed call on this thread went wrong with. */
 FTC_API const char *ftc_last_error(void);

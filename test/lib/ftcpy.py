@@ -117,6 +117,42 @@ class Step:
     def load(self, path):
         return self.lib.ftc_load(self.state, path.encode())
 
+    def _file_call(self, name, path):
+        """A call (state, path) -> status of the checkpoint and adapter API."""
+        fn = getattr(self.lib, name)
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        fn.restype = ctypes.c_int
+        return fn(self.state, path.encode())
+
+    def load_partial(self, path):
+        return self._file_call("ftc_load_partial", path)
+
+    def save_adapters(self, directory):
+        return self._file_call("ftc_save_adapters", directory)
+
+    def load_adapters(self, directory):
+        return self._file_call("ftc_load_adapters", directory)
+
+    def save_merged(self, path):
+        return self._file_call("ftc_save_merged", path)
+
+    def report(self):
+        """ftc_last_report as a dict ({} before any load or save)."""
+        fn = self.lib.ftc_last_report
+        fn.argtypes = [ctypes.c_void_p]
+        fn.restype = ctypes.c_char_p
+        text = fn(self.state).decode()
+        return json.loads(text) if text else {}
+
+    def description(self):
+        """The model description (ftc_model_description) as a dict."""
+        self.lib.ftc_model_description.restype = ctypes.c_char_p
+        return json.loads(self.lib.ftc_model_description().decode())
+
+    def params_by_name(self):
+        """name -> a copy of each parameter."""
+        return {p["name"]: self.param(i).copy() for i, p in enumerate(self.params)}
+
 
 def write_safetensors(path, tensors):
     """tensors: name -> numpy array (a PyTorch state_dict as numpy)."""

@@ -2,12 +2,16 @@
 //
 //   ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors |
 //                      --data FILE.txt | --data FILE.bin | --synthetic)
-//             [--steps N | --epochs N] [--seed S] [--init CKPT | --resume CKPT]
-//             [--save CKPT] [--warmup N] [--sample N]
+//             [--steps N | --epochs N] [--seed S]
+//             [--init CKPT [--init-partial] | --resume CKPT] [--load-adapters DIR]
+//             [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]
+//             [--warmup N] [--sample N] [--threads N]
 //
 // Talks to step.so through ftc.h only (dlopen). Batch i of the run is batch
 // i of the data source, counted from the state's step counter, so a resumed
-// run sees the batches an uninterrupted one would have.
+// run sees the batches an uninterrupted one would have. Every output is
+// checked for writability before the first step, and written after the
+// last.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,6 +23,7 @@
 #include "Random.h"
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -26,6 +31,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
 #include <stdexcept>
 #include <string>
@@ -39,8 +45,20 @@ namespace {
 constexpr const char *usage =
     "usage: ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors |\n"
     "                 --data FILE.txt | --data FILE.bin | --synthetic)\n"
-    "                 [--steps N | --epochs N] [--seed S] [--init CKPT | --resume CKPT]\n"
-    "                 [--save CKPT] [--warmup N] [--sample N] [--threads N]\n";
+    "                 [--steps N | --epochs N] [--seed S]\n"
+    "                 [--init CKPT [--init-partial] | --resume CKPT] [--load-adapters DIR]\n"
+    "                 [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]\n"
+    "                 [--warmup N] [--sample N] [--threads N]\n"
+    "  --init CKPT          parameters from an ftc checkpoint or a PyTorch state_dict\n"
+    "                       (safetensors); a LoRA step's adapters may be absent\n"
+    "  --init-partial       with --init: load the tensors whose name, dtype and shape\n"
+    "                       fit, keep the other parameters initialized, list the rest\n"
+    "  --resume CKPT        parameters, optimizer state and step counter\n"
+    "  --load-adapters DIR  LoRA adapters in PEFT's layout (adapter_model.safetensors,\n"
+    "                       adapter_config.json), after --init\n"
+    "  --save CKPT          a checkpoint after training (for --resume)\n"
+    "  --save-adapters DIR  the LoRA adapters after training, in PEFT's layout\n"
+    "  --merge OUT          the base model with the adapters folded in, a state_dict\n";
 
 [[noreturn]] void die(const std::string &message) {
   fmt::print(stderr, "ftc-train: error: {}\n", message);
@@ -55,11 +73,19 @@ constexpr const char *usage =
   X(ftc_load) X(ftc_reset_optimizer) X(ftc_set_training) X(ftc_last_error)  \
   X(ftc_set_num_threads) X(ftc_buffer_bytes)
 
+/// Later additions, resolved when present: a step.so built before them
+/// still trains, and fails only when asked for what it lacks.
+#define FTC_TRAIN_OPTIONAL_API(X)                                              \
+  X(ftc_load_partial) X(ftc_last_report) X(ftc_save_adapters)                  \
+  X(ftc_load_adapters) X(ftc_save_merged) X(ftc_check_save)
+
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
 #define FTC_DECLARE(name) decltype(&::name) name = nullptr;
   FTC_TRAIN_API(FTC_DECLARE)
+  FTC_TRAIN_OPTIONAL_API(FTC_DECLARE)
 #undef FTC_DECLARE
+  std::string path;
 
   explicit Api(const std::string &path) {
     // A bare name is a file here, not a library to search for.
@@ -75,6 +101,11 @@ struct Api {
 #define FTC_RESOLVE(name) get(name, #name);
     FTC_TRAIN_API(FTC_RESOLVE)
 #undef FTC_RESOLVE
+#define FTC_RESOLVE_OPTIONAL(name)                                             \
+  name = reinterpret_cast<decltype(name)>(dlsym(lib, #name));
+    FTC_TRAIN_OPTIONAL_API(FTC_RESOLVE_OPTIONAL)
+#undef FTC_RESOLVE_OPTIONAL
+    this->path = path;
     if (ftc_abi_version() != FTC_ABI_VERSION)
       die(fmt::format("'{}' has ABI version {}; this ftc-train speaks {}", path,
                       ftc_abi_version(), FTC_ABI_VERSION));
@@ -84,11 +115,18 @@ struct Api {
     if (status != FTC_OK)
       die(fmt::format("{}: {}", what, ftc_last_error()));
   }
+
+  /// An optional entry `fn` that `flag` needs.
+  template <typename Fn> Fn need(Fn fn, const char *name, const std::string &flag) const {
+    if (!fn)
+      die(fmt::format("{}: '{}' lacks {}; compile it again with this ftc", flag, path, name));
+    return fn;
+  }
 };
 
 struct Options {
-  std::string library, data, init, resume, save;
-  bool synthetic = false;
+  std::string library, data, init, resume, save, loadAdapters, saveAdapters, merge;
+  bool synthetic = false, initPartial = false;
   int64_t steps = -1, epochs = -1, warmup = 0, sample = 0, threads = 0;
   uint64_t seed = 0;
 };
@@ -135,6 +173,10 @@ Options parseOptions(int argc, char **argv) {
     else if (arg == "--epochs") o.epochs = parseCount(arg, next());
     else if (arg == "--seed") o.seed = static_cast<uint64_t>(parseCount(arg, next()));
     else if (arg == "--init") o.init = next();
+    else if (arg == "--init-partial") o.initPartial = true;
+    else if (arg == "--load-adapters") o.loadAdapters = next();
+    else if (arg == "--save-adapters") o.saveAdapters = next();
+    else if (arg == "--merge") o.merge = next();
     else if (arg == "--resume") o.resume = next();
     else if (arg == "--save") o.save = next();
     else if (arg == "--warmup") o.warmup = parseCount(arg, next());
@@ -154,7 +196,146 @@ Options parseOptions(int argc, char **argv) {
     die("give --steps or --epochs, not both");
   if (!o.init.empty() && !o.resume.empty())
     die("give --init or --resume, not both");
+  if (o.initPartial && o.init.empty())
+    die("--init-partial needs --init CKPT");
+  // The optimizer state of a resumed run belongs to the adapters it saved.
+  if (!o.loadAdapters.empty() && !o.resume.empty())
+    die("give --load-adapters with --init (or alone), not with --resume");
   return o;
+}
+
+/// "a, b, c" for a few names, "a, b, c, ... (N more)" for many.
+std::string someNames(const std::vector<std::string> &names, size_t shown = 6) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < shown; ++i)
+    out += (i ? ", " : "") + names[i];
+  if (names.size() > shown)
+    out += fmt::format(", ... ({} more)", names.size() - shown);
+  return out;
+}
+
+std::string plural(size_t n, const char *word) {
+  return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
+}
+
+/// The JSON of ftc_last_report.
+nlohmann::json lastReport(const Api &api, ftc_state *state) {
+  const char *text = api.ftc_last_report ? api.ftc_last_report(state) : "";
+  nlohmann::json report = nlohmann::json::parse(text ? text : "", nullptr, false);
+  return report.is_object() ? report : nlohmann::json::object();
+}
+
+std::vector<std::string> names(const nlohmann::json &list) {
+  std::vector<std::string> out;
+  for (const auto &entry : list)
+    out.push_back(entry.is_string() ? entry.get<std::string>()
+                                    : entry.value("name", std::string()));
+  return out;
+}
+
+/// A load's summary from its report: what came from the file, what was
+/// left at its initial value (named; the LoRA adapters called so), what of
+/// the file was skipped and why. Optimizer state is only counted: --init
+/// starts a fresh optimizer anyway.
+void printLoad(const std::string &flag, const nlohmann::json &report) {
+  std::vector<std::string> loaded = names(report.value("loaded", nlohmann::json::array())),
+                           kept = names(report.value("kept", nlohmann::json::array()));
+  bool init = flag == "--init";
+  std::string line = fmt::format("{}: loaded {} from {}", flag, plural(loaded.size(), "parameter"),
+                                 report.value("path", std::string()));
+  if (!init)
+    line += fmt::format(" ({})", someNames(loaded));
+  if (init && !kept.empty()) {
+    bool adapters = true;
+    for (const std::string &name : kept) {
+      bool adapter = false;
+      for (const char *suffix : {".lora_A.weight", ".lora_B.weight", ".lora_magnitude_vector"})
+        adapter = adapter || (name.size() > std::strlen(suffix) &&
+                              name.compare(name.size() - std::strlen(suffix),
+                                           std::string::npos, suffix) == 0);
+      adapters = adapters && adapter;
+    }
+    line += fmt::format("; initialized {} ({}{})", kept.size(),
+                        adapters ? "the LoRA adapters: " : "", someNames(kept));
+  }
+  fmt::print("{}\n", line);
+  std::vector<std::string> converted, skipped;
+  size_t state = 0;
+  for (const auto &c : report.value("converted", nlohmann::json::array()))
+    converted.push_back(fmt::format("{} from {}", c.value("name", std::string()),
+                                    c.value("from", std::string())));
+  for (const auto &s : report.value("skipped", nlohmann::json::array())) {
+    if (s.value("reason", std::string()) == "state")
+      ++state;
+    else
+      skipped.push_back(fmt::format("{} ({})", s.value("name", std::string()),
+                                    s.value("detail", std::string())));
+  }
+  if (!converted.empty())
+    fmt::print("{}: converted {} to the model's dtype: {}\n", flag,
+               plural(converted.size(), "tensor"), someNames(converted));
+  if (!skipped.empty())
+    fmt::print("{}: skipped {} of the file: {}\n", flag, plural(skipped.size(), "tensor"),
+               someNames(skipped, 8));
+  if (state > 0)
+    fmt::print("{}: did not take the file's optimizer state ({})\n", flag,
+               plural(state, "tensor"));
+}
+
+/// Fails now, before any step, where an output could not be written later.
+void checkOutputs(const Api &api, const Options &o) {
+  struct Output {
+    const std::string &path;
+    const char *flag, *kind;
+  };
+  for (Output out : {Output{o.save, "--save", "checkpoint"},
+                     Output{o.saveAdapters, "--save-adapters", "adapters"},
+                     Output{o.merge, "--merge", "merged"}}) {
+    if (out.path.empty())
+      continue;
+    // A step.so older than the check still saves checkpoints.
+    if (!api.ftc_check_save && out.kind == std::string("checkpoint"))
+      continue;
+    auto check = api.need(api.ftc_check_save, "ftc_check_save", out.flag);
+    api.check(check(out.kind, out.path.c_str()), out.flag);
+  }
+}
+
+/// The outputs after training: the LoRA adapters, the merged model.
+void saveOutputs(const Api &api, ftc_state *state, const Options &o) {
+  if (!o.saveAdapters.empty()) {
+    auto save = api.need(api.ftc_save_adapters, "ftc_save_adapters", "--save-adapters");
+    api.check(save(state, o.saveAdapters.c_str()),
+              fmt::format("saving adapters to '{}'", o.saveAdapters));
+    nlohmann::json report = lastReport(api, state);
+    std::vector<std::string> written = names(report.value("written", nlohmann::json::array()));
+    std::vector<std::string> kept = names(report.value("modules_to_save", nlohmann::json::array()));
+    fmt::print("saved adapters to {} ({} in adapter_model.safetensors{}, adapter_config.json)\n",
+               o.saveAdapters, plural(written.size(), "tensor"),
+               kept.empty() ? std::string()
+                            : fmt::format(" with modules_to_save {}", someNames(kept)));
+  }
+  if (!o.merge.empty()) {
+    auto merge = api.need(api.ftc_save_merged, "ftc_save_merged", "--merge");
+    api.check(merge(state, o.merge.c_str()), fmt::format("merging into '{}'", o.merge));
+    nlohmann::json report = lastReport(api, state);
+    const auto &modules = report.value("merged", nlohmann::json::array());
+    std::string largest;
+    double maxChange = -1.0;
+    std::vector<std::string> each;
+    for (const auto &m : modules) {
+      double change = m.value("max_abs_change", 0.0);
+      each.push_back(fmt::format("{} {:.3g}", m.value("module", std::string()), change));
+      if (change > maxChange) {
+        maxChange = change;
+        largest = m.value("module", std::string());
+      }
+    }
+    fmt::print("merged {} into {}: max |W' - W| {:.3g}{}\n",
+               plural(modules.size(), "adapted module"), o.merge, std::max(maxChange, 0.0),
+               modules.size() <= 4 ? fmt::format(" ({})", someNames(each))
+                                   : fmt::format(" (in {})", largest));
+  }
 }
 
 std::atomic<bool> interrupted{false};
@@ -324,6 +505,7 @@ void sample(const Api &api, ftc_state *state, const TokenStream &text,
 int main(int argc, char **argv) {
   Options o = parseOptions(argc, argv);
   Api api(o.library);
+  checkOutputs(api, o);
   std::vector<Input> inputs = modelInputs(api);
   std::vector<const void *> pointers;
   for (Input &in : inputs)
@@ -365,11 +547,23 @@ int main(int argc, char **argv) {
   if (o.threads > 0)
     api.check(api.ftc_set_num_threads(static_cast<int32_t>(o.threads)), "--threads");
   if (!o.init.empty()) {
-    api.check(api.ftc_load(state, o.init.c_str()), "--init");
+    if (o.initPartial)
+      api.check(api.need(api.ftc_load_partial, "ftc_load_partial", "--init-partial")(
+                    state, o.init.c_str()),
+                "--init");
+    else
+      api.check(api.ftc_load(state, o.init.c_str()), "--init");
     api.ftc_reset_optimizer(state);
+    if (api.ftc_last_report)
+      printLoad("--init", lastReport(api, state));
   }
   if (!o.resume.empty())
     api.check(api.ftc_load(state, o.resume.c_str()), "--resume");
+  if (!o.loadAdapters.empty()) {
+    auto load = api.need(api.ftc_load_adapters, "ftc_load_adapters", "--load-adapters");
+    api.check(load(state, o.loadAdapters.c_str()), "--load-adapters");
+    printLoad("--load-adapters", lastReport(api, state));
+  }
 
   std::signal(SIGINT, [](int) { interrupted = true; });
   int64_t batch = inputs[0].shape[0];
@@ -398,9 +592,10 @@ int main(int argc, char **argv) {
       fmt::print(stderr, "ftc-train: error: the loss is {} at step {}\n",
                  std::isnan(loss) ? std::string("NaN") : fmt::format("{}", loss),
                  first + done + 1);
-      if (!o.save.empty())
-        fmt::print(stderr, "ftc-train: not saving '{}': the parameters are no longer finite\n",
-                   o.save);
+      for (const std::string *out : {&o.save, &o.saveAdapters, &o.merge})
+        if (!out->empty())
+          fmt::print(stderr, "ftc-train: not saving '{}': the parameters are no longer finite\n",
+                     *out);
       return 1;
     }
     progress.update(done + 1, loss);
@@ -415,6 +610,7 @@ int main(int argc, char **argv) {
     api.check(api.ftc_save(state, o.save.c_str()), fmt::format("saving '{}'", o.save));
     fmt::print("saved {} (step {})\n", o.save, api.ftc_step_count(state));
   }
+  saveOutputs(api, state, o);
   // Evaluation and sampling run the model as PyTorch's model.eval() does:
   // no dropout.
   api.ftc_set_training(state, 0);

@@ -1,0 +1,100 @@
+//===- Model.h - the compiled model's layout and a state's buffers -*- C++ -*-===//
+//
+// Shared by the files of the runtime: the layout the compiler fixed (parsed
+// once from `ftc_model_json`), the state that owns a buffer per entry, and
+// the last-error channel of the C ABI.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FTC_RUNTIME_MODEL_H
+#define FTC_RUNTIME_MODEL_H
+
+#include "ftc.h"
+
+#include "Dtype.h"
+#include "Random.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ftc::runtime {
+
+/// One buffer of the layout the compiler fixed (see ftc-bind-abi).
+struct Buffer {
+  std::string kind, name;
+  ftc_dtype dtype;
+  std::vector<int64_t> shape;
+  int64_t numel = 1;
+  bool trainable = false;
+  int64_t high = 0;
+  std::string of; // slots: the parameter they belong to
+  Init init;
+  /// A parameter stored in less than its f32 type (QLoRA's base): "nf4"
+  /// (these bytes are the codes; `scales` the absmax buffer) or "bf16".
+  std::string storage;
+  std::vector<int64_t> logicalShape;
+  int64_t logicalNumel = 0;
+  int scales = -1;
+  size_t bytes() const { return static_cast<size_t>(numel) * dtypeBytes(dtype); }
+};
+
+/// LoRA's settings as the model description carries them (PEFT's
+/// LoraConfig names), when the step was compiled with adapters.
+struct Lora {
+  int64_t r = 0;
+  double alpha = 0.0, scaling = 0.0, dropout = 0.0;
+  bool rslora = false, dora = false;
+  std::string base = "fp32";   // storage of the frozen base weights
+  std::string targets;         // ftc's regex, searched in parameter names
+  std::string trainable;       // other parameters kept trainable (a regex)
+  std::vector<std::string> modules; // adapted modules M (M.weight is W)
+};
+
+struct Model {
+  std::vector<Buffer> buffers;
+  std::vector<int> params, inputs, slots, outputs; // indices into buffers
+  std::vector<int> gradOf;                // param order -> grad buffer or -1
+  int step = -1, loss = -1;
+  int rng = -1; // [seed, step, training] for dropout masks
+  std::unique_ptr<Lora> lora; // null without adapters
+
+  /// The buffer index of parameter `name`, or -1.
+  int findParam(const std::string &name) const;
+  /// Whether parameter `name` is a LoRA adapter of an adapted module
+  /// (`M.lora_A.weight`, `M.lora_B.weight`, `M.lora_magnitude_vector`).
+  bool isAdapter(const std::string &name) const;
+  /// Whether parameter buffer `index` has optimizer state.
+  bool hasSlots(int index) const;
+};
+
+/// Parsed once, on first use.
+const Model &model();
+
+/// The suffixes of an adapted module M's adapter parameters, in the order
+/// they are listed (DoRA's magnitude only where the model has it).
+extern const char *const adapterSuffixes[3];
+
+/// Sets the calling thread's last error and returns `status`.
+ftc_status fail(ftc_status status, std::string message);
+
+} // namespace ftc::runtime
+
+/// Every buffer the entry points see, by layout index. Inputs are borrowed
+/// for the duration of a call; everything else is owned.
+struct ftc_state {
+  struct AlignedFree {
+    void operator()(void *p) const;
+  };
+  std::vector<std::unique_ptr<void, AlignedFree>> owned;
+  std::vector<void *> pointers;
+  int64_t steps = 0;
+  uint64_t seed = 0;
+  bool training = true;
+  /// What the last successful load or save of files did (JSON), for
+  /// ftc_last_report; saving does not change the state otherwise.
+  mutable std::string report;
+};
+
+#endif // FTC_RUNTIME_MODEL_H
