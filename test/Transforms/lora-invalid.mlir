@@ -1,7 +1,7 @@
 // RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc9' 2>&1 | FileCheck %s --check-prefix=NOMATCH
 // RUN: not ftc-opt %s --ftc-lora='rank=0 targets=fc1' 2>&1 | FileCheck %s --check-prefix=RANK
 // RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc(' 2>&1 | FileCheck %s --check-prefix=REGEX
-// RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc1 base=bf16' 2>&1 | FileCheck %s --check-prefix=BASE
+// RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc1 rslora=yes' 2>&1 | FileCheck %s --check-prefix=RSLORA
 // RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc1 dropout=1' 2>&1 | FileCheck %s --check-prefix=DROPOUT
 // RUN: not ftc-opt %s --ftc-lora='rank=2 targets=fc1 variant=qlora' 2>&1 | FileCheck %s --check-prefix=VARIANT
 // RUN: not ftc-opt %s --ftc-lora='rank=2' 2>&1 | FileCheck %s --check-prefix=NOTARGETS
@@ -10,7 +10,7 @@
 // Bad values are found when the options are parsed, before the IR is read.
 // RANK: error: --lora-rank: expected a positive integer, got 0
 // REGEX: error: --lora-targets: invalid regular expression 'fc('
-// BASE: error: ftc-lora: base 'bf16' is not supported yet (expected fp32)
+// RSLORA: error: --lora-rslora: expected true or false, got 'yes'
 // DROPOUT: error: --lora-dropout: expected a probability in [0, 1), got 1
 // VARIANT: error: --lora-variant: expected lora or dora, got 'qlora'
 // NOTARGETS: error: ftc-lora: which linear weights get adapters? Give --lora-targets=REGEX
