@@ -29,6 +29,7 @@
 
 #include "Checkpoint.h"
 #include "Model.h"
+#include "Quantize.h"
 #include "Safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -337,9 +338,6 @@ ftc_status ftc_check_save(const char *kind, const char *path) {
         return fail(FTC_ERROR_IO, error);
       return FTC_OK;
     }
-    if (m.lora->base != "fp32")
-      return fail(FTC_ERROR_UNSUPPORTED, "merging adapters into a '" + m.lora->base +
-                                             "' base is not supported yet");
   } else if (what != "checkpoint") {
     return fail(FTC_ERROR_ARGUMENT, "unknown kind '" + what +
                                         "' (expected checkpoint, adapters or merged)");
@@ -493,18 +491,18 @@ ftc_status ftc_save_merged(const ftc_state *state, const char *path) {
   if (!m.lora)
     return fail(FTC_ERROR_UNSUPPORTED, noAdapters());
   const Lora &lora = *m.lora;
-  // The place for a quantized base: an NF4 W would be dequantized here,
-  // merged in double, and the report would carry the quantization error of
-  // the frozen weights beside the change the adapters make.
-  if (lora.base != "fp32")
-    return fail(FTC_ERROR_UNSUPPORTED,
-                "merging adapters into a '" + lora.base + "' base is not supported yet");
+  // A stored base (QLoRA's nf4, bf16) is merged from its dequantized
+  // values, the weights the step trained with, so the merged f32 model is
+  // the trained one up to f32 rounding. Stored back as nf4 it would not be:
+  // the report gives what requantizing would change (PEFT's merge into a
+  // 4-bit layer requantizes).
 
   struct Merged {
     std::string module;
     int weight = -1;
     std::vector<float> values;
     double maxChange = 0.0, maxWeight = 0.0;
+    double requantization = -1.0; // nf4 bases: max |nf4(W') - W'|
   };
   std::vector<Merged> merged;
   auto value = [&](int index, int64_t i) {
@@ -520,9 +518,11 @@ ftc_status ftc_save_merged(const ftc_state *state, const char *path) {
       return fail(FTC_ERROR_FORMAT, "the model description adapts '" + module +
                                         "', but this step.so lacks its weight or adapters");
     const Buffer &w = m.buffers[out.weight];
-    int64_t rows = w.shape.at(0), cols = w.shape.at(1), r = m.buffers[a].shape.at(0);
+    const std::vector<int64_t> &shape = logicalShape(w);
+    int64_t rows = shape.at(0), cols = shape.at(1), r = m.buffers[a].shape.at(0);
+    std::vector<float> base = logicalValues(m, *state, out.weight);
     std::vector<double> row(cols);
-    out.values.resize(static_cast<size_t>(w.numel));
+    out.values.resize(static_cast<size_t>(rows * cols));
     for (int64_t i = 0; i < rows; ++i) {
       // V = W + s B A, one output row at a time.
       for (int64_t j = 0; j < cols; ++j)
@@ -534,13 +534,13 @@ ftc_status ftc_save_merged(const ftc_state *state, const char *path) {
       }
       double norm = 0.0;
       for (int64_t j = 0; j < cols; ++j) {
-        row[j] = value(out.weight, i * cols + j) + lora.scaling * row[j];
+        row[j] = base[i * cols + j] + lora.scaling * row[j];
         norm += row[j] * row[j];
       }
       // DoRA: the row's direction at the learned magnitude.
       double factor = magnitude >= 0 ? value(magnitude, i) / std::sqrt(norm) : 1.0;
       for (int64_t j = 0; j < cols; ++j) {
-        double original = value(out.weight, i * cols + j);
+        double original = base[i * cols + j];
         float v = static_cast<float>(factor * row[j]);
         if (!std::isfinite(v))
           return fail(FTC_ERROR_ARGUMENT, "the merged weight of '" + module + "' is not finite "
@@ -550,24 +550,47 @@ ftc_status ftc_save_merged(const ftc_state *state, const char *path) {
         out.maxWeight = std::max(out.maxWeight, std::fabs(original));
       }
     }
+    if (w.storage == "nf4") {
+      int64_t n = static_cast<int64_t>(out.values.size());
+      std::vector<uint8_t> codes(static_cast<size_t>(n / 2));
+      std::vector<float> scales(static_cast<size_t>((n + kNf4Block - 1) / kNf4Block));
+      std::vector<float> back(out.values.size());
+      quantizeNf4(out.values.data(), n, codes.data(), scales.data());
+      dequantizeNf4(codes.data(), scales.data(), n, back.data());
+      out.requantization = 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        out.requantization = std::max(
+            out.requantization, std::fabs(static_cast<double>(back[i]) - out.values[i]));
+    }
     merged.push_back(std::move(out));
   }
 
   // The base model's parameters, in its order: adapted weights merged, the
   // adapters left out.
+  // Stored frozen weights without adapters are written dequantized; their
+  // nf4 scales are not tensors of the base model.
   std::vector<TensorView> tensors;
+  std::vector<std::vector<float>> dequantized;
+  dequantized.reserve(m.params.size());
   nlohmann::ordered_json written = nlohmann::ordered_json::array();
   for (int p : m.params) {
     const Buffer &b = m.buffers[p];
-    if (m.isAdapter(b.name))
+    bool scales = std::any_of(m.params.begin(), m.params.end(),
+                              [&](int q) { return m.buffers[q].scales == p; });
+    if (m.isAdapter(b.name) || scales)
       continue;
     auto it = std::find_if(merged.begin(), merged.end(),
                            [&](const Merged &x) { return x.weight == p; });
-    if (it != merged.end())
-      tensors.push_back({b.name, FTC_F32, b.shape, it->values.data(),
+    if (it != merged.end()) {
+      tensors.push_back({b.name, FTC_F32, logicalShape(b), it->values.data(),
                          it->values.size() * sizeof(float)});
-    else
+    } else if (!b.storage.empty()) {
+      dequantized.push_back(logicalValues(m, *state, p));
+      tensors.push_back({b.name, FTC_F32, b.logicalShape, dequantized.back().data(),
+                         dequantized.back().size() * sizeof(float)});
+    } else {
       tensors.push_back({b.name, b.dtype, b.shape, state->pointers[p], b.bytes()});
+    }
     written.push_back(b.name);
   }
   std::string error;
@@ -580,6 +603,8 @@ ftc_status ftc_save_merged(const ftc_state *state, const char *path) {
                        {"weight", m.buffers[x.weight].name},
                        {"max_abs_change", x.maxChange},
                        {"max_abs_weight", x.maxWeight}});
+    if (x.requantization >= 0)
+      modules.back()["nf4_requantization_error"] = x.requantization;
     maxChange = std::max(maxChange, x.maxChange);
   }
   nlohmann::ordered_json report = {{"action", "save_merged"},

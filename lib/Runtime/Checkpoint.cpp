@@ -67,6 +67,54 @@ std::string notPartOfModel(const Model &m, const std::string &name, const std::s
   return message;
 }
 
+bool isFloat(ftc_dtype dtype) {
+  return dtype == FTC_F32 || dtype == FTC_F64 || dtype == FTC_F16 || dtype == FTC_BF16;
+}
+
+/// The nf4 parameter whose scales parameter `index` holds, or -1.
+int scalesOwner(const Model &m, int index) {
+  for (int p : m.params)
+    if (m.buffers[p].scales == index)
+      return p;
+  return -1;
+}
+
+bool quantizedFromFloat(const std::vector<std::pair<int, const LoadedTensor *>> &quantize,
+                        int index) {
+  for (auto [p, t] : quantize)
+    if (p == index)
+      return true;
+  return false;
+}
+
+/// Commits float tensors into stored parameters (quantized as the runtime
+/// quantizes initial values); their names, for the report.
+nlohmann::ordered_json
+storeQuantized(const Model &m, ftc_state &state,
+               const std::vector<std::pair<int, const LoadedTensor *>> &quantize) {
+  nlohmann::ordered_json names = nlohmann::ordered_json::array();
+  for (auto [index, t] : quantize) {
+    const Buffer &b = m.buffers[index];
+    std::vector<float> values(static_cast<size_t>(b.logicalNumel));
+    for (int64_t i = 0; i < b.logicalNumel; ++i)
+      values[i] = static_cast<float>(loadElement(t->dtype, t->data, i));
+    storeLogical(m, state, index, values.data());
+    names.push_back(b.name + " (" + describeTensor(t->dtype, t->shape) + " as " + b.storage + ")");
+  }
+  return names;
+}
+
+/// Parameters a load kept whose init derives from others (DoRA's
+/// magnitude: the norms of W's rows), from the values just loaded.
+void deriveKept(const Model &m, ftc_state &state, const nlohmann::ordered_json &kept) {
+  deriveInitial(m, state, [&](int p) {
+    for (const auto &name : kept)
+      if (name.get<std::string>() == m.buffers[p].name)
+        return true;
+    return false;
+  });
+}
+
 ftc_status readCheckpoint(const char *path, std::unique_ptr<SafetensorsFile> &file) {
   std::string error;
   ftc_status status = FTC_OK;
@@ -122,6 +170,8 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
 
   // Check everything before touching the state.
   std::vector<std::pair<int, const LoadedTensor *>> plan;
+  // Stored parameters (QLoRA's base) given as float tensors: quantized.
+  std::vector<std::pair<int, const LoadedTensor *>> quantize;
   std::vector<bool> used(file->tensors.size(), false);
   nlohmann::ordered_json loaded = nlohmann::ordered_json::array(),
                          kept = nlohmann::ordered_json::array(),
@@ -139,6 +189,10 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
       return !required;
     }
     used[t - file->tensors.data()] = true;
+    if (!b.storage.empty() && isFloat(t->dtype) && t->shape == b.logicalShape) {
+      quantize.push_back({index, t});
+      return true;
+    }
     if (t->dtype != b.dtype || t->shape != b.shape) {
       error = "tensor '" + name + "' in '" + path + "' is " +
               describeTensor(t->dtype, t->shape) + "; this model expects " +
@@ -151,8 +205,13 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
   for (int p : m.params) {
     const std::string &name = m.buffers[p].name;
     // A pretrained model's state_dict has no LoRA adapters: they keep
-    // their values.
+    // their values. The scales of an nf4 weight come with its codes (ftc's
+    // checkpoints), or from quantizing a float tensor (a state_dict's).
     bool adapter = m.isAdapter(name);
+    int owner = scalesOwner(m, p);
+    bool derived = owner >= 0 && quantizedFromFloat(quantize, owner);
+    if (derived)
+      continue;
     if (!match(p, name, !adapter))
       return fail(FTC_ERROR_MISMATCH, error);
     (file->find(name) ? loaded : kept).push_back(name);
@@ -199,6 +258,8 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
     std::memset(state->pointers[s], 0, m.buffers[s].bytes());
   for (auto [index, t] : plan)
     std::memcpy(state->pointers[index], t->data, m.buffers[index].bytes());
+  nlohmann::ordered_json quantized = storeQuantized(m, *state, quantize);
+  deriveKept(m, *state, kept);
   state->steps = steps;
   if (seed)
     state->seed = static_cast<uint64_t>(*seed);
@@ -206,6 +267,8 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
                                    {"loaded", loaded},     {"kept", kept},
                                    {"skipped", skips},     {"optimizer", optimizerTensors},
                                    {"step", state->steps}};
+  if (!quantized.empty())
+    report["quantized"] = quantized;
   state->report = report.dump();
   return FTC_OK;
 }
@@ -221,11 +284,18 @@ ftc_status ftc_load_partial(ftc_state *state, const char *path) {
   std::vector<std::pair<int, const LoadedTensor *>> plan;
   std::vector<bool> set(m.buffers.size(), false);
   nlohmann::ordered_json skips = nlohmann::ordered_json::array();
+  std::vector<std::pair<int, const LoadedTensor *>> quantize;
   for (const LoadedTensor &t : file->tensors) {
     int p = m.findParam(t.name);
     if (p >= 0 && t.dtype == m.buffers[p].dtype && t.shape == m.buffers[p].shape) {
       plan.push_back({p, &t});
       set[p] = true;
+    } else if (p >= 0 && !m.buffers[p].storage.empty() && isFloat(t.dtype) &&
+               t.shape == m.buffers[p].logicalShape) {
+      quantize.push_back({p, &t});
+      set[p] = true;
+      if (m.buffers[p].scales >= 0)
+        set[m.buffers[p].scales] = true;
     } else if (p >= 0) {
       skips.push_back(skipped(t.name, "mismatch", mismatchDetail(t, m.buffers[p])));
     } else if (t.name.rfind("optim.", 0) == 0 || t.name == "rng.seed") {
@@ -234,7 +304,7 @@ ftc_status ftc_load_partial(ftc_state *state, const char *path) {
       skips.push_back(skipped(t.name, "unknown", "not part of this model"));
     }
   }
-  if (plan.empty()) {
+  if (plan.empty() && quantize.empty()) {
     std::string names;
     for (size_t i = 0; i < file->tensors.size() && i < 4; ++i)
       names += (i ? ", '" : "'") + file->tensors[i].name + "'";
@@ -252,15 +322,19 @@ ftc_status ftc_load_partial(ftc_state *state, const char *path) {
     std::memset(state->pointers[s], 0, m.buffers[s].bytes());
   for (auto [index, t] : plan)
     std::memcpy(state->pointers[index], t->data, m.buffers[index].bytes());
+  nlohmann::ordered_json quantized = storeQuantized(m, *state, quantize);
   state->steps = 0;
   nlohmann::ordered_json loaded = nlohmann::ordered_json::array(),
                          kept = nlohmann::ordered_json::array();
   for (int p : m.params)
     (set[p] ? loaded : kept).push_back(m.buffers[p].name);
+  deriveKept(m, *state, kept);
   nlohmann::ordered_json report = {{"action", "load_partial"}, {"path", path},
                                    {"loaded", loaded},         {"kept", kept},
                                    {"skipped", skips},         {"optimizer", 0},
                                    {"step", 0}};
+  if (!quantized.empty())
+    report["quantized"] = quantized;
   state->report = report.dump();
   return FTC_OK;
 }

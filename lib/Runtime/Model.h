@@ -15,9 +15,12 @@
 #include "Random.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+struct ftc_state;
 
 namespace ftc::runtime {
 
@@ -75,6 +78,20 @@ const Model &model();
 /// The suffixes of an adapted module M's adapter parameters, in the order
 /// they are listed (DoRA's magnitude only where the model has it).
 extern const char *const adapterSuffixes[3];
+
+/// A parameter's value as its (f32) type says, whatever its storage: nf4
+/// dequantized, bf16 widened.
+std::vector<float> logicalValues(const Model &m, const ftc_state &state, int index);
+/// Stores f32 `values` (the logical tensor) into parameter `index`: nf4
+/// quantized (with its scales), bf16 rounded.
+void storeLogical(const Model &m, ftc_state &state, int index, const float *values);
+/// The logical shape of parameter buffer `b` (its own without a storage).
+inline const std::vector<int64_t> &logicalShape(const Buffer &b) {
+  return b.storage.empty() ? b.shape : b.logicalShape;
+}
+/// Parameters initialized from others (row_norm: DoRA's magnitude) among
+/// those `which` selects, from their sources' current values.
+void deriveInitial(const Model &m, ftc_state &state, const std::function<bool(int)> &which);
 
 /// Sets the calling thread's last error and returns `status`.
 ftc_status fail(ftc_status status, std::string message);

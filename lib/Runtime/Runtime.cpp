@@ -102,6 +102,54 @@ bool Model::hasSlots(int index) const {
   return false;
 }
 
+std::vector<float> logicalValues(const Model &m, const ftc_state &state, int index) {
+  const Buffer &b = m.buffers[index];
+  const void *data = state.pointers[index];
+  if (b.storage == "nf4") {
+    std::vector<float> values(static_cast<size_t>(b.logicalNumel));
+    dequantizeNf4(static_cast<const uint8_t *>(data),
+                  static_cast<const float *>(state.pointers[b.scales]), b.logicalNumel,
+                  values.data());
+    return values;
+  }
+  std::vector<float> values(static_cast<size_t>(b.numel));
+  for (int64_t i = 0; i < b.numel; ++i)
+    values[i] = static_cast<float>(loadElement(b.dtype, data, i));
+  return values;
+}
+
+void storeLogical(const Model &m, ftc_state &state, int index, const float *values) {
+  const Buffer &b = m.buffers[index];
+  if (b.storage == "nf4") {
+    quantizeNf4(values, b.logicalNumel, static_cast<uint8_t *>(state.pointers[index]),
+                static_cast<float *>(state.pointers[b.scales]));
+    return;
+  }
+  for (int64_t i = 0; i < b.numel; ++i)
+    storeElement(b.dtype, state.pointers[index], i, values[i]);
+}
+
+void deriveInitial(const Model &m, ftc_state &state, const std::function<bool(int)> &which) {
+  for (int p : m.params) {
+    const Buffer &b = m.buffers[p];
+    if (b.init.kind != "row_norm" || !which(p))
+      continue;
+    for (int q : m.params) {
+      const Buffer &source = m.buffers[q];
+      const std::vector<int64_t> &shape =
+          source.storage.empty() ? source.shape : source.logicalShape;
+      if (source.name != b.init.of || shape.empty() || shape[0] != b.numel)
+        continue;
+      // W's rows, whatever its storage (QLoRA with DoRA: PEFT takes the norms
+      // of the dequantized weight).
+      std::vector<float> w = logicalValues(m, state, q);
+      int64_t rows = b.numel;
+      fillRowNorms(b.dtype, state.pointers[p], FTC_F32, w.data(), rows,
+                   static_cast<int64_t>(w.size()) / rows);
+    }
+  }
+}
+
 const Model &model() {
   static const Model parsed = [] {
     Model m;
@@ -184,60 +232,6 @@ using namespace ftc::runtime;
 void ftc_state::AlignedFree::operator()(void *p) const { std::free(p); }
 
 namespace {
-
-/// A parameter's value as its f32 (or own float) type says, whatever its
-/// storage: nf4 dequantized, bf16 widened.
-std::vector<float> logicalValues(const Model &m, const ftc_state &state, int index) {
-  const Buffer &b = m.buffers[index];
-  const void *data = state.pointers[index];
-  if (b.storage == "nf4") {
-    std::vector<float> values(static_cast<size_t>(b.logicalNumel));
-    dequantizeNf4(static_cast<const uint8_t *>(data),
-                  static_cast<const float *>(state.pointers[b.scales]), b.logicalNumel,
-                  values.data());
-    return values;
-  }
-  std::vector<float> values(static_cast<size_t>(b.numel));
-  for (int64_t i = 0; i < b.numel; ++i)
-    values[i] = static_cast<float>(loadElement(b.dtype, data, i));
-  return values;
-}
-
-/// Stores f32 `values` (the logical tensor) into a stored parameter.
-void storeLogical(const Model &m, ftc_state &state, int index, const float *values) {
-  const Buffer &b = m.buffers[index];
-  if (b.storage == "nf4") {
-    quantizeNf4(values, b.logicalNumel, static_cast<uint8_t *>(state.pointers[index]),
-                static_cast<float *>(state.pointers[b.scales]));
-    return;
-  }
-  for (int64_t i = 0; i < b.numel; ++i)
-    storeElement(b.dtype, state.pointers[index], i, values[i]);
-}
-
-/// Parameters initialized from others (row_norm: DoRA's magnitude), for the
-/// parameters `which` selects, from the current values of their sources.
-template <typename Select>
-void deriveInitial(const Model &m, ftc_state &state, Select which) {
-  for (int p : m.params) {
-    const Buffer &b = m.buffers[p];
-    if (b.init.kind != "row_norm" || !which(p))
-      continue;
-    for (int q : m.params) {
-      const Buffer &source = m.buffers[q];
-      const std::vector<int64_t> &shape =
-          source.storage.empty() ? source.shape : source.logicalShape;
-      if (source.name != b.init.of || shape.empty() || shape[0] != b.numel)
-        continue;
-      // W's rows, whatever its storage (QLoRA with DoRA: PEFT takes the norms
-      // of the dequantized weight).
-      std::vector<float> w = logicalValues(m, state, q);
-      int64_t rows = b.numel;
-      fillRowNorms(b.dtype, state.pointers[p], FTC_F32, w.data(), rows,
-                   static_cast<int64_t>(w.size()) / rows);
-    }
-  }
-}
 
 ftc_status fillInfo(int32_t index, const std::vector<int> &which,
                     ftc_tensor_info *info, const char *what) {

@@ -18,7 +18,6 @@ gradient is that of the loss with n held constant: when an element of A or
 B moves, the magnitude m moves with n (m n'/n), which keeps m / n, and so
 everything but the held norm, as it was.
 """
-import json
 import os
 import subprocess
 import sys
@@ -41,7 +40,7 @@ def main():
     step = ftcpy.Step(so, seed=0)
     rng = np.random.default_rng(0)
     names = [info["name"] for info in step.params]
-    lora = json.loads(step.lib_description()).get("lora", {})
+    lora = step.description().get("lora", {})
     # DoRA: adapter parameter index -> (W, A, B, m) indices of its module.
     held = {}
     for module in lora.get("modules", []) if lora.get("use_dora") else []:

@@ -8,7 +8,7 @@ import numpy as np
 
 DTYPES = {0: np.float32, 1: np.float64, 4: np.int32, 5: np.int64, 7: np.uint8}
 TAGS = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64",
-        np.dtype(np.int32): "I32", np.dtype(np.int64): "I64"}
+        np.dtype(np.int32): "I32", np.dtype(np.int64): "I64", np.dtype(np.uint8): "U8"}
 
 
 class TensorInfo(ctypes.Structure):
@@ -68,11 +68,6 @@ class Step:
 
     def error(self):
         return self.lib.ftc_last_error().decode()
-
-    def lib_description(self):
-        """The model description JSON of the step library."""
-        self.lib.ftc_model_description.restype = ctypes.c_char_p
-        return self.lib.ftc_model_description().decode()
 
     def _call(self, fn, batch):
         arrays = [np.ascontiguousarray(batch[i["name"]], dtype=i["dtype"]) for i in self.inputs]

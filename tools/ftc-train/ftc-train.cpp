@@ -335,6 +335,16 @@ void saveOutputs(const Api &api, ftc_state *state, const Options &o) {
                plural(modules.size(), "adapted module"), o.merge, std::max(maxChange, 0.0),
                modules.size() <= 4 ? fmt::format(" ({})", someNames(each))
                                    : fmt::format(" (in {})", largest));
+    // An nf4 base: the merged f32 weights are the trained model's; stored
+    // back as nf4 (PEFT's merge into a 4-bit layer) they would change.
+    double requantization = -1.0;
+    for (const auto &m : modules)
+      requantization = std::max(requantization, m.value("nf4_requantization_error", -1.0));
+    if (requantization >= 0)
+      fmt::print("the nf4 base was merged from its dequantized weights (the trained model, "
+                 "exact in f32); requantized to nf4 the merged weights would move by up to "
+                 "{:.3g}, {:.1f}% of the adapters' largest change\n",
+                 requantization, maxChange > 0 ? 100.0 * requantization / maxChange : 0.0);
   }
 }
 

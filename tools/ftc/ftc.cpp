@@ -238,6 +238,7 @@ LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions 
                       config.getScale(), config.getVariant(), config.getBase());
   row("", "this step", "full fine-tuning");
   row("trainable parameters", trainable(step), trainable(all));
+  row("parameters (as stored)", bytes(step.storedBytes), bytes(all.storedBytes));
   row("gradients", bytes(step.trainableBytes), bytes(all.trainableBytes));
   row("optimizer state", bytes(step.slotBytes), bytes(all.slotBytes));
   row("backward products", products(step), products(all));

@@ -65,6 +65,8 @@ ftc::train::StepSummary ftc::train::summarizeStep(ModuleOp module) {
       int64_t n = param.getTensorType().getNumElements();
       summary.parameters += n;
       summary.parameterBytes += bytes(param.getTensorType());
+      for (RankedTensorType stored : param.getStoredTypes())
+        summary.storedBytes += bytes(stored);
       if (param.isTrainable()) {
         summary.trainable += n;
         summary.trainableBytes += bytes(param.getTensorType());

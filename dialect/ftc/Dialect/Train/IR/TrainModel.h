@@ -24,6 +24,8 @@ mlir::func::FuncOp findMarkedFunction(mlir::ModuleOp module,
 struct StepSummary {
   int64_t parameters = 0, trainable = 0;        // elements
   int64_t parameterBytes = 0, trainableBytes = 0;
+  /// As stored: QLoRA's nf4 or bf16 bases in their storage's bytes.
+  int64_t storedBytes = 0;
   int64_t slotBytes = 0;                        // optimizer state
   /// Matrix products (train.linear, train.matmul) of the backward pass:
   /// those of the gradient function less those of the loss function.
