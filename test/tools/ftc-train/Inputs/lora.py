@@ -9,6 +9,9 @@ command prints what it checked and ends with "<command>: ok", or raises.
                                      the adapter files against PEFT's format
   lora.py check-roundtrip LORA.so DIR FULL SD
   lora.py check-merge BASE.so LORA.so MERGED FULL
+  lora.py check-dora BASE.so DORA.so DIR MERGED FULL SD
+                                     DoRA's magnitude: init, files, merge
+  lora.py check-nf4-merge BASE.so QLORA.so MERGED FULL SD
   lora.py edit-config DIR FIELD JSON  /  drop-key DIR KEY  /  to-f64 DIR
 """
 import ctypes
@@ -278,6 +281,70 @@ def check_merge(base_so, lora_so, merged_path, full_path):
     print("check-merge: ok")
 
 
+def check_dora(base_so, dora_so, directory, merged_path, full_path, sd_path):
+    """DoRA: the magnitude starts at the norms of the loaded W's rows, is
+    saved under PEFT's key (no .weight), loads back, and merges as
+    m / ||W + s B A|| (W + s B A) per row."""
+    sd, full = ftcpy.read_safetensors(sd_path), ftcpy.read_safetensors(full_path)
+    merged = ftcpy.read_safetensors(merged_path)
+    s = ftcpy.Step(dora_so, seed=9)
+    s.check(s.load(sd_path))
+    check("fc1.lora_magnitude_vector" in s.report()["kept"], "a base state_dict keeps the magnitudes")
+    for m in ("fc1", "fc2"):
+        norms = np.linalg.norm(sd[f"{m}.weight"].astype(np.float64), axis=1).astype(np.float32)
+        check(same(s.params_by_name()[f"{m}.lora_magnitude_vector"], norms),
+              f"after --init, {m}.lora_magnitude_vector is the norms of the loaded W's rows")
+    tensors = ftcpy.read_safetensors(os.path.join(directory, "adapter_model.safetensors"))
+    with open(os.path.join(directory, "adapter_config.json")) as f:
+        config = json.load(f)
+    check(config["use_dora"] is True, "adapter_config.json: use_dora true")
+    for m in ("fc1", "fc2"):
+        key = f"{PREFIX}{m}.lora_magnitude_vector"
+        check(key in tensors and same(tensors[key], full[f"{m}.lora_magnitude_vector"]),
+              f"{key} (PEFT's key, no .weight) holds the trained magnitude")
+    s.check(s.load_adapters(directory))
+    check(all(same(s.params_by_name()[k], full[k]) for k in full
+              if "lora" in k and not k.startswith("optim.")),
+          "--load-adapters restores A, B and the magnitudes bit for bit")
+    scaling = s.description()["lora"]["scaling"]
+    for m in ("fc1", "fc2"):
+        w = full[f"{m}.weight"].astype(np.float64)
+        v = w + scaling * (full[f"{m}.lora_B.weight"].astype(np.float64) @
+                           full[f"{m}.lora_A.weight"].astype(np.float64))
+        ref = (full[f"{m}.lora_magnitude_vector"][:, None] / np.linalg.norm(v, axis=1)[:, None]
+               * v).astype(np.float32)
+        ulps = np.abs(merged[f"{m}.weight"].astype(np.float64) - ref) / np.spacing(np.abs(ref))
+        check(float(ulps.max()) <= 1.0, f"merged {m}.weight = m / ||W + s B A|| (W + s B A), "
+                                        f"within 1 ulp (max {ulps.max():.2f})")
+    base = ftcpy.Step(base_so, seed=5)
+    base.check(base.load(merged_path))
+    s.check(s.load(full_path))
+    for seed in range(3):
+        lb, ld = base.eval(batch(seed)), s.eval(batch(seed))
+        rel = abs(lb - ld) / abs(ld)
+        check(rel <= 1e-5, f"batch {seed}: base+merged loss {lb:.7f}, DoRA loss {ld:.7f} (rel {rel:.1e})")
+    print("check-dora: ok")
+
+
+def check_nf4_merge(base_so, qlora_so, merged_path, full_path, sd_path):
+    """QLoRA: merged from the dequantized base, the merged f32 model is the
+    trained one; the report gives what requantizing would change."""
+    base = ftcpy.Step(base_so, seed=5)
+    base.check(base.load(merged_path))
+    q = ftcpy.Step(qlora_so, seed=5)
+    q.check(q.load(full_path))
+    check(q.params_by_name()["fc1.weight"].dtype == np.uint8, "the QLoRA step stores fc1 as nf4 codes")
+    for seed in range(3):
+        lb, lq = base.eval(batch(seed)), q.eval(batch(seed))
+        rel = abs(lb - lq) / abs(lq)
+        check(rel <= 1e-5, f"batch {seed}: base+merged loss {lb:.7f}, QLoRA loss {lq:.7f} (rel {rel:.1e})")
+    q.check(q.save_merged(merged_path + ".again"))
+    errors = [x["nf4_requantization_error"] for x in q.report()["merged"]]
+    check(len(errors) == 2 and all(e > 0 for e in errors),
+          f"the report gives the nf4 requantization error of each merged module ({errors})")
+    print("check-nf4-merge: ok")
+
+
 def edit_config(directory, field, value):
     path = os.path.join(directory, "adapter_config.json")
     with open(path) as f:
@@ -317,5 +384,6 @@ if __name__ == "__main__":
     commands = {"state-dict": state_dict, "check-init": check_init, "check-partial": check_partial,
                 "check-peft": check_peft, "check-roundtrip": check_roundtrip,
                 "check-merge": check_merge, "edit-config": edit_config, "drop-key": drop_key,
-                "add-key": add_key, "check-failed-load": check_failed_load}
+                "add-key": add_key, "check-failed-load": check_failed_load,
+                "check-dora": check_dora, "check-nf4-merge": check_nf4_merge}
     commands[sys.argv[1]](*sys.argv[2:])
