@@ -575,8 +575,7 @@ ftc_status ftc_save_merged(const ftc_state *state, const char *path) {
   nlohmann::ordered_json written = nlohmann::ordered_json::array();
   for (int p : m.params) {
     const Buffer &b = m.buffers[p];
-    bool scales = std::any_of(m.params.begin(), m.params.end(),
-                              [&](int q) { return m.buffers[q].scales == p; });
+    bool scales = !b.scalesOf.empty();
     if (m.isAdapter(b.name) || scales)
       continue;
     auto it = std::find_if(merged.begin(), merged.end(),

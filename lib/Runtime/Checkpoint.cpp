@@ -71,11 +71,13 @@ bool isFloat(ftc_dtype dtype) {
   return dtype == FTC_F32 || dtype == FTC_F64 || dtype == FTC_F16 || dtype == FTC_BF16;
 }
 
-/// The nf4 parameter whose scales parameter `index` holds, or -1.
+/// The stored parameter whose scales (or other stored part) parameter
+/// `index` holds, or -1.
 int scalesOwner(const Model &m, int index) {
   for (int p : m.params)
-    if (m.buffers[p].scales == index)
-      return p;
+    for (int part : m.buffers[p].stored)
+      if (part == index)
+        return p;
   return -1;
 }
 
@@ -294,8 +296,8 @@ ftc_status ftc_load_partial(ftc_state *state, const char *path) {
                t.shape == m.buffers[p].logicalShape) {
       quantize.push_back({p, &t});
       set[p] = true;
-      if (m.buffers[p].scales >= 0)
-        set[m.buffers[p].scales] = true;
+      for (int part : m.buffers[p].stored)
+        set[part] = true;
     } else if (p >= 0) {
       skips.push_back(skipped(t.name, "mismatch", mismatchDetail(t, m.buffers[p])));
     } else if (t.name.rfind("optim.", 0) == 0 || t.name == "rng.seed") {

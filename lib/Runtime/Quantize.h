@@ -30,6 +30,26 @@ void quantizeNf4(const float *values, int64_t n, uint8_t *codes, float *absmax);
 /// The inverse: nf4[code] * absmax of the element's block.
 void dequantizeNf4(const uint8_t *codes, const float *absmax, int64_t n, float *values);
 
+/// QLoRA's double quantization of the absmax scales, as bitsandbytes'
+/// compress_statistics does: offset = their mean; (absmax - offset) coded
+/// blockwise (256 a block, each block's absmax kept in f32) as the nearest
+/// of the 256 values of bitsandbytes' signed dynamic map (ties to the lower).
+constexpr int64_t kNestedBlock = 256;
+struct NestedScales {
+  uint8_t *codes;   // [blocks]
+  float *absmax;    // [ceil(blocks / 256)]
+  float *map;       // [256]
+  float *offset;    // [1]
+};
+/// bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7,
+/// total_bits=8): 127 positive values (fractions of powers of ten from 1e-6
+/// to 1 at 1, 2, ..., 64 steps), their negatives, 0 and 1, sorted; computed
+/// in f32 as PyTorch's linspace computes (scalar path).
+void dynamicMap(float map[256]);
+void quantizeNf4Double(const float *values, int64_t n, uint8_t *codes, NestedScales scales);
+void dequantizeNf4Double(const uint8_t *codes, const NestedScales &scales, int64_t n,
+                         float *values);
+
 } // namespace ftc::runtime
 
 #endif // FTC_RUNTIME_QUANTIZE_H

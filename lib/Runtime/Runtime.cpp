@@ -102,6 +102,14 @@ bool Model::hasSlots(int index) const {
   return false;
 }
 
+/// The double-quantized scales of an nf4-dq parameter's buffers.
+static NestedScales nestedScales(const Buffer &b, const ftc_state &state) {
+  return {static_cast<uint8_t *>(state.pointers[b.stored.at(0)]),
+          static_cast<float *>(state.pointers[b.stored.at(1)]),
+          static_cast<float *>(state.pointers[b.stored.at(2)]),
+          static_cast<float *>(state.pointers[b.stored.at(3)])};
+}
+
 std::vector<float> logicalValues(const Model &m, const ftc_state &state, int index) {
   const Buffer &b = m.buffers[index];
   const void *data = state.pointers[index];
@@ -110,6 +118,12 @@ std::vector<float> logicalValues(const Model &m, const ftc_state &state, int ind
     dequantizeNf4(static_cast<const uint8_t *>(data),
                   static_cast<const float *>(state.pointers[b.scales]), b.logicalNumel,
                   values.data());
+    return values;
+  }
+  if (b.storage == "nf4-dq") {
+    std::vector<float> values(static_cast<size_t>(b.logicalNumel));
+    dequantizeNf4Double(static_cast<const uint8_t *>(data), nestedScales(b, state),
+                        b.logicalNumel, values.data());
     return values;
   }
   std::vector<float> values(static_cast<size_t>(b.numel));
@@ -123,6 +137,11 @@ void storeLogical(const Model &m, ftc_state &state, int index, const float *valu
   if (b.storage == "nf4") {
     quantizeNf4(values, b.logicalNumel, static_cast<uint8_t *>(state.pointers[index]),
                 static_cast<float *>(state.pointers[b.scales]));
+    return;
+  }
+  if (b.storage == "nf4-dq") {
+    quantizeNf4Double(values, b.logicalNumel, static_cast<uint8_t *>(state.pointers[index]),
+                      nestedScales(b, state));
     return;
   }
   for (int64_t i = 0; i < b.numel; ++i)
@@ -172,6 +191,7 @@ const Model &model() {
         buf.init.b = init.value("std", init.value("high", 0.0));
         buf.init.of = init.value("of", std::string());
       }
+      buf.scalesOf = b.value("scales_of", std::string());
       if (b.contains("storage")) {
         const auto &storage = b.at("storage");
         buf.storage = storage.at("kind").get<std::string>();
@@ -182,12 +202,15 @@ const Model &model() {
       }
       m.buffers.push_back(std::move(buf));
     }
-    // nf4 codes are followed by their scales, `<name>.absmax`.
+    // nf4 codes are followed by their scales (`<name>.absmax`, ...).
     for (size_t i = 0; i < m.buffers.size(); ++i)
-      if (m.buffers[i].storage == "nf4")
+      if (!m.buffers[i].storage.empty())
         for (size_t j = 0; j < m.buffers.size(); ++j)
-          if (m.buffers[j].name == m.buffers[i].name + ".absmax")
-            m.buffers[i].scales = static_cast<int>(j);
+          if (m.buffers[j].scalesOf == m.buffers[i].name)
+            m.buffers[i].stored.push_back(static_cast<int>(j));
+    for (Buffer &b : m.buffers)
+      if (!b.stored.empty())
+        b.scales = b.stored[0];
     for (int i = 0; i < static_cast<int>(m.buffers.size()); ++i) {
       const std::string &kind = m.buffers[i].kind;
       if (kind == "param") m.params.push_back(i);

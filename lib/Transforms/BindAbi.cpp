@@ -60,8 +60,10 @@ struct Layout {
   std::optional<unsigned> step, loss, rng;
   SmallVector<unsigned> outputs; // loss-function result i + 1 -> index
   llvm::StringMap<unsigned> grads; // param symbol -> index of its gradient
-  /// Parameters with a storage -> their stored types (codes, scales).
+  /// Parameters with a storage -> their stored types (codes, scales...)
+  /// and the names of the buffers after the codes.
   llvm::StringMap<SmallVector<RankedTensorType>> stored;
+  llvm::StringMap<SmallVector<std::string>> storedNames;
 
   unsigned add(OpBuilder &b, StringRef kind, StringRef name, Type type,
                ArrayRef<NamedAttribute> extra = {}) {
@@ -110,12 +112,14 @@ void BindAbiPass::runOnOperation() {
         layout.stored[name] = {stored.begin(), stored.end()};
       }
       layout.variables[name] = layout.add(b, "param", name, stored[0], extra);
-      if (stored.size() == 2) {
-        std::string scales = (name + ".absmax").str();
+      for (auto [suffix, type] :
+           llvm::drop_begin(llvm::zip(param.getStoredSuffixes(), stored))) {
+        std::string scales = (name + suffix).str();
         layout.variables[scales] = layout.add(
-            b, "param", scales, stored[1],
+            b, "param", scales, type,
             {b.getNamedAttr("trainable", b.getBoolAttr(false)),
              b.getNamedAttr("scales_of", FlatSymbolRefAttr::get(param.getSymNameAttr()))});
+        layout.storedNames[name].push_back(scales);
       }
     }
     else if (auto slot = dyn_cast<SlotOp>(op))
@@ -249,9 +253,10 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
       // lives from one dequantize to its use, not from the forward pass to
       // the backward one.
       Value codes = variable(name, stored->second[0]).second;
-      Value scales = stored->second.size() == 2
-                         ? variable((name + ".absmax").str(), stored->second[1]).second
-                         : Value();
+      SmallVector<Value> scales;
+      for (auto [scalesName, type] :
+           llvm::zip(layout.storedNames[name], llvm::drop_begin(stored->second)))
+        scales.push_back(variable(scalesName, type).second);
       for (OpOperand &use : llvm::make_early_inc_range(read->getUses())) {
         b.setInsertionPoint(use.getOwner());
         use.set(DequantizeOp::create(b, read.getLoc(), read.getType(), codes, scales,

@@ -117,15 +117,18 @@ std::string describeModel(ArrayAttr abi, ModuleOp module) {
       logical = cast<RankedTensorType>(entry.getAs<TypeAttr>("logical_type").getValue());
       json::Object quant{{"kind", storage.getValue()},
                          {"shape", json::Array(logical.getShape())}};
-      if (storage.getValue() == "nf4") {
+      if (storage.getValue() != "bf16") {
         buffer["dtype"] = "u8";
         quant["block_size"] = 64;
-        quant["scales"] = (cast<StringAttr>(entry.get("name")).getValue() + ".absmax").str();
       }
       buffer["storage"] = std::move(quant);
     }
-    if (auto of = entry.getAs<FlatSymbolRefAttr>("scales_of"))
+    if (auto of = entry.getAs<FlatSymbolRefAttr>("scales_of")) {
       buffer["scales_of"] = of.getValue();
+      // Double quantization's 8-bit codes of the scales: bytes, as nf4's.
+      if (type.getElementType().isInteger(8))
+        buffer["dtype"] = "u8";
+    }
     if (auto init = entry.get("init"))
       buffer["init"] = describeInit(init, logical);
     if (auto trainable = entry.getAs<BoolAttr>("trainable"))

@@ -84,12 +84,13 @@ LogicalResult LoraPass::checkOptions(function_ref<LogicalResult(const Twine &)> 
                    ArrayRef<StringRef> allowed) -> LogicalResult {
     if (value.empty() || llvm::is_contained(allowed, value))
       return success();
-    return fail("--lora-" + name + ": expected " + llvm::join(allowed, " or ") +
-                ", got '" + value + "'");
+    std::string list = llvm::join(allowed.drop_back(), ", ");
+    list += (allowed.size() > 2 ? ", or " : " or ") + allowed.back().str();
+    return fail("--lora-" + name + ": expected " + list + ", got '" + value + "'");
   };
   if (failed(oneOf(rslora, "rslora", {"true", "false"})) ||
       failed(oneOf(variant, "variant", {"lora", "dora"})) ||
-      failed(oneOf(base, "base", {"fp32", "bf16", "nf4"})))
+      failed(oneOf(base, "base", {"fp32", "bf16", "nf4", "nf4-dq"})))
     return failure();
   std::string error;
   for (auto [name, pattern] : {std::pair<StringRef, const std::string &>{"targets", targets},

@@ -91,7 +91,10 @@ def Lora : Pass<"ftc-lora", "::mlir::ModuleOp"> {
     offers each as `--lora-<option>` (`ftc --lora-rank=8`). A number left at
     its default and an empty string mean "not given".
 
-    Not yet built (an error names them): the `bf16` and `nf4` bases.
+    With `base=nf4` (QLoRA) every frozen linear weight (a parameter read only
+    as a `train.linear` weight: not an embedding, a norm or a bias) is
+    stored as NF4 (`storage "nf4"`), `nf4-dq` with QLoRA's double
+    quantization of the scales, `bf16` as bfloat16; see `train.param`.
   }];
   let options = [
     Option<"rank", "rank", "int64_t", /*default=*/"-1",
@@ -107,7 +110,8 @@ def Lora : Pass<"ftc-lora", "::mlir::ModuleOp"> {
     Option<"variant", "variant", "std::string", /*default=*/"\"\"",
            "lora or dora (default lora)">,
     Option<"base", "base", "std::string", /*default=*/"\"\"",
-           "storage of the frozen base weights: fp32, bf16 or nf4 (default fp32)">,
+           "storage of the frozen base weights: fp32, bf16, nf4 or nf4-dq (nf4 with "
+           "its scales double-quantized) (default fp32)">,
     Option<"trainable", "trainable", "std::string", /*default=*/"\"\"",
            "regular expression of other parameters that stay trainable">,
   ];

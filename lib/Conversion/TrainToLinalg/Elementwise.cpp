@@ -234,7 +234,7 @@ struct DequantizePattern : OpConversionPattern<DequantizeOp> {
     Location loc = op.getLoc();
     LinalgBuilder L(rewriter, loc);
     Value result;
-    if (!adaptor.getScales()) {
+    if (adaptor.getScales().empty()) {
       result = L.elementwise(type, adaptor.getStored(), [&](OpBuilder &b, Location l, ValueRange a) {
         return arith::ExtFOp::create(b, l, type.getElementType(), a[0]).getResult();
       });
@@ -243,7 +243,8 @@ struct DequantizePattern : OpConversionPattern<DequantizeOp> {
           rewriter, loc,
           DenseElementsAttr::get(RankedTensorType::get({16}, rewriter.getF32Type()),
                                  ArrayRef<float>(kNf4)));
-      Value codes = adaptor.getStored(), scales = adaptor.getScales();
+      Value codes = adaptor.getStored();
+      ValueRange scales = adaptor.getScales();
       Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(), type.getElementType());
       int64_t rank = type.getRank();
       SmallVector<AffineMap> maps{rewriter.getMultiDimIdentityMap(rank)};
@@ -275,8 +276,25 @@ struct DequantizePattern : OpConversionPattern<DequantizeOp> {
                      Value code = tensor::ExtractOp::create(
                          b, l, table,
                          ValueRange{arith::IndexCastOp::create(b, l, b.getIndexType(), nibble)});
-                     Value scale = tensor::ExtractOp::create(
-                         b, l, scales, ValueRange{arith::DivUIOp::create(b, l, flat, index(64))});
+                     Value block = arith::DivUIOp::create(b, l, flat, index(64));
+                     Value scale;
+                     if (scales.size() == 1) {
+                       scale = tensor::ExtractOp::create(b, l, scales[0], ValueRange{block});
+                     } else {
+                       // map[c_b] * nested[b / 256] + offset
+                       Value c = arith::ExtUIOp::create(
+                           b, l, b.getI32Type(),
+                           tensor::ExtractOp::create(b, l, scales[0], ValueRange{block}));
+                       Value mapped = tensor::ExtractOp::create(
+                           b, l, scales[2],
+                           ValueRange{arith::IndexCastOp::create(b, l, b.getIndexType(), c)});
+                       Value nested = tensor::ExtractOp::create(
+                           b, l, scales[1],
+                           ValueRange{arith::DivUIOp::create(b, l, block, index(256))});
+                       Value offset = tensor::ExtractOp::create(b, l, scales[3], ValueRange{index(0)});
+                       scale = arith::AddFOp::create(
+                           b, l, arith::MulFOp::create(b, l, mapped, nested), offset);
+                     }
                      linalg::YieldOp::create(b, l,
                                              ValueRange{arith::MulFOp::create(b, l, code, scale)});
                    })

@@ -393,8 +393,8 @@ LogicalResult LoraAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (variant != "lora" && variant != "dora")
     return emitError() << "#train.lora: variant must be lora or dora, got '"
                        << variant << "'";
-  if (base != "fp32" && base != "bf16" && base != "nf4")
-    return emitError() << "#train.lora: base must be fp32, bf16 or nf4, got '"
+  if (base != "fp32" && base != "bf16" && base != "nf4" && base != "nf4-dq")
+    return emitError() << "#train.lora: base must be fp32, bf16, nf4 or nf4-dq, got '"
                        << base << "'";
   std::string error;
   if (targets.empty())

@@ -40,8 +40,8 @@ LogicalResult ParamOp::verify() {
   std::optional<StringRef> storage = getStorage();
   if (!storage)
     return success();
-  if (*storage != "nf4" && *storage != "bf16")
-    return emitOpError() << "storage must be \"nf4\" or \"bf16\", got \"" << *storage
+  if (*storage != "nf4" && *storage != "nf4-dq" && *storage != "bf16")
+    return emitOpError() << "storage must be \"nf4\", \"nf4-dq\" or \"bf16\", got \"" << *storage
                          << "\"";
   if (!getFrozen())
     return emitOpError() << "with storage \"" << *storage
@@ -49,7 +49,7 @@ LogicalResult ParamOp::verify() {
   if (!getTensorType().getElementType().isF32())
     return emitOpError() << "with storage \"" << *storage << "\" must be f32, got "
                          << getTensorType();
-  if (*storage == "nf4" && getTensorType().getNumElements() % 2 != 0)
+  if (*storage != "bf16" && getTensorType().getNumElements() % 2 != 0)
     return emitOpError() << "with storage \"nf4\" needs an even number of elements "
                             "(two 4-bit codes a byte), got "
                          << getTensorType().getNumElements();
@@ -58,6 +58,8 @@ LogicalResult ParamOp::verify() {
 
 /// QLoRA's NF4 block: one absmax scale per 64 elements.
 static constexpr int64_t kNf4Block = 64;
+/// Double quantization: one absmax of the scales per 256 scales.
+static constexpr int64_t kNestedBlock = 256;
 
 SmallVector<RankedTensorType> ParamOp::getStoredTypes() {
   RankedTensorType type = getTensorType();
@@ -67,28 +69,57 @@ SmallVector<RankedTensorType> ParamOp::getStoredTypes() {
   Builder b(getContext());
   if (*storage == "bf16")
     return {RankedTensorType::get(type.getShape(), b.getBF16Type())};
-  int64_t n = type.getNumElements();
-  return {RankedTensorType::get({n / 2}, b.getI8Type()),
-          RankedTensorType::get({(n + kNf4Block - 1) / kNf4Block}, b.getF32Type())};
+  int64_t n = type.getNumElements(), blocks = (n + kNf4Block - 1) / kNf4Block;
+  auto codes = RankedTensorType::get({n / 2}, b.getI8Type());
+  if (*storage == "nf4")
+    return {codes, RankedTensorType::get({blocks}, b.getF32Type())};
+  // QLoRA's double quantization: the absmax scales as 8-bit codes of
+  // bitsandbytes' dynamic map after subtracting their mean, with an f32
+  // absmax per 256 of them.
+  return {codes, RankedTensorType::get({blocks}, b.getI8Type()),
+          RankedTensorType::get({(blocks + kNestedBlock - 1) / kNestedBlock}, b.getF32Type()),
+          RankedTensorType::get({256}, b.getF32Type()),
+          RankedTensorType::get({1}, b.getF32Type())};
+}
+
+ArrayRef<StringRef> ParamOp::getStoredSuffixes() {
+  static const StringRef suffixes[] = {"", ".absmax", ".nested_absmax", ".nested_quant_map",
+                                       ".nested_offset"};
+  return ArrayRef(suffixes).take_front(getStoredTypes().size());
 }
 
 LogicalResult DequantizeOp::verify() {
-  int64_t n = getType().getNumElements();
+  int64_t n = getType().getNumElements(), blocks = (n + kNf4Block - 1) / kNf4Block;
   auto stored = cast<RankedTensorType>(getStored().getType());
-  if (!getScales()) {
+  SmallVector<RankedTensorType> scales;
+  for (Value v : getScales())
+    scales.push_back(cast<RankedTensorType>(v.getType()));
+  if (scales.empty()) {
     if (!stored.getElementType().isBF16() || stored.getShape() != getType().getShape())
       return emitOpError() << "without scales reads a bf16 tensor of the result's shape, got "
                            << stored;
     return success();
   }
-  auto scales = cast<RankedTensorType>(getScales().getType());
   if (!stored.getElementType().isInteger(8) || stored.getRank() != 1 ||
       stored.getNumElements() * 2 != n)
     return emitOpError() << "needs " << n / 2 << " bytes of 4-bit codes (1-d i8) for " << n
                          << " elements, got " << stored;
-  if (scales.getRank() != 1 || scales.getNumElements() != (n + kNf4Block - 1) / kNf4Block)
-    return emitOpError() << "needs one scale per " << kNf4Block << " elements ("
-                         << (n + kNf4Block - 1) / kNf4Block << ", 1-d), got " << scales;
+  auto is = [](RankedTensorType t, int64_t size, bool f32) {
+    return t.getRank() == 1 && t.getNumElements() == size &&
+           (f32 ? t.getElementType().isF32() : t.getElementType().isInteger(8));
+  };
+  if (scales.size() == 1) {
+    if (!is(scales[0], blocks, true))
+      return emitOpError() << "needs one f32 scale per " << kNf4Block << " elements (" << blocks
+                           << "), got " << scales[0];
+    return success();
+  }
+  if (scales.size() != 4 || !is(scales[0], blocks, false) ||
+      !is(scales[1], (blocks + kNestedBlock - 1) / kNestedBlock, true) ||
+      !is(scales[2], 256, true) || !is(scales[3], 1, true))
+    return emitOpError() << "with double quantization needs the scales' " << blocks
+                         << " 8-bit codes, their f32 absmax per " << kNestedBlock
+                         << ", the 256-entry code map and the offset";
   return success();
 }
 

@@ -210,7 +210,7 @@ def Train_LoraAttr : Train_Attr<"Lora", "lora"> {
     names, required), `dropout` (`lora_dropout`, in [0, 1)), `rslora`
     (`use_rslora`: scale alpha / sqrt(rank) instead of alpha / rank),
     `variant` (`lora` or `dora`), `base` (storage of the frozen base weights:
-    `fp32`, `bf16` or `nf4`) and `trainable` (a regular expression of other
+    `fp32`, `bf16`, `nf4` or `nf4-dq`, QLoRA's with double quantization) and `trainable` (a regular expression of other
     parameters that stay trainable, PEFT's `modules_to_save`). `ftc-lora`
     writes the settings it used back, every field spelled out.
 
@@ -222,7 +222,7 @@ def Train_LoraAttr : Train_Attr<"Lora", "lora"> {
                         StringRefParameter<"targets">:$targets,
                         Train_F64Param:$dropout, "bool":$rslora,
                         StringRefParameter<"lora or dora">:$variant,
-                        StringRefParameter<"fp32, bf16 or nf4">:$base,
+                        StringRefParameter<"fp32, bf16, nf4 or nf4-dq">:$base,
                         StringRefParameter<"other trainable parameters">:$trainable);
   let extraClassDeclaration = [{
     /// The factor of the adapter path: alpha / rank, or alpha / sqrt(rank).

@@ -40,7 +40,10 @@ def Train_ParamOp : Train_Op<"param", [Symbol, HasParent<"::mlir::ModuleOp">]> {
     A frozen f32 parameter may be stored in less memory than its type says
     (`storage`, QLoRA's bases): `nf4` keeps 4-bit codes of QLoRA's NormalFloat
     table, two per byte, and one f32 absmax scale per block of 64 elements
-    (0.5625 bytes an element); `bf16` keeps bfloat16. The model reads it as
+    (0.5625 bytes an element); `nf4-dq` adds QLoRA's double quantization:
+    the scales as 8-bit codes of bitsandbytes' dynamic map after subtracting
+    their mean, with an f32 absmax per 256 of them (about 0.5159 bytes an
+    element); `bf16` keeps bfloat16. The model reads it as
     its f32 type: ftc-bind-abi gives it the stored buffers and puts a
     `train.dequantize` (or a cast) before each use, so the dequantized tensor
     is never kept between the forward and the backward pass. The runtime
@@ -68,6 +71,10 @@ def Train_ParamOp : Train_Op<"param", [Symbol, HasParent<"::mlir::ModuleOp">]> {
     /// The tensors `storage` keeps: the codes, then the scales for nf4; the
     /// bf16 tensor; the parameter's own type without `storage`.
     ::llvm::SmallVector<::mlir::RankedTensorType> getStoredTypes();
+    /// The names of those tensors, after the parameter's (bitsandbytes'
+    /// names): "", ".absmax", then ".nested_absmax", ".nested_quant_map"
+    /// and ".nested_offset" with double quantization.
+    ::llvm::ArrayRef<::llvm::StringRef> getStoredSuffixes();
   }];
   let hasVerifier = 1;
 }
@@ -176,7 +183,10 @@ def Train_DequantizeOp : Train_Op<"dequantize", [Pure]> {
     element i (row-major) of the result is `nf4[q_i] * scales[i / 64]`, where
     q_i is the high nibble of `stored[i / 2]` for even i and the low one for
     odd i, and nf4 is QLoRA's table of 16 NormalFloat values (bitsandbytes'
-    layout). Without, `stored` is a bf16 tensor of the result's shape,
+    layout). With four, QLoRA's double quantization: the block scales are
+    `map[c_b] * nested[b / 256] + offset` from their 8-bit codes c, their
+    absmax per 256, bitsandbytes' 256-entry dynamic map and the offset (the
+    scales' mean). Without, `stored` is a bf16 tensor of the result's shape,
     widened exactly.
 
     ftc-bind-abi puts one before each use of a parameter with a `storage`;
@@ -190,7 +200,7 @@ def Train_DequantizeOp : Train_Op<"dequantize", [Pure]> {
     ```
   }];
   let arguments = (ins RankedTensorOf<[I8, BF16], [HasStaticShapePred]>:$stored,
-                       Optional<RankedTensorOf<[F32], [HasStaticShapePred]>>:$scales,
+                       Variadic<RankedTensorOf<[I8, F32], [HasStaticShapePred]>>:$scales,
                        OptionalAttr<I64Attr>:$instance);
   let results = (outs RankedTensorOf<[F32], [HasStaticShapePred]>:$result);
   let assemblyFormat = [{
