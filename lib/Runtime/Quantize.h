@@ -13,13 +13,14 @@
 #ifndef FTC_RUNTIME_QUANTIZE_H
 #define FTC_RUNTIME_QUANTIZE_H
 
+#include "ftc/Support/Nf4.h"
+
 #include <cstdint>
 
 namespace ftc::runtime {
 
-/// QLoRA's NormalFloat4 table (bitsandbytes' values, exact in f32).
-extern const float kNf4Table[16];
-constexpr int64_t kNf4Block = 64;
+inline constexpr const float (&kNf4Table)[16] = nf4::kTable;
+inline constexpr int64_t kNf4Block = nf4::kBlock;
 
 /// The code of x / absmax: the index of the nearest table entry.
 uint8_t nf4Code(float scaled);
@@ -34,7 +35,7 @@ void dequantizeNf4(const uint8_t *codes, const float *absmax, int64_t n, float *
 /// compress_statistics does: offset = their mean; (absmax - offset) coded
 /// blockwise (256 a block, each block's absmax kept in f32) as the nearest
 /// of the 256 values of bitsandbytes' signed dynamic map (ties to the lower).
-constexpr int64_t kNestedBlock = 256;
+inline constexpr int64_t kNestedBlock = nf4::kNestedBlock;
 struct NestedScales {
   uint8_t *codes;   // [blocks]
   float *absmax;    // [ceil(blocks / 256)]

@@ -9,6 +9,7 @@
 #include "LinalgBuilder.h"
 
 #include "ftc/Dialect/Train/IR/TrainOps.h"
+#include "ftc/Support/Nf4.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -204,23 +205,6 @@ struct FillPattern : OpConversionPattern<FillOp> {
   }
 };
 
-/// QLoRA's NormalFloat4 code (bitsandbytes' table; every value is exact in f32).
-constexpr float kNf4[16] = {-1.0f,
-                            -0.6961928009986877f,
-                            -0.5250730514526367f,
-                            -0.39491748809814453f,
-                            -0.28444138169288635f,
-                            -0.18477343022823334f,
-                            -0.09105003625154495f,
-                            0.0f,
-                            0.07958029955625534f,
-                            0.16093020141124725f,
-                            0.24611230194568634f,
-                            0.33791524171829224f,
-                            0.44070982933044434f,
-                            0.5626170039176941f,
-                            0.7229568362236023f,
-                            1.0f};
 
 // bf16: one widening generic. NF4: a generic over the result whose body
 // reads the element's byte, nibble and block scale by its row-major index
@@ -242,7 +226,7 @@ struct DequantizePattern : OpConversionPattern<DequantizeOp> {
       Value table = arith::ConstantOp::create(
           rewriter, loc,
           DenseElementsAttr::get(RankedTensorType::get({16}, rewriter.getF32Type()),
-                                 ArrayRef<float>(kNf4)));
+                                 ArrayRef<float>(ftc::nf4::kTable)));
       Value codes = adaptor.getStored();
       ValueRange scales = adaptor.getScales();
       Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(), type.getElementType());
@@ -276,7 +260,7 @@ struct DequantizePattern : OpConversionPattern<DequantizeOp> {
                      Value code = tensor::ExtractOp::create(
                          b, l, table,
                          ValueRange{arith::IndexCastOp::create(b, l, b.getIndexType(), nibble)});
-                     Value block = arith::DivUIOp::create(b, l, flat, index(64));
+                     Value block = arith::DivUIOp::create(b, l, flat, index(ftc::nf4::kBlock));
                      Value scale;
                      if (scales.size() == 1) {
                        scale = tensor::ExtractOp::create(b, l, scales[0], ValueRange{block});
@@ -290,7 +274,7 @@ struct DequantizePattern : OpConversionPattern<DequantizeOp> {
                            ValueRange{arith::IndexCastOp::create(b, l, b.getIndexType(), c)});
                        Value nested = tensor::ExtractOp::create(
                            b, l, scales[1],
-                           ValueRange{arith::DivUIOp::create(b, l, block, index(256))});
+                           ValueRange{arith::DivUIOp::create(b, l, block, index(ftc::nf4::kNestedBlock))});
                        Value offset = tensor::ExtractOp::create(b, l, scales[3], ValueRange{index(0)});
                        scale = arith::AddFOp::create(
                            b, l, arith::MulFOp::create(b, l, mapped, nested), offset);

@@ -1,6 +1,7 @@
 //===- TrainOps.cpp - train dialect operations ----------------------------===//
 
 #include "ftc/Dialect/Train/IR/TrainOps.h"
+#include "ftc/Support/Nf4.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -56,10 +57,8 @@ LogicalResult ParamOp::verify() {
   return success();
 }
 
-/// QLoRA's NF4 block: one absmax scale per 64 elements.
-static constexpr int64_t kNf4Block = 64;
-/// Double quantization: one absmax of the scales per 256 scales.
-static constexpr int64_t kNestedBlock = 256;
+static constexpr int64_t kNf4Block = ftc::nf4::kBlock;
+static constexpr int64_t kNestedBlock = ftc::nf4::kNestedBlock;
 
 SmallVector<RankedTensorType> ParamOp::getStoredTypes() {
   RankedTensorType type = getTensorType();
