@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -70,12 +71,33 @@ void loadSplit(const std::string &root, const std::string &prefix,
   labels.assign(classes.begin(), classes.end());
 }
 
+/// 0.1 as "0.1", not "0.100000".
+std::string fmtFraction(double f) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", f);
+  return text;
+}
+
 bool isFloat(ftc_dtype d) { return d == FTC_F32 || d == FTC_F64 || d == FTC_F16 || d == FTC_BF16; }
 } // namespace
 
+std::string describeRanges(const std::vector<int32_t> &values) {
+  std::string out;
+  for (size_t i = 0; i < values.size();) {
+    size_t j = i;
+    while (j + 1 < values.size() && values[j + 1] == values[j] + 1)
+      ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(values[i]);
+    if (j > i)
+      out += "-" + std::to_string(values[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
 FashionMnist::FashionMnist(std::vector<Input> &inputs, uint64_t seed,
-                           const std::string &root)
-    : seed(seed) {
+                           const std::string &root, const FashionMnistSubset &subset)
+    : seed(seed), classes(subset.classes) {
   for (int i = 0; i < static_cast<int>(inputs.size()); ++i) {
     const Input &in = inputs[i];
     if (isFloat(in.dtype) && !in.shape.empty() && in.numel == in.shape[0] * 784)
@@ -89,12 +111,70 @@ FashionMnist::FashionMnist(std::vector<Input> &inputs, uint64_t seed,
                              "[B, 784] (or [B, 28, 28]) values and an integer input of "
                              "[B] labels");
   batch = inputs[imageInput].shape[0];
+
+  // The labels stay Fashion-MNIST's: each must be a class of the model.
+  std::sort(classes.begin(), classes.end());
+  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  for (int32_t c : classes)
+    if (c < 0 || c >= numClasses)
+      throw std::runtime_error("--classes " + std::to_string(c) +
+                               ": Fashion-MNIST's classes are 0-9");
+  const Input &label = inputs[labelInput];
+  int32_t largest = classes.empty() ? numClasses - 1 : classes.back();
+  if (label.high > 0 && largest >= label.high) {
+    std::string takes = "the model's label input '" + label.name + "' takes " +
+                        std::to_string(label.high) + " classes (labels 0-" +
+                        std::to_string(label.high - 1) + ")";
+    if (classes.empty())
+      throw std::runtime_error(takes + "; Fashion-MNIST has 10: train on some of them "
+                                       "with --classes (e.g. --classes 0-" +
+                               std::to_string(label.high - 1) + ")");
+    std::vector<int32_t> beyond;
+    for (int32_t c : classes)
+      if (c >= label.high)
+        beyond.push_back(c);
+    throw std::runtime_error("--classes " + describeRanges(classes) + ": " + takes +
+                             ", not " + describeRanges(beyond));
+  }
+
   loadSplit(root, "train", trainImages, trainLabels);
   loadSplit(root, "t10k", testImages, testLabels);
+  std::vector<bool> keep(numClasses, classes.empty());
+  for (int32_t c : classes)
+    keep[c] = true;
+  auto select = [&](const std::vector<int32_t> &labels, std::vector<int64_t> &rows) {
+    for (size_t i = 0; i < labels.size(); ++i)
+      if (labels[i] >= 0 && labels[i] < numClasses && keep[labels[i]])
+        rows.push_back(static_cast<int64_t>(i));
+  };
+  select(trainLabels, trainRows);
+  select(testLabels, testRows);
+  available = trainCount();
+  std::string ofClasses = classes.empty() ? "" : " of " + describeClasses();
+  if (subset.examples >= 0) {
+    if (subset.examples > available)
+      throw std::runtime_error("--examples " + std::to_string(subset.examples) +
+                               ": the training split holds " + std::to_string(available) +
+                               " examples" + ofClasses);
+    trainRows.resize(subset.examples);
+  }
+  if (trainCount() < batch)
+    throw std::runtime_error(
+        (subset.examples >= 0 ? "--examples " + std::to_string(subset.examples)
+                              : "the training split" + ofClasses + " (" +
+                                    std::to_string(trainCount()) + " examples)") +
+        " is less than one batch of " + std::to_string(batch) +
+        " examples: batches are always full");
+}
+
+std::string FashionMnist::describeClasses() const {
+  if (classes.empty())
+    return "all 10 classes";
+  return (classes.size() == 1 ? "class " : "classes ") + describeRanges(classes);
 }
 
 int64_t FashionMnist::batchesPerEpoch() const {
-  return static_cast<int64_t>(trainLabels.size()) / batch; // the last partial batch is dropped
+  return trainCount() / batch; // the last partial batch is dropped
 }
 
 void FashionMnist::writeRows(const std::vector<float> &images,
@@ -113,11 +193,10 @@ void FashionMnist::fill(int64_t index, std::vector<Input> &inputs) {
   int64_t perEpoch = batchesPerEpoch();
   int64_t epoch = index / perEpoch;
   if (epoch != permutationEpoch) {
-    // A fresh shuffle per epoch (Fisher-Yates), from the seed and the epoch.
+    // A fresh shuffle per epoch (Fisher-Yates) of the examples used, from
+    // the seed and the epoch.
     Generator gen(seed, "fashion-mnist epoch " + std::to_string(epoch));
-    permutation.resize(trainLabels.size());
-    for (size_t i = 0; i < permutation.size(); ++i)
-      permutation[i] = static_cast<int64_t>(i);
+    permutation = trainRows;
     for (size_t i = permutation.size() - 1; i > 0; --i)
       std::swap(permutation[i], permutation[gen.next() % (i + 1)]);
     permutationEpoch = epoch;
@@ -131,7 +210,7 @@ int64_t FashionMnist::fillTest(int64_t b, std::vector<Input> &inputs) const {
   std::vector<int64_t> rows(batch);
   int64_t real = std::min(batch, testCount() - b * batch);
   for (int64_t r = 0; r < batch; ++r)
-    rows[r] = b * batch + (r < real ? r : 0);
+    rows[r] = testRows[b * batch + (r < real ? r : 0)];
   writeRows(testImages, testLabels, rows.data(), inputs);
   return real;
 }
@@ -181,7 +260,7 @@ void SafetensorsBatches::fill(int64_t index, std::vector<Input> &inputs) {
 }
 
 TokenStream::TokenStream(std::vector<Input> &inputs, const std::string &path,
-                         uint64_t seed)
+                         uint64_t seed, double holdout)
     : seed(seed) {
   FILE *f = std::fopen(path.c_str(), "rb");
   if (!f)
@@ -235,27 +314,51 @@ TokenStream::TokenStream(std::vector<Input> &inputs, const std::string &path,
   if (high > 0 && vocab > high)
     throw std::runtime_error("'" + path + "' holds token ids up to " + std::to_string(vocab - 1) +
                              ", beyond the model's vocabulary of " + std::to_string(high));
-  if (static_cast<int64_t>(data.size()) < context + 1)
-    throw std::runtime_error("'" + path + "' holds " + std::to_string(data.size()) +
-                             " tokens, fewer than one window of " + std::to_string(context + 1));
+  int64_t size = static_cast<int64_t>(data.size());
+  trainEnd = size - static_cast<int64_t>(std::llround(holdout * static_cast<double>(size)));
+  if (trainEnd < context + 1)
+    throw std::runtime_error(
+        "'" + path + "' holds " + std::to_string(size) + " tokens" +
+        (trainEnd < size ? ", " + std::to_string(trainEnd) + " without the held-out tail" : "") +
+        ", fewer than one window of " + std::to_string(context + 1));
+  if (holdout > 0) {
+    if (heldOutBatches() == 0)
+      throw std::runtime_error(
+          "--holdout " + fmtFraction(holdout) + " keeps the last " +
+          std::to_string(size - trainEnd) + " tokens of '" + path +
+          "' for evaluation; one batch of " + std::to_string(batch) + " windows of " +
+          std::to_string(context) + " tokens needs " + std::to_string(batch * context + 1));
+  }
+}
+
+int64_t TokenStream::heldOutBatches() const {
+  int64_t tail = heldOutTokens();
+  return tail > 1 ? (tail - 1) / context / batch : 0;
+}
+
+void TokenStream::writeWindow(int64_t row, int64_t offset, std::vector<Input> &inputs) const {
+  Input &tok = inputs[tokenInput];
+  Input &tgt = inputs[targetInput];
+  for (int64_t t = 0; t < context; ++t) {
+    storeElement(tok.dtype, tok.data.data(), row * context + t, data[offset + t]);
+    storeElement(tgt.dtype, tgt.data.data(), row * context + t, data[offset + t + 1]);
+  }
+}
+
+void TokenStream::fillHeldOut(int64_t b, std::vector<Input> &inputs) const {
+  for (int64_t r = 0; r < batch; ++r)
+    writeWindow(r, trainEnd + (b * batch + r) * context, inputs);
 }
 
 int64_t TokenStream::batchesPerEpoch() const {
-  return std::max<int64_t>(1, (static_cast<int64_t>(data.size()) - 1) / (batch * context));
+  return std::max<int64_t>(1, (trainEnd - 1) / (batch * context));
 }
 
 void TokenStream::fill(int64_t index, std::vector<Input> &inputs) {
-  Input &tok = inputs[tokenInput];
-  Input &tgt = inputs[targetInput];
   Generator gen(seed, "text batch " + std::to_string(index));
-  uint64_t windows = data.size() - static_cast<uint64_t>(context);
-  for (int64_t b = 0; b < batch; ++b) {
-    uint64_t offset = gen.next() % windows;
-    for (int64_t t = 0; t < context; ++t) {
-      storeElement(tok.dtype, tok.data.data(), b * context + t, data[offset + t]);
-      storeElement(tgt.dtype, tgt.data.data(), b * context + t, data[offset + t + 1]);
-    }
-  }
+  uint64_t windows = static_cast<uint64_t>(trainEnd - context);
+  for (int64_t b = 0; b < batch; ++b)
+    writeWindow(b, static_cast<int64_t>(gen.next() % windows), inputs);
 }
 
 Synthetic::Synthetic(std::vector<Input> &inputs, uint64_t seed) : seed(seed) {

@@ -33,33 +33,61 @@ public:
   virtual void fill(int64_t index, std::vector<Input> &inputs) = 0;
 };
 
+/// Which Fashion-MNIST examples a run uses.
+struct FashionMnistSubset {
+  /// The classes kept (labels unchanged), in increasing order; empty: all.
+  std::vector<int32_t> classes;
+  /// The first `examples` training examples (of the kept classes, in the
+  /// file's order); -1: all of them.
+  int64_t examples = -1;
+};
+
 /// Fashion-MNIST from Debian's dataset-fashion-mnist: images (float, 784
 /// values per example, scaled to [0, 1]) and labels (integer), shuffled
-/// each epoch with `seed`. Throws std::runtime_error with a message.
+/// each epoch with `seed`, optionally restricted to some classes and to the
+/// first N training examples (the test split to the same classes). Labels
+/// must be below the label input's `high`. Throws std::runtime_error with a
+/// message.
 class FashionMnist : public Batches {
 public:
-  FashionMnist(std::vector<Input> &inputs, uint64_t seed, const std::string &root);
+  static constexpr int32_t numClasses = 10;
+
+  FashionMnist(std::vector<Input> &inputs, uint64_t seed, const std::string &root,
+               const FashionMnistSubset &subset = {});
   int64_t batchesPerEpoch() const override;
   void fill(int64_t index, std::vector<Input> &inputs) override;
 
-  /// The test split in order, batch by batch: `rows` of the batch are real
-  /// (the last batch is padded with copies of its first row).
+  /// The test split (of the kept classes) in order, batch by batch: `rows`
+  /// of the batch are real (the last batch is padded with copies of its
+  /// first row).
   int64_t testBatches() const;
   int64_t fillTest(int64_t batch, std::vector<Input> &inputs) const;
-  int32_t testLabel(int64_t example) const { return testLabels[example]; }
-  int64_t testCount() const { return static_cast<int64_t>(testLabels.size()); }
+  int32_t testLabel(int64_t example) const { return testLabels[testRows[example]]; }
+  int64_t testCount() const { return static_cast<int64_t>(testRows.size()); }
+  int64_t trainCount() const { return static_cast<int64_t>(trainRows.size()); }
+  /// Training examples of the kept classes before --examples took the first N.
+  int64_t trainAvailable() const { return available; }
+  /// "classes 0-4" or "classes 0, 2, 7-9"; "all 10 classes" when unrestricted.
+  std::string describeClasses() const;
+  /// Whether --classes or --examples restricted the data.
+  bool subsetted() const { return !classes.empty() || trainCount() != available; }
 
 private:
   int imageInput = -1, labelInput = -1;
-  int64_t batch = 0;
+  int64_t batch = 0, available = 0;
   uint64_t seed;
+  std::vector<int32_t> classes;
   std::vector<float> trainImages, testImages;
   std::vector<int32_t> trainLabels, testLabels;
+  std::vector<int64_t> trainRows, testRows; // the examples used, in file order
   int64_t permutationEpoch = -1;
   std::vector<int64_t> permutation;
   void writeRows(const std::vector<float> &images, const std::vector<int32_t> &labels,
                  const int64_t *rows, std::vector<Input> &inputs) const;
 };
+
+/// "0-4, 7" for sorted class numbers.
+std::string describeRanges(const std::vector<int32_t> &values);
 
 /// A safetensors file with one tensor per input, named like it, shaped
 /// [N, batch shape...]: batch i is row i mod N.
@@ -83,19 +111,34 @@ private:
 /// inputs [B, T], `tokens` and `targets` (else the first two): row b of batch
 /// i is a window of T + 1 tokens at an offset drawn from the seed and i,
 /// tokens its first T, targets its last T.
+///
+/// With a held-out fraction f > 0, the last round(f * N) tokens are never
+/// trained on: training windows lie in the head, and the tail is cut into
+/// consecutive windows (each target token predicted once) evaluated in full
+/// batches, the rest of the tail unused.
 class TokenStream : public Batches {
 public:
-  TokenStream(std::vector<Input> &inputs, const std::string &path, uint64_t seed);
+  TokenStream(std::vector<Input> &inputs, const std::string &path, uint64_t seed,
+              double holdout = 0.0);
   int64_t batchesPerEpoch() const override;
   void fill(int64_t index, std::vector<Input> &inputs) override;
   int64_t vocabulary() const { return vocab; }
+  /// Every token of the file; the first trainingTokens() are trained on.
   const std::vector<uint16_t> &tokens() const { return data; }
+  int64_t trainingTokens() const { return trainEnd; }
+
+  /// The held-out tail: its tokens, the full batches it fills, and batch b.
+  int64_t heldOutTokens() const { return static_cast<int64_t>(data.size()) - trainEnd; }
+  int64_t heldOutBatches() const;
+  int64_t heldOutPredictions() const { return heldOutBatches() * batch * context; }
+  void fillHeldOut(int64_t b, std::vector<Input> &inputs) const;
 
 private:
   std::vector<uint16_t> data;
   int tokenInput = -1, targetInput = -1;
-  int64_t batch = 0, context = 0, vocab = 0;
+  int64_t batch = 0, context = 0, vocab = 0, trainEnd = 0;
   uint64_t seed;
+  void writeWindow(int64_t row, int64_t offset, std::vector<Input> &inputs) const;
 };
 
 /// Random inputs of the right shapes: floats in [0, 1), integers in

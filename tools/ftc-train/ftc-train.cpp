@@ -3,6 +3,7 @@
 //   ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors |
 //                      --data FILE.txt | --data FILE.bin | --synthetic)
 //             [--steps N | --epochs N] [--seed S]
+//             [--classes LIST] [--examples N] [--holdout FRACTION]
 //             [--init CKPT [--init-partial] | --resume CKPT] [--load-adapters DIR]
 //             [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]
 //             [--warmup N] [--sample N] [--threads N]
@@ -46,9 +47,17 @@ constexpr const char *usage =
     "usage: ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors |\n"
     "                 --data FILE.txt | --data FILE.bin | --synthetic)\n"
     "                 [--steps N | --epochs N] [--seed S]\n"
+    "                 [--classes LIST] [--examples N] [--holdout FRACTION]\n"
     "                 [--init CKPT [--init-partial] | --resume CKPT] [--load-adapters DIR]\n"
     "                 [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]\n"
     "                 [--warmup N] [--sample N] [--threads N]\n"
+    "  --classes LIST       fashion-mnist: train and test on these classes only, e.g.\n"
+    "                       0-4 or 0,2,7-9 (labels unchanged: each below the model's\n"
+    "                       number of classes)\n"
+    "  --examples N         fashion-mnist: train on the first N training examples (of\n"
+    "                       those classes); an epoch is N / batch steps\n"
+    "  --holdout FRACTION   text: do not train on the last FRACTION of the tokens (e.g.\n"
+    "                       0.1); print their loss before and after training\n"
     "  --init CKPT          parameters from an ftc checkpoint or a PyTorch state_dict\n"
     "                       (safetensors); a LoRA step's adapters may be absent\n"
     "  --init-partial       with --init: load the tensors whose name, dtype and shape\n"
@@ -128,6 +137,9 @@ struct Options {
   std::string library, data, init, resume, save, loadAdapters, saveAdapters, merge;
   bool synthetic = false, initPartial = false;
   int64_t steps = -1, epochs = -1, warmup = 0, sample = 0, threads = 0;
+  FashionMnistSubset subset; // --classes, --examples
+  std::string classesText;
+  double holdout = 0.0;
   uint64_t seed = 0;
 };
 
@@ -137,6 +149,54 @@ int64_t parseCount(const std::string &flag, const std::string &value) {
   if (value.empty() || *end || n < 0)
     die(fmt::format("{} needs a non-negative integer, got '{}'", flag, value));
   return n;
+}
+
+/// --classes: class numbers and ranges, "0-4" or "0,2,7-9", sorted and
+/// without repeats.
+std::vector<int32_t> parseClasses(const std::string &value) {
+  auto bad = [&]() {
+    die(fmt::format("--classes needs class numbers and ranges like 0-4 or 0,2,7-9, got '{}'",
+                    value));
+  };
+  auto number = [&](const std::string &text) {
+    if (text.empty() || text.size() > 6 ||
+        text.find_first_not_of("0123456789") != std::string::npos)
+      bad();
+    return static_cast<int32_t>(std::stol(text));
+  };
+  std::vector<int32_t> classes;
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    std::string item = value.substr(start, comma == std::string::npos ? std::string::npos
+                                                                      : comma - start);
+    size_t dash = item.find('-');
+    int32_t low = number(item.substr(0, dash));
+    int32_t high = dash == std::string::npos ? low : number(item.substr(dash + 1));
+    if (high < low)
+      die(fmt::format("--classes: the range {} runs backwards", item));
+    if (high >= FashionMnist::numClasses)
+      die(fmt::format("--classes {}: Fashion-MNIST's classes are 0-{}", high,
+                      FashionMnist::numClasses - 1));
+    for (int32_t c = low; c <= high; ++c)
+      classes.push_back(c);
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  std::sort(classes.begin(), classes.end());
+  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  return classes;
+}
+
+/// --holdout: a fraction strictly between 0 and 1.
+double parseFraction(const std::string &flag, const std::string &value) {
+  char *end = nullptr;
+  double f = std::strtod(value.c_str(), &end);
+  if (value.empty() || *end || !(f > 0.0 && f < 1.0))
+    die(fmt::format("{} needs a fraction of the text between 0 and 1 (e.g. 0.1), got '{}'",
+                    flag, value));
+  return f;
 }
 
 Options parseOptions(int argc, char **argv) {
@@ -172,6 +232,16 @@ Options parseOptions(int argc, char **argv) {
     else if (arg == "--steps") o.steps = parseCount(arg, next());
     else if (arg == "--epochs") o.epochs = parseCount(arg, next());
     else if (arg == "--seed") o.seed = static_cast<uint64_t>(parseCount(arg, next()));
+    else if (arg == "--classes") {
+      o.classesText = next();
+      o.subset.classes = parseClasses(o.classesText);
+    }
+    else if (arg == "--examples") {
+      o.subset.examples = parseCount(arg, next());
+      if (o.subset.examples == 0)
+        die("--examples needs at least one example");
+    }
+    else if (arg == "--holdout") o.holdout = parseFraction(arg, next());
     else if (arg == "--init") o.init = next();
     else if (arg == "--init-partial") o.initPartial = true;
     else if (arg == "--load-adapters") o.loadAdapters = next();
@@ -196,6 +266,9 @@ Options parseOptions(int argc, char **argv) {
     die("give --steps or --epochs, not both");
   if (!o.init.empty() && !o.resume.empty())
     die("give --init or --resume, not both");
+  if ((!o.classesText.empty() || o.subset.examples >= 0) && o.data != "fashion-mnist")
+    die(fmt::format("{} selects Fashion-MNIST examples: it needs --data fashion-mnist",
+                    o.classesText.empty() ? "--examples" : "--classes"));
   if (o.initPartial && o.init.empty())
     die("--init-partial needs --init CKPT");
   // The optimizer state of a resumed run belongs to the adapters it saved.
@@ -452,10 +525,27 @@ void evaluate(const Api &api, ftc_state *state, const FashionMnist &data,
   }
   fmt::print("test loss {:.4f} ({} full batches)\n", lossSum / std::max<int64_t>(1, fullBatches),
              fullBatches);
+  std::string of = data.subsetted() ? fmt::format(" ({} test examples of {})", data.testCount(),
+                                                  data.describeClasses())
+                                    : std::string();
   if (logits >= 0)
-    fmt::print("accuracy {:.2f}%\n", 100.0 * correct / data.testCount());
+    fmt::print("accuracy {:.2f}%{}\n", 100.0 * correct / data.testCount(), of);
   else
     fmt::print("accuracy: the model has no 'logits' output\n");
+}
+
+/// The mean loss over the held-out tail of the text, in full batches (the
+/// caller turns dropout off).
+double heldOutLoss(const Api &api, ftc_state *state, const TokenStream &text,
+                   std::vector<Input> &inputs, const std::vector<const void *> &pointers) {
+  double sum = 0.0;
+  for (int64_t b = 0; b < text.heldOutBatches(); ++b) {
+    text.fillHeldOut(b, inputs);
+    double loss;
+    api.check(api.ftc_eval(state, pointers.data(), &loss), "evaluating the held-out text");
+    sum += loss;
+  }
+  return sum / static_cast<double>(text.heldOutBatches());
 }
 
 /// Generates `count` tokens after a window of the text, one eval per token:
@@ -476,7 +566,8 @@ void sample(const Api &api, ftc_state *state, const TokenStream &text,
   int64_t context = info.shape[1], vocab = info.shape[2];
   const std::vector<uint16_t> &data = text.tokens();
   ftc::runtime::Generator gen(seed, "sample");
-  size_t start = gen.next() % (data.size() - static_cast<size_t>(context));
+  // A prompt from the text trained on (all of it without --holdout).
+  size_t start = gen.next() % static_cast<size_t>(text.trainingTokens() - context);
   std::vector<int64_t> window(data.begin() + start, data.begin() + start + context);
   std::string prompt(window.begin(), window.end());
   fmt::print("sample, after \"{}\":\n", prompt);
@@ -528,20 +619,23 @@ int main(int argc, char **argv) {
     if (o.synthetic) {
       data = std::make_unique<Synthetic>(inputs, o.seed);
     } else if (o.data == "fashion-mnist") {
-      auto m = std::make_unique<FashionMnist>(inputs, o.seed, "/usr/share/datasets/fashion-mnist");
+      auto m = std::make_unique<FashionMnist>(inputs, o.seed, "/usr/share/datasets/fashion-mnist",
+                                              o.subset);
       mnist = m.get();
       data = std::move(m);
     } else if (o.data.size() > 12 && o.data.substr(o.data.size() - 12) == ".safetensors") {
       data = std::make_unique<SafetensorsBatches>(inputs, o.data);
     } else {
       // Anything else is text (bytes) or, for .bin, llm.c's uint16 tokens.
-      auto t = std::make_unique<TokenStream>(inputs, o.data, o.seed);
+      auto t = std::make_unique<TokenStream>(inputs, o.data, o.seed, o.holdout);
       text = t.get();
       data = std::move(t);
     }
   } catch (const std::exception &e) {
     die(e.what());
   }
+  if (o.holdout > 0 && !text)
+    die("--holdout needs text data (--data FILE.txt or FILE.bin)");
 
   int64_t steps = o.steps;
   if (o.epochs >= 0) {
@@ -582,6 +676,22 @@ int main(int argc, char **argv) {
              "(allocated once)\n",
              api.ftc_buffer_bytes("param"), api.ftc_buffer_bytes("grad"),
              api.ftc_buffer_bytes("slot"), api.ftc_buffer_bytes("workspace"));
+  if (mnist && mnist->subsetted())
+    fmt::print("fashion-mnist: {}, {} of {} training examples, {} test examples\n",
+               mnist->describeClasses(), mnist->trainCount(), mnist->trainAvailable(),
+               mnist->testCount());
+  double heldOutBefore = 0.0;
+  if (text && o.holdout > 0) {
+    fmt::print("held out: the last {} of {} tokens ({:g}%), evaluated as {} batches of {} windows "
+               "({} predicted tokens)\n",
+               text->heldOutTokens(), text->tokens().size(), 100.0 * o.holdout,
+               text->heldOutBatches(), batch, text->heldOutPredictions());
+    api.ftc_set_training(state, 0);
+    heldOutBefore = heldOutLoss(api, state, *text, inputs, pointers);
+    api.ftc_set_training(state, 1);
+    if (steps > 0)
+      fmt::print("held-out loss {:.4f} before training\n", heldOutBefore);
+  }
   if (steps > 0)
     fmt::print("training {} steps of {} examples from step {}{}\n", steps, batch, first,
                data->batchesPerEpoch() ? fmt::format(" ({} per epoch)", data->batchesPerEpoch())
@@ -626,6 +736,14 @@ int main(int argc, char **argv) {
   api.ftc_set_training(state, 0);
   if (mnist && !interrupted)
     evaluate(api, state, *mnist, inputs, pointers);
+  if (text && o.holdout > 0 && !interrupted) {
+    if (done > 0)
+      fmt::print("held-out loss {:.4f} after {} (before: {:.4f})\n",
+                 heldOutLoss(api, state, *text, inputs, pointers), plural(done, "step"),
+                 heldOutBefore);
+    else
+      fmt::print("held-out loss {:.4f}\n", heldOutBefore);
+  }
   if (o.sample > 0) {
     if (!text)
       die("--sample needs text data (--data FILE.txt or FILE.bin)");
