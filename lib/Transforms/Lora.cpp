@@ -2,9 +2,11 @@
 //
 // PEFT's LoRA as a rewrite of the training step before autodiff: each
 // matched `train.linear` gets two adapter parameters and an extra path
-// s * B (A x) added to its output; every other parameter is frozen, so
-// autodiff derives no gradient (and no dW product) for it and the optimizer
-// keeps no state for it.
+// s * B (A x) added to its output (DoRA: also a magnitude that rescales each
+// output row by m / ||W + s B A||, the norm held); every other parameter is
+// frozen, so autodiff derives no gradient (and no dW product) for it and the
+// optimizer keeps no state for it. QLoRA's bases are frozen linear weights
+// marked with a `storage` that ftc-bind-abi and the runtime implement.
 //
 //===----------------------------------------------------------------------===//
 
@@ -171,33 +173,31 @@ void rewrite(OpBuilder &b, Target t, ParamOp loraA, ParamOp loraB, ParamOp magni
   Value ax = LinearOp::create(b, loc, RankedTensorType::get(down, elem), input, wA, Value());
   Value bax = LinearOp::create(b, loc, y, ax, wB, Value());
   Value lora = MulOp::create(b, loc, y, bax, scalar(scale));
-  Value out;
   if (!magnitude) {
-    out = AddOp::create(b, loc, y, linear.getResult(), lora);
-  } else {
-    // W x without the bias, which DoRA does not rescale.
-    Value w = linear.getWeight();
-    Value wx = LinearOp::create(b, loc, y, linear.getInput(), w, Value());
-    Value result = linear.getBias() ? AddOp::create(b, loc, wx, linear.getBias()).getResult()
-                                    : wx;
-    Value wxd = dropout > 0 ? LinearOp::create(b, loc, y, input, w, Value()).getResult() : wx;
-    // ||W + s B A|| per output row, detached.
-    auto wType = cast<RankedTensorType>(w.getType());
-    Value ba = MatmulOp::create(b, loc, wType, wB, wA, false, false);
-    Value merged = AddOp::create(b, loc, wType, w, MulOp::create(b, loc, wType, ba, scalar(scale)));
-    Value squares = MulOp::create(b, loc, wType, merged, merged);
-    Value norm = SqrtOp::create(b, loc, SumOp::create(b, loc, squares, ArrayRef<int64_t>{1}));
-    norm = StopGradientOp::create(b, loc, norm);
-    Value g = DivOp::create(b, loc, read(magnitude), norm);
-    Value gMinus1 = SubOp::create(b, loc, g, scalar(1.0));
-    out = AddOp::create(b, loc, y,
-                        AddOp::create(b, loc, y, result, MulOp::create(b, loc, y, wxd, gMinus1)),
-                        MulOp::create(b, loc, y, lora, g));
-    linear.getResult().replaceAllUsesWith(out);
-    linear.erase();
+    Value out = AddOp::create(b, loc, y, linear.getResult(), lora);
+    linear.getResult().replaceAllUsesExcept(out, out.getDefiningOp());
     return;
   }
-  linear.getResult().replaceAllUsesExcept(out, out.getDefiningOp());
+
+  // DoRA: W x without the bias, which it does not rescale.
+  Value w = linear.getWeight();
+  Value wx = LinearOp::create(b, loc, y, linear.getInput(), w, Value());
+  Value result = linear.getBias() ? AddOp::create(b, loc, wx, linear.getBias()).getResult() : wx;
+  Value wxd = dropout > 0 ? LinearOp::create(b, loc, y, input, w, Value()).getResult() : wx;
+  // ||W + s B A|| per output row, held.
+  auto wType = cast<RankedTensorType>(w.getType());
+  Value ba = MatmulOp::create(b, loc, wType, wB, wA, false, false);
+  Value merged = AddOp::create(b, loc, wType, w, MulOp::create(b, loc, wType, ba, scalar(scale)));
+  Value squares = MulOp::create(b, loc, wType, merged, merged);
+  Value norm = SqrtOp::create(b, loc, SumOp::create(b, loc, squares, ArrayRef<int64_t>{1}));
+  norm = StopGradientOp::create(b, loc, norm);
+  Value g = DivOp::create(b, loc, read(magnitude), norm);
+  Value gMinus1 = SubOp::create(b, loc, g, scalar(1.0));
+  Value out = AddOp::create(
+      b, loc, y, AddOp::create(b, loc, y, result, MulOp::create(b, loc, y, wxd, gMinus1)),
+      MulOp::create(b, loc, y, lora, g));
+  linear.getResult().replaceAllUsesWith(out);
+  linear.erase();
 }
 
 void LoraPass::runOnOperation() {
