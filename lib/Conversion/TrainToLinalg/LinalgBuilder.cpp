@@ -24,10 +24,17 @@ Value convertScalar(OpBuilder &b, Location l, Value v, Type to) {
   if (from == to)
     return v;
   bool fromFloat = isa<FloatType>(from), toFloat = isa<FloatType>(to);
-  if (fromFloat && toFloat)
-    return from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth()
-               ? arith::ExtFOp::create(b, l, to, v).getResult()
-               : arith::TruncFOp::create(b, l, to, v).getResult();
+  if (fromFloat && toFloat) {
+    unsigned fromBits = from.getIntOrFloatBitWidth(), toBits = to.getIntOrFloatBitWidth();
+    if (fromBits < toBits)
+      return arith::ExtFOp::create(b, l, to, v);
+    if (fromBits > toBits)
+      return arith::TruncFOp::create(b, l, to, v);
+    // f16 and bf16, the same width: neither extf nor truncf applies. Through
+    // f32, which holds both exactly: one rounding, to nearest even.
+    Value wide = arith::ExtFOp::create(b, l, b.getF32Type(), v);
+    return arith::TruncFOp::create(b, l, to, wide);
+  }
   if (!fromFloat && toFloat)
     return arith::SIToFPOp::create(b, l, to, v);
   if (fromFloat && !toFloat)

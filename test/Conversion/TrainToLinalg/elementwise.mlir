@@ -57,16 +57,26 @@ func.func @unary(%x: tensor<8xf32>) -> tensor<8xf32> {
 // -----
 
 // Casts follow Tensor.to: integers to floats with sitofp, narrower floats
-// with truncf.
+// with truncf; f16 and bf16, of one width, through f32 (exact for both),
+// then truncf.
 // CHECK-LABEL: func.func @cast
 // CHECK: linalg.generic {{.*}} outs(%{{.+}} : tensor<16xf32>)
 // CHECK: arith.sitofp %{{.+}} : i32 to f32
 // CHECK: linalg.generic {{.*}} outs(%{{.+}} : tensor<16xbf16>)
 // CHECK: arith.truncf %{{.+}} : f32 to bf16
-func.func @cast(%l: tensor<16xi32>, %x: tensor<16xf32>) -> (tensor<16xf32>, tensor<16xbf16>) {
+// CHECK: linalg.generic {{.*}} outs(%{{.+}} : tensor<16xbf16>)
+// CHECK: %[[W1:.+]] = arith.extf %{{.+}} : f16 to f32
+// CHECK-NEXT: arith.truncf %[[W1]] : f32 to bf16
+// CHECK: linalg.generic {{.*}} outs(%{{.+}} : tensor<16xf16>)
+// CHECK: %[[W2:.+]] = arith.extf %{{.+}} : bf16 to f32
+// CHECK-NEXT: arith.truncf %[[W2]] : f32 to f16
+func.func @cast(%l: tensor<16xi32>, %x: tensor<16xf32>, %h: tensor<16xf16>, %g: tensor<16xbf16>)
+    -> (tensor<16xf32>, tensor<16xbf16>, tensor<16xbf16>, tensor<16xf16>) {
   %0 = train.cast %l : tensor<16xi32> to tensor<16xf32>
   %1 = train.cast %x : tensor<16xf32> to tensor<16xbf16>
-  return %0, %1 : tensor<16xf32>, tensor<16xbf16>
+  %2 = train.cast %h : tensor<16xf16> to tensor<16xbf16>
+  %3 = train.cast %g : tensor<16xbf16> to tensor<16xf16>
+  return %0, %1, %2, %3 : tensor<16xf32>, tensor<16xbf16>, tensor<16xbf16>, tensor<16xf16>
 }
 
 // -----
