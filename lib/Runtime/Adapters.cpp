@@ -314,6 +314,7 @@ const char *dtypeName(ftc_dtype dtype) {
   case FTC_I32: return "i32";
   case FTC_I64: return "i64";
   case FTC_I8: return "i8";
+  case FTC_U8: return "u8";
   }
   return "?";
 }

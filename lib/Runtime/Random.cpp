@@ -26,6 +26,8 @@ uint64_t fnv1a(const std::string &text) {
 
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
+} // namespace
+
 uint32_t floatBits(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof(u));
@@ -83,7 +85,6 @@ float fromF16(uint16_t h) {
     return bitsFloat(sign | 0x7f800000u | (mant << 13));
   return bitsFloat(sign | ((exp - 15 + 127) << 23) | (mant << 13));
 }
-} // namespace
 
 Generator::Generator(uint64_t seed, const std::string &stream) {
   uint64_t x = seed ^ fnv1a(stream);

@@ -47,6 +47,14 @@ void storeElement(ftc_dtype dtype, void *data, int64_t i, double value);
 /// Element `i` of a `dtype` array, as a double.
 double loadElement(ftc_dtype dtype, const void *data, int64_t i);
 
+/// IEEE bits of a float, and back; f32 to bf16 and f16 and f16 to f32,
+/// rounding to nearest even (NaN stays NaN, overflow is infinity).
+uint32_t floatBits(float f);
+float bitsFloat(uint32_t u);
+uint16_t toBF16(float f);
+uint16_t toF16(float f);
+float fromF16(uint16_t h);
+
 /// The L2 norm of each of the `rows` rows of `source` (`rows * cols`
 /// elements), summed in double, stored in `data` (the row_norm init).
 void fillRowNorms(ftc_dtype dtype, void *data, ftc_dtype sourceDtype,

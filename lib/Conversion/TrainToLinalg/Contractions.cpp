@@ -25,8 +25,24 @@ namespace {
 
 /// op(lhs) x op(rhs) over equal leading batch dimensions, as a
 /// linalg.contract accumulating into `init` (zeros of `resultType` if null).
+/// 16-bit floats (bf16, f16) are multiplied and summed in f32, as PyTorch's
+/// CPU and GPU kernels do under autocast, and the sum rounded once to the
+/// result's type: the contraction reads the 16-bit operands into an f32
+/// accumulator, a mixed-type linalg.contract.
 Value contract(LinalgBuilder &L, Value lhs, Value rhs, bool transposeLhs,
                bool transposeRhs, RankedTensorType resultType, Value init = {}) {
+  Type elem = resultType.getElementType();
+  if (elem.isBF16() || elem.isF16()) {
+    auto wide = RankedTensorType::get(resultType.getShape(), L.b.getF32Type());
+    auto convert = [&](Value v, RankedTensorType to) {
+      return L.elementwise(to, ValueRange{v}, [&](OpBuilder &b, Location l, ValueRange a) {
+        return convertScalar(b, l, a[0], to.getElementType());
+      });
+    };
+    Value sum = contract(L, lhs, rhs, transposeLhs, transposeRhs, wide,
+                         init ? convert(init, wide) : Value());
+    return convert(sum, resultType);
+  }
   int64_t batch = resultType.getRank() - 2;
   int64_t m = batch, n = batch + 1, k = batch + 2;
   // (batch..., x, y) over the dims (batch..., m, n, k).
