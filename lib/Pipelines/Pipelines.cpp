@@ -30,6 +30,9 @@ LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
   std::unique_ptr<Pass> lora = createLora();
   if (failed(lora->initializeOptions(options.loraOptions, errorHandler)))
     return failure();
+  std::unique_ptr<Pass> autocast = createAutocast();
+  if (failed(autocast->initializeOptions(options.autocastOptions, errorHandler)))
+    return failure();
   std::unique_ptr<Pass> optimizer = createOptimizer();
   if (failed(optimizer->initializeOptions(options.optimizerOptions, errorHandler)))
     return failure();
@@ -38,6 +41,8 @@ LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
   // Adapters where the options or the model's train.lora ask for them; a
   // no-op otherwise.
   pm.addPass(std::move(lora));
+  // 16-bit products where bf16 or fp16 is asked for; the backward follows.
+  pm.addPass(std::move(autocast));
   pm.addPass(createAutodiff());
   pm.addPass(std::move(optimizer));
   pm.addPass(createCanonicalizerPass());

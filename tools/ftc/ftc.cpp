@@ -262,6 +262,7 @@ int main(int argc, char **argv) {
                            optimizerCategory);
   PassFlags loraFlags(ftc::createLora(), ftc::getLoraOptions, "lora-", loraCategory,
                       {"rslora"});
+  PassFlags autocastFlags(ftc::createAutocast(), ftc::getAutocastOptions, "", category);
   // --help shows ftc's own options, not the hundreds libLLVM registers
   // (every backend's); MLIR's flags still work and are listed here.
   cl::HideUnrelatedOptions({&category, &optimizerCategory, &loraCategory});
@@ -296,6 +297,7 @@ int main(int argc, char **argv) {
   ftc::PipelineOptions options;
   options.optimizerOptions = optimizerFlags.text();
   options.loraOptions = loraFlags.text();
+  options.autocastOptions = autocastFlags.text();
   // The tiles follow the CPU the code is compiled for (--mcpu, else this
   // host), and --dump-pipeline names them, so a replay needs no host.
   options.cpuIsa = ftc::cpuIsa(**tm);

@@ -29,6 +29,12 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Options of ftc-lora, as in --ftc-lora='rank=8 targets=c_fc' "
                      "(default: the model's train.lora, else no adapters)"),
       llvm::cl::init("")};
+  // ftc-autocast's, the same way: `ftc-cpu{autocast-options={precision=bf16}}`.
+  Option<std::string> autocastOptions{
+      *this, "autocast-options",
+      llvm::cl::desc("Options of ftc-autocast, as in --ftc-autocast='precision=bf16' "
+                     "(default: the model's train.precision, else fp32)"),
+      llvm::cl::init("")};
   Option<std::string> cpuIsa{
       *this, "cpu-isa",
       llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512, "

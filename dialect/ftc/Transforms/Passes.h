@@ -42,6 +42,24 @@ inline constexpr double kNotGiven = std::numeric_limits<double>::quiet_NaN();
 /// names and descriptions, which live as long as the pass.
 llvm::SmallVector<llvm::cl::Option *> getOptimizerOptions(mlir::Pass &pass);
 llvm::SmallVector<llvm::cl::Option *> getLoraOptions(mlir::Pass &pass);
+llvm::SmallVector<llvm::cl::Option *> getAutocastOptions(mlir::Pass &pass);
+
+/// ftc-autocast's policy: the type an op computes in under bf16 or fp16.
+enum class AutocastPolicy {
+  Lower,   ///< 16-bit operands (products: summed in f32)
+  Fp32,    ///< f32 operands
+  Promote, ///< the widest of its float operands' types
+  Follow,  ///< its float operands' type (not listed in the table)
+};
+struct AutocastRule {
+  llvm::StringLiteral op;
+  AutocastPolicy policy;
+  llvm::StringLiteral why;
+};
+/// The table, in one place; `ftc --report` prints it.
+llvm::ArrayRef<AutocastRule> getAutocastPolicy();
+/// The policy of an op by name (`train.linear`): Follow when not listed.
+AutocastPolicy getAutocastPolicy(llvm::StringRef opName);
 
 /// Every option of the pass whose option `member` is, sorted by name.
 llvm::SmallVector<llvm::cl::Option *> getSiblingOptions(llvm::cl::Option &member);

@@ -118,6 +118,46 @@ def Lora : Pass<"ftc-lora", "::mlir::ModuleOp"> {
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
+def Autocast : Pass<"ftc-autocast", "::mlir::ModuleOp"> {
+  let summary = "Mixed precision: 16-bit products, fp32 where precision matters";
+  let description = [{
+    `torch.autocast` decided at compile time. Runs after inlining (and
+    ftc-lora) and before autodiff, so the backward follows the forward's
+    types. With `precision` bf16 or fp16 (or the module's
+    `train.precision`), each op of the loss function computes in the type
+    its policy says (`ftc::getAutocastPolicy`, one table, which
+    `ftc --report` prints):
+
+    - `lower`: matrix products (`train.linear`, `train.matmul`) read 16-bit
+      operands and sum in f32 (the lowering's mixed-type contraction);
+    - `fp32`: softmax, log-softmax, layer norm, exp, log, reductions and
+      the losses read f32;
+    - `promote`: elementwise ops of several operands compute in the widest
+      of their operands' types (a residual add of f32 and bf16 is f32);
+    - `follow`: the rest (relu, gelu, reshapes, dropout, ...) keep their
+      operand's type.
+
+    A value is cast once for all its uses of one type; each parameter is
+    read once, at the function's start, so its 16-bit copy is made once per
+    step. Parameters, their gradients and the optimizer stay f32 (master
+    weights); the loss and the outputs are returned in their declared types.
+    A 16-bit precision is written to the module (`train.precision`); fp32
+    changes nothing.
+
+    ```mlir
+    // ftc-opt --ftc-autocast='precision=bf16'
+    %wb = train.cast %w : tensor<1024x784xf32> to tensor<1024x784xbf16>
+    %xb = train.cast %x : tensor<128x784xf32> to tensor<128x784xbf16>
+    %h = train.linear %xb, %wb : (tensor<128x784xbf16>, tensor<1024x784xbf16>) -> tensor<128x1024xbf16>
+    ```
+  }];
+  let options = [
+    Option<"precision", "precision", "std::string", /*default=*/"\"\"",
+           "fp32, bf16 or fp16 (default: the model's train.precision, else fp32)">,
+  ];
+  let dependentDialects = ["::ftc::train::TrainDialect"];
+}
+
 def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
   let summary = "Builds the training step: gradients, then the optimizer update";
   let description = [{

@@ -73,17 +73,21 @@ struct Contraction {
   SmallVector<int64_t> ranges; // static size of every loop
 };
 
-/// The contraction `op` is, if the schedule applies to it: f32 tensors of
-/// static shape, body acc + a * b, one m, n and k, batch dimensions in all
-/// three operands, and C indexed (batch..., m, n).
+/// The contraction `op` is, if the schedule applies to it: tensors of static
+/// shape, an f32 C and f32, bf16 or f16 operands (16-bit products widen
+/// each element and sum in f32), body acc + a * b, one m, n and k, batch
+/// dimensions in all three operands, and C indexed (batch..., m, n).
 std::optional<Contraction> matchContraction(linalg::LinalgOp op) {
   if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
       op.getNumDpsInits() != 1 || op.hasDynamicShape() ||
       !linalg::isaContractionOpInterface(op))
     return std::nullopt;
-  for (OpOperand &operand : op->getOpOperands())
-    if (!getElementTypeOrSelf(operand.get().getType()).isF32())
+  for (OpOperand &operand : op->getOpOperands()) {
+    Type t = getElementTypeOrSelf(operand.get().getType());
+    bool input = op.isDpsInput(&operand);
+    if (!(t.isF32() || (input && (t.isBF16() || t.isF16()))))
       return std::nullopt;
+  }
   FailureOr<linalg::ContractionDimensions> dims = linalg::inferContractionDims(op);
   if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
       dims->k.size() != 1)
@@ -134,7 +138,9 @@ linalg::PackOp packOperand(OpBuilder &b, Location loc, Value source, AffineMap m
       linalg::PackOp::createDestinationTensor(b, loc, source, tiles, innerPos, outerPerm);
   std::optional<Value> padding;
   if (c.ranges[tiled] % tile != 0)
-    padding = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f)).getResult();
+    padding = arith::ConstantOp::create(
+                  b, loc, b.getFloatAttr(getElementTypeOrSelf(source.getType()), 0.0))
+                  .getResult();
   return linalg::PackOp::create(b, loc, source, dest, innerPos, tiles, padding,
                                 outerPerm);
 }
@@ -163,7 +169,13 @@ linalg::GenericOp buildPackedProduct(OpBuilder &b, Location loc, Value a, Value 
   return linalg::GenericOp::create(
       b, loc, cInit.getType(), ValueRange{a, bp}, ValueRange{cInit}, maps, iterators,
       [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value prod = arith::MulFOp::create(nb, nl, args[0], args[1], contract);
+        // 16-bit operands widened (exactly) to the f32 accumulator's type.
+        auto widen = [&](Value v) -> Value {
+          return v.getType() == args[2].getType()
+                     ? v
+                     : arith::ExtFOp::create(nb, nl, args[2].getType(), v).getResult();
+        };
+        Value prod = arith::MulFOp::create(nb, nl, widen(args[0]), widen(args[1]), contract);
         Value sum = arith::AddFOp::create(nb, nl, args[2], prod, contract);
         linalg::YieldOp::create(nb, nl, sum);
       });
@@ -554,6 +566,11 @@ struct CpuTileContractionsPass
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
     vector::populateVectorReductionToContractPatterns(patterns);
+    // 16-bit products widen their operands (arith.extf) after the
+    // vectorizer's broadcasts: the widening moved before each broadcast lets
+    // the broadcast fold into the contraction, as in the f32 case, instead of
+    // widening a broadcast block element by element.
+    vector::populateSinkVectorOpsPatterns(patterns);
     vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
     vector::populateVectorMaskLoweringPatternsForSideEffectingOps(patterns);
     linalg::populateLinalgTilingCanonicalizationPatterns(patterns);

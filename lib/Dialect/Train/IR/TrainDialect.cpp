@@ -149,6 +149,16 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
              << attr.getValue();
     return success();
   }
+  if (name == getPrecisionAttrName()) {
+    auto value = dyn_cast<StringAttr>(attr.getValue());
+    if (!isa<ModuleOp>(op) || !value ||
+        !llvm::is_contained({"fp32", "bf16", "fp16"}, value.getValue()))
+      return op->emitOpError() << "'" << name
+                               << "' belongs on the module and is \"fp32\", \"bf16\" or "
+                                  "\"fp16\", got "
+                               << attr.getValue();
+    return success();
+  }
   if (name == getLoraAttrName()) {
     if (!isa<ModuleOp>(op))
       return op->emitOpError() << "cannot carry '" << name
@@ -186,7 +196,8 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
                                 "argument of the loss function";
   return op->emitOpError() << "has unknown train dialect attribute '" << name
                            << "'; expected " << getLossAttrName() << ", "
-                           << getOptimizerAttrName() << ", " << getLoraAttrName()
+                           << getOptimizerAttrName() << ", " << getLoraAttrName() << ", "
+                           << getPrecisionAttrName()
                            << ", " << getStepAttrName()
                            << ", " << getGradientOfAttrName() << " or "
                            << getGradParamsAttrName();

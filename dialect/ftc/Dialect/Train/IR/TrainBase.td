@@ -73,6 +73,10 @@ def Train_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getOptimizerAttrName() {
       return ::llvm::StringLiteral("train.optimizer");
     }
+    /// Mixed precision on the module: "fp32", "bf16" or "fp16" (ftc-autocast).
+    static constexpr ::llvm::StringLiteral getPrecisionAttrName() {
+      return ::llvm::StringLiteral("train.precision");
+    }
     /// LoRA settings on the module (`#train.lora`): ftc-lora's input and record.
     static constexpr ::llvm::StringLiteral getLoraAttrName() {
       return ::llvm::StringLiteral("train.lora");

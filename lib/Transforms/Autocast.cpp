@@ -1,0 +1,214 @@
+//===- Autocast.cpp - mixed precision decided at compile time -------------===//
+//
+// torch.autocast as a rewrite of the loss function before autodiff: each op
+// computes in the type its policy (the table below, the one place it is
+// decided) gives it; operands are cast where their type differs, each value
+// once per type. Parameters stay f32 (the master weights), so autodiff's cast
+// rule hands the optimizer f32 gradients.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Transforms/Passes.h"
+
+#include "ftc/Dialect/Train/IR/TrainModel.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/CommandLine.h"
+
+namespace ftc {
+#define GEN_PASS_DEF_AUTOCAST
+#include "ftc/Transforms/Passes.h.inc"
+} // namespace ftc
+
+using namespace mlir;
+using namespace ftc::train;
+
+// Which type each op computes in. Not listed: `follow`.
+static const ftc::AutocastRule kAutocastPolicy[] = {
+    {"train.linear", ftc::AutocastPolicy::Lower, "16-bit operands, summed in f32"},
+    {"train.matmul", ftc::AutocastPolicy::Lower, "16-bit operands, summed in f32"},
+    {"train.attention", ftc::AutocastPolicy::Fp32,
+     "its lowering (scores, softmax, products) is f32 only for now"},
+    {"train.softmax", ftc::AutocastPolicy::Fp32, "exp and a sum over a row"},
+    {"train.log_softmax", ftc::AutocastPolicy::Fp32, "exp, a sum and a log over a row"},
+    {"train.layer_norm", ftc::AutocastPolicy::Fp32, "mean and variance of a row"},
+    {"train.exp", ftc::AutocastPolicy::Fp32, "overflows 16 bits early"},
+    {"train.log", ftc::AutocastPolicy::Fp32, "loses the small differences"},
+    {"train.sqrt", ftc::AutocastPolicy::Fp32, "norms"},
+    {"train.sum", ftc::AutocastPolicy::Fp32, "a sum of many terms"},
+    {"train.mean", ftc::AutocastPolicy::Fp32, "a sum of many terms"},
+    {"train.max", ftc::AutocastPolicy::Fp32, "a reduction"},
+    {"train.cross_entropy", ftc::AutocastPolicy::Fp32, "the loss"},
+    {"train.mse_loss", ftc::AutocastPolicy::Fp32, "the loss"},
+    {"train.add", ftc::AutocastPolicy::Promote, "the widest operand's type"},
+    {"train.sub", ftc::AutocastPolicy::Promote, "the widest operand's type"},
+    {"train.mul", ftc::AutocastPolicy::Promote, "the widest operand's type"},
+    {"train.div", ftc::AutocastPolicy::Promote, "the widest operand's type"},
+    {"train.concat", ftc::AutocastPolicy::Promote, "the widest operand's type"},
+};
+
+ArrayRef<ftc::AutocastRule> ftc::getAutocastPolicy() { return kAutocastPolicy; }
+
+ftc::AutocastPolicy ftc::getAutocastPolicy(StringRef opName) {
+  for (const AutocastRule &rule : kAutocastPolicy)
+    if (rule.op == opName)
+      return rule.policy;
+  return AutocastPolicy::Follow;
+}
+
+namespace {
+
+bool isFloatTensor(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  return tensor && isa<FloatType>(tensor.getElementType());
+}
+
+Type withElement(Type type, Type element) {
+  return RankedTensorType::get(cast<RankedTensorType>(type).getShape(), element);
+}
+
+struct AutocastPass : public ftc::impl::AutocastBase<AutocastPass> {
+  using Base::Base;
+
+  LogicalResult
+  initializeOptions(StringRef options,
+                    function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    if (failed(Base::initializeOptions(options, errorHandler)))
+      return failure();
+    return checkOptions(errorHandler);
+  }
+
+  LogicalResult checkOptions(function_ref<LogicalResult(const Twine &)> fail) {
+    std::string p = precision;
+    if (!p.empty() && p != "fp32" && p != "bf16" && p != "fp16")
+      return fail("--precision: expected fp32, bf16 or fp16, got '" + p + "'");
+    return success();
+  }
+
+  SmallVector<llvm::cl::Option *> getOptions() { return ftc::getSiblingOptions(precision); }
+
+  void runOnOperation() override;
+  void rewrite(func::FuncOp func, Type low);
+};
+
+void AutocastPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  if (failed(checkOptions([&](const Twine &message) { return module.emitError(message); })))
+    return signalPassFailure();
+  std::string p = precision;
+  if (p.empty())
+    if (auto attr = module->getAttrOfType<StringAttr>(TrainDialect::getPrecisionAttrName()))
+      p = attr.getValue().str();
+  if (p.empty())
+    p = "fp32";
+  if (p != "fp32" && p != "bf16" && p != "fp16") {
+    module.emitError() << "train.precision must be fp32, bf16 or fp16, got '" << p << "'";
+    return signalPassFailure();
+  }
+  if (p == "fp32")
+    return; // nothing to record or rewrite
+  OpBuilder b(module.getContext());
+  module->setAttr(TrainDialect::getPrecisionAttrName(), b.getStringAttr(p));
+  FailureOr<func::FuncOp> loss = findLossFunction(module);
+  if (failed(loss))
+    return signalPassFailure();
+  if (!loss->getBody().hasOneBlock()) {
+    loss->emitError() << "ftc-autocast needs a loss function with one block; inline first";
+    return signalPassFailure();
+  }
+  rewrite(*loss, p == "bf16" ? Type(b.getBF16Type()) : Type(b.getF16Type()));
+}
+
+void AutocastPass::rewrite(func::FuncOp func, Type low) {
+  Block &body = func.getBody().front();
+  OpBuilder b(func.getContext());
+  Type f32 = b.getF32Type();
+
+  // Each parameter read once, first thing: its 16-bit copy is then made
+  // once per step, however many layers or uses read it.
+  llvm::StringMap<GetParamOp> reads;
+  SmallVector<GetParamOp> all;
+  body.walk([&](GetParamOp read) { all.push_back(read); });
+  Operation *last = nullptr;
+  for (GetParamOp read : all) {
+    auto [it, first] = reads.try_emplace(read.getParam(), read);
+    if (first) {
+      if (last)
+        read->moveAfter(last);
+      else
+        read->moveBefore(&body.front());
+      last = read;
+      continue;
+    }
+    read.replaceAllUsesWith(it->second.getResult());
+    read.erase();
+  }
+
+  // A value in another float type, cast once, right after its definition.
+  DenseMap<std::pair<Value, Type>, Value> casts;
+  auto castTo = [&](Value v, Type element) -> Value {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (type.getElementType() == element)
+      return v;
+    Value &slot = casts[{v, element}];
+    if (!slot) {
+      OpBuilder::InsertionGuard guard(b);
+      if (Operation *def = v.getDefiningOp())
+        b.setInsertionPointAfter(def);
+      else
+        b.setInsertionPointToStart(&body);
+      slot = CastOp::create(b, v.getLoc(), withElement(type, element), v);
+    }
+    return slot;
+  };
+  auto width = [](Type t) { return t.getIntOrFloatBitWidth(); };
+
+  for (Operation &op : llvm::make_early_inc_range(body)) {
+    if (isa<CastOp, GetParamOp, ConstantOp, FillOp>(op))
+      continue;
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      // The loss and the outputs in their declared types.
+      for (auto [operand, type] :
+           llvm::zip(ret->getOpOperands(), func.getFunctionType().getResults()))
+        if (operand.get().getType() != type && isFloatTensor(type))
+          operand.set(castTo(operand.get(), cast<RankedTensorType>(type).getElementType()));
+      continue;
+    }
+    bool hasFloatResult = llvm::any_of(op.getResultTypes(), isFloatTensor);
+    SmallVector<OpOperand *> floats;
+    for (OpOperand &operand : op.getOpOperands())
+      if (isFloatTensor(operand.get().getType()))
+        floats.push_back(&operand);
+    if (floats.empty() || !hasFloatResult)
+      continue;
+    Type compute;
+    switch (ftc::getAutocastPolicy(op.getName().getStringRef())) {
+    case ftc::AutocastPolicy::Lower:
+      compute = low;
+      break;
+    case ftc::AutocastPolicy::Fp32:
+      compute = f32;
+      break;
+    case ftc::AutocastPolicy::Promote:
+    case ftc::AutocastPolicy::Follow:
+      for (OpOperand *operand : floats) {
+        Type t = cast<RankedTensorType>(operand->get().getType()).getElementType();
+        if (!compute || width(t) > width(compute))
+          compute = t;
+      }
+      break;
+    }
+    for (OpOperand *operand : floats)
+      operand->set(castTo(operand->get(), compute));
+    for (OpResult result : op.getResults())
+      if (isFloatTensor(result.getType()))
+        result.setType(withElement(result.getType(), compute));
+  }
+}
+
+} // namespace
+
+SmallVector<llvm::cl::Option *> ftc::getAutocastOptions(Pass &pass) {
+  return static_cast<AutocastPass &>(pass).getOptions();
+}
