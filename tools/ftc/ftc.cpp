@@ -170,6 +170,25 @@ void printReport(ModuleOp module, llvm::raw_ostream &os) {
   os << "heap allocations during a step: " << bytes("heap_allocations") << "\n";
 }
 
+/// The precision the step computes in and, for bf16 or fp16, ftc-autocast's
+/// policy table: the type each op computes in.
+void printPrecisionReport(ModuleOp module, llvm::raw_ostream &os) {
+  auto precision = module->getAttrOfType<StringAttr>(train::TrainDialect::getPrecisionAttrName());
+  if (!precision) {
+    os << "precision: fp32\n";
+    return;
+  }
+  StringRef low = precision.getValue();
+  os << "precision: " << low
+     << " (ftc-autocast's policy; ops not listed compute in their operands' type)\n";
+  for (const ftc::AutocastRule &rule : ftc::getAutocastPolicy()) {
+    StringRef type = rule.policy == ftc::AutocastPolicy::Lower  ? low
+                     : rule.policy == ftc::AutocastPolicy::Fp32 ? StringRef("fp32")
+                                                                : StringRef("widest");
+    os << llvm::formatv("  {0,-22}{1,-8}{2}\n", rule.op, type, rule.why);
+  }
+}
+
 /// "1,234,567".
 std::string withCommas(int64_t n) {
   std::string digits = std::to_string(n), out;
@@ -212,7 +231,10 @@ LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions 
     return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
   };
   auto row = [&](StringRef label, const std::string &value, const std::string &full) {
-    os << llvm::formatv("  {0,-26}{1,24}{2,24}\n", label, value, full);
+    if (full.empty())
+      os << llvm::formatv("  {0,-26}{1,24}\n", label, value);
+    else
+      os << llvm::formatv("  {0,-26}{1,24}{2,24}\n", label, value, full);
   };
   auto trainable = [&](const train::StepSummary &s) {
     return withCommas(s.trainable) + llvm::formatv(" ({0:f2}%)", percent(s.trainable, s.parameters)).str();
@@ -338,6 +360,7 @@ int main(int argc, char **argv) {
   if (report) { // beside the module when that goes to stdout
     llvm::raw_ostream &os = outputFile == "-" ? llvm::errs() : llvm::outs();
     printReport(*module, os);
+    printPrecisionReport(*module, os);
     if (failed(printTrainingReport(*original, options, os)))
       return 1;
   }
