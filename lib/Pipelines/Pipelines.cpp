@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -60,6 +61,9 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   CpuTileContractionsOptions tiles;
   tiles.isa = options.cpuIsa.empty() ? cpu::hostIsa() : std::string(options.cpuIsa);
   pm.addNestedPass<func::FuncOp>(createCpuTileContractions(tiles));
+  // Math on bf16 and f16 (a GELU under --precision=bf16) computed in f32,
+  // where the approximations below apply, and rounded back.
+  pm.addNestedPass<func::FuncOp>(math::createMathExtendToSupportedTypes());
   // tanh, exp and erf as arithmetic that vectorizes, not libm calls.
   pm.addNestedPass<func::FuncOp>(createApproximateMath());
   // Upstream elementwise ops a model used on tensors (arith.addf, math.exp).
