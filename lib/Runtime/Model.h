@@ -39,7 +39,6 @@ struct Buffer {
   std::string storage;
   std::vector<int64_t> logicalShape;
   int64_t logicalNumel = 0;
-  int scales = -1;        // the first buffer below
   std::vector<int> stored; // nf4: [absmax]; nf4-dq: [absmax codes, nested
                            // absmax, map, offset] (bitsandbytes' names)
   std::string scalesOf;    // such a buffer: the parameter it stores

@@ -116,7 +116,7 @@ std::vector<float> logicalValues(const Model &m, const ftc_state &state, int ind
   if (b.storage == "nf4") {
     std::vector<float> values(static_cast<size_t>(b.logicalNumel));
     dequantizeNf4(static_cast<const uint8_t *>(data),
-                  static_cast<const float *>(state.pointers[b.scales]), b.logicalNumel,
+                  static_cast<const float *>(state.pointers[b.stored.at(0)]), b.logicalNumel,
                   values.data());
     return values;
   }
@@ -136,7 +136,7 @@ void storeLogical(const Model &m, ftc_state &state, int index, const float *valu
   const Buffer &b = m.buffers[index];
   if (b.storage == "nf4") {
     quantizeNf4(values, b.logicalNumel, static_cast<uint8_t *>(state.pointers[index]),
-                static_cast<float *>(state.pointers[b.scales]));
+                static_cast<float *>(state.pointers[b.stored.at(0)]));
     return;
   }
   if (b.storage == "nf4-dq") {
@@ -153,19 +153,16 @@ void deriveInitial(const Model &m, ftc_state &state, const std::function<bool(in
     const Buffer &b = m.buffers[p];
     if (b.init.kind != "row_norm" || !which(p))
       continue;
-    for (int q : m.params) {
-      const Buffer &source = m.buffers[q];
-      const std::vector<int64_t> &shape =
-          source.storage.empty() ? source.shape : source.logicalShape;
-      if (source.name != b.init.of || shape.empty() || shape[0] != b.numel)
-        continue;
-      // W's rows, whatever its storage (QLoRA with DoRA: PEFT takes the norms
-      // of the dequantized weight).
-      std::vector<float> w = logicalValues(m, state, q);
-      int64_t rows = b.numel;
-      fillRowNorms(b.dtype, state.pointers[p], FTC_F32, w.data(), rows,
-                   static_cast<int64_t>(w.size()) / rows);
-    }
+    int q = m.findParam(b.init.of);
+    if (q < 0 || logicalShape(m.buffers[q]).empty() ||
+        logicalShape(m.buffers[q])[0] != b.numel)
+      continue;
+    // W's rows, whatever its storage (QLoRA with DoRA: PEFT takes the norms
+    // of the dequantized weight).
+    std::vector<float> w = logicalValues(m, state, q);
+    int64_t rows = b.numel;
+    fillRowNorms(b.dtype, state.pointers[p], FTC_F32, w.data(), rows,
+                 static_cast<int64_t>(w.size()) / rows);
   }
 }
 
@@ -208,9 +205,6 @@ const Model &model() {
         for (size_t j = 0; j < m.buffers.size(); ++j)
           if (m.buffers[j].scalesOf == m.buffers[i].name)
             m.buffers[i].stored.push_back(static_cast<int>(j));
-    for (Buffer &b : m.buffers)
-      if (!b.stored.empty())
-        b.scales = b.stored[0];
     for (int i = 0; i < static_cast<int>(m.buffers.size()); ++i) {
       const std::string &kind = m.buffers[i].kind;
       if (kind == "param") m.params.push_back(i);
