@@ -37,6 +37,9 @@ LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
   std::unique_ptr<Pass> optimizer = createOptimizer();
   if (failed(optimizer->initializeOptions(options.optimizerOptions, errorHandler)))
     return failure();
+  std::unique_ptr<Pass> lossScale = createLossScale();
+  if (failed(lossScale->initializeOptions(options.lossScaleOptions, errorHandler)))
+    return failure();
   buildFrontendPipeline(pm, options);
   pm.addPass(createInlinerPass());
   // Adapters where the options or the model's train.lora ask for them; a
@@ -46,6 +49,8 @@ LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
   pm.addPass(std::move(autocast));
   pm.addPass(createAutodiff());
   pm.addPass(std::move(optimizer));
+  // fp16's dynamic loss scaling (or where asked for); a no-op otherwise.
+  pm.addPass(std::move(lossScale));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   return success();

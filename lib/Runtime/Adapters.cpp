@@ -480,7 +480,7 @@ ftc_status ftc_load_adapters(ftc_state *state, const char *dir) {
                                    {"skipped", nlohmann::ordered_json::array()},
                                    {"converted", converted},
                                    {"optimizer", 0},
-                                   {"step", state->steps}};
+                                   {"step", stepCount(m, *state)}};
   state->report = report.dump();
   return FTC_OK;
 }

@@ -150,8 +150,13 @@ ftc_status ftc_save(const ftc_state *state, const char *path) {
     add(p, m.buffers[p].name);
   for (int s : m.slots)
     add(s, "optim." + m.buffers[s].name);
-  int64_t steps = state->steps;
-  tensors.push_back({"optim.step", FTC_I64, {}, &steps, sizeof(steps)});
+  // The step counter (`optim.step`) and, with dynamic loss scaling,
+  // `grad_scaler.scale` and `grad_scaler.growth_tracker`.
+  for (int s : m.states)
+    add(s, m.buffers[s].name);
+  int64_t noSteps = 0;
+  if (m.step < 0)
+    tensors.push_back({"optim.step", FTC_I64, {}, &noSteps, sizeof(noSteps)});
   // The dropout masks depend on the seed: a resumed run needs it.
   auto seed = static_cast<int64_t>(state->seed);
   if (m.rng >= 0)
@@ -224,9 +229,14 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
       return fail(FTC_ERROR_MISMATCH, error);
     optimizerTensors += file->find("optim." + m.buffers[s].name) != nullptr;
   }
-  int64_t steps = 0;
-  if (const LoadedTensor *t = file->find("optim.step")) {
+  // States absent from the file (a PyTorch state_dict; an fp32 run's
+  // checkpoint has no loss scale) start at their initial values.
+  for (int s : m.states)
+    if (!match(s, m.buffers[s].name, false))
+      return fail(FTC_ERROR_MISMATCH, error);
+  if (const LoadedTensor *t = file->find("optim.step"); t && m.step < 0) {
     used[t - file->tensors.data()] = true;
+    int64_t steps = 0;
     if (ftc_status status = readScalar(*t, path, steps); status != FTC_OK)
       return status;
   }
@@ -252,23 +262,28 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
                               "optimizer state of '" + owner + "', which this model does not train"));
       continue;
     }
+    // An fp16 run's loss scale, loaded into a step without loss scaling.
+    if (name.rfind("grad_scaler.", 0) == 0) {
+      skips.push_back(skipped(name, "state", "loss scaling state; this step has no loss scaling"));
+      continue;
+    }
     return fail(FTC_ERROR_MISMATCH, notPartOfModel(m, name, path));
   }
 
   // Commit: slots absent from the file (a PyTorch state_dict) start at zero.
   for (int s : m.slots)
     std::memset(state->pointers[s], 0, m.buffers[s].bytes());
+  resetStates(m, *state);
   for (auto [index, t] : plan)
     std::memcpy(state->pointers[index], t->data, m.buffers[index].bytes());
   nlohmann::ordered_json quantized = storeQuantized(m, *state, quantize);
   deriveKept(m, *state, kept);
-  state->steps = steps;
   if (seed)
     state->seed = static_cast<uint64_t>(*seed);
   nlohmann::ordered_json report = {{"action", "load"},     {"path", path},
                                    {"loaded", loaded},     {"kept", kept},
                                    {"skipped", skips},     {"optimizer", optimizerTensors},
-                                   {"step", state->steps}};
+                                   {"step", stepCount(m, *state)}};
   if (!quantized.empty())
     report["quantized"] = quantized;
   state->report = report.dump();
@@ -300,7 +315,8 @@ ftc_status ftc_load_partial(ftc_state *state, const char *path) {
         set[part] = true;
     } else if (p >= 0) {
       skips.push_back(skipped(t.name, "mismatch", mismatchDetail(t, m.buffers[p])));
-    } else if (t.name.rfind("optim.", 0) == 0 || t.name == "rng.seed") {
+    } else if (t.name.rfind("optim.", 0) == 0 || t.name.rfind("grad_scaler.", 0) == 0 ||
+               t.name == "rng.seed") {
       skips.push_back(skipped(t.name, "state", "a partial load takes parameters only"));
     } else {
       skips.push_back(skipped(t.name, "unknown", "not part of this model"));
@@ -325,7 +341,7 @@ ftc_status ftc_load_partial(ftc_state *state, const char *path) {
   for (auto [index, t] : plan)
     std::memcpy(state->pointers[index], t->data, m.buffers[index].bytes());
   nlohmann::ordered_json quantized = storeQuantized(m, *state, quantize);
-  state->steps = 0;
+  resetStates(m, *state);
   nlohmann::ordered_json loaded = nlohmann::ordered_json::array(),
                          kept = nlohmann::ordered_json::array();
   for (int p : m.params)

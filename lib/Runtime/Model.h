@@ -60,8 +60,11 @@ struct Lora {
 struct Model {
   std::vector<Buffer> buffers;
   std::vector<int> params, inputs, slots, outputs; // indices into buffers
+  std::vector<int> states; // the step counter, the loss scale, ... (train.state)
   std::vector<int> gradOf;                // param order -> grad buffer or -1
-  int step = -1, loss = -1;
+  int step = -1;      // the state `optim.step`: updates taken
+  int lossScale = -1; // the state `grad_scaler.scale`, with dynamic loss scaling
+  int loss = -1;
   int rng = -1; // [seed, step, training] for dropout masks
   std::unique_ptr<Lora> lora; // null without adapters
 
@@ -95,6 +98,14 @@ inline const std::vector<int64_t> &logicalShape(const Buffer &b) {
 /// those `which` selects, from their sources' current values.
 void deriveInitial(const Model &m, ftc_state &state, const std::function<bool(int)> &which);
 
+/// The number of updates taken (the step counter the compiled step
+/// advances), and setting it.
+int64_t stepCount(const Model &m, const ftc_state &state);
+void setStepCount(const Model &m, ftc_state &state, int64_t steps);
+/// Every state buffer (the step counter, the loss scale and its growth
+/// tracker) back to its value in a new state.
+void resetStates(const Model &m, ftc_state &state);
+
 /// Sets the calling thread's last error and returns `status`.
 ftc_status fail(ftc_status status, std::string message);
 
@@ -108,8 +119,8 @@ struct ftc_state {
   };
   std::vector<std::unique_ptr<void, AlignedFree>> owned;
   std::vector<void *> pointers;
-  int64_t steps = 0;
   uint64_t seed = 0;
+  int64_t skipped = 0; // steps whose update a non-finite gradient skipped
   bool training = true;
   /// What the last successful load or save of files did (JSON), for
   /// ftc_last_report; saving does not change the state otherwise.

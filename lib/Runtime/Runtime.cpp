@@ -148,6 +148,23 @@ void storeLogical(const Model &m, ftc_state &state, int index, const float *valu
     storeElement(b.dtype, state.pointers[index], i, values[i]);
 }
 
+int64_t stepCount(const Model &m, const ftc_state &state) {
+  return m.step < 0 ? 0 : *static_cast<const int64_t *>(state.pointers[m.step]);
+}
+
+void setStepCount(const Model &m, ftc_state &state, int64_t steps) {
+  if (m.step >= 0)
+    *static_cast<int64_t *>(state.pointers[m.step]) = steps;
+}
+
+void resetStates(const Model &m, ftc_state &state) {
+  for (int s : m.states) {
+    const Buffer &b = m.buffers[s];
+    storeElement(b.dtype, state.pointers[s], 0, b.init.a);
+  }
+  state.skipped = 0;
+}
+
 void deriveInitial(const Model &m, ftc_state &state, const std::function<bool(int)> &which) {
   for (int p : m.params) {
     const Buffer &b = m.buffers[p];
@@ -210,7 +227,7 @@ const Model &model() {
       if (kind == "param") m.params.push_back(i);
       else if (kind == "slot") m.slots.push_back(i);
       else if (kind == "input") m.inputs.push_back(i);
-      else if (kind == "step") m.step = i;
+      else if (kind == "state") m.states.push_back(i);
       else if (kind == "loss") m.loss = i;
       else if (kind == "rng") m.rng = i;
       else if (kind == "output") m.outputs.push_back(i);
@@ -221,6 +238,12 @@ const Model &model() {
         if (m.buffers[i].kind == "grad" && m.buffers[i].name == m.buffers[p].name)
           grad = i;
       m.gradOf.push_back(grad);
+    }
+    for (int s : m.states) {
+      if (m.buffers[s].name == "optim.step")
+        m.step = s;
+      else if (m.buffers[s].name == "grad_scaler.scale")
+        m.lossScale = s;
     }
     m.lora = parseLora(doc);
     return m;
@@ -290,7 +313,7 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
     // and ftc_eval see what the next ftc_step will use.
     auto *rng = static_cast<int64_t *>(state->pointers[m.rng]);
     rng[0] = static_cast<int64_t>(state->seed);
-    rng[1] = state->steps + 1;
+    rng[1] = stepCount(m, *state) + 1;
     rng[2] = state->training ? 1 : 0;
   }
   entry(state->pointers.data());
@@ -341,7 +364,7 @@ void ftc_reset_optimizer(ftc_state *state) {
   const Model &m = model();
   for (int s : m.slots)
     std::memset(state->pointers[s], 0, m.buffers[s].bytes());
-  state->steps = 0;
+  resetStates(m, *state);
 }
 
 int64_t ftc_buffer_bytes(const char *kind) {
@@ -389,6 +412,7 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
       if (b.kind == "param" && b.storage.empty())
         fillInitial(b.init, seed, b.name, b.dtype, b.numel, state->pointers[i]);
     }
+    resetStates(m, *state);
     // Stored parameters: drawn as f32 (the values the same model without
     // the storage draws), then stored.
     for (int p : m.params) {
@@ -417,10 +441,12 @@ ftc_status ftc_step(ftc_state *state, const void *const *inputs, double *loss) {
   const Model &m = model();
   if (m.step < 0 || !ftc_entry_step)
     return fail(FTC_ERROR_UNSUPPORTED, "this step.so has no 'step' entry point");
-  *static_cast<int64_t *>(state->pointers[m.step]) = state->steps + 1;
+  // The step advances its counter itself, unless a non-finite gradient
+  // made it skip the update (dynamic loss scaling).
+  int64_t before = stepCount(m, *state);
   ftc_status status = run(state, ftc_entry_step, "step", inputs, loss);
-  if (status == FTC_OK)
-    ++state->steps;
+  if (status == FTC_OK && stepCount(m, *state) == before)
+    ++state->skipped;
   return status;
 }
 
@@ -447,7 +473,18 @@ const void *ftc_grad_data(ftc_state *state, int32_t index) {
   return state->pointers[m.gradOf[index]];
 }
 
-int64_t ftc_step_count(const ftc_state *state) { return state ? state->steps : 0; }
+int64_t ftc_step_count(const ftc_state *state) {
+  return state ? stepCount(model(), *state) : 0;
+}
+
+double ftc_loss_scale(const ftc_state *state) {
+  const Model &m = model();
+  if (!state || m.lossScale < 0)
+    return 0.0;
+  return *static_cast<const float *>(state->pointers[m.lossScale]);
+}
+
+int64_t ftc_skipped_steps(const ftc_state *state) { return state ? state->skipped : 0; }
 
 void ftc_set_training(ftc_state *state, int32_t training) {
   if (state)

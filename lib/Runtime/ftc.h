@@ -106,8 +106,16 @@ FTC_API const void *ftc_output_data(ftc_state *state, int32_t index);
 /* Optimizer state and step counter back to zero (fine-tuning from loaded
  * parameters with a fresh optimizer). */
 FTC_API void ftc_reset_optimizer(ftc_state *state);
-/* Steps taken so far. */
+/* Updates taken so far: ftc_step calls less those skipped. */
 FTC_API int64_t ftc_step_count(const ftc_state *state);
+/* Dynamic loss scaling (fp16, GradScaler's semantics; `ftc --loss-scale`):
+ * the scale the next step multiplies the loss by, or 0 for a step.so
+ * without loss scaling. A step whose gradients hold an inf or NaN changes
+ * no parameter, no optimizer state and not the step counter; it halves the
+ * scale (backoff), and ftc_step still returns FTC_OK with its loss. */
+FTC_API double ftc_loss_scale(const ftc_state *state);
+/* Steps skipped since ftc_create (or the last load or reset). */
+FTC_API int64_t ftc_skipped_steps(const ftc_state *state);
 /* Training mode (the default, 1) or not (0): without it dropout is the
  * identity in every entry point, as after PyTorch's model.eval(). In training
  * mode every entry draws the dropout masks of the next step from the seed
@@ -125,7 +133,13 @@ FTC_API int64_t ftc_buffer_bytes(const char *kind);
 FTC_API ftc_status ftc_set_num_threads(int32_t n);
 
 /* Parameters, optimizer state and step counter as safetensors, written to a
- * temporary file and renamed over `path`. */
+ * temporary file and renamed over `path`: parameters under their names,
+ * optimizer state as `optim.<param>.<state>`, the step counter as
+ * `optim.step`, the dynamic loss scaling's state (fp16) as
+ * `grad_scaler.scale` and `grad_scaler.growth_tracker`, the dropout seed
+ * as `rng.seed`. A checkpoint loads into the same model compiled for any
+ * precision: state the step lacks is skipped (see ftc_last_report), state
+ * the file lacks starts afresh. */
 FTC_API ftc_status ftc_save(const ftc_state *state, const char *path);
 /* Loads a checkpoint written by ftc_save, or a PyTorch state_dict saved as
  * safetensors (parameters only: optimizer state and step counter become

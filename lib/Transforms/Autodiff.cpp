@@ -116,8 +116,10 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp loss,
     slot = slot ? AddOp::create(b, loc, slot, adjoint).getResult() : adjoint;
   };
   // d loss / d loss = 1
-  adjoints[lossValue] = FillOp::create(b, grad.getLoc(), lossValue.getType(),
-                                       b.getF64FloatAttr(1.0));
+  // (marked: ftc-loss-scale seeds with the loss scale instead)
+  auto seed = FillOp::create(b, grad.getLoc(), lossValue.getType(), b.getF64FloatAttr(1.0));
+  seed->setAttr(TrainDialect::getLossSeedAttrName(), b.getUnitAttr());
+  adjoints[lossValue] = seed;
 
   llvm::MapVector<StringAttr, Value> paramGrads;
   for (Operation *op : llvm::reverse(forward)) {

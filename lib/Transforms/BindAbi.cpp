@@ -5,8 +5,10 @@
 // arguments: parameter and slot reads become `bufferization.to_tensor`,
 // writes and results become `bufferization.materialize_in_destination`.
 // The layout is recorded on the module as `ftc.abi`, one dictionary per
-// buffer: {kind, name, type} (+ init and trainable for parameters); the
-// optimizer's settings as `ftc.optimizer`, LoRA's as `ftc.lora`.
+// buffer: {kind, name, type} (+ init and trainable for parameters, init
+// for states); the optimizer's settings as `ftc.optimizer`, LoRA's as
+// `ftc.lora`, the precision as `ftc.precision` and the loss scaling's
+// settings as `ftc.loss_scale`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,7 +59,7 @@ struct Layout {
   SmallVector<Attribute> entries;
   llvm::StringMap<unsigned> variables; // param / slot symbol -> index
   SmallVector<unsigned> inputs;        // loss-function argument -> index
-  std::optional<unsigned> step, loss, rng;
+  std::optional<unsigned> loss, rng;
   SmallVector<unsigned> outputs; // loss-function result i + 1 -> index
   llvm::StringMap<unsigned> grads; // param symbol -> index of its gradient
   /// Parameters with a storage -> their stored types (codes, scales...)
@@ -126,6 +128,10 @@ void BindAbiPass::runOnOperation() {
       layout.variables[slot.getSymName()] =
           layout.add(b, "slot", slot.getSymName(), slot.getType(),
                      {b.getNamedAttr("of", slot.getParamAttr())});
+    else if (auto state = dyn_cast<StateOp>(op))
+      layout.variables[state.getSymName()] =
+          layout.add(b, "state", state.getSymName(), state.getType(),
+                     {b.getNamedAttr("init", state.getInit())});
   }
   for (auto [i, arg] : llvm::enumerate(loss->getArguments())) {
     auto name = loss->getArgAttrOfType<StringAttr>(i, TrainDialect::getInputAttrName());
@@ -145,8 +151,6 @@ void BindAbiPass::runOnOperation() {
     }
     layout.inputs.push_back(layout.add(b, "input", name, arg.getType(), extra));
   }
-  if (step)
-    layout.step = layout.add(b, "step", "step", step.getArgumentTypes().back());
   // [seed, step, training] for dropout masks, filled by the runtime per call.
   bool usesRng = false;
   module.walk([&](DropoutOp) { usesRng = true; });
@@ -179,8 +183,14 @@ void BindAbiPass::runOnOperation() {
     module->setAttr("ftc.lora", describeLora(lora, module));
     module->removeAttr(TrainDialect::getLoraAttrName());
   }
+  for (auto [from, to] : {std::pair(TrainDialect::getPrecisionAttrName(), "ftc.precision"),
+                          std::pair(TrainDialect::getLossScaleAttrName(), "ftc.loss_scale")})
+    if (Attribute attr = module->getAttr(from)) {
+      module->setAttr(to, attr);
+      module->removeAttr(from);
+    }
   for (Operation &op : llvm::make_early_inc_range(module.getBody()->getOperations()))
-    if (isa<ParamOp, SlotOp>(op))
+    if (isa<ParamOp, SlotOp, StateOp>(op))
       op.erase();
 }
 
@@ -200,13 +210,11 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
   llvm::StringSet<> written;
   func.walk([&](SetParamOp set) { written.insert(set.getParam()); });
 
-  // Inputs and the step number: read-only buffers.
+  // Inputs: read-only buffers.
   for (unsigned i = 0; i < numOld; ++i) {
     BlockArgument old = body.getArgument(i);
     std::optional<unsigned> index;
-    if (func->hasAttr(TrainDialect::getStepAttrName()) && i + 1 == numOld)
-      index = layout.step;
-    else if (i < layout.inputs.size())
+    if (i < layout.inputs.size())
       index = layout.inputs[i];
     if (!index)
       return func.emitError() << "argument #" << i << " has no place in the ABI";

@@ -49,6 +49,13 @@ json::Object describeInit(Attribute init, RankedTensorType type) {
   return llvm::TypeSwitch<Attribute, json::Object>(init)
       .Case([](ZerosAttr) { return json::Object{{"kind", "zeros"}}; })
       .Case([](OnesAttr) { return json::Object{{"kind", "ones"}}; })
+      // A train.state's value in a new state (the loss scale, a counter).
+      .Case([](FloatAttr c) {
+        return json::Object{{"kind", "constant"}, {"value", c.getValueAsDouble()}};
+      })
+      .Case([](IntegerAttr c) {
+        return json::Object{{"kind", "constant"}, {"value", c.getInt()}};
+      })
       .Case([](ConstantInitAttr c) {
         return json::Object{{"kind", "constant"},
                             {"value", c.getValue().convertToDouble()}};
@@ -155,6 +162,10 @@ std::string describeModel(ArrayAttr abi, ModuleOp module) {
   }
   if (auto lora = module->getAttrOfType<DictionaryAttr>("ftc.lora"))
     model["lora"] = toJson(lora);
+  if (auto precision = module->getAttrOfType<StringAttr>("ftc.precision"))
+    model["precision"] = precision.getValue();
+  if (auto scaling = module->getAttrOfType<DictionaryAttr>("ftc.loss_scale"))
+    model["loss_scale"] = toJson(scaling);
   std::string out;
   llvm::raw_string_ostream os(out);
   os << json::Value(std::move(model));

@@ -142,22 +142,29 @@ void OptimizerPass::runOnOperation() {
   OpBuilder b(module.getContext());
   Location loc = grad.getLoc();
 
-  // The step function: the gradient function's inputs, then t.
-  SmallVector<Type> argTypes(grad.getArgumentTypes());
-  auto stepType = RankedTensorType::get({}, b.getI64Type());
-  argTypes.push_back(stepType);
+  // The step function: the gradient function's inputs.
   b.setInsertionPointAfter(grad);
   auto step = func::FuncOp::create(
       b, loc, "step",
-      b.getFunctionType(argTypes, grad.getFunctionType().getResult(0)));
+      b.getFunctionType(grad.getArgumentTypes(), grad.getFunctionType().getResult(0)));
   step->setAttr(TrainDialect::getStepAttrName(), b.getUnitAttr());
   symbols.insert(step);
   for (unsigned i = 0; i < grad.getNumArguments(); ++i)
     step.setArgAttrs(i, grad.getArgAttrDict(i));
-  step.setArgAttr(grad.getNumArguments(), TrainDialect::getStepCountAttrName(),
-                  b.getUnitAttr());
 
-  // Its body: the gradient function's, then the updates.
+  // The number of updates taken, as state beside the parameters (after
+  // the last of them).
+  auto countType = RankedTensorType::get({}, b.getI64Type());
+  Operation *lastParam = nullptr;
+  for (Operation &op : module.getBody()->getOperations())
+    if (isa<ParamOp>(op))
+      lastParam = &op;
+  b.setInsertionPoint(lastParam ? lastParam->getNextNode() : grad.getOperation());
+  auto counter = StateOp::create(b, loc, b.getStringAttr(kStepCounterName),
+                                 TypeAttr::get(countType), b.getI64IntegerAttr(0));
+  symbols.insert(counter);
+
+  // Its body: the gradient function's, then the updates, numbered t = n + 1.
   Block *body = step.addEntryBlock();
   IRMapping mapping;
   for (auto [from, to] : llvm::zip(grad.getArguments(), body->getArguments()))
@@ -166,7 +173,8 @@ void OptimizerPass::runOnOperation() {
   for (Operation &op : grad.getBody().front().without_terminator())
     b.clone(op, mapping);
   auto gradReturn = cast<func::ReturnOp>(grad.getBody().front().getTerminator());
-  Value t = body->getArguments().back();
+  Value count = GetParamOp::create(b, loc, countType, counter.getSymName());
+  Value t = AdvanceStepOp::create(b, loc, count, Value());
 
   auto paramNames =
       grad->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName());
@@ -197,22 +205,23 @@ void OptimizerPass::runOnOperation() {
     if (adamw) {
       SlotOp sq = makeSlot("exp_avg_sq"), avg = makeSlot("exp_avg");
       auto update = AdamWUpdateOp::create(b, loc, p, g, read(avg.getSymName()),
-                                          read(sq.getSymName()), t, adamw);
+                                          read(sq.getSymName()), t, Value(), adamw);
       write(name.getValue(), update.getNewParam());
       write(avg.getSymName(), update.getNewExpAvg());
       write(sq.getSymName(), update.getNewExpAvgSq());
     } else if (momentum) {
       SlotOp buf = makeSlot("momentum_buffer");
       auto update = SGDUpdateOp::create(b, loc, TypeRange{type, type}, p, g,
-                                        read(buf.getSymName()), t, sgd);
+                                        read(buf.getSymName()), t, Value(), sgd);
       write(name.getValue(), update.getNewParam());
       write(buf.getSymName(), update.getNewMomentumBuffer());
     } else {
       auto update = SGDUpdateOp::create(b, loc, TypeRange{type}, p, g, Value(),
-                                        t, sgd);
+                                        t, Value(), sgd);
       write(name.getValue(), update.getNewParam());
     }
   }
+  SetParamOp::create(b, loc, counter.getSymName(), t);
   func::ReturnOp::create(b, loc, mapping.lookup(gradReturn.getOperand(0)));
 }
 

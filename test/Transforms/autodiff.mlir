@@ -6,7 +6,7 @@
 // CHECK-SAME: -> (tensor<f32>, tensor<3x4xf32>, tensor<3xf32>)
 // CHECK-SAME: train.grad_params = [@w, @b]
 // CHECK-SAME: train.gradient_of = @loss
-// CHECK: %[[ONE:.+]] = train.fill 1.000000e+00 : tensor<f32>
+// CHECK: %[[ONE:.+]] = train.fill 1.000000e+00 {train.loss_seed} : tensor<f32>
 // CHECK: %[[DZ:.+]] = train.cross_entropy_grad %[[ONE]]
 // CHECK-DAG: %[[DW:.+]] = train.matmul %[[DZ]], %{{.+}} transpose_lhs
 // CHECK-DAG: %[[DB:.+]] = train.sum %[[DZ]] dims [0]

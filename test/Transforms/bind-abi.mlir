@@ -1,37 +1,39 @@
 // RUN: ftc-opt %s --pass-pipeline='builtin.module(ftc-autodiff,ftc-optimizer,ftc-bind-abi)' | FileCheck %s
 
-// The layout: parameters and slots in declaration order, inputs, the step
-// number, the loss, outputs, gradients.
+// The layout: parameters, slots and states (the step counter) in
+// declaration order, inputs, the loss, outputs, gradients.
 // CHECK: ftc.abi = [
 // CHECK-SAME: {init = #train.normal<mean = 0.0, std = 1.0>, kind = "param", name = "w", trainable = true, type = tensor<4xf32>}
 // CHECK-SAME: {kind = "slot", name = "w.exp_avg", of = @w, type = tensor<4xf32>}
 // CHECK-SAME: {kind = "slot", name = "w.exp_avg_sq", of = @w, type = tensor<4xf32>}
+// CHECK-SAME: {init = 0 : i64, kind = "state", name = "optim.step", type = tensor<i64>}
 // CHECK-SAME: {kind = "input", name = "t", type = tensor<4xf32>}
-// CHECK-SAME: {kind = "step", name = "step", type = tensor<i64>}
 // CHECK-SAME: {kind = "loss", name = "loss", type = tensor<f32>}
 // CHECK-SAME: {kind = "output", name = "pred", type = tensor<4xf32>}
 // CHECK-SAME: {kind = "grad", name = "w", type = tensor<4xf32>}
 // CHECK-NOT: train.param
 // CHECK-NOT: train.slot
+// CHECK-NOT: train.state
 
 // eval reads the parameter (read-only) and writes the loss and the output.
 // CHECK-LABEL: func.func private @ftc_eval_impl
 // CHECK-SAME: (%[[T:.+]]: memref<4xf32>, %[[W:.+]]: memref<4xf32>, %[[L:.+]]: memref<f32>, %[[P:.+]]: memref<4xf32>)
-// CHECK-SAME: ftc.abi_indices = array<i64: 3, 0, 5, 6>, ftc.entry = "eval"
+// CHECK-SAME: ftc.abi_indices = array<i64: 4, 0, 5, 6>, ftc.entry = "eval"
 // CHECK-DAG: bufferization.to_tensor %[[W]] restrict : memref<4xf32>
 // CHECK-DAG: bufferization.to_tensor %[[T]] restrict : memref<4xf32>
 // CHECK-DAG: bufferization.materialize_in_destination %{{.+}} in restrict writable %[[L]]
 // CHECK-DAG: bufferization.materialize_in_destination %{{.+}} in restrict writable %[[P]]
 
 // CHECK-LABEL: func.func private @ftc_grad_impl
-// CHECK-SAME: ftc.abi_indices = array<i64: 3, 0, 5, 7>, ftc.entry = "grad"
+// CHECK-SAME: ftc.abi_indices = array<i64: 4, 0, 5, 7>, ftc.entry = "grad"
 
-// step updates the parameter and its slots in place: writable reads.
+// step updates the parameter, its slots and the step counter in place:
+// writable reads.
 // CHECK-LABEL: func.func private @ftc_step_impl
-// CHECK-SAME: ftc.abi_indices = array<i64: 3, 4, 0, 1, 2, 5>, ftc.entry = "step"
+// CHECK-SAME: ftc.abi_indices = array<i64: 4, 0, 3, 1, 2, 5>, ftc.entry = "step"
 // CHECK: bufferization.to_tensor %{{.+}} restrict writable
 // CHECK: train.adamw_update
-// CHECK-COUNT-3: bufferization.materialize_in_destination
+// CHECK-COUNT-4: bufferization.materialize_in_destination
 module {
   train.param @w : tensor<4xf32> init #train.normal
   func.func @loss(%t: tensor<4xf32> {train.input = "t"}) -> (tensor<f32>, tensor<4xf32> {train.output = "pred"}) attributes {train.loss} {

@@ -2,19 +2,25 @@
 // RUN: ftc-opt %s --split-input-file --ftc-autodiff --ftc-optimizer="optimizer=sgd lr=0.1 momentum=0.9 nesterov=true" --verify-diagnostics 2>&1 | FileCheck %s --check-prefix=SGD
 
 // AdamW (the default): two slots per parameter with a gradient, one fused
-// update each, written back; the step number is the last argument.
+// update each, written back; the updates are numbered t = n + 1 from the
+// step counter n, which the step advances.
 // CHECK: module attributes {train.optimizer = #train.adamw<lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-08, weight_decay = 0.01>}
 // CHECK: train.param @w
 // CHECK-NEXT: train.slot @w.exp_avg of @w : tensor<4xf32>
 // CHECK-NEXT: train.slot @w.exp_avg_sq of @w : tensor<4xf32>
+// CHECK-NEXT: train.state @optim.step : tensor<i64> = 0 : i64
 // CHECK-NOT: train.slot @frozen
 // CHECK-LABEL: func.func @step
-// CHECK-SAME: %{{.+}}: tensor<i64> {train.step_count}) -> tensor<f32> attributes {train.step}
-// CHECK: %[[P:.+]], %[[M:.+]], %[[V:.+]] = train.adamw_update
+// CHECK-SAME: (%{{.+}}: tensor<4xf32> {train.input = "t"}) -> tensor<f32> attributes {train.step}
+// CHECK: %[[N:.+]] = train.get_param @optim.step : tensor<i64>
+// CHECK-NEXT: %[[T:.+]] = train.advance_step %[[N]]{{$}}
+// CHECK: %[[P:.+]], %[[M:.+]], %[[V:.+]] = train.adamw_update {{.+}} step %[[T]] : tensor<4xf32>
 // CHECK-NEXT: train.set_param @w, %[[P]]
 // CHECK-NEXT: train.set_param @w.exp_avg, %[[M]]
 // CHECK-NEXT: train.set_param @w.exp_avg_sq, %[[V]]
 // CHECK-NOT: train.adamw_update
+// CHECK: train.set_param @optim.step, %[[T]] : tensor<i64>
+// CHECK-NEXT: return
 
 // Options override the module's settings; SGD with momentum keeps one buffer.
 // SGD: module attributes {train.optimizer = #train.sgd<lr = 0.1, momentum = 0.9, dampening = 0.0, weight_decay = 0.0, nesterov = true>}

@@ -86,7 +86,8 @@ constexpr const char *usage =
 /// still trains, and fails only when asked for what it lacks.
 #define FTC_TRAIN_OPTIONAL_API(X)                                              \
   X(ftc_load_partial) X(ftc_last_report) X(ftc_save_adapters)                  \
-  X(ftc_load_adapters) X(ftc_save_merged) X(ftc_check_save)
+  X(ftc_load_adapters) X(ftc_save_merged) X(ftc_check_save) X(ftc_loss_scale)     \
+  X(ftc_skipped_steps)
 
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
@@ -437,7 +438,8 @@ public:
       : total(total), examples(examplesPerStep), tty(isatty(STDOUT_FILENO)),
         start(std::chrono::steady_clock::now()) {}
 
-  void update(int64_t done, double loss) {
+  /// `extra` ends the line (the loss scale, say).
+  void update(int64_t done, double loss, const std::string &extra = "") {
     double elapsed = secondsSince(start);
     bool last = done == total;
     if (tty) {
@@ -452,8 +454,8 @@ public:
     // Three digits for slow steps (gpt2-small on a CPU: 0.0075 examples/s).
     std::string rateText =
         rate >= 100 ? fmt::format("{:.0f}", rate) : fmt::format("{:.3g}", rate);
-    std::string line = fmt::format("step {}/{}  loss {:.4f}  {} examples/s  ETA {}", done,
-                                   total, loss, rateText, formatDuration(eta));
+    std::string line = fmt::format("step {}/{}  loss {:.4f}  {} examples/s  ETA {}{}", done,
+                                   total, loss, rateText, formatDuration(eta), extra);
     if (tty)
       fmt::print("\r\033[K{}{}", line, last ? "\n" : "");
     else
@@ -697,6 +699,14 @@ int main(int argc, char **argv) {
                data->batchesPerEpoch() ? fmt::format(" ({} per epoch)", data->batchesPerEpoch())
                                        : std::string());
   Progress progress(steps, batch);
+  // Dynamic loss scaling (fp16): the scale and the steps it skipped.
+  bool scaled = api.ftc_loss_scale && api.ftc_loss_scale(state) > 0;
+  auto scaling = [&] {
+    if (!scaled)
+      return std::string();
+    return fmt::format("  scale {:g}  skipped {}", api.ftc_loss_scale(state),
+                       api.ftc_skipped_steps(state));
+  };
   std::vector<double> times;
   int64_t done = 0;
   for (; done < steps && !interrupted; ++done) {
@@ -708,7 +718,7 @@ int main(int argc, char **argv) {
     if (done >= o.warmup)
       times.push_back(Progress::secondsSince(t0) * 1e3);
     if (!std::isfinite(loss)) {
-      progress.update(done + 1, loss);
+      progress.update(done + 1, loss, scaling());
       fmt::print(stderr, "ftc-train: error: the loss is {} at step {}\n",
                  std::isnan(loss) ? std::string("NaN") : fmt::format("{}", loss),
                  first + done + 1);
@@ -718,7 +728,7 @@ int main(int argc, char **argv) {
                      *out);
       return 1;
     }
-    progress.update(done + 1, loss);
+    progress.update(done + 1, loss, scaling());
   }
   if (interrupted)
     fmt::print("\ninterrupted after {} steps\n", done);
@@ -726,6 +736,9 @@ int main(int argc, char **argv) {
     std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
     fmt::print("median step {:.2f} ms\n", times[times.size() / 2]);
   }
+  if (scaled && api.ftc_skipped_steps(state) > 0)
+    fmt::print("loss scaling skipped {} of {} (an inf or NaN gradient); the scale is now {:g}\n",
+               api.ftc_skipped_steps(state), plural(done, "step"), api.ftc_loss_scale(state));
   if (!o.save.empty()) {
     api.check(api.ftc_save(state, o.save.c_str()), fmt::format("saving '{}'", o.save));
     fmt::print("saved {} (step {})\n", o.save, api.ftc_step_count(state));

@@ -173,7 +173,7 @@ void printReport(ModuleOp module, llvm::raw_ostream &os) {
 /// The precision the step computes in and, for bf16 or fp16, ftc-autocast's
 /// policy table: the type each op computes in.
 void printPrecisionReport(ModuleOp module, llvm::raw_ostream &os) {
-  auto precision = module->getAttrOfType<StringAttr>(train::TrainDialect::getPrecisionAttrName());
+  auto precision = module->getAttrOfType<StringAttr>("ftc.precision");
   if (!precision) {
     os << "precision: fp32\n";
     return;
@@ -285,6 +285,7 @@ int main(int argc, char **argv) {
   PassFlags loraFlags(ftc::createLora(), ftc::getLoraOptions, "lora-", loraCategory,
                       {"rslora"});
   PassFlags autocastFlags(ftc::createAutocast(), ftc::getAutocastOptions, "", category);
+  PassFlags lossScaleFlags(ftc::createLossScale(), ftc::getLossScaleOptions, "", category);
   // --help shows ftc's own options, not the hundreds libLLVM registers
   // (every backend's); MLIR's flags still work and are listed here.
   cl::HideUnrelatedOptions({&category, &optimizerCategory, &loraCategory});
@@ -320,6 +321,7 @@ int main(int argc, char **argv) {
   options.optimizerOptions = optimizerFlags.text();
   options.loraOptions = loraFlags.text();
   options.autocastOptions = autocastFlags.text();
+  options.lossScaleOptions = lossScaleFlags.text();
   // The tiles follow the CPU the code is compiled for (--mcpu, else this
   // host), and --dump-pipeline names them, so a replay needs no host.
   options.cpuIsa = ftc::cpuIsa(**tm);

@@ -35,6 +35,12 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Options of ftc-autocast, as in --ftc-autocast='precision=bf16' "
                      "(default: the model's train.precision, else fp32)"),
       llvm::cl::init("")};
+  // ftc-loss-scale's: `ftc-cpu{loss-scale-options={loss-scale-growth-interval=100}}`.
+  Option<std::string> lossScaleOptions{
+      *this, "loss-scale-options",
+      llvm::cl::desc("Options of ftc-loss-scale, as in --ftc-loss-scale='loss-scale=dynamic' "
+                     "(default: dynamic loss scaling for fp16, none otherwise)"),
+      llvm::cl::init("")};
   Option<std::string> cpuIsa{
       *this, "cpu-isa",
       llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512, "

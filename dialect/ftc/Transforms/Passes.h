@@ -43,6 +43,7 @@ inline constexpr double kNotGiven = std::numeric_limits<double>::quiet_NaN();
 llvm::SmallVector<llvm::cl::Option *> getOptimizerOptions(mlir::Pass &pass);
 llvm::SmallVector<llvm::cl::Option *> getLoraOptions(mlir::Pass &pass);
 llvm::SmallVector<llvm::cl::Option *> getAutocastOptions(mlir::Pass &pass);
+llvm::SmallVector<llvm::cl::Option *> getLossScaleOptions(mlir::Pass &pass);
 
 /// ftc-autocast's policy: the type an op computes in under bf16 or fp16.
 enum class AutocastPolicy {

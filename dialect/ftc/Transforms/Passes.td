@@ -165,8 +165,9 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
     function `ftc-autodiff` derived, then one `train.adamw_update` or
     `train.sgd_update` per parameter with a gradient, on optimizer state kept
     in `train.slot`s beside the parameters, written back with
-    `train.set_param`. Its last argument (`train.step_count`) is the step
-    number t, 1 on the first step. It returns the loss.
+    `train.set_param`. The updates are numbered t = n + 1 (1 on the first
+    step) from the number n of updates taken, kept as `train.state
+    @optim.step`, which the step advances. It returns the loss.
 
     The settings come from the module's `train.optimizer`, then from these
     options where given; the resolved settings are written back to the
@@ -203,12 +204,51 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
+def LossScale : Pass<"ftc-loss-scale", "::mlir::ModuleOp"> {
+  let summary = "Dynamic loss scaling (GradScaler), decided inside the step";
+  let description = [{
+    fp16 gradients underflow where f32 ones would not: the loss is scaled
+    before the backward pass and the gradients unscaled after it, as
+    `torch.cuda.amp.GradScaler` does, with its defaults. After
+    `ftc-optimizer`, on the gradient function and the step:
+
+    - the backward pass is seeded with the scale (`train.state
+      @grad_scaler.scale`, f32) in place of 1 (autodiff's seed, marked
+      `train.loss_seed`);
+    - each gradient is multiplied by 1 / scale;
+    - in the step, one `train.all_finite` over all the gradients decides:
+      every update (`if %finite`) and the step counter keep their old
+      values, bit for bit, when a gradient is inf or NaN;
+    - `train.update_loss_scale` backs the scale off, or grows it after
+      `growth-interval` finite steps in a row (`train.state
+      @grad_scaler.growth_tracker`).
+
+    Nothing leaves the step: the decision needs no host. With
+    `loss-scale=dynamic`, or for fp16 (`train.precision`) unless
+    `loss-scale=none`; the settings are recorded on the module as
+    `train.loss_scale`.
+  }];
+  let options = [
+    Option<"mode", "loss-scale", "std::string", /*default=*/"\"\"",
+           "dynamic or none (default: dynamic for fp16, else none)">,
+    Option<"initScale", "loss-scale-init", "double", /*default=*/"65536.0",
+           "the first loss scale (GradScaler's init_scale)">,
+    Option<"growthFactor", "loss-scale-growth-factor", "double", /*default=*/"2.0",
+           "multiplies the scale after growth-interval finite steps (> 1)">,
+    Option<"backoffFactor", "loss-scale-backoff-factor", "double", /*default=*/"0.5",
+           "multiplies the scale after a step with an inf or NaN gradient (in (0, 1))">,
+    Option<"growthInterval", "loss-scale-growth-interval", "int64_t",
+           /*default=*/"2000", "finite steps in a row before the scale grows">,
+  ];
+  let dependentDialects = ["::ftc::train::TrainDialect"];
+}
+
 def BindAbi : Pass<"ftc-bind-abi", "::mlir::ModuleOp"> {
   let summary = "Parameters, slots, inputs and results become buffer arguments";
   let description = [{
     Fixes the buffer layout every entry point of the compiled step shares:
-    parameters and slots in declaration order, the batch inputs, the step
-    number, the loss, then the gradients. Records it on the module as
+    parameters, slots and states in declaration order, the batch inputs,
+    the loss, then the gradients. Records it on the module as
     `ftc.abi` (one dictionary per buffer: kind, name, type, and for
     parameters init and trainable) and rewrites the loss function (entry
     `eval`), the gradient function (`grad`) and the step (`step`) to take

@@ -2,7 +2,8 @@
 //
 // Each update is one elementwise pass: the gradient in, the parameter and
 // its optimizer state updated through the generic's outputs (read once,
-// written once, in place after bufferization). The scalars follow
+// written once, in place after bufferization). Also the loss scaling's
+// scalar ops: the finiteness check, the step counter and the scale. The scalars follow
 // PyTorch's single-tensor kernels, step-dependent ones computed in f64 as
 // PyTorch does from Python floats.
 //
@@ -18,6 +19,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/DialectConversion.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace ftc::train;
 using namespace ftc::train_to_linalg;
@@ -29,6 +32,23 @@ namespace {
 Value stepAsDouble(LinalgBuilder &L, Value step) {
   Value t = tensor::ExtractOp::create(L.b, L.loc, step, ValueRange{});
   return arith::SIToFPOp::create(L.b, L.loc, L.b.getF64Type(), t);
+}
+
+/// The scalar of an update's `if` operand, or null without one.
+Value conditionOf(LinalgBuilder &L, Value condition) {
+  if (!condition)
+    return Value();
+  return tensor::ExtractOp::create(L.b, L.loc, condition, ValueRange{});
+}
+
+/// `updated`, or where `apply` is false the `old` values, bit for bit.
+SmallVector<Value> keepUnless(OpBuilder &b, Location loc, Value apply, ValueRange updated,
+                              ValueRange old) {
+  SmallVector<Value> values(updated);
+  if (apply)
+    for (auto [value, before] : llvm::zip(values, old))
+      value = arith::SelectOp::create(b, loc, apply, value, before);
+  return values;
 }
 
 struct AdamWPattern : OpConversionPattern<AdamWUpdateOp> {
@@ -45,6 +65,7 @@ struct AdamWPattern : OpConversionPattern<AdamWUpdateOp> {
            beta2 = c.getBeta2().convertToDouble(), eps = c.getEps().convertToDouble(),
            wd = c.getWeightDecay().convertToDouble();
     Value t = stepAsDouble(L, adaptor.getStep());
+    Value apply = conditionOf(L, adaptor.getCondition());
     auto oneMinusPow = [&](double base) {
       Value p = math::PowFOp::create(b, loc, L.scalar(f64, base), t);
       return arith::SubFOp::create(b, loc, L.scalar(f64, 1.0), p).getResult();
@@ -86,7 +107,7 @@ struct AdamWPattern : OpConversionPattern<AdamWUpdateOp> {
           Value p2 = arith::AddFOp::create(
               nb, nl, p1,
               arith::MulFOp::create(nb, nl, negStep, arith::DivFOp::create(nb, nl, m1, denom)));
-          linalg::YieldOp::create(nb, nl, ValueRange{p2, m1, v1});
+          linalg::YieldOp::create(nb, nl, keepUnless(nb, nl, apply, {p2, m1, v1}, {p, m, v}));
         });
     rewriter.replaceOp(op, generic.getResults());
     return success();
@@ -106,6 +127,7 @@ struct SGDPattern : OpConversionPattern<SGDUpdateOp> {
            dampening = c.getDampening().convertToDouble(),
            wd = c.getWeightDecay().convertToDouble();
     bool nesterov = c.getNesterov(), hasBuffer = momentum != 0.0;
+    Value apply = conditionOf(L, adaptor.getCondition());
     Value first;
     if (hasBuffer) {
       Value t = tensor::ExtractOp::create(b, loc, adaptor.getStep(), ValueRange{});
@@ -147,9 +169,113 @@ struct SGDPattern : OpConversionPattern<SGDUpdateOp> {
               arith::AddFOp::create(nb, nl, p, arith::MulFOp::create(nb, nl, d, negLr)));
           if (hasBuffer)
             yields.push_back(buf);
-          linalg::YieldOp::create(nb, nl, yields);
+          linalg::YieldOp::create(nb, nl,
+                                  keepUnless(nb, nl, apply, yields, a.drop_front()));
         });
     rewriter.replaceOp(op, generic.getResults());
+    return success();
+  }
+};
+
+/// One reduction per gradient over all its elements, `and` of |x| < inf
+/// (false for an inf and a NaN), the flags combined.
+struct AllFinitePattern : OpConversionPattern<AllFiniteOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(AllFiniteOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    OpBuilder &b = rewriter;
+    Location loc = op.getLoc();
+    auto flagType = RankedTensorType::get({}, b.getI1Type());
+    Value all = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
+    for (Value input : adaptor.getInputs()) {
+      RankedTensorType type = tensorType(input);
+      Value init = linalg::FillOp::create(
+                       b, loc, all.getDefiningOp()->getResult(0),
+                       tensor::EmptyOp::create(b, loc, flagType.getShape(), b.getI1Type())
+                           .getResult())
+                       .getResult(0);
+      int64_t rank = type.getRank();
+      SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(rank),
+                                  AffineMap::get(rank, 0, {}, b.getContext())};
+      SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::reduction);
+      auto reduce = linalg::GenericOp::create(
+          b, loc, TypeRange{flagType}, ValueRange{input}, ValueRange{init}, maps, iterators,
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Type elem = a[0].getType();
+            Value inf = arith::ConstantOp::create(
+                nb, nl, nb.getFloatAttr(elem, std::numeric_limits<double>::infinity()));
+            Value finite = arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OLT,
+                                                 math::AbsFOp::create(nb, nl, a[0]), inf);
+            linalg::YieldOp::create(nb, nl,
+                                    ValueRange{arith::AndIOp::create(nb, nl, a[1], finite)});
+          });
+      Value flag = tensor::ExtractOp::create(b, loc, reduce.getResult(0), ValueRange{});
+      all = arith::AndIOp::create(b, loc, all, flag);
+    }
+    rewriter.replaceOp(op, tensor::FromElementsOp::create(b, loc, flagType, all).getResult());
+    return success();
+  }
+};
+
+struct AdvanceStepPattern : OpConversionPattern<AdvanceStepOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(AdvanceStepOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    LinalgBuilder L(rewriter, op.getLoc());
+    OpBuilder &b = rewriter;
+    Location loc = op.getLoc();
+    Value n = tensor::ExtractOp::create(b, loc, adaptor.getCount(), ValueRange{});
+    Value next = arith::AddIOp::create(b, loc, n, L.scalar(b.getI64Type(), 1));
+    if (Value apply = conditionOf(L, adaptor.getCondition()))
+      next = arith::SelectOp::create(b, loc, apply, next, n);
+    rewriter.replaceOp(op, tensor::FromElementsOp::create(b, loc, op.getType(), next).getResult());
+    return success();
+  }
+};
+
+/// torch's _amp_update_scale_, the products in f64 rounded to f32 as its
+/// kernel computes them (float * double).
+struct UpdateLossScalePattern : OpConversionPattern<UpdateLossScaleOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(UpdateLossScaleOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    LinalgBuilder L(rewriter, op.getLoc());
+    OpBuilder &b = rewriter;
+    Location loc = op.getLoc();
+    Type f32 = b.getF32Type(), f64 = b.getF64Type(), i64 = b.getI64Type();
+    auto extract = [&](Value t) {
+      return tensor::ExtractOp::create(b, loc, t, ValueRange{}).getResult();
+    };
+    Value scale = extract(adaptor.getScale()), tracker = extract(adaptor.getGrowthTracker()),
+          finite = extract(adaptor.getFinite());
+    auto times = [&](double factor) {
+      Value wide = arith::ExtFOp::create(b, loc, f64, scale);
+      Value product = arith::MulFOp::create(b, loc, wide, L.scalar(f64, factor));
+      return arith::TruncFOp::create(b, loc, f32, product).getResult();
+    };
+    // Not finite: back off, count from 0.
+    Value backedOff = times(op.getBackoff().convertToDouble());
+    // Finite: count; at the interval grow (where the product is finite)
+    // and count from 0 again.
+    Value counted = arith::AddIOp::create(b, loc, tracker, L.scalar(i64, 1));
+    Value due = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, counted,
+                                      L.scalar(i64, static_cast<double>(op.getInterval())));
+    Value grown = times(op.getGrowth().convertToDouble());
+    Value grownFinite =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, math::AbsFOp::create(b, loc, grown),
+                              L.scalar(f32, std::numeric_limits<double>::infinity()));
+    Value afterGrowth = arith::SelectOp::create(b, loc, grownFinite, grown, scale);
+    Value zero = L.scalar(i64, 0);
+    Value finiteScale = arith::SelectOp::create(b, loc, due, afterGrowth, scale);
+    Value finiteTracker = arith::SelectOp::create(b, loc, due, zero, counted);
+    Value newScale = arith::SelectOp::create(b, loc, finite, finiteScale, backedOff);
+    Value newTracker = arith::SelectOp::create(b, loc, finite, finiteTracker, zero);
+    rewriter.replaceOp(
+        op, {tensor::FromElementsOp::create(b, loc, op.getNewScale().getType(), newScale)
+                 .getResult(),
+             tensor::FromElementsOp::create(b, loc, op.getNewGrowthTracker().getType(),
+                                            newTracker)
+                 .getResult()});
     return success();
   }
 };
@@ -157,5 +283,6 @@ struct SGDPattern : OpConversionPattern<SGDUpdateOp> {
 } // namespace
 
 void ftc::train_to_linalg::populateOptimizerUpdatesPatterns(RewritePatternSet &patterns) {
-  patterns.add<AdamWPattern, SGDPattern>(patterns.getContext());
+  patterns.add<AdamWPattern, SGDPattern, AllFinitePattern, AdvanceStepPattern,
+               UpdateLossScalePattern>(patterns.getContext());
 }

@@ -57,7 +57,7 @@ func.func @f(%p: tensor<4xf32>, %g: tensor<3xf32>, %t: tensor<i64>) {
 
 // -----
 
-// expected-note @+1 {{parameter declared here}}
+// expected-note @+1 {{declared here}}
 train.param @w : tensor<4xf32> init #train.zeros
 func.func @f(%v: tensor<3xf32>) {
   // expected-error @+1 {{'train.set_param' op type 'tensor<3xf32>' does not match the type of @w, 'tensor<4xf32>'}}
@@ -94,7 +94,30 @@ module attributes {train.step} {}
 
 // -----
 
-// expected-error @+1 {{'func.func' op argument #0: 'train.step_count' is a unit attribute on an argument of the training step}}
-func.func @g(%t: tensor<i64> {train.step_count}) {
+// expected-error @+1 {{'builtin.module' op 'train.loss_seed' is a unit attribute marking the train.fill that seeds the backward pass}}
+module attributes {train.loss_seed} {}
+
+// -----
+
+// expected-error @+1 {{'builtin.module' op 'train.loss_scale' belongs on the module and is a dictionary of numbers (the loss scaling's settings), got "dynamic"}}
+module attributes {train.loss_scale = "dynamic"} {}
+
+// -----
+
+// expected-error @+1 {{'train.state' op init 0.000000e+00 : f32 must be a 'i64'}}
+train.state @optim.step : tensor<i64> = 0.0 : f32
+
+// -----
+
+// expected-error @+1 {{'train.state' op attribute 'type' failed to satisfy constraint}}
+train.state @s : tensor<2xf32> = 0.0 : f32
+
+// -----
+
+// expected-note @+1 {{declared here}}
+train.state @optim.step : tensor<i64> = 0 : i64
+func.func @f() {
+  // expected-error @+1 {{'train.get_param' op type 'tensor<f32>' does not match the type of @optim.step, 'tensor<i64>'}}
+  %n = train.get_param @optim.step : tensor<f32>
   return
 }

@@ -48,14 +48,14 @@ func.func @g() {
   return
 }
 func.func @f() -> tensor<4xf32> {
-  // expected-error @+1 {{'train.get_param' op @g is not a train.param or train.slot}}
+  // expected-error @+1 {{'train.get_param' op @g is not a train.param, train.slot or train.state}}
   %w = train.get_param @g : tensor<4xf32>
   return %w : tensor<4xf32>
 }
 
 // -----
 
-// expected-note @+1 {{parameter declared here}}
+// expected-note @+1 {{declared here}}
 train.param @fc.bias : tensor<10xf32> init #train.zeros
 func.func @f() -> tensor<4xf32> {
   // expected-error @+1 {{'train.get_param' op type 'tensor<4xf32>' does not match the type of @fc.bias, 'tensor<10xf32>'}}

@@ -9,10 +9,14 @@
 // CHECK-NEXT: train.slot @w.exp_avg of @w : tensor<4xf32>
 // CHECK-NEXT: train.slot @w.exp_avg_sq of @w : tensor<4xf32>
 // CHECK-NEXT: train.slot @w.momentum_buffer of @w : tensor<4xf32>
+// CHECK-NEXT: train.state @optim.step : tensor<i64> = 0 : i64
+// CHECK-NEXT: train.state @grad_scaler.scale : tensor<f32> = 6.553600e+04 : f32
 train.param @w : tensor<4xf32> init #train.zeros
 train.slot @w.exp_avg of @w : tensor<4xf32>
 train.slot @w.exp_avg_sq of @w : tensor<4xf32>
 train.slot @w.momentum_buffer of @w : tensor<4xf32>
+train.state @optim.step : tensor<i64> = 0 : i64
+train.state @grad_scaler.scale : tensor<f32> = 65536.0 : f32
 
 // CHECK-LABEL: func.func @helpers
 func.func @helpers(%g: tensor<8x4xf32>, %x: tensor<4xf32>, %y: tensor<8x4xf32>, %l: tensor<8xi32>, %s: tensor<f32>) {
@@ -50,8 +54,40 @@ func.func @updates(%g: tensor<4xf32>, %t: tensor<i64>) {
 
 // The conventions of the functions the passes derive.
 // CHECK-LABEL: func.func @derived
-// CHECK-SAME: %{{.+}}: tensor<4xf32> {train.input = "x"}, %{{.+}}: tensor<i64> {train.step_count}) attributes {train.step}
-func.func @derived(%x: tensor<4xf32> {train.input = "x"}, %t: tensor<i64> {train.step_count}) attributes {train.step} {
+// CHECK-SAME: %{{.+}}: tensor<4xf32> {train.input = "x"}) attributes {train.step}
+func.func @derived(%x: tensor<4xf32> {train.input = "x"}) attributes {train.step} {
+  // CHECK: train.fill 1.000000e+00 {train.loss_seed} : tensor<f32>
+  %seed = train.fill 1.0 {train.loss_seed} : tensor<f32>
+  return
+}
+
+// Dynamic loss scaling: the flag, the conditional updates, the counter and
+// the scale.
+// CHECK-LABEL: func.func @loss_scaling
+func.func @loss_scaling(%g: tensor<4xf32>, %h: tensor<2x3xbf16>) {
+  %p = train.get_param @w : tensor<4xf32>
+  %m = train.get_param @w.exp_avg : tensor<4xf32>
+  %v = train.get_param @w.exp_avg_sq : tensor<4xf32>
+  %b = train.get_param @w.momentum_buffer : tensor<4xf32>
+  %n = train.get_param @optim.step : tensor<i64>
+  %s = train.get_param @grad_scaler.scale : tensor<f32>
+  // CHECK: %[[F:.+]] = train.all_finite %{{.+}}, %{{.+}} : tensor<4xf32>, tensor<2x3xbf16>
+  %f = train.all_finite %g, %h : tensor<4xf32>, tensor<2x3xbf16>
+  // CHECK: %[[T:.+]] = train.advance_step %{{.+}}{{$}}
+  %t = train.advance_step %n
+  // CHECK: train.adamw_update {{.+}} step %[[T]] if %[[F]] : tensor<4xf32>
+  %p1, %m1, %v1 = train.adamw_update %p, %g, %m, %v with #train.adamw step %t if %f : tensor<4xf32>
+  // CHECK: train.sgd_update {{.+}} momentum(%{{.+}}) with {{.+}} step %[[T]] if %[[F]] : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<i64>, tensor<i1>) -> (tensor<4xf32>, tensor<4xf32>)
+  %p2, %b2 = train.sgd_update %p1, %g momentum(%b) with #train.sgd<lr = 0.1, momentum = 0.9> step %t if %f : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<i64>, tensor<i1>) -> (tensor<4xf32>, tensor<4xf32>)
+  // CHECK: train.sgd_update {{.+}} step %[[T]] if %[[F]] : (tensor<4xf32>, tensor<4xf32>, tensor<i64>, tensor<i1>) -> tensor<4xf32>
+  %p3 = train.sgd_update %p2, %g with #train.sgd step %t if %f : (tensor<4xf32>, tensor<4xf32>, tensor<i64>, tensor<i1>) -> tensor<4xf32>
+  // CHECK: train.advance_step %{{.+}} if %[[F]]
+  %n1 = train.advance_step %n if %f
+  // CHECK: train.update_loss_scale %{{.+}}, %{{.+}} finite %[[F]] growth 2.000000e+00 backoff 5.000000e-01 interval 2000
+  %s1, %k1 = train.update_loss_scale %s, %n finite %f growth 2.0 backoff 0.5 interval 2000
+  // CHECK: train.set_param @optim.step, %{{.+}} : tensor<i64>
+  train.set_param @optim.step, %n1 : tensor<i64>
+  train.set_param @grad_scaler.scale, %s1 : tensor<f32>
   return
 }
 // CHECK-LABEL: func.func @derived_grad

@@ -190,6 +190,25 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
                                   "of the training step";
     return success();
   }
+  if (name == getLossSeedAttrName()) {
+    if (!isa<UnitAttr>(attr.getValue()) || !isa<FillOp>(op))
+      return op->emitOpError() << "'" << name
+                               << "' is a unit attribute marking the train.fill "
+                                  "that seeds the backward pass";
+    return success();
+  }
+  if (name == getLossScaleAttrName()) {
+    auto settings = dyn_cast<DictionaryAttr>(attr.getValue());
+    if (!isa<ModuleOp>(op) || !settings ||
+        !llvm::all_of(settings, [](NamedAttribute field) {
+          return isa<FloatAttr, IntegerAttr>(field.getValue());
+        }))
+      return op->emitOpError() << "'" << name
+                               << "' belongs on the module and is a dictionary of "
+                                  "numbers (the loss scaling's settings), got "
+                               << attr.getValue();
+    return success();
+  }
   if (name == getInputAttrName())
     return op->emitOpError() << "cannot carry '" << name
                              << "': it names a batch input and belongs on an "
@@ -197,7 +216,8 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
   return op->emitOpError() << "has unknown train dialect attribute '" << name
                            << "'; expected " << getLossAttrName() << ", "
                            << getOptimizerAttrName() << ", " << getLoraAttrName() << ", "
-                           << getPrecisionAttrName()
+                           << getPrecisionAttrName() << ", " << getLossScaleAttrName()
+                           << ", " << getLossSeedAttrName()
                            << ", " << getStepAttrName()
                            << ", " << getGradientOfAttrName() << " or "
                            << getGradParamsAttrName();
@@ -208,18 +228,10 @@ LogicalResult TrainDialect::verifyRegionArgAttribute(Operation *op,
                                                      unsigned argIndex,
                                                      NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
-  if (name == getStepCountAttrName()) {
-    if (!isa<UnitAttr>(attr.getValue()) || !op->hasAttr(getStepAttrName()))
-      return op->emitOpError()
-             << "argument #" << argIndex << ": '" << name
-             << "' is a unit attribute on an argument of the training step";
-    return success();
-  }
   if (name != getInputAttrName())
     return op->emitOpError() << "has unknown train dialect argument attribute '"
                              << name << "' on argument #" << argIndex
-                             << "; expected " << getInputAttrName() << " or "
-                             << getStepCountAttrName();
+                             << "; expected " << getInputAttrName();
   if (failed(verifyInputName(op, argIndex, attr.getValue())))
     return failure();
   if (!op->hasAttr(getLossAttrName()) && !op->hasAttr(getStepAttrName()) &&

@@ -122,7 +122,8 @@ LogicalResult DequantizeOp::verify() {
   return success();
 }
 
-/// Resolves `name` to a `train.param` or `train.slot` whose type is `type`.
+/// Resolves `name` to a `train.param`, `train.slot` or `train.state` whose
+/// type is `type`.
 static LogicalResult verifyVariableUse(Operation *op, FlatSymbolRefAttr name,
                                        Type type,
                                        SymbolTableCollection &symbolTable) {
@@ -134,9 +135,11 @@ static LogicalResult verifyVariableUse(Operation *op, FlatSymbolRefAttr name,
     declared = param.getType();
   else if (auto slot = dyn_cast<SlotOp>(symbol))
     declared = slot.getType();
+  else if (auto state = dyn_cast<StateOp>(symbol))
+    declared = state.getType();
   else {
     InFlightDiagnostic diag = op->emitOpError()
-                              << name << " is not a train.param or train.slot";
+                              << name << " is not a train.param, train.slot or train.state";
     diag.attachNote(symbol->getLoc()) << "symbol defined here";
     return diag;
   }
@@ -144,9 +147,16 @@ static LogicalResult verifyVariableUse(Operation *op, FlatSymbolRefAttr name,
     InFlightDiagnostic diag = op->emitOpError()
                               << "type " << type << " does not match the type of "
                               << name << ", " << declared;
-    diag.attachNote(symbol->getLoc()) << "parameter declared here";
+    diag.attachNote(symbol->getLoc()) << "declared here";
     return diag;
   }
+  return success();
+}
+
+LogicalResult StateOp::verify() {
+  Type element = cast<RankedTensorType>(getType()).getElementType();
+  if (getInit().getType() != element)
+    return emitOpError() << "init " << getInit() << " must be a " << element;
   return success();
 }
 

@@ -93,9 +93,15 @@ def Train_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getStepAttrName() {
       return ::llvm::StringLiteral("train.step");
     }
-    /// Unit attribute on the step function's argument holding the step number.
-    static constexpr ::llvm::StringLiteral getStepCountAttrName() {
-      return ::llvm::StringLiteral("train.step_count");
+    /// Unit attribute on the fill autodiff seeds the backward pass with
+    /// (d loss / d loss), which ftc-loss-scale replaces by the loss scale.
+    static constexpr ::llvm::StringLiteral getLossSeedAttrName() {
+      return ::llvm::StringLiteral("train.loss_seed");
+    }
+    /// On the module, after ftc-loss-scale: the dynamic loss scaling's
+    /// settings (init_scale, growth_factor, backoff_factor, growth_interval).
+    static constexpr ::llvm::StringLiteral getLossScaleAttrName() {
+      return ::llvm::StringLiteral("train.loss_scale");
     }
     /// Adds the attributes of TrainAttrs.td (defined in TrainAttrs.cpp).
     void registerAttributes();
@@ -119,9 +125,20 @@ def Train_ScalarFloatTensor : RankedTensorOf<[F16, BF16, F32, F64],
                                              [HasAnyRankOfPred<[0]>],
                                              "0-d tensor">;
 
-/// The step number t of an optimizer update (1 on the first step).
+/// The step number t of an optimizer update (1 on the first step), or the
+/// number of updates taken.
 def Train_StepTensor : 0DTensorOf<[I64]> {
   let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getI64Type())";
+}
+
+/// A yes-or-no decision made during the step (all gradients finite).
+def Train_FlagTensor : 0DTensorOf<[I1]> {
+  let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getI1Type())";
+}
+
+/// The f32 loss scale.
+def Train_ScaleTensor : 0DTensorOf<[F32]> {
+  let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getF32Type())";
 }
 
 #endif // FTC_DIALECT_TRAIN_IR_TRAINBASE_TD

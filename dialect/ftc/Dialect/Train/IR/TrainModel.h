@@ -9,6 +9,13 @@
 
 namespace ftc::train {
 
+/// The names of the `train.state`s: the number of updates taken (a
+/// checkpoint's `optim.step`), and the dynamic loss scaling's scale and
+/// growth tracker (GradScaler's `scale` and `_growth_tracker`).
+inline constexpr llvm::StringLiteral kStepCounterName = "optim.step";
+inline constexpr llvm::StringLiteral kLossScaleName = "grad_scaler.scale";
+inline constexpr llvm::StringLiteral kGrowthTrackerName = "grad_scaler.growth_tracker";
+
 /// The one func.func marked {train.loss}; reports on the module (no loss
 /// function) or on the second one (more than one) otherwise.
 llvm::FailureOr<mlir::func::FuncOp> findLossFunction(mlir::ModuleOp module);

@@ -81,16 +81,16 @@ def Train_ParamOp : Train_Op<"param", [Symbol, HasParent<"::mlir::ModuleOp">]> {
 
 def Train_GetParamOp : Train_Op<"get_param",
     [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
-  let summary = "reads the current value of a parameter or optimizer slot";
+  let summary = "reads the current value of a parameter, optimizer slot or state";
   let description = [{
     ```mlir
     %w = train.get_param @fc1.weight : tensor<1024x784xf32>
     ```
     The result type must be the symbol's type. `@sym` names a `train.param`
-    or, after `ftc-optimizer`, a `train.slot`.
+    or, after `ftc-optimizer`, a `train.slot` or `train.state`.
   }];
   let arguments = (ins FlatSymbolRefAttr:$param);
-  let results = (outs Train_FloatTensor:$result);
+  let results = (outs Train_Tensor:$result);
   let assemblyFormat = "$param attr-dict `:` type($result)";
 }
 
@@ -826,9 +826,30 @@ def Train_SlotOp : Train_Op<"slot", [Symbol, HasParent<"::mlir::ModuleOp">]> {
   let assemblyFormat = "$sym_name `of` $param `:` $type attr-dict";
 }
 
+def Train_StateOp : Train_Op<"state", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "a scalar of the training state: the step counter, the loss scale";
+  let description = [{
+    State that belongs to no parameter: `optim.step`, the number of updates
+    taken (created by `ftc-optimizer`); `grad_scaler.scale` and
+    `grad_scaler.growth_tracker`, the dynamic loss scaling's (created by
+    `ftc-loss-scale`). Read with `train.get_param`, written with
+    `train.set_param`; `init` is its value in a new state. Saved in
+    checkpoints under its name.
+
+    ```mlir
+    train.state @grad_scaler.scale : tensor<f32> = 6.553600e+04 : f32
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<0DTensorOf<[F32, I64]>>:$type,
+                       TypedAttrInterface:$init);
+  let assemblyFormat = "$sym_name `:` $type `=` $init attr-dict";
+  let hasVerifier = 1;
+}
+
 def Train_SetParamOp : Train_Op<"set_param",
     [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
-  let summary = "replaces the value of a parameter or optimizer slot";
+  let summary = "replaces the value of a parameter, optimizer slot or state";
   let description = [{
     The optimizer's write-back. Later `train.get_param`s of the same symbol
     in the same function are not allowed.
@@ -837,7 +858,7 @@ def Train_SetParamOp : Train_Op<"set_param",
     train.set_param @fc1.weight, %new : tensor<1024x784xf32>
     ```
   }];
-  let arguments = (ins FlatSymbolRefAttr:$param, Train_FloatTensor:$value);
+  let arguments = (ins FlatSymbolRefAttr:$param, Train_Tensor:$value);
   let assemblyFormat = "$param `,` $value attr-dict `:` type($value)";
 }
 
@@ -854,7 +875,8 @@ def Train_AdamWUpdateOp : Train_Op<"adamw_update",
         p  = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
     Lowered to one elementwise pass that reads p, g, m, v once and writes p,
-    m, v once.
+    m, v once. With `if %finite` (ftc-loss-scale: were the gradients
+    finite?), a false flag returns p, m and v unchanged, bit for bit.
 
     ```mlir
     %p2, %m2, %v2 = train.adamw_update %p, %g, %m, %v with #train.adamw<lr = 0.001> step %t
@@ -863,16 +885,17 @@ def Train_AdamWUpdateOp : Train_Op<"adamw_update",
   }];
   let arguments = (ins Train_FloatTensor:$param, Train_FloatTensor:$grad,
                        Train_FloatTensor:$exp_avg, Train_FloatTensor:$exp_avg_sq,
-                       Train_StepTensor:$step, Train_AdamWAttr:$config);
+                       Train_StepTensor:$step, Optional<Train_FlagTensor>:$condition,
+                       Train_AdamWAttr:$config);
   let results = (outs Train_FloatTensor:$new_param, Train_FloatTensor:$new_exp_avg,
                       Train_FloatTensor:$new_exp_avg_sq);
   let assemblyFormat = [{
-    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `with` $config `step` $step attr-dict
-    `:` type($param)
+    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `with` $config `step` $step
+    (`if` $condition^)? attr-dict `:` type($param)
   }];
 }
 
-def Train_SGDUpdateOp : Train_Op<"sgd_update", [Pure]> {
+def Train_SGDUpdateOp : Train_Op<"sgd_update", [Pure, AttrSizedOperandSegments]> {
   let summary = "one SGD step of one parameter, as torch.optim.SGD";
   let description = [{
     With t the step number (1 on the first step):
@@ -883,6 +906,7 @@ def Train_SGDUpdateOp : Train_Op<"sgd_update", [Pure]> {
         p = p - lr * g
 
     The momentum buffer operand and result exist exactly when momentum != 0.
+    With `if %finite`, a false flag returns p and b unchanged, bit for bit.
 
     ```mlir
     %p2, %b2 = train.sgd_update %p, %g momentum(%b) with #train.sgd<lr = 0.1, momentum = 0.9> step %t
@@ -891,14 +915,70 @@ def Train_SGDUpdateOp : Train_Op<"sgd_update", [Pure]> {
   }];
   let arguments = (ins Train_FloatTensor:$param, Train_FloatTensor:$grad,
                        Optional<Train_FloatTensor>:$momentum_buffer,
-                       Train_StepTensor:$step, Train_SGDAttr:$config);
+                       Train_StepTensor:$step, Optional<Train_FlagTensor>:$condition,
+                       Train_SGDAttr:$config);
   let results = (outs Train_FloatTensor:$new_param,
                       Optional<Train_FloatTensor>:$new_momentum_buffer);
   let assemblyFormat = [{
-    $param `,` $grad (`momentum` `(` $momentum_buffer^ `)`)? `with` $config `step` $step attr-dict
-    `:` functional-type(operands, results)
+    $param `,` $grad (`momentum` `(` $momentum_buffer^ `)`)? `with` $config `step` $step
+    (`if` $condition^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Dynamic loss scaling (torch.cuda.amp.GradScaler)
+//===----------------------------------------------------------------------===//
+
+def Train_AllFiniteOp : Train_Op<"all_finite", [Pure]> {
+  let summary = "whether every element of every operand is finite";
+  let description = [{
+    False where any element of any operand is an infinity or a NaN: the
+    check of GradScaler's unscale, one flag for all the gradients.
+
+    ```mlir
+    %finite = train.all_finite %g0, %g1 : tensor<10x4xf32>, tensor<10xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Train_FloatTensor>:$inputs);
+  let results = (outs Train_FlagTensor:$finite);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs)";
+}
+
+def Train_AdvanceStepOp : Train_Op<"advance_step", [Pure]> {
+  let summary = "the step counter after an update: n + 1, or n where `if` is false";
+  let description = [{
+    ```mlir
+    %t = train.advance_step %n
+    %next = train.advance_step %n if %finite
+    ```
+  }];
+  let arguments = (ins Train_StepTensor:$count, Optional<Train_FlagTensor>:$condition);
+  let results = (outs Train_StepTensor:$result);
+  let assemblyFormat = "$count (`if` $condition^)? attr-dict";
+}
+
+def Train_UpdateLossScaleOp : Train_Op<"update_loss_scale", [Pure]> {
+  let summary = "the next loss scale and growth tracker (GradScaler.update)";
+  let description = [{
+    As torch's `_amp_update_scale_`: when the step's gradients were not all
+    finite, the scale is multiplied by `backoff` and the tracker reset to 0;
+    otherwise the tracker counts the step, and on reaching `interval` the
+    scale is multiplied by `growth` (kept only if finite) and the tracker
+    reset to 0.
+
+    ```mlir
+    %s2, %n2 = train.update_loss_scale %s, %n finite %f growth 2.0 backoff 0.5 interval 2000
+    ```
+  }];
+  let arguments = (ins Train_ScaleTensor:$scale, Train_StepTensor:$growth_tracker,
+                       Train_FlagTensor:$finite, F64Attr:$growth, F64Attr:$backoff,
+                       I64Attr:$interval);
+  let results = (outs Train_ScaleTensor:$new_scale, Train_StepTensor:$new_growth_tracker);
+  let assemblyFormat = [{
+    $scale `,` $growth_tracker `finite` $finite `growth` $growth `backoff` $backoff
+    `interval` $interval attr-dict
+  }];
 }
 
 #endif // FTC_DIALECT_TRAIN_IR_TRAINOPS_TD
