@@ -57,10 +57,23 @@ class Step:
         lib.ftc_output_data.restype = ctypes.c_void_p
         lib.ftc_output_data.argtypes = [ctypes.c_void_p, ctypes.c_int32]
         lib.ftc_set_training.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        lib.ftc_loss_scale.argtypes = [ctypes.c_void_p]
+        lib.ftc_loss_scale.restype = ctypes.c_double
+        lib.ftc_skipped_steps.argtypes = [ctypes.c_void_p]
+        lib.ftc_skipped_steps.restype = ctypes.c_int64
         described = describe(lib)
         self.params, self.inputs, self.outputs = (described[k] for k in ("params", "inputs", "outputs"))
         self.state = ctypes.c_void_p()
         self.check(lib.ftc_create(seed, ctypes.byref(self.state)))
+
+    def steps(self):
+        return self.lib.ftc_step_count(self.state)
+
+    def loss_scale(self):
+        return self.lib.ftc_loss_scale(self.state)
+
+    def skipped(self):
+        return self.lib.ftc_skipped_steps(self.state)
 
     def check(self, status):
         if status != 0:
@@ -153,8 +166,8 @@ def write_safetensors(path, tensors):
     """tensors: name -> numpy array (a PyTorch state_dict as numpy)."""
     header, offset, blobs = {}, 0, []
     for name, array in tensors.items():
-        array = np.ascontiguousarray(array)
-        data = array.tobytes()
+        array = np.asarray(array)  # 0-d stays 0-d (ascontiguousarray makes it [1])
+        data = array.tobytes(order="C")
         header[name] = {"dtype": TAGS[array.dtype], "shape": list(array.shape),
                         "data_offsets": [offset, offset + len(data)]}
         offset += len(data)
