@@ -28,8 +28,8 @@ using namespace ftc::train;
 static const ftc::AutocastRule kAutocastPolicy[] = {
     {"train.linear", ftc::AutocastPolicy::Lower, "16-bit operands, summed in f32"},
     {"train.matmul", ftc::AutocastPolicy::Lower, "16-bit operands, summed in f32"},
-    {"train.attention", ftc::AutocastPolicy::Fp32,
-     "its lowering (scores, softmax, products) is f32 only for now"},
+    {"train.attention", ftc::AutocastPolicy::Lower,
+     "16-bit q, k, v; scores and softmax in f32, P rounded for P v"},
     {"train.softmax", ftc::AutocastPolicy::Fp32, "exp and a sum over a row"},
     {"train.log_softmax", ftc::AutocastPolicy::Fp32, "exp, a sum and a log over a row"},
     {"train.layer_norm", ftc::AutocastPolicy::Fp32, "mean and variance of a row"},

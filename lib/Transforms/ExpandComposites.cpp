@@ -9,6 +9,7 @@
 
 #include "ftc/Transforms/Passes.h"
 
+#include "ftc/Dialect/Train/IR/ShapeInference.h"
 #include "ftc/Dialect/Train/IR/TrainOps.h"
 
 #include "mlir/IR/PatternMatch.h"
@@ -42,29 +43,56 @@ Value scaleScores(OpBuilder &b, Location loc, Value scores, Value query, FloatAt
                        FillOp::create(b, loc, scalar, b.getF64FloatAttr(std::sqrt(depth))));
 }
 
-/// P = softmax(mask(q k^T * scale)).
+bool isLowPrecision(Value v) {
+  Type elem = cast<RankedTensorType>(v.getType()).getElementType();
+  return elem.isBF16() || elem.isF16();
+}
+
+/// `v` in `like`'s element type.
+Value castLike(OpBuilder &b, Location loc, Value v, Value like) {
+  Type elem = cast<RankedTensorType>(like.getType()).getElementType();
+  auto type = cast<RankedTensorType>(v.getType());
+  if (type.getElementType() == elem)
+    return v;
+  return CastOp::create(b, loc, type.clone(elem), v);
+}
+
+/// The product of 16-bit operands kept in f32 (their sums are f32 anyway);
+/// the operands' type otherwise.
+Value wideMatmul(OpBuilder &b, Location loc, Value lhs, Value rhs, bool tl, bool tr) {
+  RankedTensorType type = inferMatmulType(lhs, rhs, tl, tr);
+  if (isLowPrecision(lhs))
+    type = type.clone(b.getF32Type());
+  return MatmulOp::create(b, loc, type, lhs, rhs, tl, tr);
+}
+
+/// P = softmax(mask(q k^T * scale)). With 16-bit q and k (autocast), the
+/// scores and the softmax are f32, as a fused attention kernel keeps them.
 Value attentionProbabilities(OpBuilder &b, Location loc, Value query, Value key,
                              bool causal, FloatAttr scale) {
-  Value scores =
-      scaleScores(b, loc, MatmulOp::create(b, loc, query, key, false, true), query, scale);
+  Value scores = scaleScores(b, loc, wideMatmul(b, loc, query, key, false, true), query, scale);
   if (causal)
     scores = CausalMaskOp::create(b, loc, scores, /*zero=*/false);
   return SoftmaxOp::create(b, loc, scores);
 }
 
-// y = P v
+// y = P v, P rounded to v's type for the product (16-bit: as flash
+// attention's kernels do).
 struct ExpandAttention : OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionOp op, PatternRewriter &rewriter) const override {
-    Value p = attentionProbabilities(rewriter, op.getLoc(), op.getQuery(), op.getKey(),
+    Location loc = op.getLoc();
+    Value p = attentionProbabilities(rewriter, loc, op.getQuery(), op.getKey(),
                                      op.getCausal(), op.getScaleAttr());
-    rewriter.replaceOpWithNewOp<MatmulOp>(op, p, op.getValue());
+    rewriter.replaceOpWithNewOp<MatmulOp>(op, castLike(rewriter, loc, p, op.getValue()),
+                                          op.getValue());
     return success();
   }
 };
 
 // dv = P^T g, dP = g v^T, dS = P * (dP - rowsum(dP * P)) * scale,
-// dq = dS k, dk = dS^T q
+// dq = dS k, dk = dS^T q. With 16-bit operands, dP and dS are f32 and P
+// and dS are rounded to 16 bits for their products.
 struct ExpandAttentionGrad : OpRewritePattern<AttentionGradOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionGradOp op,
@@ -73,13 +101,14 @@ struct ExpandAttentionGrad : OpRewritePattern<AttentionGradOp> {
     Location loc = op.getLoc();
     Value g = op.getGrad(), q = op.getQuery(), k = op.getKey(), v = op.getValue();
     Value p = attentionProbabilities(b, loc, q, k, op.getCausal(), op.getScaleAttr());
-    Value dv = MatmulOp::create(b, loc, p, g, /*transposeLhs=*/true, false);
-    Value dp = MatmulOp::create(b, loc, g, v, false, /*transposeRhs=*/true);
+    Value dv = MatmulOp::create(b, loc, castLike(b, loc, p, g), g, /*transposeLhs=*/true, false);
+    Value dp = wideMatmul(b, loc, g, v, false, /*transposeRhs=*/true);
     int64_t last = cast<RankedTensorType>(p.getType()).getRank() - 1;
     Value dot = SumOp::create(b, loc, MulOp::create(b, loc, dp, p), ArrayRef<int64_t>{last},
                               /*keepdim=*/true);
     Value ds = scaleScores(b, loc, MulOp::create(b, loc, p, SubOp::create(b, loc, dp, dot)),
                            q, op.getScaleAttr());
+    ds = castLike(b, loc, ds, q);
     Value dq = MatmulOp::create(b, loc, ds, k);
     Value dk = MatmulOp::create(b, loc, ds, q, /*transposeLhs=*/true, false);
     rewriter.replaceOp(op, ValueRange{dq, dk, dv});

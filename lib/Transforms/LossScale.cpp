@@ -99,6 +99,8 @@ FailureOr<LossScalePass::Scale> LossScalePass::seedWithScale(func::FuncOp func) 
   Location loc = seed.getLoc();
   auto f32 = RankedTensorType::get({}, b.getF32Type());
   Value scale = GetParamOp::create(b, loc, f32, kLossScaleName);
+  // Where the backward starts, for those who look for it (ftc --report).
+  scale.getDefiningOp()->setAttr(TrainDialect::getLossSeedAttrName(), b.getUnitAttr());
   Value seedValue = scale;
   if (lossType != f32)
     seedValue = CastOp::create(b, loc, lossType, scale);

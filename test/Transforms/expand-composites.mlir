@@ -55,3 +55,36 @@ func.func @attention_grad(%g: tensor<2x4x5xf32>, %q: tensor<2x4x3xf32>, %k: tens
   %dq, %dk, %dv = train.attention_grad %g, %q, %k, %v causal : (tensor<2x4x5xf32>, tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>) -> (tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>)
   return %dq, %dk, %dv : tensor<2x4x3xf32>, tensor<2x4x3xf32>, tensor<2x4x5xf32>
 }
+
+// -----
+
+// 16-bit attention (autocast): the scores are kept f32 from the product's
+// f32 sums, mask and softmax are f32, and P is rounded to bf16 for P v.
+// CHECK-LABEL: func.func @attention_bf16
+// CHECK: %[[S:.+]] = train.matmul %{{.+}}, %{{.+}} transpose_rhs : (tensor<2x4x8xbf16>, tensor<2x4x8xbf16>) -> tensor<2x4x4xf32>
+// CHECK: %[[P:.+]] = train.softmax %{{.+}} : tensor<2x4x4xf32>
+// CHECK: %[[PB:.+]] = train.cast %[[P]] : tensor<2x4x4xf32> to tensor<2x4x4xbf16>
+// CHECK: train.matmul %[[PB]], %{{.+}} : (tensor<2x4x4xbf16>, tensor<2x4x8xbf16>) -> tensor<2x4x8xbf16>
+func.func @attention_bf16(%q: tensor<2x4x8xbf16>, %k: tensor<2x4x8xbf16>, %v: tensor<2x4x8xbf16>) -> tensor<2x4x8xbf16> {
+  %y = train.attention %q, %k, %v causal : (tensor<2x4x8xbf16>, tensor<2x4x8xbf16>, tensor<2x4x8xbf16>) -> tensor<2x4x8xbf16>
+  return %y : tensor<2x4x8xbf16>
+}
+
+// -----
+
+// Its gradient: dP and dS in f32, P and dS rounded to bf16 for the
+// products, the gradients bf16.
+// CHECK-LABEL: func.func @attention_grad_bf16
+// CHECK-SAME: (%[[G:.+]]: tensor<2x4x8xbf16>, %[[Q:.+]]: tensor<2x4x8xbf16>, %[[K:.+]]: tensor<2x4x8xbf16>, %[[V:.+]]: tensor<2x4x8xbf16>)
+// CHECK: %[[P:.+]] = train.softmax %{{.+}} : tensor<2x4x4xf32>
+// CHECK: %[[PB:.+]] = train.cast %[[P]] : tensor<2x4x4xf32> to tensor<2x4x4xbf16>
+// CHECK: %[[DV:.+]] = train.matmul %[[PB]], %[[G]] transpose_lhs : (tensor<2x4x4xbf16>, tensor<2x4x8xbf16>) -> tensor<2x4x8xbf16>
+// CHECK: %[[DP:.+]] = train.matmul %[[G]], %[[V]] transpose_rhs : (tensor<2x4x8xbf16>, tensor<2x4x8xbf16>) -> tensor<2x4x4xf32>
+// CHECK: %[[DS:.+]] = train.div {{.+}} -> tensor<2x4x4xf32>
+// CHECK: %[[DSB:.+]] = train.cast %[[DS]] : tensor<2x4x4xf32> to tensor<2x4x4xbf16>
+// CHECK: train.matmul %[[DSB]], %[[K]] : (tensor<2x4x4xbf16>, tensor<2x4x8xbf16>) -> tensor<2x4x8xbf16>
+// CHECK: train.matmul %[[DSB]], %[[Q]] transpose_lhs : (tensor<2x4x4xbf16>, tensor<2x4x8xbf16>) -> tensor<2x4x8xbf16>
+func.func @attention_grad_bf16(%g: tensor<2x4x8xbf16>, %q: tensor<2x4x8xbf16>, %k: tensor<2x4x8xbf16>, %v: tensor<2x4x8xbf16>) -> (tensor<2x4x8xbf16>, tensor<2x4x8xbf16>, tensor<2x4x8xbf16>) {
+  %dq, %dk, %dv = train.attention_grad %g, %q, %k, %v causal : (tensor<2x4x8xbf16>, tensor<2x4x8xbf16>, tensor<2x4x8xbf16>, tensor<2x4x8xbf16>) -> (tensor<2x4x8xbf16>, tensor<2x4x8xbf16>, tensor<2x4x8xbf16>)
+  return %dq, %dk, %dv : tensor<2x4x8xbf16>, tensor<2x4x8xbf16>, tensor<2x4x8xbf16>
+}

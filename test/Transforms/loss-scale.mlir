@@ -18,8 +18,8 @@
 // CHECK-NEXT: train.state @grad_scaler.growth_tracker : tensor<i64> = 0 : i64
 
 // CHECK-LABEL: func.func @loss_grad
-// CHECK-NOT: train.loss_seed
-// CHECK: %[[S:.+]] = train.get_param @grad_scaler.scale : tensor<f32>
+// CHECK-NOT: train.fill 1.000000e+00 {train.loss_seed}
+// CHECK: %[[S:.+]] = train.get_param @grad_scaler.scale {train.loss_seed} : tensor<f32>
 // CHECK-NEXT: %[[ONE:.+]] = train.fill 1.000000e+00 : tensor<f32>
 // CHECK-NEXT: %[[INV:.+]] = train.div %[[ONE]], %[[S]]
 // CHECK-NEXT: train.cross_entropy_grad %[[S]]
@@ -28,7 +28,7 @@
 // CHECK-NEXT: return %{{.+}}, %[[GW]], %[[GB]]
 
 // CHECK-LABEL: func.func @step
-// CHECK: %[[S:.+]] = train.get_param @grad_scaler.scale : tensor<f32>
+// CHECK: %[[S:.+]] = train.get_param @grad_scaler.scale {train.loss_seed} : tensor<f32>
 // CHECK-NEXT: %[[K:.+]] = train.get_param @grad_scaler.growth_tracker : tensor<i64>
 // CHECK: %[[N:.+]] = train.get_param @optim.step
 // CHECK-NEXT: %[[T:.+]] = train.advance_step %[[N]]{{$}}

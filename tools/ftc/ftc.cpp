@@ -206,7 +206,9 @@ std::string withCommas(int64_t n) {
 /// same model (compiled again without adapters).
 LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions &options,
                                   llvm::raw_ostream &os) {
-  auto compile = [&](bool lora) -> FailureOr<std::pair<train::StepSummary, Attribute>> {
+  // The step as asked for, or with full fine-tuning (no LoRA) or fp32.
+  auto compile = [&](bool lora, bool fp32 = false)
+      -> FailureOr<std::pair<train::StepSummary, Attribute>> {
     OwningOpRef<ModuleOp> module = original.clone();
     ftc::PipelineOptions step;
     step.optimizerOptions = options.optimizerOptions.getValue();
@@ -214,6 +216,12 @@ LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions 
       step.loraOptions = options.loraOptions.getValue();
     else
       (*module)->removeAttr(train::TrainDialect::getLoraAttrName());
+    if (fp32) {
+      (*module)->removeAttr(train::TrainDialect::getPrecisionAttrName());
+    } else {
+      step.autocastOptions = options.autocastOptions.getValue();
+      step.lossScaleOptions = options.lossScaleOptions.getValue();
+    }
     PassManager pm(original.getContext(), ModuleOp::getOperationName());
     if (failed(ftc::buildTrainingStepPipeline(pm, step, [](const Twine &) {
           return failure();
@@ -243,6 +251,21 @@ LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions 
     return llvm::formatv("{0} ({1:f2} GFLOP)", s.backwardProducts, s.backwardFlops / 1e9).str();
   };
   auto bytes = [](int64_t n) { return withCommas(n) + " B"; };
+  if (step.weightCopyBytes > 0) {
+    // 16-bit compute: what it keeps for the backward, beside fp32's.
+    auto fp32 = compile(lora != nullptr, /*fp32=*/true);
+    if (failed(fp32))
+      return failure();
+    const train::StepSummary &wide = fp32->first;
+    // Saved: forward values the backward reads (autodiff's saved tensors).
+    os << "what a step keeps for the backward (train ops, before fusion), and its weights:\n";
+    row("", "this step", "fp32");
+    row("saved activations", bytes(step.savedActivationBytes), bytes(wide.savedActivationBytes));
+    row("saved 16-bit weights", bytes(step.savedWeightCopyBytes),
+        bytes(wide.savedWeightCopyBytes));
+    row("16-bit weight copies", bytes(step.weightCopyBytes), bytes(wide.weightCopyBytes));
+    row("f32 master weights", bytes(step.storedBytes), bytes(wide.storedBytes));
+  }
   if (!lora) {
     os << "training (no LoRA):\n";
     row("trainable parameters", trainable(step), "");

@@ -94,7 +94,7 @@ module attributes {train.step} {}
 
 // -----
 
-// expected-error @+1 {{'builtin.module' op 'train.loss_seed' is a unit attribute marking the train.fill that seeds the backward pass}}
+// expected-error @+1 {{'builtin.module' op 'train.loss_seed' is a unit attribute marking the train.fill (or, with loss scaling, the read of the scale) that seeds the backward pass}}
 module attributes {train.loss_seed} {}
 
 // -----

@@ -45,3 +45,19 @@ func.func @f(%a: tensor<4x3xf32>, %b: tensor<3x5xf32>) {
   %0 = train.matmul %a, %b : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<5x4xf32>
   return
 }
+
+// -----
+
+func.func @mixed_operands(%a: tensor<4x3xbf16>, %b: tensor<3x5xf32>) -> tensor<4x5xf32> {
+  // expected-error @+1 {{'train.matmul' op operands must have one element type, got 'bf16' and 'f32'}}
+  %c = train.matmul %a, %b : (tensor<4x3xbf16>, tensor<3x5xf32>) -> tensor<4x5xf32>
+  return %c : tensor<4x5xf32>
+}
+
+// -----
+
+func.func @narrowing(%a: tensor<4x3xf32>, %b: tensor<3x5xf32>) -> tensor<4x5xbf16> {
+  // expected-error @+1 {{'train.matmul' op result element type 'bf16' must be the operands' ('f32'), or f32 for 16-bit operands}}
+  %c = train.matmul %a, %b : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x5xbf16>
+  return %c : tensor<4x5xbf16>
+}

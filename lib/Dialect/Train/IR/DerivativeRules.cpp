@@ -330,6 +330,10 @@ LogicalResult MatmulOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
   RuleBuilder r{b, getLoc()};
   Value g = res[0], lhs = getLhs(), rhs = getRhs();
   bool tl = getTransposeLhs(), tr = getTransposeRhs();
+  // An f32 product of 16-bit operands: its adjoint in the operands' type.
+  if (auto type = cast<RankedTensorType>(g.getType());
+      type.getElementType() != getLhs().getType().getElementType())
+    g = CastOp::create(b, getLoc(), type.clone(getLhs().getType().getElementType()), g);
   setIfNeeded(needed, adj, 0, [&] {
     return tl ? r.matmul(rhs, g, tr, true) : r.matmul(g, rhs, false, !tr);
   });

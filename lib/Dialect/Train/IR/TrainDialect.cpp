@@ -191,10 +191,11 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   if (name == getLossSeedAttrName()) {
-    if (!isa<UnitAttr>(attr.getValue()) || !isa<FillOp>(op))
+    if (!isa<UnitAttr>(attr.getValue()) || !isa<FillOp, GetParamOp>(op))
       return op->emitOpError() << "'" << name
                                << "' is a unit attribute marking the train.fill "
-                                  "that seeds the backward pass";
+                                  "(or, with loss scaling, the read of the scale) that "
+                                  "seeds the backward pass";
     return success();
   }
   if (name == getLossScaleAttrName()) {

@@ -53,6 +53,54 @@ double ftc::train::productFlops(Operation *op) {
   return 0;
 }
 
+namespace {
+using namespace ftc::train;
+
+int64_t tensorBytes(Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  return tensor.getNumElements() * static_cast<int64_t>(tensor.getElementTypeBitWidth() / 8);
+}
+
+/// A parameter's copy in another type: a cast of its read.
+bool isWeightCopy(Value v) {
+  auto cast = v.getDefiningOp<CastOp>();
+  return cast && cast.getInput().getDefiningOp<GetParamOp>();
+}
+
+/// The saved tensors of the gradient function `grad`: the backward starts
+/// at its seed (train.loss_seed, which ftc-loss-scale moves to the read of
+/// the scale).
+void summarizeSaved(func::FuncOp grad, StepSummary &summary) {
+  Block &body = grad.getBody().front();
+  Operation *seed = nullptr;
+  for (Operation &op : body)
+    if (op.hasAttr(TrainDialect::getLossSeedAttrName())) {
+      seed = &op;
+      break;
+    }
+  if (!seed)
+    return;
+  for (Operation &op : body) {
+    if (&op == seed)
+      break;
+    for (Value v : op.getResults()) {
+      if (!isa<RankedTensorType>(v.getType()) || v.getDefiningOp<GetParamOp>())
+        continue;
+      bool copy = isWeightCopy(v);
+      if (copy)
+        summary.weightCopyBytes += tensorBytes(v.getType());
+      bool saved = llvm::any_of(v.getUsers(), [&](Operation *user) {
+        return user->getBlock() == &body && seed->isBeforeInBlock(user);
+      });
+      if (saved)
+        (copy ? summary.savedWeightCopyBytes : summary.savedActivationBytes) +=
+            tensorBytes(v.getType());
+    }
+  }
+}
+
+} // namespace
+
 ftc::train::StepSummary ftc::train::summarizeStep(ModuleOp module) {
   StepSummary summary;
   auto bytes = [](Type type) {
@@ -91,6 +139,8 @@ ftc::train::StepSummary ftc::train::summarizeStep(ModuleOp module) {
     count(grad, 1, summary);
     count(*loss, -1, summary);
   }
+  if (grad)
+    summarizeSaved(grad, summary);
   if (succeeded(loss)) {
     SymbolTable symbols(module);
     loss->walk([&](Operation *op) {

@@ -223,6 +223,14 @@ LogicalResult TransposeOp::verify() {
 
 LogicalResult MatmulOp::verify() {
   auto emit = [&] { return emitOpError(); };
+  Type lhs = getLhs().getType().getElementType(), rhs = getRhs().getType().getElementType(),
+       result = getType().getElementType();
+  if (lhs != rhs)
+    return emitOpError() << "operands must have one element type, got " << lhs << " and "
+                         << rhs;
+  if (result != lhs && !((lhs.isBF16() || lhs.isF16()) && result.isF32()))
+    return emitOpError() << "result element type " << result << " must be the operands' ("
+                         << lhs << "), or f32 for 16-bit operands";
   return verifyResultShape(*this,
                            matmulShape(shapeOf(getLhs()), shapeOf(getRhs()),
                                        getTransposeLhs(), getTransposeRhs(),

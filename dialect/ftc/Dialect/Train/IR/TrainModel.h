@@ -42,6 +42,14 @@ struct StepSummary {
   /// in the backward (as many FLOPs as the forward one).
   int64_t frozenProducts = 0;
   double frozenFlops = 0;
+  /// Forward values the backward pass reads (autodiff's saved tensors): in
+  /// the gradient function, those defined before the backward's seed and
+  /// used after it. Parameters' 16-bit copies (autocast) apart.
+  int64_t savedActivationBytes = 0;
+  int64_t savedWeightCopyBytes = 0;
+  /// Every copy of a parameter in another type that a step makes (bf16
+  /// weights under --precision=bf16).
+  int64_t weightCopyBytes = 0;
 };
 StepSummary summarizeStep(mlir::ModuleOp module);
 

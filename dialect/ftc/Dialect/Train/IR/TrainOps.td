@@ -327,13 +327,15 @@ def Train_TransposeOp : Train_Op<"transpose",
 // Linear algebra
 //===----------------------------------------------------------------------===//
 
-def Train_MatmulOp : Train_Op<"matmul",
-    [Pure, SameOperandsAndResultElementType, Differentiable<>]> {
+def Train_MatmulOp : Train_Op<"matmul", [Pure, Differentiable<>]> {
   let summary = "matrix product, optionally batched and transposed";
   let description = [{
     Both operands have the same rank r >= 2; the leading r-2 dimensions are
     batch dimensions and must be equal. `transpose_lhs` / `transpose_rhs`
-    swap the last two dimensions of that operand before the product.
+    swap the last two dimensions of that operand before the product. The
+    operands have one element type, and so has the result, except that the
+    product of 16-bit operands may be kept in f32 (its sums are f32 in any
+    case): attention's scores, for a softmax in f32.
 
     ```mlir
     %c = train.matmul %a, %b : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x5xf32>
