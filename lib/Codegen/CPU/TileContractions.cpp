@@ -700,6 +700,12 @@ LogicalResult lowerBf16DotProducts(func::FuncOp func) {
   vector::populateFoldArithExtensionPatterns(fold);
   if (failed(applyOpPatternsGreedily(contracts, std::move(fold), config)))
     return failure();
+  // The folded contractions (new ops), bf16 now.
+  contracts.clear();
+  func.walk([&](vector::ContractionOp op) {
+    if (op.getLhsType().getElementType().isBF16())
+      contracts.push_back(op);
+  });
 
   // B's pairs read as rows: a [..., KU/2, NR, 2] read of the packed B is
   // unrolled into 2-element loads below (vector-to-scf), which LLVM does not
@@ -709,9 +715,7 @@ LogicalResult lowerBf16DotProducts(func::FuncOp func) {
   // products are still tensors here.)
   IRRewriter rewriter(ctx);
   for (Operation *op : contracts) {
-    auto contract = cast<vector::ContractionOp>(op);
-    auto ext = contract.getRhs().getDefiningOp<arith::ExtFOp>();
-    auto read = ext.getIn().getDefiningOp<vector::TransferReadOp>();
+    auto read = cast<vector::ContractionOp>(op).getRhs().getDefiningOp<vector::TransferReadOp>();
     if (!read || read.hasOutOfBoundsDim() || read.getMask() ||
         !read.getPermutationMap().isMinorIdentity())
       continue;
@@ -759,11 +763,6 @@ LogicalResult lowerBf16DotProducts(func::FuncOp func) {
   vector::populateVectorUnrollPatterns(dots, unroll);
   x86vector::populateVectorContractToPackedTypeDotProductPatterns(dots);
   // The folded contractions only (ops the patterns create included).
-  contracts.clear();
-  func.walk([&](vector::ContractionOp op) {
-    if (op.getLhsType().getElementType().isBF16())
-      contracts.push_back(op);
-  });
   if (failed(applyOpPatternsGreedily(contracts, std::move(dots), config)))
     return failure();
   // Each dot product's 16 pairs of B, a slice of the [KU/2, NR, 2] shape of
