@@ -276,14 +276,15 @@ LogicalResult vectorizeAndReplace(RewriterBase &rewriter, Operation *op,
   return success();
 }
 
-/// Tiles a pack into [1..., 1, 8] blocks of its outer dimensions (the k
+/// Tiles a pack into [1..., rows, 8] blocks of its outer dimensions (the k
 /// dimension, or its pairs, 8 at a time; `kOuter` puts the k loop outside)
 /// and vectorizes each block (masked where the source ends inside it).
 LogicalResult tileAndVectorizePack(RewriterBase &rewriter, linalg::PackOp pack,
-                                   bool kOuter) {
+                                   bool kOuter, int64_t rows = 1) {
   ArrayRef<int64_t> innerTiles = pack.getStaticInnerTiles();
   int64_t numOuter = pack.getDestType().getRank() - innerTiles.size(); // batch..., rows, K
   SmallVector<int64_t> sizes(numOuter, 1);
+  sizes[numOuter - 2] = rows;
   sizes.back() = 8;
   SmallVector<int64_t> interchange;
   if (kOuter) {
@@ -573,7 +574,11 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
   if (failed(vectorizeAndReplace(rewriter, kernel)))
     return emitError(loc, "cannot vectorize the register block");
 
-  if ((packA && failed(tileAndVectorizePack(rewriter, packA, /*kOuter=*/false))) ||
+  // A's pairs packed from an A whose rows are its source's columns (a
+  // weight gradient's g^T) 16 rows at a time: 16 contiguous elements per k.
+  int64_t rowsOfA =
+      kPair && resultPos(maps[0], c.m) == maps[0].getNumResults() - 1 ? 16 : 1;
+  if ((packA && failed(tileAndVectorizePack(rewriter, packA, /*kOuter=*/false, rowsOfA))) ||
       failed(tileAndVectorizePack(rewriter, packB, /*kOuter=*/true)))
     return emitError(loc, "cannot vectorize the packing of the operands");
   // A padded C (odd shapes only) as pad, reshape and transpose: O(M N) work.
