@@ -21,6 +21,13 @@
 // C still sums over k in increasing order, with FMA: deterministic, and
 // within the float64-anchored parity bounds.
 //
+// bf16 products on a CPU with AVX512_BF16 (isa=avx512bf16) sum k in pairs
+// instead: B packed [batch..., N/NR, K/2, NR, 2], A viewed (or packed) as
+// [batch..., M/MR, MR, K/2, 2], and the register block's contraction
+// lowered by x86vector's patterns to vdpbf16ps (see lowerBf16DotProducts).
+// vdpbf16ps treats subnormal inputs as zero, flushes subnormal results and
+// rounds after each product it adds: K roundings, as the FMAs.
+//
 // Only the schedule is written here; packing, tiling, unit-dimension folding,
 // vectorization and subset hoisting are upstream's (linalg.pack,
 // scf::tileUsingSCF, linalg::dropUnitDims, linalg::vectorize,
