@@ -27,3 +27,9 @@ config.substitutions.append(("%ftc_src", config.ftc_src_root))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%examples", os.path.join(config.ftc_src_root,
                                                         "examples")))
+
+# `REQUIRES: avx512bf16`: this host runs AVX512_BF16 code (vdpbf16ps), which
+# ftc emits for bf16 products when it compiles for the host.
+with open("/proc/cpuinfo") as cpuinfo:
+    if "avx512_bf16" in cpuinfo.read().split():
+        config.available_features.add("avx512bf16")

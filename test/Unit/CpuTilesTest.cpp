@@ -19,6 +19,7 @@ TEST(CpuTiles, IsaFromFeatures) {
     return isaFor([&](llvm::StringRef f) { return set.contains(f); });
   };
   EXPECT_EQ(isaOf({"avx512f", "avx2", "fma"}), "avx512");
+  EXPECT_EQ(isaOf({"avx512f", "avx512bf16", "avx2", "fma"}), "avx512bf16");
   EXPECT_EQ(isaOf({"avx2", "fma"}), "avx2");
   EXPECT_EQ(isaOf({"avx2"}), "generic"); // AVX2 without FMA
   EXPECT_EQ(isaOf({"sse2"}), "generic");
@@ -32,7 +33,8 @@ TEST(CpuTiles, TablesAreConsistent) {
     const char *name;
     int64_t lanes, registers;
   };
-  for (Isa isa : {Isa{"avx512", 16, 32}, Isa{"avx2", 8, 16}, Isa{"generic", 4, 16}}) {
+  for (Isa isa : {Isa{"avx512bf16", 16, 32}, Isa{"avx512", 16, 32}, Isa{"avx2", 8, 16},
+                  Isa{"generic", 4, 16}}) {
     llvm::FailureOr<TileConfig> cfg = tileConfigFor(isa.name);
     ASSERT_TRUE(succeeded(cfg)) << isa.name;
     for (RegisterTile rt : cfg->registerTiles) {
@@ -46,6 +48,9 @@ TEST(CpuTiles, TablesAreConsistent) {
     EXPECT_GE(cfg->mc, cfg->registerTiles[0].mr);
     EXPECT_GE(cfg->nc, cfg->registerTiles[0].nr);
   }
+  // vdpbf16ps only where the instruction set has it.
+  EXPECT_TRUE(tileConfigFor("avx512bf16")->bf16Dot);
+  EXPECT_FALSE(tileConfigFor("avx512")->bf16Dot);
   EXPECT_TRUE(failed(tileConfigFor("neon")));
   EXPECT_NE(knownIsas().find("avx512"), std::string::npos);
 }

@@ -35,17 +35,22 @@ struct TileConfig {
   int64_t mc; ///< cache tile: rows of C per block
   int64_t nc; ///< cache tile: columns of C per block
   int64_t kc; ///< cache tile: most k per block (the largest dividing tile below it)
+  /// The instruction set sums bf16 pairs into f32 (AVX512_BF16's vdpbf16ps):
+  /// bf16 products pack k in pairs and use it.
+  bool bf16Dot = false;
 };
 
-/// The tiles for an instruction set: "avx512", "avx2" or "generic".
+/// The tiles for an instruction set: "avx512bf16", "avx512", "avx2" or
+/// "generic".
 mlir::FailureOr<TileConfig> tileConfigFor(llvm::StringRef isa);
 
 /// The instruction sets tileConfigFor knows, for messages.
 std::string knownIsas();
 
 /// The instruction set of a target with features `hasFeature` (LLVM's
-/// names: "avx512f", "avx2", "fma"): "avx512" with AVX-512F, "avx2" with
-/// AVX2 and FMA, else "generic".
+/// names: "avx512f", "avx512bf16", "avx2", "fma"): "avx512bf16" with
+/// AVX-512F and AVX512_BF16, "avx512" with AVX-512F, "avx2" with AVX2 and
+/// FMA, else "generic".
 std::string isaFor(llvm::function_ref<bool(llvm::StringRef)> hasFeature);
 
 /// The instruction set of this host.

@@ -43,8 +43,8 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::init("")};
   Option<std::string> cpuIsa{
       *this, "cpu-isa",
-      llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512, "
-                     "avx2 or generic (default: this host's)"),
+      llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512bf16, "
+                     "avx512, avx2 or generic (default: this host's)"),
       llvm::cl::init("")};
 };
 

@@ -439,6 +439,14 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
     reshape a linear layer's [B T, N] takes to [B, T, N] when it is the op's
     only operand) and fused as a consumer (`scf::tileAndFuseConsumer`).
 
+    bf16 x bf16 products (f32 C) on an instruction set with AVX512_BF16
+    (`isa=avx512bf16`) sum k in pairs with vdpbf16ps instead of widening
+    each element: B packed into [batch..., N/NR, K/2, NR, 2], A viewed (or
+    packed) as [batch..., M/MR, MR, K/2, 2] (the VNNI layout), and the
+    register block's contraction lowered by x86vector's patterns to
+    `x86vector.avx512.dot`, one per row of A and 16 columns of B. Rows split
+    off an M the register tile does not divide widen as before.
+
     The tile sizes come from the instruction set (`isa`): see
     `ftc/Codegen/CpuTiles.h`. Contractions the schedule does not apply to
     (dynamic shapes, other element types, an operand broadcast along a batch
@@ -452,7 +460,7 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
   }];
   let options = [
     Option<"isa", "isa", "std::string", /*default=*/"\"avx2\"",
-           "instruction set whose tile sizes to use: avx512, avx2 or generic">,
+           "instruction set whose tile sizes to use: avx512bf16, avx512, avx2 or generic">,
     Option<"mr", "mr", "int64_t", /*default=*/"0",
            "register tile rows, replacing the instruction set's (with nr)">,
     Option<"nr", "nr", "int64_t", /*default=*/"0",
@@ -462,7 +470,8 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
                            "::mlir::tensor::TensorDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::vector::VectorDialect",
-                           "::mlir::arith::ArithDialect"];
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::x86vector::X86VectorDialect"];
 }
 
 #endif // FTC_TRANSFORMS_PASSES_TD

@@ -23,6 +23,9 @@ struct IsaTiles {
 constexpr IsaTiles kTiles[] = {
     // 32 zmm registers: 8 x 2 accumulators, 2 for B, 1 broadcast.
     {"avx512", {{{8, 32}, {8, 16}, {4, 16}}, 96, 512, 256}},
+    // The same registers and tiles; bf16 products on vdpbf16ps (a k pair of
+    // B per vector, a k pair of A broadcast).
+    {"avx512bf16", {{{8, 32}, {8, 16}, {4, 16}}, 96, 512, 256, /*bf16Dot=*/true}},
     // 16 ymm registers: 4 x 2 accumulators, 2 for B, 1 broadcast.
     {"avx2", {{{4, 16}, {4, 8}, {2, 16}}, 96, 512, 256}},
     // 16 xmm registers (SSE2, every x86-64): 4 x 2 accumulators.
@@ -46,7 +49,7 @@ std::string ftc::cpu::knownIsas() {
 
 std::string ftc::cpu::isaFor(function_ref<bool(StringRef)> hasFeature) {
   if (hasFeature("avx512f"))
-    return "avx512";
+    return hasFeature("avx512bf16") ? "avx512bf16" : "avx512";
   if (hasFeature("avx2") && hasFeature("fma"))
     return "avx2";
   return "generic";

@@ -21,6 +21,13 @@
 // C still sums over k in increasing order, with FMA: deterministic, and
 // within the float64-anchored parity bounds.
 //
+// bf16 products on a CPU with AVX512_BF16 (isa=avx512bf16) sum k in pairs
+// instead: B packed [batch..., N/NR, K/2, NR, 2], A viewed (or packed) as
+// [batch..., M/MR, MR, K/2, 2], and the register block's contraction
+// lowered by x86vector's patterns to vdpbf16ps (see lowerBf16DotProducts).
+// vdpbf16ps treats subnormal inputs as zero, flushes subnormal results and
+// rounds after each product it adds: K roundings, as the FMAs.
+//
 // Only the schedule is written here; packing, tiling, unit-dimension folding,
 // vectorization and subset hoisting are upstream's (linalg.pack,
 // scf::tileUsingSCF, linalg::dropUnitDims, linalg::vectorize,
@@ -39,10 +46,14 @@
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
+#include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/Dialect/X86Vector/Transforms.h"
+#include "mlir/Dialect/X86Vector/Utils/X86VectorUtils.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -64,6 +75,9 @@ namespace {
 
 /// Marks the k loop of a register block until its subsets are hoisted.
 constexpr StringLiteral kKLoopMarker = "ftc.k_loop";
+
+/// f32 lanes of one vdpbf16ps (a zmm register: 16 sums of 16 bf16 pairs).
+constexpr int64_t kBf16DotLanes = 16;
 
 /// A product the schedule applies to: where its dimensions sit.
 struct Contraction {
@@ -124,20 +138,34 @@ int64_t dividingTile(int64_t size, int64_t unit, int64_t max) {
 
 /// Packs `source` (an operand indexed by `map`) into [batch..., rows/tile, K,
 /// tile], where `rows` is loop `tiled` (m or n): zero-padded up to a multiple
-/// of the tile.
+/// of the tile. With `kPair`, into [batch..., rows/tile, K/2, tile, 2]
+/// instead (k in pairs, the layout vdpbf16ps reads B in), or, when `tile`
+/// is 0, into [batch..., rows, K/2, 2] (A's pairs, its rows not tiled).
 linalg::PackOp packOperand(OpBuilder &b, Location loc, Value source, AffineMap map,
-                           const Contraction &c, unsigned tiled, int64_t tile) {
+                           const Contraction &c, unsigned tiled, int64_t tile,
+                           bool kPair = false) {
   SmallVector<int64_t> outerPerm;
   for (unsigned d : c.batch)
     outerPerm.push_back(resultPos(map, d));
   outerPerm.push_back(resultPos(map, tiled));
   outerPerm.push_back(resultPos(map, c.k));
-  SmallVector<int64_t> innerPos{resultPos(map, tiled)};
-  SmallVector<OpFoldResult> tiles{b.getIndexAttr(tile)};
+  SmallVector<int64_t> innerPos;
+  SmallVector<OpFoldResult> tiles;
+  bool padded = false;
+  if (tile > 0) {
+    innerPos.push_back(resultPos(map, tiled));
+    tiles.push_back(b.getIndexAttr(tile));
+    padded = c.ranges[tiled] % tile != 0;
+  }
+  if (kPair) {
+    innerPos.push_back(resultPos(map, c.k));
+    tiles.push_back(b.getIndexAttr(2));
+    padded = padded || c.ranges[c.k] % 2 != 0;
+  }
   Value dest =
       linalg::PackOp::createDestinationTensor(b, loc, source, tiles, innerPos, outerPerm);
   std::optional<Value> padding;
-  if (c.ranges[tiled] % tile != 0)
+  if (padded)
     padding = arith::ConstantOp::create(
                   b, loc, b.getFloatAttr(getElementTypeOrSelf(source.getType()), 0.0))
                   .getResult();
@@ -145,15 +173,54 @@ linalg::PackOp packOperand(OpBuilder &b, Location loc, Value source, AffineMap m
                                 outerPerm);
 }
 
+/// A, bf16, as vdpbf16ps's products read it: [batch..., M/MR, MR, K/2, 2]
+/// (each row's k pairs in order, so that one pair, 32 bits, is broadcast per
+/// row and k pair). A row-major A of even K is that already, viewed in
+/// place; any other is packed into [batch..., M, K/2, 2] (k zero-padded to
+/// even) and viewed. MR divides M (see usesBf16Dot).
+Value pairRowsOfA(OpBuilder &b, Location loc, Value source, AffineMap map,
+                  const Contraction &c, int64_t mr, linalg::PackOp &pack) {
+  int64_t numBatch = c.batch.size();
+  SmallVector<unsigned> rowMajor(c.batch.begin(), c.batch.end());
+  rowMajor.append({c.m, c.k});
+  SmallVector<ReassociationIndices> reassociation;
+  for (int64_t i = 0; i < numBatch; ++i)
+    reassociation.push_back({i});
+  SmallVector<int64_t> shape;
+  for (unsigned d : c.batch)
+    shape.push_back(c.ranges[d]);
+  int64_t kPairs = llvm::divideCeil(c.ranges[c.k], 2);
+  shape.append({c.ranges[c.m] / mr, mr, kPairs, 2});
+  auto type = RankedTensorType::get(shape, b.getBF16Type());
+  if (map == AffineMap::getMultiDimMapWithTargets(map.getNumDims(), rowMajor,
+                                                  b.getContext()) &&
+      c.ranges[c.k] % 2 == 0) {
+    reassociation.push_back({numBatch, numBatch + 1});
+    reassociation.push_back({numBatch + 2, numBatch + 3});
+    pack = nullptr;
+    return tensor::ExpandShapeOp::create(b, loc, type, source, reassociation);
+  }
+  pack = packOperand(b, loc, source, map, c, c.m, /*tile=*/0, /*kPair=*/true);
+  reassociation.push_back({numBatch, numBatch + 1});
+  reassociation.push_back({numBatch + 2});
+  reassociation.push_back({numBatch + 3});
+  return tensor::ExpandShapeOp::create(b, loc, type, pack.getResult(), reassociation);
+}
+
 /// C += A B over the packed operands: loops (batch..., mo, no, k, mr, nr).
 /// `packedC` says whether C is packed [batch..., Mo, No, MR, NR] or viewed
-/// as [batch..., Mo, MR, No, NR]. Multiplies and adds may contract to FMA.
+/// as [batch..., Mo, MR, No, NR]. With `kPair`, k is pairs and loops are
+/// (batch..., mo, no, ko, mr, nr, kk) over A [batch..., Mo, MR, K/2, 2] and
+/// B [batch..., No, K/2, NR, 2]: the VNNI layout, whose vectorized
+/// contraction x86vector's patterns lower to vdpbf16ps. Multiplies and adds
+/// may contract to FMA.
 linalg::GenericOp buildPackedProduct(OpBuilder &b, Location loc, Value a, Value bp,
-                                     Value cInit, bool packedC, int64_t numBatch) {
+                                     Value cInit, bool packedC, int64_t numBatch,
+                                     bool kPair = false) {
   MLIRContext *ctx = b.getContext();
-  int64_t rank = numBatch + 5;
+  int64_t rank = numBatch + 5 + kPair;
   unsigned mo = numBatch, no = numBatch + 1, k = numBatch + 2, mr = numBatch + 3,
-           nr = numBatch + 4;
+           nr = numBatch + 4, kk = numBatch + 5;
   auto map = [&](ArrayRef<unsigned> inner) {
     SmallVector<unsigned> dims;
     for (unsigned i = 0; i < numBatch; ++i)
@@ -161,10 +228,13 @@ linalg::GenericOp buildPackedProduct(OpBuilder &b, Location loc, Value a, Value 
     dims.append(inner.begin(), inner.end());
     return AffineMap::getMultiDimMapWithTargets(rank, dims, ctx);
   };
-  SmallVector<AffineMap> maps{map({mo, k, mr}), map({no, k, nr}),
+  SmallVector<AffineMap> maps{kPair ? map({mo, mr, k, kk}) : map({mo, k, mr}),
+                              kPair ? map({no, k, nr, kk}) : map({no, k, nr}),
                               packedC ? map({mo, no, mr, nr}) : map({mo, mr, no, nr})};
   SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
   iterators[k] = utils::IteratorType::reduction;
+  if (kPair)
+    iterators[kk] = utils::IteratorType::reduction;
   auto contract = arith::FastMathFlagsAttr::get(ctx, arith::FastMathFlags::contract);
   return linalg::GenericOp::create(
       b, loc, cInit.getType(), ValueRange{a, bp}, ValueRange{cInit}, maps, iterators,
@@ -213,13 +283,15 @@ LogicalResult vectorizeAndReplace(RewriterBase &rewriter, Operation *op,
   return success();
 }
 
-/// Tiles a pack into [1..., 1, 8] blocks of its outer dimensions (the k
-/// dimension 8 at a time; `kOuter` puts the k loop outside) and vectorizes
-/// each block (masked where the source ends inside it).
+/// Tiles a pack into [1..., rows, 8] blocks of its outer dimensions (the k
+/// dimension, or its pairs, 8 at a time; `kOuter` puts the k loop outside)
+/// and vectorizes each block (masked where the source ends inside it).
 LogicalResult tileAndVectorizePack(RewriterBase &rewriter, linalg::PackOp pack,
-                                   bool kOuter) {
-  int64_t numOuter = pack.getDestType().getRank() - 1; // batch..., rows, K
+                                   bool kOuter, int64_t rows = 1) {
+  ArrayRef<int64_t> innerTiles = pack.getStaticInnerTiles();
+  int64_t numOuter = pack.getDestType().getRank() - innerTiles.size(); // batch..., rows, K
   SmallVector<int64_t> sizes(numOuter, 1);
+  sizes[numOuter - 2] = rows;
   sizes.back() = 8;
   SmallVector<int64_t> interchange;
   if (kOuter) {
@@ -228,7 +300,7 @@ LogicalResult tileAndVectorizePack(RewriterBase &rewriter, linalg::PackOp pack,
     interchange.append({numOuter - 1, numOuter - 2});
   }
   SmallVector<int64_t> vectorSizes(sizes);
-  vectorSizes.push_back(pack.getStaticInnerTiles()[0]);
+  vectorSizes.append(innerTiles.begin(), innerTiles.end());
   FailureOr<scf::SCFTilingResult> tiled = tile(rewriter, pack, sizes, interchange);
   if (failed(tiled))
     return failure();
@@ -362,6 +434,18 @@ LogicalResult fuseEpilogue(RewriterBase &rewriter, Epilogue epilogue, Value c,
   return success();
 }
 
+/// Whether `c`, with register tile `rt`, runs on the instruction set's bf16
+/// dot product: bf16 A and B, a tile of whole vdpbf16ps vectors, and rows
+/// of A that need no padding (the rows split off an M the tile does not
+/// divide widen instead, a few rows at most).
+bool usesBf16Dot(const Contraction &c, RegisterTile rt, const TileConfig &cfg) {
+  linalg::LinalgOp op = c.op;
+  auto isBf16 = [](Value v) { return getElementTypeOrSelf(v.getType()).isBF16(); };
+  return cfg.bf16Dot && isBf16(op.getDpsInputs()[0]) && isBf16(op.getDpsInputs()[1]) &&
+         rt.nr % kBf16DotLanes == 0 &&
+         c.ranges[c.m] % rt.mr == 0;
+}
+
 /// The whole schedule for one contraction with register tile `rt`.
 LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
                                   RegisterTile rt, const TileConfig &cfg) {
@@ -370,14 +454,23 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
   rewriter.setInsertionPoint(op);
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   int64_t numBatch = c.batch.size();
-  int64_t mSize = c.ranges[c.m], nSize = c.ranges[c.n], kSize = c.ranges[c.k];
-  int64_t ku = kSize % 4 == 0 ? 4 : kSize % 2 == 0 ? 2 : 1;
-  int64_t kc = dividingTile(kSize, ku, cfg.kc);
+  int64_t mSize = c.ranges[c.m], nSize = c.ranges[c.n];
+  // With bf16 dot products the k loops step over pairs of k.
+  bool kPair = usesBf16Dot(c, rt, cfg);
+  int64_t kSize = kPair ? llvm::divideCeil(c.ranges[c.k], 2) : c.ranges[c.k];
+  int64_t kuMax = kPair ? 2 : 4, kcMax = kPair ? cfg.kc / 2 : cfg.kc;
+  int64_t ku = kSize % kuMax == 0 ? kuMax : kSize % 2 == 0 ? 2 : 1;
+  int64_t kc = dividingTile(kSize, ku, kcMax);
 
-  linalg::PackOp packA =
-      packOperand(rewriter, loc, op.getDpsInputs()[0], maps[0], c, c.m, rt.mr);
-  linalg::PackOp packB =
-      packOperand(rewriter, loc, op.getDpsInputs()[1], maps[1], c, c.n, rt.nr);
+  linalg::PackOp packA, packB;
+  Value a;
+  if (kPair) {
+    a = pairRowsOfA(rewriter, loc, op.getDpsInputs()[0], maps[0], c, rt.mr, packA);
+  } else {
+    packA = packOperand(rewriter, loc, op.getDpsInputs()[0], maps[0], c, c.m, rt.mr);
+    a = packA.getResult();
+  }
+  packB = packOperand(rewriter, loc, op.getDpsInputs()[1], maps[1], c, c.n, rt.nr, kPair);
 
   // C: a view when the register tile divides it, else a padded copy.
   Value cInit = op.getDpsInits()[0];
@@ -407,9 +500,8 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
         rewriter, loc, RankedTensorType::get(shape, rewriter.getF32Type()), cInit,
         reassociation);
   }
-  linalg::GenericOp product = buildPackedProduct(rewriter, loc, packA.getResult(),
-                                                 packB.getResult(), cOperand, packedC,
-                                                 numBatch);
+  linalg::GenericOp product = buildPackedProduct(rewriter, loc, a, packB.getResult(),
+                                                 cOperand, packedC, numBatch, kPair);
   Value result;
   if (packedC) {
     Value dest = tensor::EmptyOp::create(rewriter, loc, cType.getShape(),
@@ -430,30 +522,34 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
   // Blocks of C (batch, M, N) in parallel: each is one thread's, summed over
   // all of k in order, so results do not depend on the number of threads.
   // Within a block: k in cache blocks, then register blocks (loops N, M),
-  // then k by KU.
+  // then k by KU (k pairs by KU / 2).
   int64_t mo = numBatch, no = numBatch + 1, k = numBatch + 2;
-  SmallVector<int64_t> blockSizes(numBatch, 1);
-  blockSizes.append({std::max<int64_t>(1, cfg.mc / rt.mr),
-                     std::max<int64_t>(1, cfg.nc / rt.nr), 0, 0, 0});
+  int64_t rank = product.getNumLoops();
+  SmallVector<int64_t> blockSizes(rank, 0);
+  std::fill_n(blockSizes.begin(), numBatch, 1);
+  blockSizes[mo] = std::max<int64_t>(1, cfg.mc / rt.mr);
+  blockSizes[no] = std::max<int64_t>(1, cfg.nc / rt.nr);
   FailureOr<scf::SCFTilingResult> blocks =
       tile(rewriter, product, blockSizes, {}, /*parallel=*/true);
   if (failed(blocks))
     return emitError(loc, "cannot tile the packed product into parallel blocks");
-  SmallVector<int64_t> kcSizes(numBatch + 5, 0);
+  SmallVector<int64_t> kcSizes(rank, 0);
   kcSizes[k] = kc;
   FailureOr<scf::SCFTilingResult> cache = tile(rewriter, blocks->tiledOps.back(), kcSizes);
   if (failed(cache))
     return emitError(loc, "cannot tile the packed product into cache blocks");
-  SmallVector<int64_t> registerSizes(numBatch, 0), registerOrder;
-  registerSizes.append({1, 1, 0, 0, 0});
+  SmallVector<int64_t> registerSizes(rank, 0), registerOrder;
+  registerSizes[mo] = registerSizes[no] = 1;
   for (int64_t i = 0; i < numBatch; ++i)
     registerOrder.push_back(i);
-  registerOrder.append({no, mo, k, numBatch + 3, numBatch + 4});
+  registerOrder.append({no, mo, k});
+  for (int64_t i = k + 1; i < rank; ++i)
+    registerOrder.push_back(i);
   FailureOr<scf::SCFTilingResult> regs =
       tile(rewriter, cache->tiledOps.back(), registerSizes, registerOrder);
   if (failed(regs))
     return emitError(loc, "cannot tile the packed product into register blocks");
-  SmallVector<int64_t> kSizes(numBatch + 5, 0);
+  SmallVector<int64_t> kSizes(rank, 0);
   kSizes[k] = ku;
   FailureOr<scf::SCFTilingResult> inner = tile(rewriter, regs->tiledOps.back(), kSizes);
   if (failed(inner))
@@ -466,6 +562,16 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
   linalg::ControlDropUnitDims drop;
   drop.rankReductionStrategy =
       linalg::ControlDropUnitDims::RankReductionStrategy::ExtractInsertSlice;
+  // k pairs keep their k dimension, even a unit one: x86vector's lowering
+  // to vdpbf16ps recognizes the pairs by it (the VNNI layout).
+  if (kPair)
+    drop.controlFn = [k](Operation *op) {
+      SmallVector<unsigned> dims;
+      for (unsigned d = 0, e = cast<linalg::LinalgOp>(op).getNumLoops(); d < e; ++d)
+        if (d != k)
+          dims.push_back(d);
+      return dims;
+    };
   FailureOr<linalg::DropUnitDimsResult> dropped = linalg::dropUnitDims(rewriter, block, drop);
   Operation *kernel = block;
   if (succeeded(dropped)) {
@@ -475,7 +581,11 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
   if (failed(vectorizeAndReplace(rewriter, kernel)))
     return emitError(loc, "cannot vectorize the register block");
 
-  if (failed(tileAndVectorizePack(rewriter, packA, /*kOuter=*/false)) ||
+  // A's pairs packed from an A whose rows are its source's columns (a
+  // weight gradient's g^T) 16 rows at a time: 16 contiguous elements per k.
+  int64_t rowsOfA =
+      kPair && resultPos(maps[0], c.m) == maps[0].getNumResults() - 1 ? 16 : 1;
+  if ((packA && failed(tileAndVectorizePack(rewriter, packA, /*kOuter=*/false, rowsOfA))) ||
       failed(tileAndVectorizePack(rewriter, packB, /*kOuter=*/true)))
     return emitError(loc, "cannot vectorize the packing of the operands");
   // A padded C (odd shapes only) as pad, reshape and transpose: O(M N) work.
@@ -530,6 +640,158 @@ LogicalResult schedule(RewriterBase &rewriter, const Contraction &c,
   return success();
 }
 
+/// `v`, a 1-D vector cast from a contiguous slice of a shape_cast of rows R
+/// (a vector whose last dimension is a row), as the same elements sliced
+/// from one row of R: shape_cast(extract_strided_slice(shape_cast(R)))
+/// becomes shape_cast(extract_strided_slice(R)); null if the slice is not
+/// contiguous or crosses a row.
+Value sliceOfRow(RewriterBase &rewriter, Value v) {
+  auto flat = v.getDefiningOp<vector::ShapeCastOp>();
+  if (!flat || flat.getResultVectorType().getRank() != 1)
+    return {};
+  auto slice = flat.getSource().getDefiningOp<vector::ExtractStridedSliceOp>();
+  if (!slice || slice.hasNonUnitStrides())
+    return {};
+  auto cast = slice.getSource().getDefiningOp<vector::ShapeCastOp>();
+  if (!cast)
+    return {};
+  ArrayRef<int64_t> shape = cast.getResultVectorType().getShape();
+  SmallVector<int64_t> offsets = getI64SubArray(slice.getOffsets());
+  SmallVector<int64_t> sizes = getI64SubArray(slice.getSizes());
+  offsets.resize(shape.size(), 0);
+  sizes.append(shape.begin() + sizes.size(), shape.end());
+  // Contiguous: unit sizes, then one partial dimension, then whole ones.
+  auto partial = llvm::find_if(sizes, [](int64_t s) { return s != 1; });
+  for (auto it = partial == sizes.end() ? partial : std::next(partial); it != sizes.end();
+       ++it)
+    if (*it != shape[it - sizes.begin()])
+      return {};
+  int64_t offset = linearize(offsets, computeStrides(shape));
+  int64_t size = computeProduct(sizes);
+  VectorType rowsType = cast.getSourceVectorType();
+  int64_t row = rowsType.getShape().back();
+  if (offset % row + size > row)
+    return {};
+  SmallVector<int64_t> rowOffsets =
+      delinearize(offset / row, computeStrides(rowsType.getShape().drop_back()));
+  rowOffsets.push_back(offset % row);
+  SmallVector<int64_t> rowSizes(rowsType.getRank() - 1, 1);
+  rowSizes.push_back(size);
+  rewriter.setInsertionPoint(flat);
+  Value part = vector::ExtractStridedSliceOp::create(
+      rewriter, flat.getLoc(), cast.getSource(), rowOffsets, rowSizes,
+      SmallVector<int64_t>(rowSizes.size(), 1));
+  return vector::ShapeCastOp::create(rewriter, flat.getLoc(), flat.getResultVectorType(),
+                                     part);
+}
+
+/// The register blocks' bf16 contractions over k pairs (the VNNI layout,
+/// bf16 widened to the f32 accumulator) as vdpbf16ps: the widening folded
+/// into the contraction, which is unrolled into one row of A by 16 columns
+/// of B (one k pair), each x86vector.avx512.dot (a broadcast pair of A
+/// times 16 pairs of B). Only the blocks scheduled for it: the rows split
+/// off an M the tile does not divide keep their widening contraction,
+/// which the fold would otherwise turn into a mixed-type one.
+LogicalResult lowerBf16DotProducts(func::FuncOp func) {
+  auto isBf16Widened = [](Value v) {
+    auto ext = v.getDefiningOp<arith::ExtFOp>();
+    return ext && getElementTypeOrSelf(ext.getIn().getType()).isBF16();
+  };
+  SmallVector<Operation *> contracts;
+  func.walk([&](vector::ContractionOp op) {
+    if (isBf16Widened(op.getLhs()) && isBf16Widened(op.getRhs()) &&
+        x86vector::isInVnniLayout(op, op.getIndexingMapsArray(), /*blockingFactor=*/2))
+      contracts.push_back(op);
+  });
+  if (contracts.empty())
+    return success();
+  MLIRContext *ctx = func.getContext();
+  GreedyRewriteConfig config;
+  config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+  RewritePatternSet fold(ctx);
+  vector::populateFoldArithExtensionPatterns(fold);
+  if (failed(applyOpPatternsGreedily(contracts, std::move(fold), config)))
+    return failure();
+  // The folded contractions (new ops), bf16 now.
+  contracts.clear();
+  func.walk([&](vector::ContractionOp op) {
+    if (op.getLhsType().getElementType().isBF16())
+      contracts.push_back(op);
+  });
+
+  // B's pairs read as rows: a [..., KU/2, NR, 2] read of the packed B is
+  // unrolled into 2-element loads below (vector-to-scf), which LLVM does not
+  // merge; the same read of the pack with its last two dimensions collapsed
+  // is KU/2 loads of NR pairs. (Upstream's flattening of contiguous
+  // transfers, populateFlattenVectorTransferPatterns, works on memrefs; the
+  // products are still tensors here.)
+  IRRewriter rewriter(ctx);
+  for (Operation *op : contracts) {
+    auto read = cast<vector::ContractionOp>(op).getRhs().getDefiningOp<vector::TransferReadOp>();
+    if (!read || read.hasOutOfBoundsDim() || read.getMask() ||
+        !read.getPermutationMap().isMinorIdentity())
+      continue;
+    auto source = dyn_cast<RankedTensorType>(read.getBase().getType());
+    VectorType vector = read.getVectorType();
+    int64_t rank = source ? source.getRank() : 0;
+    if (!source || vector.getRank() < 2 ||
+        source.getShape().take_back(2) != vector.getShape().take_back(2) ||
+        !isZeroInteger(Value(read.getIndices().back())) ||
+        !isZeroInteger(Value(read.getIndices().end()[-2])))
+      continue;
+    rewriter.setInsertionPoint(read);
+    SmallVector<ReassociationIndices> collapse;
+    for (int64_t i = 0; i < rank - 2; ++i)
+      collapse.push_back({i});
+    collapse.push_back({rank - 2, rank - 1});
+    Location loc = read.getLoc();
+    Value rows = tensor::CollapseShapeOp::create(rewriter, loc, read.getBase(), collapse);
+    SmallVector<int64_t> rowShape(vector.getShape().drop_back(2));
+    rowShape.push_back(vector.getShape().end()[-2] * vector.getShape().back());
+    SmallVector<Value> indices(read.getIndices().drop_back());
+    Value rowRead = vector::TransferReadOp::create(
+        rewriter, loc, VectorType::get(rowShape, vector.getElementType()), rows, indices,
+        read.getPadding(), SmallVector<bool>(rowShape.size(), true));
+    rewriter.replaceOpWithNewOp<vector::ShapeCastOp>(read, vector, rowRead);
+  }
+
+  // One dot product per row and 16 columns: the pair of A (the last
+  // dimension of its map) whole, 16 of the columns (the accumulator's
+  // last), every other dimension one at a time.
+  vector::UnrollVectorOptions unroll;
+  unroll.setNativeShapeFn([](Operation *op) -> std::optional<SmallVector<int64_t>> {
+    auto contract = cast<vector::ContractionOp>(op);
+    SmallVector<AffineMap> maps = contract.getIndexingMapsArray();
+    SmallVector<int64_t> shape(maps[0].getNumDims(), 1);
+    shape[maps[0].getDimPosition(maps[0].getNumResults() - 1)] = 2;
+    shape[maps[2].getDimPosition(maps[2].getNumResults() - 1)] = kBf16DotLanes;
+    return shape;
+  });
+  unroll.setFilterConstraint([](Operation *op) {
+    auto contract = dyn_cast<vector::ContractionOp>(op);
+    return success(contract && contract.getLhsType().getElementType().isBF16());
+  });
+  RewritePatternSet dots(ctx);
+  vector::populateVectorUnrollPatterns(dots, unroll);
+  x86vector::populateVectorContractToPackedTypeDotProductPatterns(dots);
+  // The folded contractions only (ops the patterns create included).
+  if (failed(applyOpPatternsGreedily(contracts, std::move(dots), config)))
+    return failure();
+  // Each dot product's 16 pairs of B, a slice of the [KU/2, NR, 2] shape of
+  // the rows read above, as the slice of a row it is.
+  func.walk([&](x86vector::DotBF16Op dot) {
+    for (OpOperand &operand : dot->getOpOperands())
+      if (Value row = sliceOfRow(rewriter, operand.get()))
+        rewriter.modifyOpInPlace(dot, [&] { operand.set(row); });
+  });
+  bool left = false;
+  func.walk([&](vector::ContractionOp op) {
+    if (op.getLhsType().getElementType().isBF16())
+      left = true, op.emitError("bf16 contraction not lowered to vdpbf16ps");
+  });
+  return failure(left);
+}
+
 struct CpuTileContractionsPass
     : public ftc::impl::CpuTileContractionsBase<CpuTileContractionsPass> {
   using Base::Base;
@@ -578,6 +840,8 @@ struct CpuTileContractionsPass
       op.getCanonicalizationPatterns(patterns, ctx);
     FrozenRewritePatternSet frozen(std::move(patterns));
     if (failed(applyPatternsGreedily(func, frozen)))
+      return signalPassFailure();
+    if (failed(lowerBf16DotProducts(func)))
       return signalPassFailure();
     DominanceInfo dominance;
     eliminateCommonSubExpressions(rewriter, dominance, func);

@@ -1,6 +1,7 @@
 // RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-cpu-tile-contractions{isa=avx2}))' | FileCheck %s --check-prefix=AVX2
 // RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-cpu-tile-contractions{isa=avx512}))' | FileCheck %s --check-prefix=AVX512
 // RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-cpu-tile-contractions{isa=avx2 mr=2 nr=8}))' | FileCheck %s --check-prefix=TILE
+// RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-cpu-tile-contractions{isa=avx512bf16}))' | FileCheck %s --check-prefix=BF16
 
 // A linear layer's product, x W^T, without copying W transposed: x packed
 // into [M/MR, K, MR], W into [N/NR, K, NR] (both through vector transfers),
@@ -76,4 +77,70 @@ func.func @untouched(%a: tensor<8x16xf64>, %b: tensor<16x32xf64>, %c: tensor<8x3
   %r = linalg.matmul ins(%a, %b : tensor<8x16xf64>, tensor<16x32xf64>) outs(%c : tensor<8x32xf64>) -> tensor<8x32xf64>
   %s = linalg.matmul ins(%d, %e : tensor<?x16xf32>, tensor<16x32xf32>) outs(%f : tensor<?x32xf32>) -> tensor<?x32xf32>
   return %r, %s : tensor<8x32xf64>, tensor<?x32xf32>
+}
+
+// -----
+
+// bf16 x bf16 into f32 with AVX512_BF16: x (row-major, K even) viewed as
+// [M/8, 8, K/2, 2] in place, W packed into [N/32, K/2, 32, 2] (k pairs), the
+// 8 x 32 register block, two k pairs a step, as 8 rows x 2 vectors x 2
+// pairs of x86vector.avx512.dot (a broadcast pair of x by 16 pairs of W),
+// each W vector read as one row of the collapsed pack. Without AVX512_BF16
+// the operands are widened into an f32 vector.contract.
+// BF16-LABEL: func.func @bf16_linear
+// BF16: tensor.expand_shape %arg0 {{\[\[}}0, 1], [2, 3]] output_shape [2, 8, 32, 2] : tensor<16x64xbf16> into tensor<2x8x32x2xbf16>
+// BF16: vector.transpose {{.*}} : vector<1x32x8x2xbf16> to vector<1x8x32x2xbf16>
+// BF16: scf.for {{.*}} step %c2 iter_args(%{{.+}} = %{{.+}}) -> (vector<8x32xf32>)
+// BF16: vector.transfer_read {{.*}} : tensor<2x64xbf16>, vector<2x64xbf16>
+// BF16-COUNT-32: x86vector.avx512.dot {{.*}} : vector<32xbf16> -> vector<16xf32>
+// BF16-NOT: vector.contract
+// AVX512-LABEL: func.func @bf16_linear
+// AVX512: arith.extf {{.*}} : vector<4x32xbf16> to vector<4x32xf32>
+// AVX512: vector.contract {{.*}} : vector<4x8xf32>, vector<4x32xf32> into vector<8x32xf32>
+// AVX512-NOT: x86vector
+func.func @bf16_linear(%x: tensor<16x64xbf16>, %w: tensor<32x64xbf16>) -> tensor<16x32xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<16x32xf32>
+  %c = linalg.fill ins(%z : f32) outs(%e : tensor<16x32xf32>) -> tensor<16x32xf32>
+  %r = linalg.contract indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>]
+      ins(%x, %w : tensor<16x64xbf16>, tensor<32x64xbf16>) outs(%c : tensor<16x32xf32>) -> tensor<16x32xf32>
+  return %r : tensor<16x32xf32>
+}
+
+// -----
+
+// A weight gradient g^T x, K = 18 (9 pairs, odd: the k loop steps by one
+// pair and keeps its unit dimension, which marks the pairs): g^T packed
+// into [M, K/2, 2] 16 rows at a time and viewed as [M/8, 8, K/2, 2].
+// BF16-LABEL: func.func @bf16_weight_grad
+// BF16: vector.transfer_read {{.*}} : tensor<?x16xbf16>, vector<16x16xbf16>
+// BF16: tensor.expand_shape %{{.+}} {{\[\[}}0, 1], [2], [3]] output_shape [4, 8, 9, 2] : tensor<32x9x2xbf16> into tensor<4x8x9x2xbf16>
+// BF16: scf.for {{.*}} step %c1 iter_args(%{{.+}} = %{{.+}}) -> (vector<8x32xf32>)
+// BF16-COUNT-16: x86vector.avx512.dot
+// BF16-NOT: vector.contract
+func.func @bf16_weight_grad(%g: tensor<18x32xbf16>, %x: tensor<18x64xbf16>, %c: tensor<32x64xf32>) -> tensor<32x64xf32> {
+  %r = linalg.contract indexing_maps = [affine_map<(m, n, k) -> (k, m)>, affine_map<(m, n, k) -> (k, n)>, affine_map<(m, n, k) -> (m, n)>]
+      ins(%g, %x : tensor<18x32xbf16>, tensor<18x64xbf16>) outs(%c : tensor<32x64xf32>) -> tensor<32x64xf32>
+  return %r : tensor<32x64xf32>
+}
+
+// -----
+
+// M = 9: rows 0-7 on vdpbf16ps, the last row (through a padded copy of C)
+// widened. f16 products always widen.
+// BF16-LABEL: func.func @bf16_rows
+// BF16-COUNT-32: x86vector.avx512.dot
+// BF16: tensor.pad
+// BF16: arith.extf {{.*}} : vector<4x8xbf16> to vector<4x8xf32>
+// BF16: vector.contract {{.*}} : vector<4x8xf32>, vector<4x32xf32> into vector<8x32xf32>
+// BF16-LABEL: func.func @f16
+// BF16-NOT: x86vector
+// BF16: arith.extf {{.*}} : vector<4x32xf16> to vector<4x32xf32>
+func.func @bf16_rows(%a: tensor<9x64xbf16>, %b: tensor<64x32xbf16>, %c: tensor<9x32xf32>) -> tensor<9x32xf32> {
+  %r = linalg.matmul ins(%a, %b : tensor<9x64xbf16>, tensor<64x32xbf16>) outs(%c : tensor<9x32xf32>) -> tensor<9x32xf32>
+  return %r : tensor<9x32xf32>
+}
+func.func @f16(%a: tensor<8x64xf16>, %b: tensor<64x32xf16>, %c: tensor<8x32xf32>) -> tensor<8x32xf32> {
+  %r = linalg.matmul ins(%a, %b : tensor<8x64xf16>, tensor<64x32xf16>) outs(%c : tensor<8x32xf32>) -> tensor<8x32xf32>
+  return %r : tensor<8x32xf32>
 }
