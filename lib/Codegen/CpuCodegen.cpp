@@ -54,9 +54,12 @@ Expected<std::unique_ptr<TargetMachine>> ftc::createCpuTargetMachine(StringRef c
   return std::move(tm);
 }
 
-std::string ftc::cpuIsa(const TargetMachine &tm) {
-  const MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
-  return cpu::isaFor([&](StringRef f) { return sti->checkFeatures(("+" + f).str()); });
+bool ftc::hasCpuFeature(const TargetMachine &tm, StringRef feature) {
+  return tm.getMCSubtargetInfo()->checkFeatures(("+" + feature).str());
+}
+
+std::string ftc::cpuIsa(const TargetMachine &tm, bool bf16Dot) {
+  return cpu::isaFor([&](StringRef f) { return hasCpuFeature(tm, f); }, bf16Dot);
 }
 
 Expected<std::unique_ptr<Module>>

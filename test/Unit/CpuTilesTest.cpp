@@ -12,14 +12,17 @@ using namespace ftc::cpu;
 namespace {
 
 TEST(CpuTiles, IsaFromFeatures) {
-  auto isaOf = [](std::initializer_list<const char *> features) {
+  auto isaOf = [](std::initializer_list<const char *> features, bool bf16Dot = false) {
     llvm::StringSet<> set;
     for (const char *f : features)
       set.insert(f);
-    return isaFor([&](llvm::StringRef f) { return set.contains(f); });
+    return isaFor([&](llvm::StringRef f) { return set.contains(f); }, bf16Dot);
   };
   EXPECT_EQ(isaOf({"avx512f", "avx2", "fma"}), "avx512");
-  EXPECT_EQ(isaOf({"avx512f", "avx512bf16", "avx2", "fma"}), "avx512bf16");
+  // vdpbf16ps only when asked for (--bf16-dot), and only where it exists.
+  EXPECT_EQ(isaOf({"avx512f", "avx512bf16", "avx2", "fma"}), "avx512");
+  EXPECT_EQ(isaOf({"avx512f", "avx512bf16", "avx2", "fma"}, true), "avx512bf16");
+  EXPECT_EQ(isaOf({"avx512f", "avx2", "fma"}, true), "avx512");
   EXPECT_EQ(isaOf({"avx2", "fma"}), "avx2");
   EXPECT_EQ(isaOf({"avx2"}), "generic"); // AVX2 without FMA
   EXPECT_EQ(isaOf({"sse2"}), "generic");

@@ -59,6 +59,12 @@ cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::So),
 cl::opt<std::string> mcpu("mcpu", cl::desc("Target CPU (default: this host's, with "
                                            "its features)"),
                           cl::cat(category));
+cl::opt<bool> bf16Dot(
+    "bf16-dot",
+    cl::desc("bf16 products on AVX512_BF16's vdpbf16ps (the target must have it; "
+             "default: bf16 widened to f32 after packing, summed with FMAs, faster on "
+             "the CPUs measured)"),
+    cl::cat(category));
 cl::opt<bool> report("report",
                      cl::desc("Print the memory of a step (bytes, by part) and continue"),
                      cl::cat(category));
@@ -347,7 +353,11 @@ int main(int argc, char **argv) {
   options.lossScaleOptions = lossScaleFlags.text();
   // The tiles follow the CPU the code is compiled for (--mcpu, else this
   // host), and --dump-pipeline names them, so a replay needs no host.
-  options.cpuIsa = ftc::cpuIsa(**tm);
+  if (bf16Dot && !ftc::hasCpuFeature(**tm, "avx512bf16"))
+    return error("--bf16-dot: the target CPU (" +
+                 (mcpu.empty() ? std::string("this host") : "--mcpu=" + mcpu) +
+                 ") has no AVX512_BF16");
+  options.cpuIsa = ftc::cpuIsa(**tm, bf16Dot);
   auto optionError = [](const llvm::Twine &message) {
     // Empty when llvm::cl printed it ("for the --lr option: ...").
     if (std::string text = message.str(); !text.empty())

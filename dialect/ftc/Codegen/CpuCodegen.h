@@ -20,8 +20,11 @@ llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 createCpuTargetMachine(llvm::StringRef cpu = "");
 
 /// The vector instruction set `tm` generates code for, as the tile tables
-/// name it (ftc/Codegen/CpuTiles.h): avx512, avx2 or generic.
-std::string cpuIsa(const llvm::TargetMachine &tm);
+/// name it (ftc/Codegen/CpuTiles.h): avx512, avx2 or generic; avx512bf16
+/// with `bf16Dot` where `tm` has AVX512_BF16.
+std::string cpuIsa(const llvm::TargetMachine &tm, bool bf16Dot = false);
+/// Whether `tm` has CPU feature `feature` (LLVM's name, "avx512bf16").
+bool hasCpuFeature(const llvm::TargetMachine &tm, llvm::StringRef feature);
 
 /// Translates an LLVM-dialect module to LLVM IR for `tm` and optimizes it at -O3.
 llvm::Expected<std::unique_ptr<llvm::Module>>

@@ -48,10 +48,14 @@ mlir::FailureOr<TileConfig> tileConfigFor(llvm::StringRef isa);
 std::string knownIsas();
 
 /// The instruction set of a target with features `hasFeature` (LLVM's
-/// names: "avx512f", "avx512bf16", "avx2", "fma"): "avx512bf16" with
-/// AVX-512F and AVX512_BF16, "avx512" with AVX-512F, "avx2" with AVX2 and
-/// FMA, else "generic".
-std::string isaFor(llvm::function_ref<bool(llvm::StringRef)> hasFeature);
+/// names: "avx512f", "avx512bf16", "avx2", "fma"): "avx512" with AVX-512F
+/// ("avx512bf16" when `bf16Dot` asks for AVX512_BF16's dot products and the
+/// target has them), "avx2" with AVX2 and FMA, else "generic". The dot
+/// products are not the default: on the AVX512_BF16 Xeon measured,
+/// vdpbf16ps does fewer multiply-adds per second than FMAs on bf16 widened
+/// to f32 after packing (bench/results/2026-11-28-precision-table.txt).
+std::string isaFor(llvm::function_ref<bool(llvm::StringRef)> hasFeature,
+                   bool bf16Dot = false);
 
 /// The instruction set of this host.
 std::string hostIsa();

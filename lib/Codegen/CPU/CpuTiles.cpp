@@ -47,9 +47,9 @@ std::string ftc::cpu::knownIsas() {
   return join(names, ", ");
 }
 
-std::string ftc::cpu::isaFor(function_ref<bool(StringRef)> hasFeature) {
+std::string ftc::cpu::isaFor(function_ref<bool(StringRef)> hasFeature, bool bf16Dot) {
   if (hasFeature("avx512f"))
-    return hasFeature("avx512bf16") ? "avx512bf16" : "avx512";
+    return bf16Dot && hasFeature("avx512bf16") ? "avx512bf16" : "avx512";
   if (hasFeature("avx2") && hasFeature("fma"))
     return "avx2";
   return "generic";

@@ -446,6 +446,26 @@ bool usesBf16Dot(const Contraction &c, RegisterTile rt, const TileConfig &cfg) {
          c.ranges[c.m] % rt.mr == 0;
 }
 
+/// A packed 16-bit operand as f32 (an elementwise arith.extf); f32 as is.
+Value widenPacked(RewriterBase &rewriter, Location loc, Value packed) {
+  auto type = cast<RankedTensorType>(packed.getType());
+  if (type.getElementType().isF32())
+    return packed;
+  auto wide = type.clone(rewriter.getF32Type());
+  Value init = tensor::EmptyOp::create(rewriter, loc, wide.getShape(), wide.getElementType());
+  AffineMap id = rewriter.getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> iterators(type.getRank(), utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             rewriter, loc, TypeRange{wide}, ValueRange{packed}, ValueRange{init},
+             SmallVector<AffineMap>{id, id}, iterators,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, nl, ValueRange{arith::ExtFOp::create(nb, nl, nb.getF32Type(), args[0])
+                                          .getResult()});
+             })
+      .getResult(0);
+}
+
 /// The whole schedule for one contraction with register tile `rt`.
 LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
                                   RegisterTile rt, const TileConfig &cfg) {
@@ -471,6 +491,14 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
     a = packA.getResult();
   }
   packB = packOperand(rewriter, loc, op.getDpsInputs()[1], maps[1], c, c.n, rt.nr, kPair);
+  Value b = packB.getResult();
+  // 16-bit operands without the dot product: widened to f32 once, after
+  // packing (exact), so the register blocks run the f32 kernel; widening
+  // them there would convert each element once per register block.
+  if (!kPair) {
+    a = widenPacked(rewriter, loc, a);
+    b = widenPacked(rewriter, loc, b);
+  }
 
   // C: a view when the register tile divides it, else a padded copy.
   Value cInit = op.getDpsInits()[0];
@@ -500,8 +528,8 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
         rewriter, loc, RankedTensorType::get(shape, rewriter.getF32Type()), cInit,
         reassociation);
   }
-  linalg::GenericOp product = buildPackedProduct(rewriter, loc, a, packB.getResult(),
-                                                 cOperand, packedC, numBatch, kPair);
+  linalg::GenericOp product =
+      buildPackedProduct(rewriter, loc, a, b, cOperand, packedC, numBatch, kPair);
   Value result;
   if (packedC) {
     Value dest = tensor::EmptyOp::create(rewriter, loc, cType.getShape(),

@@ -86,7 +86,8 @@ func.func @untouched(%a: tensor<8x16xf64>, %b: tensor<16x32xf64>, %c: tensor<8x3
 // 8 x 32 register block, two k pairs a step, as 8 rows x 2 vectors x 2
 // pairs of x86vector.avx512.dot (a broadcast pair of x by 16 pairs of W),
 // each W vector read as one row of the collapsed pack. Without AVX512_BF16
-// the operands are widened into an f32 vector.contract.
+// (or without asking for it: isa=avx512) the packed operands are widened
+// to f32 once, and the register blocks run the f32 kernel.
 // BF16-LABEL: func.func @bf16_linear
 // BF16: tensor.expand_shape %arg0 {{\[\[}}0, 1], [2, 3]] output_shape [2, 8, 32, 2] : tensor<16x64xbf16> into tensor<2x8x32x2xbf16>
 // BF16: vector.transpose {{.*}} : vector<1x32x8x2xbf16> to vector<1x8x32x2xbf16>
@@ -95,7 +96,11 @@ func.func @untouched(%a: tensor<8x16xf64>, %b: tensor<16x32xf64>, %c: tensor<8x3
 // BF16-COUNT-32: x86vector.avx512.dot {{.*}} : vector<32xbf16> -> vector<16xf32>
 // BF16-NOT: vector.contract
 // AVX512-LABEL: func.func @bf16_linear
-// AVX512: arith.extf {{.*}} : vector<4x32xbf16> to vector<4x32xf32>
+// AVX512: linalg.generic {{.*}} ins(%{{.+}} : tensor<2x64x8xbf16>) outs(%{{.+}} : tensor<2x64x8xf32>)
+// AVX512-NEXT: ^bb0
+// AVX512-NEXT: arith.extf %{{.+}} : bf16 to f32
+// AVX512: linalg.generic {{.*}} ins(%{{.+}} : tensor<1x64x32xbf16>) outs(%{{.+}} : tensor<1x64x32xf32>)
+// AVX512-NOT: arith.extf {{.*}} vector
 // AVX512: vector.contract {{.*}} : vector<4x8xf32>, vector<4x32xf32> into vector<8x32xf32>
 // AVX512-NOT: x86vector
 func.func @bf16_linear(%x: tensor<16x64xbf16>, %w: tensor<32x64xbf16>) -> tensor<16x32xf32> {
@@ -130,12 +135,13 @@ func.func @bf16_weight_grad(%g: tensor<18x32xbf16>, %x: tensor<18x64xbf16>, %c: 
 // widened. f16 products always widen.
 // BF16-LABEL: func.func @bf16_rows
 // BF16-COUNT-32: x86vector.avx512.dot
+// BF16: arith.extf %{{.+}} : bf16 to f32
 // BF16: tensor.pad
-// BF16: arith.extf {{.*}} : vector<4x8xbf16> to vector<4x8xf32>
 // BF16: vector.contract {{.*}} : vector<4x8xf32>, vector<4x32xf32> into vector<8x32xf32>
 // BF16-LABEL: func.func @f16
 // BF16-NOT: x86vector
-// BF16: arith.extf {{.*}} : vector<4x32xf16> to vector<4x32xf32>
+// BF16: arith.extf %{{.+}} : f16 to f32
+// BF16: vector.contract {{.*}} : vector<4x8xf32>, vector<4x32xf32> into vector<8x32xf32>
 func.func @bf16_rows(%a: tensor<9x64xbf16>, %b: tensor<64x32xbf16>, %c: tensor<9x32xf32>) -> tensor<9x32xf32> {
   %r = linalg.matmul ins(%a, %b : tensor<9x64xbf16>, tensor<64x32xbf16>) outs(%c : tensor<9x32xf32>) -> tensor<9x32xf32>
   return %r : tensor<9x32xf32>
