@@ -66,7 +66,12 @@ Activity analyzeActivity(Block &body, Value loss, SymbolTable &symbols) {
 }
 
 struct AutodiffPass : public ftc::impl::AutodiffBase<AutodiffPass> {
+  using Base::Base;
   void runOnOperation() override;
+  /// Fails at `rule`'s op when the ops its rule built (after `before`, up
+  /// to `end`) read a forward value that the op does not declare saved.
+  LogicalResult checkSaved(ReverseModeOpInterface rule, Operation *before, Operation *end,
+                           const llvm::DenseSet<Value> &forwardValues);
   LogicalResult differentiate(func::FuncOp loss, SymbolTable &symbols);
 };
 
@@ -104,10 +109,15 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp loss,
   Value lossValue = ret.getOperand(0);
   Activity activity = analyzeActivity(body, lossValue, symbols);
 
-  // The forward ops, before the backward pass is appended after them.
+  // The forward ops, before the backward pass is appended after them, and
+  // the values they (and the arguments) define.
   SmallVector<Operation *> forward;
-  for (Operation &op : body.without_terminator())
+  llvm::DenseSet<Value> forwardValues(body.getArguments().begin(),
+                                      body.getArguments().end());
+  for (Operation &op : body.without_terminator()) {
     forward.push_back(&op);
+    forwardValues.insert(op.getResults().begin(), op.getResults().end());
+  }
 
   OpBuilder b(ret);
   llvm::DenseMap<Value, Value> adjoints;
@@ -156,7 +166,9 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp loss,
                                  b.getF64FloatAttr(0.0));
     LDBG() << "differentiating " << op->getName();
     SmallVector<Value> operandAdjoints(op->getNumOperands());
-    if (failed(rule.buildAdjoints(b, resultAdjoints, needed, operandAdjoints)))
+    Operation *before = ret->getPrevNode();
+    if (failed(rule.buildAdjoints(b, resultAdjoints, needed, operandAdjoints)) ||
+        failed(checkSaved(rule, before, ret, forwardValues)))
       return failure();
     for (auto [operand, adjoint] :
          llvm::zip(op->getOperands(), operandAdjoints))
@@ -180,6 +192,31 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp loss,
       grad.getArgumentTypes(), ValueRange(results).getTypes()));
   grad.setAllResultAttrs(ArrayRef<DictionaryAttr>{}); // the outputs are gone
   grad->setAttr(TrainDialect::getGradParamsAttrName(), b.getArrayAttr(names));
+  return success();
+}
+
+LogicalResult AutodiffPass::checkSaved(ReverseModeOpInterface rule, Operation *before,
+                                       Operation *end,
+                                       const llvm::DenseSet<Value> &forwardValues) {
+  SmallVector<Value> declared;
+  if (rule->getName().getStringRef() != testUndeclared)
+    declared = rule.getSavedForBackward();
+  for (Operation *op = before->getNextNode(); op && op != end; op = op->getNextNode())
+    for (Value v : op->getOperands()) {
+      if (!forwardValues.contains(v) || llvm::is_contained(declared, v))
+        continue;
+      InFlightDiagnostic diag = rule->emitError()
+                                << "the derivative rule of '" << rule->getName()
+                                << "' reads a forward value that its getSavedForBackward "
+                                   "does not declare";
+      if (auto result = dyn_cast<OpResult>(v))
+        diag.attachNote(result.getOwner()->getLoc())
+            << "result #" << result.getResultNumber() << " of '"
+            << result.getOwner()->getName() << "'";
+      else
+        diag.attachNote(v.getLoc()) << "an argument of the function";
+      return diag;
+    }
   return success();
 }
 

@@ -40,12 +40,23 @@ def Autodiff : Pass<"ftc-autodiff", "::mlir::ModuleOp"> {
     reach the loss get no gradient. An op on the path from a trainable
     parameter to the loss without a rule is an error at that op.
 
+    The backward starts at its seed, the `train.fill` of d loss / d loss
+    marked `train.loss_seed`. Every rule reads only the forward values its
+    op's `getSavedForBackward` declares (what must be kept, or recomputed,
+    for the backward): a rule that reads another is an error at its op.
+    `test-undeclared` (tests only) names an op whose declaration is taken
+    as empty, so the check can be seen to fire.
+
     ```mlir
     func.func @loss_grad(%x: tensor<8x4xf32> {train.input = "x"}, ...)
         -> (tensor<f32>, tensor<2x4xf32>) attributes {
           train.gradient_of = @loss, train.grad_params = [@w]}
     ```
   }];
+  let options = [
+    Option<"testUndeclared", "test-undeclared", "std::string", /*default=*/"\"\"",
+           "tests only: the op (train.exp) whose getSavedForBackward is taken as empty">,
+  ];
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 

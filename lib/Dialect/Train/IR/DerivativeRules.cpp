@@ -256,6 +256,8 @@ LogicalResult MeanOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
 SmallVector<Value> MeanOp::getSavedForBackward() { return {}; }
 
 // d amax(x, dims) = g / count at every maximal element (ties share), else 0
+// (the mask compares x with the result)
+SmallVector<Value> MaxOp::getSavedForBackward() { return {getInput(), getResult()}; }
 LogicalResult MaxOp::buildAdjoints(OpBuilder &b, ArrayRef<Value> res,
                                    ArrayRef<bool> needed,
                                    MutableArrayRef<Value> adj) {
@@ -588,11 +590,17 @@ SmallVector<Value> PadOp::getSavedForBackward() { return {}; }
 
 namespace {
 
-/// One elementwise upstream op: `rule` builds the operand adjoints from the
-/// result adjoint g, given the op; `saves` names what it reads.
+/// One elementwise upstream op: `Derived::adjoints` builds the operand
+/// adjoints from the result adjoint g, given the op; `Derived::saved` names
+/// the forward values it reads (the operands unless it says otherwise).
 template <typename Op, typename Derived>
 struct ElementwiseRule
     : public ReverseModeOpInterface::ExternalModel<Derived, Op> {
+  SmallVector<Value> getSavedForBackward(Operation *op) const {
+    return Derived::saved(cast<Op>(op));
+  }
+  static SmallVector<Value> saved(Op op) { return SmallVector<Value>(op->getOperands()); }
+
   LogicalResult buildAdjoints(Operation *op, OpBuilder &b, ArrayRef<Value> res,
                               ArrayRef<bool> needed,
                               MutableArrayRef<Value> adj) const {
@@ -610,12 +618,14 @@ struct ElementwiseRule
 
 // d(a + b) = (g, g)
 struct AddFRule : ElementwiseRule<arith::AddFOp, AddFRule> {
+  static SmallVector<Value> saved(arith::AddFOp) { return {}; }
   static SmallVector<Value> adjoints(RuleBuilder &, arith::AddFOp, Value g) {
     return {g, g};
   }
 };
 // d(a - b) = (g, -g)
 struct SubFRule : ElementwiseRule<arith::SubFOp, SubFRule> {
+  static SmallVector<Value> saved(arith::SubFOp) { return {}; }
   static SmallVector<Value> adjoints(RuleBuilder &r, arith::SubFOp, Value g) {
     return {g, r.neg(g)};
   }
@@ -634,12 +644,14 @@ struct DivFRule : ElementwiseRule<arith::DivFOp, DivFRule> {
 };
 // d(-x) = -g
 struct NegFRule : ElementwiseRule<arith::NegFOp, NegFRule> {
+  static SmallVector<Value> saved(arith::NegFOp) { return {}; }
   static SmallVector<Value> adjoints(RuleBuilder &r, arith::NegFOp, Value g) {
     return {r.neg(g)};
   }
 };
 // d exp(x) = g * exp(x)
 struct ExpRule : ElementwiseRule<math::ExpOp, ExpRule> {
+  static SmallVector<Value> saved(math::ExpOp op) { return {op.getResult()}; }
   static SmallVector<Value> adjoints(RuleBuilder &r, math::ExpOp op, Value g) {
     return {r.mul(g, op.getResult())};
   }
@@ -652,12 +664,14 @@ struct LogRule : ElementwiseRule<math::LogOp, LogRule> {
 };
 // d tanh(x) = g * (1 - y * y), y = tanh(x)
 struct TanhRule : ElementwiseRule<math::TanhOp, TanhRule> {
+  static SmallVector<Value> saved(math::TanhOp op) { return {op.getResult()}; }
   static SmallVector<Value> adjoints(RuleBuilder &r, math::TanhOp op, Value g) {
     return {r.tanhAdjoint(g, op.getResult())};
   }
 };
 // d sqrt(x) = g / (2 y), y = sqrt(x)
 struct SqrtRule : ElementwiseRule<math::SqrtOp, SqrtRule> {
+  static SmallVector<Value> saved(math::SqrtOp op) { return {op.getResult()}; }
   static SmallVector<Value> adjoints(RuleBuilder &r, math::SqrtOp op, Value g) {
     Value y = op.getResult();
     return {r.div(g, r.mul(r.scalar(2.0, y), y))};

@@ -277,7 +277,7 @@ class Train_ReduceOp<string mnemonic, string maths, Trait rule = SavesCustom>
 
 def Train_SumOp : Train_ReduceOp<"sum", "sum">;
 def Train_MeanOp : Train_ReduceOp<"mean", "arithmetic mean">;
-def Train_MaxOp : Train_ReduceOp<"max", "maximum (torch.amax)", Differentiable<>>;
+def Train_MaxOp : Train_ReduceOp<"max", "maximum (torch.amax)">;
 
 //===----------------------------------------------------------------------===//
 // Shape
