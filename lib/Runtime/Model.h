@@ -112,12 +112,19 @@ ftc_status fail(ftc_status status, std::string message);
 } // namespace ftc::runtime
 
 /// Every buffer the entry points see, by layout index. Inputs are borrowed
-/// for the duration of a call; everything else is owned.
+/// for the duration of a call; everything else lives in one arena, mapped
+/// (and faulted in) by ftc_create: its size is the plan's, `ftc --report`'s
+/// total, and nothing else is allocated for the state afterwards.
 struct ftc_state {
-  struct AlignedFree {
-    void operator()(void *p) const;
+  struct Arena {
+    void *base = nullptr;
+    size_t bytes = 0;
+    Arena() = default;
+    Arena(const Arena &) = delete;
+    Arena &operator=(const Arena &) = delete;
+    ~Arena();
   };
-  std::vector<std::unique_ptr<void, AlignedFree>> owned;
+  Arena arena;
   std::vector<void *> pointers;
   uint64_t seed = 0;
   int64_t skipped = 0; // steps whose update a non-finite gradient skipped

@@ -16,8 +16,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -253,15 +256,29 @@ const Model &model() {
 
 namespace {
 
-using Memory = std::unique_ptr<void, ftc_state::AlignedFree>;
-
-Memory allocate(size_t bytes) {
-  size_t rounded = (bytes + 63) / 64 * 64;
-  void *p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-  if (!p)
+/// Every buffer but the inputs at a 64-byte aligned offset of one arena:
+/// fresh zero pages from the kernel, faulted in now (MAP_POPULATE), so that
+/// the process grows by the plan when the state is made and not later.
+void mapArena(const Model &m, ftc_state &state) {
+  std::vector<size_t> offsets(m.buffers.size(), 0);
+  size_t end = 0;
+  for (size_t i = 0; i < m.buffers.size(); ++i) {
+    if (m.buffers[i].kind == "input")
+      continue;
+    offsets[i] = end;
+    end += (std::max<size_t>(m.buffers[i].bytes(), 1) + 63) / 64 * 64;
+  }
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t bytes = std::max<size_t>((end + page - 1) / page * page, page);
+  void *base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (base == MAP_FAILED)
     throw std::bad_alloc();
-  std::memset(p, 0, rounded == 0 ? 64 : rounded);
-  return Memory(p);
+  state.arena.base = base;
+  state.arena.bytes = bytes;
+  for (size_t i = 0; i < m.buffers.size(); ++i)
+    if (m.buffers[i].kind != "input")
+      state.pointers[i] = static_cast<char *>(base) + offsets[i];
 }
 
 } // namespace
@@ -269,7 +286,10 @@ Memory allocate(size_t bytes) {
 
 using namespace ftc::runtime;
 
-void ftc_state::AlignedFree::operator()(void *p) const { std::free(p); }
+ftc_state::Arena::~Arena() {
+  if (base)
+    munmap(base, bytes);
+}
 
 namespace {
 
@@ -371,8 +391,9 @@ int64_t ftc_buffer_bytes(const char *kind) {
   if (!kind)
     return 0;
   int64_t bytes = 0;
+  bool all = std::strcmp(kind, "all") == 0;
   for (const Buffer &b : model().buffers)
-    if (b.kind == kind && b.kind != "input")
+    if ((all || b.kind == kind) && b.kind != "input")
       bytes += static_cast<int64_t>(b.bytes());
   return bytes;
 }
@@ -401,14 +422,10 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
     const Model &m = model();
     auto state = std::make_unique<ftc_state>();
     state->seed = seed;
-    state->owned.resize(m.buffers.size());
-    state->pointers.assign(m.buffers.size(), nullptr);
+    state->pointers.assign(m.buffers.size(), nullptr); // inputs: borrowed per call
+    mapArena(m, *state);
     for (size_t i = 0; i < m.buffers.size(); ++i) {
       const Buffer &b = m.buffers[i];
-      if (b.kind == "input")
-        continue; // borrowed per call
-      state->owned[i] = allocate(b.bytes());
-      state->pointers[i] = state->owned[i].get();
       if (b.kind == "param" && b.storage.empty())
         fillInitial(b.init, seed, b.name, b.dtype, b.numel, state->pointers[i]);
     }

@@ -122,9 +122,11 @@ FTC_API int64_t ftc_skipped_steps(const ftc_state *state);
  * and the step number, so ftc_grad shows the gradient ftc_step will use. */
 FTC_API void ftc_set_training(ftc_state *state, int32_t training);
 /* Bytes of the buffers of one kind that every state holds: "param",
- * "grad", "slot" (optimizer state), "output", "workspace" (the step's
- * temporaries, at offsets fixed by the compiler: `ftc --report` prints the
- * same figure). 0 for any other kind. */
+ * "grad", "slot" (optimizer state), "state" (the step counter, the loss
+ * scale), "output", "workspace" (the step's temporaries, at offsets fixed
+ * by the compiler: `ftc --report` prints the same figure), or "all": every
+ * buffer a state allocates (all but the batch inputs, which the caller
+ * owns). 0 for any other kind. */
 FTC_API int64_t ftc_buffer_bytes(const char *kind);
 /* Threads the step's matrix products run on (OpenMP), for calls from this
  * thread; n >= 1. Without it: $FTC_NUM_THREADS when ftc_create runs, else

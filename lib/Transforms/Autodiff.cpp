@@ -17,6 +17,7 @@
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/DebugLog.h"
 
 #define DEBUG_TYPE "ftc-autodiff"
@@ -65,8 +66,13 @@ Activity analyzeActivity(Block &body, Value loss, SymbolTable &symbols) {
   return activity;
 }
 
+// Tests only: a flag, not a pass option, so that pipelines do not print it.
+llvm::cl::opt<std::string> testUndeclared(
+    "ftc-autodiff-test-undeclared", llvm::cl::Hidden,
+    llvm::cl::desc("Tests only: the op (train.exp) whose getSavedForBackward "
+                   "ftc-autodiff takes as empty"));
+
 struct AutodiffPass : public ftc::impl::AutodiffBase<AutodiffPass> {
-  using Base::Base;
   void runOnOperation() override;
   /// Fails at `rule`'s op when the ops its rule built (after `before`, up
   /// to `end`) read a forward value that the op does not declare saved.

@@ -1,12 +1,12 @@
 // RUN: ftc-opt %s --split-input-file --ftc-autodiff -o /dev/null
-// RUN: not ftc-opt %s --split-input-file --ftc-autodiff='test-undeclared=train.exp' 2>&1 | FileCheck %s --check-prefix=EXP
-// RUN: not ftc-opt %s --split-input-file --ftc-autodiff='test-undeclared=train.max' 2>&1 | FileCheck %s --check-prefix=MAX
-// RUN: not ftc-opt %s --split-input-file --ftc-autodiff='test-undeclared=math.sqrt' 2>&1 | FileCheck %s --check-prefix=SQRT
+// RUN: not ftc-opt %s --split-input-file --ftc-autodiff --ftc-autodiff-test-undeclared=train.exp 2>&1 | FileCheck %s --check-prefix=EXP
+// RUN: not ftc-opt %s --split-input-file --ftc-autodiff --ftc-autodiff-test-undeclared=train.max 2>&1 | FileCheck %s --check-prefix=MAX
+// RUN: not ftc-opt %s --split-input-file --ftc-autodiff --ftc-autodiff-test-undeclared=math.sqrt 2>&1 | FileCheck %s --check-prefix=SQRT
 
 // Every derivative rule reads only the forward values its op declares with
 // getSavedForBackward (what must be kept, or recomputed, for the backward);
 // ftc-autodiff checks each rule as it builds it. With the declaration of
-// one op taken as empty (test-undeclared), the check fires at that op and
+// one op taken as empty (--ftc-autodiff-test-undeclared), the check fires at that op and
 // names the value. The rules of exp, tanh, sqrt (train and math) and max
 // read their results; mul, div and log their operands; add, sub and neg
 // nothing.

@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <sys/resource.h>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
@@ -68,6 +69,24 @@ constexpr const char *usage =
     "  --save CKPT          a checkpoint after training (for --resume)\n"
     "  --save-adapters DIR  the LoRA adapters after training, in PEFT's layout\n"
     "  --merge OUT          the base model with the adapters folded in, a state_dict\n";
+
+/// The process's resident set now (/proc/self/statm), in bytes.
+int64_t residentBytes() {
+  long pages = 0, resident = 0;
+  if (FILE *f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2)
+      resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
+}
+
+/// The largest resident set the process has had (getrusage), in bytes.
+int64_t peakResidentBytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
 
 [[noreturn]] void die(const std::string &message) {
   fmt::print(stderr, "ftc-train: error: {}\n", message);
@@ -648,6 +667,9 @@ int main(int argc, char **argv) {
   if (steps < 0)
     steps = data->batchesPerEpoch() ? data->batchesPerEpoch() : 100;
 
+  // The process's resident memory before the state exists: what the state
+  // and the steps add is measured from here (max RSS at the end).
+  int64_t residentBefore = residentBytes();
   ftc_state *state = nullptr;
   api.check(api.ftc_create(o.seed, &state), "creating the state");
   if (o.threads > 0)
@@ -735,6 +757,16 @@ int main(int argc, char **argv) {
   if (!times.empty()) {
     std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
     fmt::print("median step {:.2f} ms\n", times[times.size() / 2]);
+  }
+  if (done > 0) {
+    // The plan (every buffer of the state, fixed at compile time) beside
+    // what the process grew by: the state, plus code pages first touched
+    // and the threads' stacks.
+    int64_t planned = api.ftc_buffer_bytes("all");
+    int64_t measured = peakResidentBytes() - residentBefore;
+    fmt::print("peak memory: planned {} B (the state's buffers), measured {} B (max resident "
+               "set growth since before ftc_create; {:+.1f}%)\n",
+               planned, measured, planned ? 100.0 * (measured - planned) / planned : 0.0);
   }
   if (scaled && api.ftc_skipped_steps(state) > 0)
     fmt::print("loss scaling skipped {} of {} (an inf or NaN gradient); the scale is now {:g}\n",

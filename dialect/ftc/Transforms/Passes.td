@@ -44,8 +44,8 @@ def Autodiff : Pass<"ftc-autodiff", "::mlir::ModuleOp"> {
     marked `train.loss_seed`. Every rule reads only the forward values its
     op's `getSavedForBackward` declares (what must be kept, or recomputed,
     for the backward): a rule that reads another is an error at its op.
-    `test-undeclared` (tests only) names an op whose declaration is taken
-    as empty, so the check can be seen to fire.
+    `ftc-opt --ftc-autodiff-test-undeclared=OP` (a hidden flag, for tests)
+    takes the declaration of OP as empty, so the check can be seen to fire.
 
     ```mlir
     func.func @loss_grad(%x: tensor<8x4xf32> {train.input = "x"}, ...)
@@ -53,10 +53,6 @@ def Autodiff : Pass<"ftc-autodiff", "::mlir::ModuleOp"> {
           train.gradient_of = @loss, train.grad_params = [@w]}
     ```
   }];
-  let options = [
-    Option<"testUndeclared", "test-undeclared", "std::string", /*default=*/"\"\"",
-           "tests only: the op (train.exp) whose getSavedForBackward is taken as empty">,
-  ];
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
