@@ -68,16 +68,9 @@ Type withElement(Type type, Type element) {
   return RankedTensorType::get(cast<RankedTensorType>(type).getShape(), element);
 }
 
-struct AutocastPass : public ftc::impl::AutocastBase<AutocastPass> {
-  using Base::Base;
-
-  LogicalResult
-  initializeOptions(StringRef options,
-                    function_ref<LogicalResult(const Twine &)> errorHandler) override {
-    if (failed(Base::initializeOptions(options, errorHandler)))
-      return failure();
-    return checkOptions(errorHandler);
-  }
+struct AutocastPass
+    : public ftc::CheckedOptionsPass<AutocastPass, ftc::impl::AutocastBase<AutocastPass>> {
+  using CheckedOptionsPass::CheckedOptionsPass;
 
   LogicalResult checkOptions(function_ref<LogicalResult(const Twine &)> fail) {
     std::string p = precision;

@@ -42,25 +42,18 @@ struct Target {
 
 bool given(double option) { return !std::isnan(option); }
 
-struct LoraPass : public ftc::impl::LoraBase<LoraPass> {
-  using Base::Base;
-
-  // Values are checked as soon as they are parsed: a bad one stops
-  // `ftc --lora-rank=0` before any IR is read.
-  LogicalResult
-  initializeOptions(StringRef options,
-                    function_ref<LogicalResult(const Twine &)> errorHandler) override {
-    if (failed(Base::initializeOptions(options, errorHandler)))
-      return failure();
-    return checkOptions(errorHandler);
-  }
+// Values are checked as soon as they are parsed: a bad one stops
+// `ftc --lora-rank=0` before any IR is read.
+struct LoraPass
+    : public ftc::CheckedOptionsPass<LoraPass, ftc::impl::LoraBase<LoraPass>> {
+  using CheckedOptionsPass::CheckedOptionsPass;
 
   SmallVector<llvm::cl::Option *> getOptions() { return ftc::getSiblingOptions(rank); }
 
   void runOnOperation() override;
+  LogicalResult checkOptions(function_ref<LogicalResult(const Twine &)> fail);
 
 private:
-  LogicalResult checkOptions(function_ref<LogicalResult(const Twine &)> fail);
   bool anyGiven() {
     return rank != -1 || given(alpha) || !targets.empty() || given(dropout) ||
            !rslora.empty() || !variant.empty() || !base.empty() || !trainable.empty();

@@ -30,16 +30,9 @@ using namespace ftc::train;
 
 namespace {
 
-struct LossScalePass : public ftc::impl::LossScaleBase<LossScalePass> {
-  using Base::Base;
-
-  LogicalResult
-  initializeOptions(StringRef options,
-                    function_ref<LogicalResult(const Twine &)> errorHandler) override {
-    if (failed(Base::initializeOptions(options, errorHandler)))
-      return failure();
-    return checkOptions(errorHandler);
-  }
+struct LossScalePass
+    : public ftc::CheckedOptionsPass<LossScalePass, ftc::impl::LossScaleBase<LossScalePass>> {
+  using CheckedOptionsPass::CheckedOptionsPass;
   LogicalResult checkOptions(function_ref<LogicalResult(const Twine &)> fail);
   SmallVector<llvm::cl::Option *> getOptions() { return ftc::getSiblingOptions(mode); }
   void runOnOperation() override;

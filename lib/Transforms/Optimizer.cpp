@@ -23,12 +23,12 @@ using llvm::APFloat;
 
 namespace {
 
-struct OptimizerPass : public ftc::impl::OptimizerBase<OptimizerPass> {
-  using OptimizerBase::OptimizerBase;
+// Values are checked as soon as they are parsed: a bad one stops
+// `ftc-opt --ftc-optimizer='lr=-1'` and `ftc --lr=-1` before any IR is read.
+struct OptimizerPass
+    : public ftc::CheckedOptionsPass<OptimizerPass, ftc::impl::OptimizerBase<OptimizerPass>> {
+  using CheckedOptionsPass::CheckedOptionsPass;
   void runOnOperation() override;
-  LogicalResult
-  initializeOptions(StringRef options,
-                    function_ref<LogicalResult(const Twine &)> errorHandler) override;
   LogicalResult checkOptions(function_ref<LogicalResult(const Twine &)> fail);
   FailureOr<Attribute> resolveSettings(ModuleOp module);
   SmallVector<llvm::cl::Option *> getOptions();
@@ -39,15 +39,6 @@ bool given(double option) { return !std::isnan(option); }
 /// The option's value when it was given, else the current value.
 APFloat pick(double option, const APFloat &current) {
   return given(option) ? APFloat(option) : current;
-}
-
-// Values are checked as soon as they are parsed: a bad one stops
-// `ftc-opt --ftc-optimizer='lr=-1'` and `ftc --lr=-1` before any IR is read.
-LogicalResult OptimizerPass::initializeOptions(
-    StringRef options, function_ref<LogicalResult(const Twine &)> errorHandler) {
-  if (failed(OptimizerBase::initializeOptions(options, errorHandler)))
-    return failure();
-  return checkOptions(errorHandler);
 }
 
 /// The checks that need no module. Messages name the option as `ftc` and

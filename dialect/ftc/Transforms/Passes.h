@@ -37,6 +37,24 @@ inline constexpr double kNotGiven = std::numeric_limits<double>::quiet_NaN();
 #define GEN_PASS_DECL
 #include "ftc/Transforms/Passes.h.inc"
 
+/// A pass whose options are checked as soon as they are parsed, by
+/// `DerivedT::checkOptions(fail)`: a bad value stops `ftc --lr=-1` and
+/// `ftc-opt --ftc-optimizer='lr=-1'` before any IR is read. (Passes made
+/// from an options struct skip initializeOptions: runOnOperation checks
+/// again.) `BaseT` is the pass's generated base.
+template <typename DerivedT, typename BaseT>
+class CheckedOptionsPass : public BaseT {
+public:
+  using BaseT::BaseT;
+  mlir::LogicalResult initializeOptions(
+      llvm::StringRef options,
+      llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)> errorHandler) override {
+    if (mlir::failed(BaseT::initializeOptions(options, errorHandler)))
+      return mlir::failure();
+    return static_cast<DerivedT *>(this)->checkOptions(errorHandler);
+  }
+};
+
 /// The options of `pass`, one made by createOptimizer() or createLora(), as
 /// Passes.td declares them, sorted by name: `ftc` makes its flags from their
 /// names and descriptions, which live as long as the pass.

@@ -27,18 +27,28 @@ using namespace ftc::train_to_linalg;
 
 namespace {
 
+/// The element of a 0-d tensor.
+Value scalarOf(LinalgBuilder &L, Value tensor) {
+  return tensor::ExtractOp::create(L.b, L.loc, tensor, ValueRange{});
+}
+
+/// |x| < inf: false for an infinity and a NaN.
+Value isFinite(OpBuilder &b, Location loc, Value x) {
+  Value inf = arith::ConstantOp::create(
+      b, loc, b.getFloatAttr(x.getType(), std::numeric_limits<double>::infinity()));
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                               math::AbsFOp::create(b, loc, x), inf);
+}
+
 /// The step number t as f64: PyTorch computes the update's scalars in double
 /// precision from Python floats.
 Value stepAsDouble(LinalgBuilder &L, Value step) {
-  Value t = tensor::ExtractOp::create(L.b, L.loc, step, ValueRange{});
-  return arith::SIToFPOp::create(L.b, L.loc, L.b.getF64Type(), t);
+  return arith::SIToFPOp::create(L.b, L.loc, L.b.getF64Type(), scalarOf(L, step));
 }
 
 /// The scalar of an update's `if` operand, or null without one.
 Value conditionOf(LinalgBuilder &L, Value condition) {
-  if (!condition)
-    return Value();
-  return tensor::ExtractOp::create(L.b, L.loc, condition, ValueRange{});
+  return condition ? scalarOf(L, condition) : Value();
 }
 
 /// `updated`, or where `apply` is false the `old` values, bit for bit.
@@ -129,11 +139,10 @@ struct SGDPattern : OpConversionPattern<SGDUpdateOp> {
     bool nesterov = c.getNesterov(), hasBuffer = momentum != 0.0;
     Value apply = conditionOf(L, adaptor.getCondition());
     Value first;
-    if (hasBuffer) {
-      Value t = tensor::ExtractOp::create(b, loc, adaptor.getStep(), ValueRange{});
-      first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t,
+    if (hasBuffer)
+      first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                    scalarOf(L, adaptor.getStep()),
                                     L.scalar(b.getI64Type(), 1));
-    }
     Value wdV = L.scalar(elem, wd), momV = L.scalar(elem, momentum),
           dampV = L.scalar(elem, 1.0 - dampening), negLr = L.scalar(elem, -lr);
 
@@ -183,34 +192,24 @@ struct AllFinitePattern : OpConversionPattern<AllFiniteOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(AllFiniteOp op, OpAdaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
+    LinalgBuilder L(rewriter, op.getLoc());
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
     auto flagType = RankedTensorType::get({}, b.getI1Type());
-    Value all = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
+    Value all = L.scalar(b.getI1Type(), 1);
     for (Value input : adaptor.getInputs()) {
-      RankedTensorType type = tensorType(input);
-      Value init = linalg::FillOp::create(
-                       b, loc, all.getDefiningOp()->getResult(0),
-                       tensor::EmptyOp::create(b, loc, flagType.getShape(), b.getI1Type())
-                           .getResult())
-                       .getResult(0);
-      int64_t rank = type.getRank();
+      Value init = L.filled(flagType, 1);
+      int64_t rank = tensorType(input).getRank();
       SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(rank),
                                   AffineMap::get(rank, 0, {}, b.getContext())};
       SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::reduction);
       auto reduce = linalg::GenericOp::create(
           b, loc, TypeRange{flagType}, ValueRange{input}, ValueRange{init}, maps, iterators,
           [&](OpBuilder &nb, Location nl, ValueRange a) {
-            Type elem = a[0].getType();
-            Value inf = arith::ConstantOp::create(
-                nb, nl, nb.getFloatAttr(elem, std::numeric_limits<double>::infinity()));
-            Value finite = arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OLT,
-                                                 math::AbsFOp::create(nb, nl, a[0]), inf);
-            linalg::YieldOp::create(nb, nl,
-                                    ValueRange{arith::AndIOp::create(nb, nl, a[1], finite)});
+            linalg::YieldOp::create(
+                nb, nl, ValueRange{arith::AndIOp::create(nb, nl, a[1], isFinite(nb, nl, a[0]))});
           });
-      Value flag = tensor::ExtractOp::create(b, loc, reduce.getResult(0), ValueRange{});
-      all = arith::AndIOp::create(b, loc, all, flag);
+      all = arith::AndIOp::create(b, loc, all, scalarOf(L, reduce.getResult(0)));
     }
     rewriter.replaceOp(op, tensor::FromElementsOp::create(b, loc, flagType, all).getResult());
     return success();
@@ -224,7 +223,7 @@ struct AdvanceStepPattern : OpConversionPattern<AdvanceStepOp> {
     LinalgBuilder L(rewriter, op.getLoc());
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
-    Value n = tensor::ExtractOp::create(b, loc, adaptor.getCount(), ValueRange{});
+    Value n = scalarOf(L, adaptor.getCount());
     Value next = arith::AddIOp::create(b, loc, n, L.scalar(b.getI64Type(), 1));
     if (Value apply = conditionOf(L, adaptor.getCondition()))
       next = arith::SelectOp::create(b, loc, apply, next, n);
@@ -243,11 +242,9 @@ struct UpdateLossScalePattern : OpConversionPattern<UpdateLossScaleOp> {
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
     Type f32 = b.getF32Type(), f64 = b.getF64Type(), i64 = b.getI64Type();
-    auto extract = [&](Value t) {
-      return tensor::ExtractOp::create(b, loc, t, ValueRange{}).getResult();
-    };
-    Value scale = extract(adaptor.getScale()), tracker = extract(adaptor.getGrowthTracker()),
-          finite = extract(adaptor.getFinite());
+    Value scale = scalarOf(L, adaptor.getScale()),
+          tracker = scalarOf(L, adaptor.getGrowthTracker()),
+          finite = scalarOf(L, adaptor.getFinite());
     auto times = [&](double factor) {
       Value wide = arith::ExtFOp::create(b, loc, f64, scale);
       Value product = arith::MulFOp::create(b, loc, wide, L.scalar(f64, factor));
@@ -261,10 +258,7 @@ struct UpdateLossScalePattern : OpConversionPattern<UpdateLossScaleOp> {
     Value due = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, counted,
                                       L.scalar(i64, static_cast<double>(op.getInterval())));
     Value grown = times(op.getGrowth().convertToDouble());
-    Value grownFinite =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, math::AbsFOp::create(b, loc, grown),
-                              L.scalar(f32, std::numeric_limits<double>::infinity()));
-    Value afterGrowth = arith::SelectOp::create(b, loc, grownFinite, grown, scale);
+    Value afterGrowth = arith::SelectOp::create(b, loc, isFinite(b, loc, grown), grown, scale);
     Value zero = L.scalar(i64, 0);
     Value finiteScale = arith::SelectOp::create(b, loc, due, afterGrowth, scale);
     Value finiteTracker = arith::SelectOp::create(b, loc, due, zero, counted);

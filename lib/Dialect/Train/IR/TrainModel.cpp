@@ -103,24 +103,19 @@ void summarizeSaved(func::FuncOp grad, StepSummary &summary) {
 
 ftc::train::StepSummary ftc::train::summarizeStep(ModuleOp module) {
   StepSummary summary;
-  auto bytes = [](Type type) {
-    auto tensor = cast<RankedTensorType>(type);
-    return tensor.getNumElements() *
-           static_cast<int64_t>(tensor.getElementTypeBitWidth() / 8);
-  };
   for (Operation &op : module.getBody()->getOperations()) {
     if (auto param = dyn_cast<ParamOp>(op)) {
       int64_t n = param.getTensorType().getNumElements();
       summary.parameters += n;
-      summary.parameterBytes += bytes(param.getTensorType());
+      summary.parameterBytes += tensorBytes(param.getTensorType());
       for (RankedTensorType stored : param.getStoredTypes())
-        summary.storedBytes += bytes(stored);
+        summary.storedBytes += tensorBytes(stored);
       if (param.isTrainable()) {
         summary.trainable += n;
-        summary.trainableBytes += bytes(param.getTensorType());
+        summary.trainableBytes += tensorBytes(param.getTensorType());
       }
     } else if (auto slot = dyn_cast<SlotOp>(op)) {
-      summary.slotBytes += bytes(slot.getType());
+      summary.slotBytes += tensorBytes(slot.getType());
     }
   }
   auto count = [](func::FuncOp func, int sign, StepSummary &into) {
