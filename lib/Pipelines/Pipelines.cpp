@@ -34,6 +34,9 @@ LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
   std::unique_ptr<Pass> autocast = createAutocast();
   if (failed(autocast->initializeOptions(options.autocastOptions, errorHandler)))
     return failure();
+  std::unique_ptr<Pass> remat = createRemat();
+  if (failed(remat->initializeOptions(options.rematOptions, errorHandler)))
+    return failure();
   std::unique_ptr<Pass> optimizer = createOptimizer();
   if (failed(optimizer->initializeOptions(options.optimizerOptions, errorHandler)))
     return failure();
@@ -48,6 +51,8 @@ LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
   // 16-bit products where bf16 or fp16 is asked for; the backward follows.
   pm.addPass(std::move(autocast));
   pm.addPass(createAutodiff());
+  // Gradient checkpointing where asked for; a no-op otherwise.
+  pm.addPass(std::move(remat));
   pm.addPass(std::move(optimizer));
   // fp16's dynamic loss scaling (or where asked for); a no-op otherwise.
   pm.addPass(std::move(lossScale));
@@ -56,7 +61,8 @@ LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
   return success();
 }
 
-void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &options) {
+void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &options,
+                                  bool untilMemoryPlan) {
   pm.addPass(createBindAbi());
   pm.addNestedPass<func::FuncOp>(createExpandComposites());
   pm.addNestedPass<func::FuncOp>(createConvertTrainToLinalg());
@@ -97,6 +103,8 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   pm.addNestedPass<func::FuncOp>(bufferization::createOptimizeAllocationLivenessPass());
   // Temporaries at fixed offsets of one workspace: a step allocates nothing.
   pm.addPass(createPlanMemory());
+  if (untilMemoryPlan)
+    return;
   // The products' parallel blocks: scf.forall as scf.parallel, run on
   // OpenMP threads once outlined (below).
   pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
@@ -141,10 +149,10 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
 }
 
 LogicalResult ftc::buildCpuPipeline(OpPassManager &pm, const PipelineOptions &options,
-                                    ErrorHandler errorHandler) {
+                                    ErrorHandler errorHandler, bool untilMemoryPlan) {
   if (failed(buildTrainingStepPipeline(pm, options, errorHandler)))
     return failure();
-  buildCpuCodegenPipeline(pm, options);
+  buildCpuCodegenPipeline(pm, options, untilMemoryPlan);
   return success();
 }
 
@@ -178,8 +186,13 @@ void ftc::registerPipelines() {
       buildTrainingStepPipeline);
   PassPipelineRegistration<PipelineOptions>(
       "ftc-cpu-codegen", "The training step in train ops to LLVM dialect (CPU)",
-      buildCpuCodegenPipeline);
+      [](OpPassManager &pm, const PipelineOptions &options) {
+        buildCpuCodegenPipeline(pm, options);
+      });
   registerFallible("ftc-cpu",
                    "The whole CPU compile: ftc-training-step, then ftc-cpu-codegen",
-                   buildCpuPipeline);
+                   [](OpPassManager &pm, const PipelineOptions &options,
+                      ErrorHandler errorHandler) {
+                     return buildCpuPipeline(pm, options, errorHandler);
+                   });
 }

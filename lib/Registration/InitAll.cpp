@@ -7,6 +7,7 @@
 #include "ftc/Dialect/Train/IR/TrainDialect.h"
 #include "ftc/Pipelines/Pipelines.h"
 #include "ftc/Transforms/Passes.h"
+#include "ftc/Transforms/Remat.h"
 
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -15,6 +16,7 @@
 void ftc::registerAllFtcDialects(mlir::DialectRegistry &registry) {
   registry.insert<train::TrainDialect>();
   train::registerUpstreamDerivativeRules(registry);
+  remat::registerBufferizationModels(registry);
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
 }

@@ -16,9 +16,11 @@
 #include "ftc/Registration/InitAll.h"
 #include "ftc/Support/InputFile.h"
 #include "ftc/Transforms/Passes.h"
+#include "ftc/Transforms/Remat.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -68,6 +70,17 @@ cl::opt<bool> bf16Dot(
 cl::opt<bool> report("report",
                      cl::desc("Print the memory of a step (bytes, by part) and continue"),
                      cl::cat(category));
+cl::opt<std::string> rematPolicy(
+    "remat",
+    cl::desc("Gradient checkpointing: none (keep every saved value), blocks (recompute "
+             "inside each of the model's functions, as torch.utils.checkpoint per block) "
+             "or sqrt (about sqrt(n) groups of blocks)"),
+    cl::value_desc("policy"), cl::init("none"), cl::cat(category));
+cl::opt<std::string> memoryBudget(
+    "memory-budget",
+    cl::desc("Recompute what it takes for the planned peak (the report's total) to fit "
+             "in this many bytes (also KiB, MiB, GiB), with the fewest recomputed FLOPs"),
+    cl::value_desc("bytes"), cl::cat(category));
 cl::opt<bool> dumpPipeline("dump-pipeline",
                            cl::desc("Print the MLIR pipeline as an ftc-opt "
                                     "--pass-pipeline string and continue"),
@@ -298,6 +311,153 @@ LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions 
   return success();
 }
 
+
+/// The planned bytes of a step: every buffer of the memory plan.
+int64_t plannedTotal(ModuleOp module) {
+  int64_t total = 0;
+  if (auto memory = module->getAttrOfType<DictionaryAttr>("ftc.memory"))
+    for (NamedAttribute field : memory)
+      if (field.getName() != "heap_allocations")
+        total += cast<IntegerAttr>(field.getValue()).getInt();
+  return total;
+}
+
+/// ftc-remat's verdict on the module (train.remat), field by field.
+double rematField(ModuleOp module, StringRef name) {
+  auto verdict = module->getAttrOfType<DictionaryAttr>(train::TrainDialect::getRematAttrName());
+  Attribute value = verdict ? verdict.get(name) : nullptr;
+  if (auto i = dyn_cast_or_null<IntegerAttr>(value))
+    return static_cast<double>(i.getInt());
+  if (auto f = dyn_cast_or_null<FloatAttr>(value))
+    return f.getValueAsDouble();
+  return 0;
+}
+
+/// The memory plan of `model` compiled with ftc-remat's `rematOptions` (as
+/// far as the plan): its total and the memory model's peak. Fails quietly
+/// (ftc-remat's infeasible budget).
+FailureOr<std::pair<int64_t, int64_t>> planWith(ModuleOp model,
+                                                 const ftc::PipelineOptions &given,
+                                                 const std::string &rematOptions) {
+  OwningOpRef<ModuleOp> module = model.clone();
+  ftc::PipelineOptions options;
+  options.optimizerOptions = given.optimizerOptions.getValue();
+  options.loraOptions = given.loraOptions.getValue();
+  options.autocastOptions = given.autocastOptions.getValue();
+  options.lossScaleOptions = given.lossScaleOptions.getValue();
+  options.cpuIsa = given.cpuIsa.getValue();
+  options.rematOptions = rematOptions;
+  PassManager pm(model.getContext(), ModuleOp::getOperationName());
+  ScopedDiagnosticHandler quiet(model.getContext(), [](Diagnostic &) { return success(); });
+  if (failed(ftc::buildCpuPipeline(pm, options, [](const Twine &) { return failure(); },
+                                   /*untilMemoryPlan=*/true)) ||
+      failed(pm.run(*module)))
+    return failure();
+  return std::pair{plannedTotal(*module),
+                   static_cast<int64_t>(rematField(*module, "peak"))};
+}
+
+/// --memory-budget: ftc-remat's options for a plan of at most `budget`
+/// bytes. Its memory model counts the gradient function's tensors before
+/// fusion; the plan has the parameters, gradients and optimizer state
+/// besides, and the lowering's own temporaries. So: plan without
+/// recomputation, take the difference, ask ftc-remat for the budget less
+/// it, and correct by what the plan overshoots until it fits (a few
+/// compiles as far as the plan). Fails with the least plan when none fits.
+FailureOr<std::string> rematForBudget(ModuleOp model, const ftc::PipelineOptions &options,
+                                      int64_t budget) {
+  auto none = planWith(model, options, "policy=none");
+  if (failed(none))
+    return error("--memory-budget: the model does not compile"), failure();
+  if (none->first <= budget)
+    return std::string("policy=none");
+  int64_t modelBudget = budget - (none->first - none->second);
+  for (int attempt = 0; attempt < 5 && modelBudget > 0; ++attempt) {
+    std::string text = "policy=budget memory-budget=" + std::to_string(modelBudget);
+    auto planned = planWith(model, options, text);
+    if (failed(planned))
+      break; // below what ftc-remat can reach
+    if (planned->first <= budget)
+      return text;
+    modelBudget -= planned->first - budget;
+  }
+  auto least = planWith(model, options, "policy=blocks");
+  if (succeeded(least) && least->first <= budget)
+    return std::string("policy=blocks");
+  error(llvm::formatv("--memory-budget={0} B is infeasible for this model: the smallest "
+                      "feasible budget is {1} B (every block recomputed: --remat=blocks)",
+                      budget, succeeded(least) ? least->first : none->first));
+  return failure();
+}
+
+/// ftc-remat's part of the report: what it recomputes, and the budget sweep
+/// of the model (the memory model's peak, shifted by what the plan adds to
+/// it in this compile; recomputed FLOPs; the predicted step-time overhead,
+/// recomputed FLOPs over the step's).
+LogicalResult printRematReport(ModuleOp original, ModuleOp compiled,
+                               const ftc::PipelineOptions &options, llvm::raw_ostream &os) {
+  std::string policy = "none";
+  if (auto verdict = compiled->getAttrOfType<DictionaryAttr>(train::TrainDialect::getRematAttrName()))
+    if (auto name = verdict.getAs<StringAttr>("policy"))
+      policy = name.getValue().str();
+  double stepFlops = rematField(compiled, "step_flops");
+  double flops = rematField(compiled, "recompute_flops");
+  os << "gradient checkpointing (ftc-remat, policy " << policy << "):\n";
+  os << llvm::formatv("  {0,-26}{1,24}\n", "recomputed ops",
+                      static_cast<int64_t>(rematField(compiled, "recomputed_ops")));
+  os << llvm::formatv("  {0,-26}{1,20:f2} GFLOP ({2:f1}% of the step's {3:f2} GFLOP)\n",
+                      "recomputed", flops / 1e9, stepFlops ? 100 * flops / stepFlops : 0,
+                      stepFlops / 1e9);
+  os << llvm::formatv("  {0,-26}{1,24} B (memory model)\n", "kept for the backward",
+                      withCommas(static_cast<int64_t>(rematField(compiled, "kept"))));
+  if (double bound = rematField(compiled, "lower_bound_flops"); policy == "budget")
+    os << llvm::formatv("  {0,-26}{1,20:f2} GFLOP (optimality gap at most {2:f1}%)\n",
+                        "lower bound", bound / 1e9, flops > 0 ? 100 * (flops - bound) / flops : 0);
+
+  // The sweep, on the gradient function before ftc-remat.
+  OwningOpRef<ModuleOp> module = original.clone();
+  ftc::PipelineOptions step;
+  step.optimizerOptions = options.optimizerOptions.getValue();
+  step.loraOptions = options.loraOptions.getValue();
+  step.autocastOptions = options.autocastOptions.getValue();
+  step.lossScaleOptions = options.lossScaleOptions.getValue();
+  PassManager pm(original.getContext(), ModuleOp::getOperationName());
+  if (failed(ftc::buildTrainingStepPipeline(pm, step, [](const Twine &) { return failure(); })) ||
+      failed(pm.run(*module)))
+    return failure();
+  func::FuncOp grad;
+  for (auto func : module->getOps<func::FuncOp>())
+    if (func->hasAttr(train::TrainDialect::getGradientOfAttrName()))
+      grad = func;
+  if (!grad)
+    return failure();
+  FailureOr<ftc::remat::StepGraph> graph = ftc::remat::analyzeStep(grad);
+  if (failed(graph))
+    return failure();
+  ftc::remat::Estimate none = ftc::remat::simulate(*graph, {});
+  int64_t offset = plannedTotal(compiled) - static_cast<int64_t>(rematField(compiled, "peak"));
+  ftc::remat::BudgetResult least = ftc::remat::scheduleForBudget(*graph, 0);
+  os << "budget sweep (--memory-budget; planned peak predicted: the memory model's peak + "
+     << withCommas(offset) << " B, what this compile's plan adds to it):\n";
+  os << llvm::formatv("  {0,18}{1,20}{2,14}{3,12}{4,10}\n", "budget (B)", "planned peak (B)",
+                      "recomputed", "overhead", "gap");
+  const int rows = 8;
+  for (int i = 0; i < rows; ++i) {
+    int64_t peak = none.peakBytes -
+                   (none.peakBytes - least.minimumPeak) * static_cast<int64_t>(i) / (rows - 1);
+    ftc::remat::BudgetResult result = ftc::remat::scheduleForBudget(*graph, peak);
+    if (!result.feasible)
+      continue;
+    double recomputed = result.estimate.recomputeFlops;
+    os << llvm::formatv("  {0,18}{1,20}{2,8:f2} GFLOP{3,11:f1}%{4,9:f1}%\n",
+                        withCommas(peak + offset), withCommas(result.estimate.peakBytes + offset),
+                        recomputed / 1e9, 100 * recomputed / graph->stepFlops,
+                        recomputed > 0 ? 100 * (recomputed - result.lowerBoundFlops) / recomputed
+                                       : 0.0);
+  }
+  return success();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -351,6 +511,19 @@ int main(int argc, char **argv) {
   options.loraOptions = loraFlags.text();
   options.autocastOptions = autocastFlags.text();
   options.lossScaleOptions = lossScaleFlags.text();
+  if (!ftc::remat::parsePolicy(rematPolicy) || rematPolicy == "budget")
+    return error("--remat: expected none, blocks or sqrt, got '" + rematPolicy + "'");
+  std::optional<int64_t> budget;
+  if (memoryBudget.getNumOccurrences()) {
+    budget = ftc::remat::parseBytes(memoryBudget);
+    if (!budget)
+      return error("--memory-budget: expected bytes (3000000, 512KiB, 300MiB, 1.5GiB), got '" +
+                   memoryBudget + "'");
+    if (rematPolicy != "none")
+      return error("--memory-budget chooses what to recompute; it does not go with --remat=" +
+                   rematPolicy);
+  }
+  options.rematOptions = "policy=" + rematPolicy;
   // The tiles follow the CPU the code is compiled for (--mcpu, else this
   // host), and --dump-pipeline names them, so a replay needs no host.
   if (bf16Dot && !ftc::hasCpuFeature(**tm, "avx512bf16"))
@@ -390,13 +563,23 @@ int main(int argc, char **argv) {
 
   // The model as read, for the training part of the report.
   OwningOpRef<ModuleOp> original = report ? module->clone() : nullptr;
+  if (budget) {
+    FailureOr<std::string> chosen = rematForBudget(*module, options, *budget);
+    if (failed(chosen))
+      return 1;
+    options.rematOptions = *chosen;
+    pm.clear();
+    if (failed(ftc::buildCpuPipeline(pm, options, optionError)))
+      return 1;
+  }
   if (failed(pm.run(*module)))
     return 1;
   if (report) { // beside the module when that goes to stdout
     llvm::raw_ostream &os = outputFile == "-" ? llvm::errs() : llvm::outs();
     printReport(*module, os);
     printPrecisionReport(*module, os);
-    if (failed(printTrainingReport(*original, options, os)))
+    if (failed(printTrainingReport(*original, options, os)) ||
+        failed(printRematReport(*original, *module, options, os)))
       return 1;
   }
 

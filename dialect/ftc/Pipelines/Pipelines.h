@@ -41,6 +41,12 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Options of ftc-loss-scale, as in --ftc-loss-scale='loss-scale=dynamic' "
                      "(default: dynamic loss scaling for fp16, none otherwise)"),
       llvm::cl::init("")};
+  // ftc-remat's: `ftc-cpu{remat-options={policy=blocks}}`.
+  Option<std::string> rematOptions{
+      *this, "remat-options",
+      llvm::cl::desc("Options of ftc-remat, as in --ftc-remat='policy=blocks' "
+                     "(default: keep every saved value)"),
+      llvm::cl::init("")};
   Option<std::string> cpuIsa{
       *this, "cpu-isa",
       llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512bf16, "
@@ -61,13 +67,15 @@ mlir::LogicalResult buildTrainingStepPipeline(mlir::OpPassManager &pm,
                                               const PipelineOptions &options,
                                               ErrorHandler errorHandler);
 
-/// From the training step in train ops to the LLVM dialect for the CPU.
-void buildCpuCodegenPipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
+/// From the training step in train ops to the LLVM dialect for the CPU; with
+/// `untilMemoryPlan`, only as far as the memory plan (`ftc.memory`).
+void buildCpuCodegenPipeline(mlir::OpPassManager &pm, const PipelineOptions &options,
+                             bool untilMemoryPlan = false);
 
 /// The whole compile for the CPU: training step, then codegen.
 mlir::LogicalResult buildCpuPipeline(mlir::OpPassManager &pm,
                                      const PipelineOptions &options,
-                                     ErrorHandler errorHandler);
+                                     ErrorHandler errorHandler, bool untilMemoryPlan = false);
 
 /// Registers the pipelines above: --ftc-frontend, --ftc-training-step,
 /// --ftc-cpu-codegen and --ftc-cpu.

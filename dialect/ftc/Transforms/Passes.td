@@ -56,6 +56,69 @@ def Autodiff : Pass<"ftc-autodiff", "::mlir::ModuleOp"> {
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
+def Remat : Pass<"ftc-remat", "::mlir::ModuleOp"> {
+  let summary = "Gradient checkpointing: keeps or recomputes each value the backward reads";
+  let description = [{
+    After ftc-autodiff, on the gradient function: each forward value the
+    backward reads (autodiff's saved tensors) is kept from the forward, or
+    recomputed in the backward from kept values. Policies:
+
+    - `none`: keep everything;
+    - `blocks`: in each of the model's functions (a transformer block; the
+      inliner's call sites tell their ops apart), keep what it reads from
+      before it and recompute the rest: `torch.utils.checkpoint` per block;
+    - `sqrt`: the same over about sqrt(n) groups of consecutive blocks
+      (Chen et al. 2016); a model without functions is cut at its
+      articulation values (one value carries the whole forward on);
+    - `budget` (`memory-budget=BYTES`, also KiB, MiB, GiB): the fewest
+      recomputed FLOPs whose peak, in ftc-remat's memory model, is at most
+      the budget. Each block keeps everything, recomputes all but the
+      products, or recomputes everything; dynamic programming over the
+      blocks picks, the simulation checks. A budget below the least peak
+      is an error naming that peak.
+
+    Recomputed ops are clones, each placed just before its first reader in
+    the backward and marked `train.recomputed`; they read the kept values
+    through `train.remat_barrier`, so that CSE cannot fold them back into
+    the originals. Clones compute exactly what the originals did (a
+    dropout's mask depends on its stream and the step, which the clone
+    keeps). The module records the verdict in `train.remat`.
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", /*default=*/"\"none\"",
+           "none, blocks, sqrt or budget">,
+    Option<"memoryBudget", "memory-budget", "std::string", /*default=*/"\"\"",
+           "budget: the peak of the gradient function's tensors, in bytes (also KiB, MiB, GiB)">,
+  ];
+  let dependentDialects = ["::ftc::train::TrainDialect"];
+}
+
+def TestRematCost : Pass<"ftc-test-remat-cost", "::mlir::ModuleOp"> {
+  let summary = "Tests only: ftc-remat's cost model, as a remark on each forward op";
+  let description = [{
+    On each gradient function: a remark on every forward op with the bytes
+    of its results, its FLOPs, whether the backward reads a result (saved)
+    and whether the op is a product or free (a parameter read or constant),
+    and one on the function with its segments.
+  }];
+}
+
+def TestRematSchedule : Pass<"ftc-test-remat-schedule", "::mlir::ModuleOp"> {
+  let summary = "Tests only: ftc-remat's schedule, as a remark on each saved value";
+  let description = [{
+    On each gradient function, for a policy (or a memory budget): a remark
+    on every op whose results the backward reads, `kept` or `recomputed`,
+    and one on the function with the memory model's peak, kept bytes and
+    recomputed FLOPs. Nothing is rewritten.
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", /*default=*/"\"none\"",
+           "none, blocks, sqrt or budget">,
+    Option<"memoryBudget", "memory-budget", "std::string", /*default=*/"\"\"",
+           "budget: the peak in bytes (also KiB, MiB, GiB)">,
+  ];
+}
+
 def Lora : Pass<"ftc-lora", "::mlir::ModuleOp"> {
   let summary = "LoRA adapters on the matched linear weights; the rest frozen";
   let description = [{

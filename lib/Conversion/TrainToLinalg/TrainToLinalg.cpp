@@ -69,6 +69,8 @@ struct ConvertTrainToLinalgPass
     target.addIllegalDialect<TrainDialect>();
     // Removed by ftc-bind-abi (reported above when still here).
     target.addLegalOp<ParamOp, SlotOp, GetParamOp, SetParamOp>();
+    // ftc-remat's barriers stay until bufferization (see RematBarrierOp).
+    target.addLegalOp<RematBarrierOp>();
     RewritePatternSet patterns(&getContext());
     ftc::populateTrainToLinalgPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))

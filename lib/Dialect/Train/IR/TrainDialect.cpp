@@ -210,6 +210,22 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
                                << attr.getValue();
     return success();
   }
+  if (name == getRecomputedAttrName()) {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitOpError() << "'" << name
+                               << "' is a unit attribute marking an op ftc-remat "
+                                  "recomputes in the backward pass";
+    return success();
+  }
+  if (name == getRematAttrName()) {
+    auto verdict = dyn_cast<DictionaryAttr>(attr.getValue());
+    if (!isa<ModuleOp>(op) || !verdict)
+      return op->emitOpError() << "'" << name
+                               << "' belongs on the module and is a dictionary (ftc-remat's "
+                                  "policy and verdict), got "
+                               << attr.getValue();
+    return success();
+  }
   if (name == getInputAttrName())
     return op->emitOpError() << "cannot carry '" << name
                              << "': it names a batch input and belongs on an "
@@ -219,6 +235,7 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
                            << getOptimizerAttrName() << ", " << getLoraAttrName() << ", "
                            << getPrecisionAttrName() << ", " << getLossScaleAttrName()
                            << ", " << getLossSeedAttrName()
+                           << ", " << getRecomputedAttrName() << ", " << getRematAttrName()
                            << ", " << getStepAttrName()
                            << ", " << getGradientOfAttrName() << " or "
                            << getGradParamsAttrName();

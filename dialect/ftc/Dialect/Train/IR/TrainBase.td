@@ -98,6 +98,17 @@ def Train_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getLossSeedAttrName() {
       return ::llvm::StringLiteral("train.loss_seed");
     }
+    /// Unit attribute on an op ftc-remat cloned into the backward pass to
+    /// recompute a forward value.
+    static constexpr ::llvm::StringLiteral getRecomputedAttrName() {
+      return ::llvm::StringLiteral("train.recomputed");
+    }
+    /// On the module, after ftc-remat: its policy and its memory model's
+    /// verdict (peak, kept, recomputed_ops, recompute_flops, step_flops and,
+    /// for a budget, lower_bound_flops).
+    static constexpr ::llvm::StringLiteral getRematAttrName() {
+      return ::llvm::StringLiteral("train.remat");
+    }
     /// On the module, after ftc-loss-scale: the dynamic loss scaling's
     /// settings (init_scale, growth_factor, backoff_factor, growth_interval).
     static constexpr ::llvm::StringLiteral getLossScaleAttrName() {

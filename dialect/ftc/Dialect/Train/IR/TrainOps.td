@@ -227,6 +227,26 @@ def Train_StopGradientOp : Train_Op<"stop_gradient", [Pure, SameOperandsAndResul
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
+def Train_RematBarrierOp : Train_Op<"remat_barrier", [Pure, SameOperandsAndResultType]> {
+  let summary = "the identity, read by recomputed ops so that CSE keeps them apart";
+  let description = [{
+    `ftc-remat` recomputes forward values in the backward pass from values it
+    keeps. The recomputed ops are clones of forward ops; read from the kept
+    values directly, they would be identical to the originals and CSE would
+    fold them back (keeping the originals alive, the memory not saved).
+    They read the kept values through this op instead: a value that no
+    pass looks through, which bufferizes to its operand's buffer (no copy).
+
+    ```mlir
+    %x1 = train.remat_barrier %x : tensor<8x128x256xf32>
+    %h1 = train.layer_norm %x1, %w, %b {train.recomputed} : ...
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
 def Train_CastOp : Train_Op<"cast", [Pure, SameOperandsAndResultShape, SavesCustom]> {
   let summary = "converts the element type, keeping the shape (Tensor.to(dtype))";
   let description = [{

@@ -1,0 +1,128 @@
+//===- Remat.h - what the backward keeps, what it recomputes ----*- C++ -*-===//
+//
+// ftc-remat's pieces, each testable on its own (the ftc-test-remat-* passes)
+// and used by `ftc --report`:
+//
+// - the cost model: bytes and FLOPs of each forward value of a gradient
+//   function, and the values the backward reads (StepGraph);
+// - the memory model: the peak of live tensors in the gradient function
+//   for a schedule, by simulating the rewritten function (simulate);
+// - the schedules: which forward ops the backward recomputes instead of
+//   keeping their results, by policy (none, blocks, sqrt) or for a
+//   memory budget (scheduleForBudget);
+// - the rewrite: the recomputed ops cloned into the backward, each just
+//   before its first reader there (rewrite).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FTC_TRANSFORMS_REMAT_H
+#define FTC_TRANSFORMS_REMAT_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
+
+#include <optional>
+#include <string>
+
+namespace ftc::remat {
+
+/// Bytes held by `v` itself: 0 for a view of another tensor (train.reshape
+/// and train.split bufferize to views), its elements' bytes otherwise.
+int64_t storageBytes(mlir::Value v);
+
+/// FLOPs of one forward op (an estimate: 2 per multiply-add of a product,
+/// a few per element of the other ops; 0 for views).
+double estimateFlops(mlir::Operation *op);
+
+/// The matrix products (linear, matmul, attention): expensive to recompute.
+bool isProduct(mlir::Operation *op);
+
+/// The gradient function as ftc-remat sees it.
+struct StepGraph {
+  mlir::func::FuncOp func;
+  /// The backward's first op: autodiff's seed (train.loss_seed).
+  mlir::Operation *seed = nullptr;
+  /// The ops before the seed, and from the seed to the terminator.
+  llvm::SmallVector<mlir::Operation *> forward, backward;
+  /// Forward values the backward reads: autodiff's saved tensors, each
+  /// declared by its reader's op in getSavedForBackward.
+  llvm::SetVector<mlir::Value> saved;
+  /// Forward ops by segment (-1: in none): the model's functions, as the
+  /// inliner's call sites tell them apart, else the stretches between the
+  /// forward's articulation values (one value carries everything on).
+  llvm::DenseMap<mlir::Operation *, int> segmentOf;
+  int numSegments = 0;
+  bool segmentsAreCalls = false;
+  /// The FLOPs of the function (forward and backward), for the overhead.
+  double stepFlops = 0;
+
+  /// A forward value available to the backward at no memory cost: an
+  /// argument, a parameter read, a result of an op without operands.
+  bool isFree(mlir::Value v) const;
+  /// A forward op the backward may run again: side-effect free, no
+  /// regions, operands, not free, no result returned.
+  bool canRecompute(mlir::Operation *op) const;
+};
+
+/// Fails (with a diagnostic) when `grad` has no seed or more than one block.
+mlir::FailureOr<StepGraph> analyzeStep(mlir::func::FuncOp grad);
+
+/// The forward ops whose results the backward recomputes.
+using Schedule = llvm::DenseSet<mlir::Operation *>;
+
+/// The memory model's verdict on a schedule.
+struct Estimate {
+  /// Most bytes of tensors live at once in the rewritten function
+  /// (parameters and arguments apart; each tensor from its op to its last
+  /// reader; views share their source's bytes).
+  int64_t peakBytes = 0;
+  /// Bytes live when the backward starts: what the forward keeps.
+  int64_t keptBytes = 0;
+  /// FLOPs of the recomputed ops.
+  double recomputeFlops = 0;
+  int64_t recomputedOps = 0;
+};
+Estimate simulate(const StepGraph &graph, const Schedule &schedule);
+
+enum class Policy { None, Blocks, Sqrt, Budget };
+std::optional<Policy> parsePolicy(llvm::StringRef name);
+llvm::StringRef policyName(Policy policy);
+
+/// `blocks`: keep what each segment reads from before it, recompute inside.
+/// `sqrt`: the same over about sqrt(n) groups of consecutive segments.
+Schedule scheduleFor(const StepGraph &graph, Policy policy);
+
+/// The choice of the budget policy: for each segment, keep everything,
+/// recompute all but the products, or recompute everything (products too);
+/// dynamic programming over the segments for the fewest recomputed FLOPs
+/// whose peak fits, checked by simulation.
+struct BudgetResult {
+  Schedule schedule;
+  Estimate estimate;
+  bool feasible = false;
+  /// The least peak reachable (the `min` schedule's).
+  int64_t minimumPeak = 0;
+  /// A lower bound on the recomputed FLOPs of any schedule, per value,
+  /// whose peak fits (a fractional knapsack over the saved values: each
+  /// recomputed value frees at most its bytes and costs at least its op).
+  double lowerBoundFlops = 0;
+};
+BudgetResult scheduleForBudget(const StepGraph &graph, int64_t budgetBytes);
+
+/// Clones the recomputed ops into the backward, each before its first
+/// reader there, reading the kept values through train.remat_barrier; the
+/// clones carry `train.recomputed`.
+void rewrite(const StepGraph &graph, const Schedule &schedule);
+
+/// "512MiB", "1.5GiB", "3000000" (also KiB, GiB, KB, MB, GB) as bytes.
+std::optional<int64_t> parseBytes(llvm::StringRef text);
+
+/// train.remat_barrier's bufferization: its operand's buffer.
+void registerBufferizationModels(mlir::DialectRegistry &registry);
+
+} // namespace ftc::remat
+
+#endif // FTC_TRANSFORMS_REMAT_H

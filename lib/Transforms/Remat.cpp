@@ -1,0 +1,774 @@
+//===- Remat.cpp - keep or recompute each forward value for the backward --===//
+//
+// The cost model, the memory model, the schedules and the rewrite of
+// ftc/Transforms/Remat.h, and the pass that chains them, ftc-remat.
+//
+// Upstream MLIR has no rematerialization for a joint forward and backward
+// (its liveness analyses answer "what is live here", not "what should be
+// kept"), so this file is ftc's own; the rewrite's clones are ordinary ops
+// that the rest of the pipeline lowers, fuses and plans like any other.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Transforms/Remat.h"
+
+#include "ftc/Dialect/Train/IR/TrainModel.h"
+#include "ftc/Transforms/Passes.h"
+
+#include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/DebugLog.h"
+
+#include <algorithm>
+#include <cmath>
+
+#define DEBUG_TYPE "ftc-remat"
+
+namespace ftc {
+#define GEN_PASS_DEF_REMAT
+#include "ftc/Transforms/Passes.h.inc"
+} // namespace ftc
+
+using namespace mlir;
+using namespace ftc::train;
+namespace remat = ftc::remat;
+
+//===----------------------------------------------------------------------===//
+// The cost model
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+double elements(Value v) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  return type && type.hasStaticShape() ? static_cast<double>(type.getNumElements()) : 0;
+}
+
+bool isView(Operation *op) { return isa_and_nonnull<ReshapeOp, SplitOp>(op); }
+
+/// The value whose buffer `v` is: through views, to the tensor they view.
+Value storageRoot(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (!isView(def))
+      break;
+    v = def->getOperand(0);
+  }
+  return v;
+}
+
+/// Q K^T and P V (2 FLOPs per multiply-add each) and the softmax.
+double attentionFlops(Value query, Value key) {
+  auto q = cast<RankedTensorType>(query.getType());
+  auto k = cast<RankedTensorType>(key.getType());
+  double d = q.getDimSize(q.getRank() - 1), s = k.getDimSize(k.getRank() - 2);
+  return elements(query) / d * s * (4 * d + 5);
+}
+
+} // namespace
+
+int64_t remat::storageBytes(Value v) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!type || !type.hasStaticShape() || isView(v.getDefiningOp()))
+    return 0;
+  return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
+}
+
+bool remat::isProduct(Operation *op) { return isa<LinearOp, MatmulOp, AttentionOp>(op); }
+
+double remat::estimateFlops(Operation *op) {
+  if (isa<LinearOp, MatmulOp>(op)) // and the bias, one add per output
+    return productFlops(op) + (op->getNumOperands() > 2 ? elements(op->getResult(0)) : 0);
+  if (auto attention = dyn_cast<AttentionOp>(op))
+    return attentionFlops(attention.getQuery(), attention.getKey());
+  if (auto grad = dyn_cast<AttentionGradOp>(op)) // the probabilities again, and 3 products
+    return 2.5 * attentionFlops(grad.getQuery(), grad->getOperand(2));
+  if (isView(op) || isa<GetParamOp>(op) || op->getNumResults() == 0)
+    return 0;
+  double n = 0;
+  for (Value r : op->getResults())
+    n += elements(r);
+  if (isa<LayerNormOp, LayerNormGradOp>(op))
+    return 8 * n;
+  if (isa<GeluOp, GeluGradOp>(op))
+    return 10 * n;
+  if (isa<SoftmaxOp, LogSoftmaxOp, DropoutOp>(op))
+    return 5 * n;
+  if (isa<CrossEntropyOp, CrossEntropyGradOp, MseLossOp, SumOp, MeanOp, MaxOp>(op))
+    return 5 * elements(op->getOperand(0));
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// The gradient function
+//===----------------------------------------------------------------------===//
+
+bool remat::StepGraph::isFree(Value v) const {
+  v = storageRoot(v);
+  Operation *def = v.getDefiningOp();
+  return !def || isa<GetParamOp>(def) || def->getNumOperands() == 0;
+}
+
+bool remat::StepGraph::canRecompute(Operation *op) const {
+  if (op->getNumRegions() || op->getNumOperands() == 0 || isa<GetParamOp>(op) ||
+      !isMemoryEffectFree(op))
+    return false;
+  func::FuncOp f = func; // a handle: const members cannot query it
+  Operation *terminator = f.getBody().front().getTerminator();
+  for (Value r : op->getResults())
+    if (!isa<RankedTensorType>(r.getType()) ||
+        llvm::is_contained(r.getUsers(), terminator))
+      return false;
+  return true;
+}
+
+namespace {
+
+/// The outermost call site an op was inlined from, if any.
+Attribute callSiteOf(Location loc) {
+  if (auto site = dyn_cast<CallSiteLoc>(loc))
+    return site.getCaller();
+  return nullptr;
+}
+
+/// Segments by call site: each run of ops inlined from one call.
+bool segmentByCalls(remat::StepGraph &graph) {
+  Attribute current;
+  int segment = -1;
+  for (Operation *op : graph.forward) {
+    Attribute site = callSiteOf(op->getLoc());
+    if (!site) {
+      graph.segmentOf[op] = -1;
+      continue;
+    }
+    if (site != current) {
+      current = site;
+      ++segment;
+    }
+    graph.segmentOf[op] = segment;
+  }
+  graph.numSegments = segment + 1;
+  return graph.numSegments > 0;
+}
+
+/// Segments between articulation values: after an op whose result is the
+/// only non-free forward value the rest of the forward reads.
+void segmentByArticulation(remat::StepGraph &graph) {
+  llvm::DenseMap<Operation *, int64_t> position;
+  for (auto [i, op] : llvm::enumerate(graph.forward))
+    position[op] = i;
+  llvm::DenseMap<Value, int64_t> lastForwardUse;
+  for (auto [i, op] : llvm::enumerate(graph.forward))
+    for (Value v : op->getOperands())
+      if (v.getDefiningOp() && position.contains(v.getDefiningOp()) && !graph.isFree(v))
+        lastForwardUse[v] = static_cast<int64_t>(i);
+  llvm::DenseSet<Value> open;
+  int segment = 0;
+  for (auto [i, op] : llvm::enumerate(graph.forward)) {
+    graph.segmentOf[op] = graph.isFree(op->getNumResults() ? op->getResult(0) : Value())
+                              ? -1
+                              : segment;
+    for (Value r : op->getResults())
+      if (lastForwardUse.lookup(r) > static_cast<int64_t>(i))
+        open.insert(r);
+    llvm::SmallVector<Value> done;
+    for (Value v : open)
+      if (lastForwardUse.lookup(v) <= static_cast<int64_t>(i))
+        done.push_back(v);
+    for (Value v : done)
+      open.erase(v);
+    if (open.size() == 1 && graph.segmentOf[op] >= 0 &&
+        llvm::is_contained(op->getResults(), *open.begin()))
+      ++segment;
+  }
+  graph.numSegments = segment;
+  // The ops after the last articulation value form one more segment.
+  for (Operation *op : graph.forward)
+    graph.numSegments = std::max(graph.numSegments, graph.segmentOf[op] + 1);
+}
+
+} // namespace
+
+FailureOr<remat::StepGraph> remat::analyzeStep(func::FuncOp grad) {
+  if (!grad.getBody().hasOneBlock())
+    return grad.emitError() << "ftc-remat needs a gradient function with one block";
+  StepGraph graph;
+  graph.func = grad;
+  Block &body = grad.getBody().front();
+  for (Operation &op : body)
+    if (op.hasAttr(TrainDialect::getLossSeedAttrName())) {
+      graph.seed = &op;
+      break;
+    }
+  if (!graph.seed)
+    return grad.emitError() << "ftc-remat: '" << grad.getSymName()
+                            << "' has no backward seed (train.loss_seed); run "
+                               "ftc-autodiff first";
+  llvm::DenseSet<Operation *> forwardOps;
+  bool inBackward = false;
+  for (Operation &op : body.without_terminator()) {
+    inBackward |= &op == graph.seed;
+    (inBackward ? graph.backward : graph.forward).push_back(&op);
+    if (!inBackward)
+      forwardOps.insert(&op);
+  }
+  for (Operation *op : graph.backward)
+    for (Value v : op->getOperands())
+      if (v.getDefiningOp() && forwardOps.contains(v.getDefiningOp()))
+        graph.saved.insert(v);
+  graph.segmentsAreCalls = segmentByCalls(graph);
+  if (!graph.segmentsAreCalls)
+    segmentByArticulation(graph);
+  for (Operation &op : body)
+    graph.stepFlops += estimateFlops(&op);
+  return graph;
+}
+
+//===----------------------------------------------------------------------===//
+// The memory model
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// For each backward op, the forward ops the schedule clones just before
+/// it, producers first: each recomputed op once, before its first reader in
+/// the backward. The simulation and the rewrite share it.
+SmallVector<SmallVector<Operation *>> planClones(const remat::StepGraph &graph,
+                                                 const remat::Schedule &schedule) {
+  SmallVector<SmallVector<Operation *>> plan(graph.backward.size());
+  llvm::DenseSet<Operation *> done;
+  std::function<void(Operation *, SmallVector<Operation *> &)> visit =
+      [&](Operation *op, SmallVector<Operation *> &list) {
+        if (!done.insert(op).second)
+          return;
+        for (Value v : op->getOperands())
+          if (Operation *def = v.getDefiningOp(); def && schedule.contains(def))
+            visit(def, list);
+        list.push_back(op);
+      };
+  for (auto [i, op] : llvm::enumerate(graph.backward))
+    for (Value v : op->getOperands())
+      if (Operation *def = v.getDefiningOp(); def && schedule.contains(def))
+        visit(def, plan[i]);
+  return plan;
+}
+
+/// The simulated run of a schedule: live bytes at each point, and by
+/// segment what it keeps and recomputes and where its backward runs.
+struct Timeline {
+  std::vector<int64_t> live;
+  int64_t seedTime = 0;
+  std::vector<int64_t> keptBySegment;
+  std::vector<double> flopsBySegment;
+  std::vector<int64_t> backwardBegin, backwardEnd; // -1: none
+  remat::Estimate estimate;
+};
+
+Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &schedule) {
+  struct Tensor {
+    int64_t bytes, def, last;
+    int segment;
+    bool forward;
+  };
+  std::vector<Tensor> tensors;
+  llvm::DenseMap<Value, int64_t> original, copy;
+  Timeline timeline;
+  int segments = graph.numSegments;
+  timeline.keptBySegment.assign(segments, 0);
+  timeline.flopsBySegment.assign(segments, 0);
+  timeline.backwardBegin.assign(segments, -1);
+  timeline.backwardEnd.assign(segments, -1);
+  int64_t t = 0;
+  auto touch = [&](int64_t id, bool inBackward) {
+    Tensor &tensor = tensors[id];
+    tensor.last = std::max(tensor.last, t);
+    if (inBackward && tensor.segment >= 0) {
+      int64_t &begin = timeline.backwardBegin[tensor.segment];
+      begin = begin < 0 ? t : std::min(begin, t);
+      timeline.backwardEnd[tensor.segment] = std::max(timeline.backwardEnd[tensor.segment], t);
+    }
+  };
+  // The tensor `v` names where `op` reads it: the backward and the clones
+  // read recomputed values from the clones.
+  auto lookup = [&](Value v, bool inBackward) -> std::optional<int64_t> {
+    Operation *def = v.getDefiningOp();
+    auto &names = inBackward && def && schedule.contains(def) ? copy : original;
+    auto it = names.find(v);
+    return it == names.end() ? std::nullopt : std::optional<int64_t>(it->second);
+  };
+  // `cloned`: a clone of the forward op `op`, run in the backward.
+  auto run = [&](Operation *op, bool cloned, bool inBackward) {
+    for (Value v : op->getOperands())
+      if (!graph.isFree(v))
+        if (std::optional<int64_t> id = lookup(v, inBackward))
+          touch(*id, inBackward);
+    int segment = graph.segmentOf.lookup(op);
+    bool forward = !inBackward || cloned;
+    if (!forward)
+      segment = -1;
+    auto &names = cloned ? copy : original;
+    for (Value r : op->getResults()) {
+      if (graph.isFree(r))
+        continue;
+      if (isView(op)) { // the viewed tensor's bytes, and lifetime
+        if (std::optional<int64_t> id = lookup(op->getOperand(0), inBackward))
+          names[r] = *id;
+        continue;
+      }
+      names[r] = static_cast<int64_t>(tensors.size());
+      tensors.push_back({remat::storageBytes(r), t, t, segment, forward});
+      if (inBackward)
+        touch(names[r], true);
+    }
+    if (cloned) {
+      double flops = remat::estimateFlops(op);
+      timeline.estimate.recomputeFlops += flops;
+      ++timeline.estimate.recomputedOps;
+      if (segment >= 0)
+        timeline.flopsBySegment[segment] += flops;
+    }
+    ++t;
+  };
+  for (Operation *op : graph.forward)
+    run(op, false, false);
+  timeline.seedTime = t;
+  SmallVector<SmallVector<Operation *>> plan = planClones(graph, schedule);
+  for (auto [i, op] : llvm::enumerate(graph.backward)) {
+    for (Operation *clone : plan[i])
+      run(clone, true, true);
+    run(op, false, true);
+  }
+  // The returned values live to the end.
+  func::FuncOp f = graph.func;
+  Operation *terminator = f.getBody().front().getTerminator();
+  for (Value v : terminator->getOperands()) {
+    Operation *def = v.getDefiningOp();
+    auto &names = def && schedule.contains(def) ? copy : original;
+    if (auto it = names.find(v); it != names.end())
+      touch(it->second, false);
+  }
+  ++t;
+
+  timeline.live.assign(t + 1, 0);
+  for (const Tensor &tensor : tensors) {
+    timeline.live[tensor.def] += tensor.bytes;
+    timeline.live[tensor.last + 1] -= tensor.bytes;
+  }
+  for (int64_t i = 1; i <= t; ++i)
+    timeline.live[i] += timeline.live[i - 1];
+  timeline.live.pop_back();
+  for (const Tensor &tensor : tensors)
+    if (tensor.forward && tensor.def < timeline.seedTime && tensor.last >= timeline.seedTime) {
+      timeline.estimate.keptBytes += tensor.bytes;
+      if (tensor.segment >= 0)
+        timeline.keptBySegment[tensor.segment] += tensor.bytes;
+    }
+  timeline.estimate.peakBytes = *std::max_element(timeline.live.begin(), timeline.live.end());
+
+  return timeline;
+}
+
+} // namespace
+
+remat::Estimate remat::simulate(const StepGraph &graph, const Schedule &schedule) {
+  return simulateTimeline(graph, schedule).estimate;
+}
+
+//===----------------------------------------------------------------------===//
+// The schedules
+//===----------------------------------------------------------------------===//
+
+std::optional<remat::Policy> remat::parsePolicy(StringRef name) {
+  return llvm::StringSwitch<std::optional<Policy>>(name)
+      .Case("none", Policy::None)
+      .Case("blocks", Policy::Blocks)
+      .Case("sqrt", Policy::Sqrt)
+      .Case("budget", Policy::Budget)
+      .Default(std::nullopt);
+}
+
+StringRef remat::policyName(Policy policy) {
+  switch (policy) {
+  case Policy::None:
+    return "none";
+  case Policy::Blocks:
+    return "blocks";
+  case Policy::Sqrt:
+    return "sqrt";
+  case Policy::Budget:
+    return "budget";
+  }
+  llvm_unreachable("policy");
+}
+
+namespace {
+
+/// The ops of each group of `groupSize` consecutive segments (those with
+/// `include`) that the backward can recompute from what the group reads:
+/// every forward reader of their results is in the group.
+remat::Schedule recomputeInsideGroups(const remat::StepGraph &graph, int groupSize,
+                                      function_ref<bool(Operation *)> include) {
+  auto groupOf = [&](Operation *op) {
+    int segment = graph.segmentOf.lookup(op);
+    return segment < 0 ? -1 : segment / groupSize;
+  };
+  llvm::DenseSet<Operation *> forward(graph.forward.begin(), graph.forward.end());
+  remat::Schedule schedule;
+  for (Operation *op : graph.forward) {
+    int group = groupOf(op);
+    if (group < 0 || !include(op) || !graph.canRecompute(op))
+      continue;
+    bool inside = llvm::all_of(op->getUsers(), [&](Operation *user) {
+      return !forward.contains(user) || groupOf(user) == group;
+    });
+    if (inside)
+      schedule.insert(op);
+  }
+  return schedule;
+}
+
+} // namespace
+
+remat::Schedule remat::scheduleFor(const StepGraph &graph, Policy policy) {
+  switch (policy) {
+  case Policy::None:
+  case Policy::Budget:
+    return {};
+  case Policy::Blocks:
+    return recomputeInsideGroups(graph, 1, [](Operation *) { return true; });
+  case Policy::Sqrt: {
+    int group = std::max(1, static_cast<int>(std::ceil(std::sqrt(graph.numSegments))));
+    return recomputeInsideGroups(graph, group, [](Operation *) { return true; });
+  }
+  }
+  llvm_unreachable("policy");
+}
+
+remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t budget) {
+  // Each segment's choices: keep all, recompute all but the products, or
+  // recompute all (products too).
+  enum { Keep, Cheap, All, Choices };
+  Schedule choices[Choices] = {
+      {},
+      recomputeInsideGroups(graph, 1, [](Operation *op) { return !isProduct(op); }),
+      recomputeInsideGroups(graph, 1, [](Operation *) { return true; })};
+  Timeline runs[Choices];
+  for (int c = 0; c < Choices; ++c)
+    runs[c] = simulateTimeline(graph, choices[c]);
+
+  BudgetResult result;
+  result.minimumPeak = runs[Keep].estimate.peakBytes;
+  for (const Timeline &run : runs)
+    result.minimumPeak = std::min(result.minimumPeak, run.estimate.peakBytes);
+
+  // Lower bound: a saved tensor's bytes are freed only by recomputing the op
+  // that computes them (through views: the op whose buffer they view), which
+  // costs at least that op's FLOPs; and the peak falls by at most what is
+  // freed. A fractional knapsack over those ops bounds any schedule's FLOPs.
+  struct Item {
+    double bytes, flops;
+  };
+  std::vector<Item> items;
+  llvm::DenseMap<Operation *, double> savedBytes;
+  llvm::DenseSet<Value> roots;
+  for (Value v : graph.saved)
+    if (Value root = storageRoot(v); roots.insert(root).second)
+      if (Operation *def = root.getDefiningOp(); def && graph.canRecompute(def))
+        savedBytes[def] += storageBytes(root);
+  for (auto [op, bytes] : savedBytes)
+    items.push_back({bytes, estimateFlops(op)});
+  llvm::sort(items, [](const Item &a, const Item &b) {
+    return a.flops * b.bytes < b.flops * a.bytes; // cheapest per byte first
+  });
+  double toFree = static_cast<double>(runs[Keep].estimate.peakBytes - budget);
+  for (const Item &item : items) {
+    if (toFree <= 0)
+      break;
+    double part = std::min(1.0, toFree / std::max(item.bytes, 1.0));
+    result.lowerBoundFlops += part * item.flops;
+    toFree -= part * item.bytes;
+  }
+
+  // The chain model: while the backward runs segment s, the segments before
+  // it hold what they keep, and s itself its peak less theirs (measured on
+  // the run where every segment made the same choice).
+  int segments = graph.numSegments;
+  std::vector<std::array<int64_t, Choices>> kept(segments), transient(segments);
+  std::vector<std::array<double, Choices>> flops(segments);
+  for (int c = 0; c < Choices; ++c) {
+    const Timeline &run = runs[c];
+    int64_t before = 0;
+    for (int s = 0; s < segments; ++s) {
+      kept[s][c] = run.keptBySegment[s];
+      flops[s][c] = run.flopsBySegment[s];
+      int64_t peak = 0;
+      if (run.backwardBegin[s] >= 0)
+        for (int64_t t = run.backwardBegin[s]; t <= run.backwardEnd[s]; ++t)
+          peak = std::max(peak, run.live[t]);
+      transient[s][c] = peak - before;
+      before += kept[s][c];
+    }
+  }
+  int64_t keptOutside = runs[Keep].estimate.keptBytes;
+  for (int s = 0; s < segments; ++s)
+    keptOutside -= kept[s][Keep];
+
+  // Dynamic programming over the segments in forward order, keeping the
+  // Pareto front of (bytes kept so far, FLOPs recomputed so far).
+  struct State {
+    int64_t kept;
+    double flops;
+    int parent, choice;
+  };
+  auto solve = [&](int64_t limit) -> std::optional<std::vector<int>> {
+    std::vector<std::vector<State>> fronts(segments + 1);
+    fronts[0].push_back({0, 0, -1, -1});
+    for (int s = 0; s < segments; ++s) {
+      std::vector<State> next;
+      for (auto [i, state] : llvm::enumerate(fronts[s]))
+        for (int c = 0; c < Choices; ++c)
+          if (state.kept + transient[s][c] <= limit)
+            next.push_back({state.kept + kept[s][c], state.flops + flops[s][c],
+                            static_cast<int>(i), c});
+      llvm::sort(next, [](const State &a, const State &b) {
+        return a.kept != b.kept ? a.kept < b.kept : a.flops < b.flops;
+      });
+      for (const State &state : next)
+        if (fronts[s + 1].empty() || state.flops < fronts[s + 1].back().flops)
+          fronts[s + 1].push_back(state);
+    }
+    int best = -1;
+    for (auto [i, state] : llvm::enumerate(fronts[segments]))
+      if (keptOutside + state.kept <= limit &&
+          (best < 0 || state.flops < fronts[segments][best].flops))
+        best = static_cast<int>(i);
+    if (best < 0)
+      return std::nullopt;
+    std::vector<int> picked(segments);
+    for (int s = segments; s > 0; --s) {
+      picked[s - 1] = fronts[s][best].choice;
+      best = fronts[s][best].parent;
+    }
+    return picked;
+  };
+
+  // The model is checked by simulating the schedule it picks; where the two
+  // disagree, the model's limit is lowered by the difference and solved again.
+  int64_t limit = budget;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::optional<std::vector<int>> picked = solve(limit);
+    if (!picked)
+      break;
+    Schedule schedule;
+    for (Operation *op : graph.forward) {
+      int s = graph.segmentOf.lookup(op);
+      if (s >= 0 && choices[(*picked)[s]].contains(op))
+        schedule.insert(op);
+    }
+    Estimate estimate = simulate(graph, schedule);
+    LDBG() << "budget " << budget << ", model limit " << limit << ": peak "
+           << estimate.peakBytes << ", " << estimate.recomputeFlops << " FLOPs";
+    if (estimate.peakBytes <= budget) {
+      result.schedule = std::move(schedule);
+      result.estimate = estimate;
+      result.feasible = true;
+      return result;
+    }
+    limit -= estimate.peakBytes - budget;
+  }
+  // No choice fits (or the model would not converge): the least peak found.
+  int least = 0;
+  for (int c = 1; c < Choices; ++c)
+    if (runs[c].estimate.peakBytes < runs[least].estimate.peakBytes)
+      least = c;
+  result.schedule = choices[least];
+  result.estimate = runs[least].estimate;
+  result.feasible = result.estimate.peakBytes <= budget;
+  return result;
+}
+
+//===----------------------------------------------------------------------===//
+// The rewrite
+//===----------------------------------------------------------------------===//
+
+void remat::rewrite(const StepGraph &graph, const Schedule &schedule) {
+  SmallVector<SmallVector<Operation *>> plan = planClones(graph, schedule);
+  IRMapping clones;
+  llvm::DenseMap<Value, Value> barriers;
+  func::FuncOp f = graph.func;
+  OpBuilder b(f.getContext());
+  for (auto [i, op] : llvm::enumerate(graph.backward)) {
+    b.setInsertionPoint(op);
+    for (Operation *original : plan[i]) {
+      for (Value v : original->getOperands()) {
+        if (clones.contains(v))
+          continue;
+        Value &barrier = barriers[v];
+        if (!barrier)
+          barrier = RematBarrierOp::create(b, v.getLoc(), v);
+        clones.map(v, barrier);
+      }
+      Operation *clone = b.clone(*original, clones);
+      clone->setAttr(TrainDialect::getRecomputedAttrName(), b.getUnitAttr());
+    }
+    for (OpOperand &use : op->getOpOperands())
+      if (Operation *def = use.get().getDefiningOp(); def && schedule.contains(def))
+        use.set(clones.lookup(use.get()));
+  }
+}
+
+std::optional<int64_t> remat::parseBytes(StringRef text) {
+  text = text.trim();
+  size_t digits = text.find_first_not_of("0123456789.");
+  StringRef number = text.take_front(digits), unit = text.drop_front(number.size()).trim();
+  double value;
+  if (number.empty() || number.getAsDouble(value) || value < 0)
+    return std::nullopt;
+  double scale = llvm::StringSwitch<double>(unit.lower())
+                     .Cases({"", "b"}, 1)
+                     .Cases({"kib", "k"}, 1024.0)
+                     .Cases({"mib", "m"}, 1024.0 * 1024)
+                     .Cases({"gib", "g"}, 1024.0 * 1024 * 1024)
+                     .Case("kb", 1e3)
+                     .Case("mb", 1e6)
+                     .Case("gb", 1e9)
+                     .Default(-1);
+  if (scale < 0)
+    return std::nullopt;
+  return static_cast<int64_t>(std::floor(value * scale));
+}
+
+//===----------------------------------------------------------------------===//
+// train.remat_barrier in bufferization
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+namespace bz = mlir::bufferization;
+
+/// The identity on buffers: the result is its operand's buffer.
+struct RematBarrierBufferization
+    : bz::BufferizableOpInterface::ExternalModel<RematBarrierBufferization, RematBarrierOp> {
+  bool bufferizesToMemoryRead(Operation *, OpOperand &, const bz::AnalysisState &) const {
+    return false;
+  }
+  bool bufferizesToMemoryWrite(Operation *, OpOperand &, const bz::AnalysisState &) const {
+    return false;
+  }
+  bz::AliasingValueList getAliasingValues(Operation *op, OpOperand &,
+                                          const bz::AnalysisState &) const {
+    return {{op->getResult(0), bz::BufferRelation::Equivalent}};
+  }
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const bz::BufferizationOptions &options,
+                          bz::BufferizationState &state) const {
+    FailureOr<Value> buffer = bz::getBuffer(rewriter, op->getOperand(0), options, state);
+    if (failed(buffer))
+      return failure();
+    bz::replaceOpWithBufferizedValues(rewriter, op, *buffer);
+    return success();
+  }
+};
+
+} // namespace
+
+void remat::registerBufferizationModels(DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *context, TrainDialect *) {
+    RematBarrierOp::attachInterface<RematBarrierBufferization>(*context);
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// ftc-remat
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+struct RematPass : public ftc::CheckedOptionsPass<RematPass, ftc::impl::RematBase<RematPass>> {
+  using CheckedOptionsPass::CheckedOptionsPass;
+
+  LogicalResult checkOptions(function_ref<LogicalResult(const Twine &)> errorHandler) {
+    std::optional<remat::Policy> parsed = remat::parsePolicy(policy);
+    if (!parsed)
+      return errorHandler("ftc-remat: policy: expected none, blocks, sqrt or budget, got '" +
+                          policy + "'");
+    chosen = *parsed;
+    budget.reset();
+    if (!memoryBudget.empty()) {
+      budget = remat::parseBytes(memoryBudget);
+      if (!budget)
+        return errorHandler("ftc-remat: memory-budget: expected bytes (as 3000000, 512KiB, "
+                            "300MiB or 1.5GiB), got '" +
+                            memoryBudget + "'");
+      if (chosen != remat::Policy::None && chosen != remat::Policy::Budget)
+        return errorHandler("ftc-remat: memory-budget goes with policy=budget, not policy=" +
+                            policy);
+      chosen = remat::Policy::Budget;
+    } else if (chosen == remat::Policy::Budget) {
+      return errorHandler("ftc-remat: policy=budget needs memory-budget");
+    }
+    return success();
+  }
+
+  void runOnOperation() override {
+    if (failed(checkOptions([&](const Twine &message) {
+          return getOperation().emitError(message);
+        })))
+      return signalPassFailure();
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> grads;
+    for (auto func : module.getOps<func::FuncOp>())
+      if (func->hasAttr(TrainDialect::getGradientOfAttrName()))
+        grads.push_back(func);
+    for (func::FuncOp grad : grads)
+      if (failed(runOn(grad)))
+        return signalPassFailure();
+  }
+
+  LogicalResult runOn(func::FuncOp grad) {
+    FailureOr<remat::StepGraph> graph = remat::analyzeStep(grad);
+    if (failed(graph))
+      return failure();
+    remat::Schedule schedule;
+    remat::Estimate estimate;
+    double lowerBound = -1;
+    if (chosen == remat::Policy::Budget) {
+      remat::BudgetResult result = remat::scheduleForBudget(*graph, *budget);
+      if (!result.feasible)
+        return grad.emitError() << "ftc-remat: memory-budget=" << *budget
+                                << " bytes is below the least peak of tensors this "
+                                   "step can reach, "
+                                << result.minimumPeak
+                                << " bytes (every block recomputed; ftc-remat's memory "
+                                   "model, before fusion)";
+      schedule = std::move(result.schedule);
+      estimate = result.estimate;
+      lowerBound = result.lowerBoundFlops;
+    } else {
+      schedule = remat::scheduleFor(*graph, chosen);
+      estimate = remat::simulate(*graph, schedule);
+    }
+    remat::rewrite(*graph, schedule);
+    // What was decided, for `ftc --report` and the tests.
+    Builder b(grad.getContext());
+    SmallVector<NamedAttribute> fields = {
+        b.getNamedAttr("policy", b.getStringAttr(remat::policyName(chosen))),
+        b.getNamedAttr("peak", b.getI64IntegerAttr(estimate.peakBytes)),
+        b.getNamedAttr("kept", b.getI64IntegerAttr(estimate.keptBytes)),
+        b.getNamedAttr("recomputed_ops", b.getI64IntegerAttr(estimate.recomputedOps)),
+        b.getNamedAttr("recompute_flops", b.getF64FloatAttr(estimate.recomputeFlops)),
+        b.getNamedAttr("step_flops", b.getF64FloatAttr(graph->stepFlops))};
+    if (lowerBound >= 0)
+      fields.push_back(b.getNamedAttr("lower_bound_flops", b.getF64FloatAttr(lowerBound)));
+    grad->getParentOp()->setAttr(TrainDialect::getRematAttrName(), b.getDictionaryAttr(fields));
+    return success();
+  }
+
+  remat::Policy chosen = remat::Policy::None;
+  std::optional<int64_t> budget;
+};
+
+} // namespace
