@@ -25,6 +25,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <map>
 
 #define DEBUG_TYPE "ftc-remat"
 
@@ -75,6 +77,30 @@ int64_t remat::storageBytes(Value v) {
   if (!type || !type.hasStaticShape() || isView(v.getDefiningOp()))
     return 0;
   return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
+}
+
+int64_t remat::transientBytes(Operation *op) {
+  auto bytes = [](Value v) {
+    auto type = cast<RankedTensorType>(v.getType());
+    return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
+  };
+  // The codegen packs both operands of a product into panels: copies that
+  // live while it runs.
+  if (isa<LinearOp, MatmulOp>(op))
+    return bytes(op->getOperand(0)) + bytes(op->getOperand(1));
+  // Attention is expanded into products over a T x S matrix of scores: the
+  // scores and the probabilities (f32) in the forward, the probabilities
+  // again, their gradient and the scores' in the backward.
+  auto scores = [](Value query, Value key) {
+    auto q = cast<RankedTensorType>(query.getType());
+    auto k = cast<RankedTensorType>(key.getType());
+    return q.getNumElements() / q.getDimSize(q.getRank() - 1) * k.getDimSize(k.getRank() - 2) * 4;
+  };
+  if (auto attention = dyn_cast<AttentionOp>(op))
+    return 2 * scores(attention.getQuery(), attention.getKey());
+  if (auto grad = dyn_cast<AttentionGradOp>(op))
+    return 3 * scores(grad.getQuery(), grad->getOperand(2));
+  return 0;
 }
 
 bool remat::isProduct(Operation *op) { return isa<LinearOp, MatmulOp, AttentionOp>(op); }
@@ -264,6 +290,8 @@ struct Timeline {
   std::vector<int64_t> keptBySegment;
   std::vector<double> flopsBySegment;
   std::vector<int64_t> backwardBegin, backwardEnd; // -1: none
+  /// When the tensors of each forward op (not clones) are live.
+  llvm::DenseMap<Operation *, std::pair<int64_t, int64_t>> spans;
   remat::Estimate estimate;
 };
 
@@ -272,6 +300,7 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
     int64_t bytes, def, last;
     int segment;
     bool forward;
+    Operation *owner = nullptr; // the forward op, for originals
   };
   std::vector<Tensor> tensors;
   llvm::DenseMap<Value, int64_t> original, copy;
@@ -300,7 +329,32 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
     return it == names.end() ? std::nullopt : std::optional<int64_t>(it->second);
   };
   // `cloned`: a clone of the forward op `op`, run in the backward.
+  // Attention's probabilities: its gradient computes them again from q
+  // and k, which CSE folds into the forward's when both read the same q and
+  // k (the probabilities are then kept from one to the other). A hidden
+  // tensor per attention (or its clone), keyed by the tensors it reads.
+  auto keyOf = [&](Value v, bool inBackward) {
+    if (std::optional<int64_t> id = lookup(v, inBackward))
+      return *id;
+    return -static_cast<int64_t>(reinterpret_cast<intptr_t>(v.getAsOpaquePointer()));
+  };
+  std::map<std::pair<int64_t, int64_t>, int64_t> probabilities;
   auto run = [&](Operation *op, bool cloned, bool inBackward) {
+    int64_t scratch = remat::transientBytes(op);
+    if (auto attention = dyn_cast<AttentionOp>(op)) {
+      auto key = std::pair{keyOf(attention.getQuery(), inBackward),
+                           keyOf(attention.getKey(), inBackward)};
+      probabilities[key] = static_cast<int64_t>(tensors.size());
+      tensors.push_back({scratch / 2, t, t, graph.segmentOf.lookup(op), true,
+                         cloned ? nullptr : op});
+    } else if (auto grad = dyn_cast<AttentionGradOp>(op)) {
+      auto it = probabilities.find(
+          {keyOf(grad.getQuery(), inBackward), keyOf(grad->getOperand(2), inBackward)});
+      if (it != probabilities.end()) {
+        touch(it->second, false);
+        scratch = scratch * 2 / 3; // the probabilities are not computed again
+      }
+    }
     for (Value v : op->getOperands())
       if (!graph.isFree(v))
         if (std::optional<int64_t> id = lookup(v, inBackward))
@@ -319,10 +373,13 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
         continue;
       }
       names[r] = static_cast<int64_t>(tensors.size());
-      tensors.push_back({remat::storageBytes(r), t, t, segment, forward});
+      tensors.push_back({remat::storageBytes(r), t, t, segment, forward,
+                         inBackward ? nullptr : op});
       if (inBackward)
         touch(names[r], true);
     }
+    if (scratch)
+      tensors.push_back({scratch, t, t, segment, false});
     if (cloned) {
       double flops = remat::estimateFlops(op);
       timeline.estimate.recomputeFlops += flops;
@@ -360,6 +417,11 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
   for (int64_t i = 1; i <= t; ++i)
     timeline.live[i] += timeline.live[i - 1];
   timeline.live.pop_back();
+  for (const Tensor &tensor : tensors)
+    if (tensor.owner) {
+      auto [it, inserted] = timeline.spans.try_emplace(tensor.owner, tensor.def, tensor.last);
+      it->second.second = std::max(it->second.second, tensor.last);
+    }
   for (const Tensor &tensor : tensors)
     if (tensor.forward && tensor.def < timeline.seedTime && tensor.last >= timeline.seedTime) {
       timeline.estimate.keptBytes += tensor.bytes;
@@ -450,10 +512,12 @@ remat::Schedule remat::scheduleFor(const StepGraph &graph, Policy policy) {
 remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t budget) {
   // Each segment's choices: keep all, recompute all but the products, or
   // recompute all (products too).
-  enum { Keep, Cheap, All, Choices };
+  enum { Keep, Cheap, Attention, All, Choices };
   Schedule choices[Choices] = {
       {},
       recomputeInsideGroups(graph, 1, [](Operation *op) { return !isProduct(op); }),
+      recomputeInsideGroups(graph, 1,
+                            [](Operation *op) { return !isa<LinearOp, MatmulOp>(op); }),
       recomputeInsideGroups(graph, 1, [](Operation *) { return true; })};
   Timeline runs[Choices];
   for (int c = 0; c < Choices; ++c)
@@ -465,11 +529,15 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
     result.minimumPeak = std::min(result.minimumPeak, run.estimate.peakBytes);
 
   // Lower bound: a saved tensor's bytes are freed only by recomputing the op
-  // that computes them (through views: the op whose buffer they view), which
-  // costs at least that op's FLOPs; and the peak falls by at most what is
-  // freed. A fractional knapsack over those ops bounds any schedule's FLOPs.
+  // that computes them (through views: the op whose buffer they view; for
+  // attention, its probabilities too), which costs at least that op's
+  // FLOPs. At every point of the run without recomputation where more than
+  // the budget is live, the bytes freed there must cover the excess: a
+  // fractional knapsack over the ops live there bounds any schedule's
+  // FLOPs; the bound is the largest over the points.
   struct Item {
     double bytes, flops;
+    int64_t begin, end;
   };
   std::vector<Item> items;
   llvm::DenseMap<Operation *, double> savedBytes;
@@ -478,18 +546,30 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
     if (Value root = storageRoot(v); roots.insert(root).second)
       if (Operation *def = root.getDefiningOp(); def && graph.canRecompute(def))
         savedBytes[def] += storageBytes(root);
+  for (Operation *op : graph.forward)
+    if (isa<AttentionOp>(op) && graph.canRecompute(op))
+      savedBytes[op] += transientBytes(op) / 2;
   for (auto [op, bytes] : savedBytes)
-    items.push_back({bytes, estimateFlops(op)});
+    if (auto span = runs[Keep].spans.find(op); span != runs[Keep].spans.end())
+      items.push_back({bytes, estimateFlops(op), span->second.first, span->second.second});
   llvm::sort(items, [](const Item &a, const Item &b) {
     return a.flops * b.bytes < b.flops * a.bytes; // cheapest per byte first
   });
-  double toFree = static_cast<double>(runs[Keep].estimate.peakBytes - budget);
-  for (const Item &item : items) {
-    if (toFree <= 0)
-      break;
-    double part = std::min(1.0, toFree / std::max(item.bytes, 1.0));
-    result.lowerBoundFlops += part * item.flops;
-    toFree -= part * item.bytes;
+  const std::vector<int64_t> &live = runs[Keep].live;
+  for (int64_t t = 0; t < static_cast<int64_t>(live.size()); ++t) {
+    double toFree = static_cast<double>(live[t] - budget), cost = 0;
+    for (const Item &item : items) {
+      if (toFree <= 0)
+        break;
+      if (item.begin > t || t > item.end)
+        continue;
+      double part = std::min(1.0, toFree / std::max(item.bytes, 1.0));
+      cost += part * item.flops;
+      toFree -= part * item.bytes;
+    }
+    if (toFree > 0)
+      cost = std::numeric_limits<double>::infinity(); // nothing fits there
+    result.lowerBoundFlops = std::max(result.lowerBoundFlops, cost);
   }
 
   // The chain model: while the backward runs segment s, the segments before

@@ -73,9 +73,16 @@ def Remat : Pass<"ftc-remat", "::mlir::ModuleOp"> {
     - `budget` (`memory-budget=BYTES`, also KiB, MiB, GiB): the fewest
       recomputed FLOPs whose peak, in ftc-remat's memory model, is at most
       the budget. Each block keeps everything, recomputes all but the
-      products, or recomputes everything; dynamic programming over the
-      blocks picks, the simulation checks. A budget below the least peak
-      is an error naming that peak.
+      products, all but the matrix products (attention too), or
+      everything; dynamic programming over the blocks picks (exact over
+      those choices, in a chain model of the peak), the simulation checks.
+      The memory model's peak: every tensor of the gradient function from
+      its op to its last reader, the packed operands of products and
+      attention's scores while they run, attention's probabilities from
+      the forward to its gradient (which CSE makes them share). The verdict
+      carries a lower bound on the recomputed FLOPs of any schedule (a
+      fractional knapsack at each point of the run where more than the
+      budget is live). A budget below the least peak is an error naming it.
 
     Recomputed ops are clones, each placed just before its first reader in
     the backward and marked `train.recomputed`; they read the kept values

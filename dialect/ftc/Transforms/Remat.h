@@ -37,6 +37,10 @@ int64_t storageBytes(mlir::Value v);
 /// a few per element of the other ops; 0 for views).
 double estimateFlops(mlir::Operation *op);
 
+/// Scratch bytes an op needs while it runs, beyond its operands and results:
+/// the packed operands of a product, attention's scores.
+int64_t transientBytes(mlir::Operation *op);
+
 /// The matrix products (linear, matmul, attention): expensive to recompute.
 bool isProduct(mlir::Operation *op);
 
@@ -96,7 +100,8 @@ llvm::StringRef policyName(Policy policy);
 Schedule scheduleFor(const StepGraph &graph, Policy policy);
 
 /// The choice of the budget policy: for each segment, keep everything,
-/// recompute all but the products, or recompute everything (products too);
+/// recompute all but the products, all but the matrix products (attention
+/// too), or everything;
 /// dynamic programming over the segments for the fewest recomputed FLOPs
 /// whose peak fits, checked by simulation.
 struct BudgetResult {
