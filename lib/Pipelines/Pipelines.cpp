@@ -51,7 +51,11 @@ LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
   // 16-bit products where bf16 or fp16 is asked for; the backward follows.
   pm.addPass(std::move(autocast));
   pm.addPass(createAutodiff());
-  // Gradient checkpointing where asked for; a no-op otherwise.
+  // Gradient checkpointing where asked for; a no-op otherwise. On the
+  // gradient function as later stages see it (autodiff leaves duplicate
+  // fills and scalars), so that ftc-remat's memory model is the plan's.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
   pm.addPass(std::move(remat));
   pm.addPass(std::move(optimizer));
   // fp16's dynamic loss scaling (or where asked for); a no-op otherwise.

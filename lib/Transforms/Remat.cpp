@@ -229,10 +229,12 @@ FailureOr<remat::StepGraph> remat::analyzeStep(func::FuncOp grad) {
       graph.seed = &op;
       break;
     }
-  if (!graph.seed)
+  // No seed: no backward (no gradient reaches the loss; canonicalization
+  // removed the unused seed). With gradients, something lost the mark.
+  if (!graph.seed && grad.getNumResults() > 1)
     return grad.emitError() << "ftc-remat: '" << grad.getSymName()
-                            << "' has no backward seed (train.loss_seed); run "
-                               "ftc-autodiff first";
+                            << "' returns gradients but has no backward seed "
+                               "(train.loss_seed)";
   llvm::DenseSet<Operation *> forwardOps;
   bool inBackward = false;
   for (Operation &op : body.without_terminator()) {
@@ -635,13 +637,15 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
     return picked;
   };
 
-  // The model is checked by simulating the schedule it picks; where the two
-  // disagree, the model's limit is lowered by the difference and solved again.
-  int64_t limit = budget;
-  for (int attempt = 0; attempt < 8; ++attempt) {
+  // The chain model is checked by simulating the schedule it picks. Where
+  // the simulation exceeds the budget, the model's limit is lowered: by the
+  // excess, repeatedly, and at evenly spaced limits down to the least peak
+  // (the model is not monotone in its limit); the fitting pick with the
+  // fewest FLOPs wins.
+  auto tryLimit = [&](int64_t limit) -> std::optional<int64_t> {
     std::optional<std::vector<int>> picked = solve(limit);
     if (!picked)
-      break;
+      return std::nullopt;
     Schedule schedule;
     for (Operation *op : graph.forward) {
       int s = graph.segmentOf.lookup(op);
@@ -651,15 +655,28 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
     Estimate estimate = simulate(graph, schedule);
     LDBG() << "budget " << budget << ", model limit " << limit << ": peak "
            << estimate.peakBytes << ", " << estimate.recomputeFlops << " FLOPs";
-    if (estimate.peakBytes <= budget) {
+    int64_t peak = estimate.peakBytes;
+    if (peak <= budget &&
+        (!result.feasible || estimate.recomputeFlops < result.estimate.recomputeFlops)) {
       result.schedule = std::move(schedule);
       result.estimate = estimate;
       result.feasible = true;
-      return result;
     }
-    limit -= estimate.peakBytes - budget;
+    return peak;
+  };
+  int64_t limit = budget;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::optional<int64_t> peak = tryLimit(limit);
+    if (!peak || *peak <= budget)
+      break;
+    limit -= *peak - budget;
   }
-  // No choice fits (or the model would not converge): the least peak found.
+  const int probes = 32;
+  for (int i = 1; i < probes; ++i)
+    tryLimit(budget - (budget - result.minimumPeak) * i / probes);
+  if (result.feasible)
+    return result;
+  // No choice fits: the least peak found.
   int least = 0;
   for (int c = 1; c < Choices; ++c)
     if (runs[c].estimate.peakBytes < runs[least].estimate.peakBytes)

@@ -375,6 +375,10 @@ FailureOr<std::string> rematForBudget(ModuleOp model, const ftc::PipelineOptions
   for (int attempt = 0; attempt < 5 && modelBudget > 0; ++attempt) {
     std::string text = "policy=budget memory-budget=" + std::to_string(modelBudget);
     auto planned = planWith(model, options, text);
+    llvm::errs() << "ftc: --memory-budget: ftc-remat's model at " << withCommas(modelBudget)
+                 << " B plans "
+                 << (succeeded(planned) ? withCommas(planned->first) + " B" : "nothing")
+                 << "\n";
     if (failed(planned))
       break; // below what ftc-remat can reach
     if (planned->first <= budget)

@@ -8,9 +8,9 @@
 // RUN: not ftc-opt %s --ftc-training-step='optimizer-options={rate=0.1}' 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: ftc-opt --help | FileCheck %s --check-prefix=HELP
 
-// SGD: module attributes {train.optimizer = #train.sgd<lr = 0.1, momentum = 0.9, dampening = 0.0, weight_decay = 0.0, nesterov = false>}
+// SGD: module attributes {train.optimizer = #train.sgd<lr = 0.1, momentum = 0.9, dampening = 0.0, weight_decay = 0.0, nesterov = false>
 // SGD: train.sgd_update
-// ADAMW: module attributes {train.optimizer = #train.adamw<lr = 0.2, beta1 = 0.9, beta2 = 0.95, eps = 1.0e-08, weight_decay = 0.01>}
+// ADAMW: module attributes {train.optimizer = #train.adamw<lr = 0.2, beta1 = 0.9, beta2 = 0.95, eps = 1.0e-08, weight_decay = 0.01>
 // CPU: ftc.optimizer = #train.sgd<lr = 0.01, momentum = 0.5, dampening = 0.0, weight_decay = 0.0, nesterov = true>
 // CPU: llvm.func @ftc_entry_step
 // NEGATIVE: error: --lr: expected a non-negative number, got -1
