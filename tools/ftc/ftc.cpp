@@ -333,6 +333,17 @@ double rematField(ModuleOp module, StringRef name) {
   return 0;
 }
 
+/// `from`'s pass options in `to` (PipelineOptions cannot be copied); the
+/// codegen's instruction set with `isa`.
+void copyOptions(const ftc::PipelineOptions &from, ftc::PipelineOptions &to, bool isa) {
+  to.optimizerOptions = from.optimizerOptions.getValue();
+  to.loraOptions = from.loraOptions.getValue();
+  to.autocastOptions = from.autocastOptions.getValue();
+  to.lossScaleOptions = from.lossScaleOptions.getValue();
+  if (isa)
+    to.cpuIsa = from.cpuIsa.getValue();
+}
+
 /// The memory plan of `model` compiled with ftc-remat's `rematOptions` (as
 /// far as the plan): its total and the memory model's peak. Fails quietly
 /// (ftc-remat's infeasible budget).
@@ -341,11 +352,7 @@ FailureOr<std::pair<int64_t, int64_t>> planWith(ModuleOp model,
                                                  const std::string &rematOptions) {
   OwningOpRef<ModuleOp> module = model.clone();
   ftc::PipelineOptions options;
-  options.optimizerOptions = given.optimizerOptions.getValue();
-  options.loraOptions = given.loraOptions.getValue();
-  options.autocastOptions = given.autocastOptions.getValue();
-  options.lossScaleOptions = given.lossScaleOptions.getValue();
-  options.cpuIsa = given.cpuIsa.getValue();
+  copyOptions(given, options, /*isa=*/true);
   options.rematOptions = rematOptions;
   PassManager pm(model.getContext(), ModuleOp::getOperationName());
   ScopedDiagnosticHandler quiet(model.getContext(), [](Diagnostic &) { return success(); });
@@ -421,10 +428,7 @@ LogicalResult printRematReport(ModuleOp original, ModuleOp compiled,
   // The sweep, on the gradient function before ftc-remat.
   OwningOpRef<ModuleOp> module = original.clone();
   ftc::PipelineOptions step;
-  step.optimizerOptions = options.optimizerOptions.getValue();
-  step.loraOptions = options.loraOptions.getValue();
-  step.autocastOptions = options.autocastOptions.getValue();
-  step.lossScaleOptions = options.lossScaleOptions.getValue();
+  copyOptions(options, step, /*isa=*/false);
   PassManager pm(original.getContext(), ModuleOp::getOperationName());
   if (failed(ftc::buildTrainingStepPipeline(pm, step, [](const Twine &) { return failure(); })) ||
       failed(pm.run(*module)))
