@@ -62,12 +62,24 @@ Value storageRoot(Value v) {
   return v;
 }
 
+/// Bytes of a tensor's elements (an i1 takes a byte).
+int64_t tensorBytes(Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
+}
+
+/// Elements of attention's T x S scores (per batch and head, all heads).
+int64_t scoreElements(Value query, Value key) {
+  auto q = cast<RankedTensorType>(query.getType());
+  auto k = cast<RankedTensorType>(key.getType());
+  return q.getNumElements() / q.getDimSize(q.getRank() - 1) * k.getDimSize(k.getRank() - 2);
+}
+
 /// Q K^T and P V (2 FLOPs per multiply-add each) and the softmax.
 double attentionFlops(Value query, Value key) {
   auto q = cast<RankedTensorType>(query.getType());
-  auto k = cast<RankedTensorType>(key.getType());
-  double d = q.getDimSize(q.getRank() - 1), s = k.getDimSize(k.getRank() - 2);
-  return elements(query) / d * s * (4 * d + 5);
+  double d = q.getDimSize(q.getRank() - 1);
+  return static_cast<double>(scoreElements(query, key)) * (4 * d + 5);
 }
 
 } // namespace
@@ -76,30 +88,21 @@ int64_t remat::storageBytes(Value v) {
   auto type = dyn_cast<RankedTensorType>(v.getType());
   if (!type || !type.hasStaticShape() || isView(v.getDefiningOp()))
     return 0;
-  return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
+  return tensorBytes(v);
 }
 
 int64_t remat::transientBytes(Operation *op) {
-  auto bytes = [](Value v) {
-    auto type = cast<RankedTensorType>(v.getType());
-    return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
-  };
   // The codegen packs both operands of a product into panels: copies that
   // live while it runs.
   if (isa<LinearOp, MatmulOp>(op))
-    return bytes(op->getOperand(0)) + bytes(op->getOperand(1));
-  // Attention is expanded into products over a T x S matrix of scores: the
-  // scores and the probabilities (f32) in the forward, the probabilities
+    return tensorBytes(op->getOperand(0)) + tensorBytes(op->getOperand(1));
+  // Attention is expanded into products over a T x S matrix of f32 scores:
+  // the scores and the probabilities in the forward, the probabilities
   // again, their gradient and the scores' in the backward.
-  auto scores = [](Value query, Value key) {
-    auto q = cast<RankedTensorType>(query.getType());
-    auto k = cast<RankedTensorType>(key.getType());
-    return q.getNumElements() / q.getDimSize(q.getRank() - 1) * k.getDimSize(k.getRank() - 2) * 4;
-  };
   if (auto attention = dyn_cast<AttentionOp>(op))
-    return 2 * scores(attention.getQuery(), attention.getKey());
+    return 2 * 4 * scoreElements(attention.getQuery(), attention.getKey());
   if (auto grad = dyn_cast<AttentionGradOp>(op))
-    return 3 * scores(grad.getQuery(), grad->getOperand(2));
+    return 3 * 4 * scoreElements(grad.getQuery(), grad.getKey());
   return 0;
 }
 
@@ -111,7 +114,7 @@ double remat::estimateFlops(Operation *op) {
   if (auto attention = dyn_cast<AttentionOp>(op))
     return attentionFlops(attention.getQuery(), attention.getKey());
   if (auto grad = dyn_cast<AttentionGradOp>(op)) // the probabilities again, and 3 products
-    return 2.5 * attentionFlops(grad.getQuery(), grad->getOperand(2));
+    return 2.5 * attentionFlops(grad.getQuery(), grad.getKey());
   if (isView(op) || isa<GetParamOp>(op) || op->getNumResults() == 0)
     return 0;
   double n = 0;
@@ -183,20 +186,16 @@ bool segmentByCalls(remat::StepGraph &graph) {
 /// Segments between articulation values: after an op whose result is the
 /// only non-free forward value the rest of the forward reads.
 void segmentByArticulation(remat::StepGraph &graph) {
-  llvm::DenseMap<Operation *, int64_t> position;
-  for (auto [i, op] : llvm::enumerate(graph.forward))
-    position[op] = i;
   llvm::DenseMap<Value, int64_t> lastForwardUse;
   for (auto [i, op] : llvm::enumerate(graph.forward))
     for (Value v : op->getOperands())
-      if (v.getDefiningOp() && position.contains(v.getDefiningOp()) && !graph.isFree(v))
+      if (!graph.isFree(v)) // defined by a forward op
         lastForwardUse[v] = static_cast<int64_t>(i);
   llvm::DenseSet<Value> open;
   int segment = 0;
   for (auto [i, op] : llvm::enumerate(graph.forward)) {
-    graph.segmentOf[op] = graph.isFree(op->getNumResults() ? op->getResult(0) : Value())
-                              ? -1
-                              : segment;
+    graph.segmentOf[op] =
+        op->getNumResults() == 0 || graph.isFree(op->getResult(0)) ? -1 : segment;
     for (Value r : op->getResults())
       if (lastForwardUse.lookup(r) > static_cast<int64_t>(i))
         open.insert(r);
@@ -330,7 +329,6 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
     auto it = names.find(v);
     return it == names.end() ? std::nullopt : std::optional<int64_t>(it->second);
   };
-  // `cloned`: a clone of the forward op `op`, run in the backward.
   // Attention's probabilities: its gradient computes them again from q
   // and k, which CSE folds into the forward's when both read the same q and
   // k (the probabilities are then kept from one to the other). A hidden
@@ -341,6 +339,7 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
     return -static_cast<int64_t>(reinterpret_cast<intptr_t>(v.getAsOpaquePointer()));
   };
   std::map<std::pair<int64_t, int64_t>, int64_t> probabilities;
+  // `cloned`: a clone of the forward op `op`, run in the backward.
   auto run = [&](Operation *op, bool cloned, bool inBackward) {
     int64_t scratch = remat::transientBytes(op);
     if (auto attention = dyn_cast<AttentionOp>(op)) {
@@ -351,7 +350,7 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
                          cloned ? nullptr : op});
     } else if (auto grad = dyn_cast<AttentionGradOp>(op)) {
       auto it = probabilities.find(
-          {keyOf(grad.getQuery(), inBackward), keyOf(grad->getOperand(2), inBackward)});
+          {keyOf(grad.getQuery(), inBackward), keyOf(grad.getKey(), inBackward)});
       if (it != probabilities.end()) {
         touch(it->second, false);
         scratch = scratch * 2 / 3; // the probabilities are not computed again
@@ -402,13 +401,9 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
   }
   // The returned values live to the end.
   func::FuncOp f = graph.func;
-  Operation *terminator = f.getBody().front().getTerminator();
-  for (Value v : terminator->getOperands()) {
-    Operation *def = v.getDefiningOp();
-    auto &names = def && schedule.contains(def) ? copy : original;
-    if (auto it = names.find(v); it != names.end())
-      touch(it->second, false);
-  }
+  for (Value v : f.getBody().front().getTerminator()->getOperands())
+    if (std::optional<int64_t> id = lookup(v, /*inBackward=*/true))
+      touch(*id, false);
   ++t;
 
   timeline.live.assign(t + 1, 0);
@@ -512,23 +507,25 @@ remat::Schedule remat::scheduleFor(const StepGraph &graph, Policy policy) {
 }
 
 remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t budget) {
-  // Each segment's choices: keep all, recompute all but the products, or
-  // recompute all (products too).
+  // Each segment's choices: keep all, recompute all but the products, all
+  // but the matrix products (attention too), or all (blocks' choice).
   enum { Keep, Cheap, Attention, All, Choices };
   Schedule choices[Choices] = {
       {},
       recomputeInsideGroups(graph, 1, [](Operation *op) { return !isProduct(op); }),
       recomputeInsideGroups(graph, 1,
                             [](Operation *op) { return !isa<LinearOp, MatmulOp>(op); }),
-      recomputeInsideGroups(graph, 1, [](Operation *) { return true; })};
+      scheduleFor(graph, Policy::Blocks)};
   Timeline runs[Choices];
-  for (int c = 0; c < Choices; ++c)
+  int least = Keep; // the choice with the least peak, made everywhere
+  for (int c = 0; c < Choices; ++c) {
     runs[c] = simulateTimeline(graph, choices[c]);
+    if (runs[c].estimate.peakBytes < runs[least].estimate.peakBytes)
+      least = c;
+  }
 
   BudgetResult result;
-  result.minimumPeak = runs[Keep].estimate.peakBytes;
-  for (const Timeline &run : runs)
-    result.minimumPeak = std::min(result.minimumPeak, run.estimate.peakBytes);
+  result.minimumPeak = runs[least].estimate.peakBytes;
 
   // Lower bound: a saved tensor's bytes are freed only by recomputing the op
   // that computes them (through views: the op whose buffer they view; for
@@ -672,15 +669,11 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
     limit -= *peak - budget;
   }
   const int probes = 32;
-  for (int i = 1; i < probes; ++i)
+  for (int i = 1; i < probes && budget > result.minimumPeak; ++i)
     tryLimit(budget - (budget - result.minimumPeak) * i / probes);
   if (result.feasible)
     return result;
   // No choice fits: the least peak found.
-  int least = 0;
-  for (int c = 1; c < Choices; ++c)
-    if (runs[c].estimate.peakBytes < runs[least].estimate.peakBytes)
-      least = c;
   result.schedule = choices[least];
   result.estimate = runs[least].estimate;
   result.feasible = result.estimate.peakBytes <= budget;
@@ -693,21 +686,17 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
 
 void remat::rewrite(const StepGraph &graph, const Schedule &schedule) {
   SmallVector<SmallVector<Operation *>> plan = planClones(graph, schedule);
+  // Forward values to their clones, and kept values to their barriers
+  // (one each, made before the first clone that reads it).
   IRMapping clones;
-  llvm::DenseMap<Value, Value> barriers;
   func::FuncOp f = graph.func;
   OpBuilder b(f.getContext());
   for (auto [i, op] : llvm::enumerate(graph.backward)) {
     b.setInsertionPoint(op);
     for (Operation *original : plan[i]) {
-      for (Value v : original->getOperands()) {
-        if (clones.contains(v))
-          continue;
-        Value &barrier = barriers[v];
-        if (!barrier)
-          barrier = RematBarrierOp::create(b, v.getLoc(), v);
-        clones.map(v, barrier);
-      }
+      for (Value v : original->getOperands())
+        if (!clones.contains(v))
+          clones.map(v, RematBarrierOp::create(b, v.getLoc(), v).getResult());
       Operation *clone = b.clone(*original, clones);
       clone->setAttr(TrainDialect::getRecomputedAttrName(), b.getUnitAttr());
     }
@@ -815,14 +804,11 @@ struct RematPass : public ftc::CheckedOptionsPass<RematPass, ftc::impl::RematBas
           return getOperation().emitError(message);
         })))
       return signalPassFailure();
-    ModuleOp module = getOperation();
-    SmallVector<func::FuncOp> grads;
-    for (auto func : module.getOps<func::FuncOp>())
-      if (func->hasAttr(TrainDialect::getGradientOfAttrName()))
-        grads.push_back(func);
-    for (func::FuncOp grad : grads)
-      if (failed(runOn(grad)))
-        return signalPassFailure();
+    // The gradient function (one: a model has one loss), if autodiff ran.
+    func::FuncOp grad =
+        findMarkedFunction(getOperation(), TrainDialect::getGradientOfAttrName());
+    if (grad && failed(runOn(grad)))
+      return signalPassFailure();
   }
 
   LogicalResult runOn(func::FuncOp grad) {

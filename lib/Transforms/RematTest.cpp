@@ -10,6 +10,7 @@
 #include "ftc/Transforms/Remat.h"
 
 #include "ftc/Dialect/Train/IR/TrainDialect.h"
+#include "ftc/Dialect/Train/IR/TrainModel.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -24,13 +25,12 @@ namespace remat = ftc::remat;
 
 namespace {
 
-/// The gradient functions of `module`.
+/// The gradient function of `module` (one, or none before autodiff), as a
+/// list to loop over.
 SmallVector<func::FuncOp> gradients(ModuleOp module) {
-  SmallVector<func::FuncOp> grads;
-  for (auto func : module.getOps<func::FuncOp>())
-    if (func->hasAttr(ftc::train::TrainDialect::getGradientOfAttrName()))
-      grads.push_back(func);
-  return grads;
+  func::FuncOp grad = ftc::train::findMarkedFunction(
+      module, ftc::train::TrainDialect::getGradientOfAttrName());
+  return grad ? SmallVector<func::FuncOp>{grad} : SmallVector<func::FuncOp>{};
 }
 
 struct TestRematCostPass : ftc::impl::TestRematCostBase<TestRematCostPass> {

@@ -38,13 +38,7 @@ func.func @loss(%t: tensor<256x1024xf32> {{train.input = "t"}})
 }}
 """
 
-failures = 0
-
-
-def check(name, ok, detail=""):
-    global failures
-    failures += not ok
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}")
+check = ftcpy.Checks()
 
 
 def build(ftc, work, name, p):
@@ -112,8 +106,8 @@ def main():
     identity = ftcpy.Step(build(ftc, work, "p0", 0.0), seed=5)
     identity.eval(batch)
     check("p = 0: identity", np.array_equal(identity.output(0), identity.param(0)))
-    print("dropout:", "FAILED" if failures else "ok")
-    return 1 if failures else 0
+    print("dropout:", "FAILED" if check.failures else "ok")
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

@@ -17,13 +17,10 @@ import re
 import subprocess
 import sys
 
-failures = 0
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import ftcpy  # noqa: E402
 
-
-def check(name, ok, detail=""):
-    global failures
-    failures += not ok
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+check = ftcpy.Checks()
 
 
 def planned(ftc, model, out, *flags):
@@ -66,7 +63,7 @@ def main():
     total, err = planned(ftc, model, os.devnull, "--emit=mlir", f"--memory-budget={blocks - 2**20}")
     check("a budget below blocks' is an error naming the smallest feasible one",
           total is None and f"the smallest feasible budget is {blocks} B" in err, err.strip())
-    sys.exit(1 if failures else 0)
+    sys.exit(1 if check.failures else 0)
 
 
 if __name__ == "__main__":

@@ -23,13 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import ftcpy  # noqa: E402
 
-failures = 0
-
-
-def check(name, ok, detail=""):
-    global failures
-    failures += not ok
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+check = ftcpy.Checks()
 
 
 def compile_step(ftc, model, so, *flags):
@@ -97,7 +91,7 @@ def main():
                         "--dropout", "0.1"], check=True, stdout=f)
     compare("gpt2-bytes dropout 0.1", ftc, work, dropout)
     compare("mlp", ftc, work, os.path.join(examples, "mlp.mlir"))
-    sys.exit(1 if failures else 0)
+    sys.exit(1 if check.failures else 0)
 
 
 if __name__ == "__main__":

@@ -208,6 +208,17 @@ def fashion_mnist(split="train", root="/usr/share/datasets/fashion-mnist"):
     return (images.astype(np.float32) / 255.0), labels.astype(np.int32)
 
 
+class Checks:
+    """Named checks, one line each: "ok" or "FAIL", the name and a detail."""
+
+    def __init__(self):
+        self.failures = 0
+
+    def __call__(self, name, ok, detail=""):
+        self.failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+
+
 class Parity:
     """The numerical contract (DESIGN.md), anchored on a float64 PyTorch run
     from the same initial parameters and batches:

@@ -156,6 +156,16 @@ int error(llvm::Error err) {
   return error(message);
 }
 
+/// The planned bytes of a step: every buffer of the memory plan.
+int64_t plannedTotal(ModuleOp module) {
+  int64_t total = 0;
+  if (auto memory = module->getAttrOfType<DictionaryAttr>("ftc.memory"))
+    for (NamedAttribute field : memory)
+      if (field.getName() != "heap_allocations")
+        total += cast<IntegerAttr>(field.getValue()).getInt();
+  return total;
+}
+
 /// The memory of one step as ftc-plan-memory recorded it (`ftc.memory`):
 /// every part is allocated once with the state, nothing during a step.
 void printReport(ModuleOp module, llvm::raw_ostream &os) {
@@ -178,10 +188,7 @@ void printReport(ModuleOp module, llvm::raw_ostream &os) {
                       {"outputs", "output"},
                       {"workspace (temporaries)", "workspace"}};
   // Every buffer counts (the loss, step counter and RNG state too).
-  int64_t total = 0;
-  for (NamedAttribute field : memory)
-    if (field.getName() != "heap_allocations")
-      total += cast<IntegerAttr>(field.getValue()).getInt();
+  int64_t total = plannedTotal(module);
   os << "memory of one step, in bytes (fixed at compile time):\n";
   for (const Row &row : rows)
     os << llvm::formatv("  {0,-26}{1,16}\n", row.label, bytes(row.kind));
@@ -223,37 +230,50 @@ std::string withCommas(int64_t n) {
 /// train ops: trainable parameters, gradient and optimizer-state bytes and
 /// the backward's matrix products; with LoRA, beside full fine-tuning of the
 /// same model (compiled again without adapters).
-LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions &options,
-                                  llvm::raw_ostream &os) {
-  // The step as asked for, or with full fine-tuning (no LoRA) or fp32.
-  auto compile = [&](bool lora, bool fp32 = false)
-      -> FailureOr<std::pair<train::StepSummary, Attribute>> {
-    OwningOpRef<ModuleOp> module = original.clone();
-    ftc::PipelineOptions step;
-    step.optimizerOptions = options.optimizerOptions.getValue();
-    if (lora)
-      step.loraOptions = options.loraOptions.getValue();
-    else
-      (*module)->removeAttr(train::TrainDialect::getLoraAttrName());
-    if (fp32) {
-      (*module)->removeAttr(train::TrainDialect::getPrecisionAttrName());
-    } else {
-      step.autocastOptions = options.autocastOptions.getValue();
-      step.lossScaleOptions = options.lossScaleOptions.getValue();
-    }
-    PassManager pm(original.getContext(), ModuleOp::getOperationName());
-    if (failed(ftc::buildTrainingStepPipeline(pm, step, [](const Twine &) {
-          return failure();
-        })) ||
-        failed(pm.run(*module)))
-      return failure();
-    return std::pair{train::summarizeStep(*module),
-                     (*module)->getAttr(train::TrainDialect::getLoraAttrName())};
-  };
-  auto withLora = compile(true);
-  if (failed(withLora))
+/// The model as read (`original`) compiled to train ops (the
+/// `ftc-training-step` pipeline, without recomputation): as asked for, or
+/// with full fine-tuning (no LoRA) or in fp32.
+FailureOr<OwningOpRef<ModuleOp>> compileStep(ModuleOp original,
+                                             const ftc::PipelineOptions &options,
+                                             bool lora = true, bool fp32 = false) {
+  OwningOpRef<ModuleOp> module = original.clone();
+  ftc::PipelineOptions step;
+  step.optimizerOptions = options.optimizerOptions.getValue();
+  if (lora)
+    step.loraOptions = options.loraOptions.getValue();
+  else
+    (*module)->removeAttr(train::TrainDialect::getLoraAttrName());
+  if (fp32) {
+    (*module)->removeAttr(train::TrainDialect::getPrecisionAttrName());
+  } else {
+    step.autocastOptions = options.autocastOptions.getValue();
+    step.lossScaleOptions = options.lossScaleOptions.getValue();
+  }
+  PassManager pm(original.getContext(), ModuleOp::getOperationName());
+  if (failed(ftc::buildTrainingStepPipeline(pm, step, [](const Twine &) {
+        return failure();
+      })) ||
+      failed(pm.run(*module)))
     return failure();
-  auto [step, lora] = *withLora;
+  return module;
+}
+
+/// What the step (`stepModule`: `original` compiled by compileStep as asked
+/// for) trains; see below.
+LogicalResult printTrainingReport(ModuleOp original, ModuleOp stepModule,
+                                  const ftc::PipelineOptions &options,
+                                  llvm::raw_ostream &os) {
+  // The summary and LoRA settings of a step compiled otherwise.
+  auto compile = [&](bool lora, bool fp32)
+      -> FailureOr<std::pair<train::StepSummary, Attribute>> {
+    auto module = compileStep(original, options, lora, fp32);
+    if (failed(module))
+      return failure();
+    return std::pair{train::summarizeStep(**module),
+                     (**module)->getAttr(train::TrainDialect::getLoraAttrName())};
+  };
+  train::StepSummary step = train::summarizeStep(stepModule);
+  Attribute lora = stepModule->getAttr(train::TrainDialect::getLoraAttrName());
   auto percent = [](int64_t part, int64_t whole) {
     return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
   };
@@ -292,7 +312,7 @@ LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions 
     row("backward products", products(step), "");
     return success();
   }
-  auto full = compile(false);
+  auto full = compile(false, /*fp32=*/false);
   if (failed(full))
     return failure();
   train::StepSummary all = full->first;
@@ -312,16 +332,6 @@ LogicalResult printTrainingReport(ModuleOp original, const ftc::PipelineOptions 
 }
 
 
-/// The planned bytes of a step: every buffer of the memory plan.
-int64_t plannedTotal(ModuleOp module) {
-  int64_t total = 0;
-  if (auto memory = module->getAttrOfType<DictionaryAttr>("ftc.memory"))
-    for (NamedAttribute field : memory)
-      if (field.getName() != "heap_allocations")
-        total += cast<IntegerAttr>(field.getValue()).getInt();
-  return total;
-}
-
 /// ftc-remat's verdict on the module (train.remat), field by field.
 double rematField(ModuleOp module, StringRef name) {
   auto verdict = module->getAttrOfType<DictionaryAttr>(train::TrainDialect::getRematAttrName());
@@ -333,17 +343,6 @@ double rematField(ModuleOp module, StringRef name) {
   return 0;
 }
 
-/// `from`'s pass options in `to` (PipelineOptions cannot be copied); the
-/// codegen's instruction set with `isa`.
-void copyOptions(const ftc::PipelineOptions &from, ftc::PipelineOptions &to, bool isa) {
-  to.optimizerOptions = from.optimizerOptions.getValue();
-  to.loraOptions = from.loraOptions.getValue();
-  to.autocastOptions = from.autocastOptions.getValue();
-  to.lossScaleOptions = from.lossScaleOptions.getValue();
-  if (isa)
-    to.cpuIsa = from.cpuIsa.getValue();
-}
-
 /// The memory plan of `model` compiled with ftc-remat's `rematOptions` (as
 /// far as the plan): its total and the memory model's peak. Fails quietly
 /// (ftc-remat's infeasible budget).
@@ -351,8 +350,12 @@ FailureOr<std::pair<int64_t, int64_t>> planWith(ModuleOp model,
                                                  const ftc::PipelineOptions &given,
                                                  const std::string &rematOptions) {
   OwningOpRef<ModuleOp> module = model.clone();
-  ftc::PipelineOptions options;
-  copyOptions(given, options, /*isa=*/true);
+  ftc::PipelineOptions options; // a copy (PipelineOptions cannot be copied)
+  options.optimizerOptions = given.optimizerOptions.getValue();
+  options.loraOptions = given.loraOptions.getValue();
+  options.autocastOptions = given.autocastOptions.getValue();
+  options.lossScaleOptions = given.lossScaleOptions.getValue();
+  options.cpuIsa = given.cpuIsa.getValue();
   options.rematOptions = rematOptions;
   PassManager pm(model.getContext(), ModuleOp::getOperationName());
   ScopedDiagnosticHandler quiet(model.getContext(), [](Diagnostic &) { return success(); });
@@ -374,8 +377,10 @@ FailureOr<std::pair<int64_t, int64_t>> planWith(ModuleOp model,
 FailureOr<std::string> rematForBudget(ModuleOp model, const ftc::PipelineOptions &options,
                                       int64_t budget) {
   auto none = planWith(model, options, "policy=none");
-  if (failed(none))
-    return error("--memory-budget: the model does not compile"), failure();
+  if (failed(none)) {
+    error("--memory-budget: the model does not compile");
+    return failure();
+  }
   if (none->first <= budget)
     return std::string("policy=none");
   int64_t modelBudget = budget - (none->first - none->second);
@@ -405,8 +410,7 @@ FailureOr<std::string> rematForBudget(ModuleOp model, const ftc::PipelineOptions
 /// of the model (the memory model's peak, shifted by what the plan adds to
 /// it in this compile; recomputed FLOPs; the predicted step-time overhead,
 /// recomputed FLOPs over the step's).
-LogicalResult printRematReport(ModuleOp original, ModuleOp compiled,
-                               const ftc::PipelineOptions &options, llvm::raw_ostream &os) {
+LogicalResult printRematReport(ModuleOp step, ModuleOp compiled, llvm::raw_ostream &os) {
   std::string policy = "none";
   if (auto verdict = compiled->getAttrOfType<DictionaryAttr>(train::TrainDialect::getRematAttrName()))
     if (auto name = verdict.getAs<StringAttr>("policy"))
@@ -425,18 +429,9 @@ LogicalResult printRematReport(ModuleOp original, ModuleOp compiled,
     os << llvm::formatv("  {0,-26}{1,20:f2} GFLOP (optimality gap at most {2:f1}%)\n",
                         "lower bound", bound / 1e9, flops > 0 ? 100 * (flops - bound) / flops : 0);
 
-  // The sweep, on the gradient function before ftc-remat.
-  OwningOpRef<ModuleOp> module = original.clone();
-  ftc::PipelineOptions step;
-  copyOptions(options, step, /*isa=*/false);
-  PassManager pm(original.getContext(), ModuleOp::getOperationName());
-  if (failed(ftc::buildTrainingStepPipeline(pm, step, [](const Twine &) { return failure(); })) ||
-      failed(pm.run(*module)))
-    return failure();
-  func::FuncOp grad;
-  for (auto func : module->getOps<func::FuncOp>())
-    if (func->hasAttr(train::TrainDialect::getGradientOfAttrName()))
-      grad = func;
+  // The sweep, on the gradient function of `step` (compiled without
+  // recomputation).
+  func::FuncOp grad = train::findMarkedFunction(step, train::TrainDialect::getGradientOfAttrName());
   if (!grad)
     return failure();
   FailureOr<ftc::remat::StepGraph> graph = ftc::remat::analyzeStep(grad);
@@ -586,8 +581,9 @@ int main(int argc, char **argv) {
     llvm::raw_ostream &os = outputFile == "-" ? llvm::errs() : llvm::outs();
     printReport(*module, os);
     printPrecisionReport(*module, os);
-    if (failed(printTrainingReport(*original, options, os)) ||
-        failed(printRematReport(*original, *module, options, os)))
+    auto step = compileStep(*original, options);
+    if (failed(step) || failed(printTrainingReport(*original, **step, options, os)) ||
+        failed(printRematReport(**step, *module, os)))
       return 1;
   }
 
