@@ -93,6 +93,9 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   // temporaries in place.
   pm.addNestedPass<func::FuncOp>(createCpuTileAndFuse());
   pm.addPass(createCSEPass());
+  // CSE's shared destinations undone: each buffer allocated where it is
+  // first written, not where CSE left the first of its equals.
+  pm.addNestedPass<func::FuncOp>(createUnshareDestinations());
 
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;

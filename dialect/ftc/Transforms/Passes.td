@@ -362,6 +362,34 @@ def ExpandComposites : Pass<"ftc-expand-composites", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
+def UnshareDestinations : Pass<"ftc-unshare-destinations", "::mlir::func::FuncOp"> {
+  let summary = "Gives every writer of a shared empty or filled tensor its own, before bufferization";
+  let description = [{
+    Runs on tensors, right before one-shot bufferization. CSE merges equal
+    `tensor.empty`, `bufferization.alloc_tensor` and `linalg.fill` ops, so
+    that one zero-filled tensor becomes the destination of, say, every
+    attention's scores, forward and backward; bufferization then writes one
+    of them in place in the buffer allocated where the shared tensor is
+    defined (often the last writer, in the backward) and copies for the
+    others. This pass clones the chain (allocation, `tensor.expand_shape`
+    or `tensor.collapse_shape`, fill) before each op that reads it (or that
+    op's ancestor in the chain's block), so that every buffer is allocated
+    where it is first written and the memory plan sees its true lifetime.
+
+    ```mlir
+    // before
+    %e = tensor.empty() : tensor<4x8xf32>
+    %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
+    %a = linalg.matmul ins(%x, %y : ...) outs(%z : tensor<4x8xf32>) -> tensor<4x8xf32>
+    %b = linalg.matmul ins(%u, %v : ...) outs(%z : tensor<4x8xf32>) -> tensor<4x8xf32>
+    // after: an empty tensor and a fill before each product
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
+}
+
 def PlanMemory : Pass<"ftc-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Places every temporary of a step at a fixed offset of one workspace";
   let description = [{
