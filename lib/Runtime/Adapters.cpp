@@ -305,20 +305,6 @@ bool isFloat(ftc_dtype dtype) {
   return dtype == FTC_F32 || dtype == FTC_F64 || dtype == FTC_F16 || dtype == FTC_BF16;
 }
 
-const char *dtypeName(ftc_dtype dtype) {
-  switch (dtype) {
-  case FTC_F32: return "f32";
-  case FTC_F64: return "f64";
-  case FTC_F16: return "f16";
-  case FTC_BF16: return "bf16";
-  case FTC_I32: return "i32";
-  case FTC_I64: return "i64";
-  case FTC_I8: return "i8";
-  case FTC_U8: return "u8";
-  }
-  return "?";
-}
-
 } // namespace
 
 extern "C" {
@@ -352,8 +338,10 @@ ftc_status ftc_check_save(const char *kind, const char *path) {
 }
 
 ftc_status ftc_save_adapters(const ftc_state *state, const char *dir) {
-  if (!state || !dir)
-    return fail(FTC_ERROR_ARGUMENT, "state or directory is null");
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  if (!dir)
+    return fail(FTC_ERROR_ARGUMENT, "the directory is null");
   const Model &m = model();
   if (!m.lora)
     return fail(FTC_ERROR_UNSUPPORTED, noAdapters());
@@ -383,8 +371,10 @@ ftc_status ftc_save_adapters(const ftc_state *state, const char *dir) {
 }
 
 ftc_status ftc_load_adapters(ftc_state *state, const char *dir) {
-  if (!state || !dir)
-    return fail(FTC_ERROR_ARGUMENT, "state or directory is null");
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  if (!dir)
+    return fail(FTC_ERROR_ARGUMENT, "the directory is null");
   const Model &m = model();
   if (!m.lora)
     return fail(FTC_ERROR_UNSUPPORTED, noAdapters());
@@ -486,8 +476,10 @@ ftc_status ftc_load_adapters(ftc_state *state, const char *dir) {
 }
 
 ftc_status ftc_save_merged(const ftc_state *state, const char *path) {
-  if (!state || !path)
-    return fail(FTC_ERROR_ARGUMENT, "state or path is null");
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  if (!path)
+    return fail(FTC_ERROR_ARGUMENT, "the path is null");
   const Model &m = model();
   if (!m.lora)
     return fail(FTC_ERROR_UNSUPPORTED, noAdapters());

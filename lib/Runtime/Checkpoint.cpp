@@ -138,8 +138,10 @@ ftc_status readScalar(const LoadedTensor &t, const char *path, int64_t &value) {
 extern "C" {
 
 ftc_status ftc_save(const ftc_state *state, const char *path) {
-  if (!state || !path)
-    return fail(FTC_ERROR_ARGUMENT, "state or path is null");
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  if (!path)
+    return fail(FTC_ERROR_ARGUMENT, "the path is null");
   const Model &m = model();
   std::vector<TensorView> tensors;
   auto add = [&](int index, const std::string &name) {
@@ -168,8 +170,10 @@ ftc_status ftc_save(const ftc_state *state, const char *path) {
 }
 
 ftc_status ftc_load(ftc_state *state, const char *path) {
-  if (!state || !path)
-    return fail(FTC_ERROR_ARGUMENT, "state or path is null");
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  if (!path)
+    return fail(FTC_ERROR_ARGUMENT, "the path is null");
   const Model &m = model();
   std::unique_ptr<SafetensorsFile> file;
   if (ftc_status status = readCheckpoint(path, file); status != FTC_OK)
@@ -224,11 +228,19 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
     (file->find(name) ? loaded : kept).push_back(name);
   }
   size_t optimizerTensors = 0;
+  // The optimizer state and step counter the file lacks (all of them for
+  // a state_dict): they start afresh.
+  nlohmann::ordered_json missing = nlohmann::ordered_json::array();
   for (int s : m.slots) {
     if (!match(s, "optim." + m.buffers[s].name, false))
       return fail(FTC_ERROR_MISMATCH, error);
-    optimizerTensors += file->find("optim." + m.buffers[s].name) != nullptr;
+    bool present = file->find("optim." + m.buffers[s].name) != nullptr;
+    optimizerTensors += present;
+    if (!present)
+      missing.push_back("optim." + m.buffers[s].name);
   }
+  if (m.step >= 0 && !file->find(m.buffers[m.step].name))
+    missing.push_back(m.buffers[m.step].name);
   // States absent from the file (a PyTorch state_dict; an fp32 run's
   // checkpoint has no loss scale) start at their initial values.
   for (int s : m.states)
@@ -283,6 +295,7 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
   nlohmann::ordered_json report = {{"action", "load"},     {"path", path},
                                    {"loaded", loaded},     {"kept", kept},
                                    {"skipped", skips},     {"optimizer", optimizerTensors},
+                                   {"missing_optimizer", missing},
                                    {"step", stepCount(m, *state)}};
   if (!quantized.empty())
     report["quantized"] = quantized;
@@ -291,8 +304,10 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
 }
 
 ftc_status ftc_load_partial(ftc_state *state, const char *path) {
-  if (!state || !path)
-    return fail(FTC_ERROR_ARGUMENT, "state or path is null");
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  if (!path)
+    return fail(FTC_ERROR_ARGUMENT, "the path is null");
   const Model &m = model();
   std::unique_ptr<SafetensorsFile> file;
   if (ftc_status status = readCheckpoint(path, file); status != FTC_OK)
@@ -358,7 +373,7 @@ ftc_status ftc_load_partial(ftc_state *state, const char *path) {
 }
 
 const char *ftc_last_report(const ftc_state *state) {
-  return state ? state->report.c_str() : "";
+  return checkState(state) == FTC_OK ? state->report.c_str() : "";
 }
 
 } // extern "C"

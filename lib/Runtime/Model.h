@@ -109,6 +109,14 @@ void resetStates(const Model &m, ftc_state &state);
 /// Sets the calling thread's last error and returns `status`.
 ftc_status fail(ftc_status status, std::string message);
 
+/// ftc_state's first word.
+inline constexpr uint64_t kStateMagic = 0x6674632d73746174; // "ftc-stat"
+
+/// FTC_OK for a state this step.so made; otherwise FTC_ERROR_ARGUMENT with
+/// the last error saying why (null, made by another step.so, or not a
+/// state at all, as far as its first words tell).
+ftc_status checkState(const ftc_state *state);
+
 } // namespace ftc::runtime
 
 /// Every buffer the entry points see, by layout index. Inputs are borrowed
@@ -116,6 +124,11 @@ ftc_status fail(ftc_status status, std::string message);
 /// (and faulted in) by ftc_create: its size is the plan's, `ftc --report`'s
 /// total, and nothing else is allocated for the state afterwards.
 struct ftc_state {
+  /// kStateMagic and the model description of the step.so that made the
+  /// state, first so that any runtime version can read them: a state
+  /// passed to another step.so is an error there, not a crash.
+  uint64_t magic = ftc::runtime::kStateMagic;
+  const char *model = nullptr;
   struct Arena {
     void *base = nullptr;
     size_t bytes = 0;

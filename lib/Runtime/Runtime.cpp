@@ -78,6 +78,19 @@ ftc_status fail(ftc_status status, std::string message) {
   return status;
 }
 
+ftc_status checkState(const ftc_state *state) {
+  if (!state)
+    return fail(FTC_ERROR_ARGUMENT, "state is null");
+  if (state->magic != kStateMagic)
+    return fail(FTC_ERROR_ARGUMENT, "state is not an ftc state (destroyed, or never made "
+                                    "by ftc_create)");
+  if (state->model != ftc_model_json)
+    return fail(FTC_ERROR_ARGUMENT,
+                "state was made by another step.so (ftc_create of a different library): "
+                "each library's functions take its own states only");
+  return FTC_OK;
+}
+
 const char *const adapterSuffixes[3] = {".lora_A.weight", ".lora_B.weight",
                                         ".lora_magnitude_vector"};
 
@@ -311,23 +324,68 @@ ftc_status fillInfo(int32_t index, const std::vector<int> &which,
   return FTC_OK;
 }
 
+/// Integer input `b`'s first element outside [0, high), as an error
+/// message naming the input, the element and its value; empty when all are
+/// in range (or the model does not say the range). The compiled step reads
+/// such inputs as indices (an embedding's rows, a cross-entropy's classes),
+/// unchecked: a value out of range would read or write outside a buffer.
+template <typename T>
+int64_t firstOutside(const void *data, int64_t numel, int64_t high) {
+  const T *values = static_cast<const T *>(data);
+  for (int64_t i = 0; i < numel; ++i) {
+    int64_t v = static_cast<int64_t>(values[i]);
+    if (v < 0 || v >= high)
+      return i;
+  }
+  return -1;
+}
+
+std::string checkRange(const Buffer &b, const void *data) {
+  if (b.high <= 0)
+    return {};
+  int64_t at = -1;
+  switch (b.dtype) {
+  case FTC_I32: at = firstOutside<int32_t>(data, b.numel, b.high); break;
+  case FTC_I64: at = firstOutside<int64_t>(data, b.numel, b.high); break;
+  case FTC_I8: at = firstOutside<int8_t>(data, b.numel, b.high); break;
+  case FTC_U8: at = firstOutside<uint8_t>(data, b.numel, b.high); break;
+  default: return {};
+  }
+  if (at < 0)
+    return {};
+  std::string index;
+  for (size_t d = b.shape.size(), rest = static_cast<size_t>(at); d-- > 0;) {
+    size_t extent = static_cast<size_t>(b.shape[d]);
+    index = std::to_string(rest % extent) + (index.empty() ? "" : ", ") + index;
+    rest /= extent;
+  }
+  return "input '" + b.name + "' holds " +
+         std::to_string(static_cast<int64_t>(loadElement(b.dtype, data, at))) + " at [" +
+         index + "] (example " + std::to_string(b.shape.empty() ? 0 : at / (b.numel / b.shape[0])) +
+         " of the batch); the model takes 0 to " + std::to_string(b.high - 1) + " there";
+}
+
 /// Runs an entry point with `inputs` bound; reports the loss.
 ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
                const void *const *inputs, double *loss) {
-  if (!state)
-    return fail(FTC_ERROR_ARGUMENT, "state is null");
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
   if (!entry)
     return fail(FTC_ERROR_UNSUPPORTED,
                 std::string("this step.so has no '") + name + "' entry point");
   const Model &m = model();
   if (!inputs && !m.inputs.empty())
     return fail(FTC_ERROR_ARGUMENT, "inputs is null");
+  // Every input checked before any is bound: a failed call changes nothing.
   for (size_t i = 0; i < m.inputs.size(); ++i) {
+    const Buffer &b = m.buffers[m.inputs[i]];
     if (!inputs[i])
-      return fail(FTC_ERROR_ARGUMENT,
-                  "input '" + m.buffers[m.inputs[i]].name + "' is null");
-    state->pointers[m.inputs[i]] = const_cast<void *>(inputs[i]);
+      return fail(FTC_ERROR_ARGUMENT, "input '" + b.name + "' is null");
+    if (std::string error = checkRange(b, inputs[i]); !error.empty())
+      return fail(FTC_ERROR_ARGUMENT, error);
   }
+  for (size_t i = 0; i < m.inputs.size(); ++i)
+    state->pointers[m.inputs[i]] = const_cast<void *>(inputs[i]);
   if (m.rng >= 0) {
     // Every entry draws the masks of the step about to be taken: ftc_grad
     // and ftc_eval see what the next ftc_step will use.
@@ -373,13 +431,16 @@ ftc_status ftc_output_info(int32_t index, ftc_tensor_info *info) {
 
 const void *ftc_output_data(ftc_state *state, int32_t index) {
   const Model &m = model();
-  if (!state || index < 0 || index >= static_cast<int32_t>(m.outputs.size()))
+  if (checkState(state) != FTC_OK)
     return nullptr;
+  if (index < 0 || index >= static_cast<int32_t>(m.outputs.size()))
+    return fail(FTC_ERROR_ARGUMENT, "output index " + std::to_string(index) + " is out of range"),
+           nullptr;
   return state->pointers[m.outputs[index]];
 }
 
 void ftc_reset_optimizer(ftc_state *state) {
-  if (!state)
+  if (checkState(state) != FTC_OK)
     return;
   const Model &m = model();
   for (int s : m.slots)
@@ -421,6 +482,7 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
   try {
     const Model &m = model();
     auto state = std::make_unique<ftc_state>();
+    state->model = ftc_model_json;
     state->seed = seed;
     state->pointers.assign(m.buffers.size(), nullptr); // inputs: borrowed per call
     mapArena(m, *state);
@@ -450,11 +512,18 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
   }
 }
 
-void ftc_destroy(ftc_state *state) { delete state; }
+void ftc_destroy(ftc_state *state) {
+  // Another step.so's state has this layout too (the same runtime), but
+  // anything else is left alone.
+  if (!state || state->magic != kStateMagic)
+    return;
+  state->magic = 0;
+  delete state;
+}
 
 ftc_status ftc_step(ftc_state *state, const void *const *inputs, double *loss) {
-  if (!state)
-    return fail(FTC_ERROR_ARGUMENT, "state is null");
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
   const Model &m = model();
   if (m.step < 0 || !ftc_entry_step)
     return fail(FTC_ERROR_UNSUPPORTED, "this step.so has no 'step' entry point");
@@ -477,34 +546,47 @@ ftc_status ftc_grad(ftc_state *state, const void *const *inputs, double *loss) {
 
 void *ftc_param_data(ftc_state *state, int32_t index) {
   const Model &m = model();
-  if (!state || index < 0 || index >= static_cast<int32_t>(m.params.size()))
+  if (checkState(state) != FTC_OK)
     return nullptr;
+  if (index < 0 || index >= static_cast<int32_t>(m.params.size()))
+    return fail(FTC_ERROR_ARGUMENT,
+                "parameter index " + std::to_string(index) + " is out of range"),
+           nullptr;
   return state->pointers[m.params[index]];
 }
 
 const void *ftc_grad_data(ftc_state *state, int32_t index) {
   const Model &m = model();
-  if (!state || index < 0 || index >= static_cast<int32_t>(m.params.size()) ||
-      m.gradOf[index] < 0)
+  if (checkState(state) != FTC_OK)
     return nullptr;
+  if (index < 0 || index >= static_cast<int32_t>(m.params.size()))
+    return fail(FTC_ERROR_ARGUMENT,
+                "parameter index " + std::to_string(index) + " is out of range"),
+           nullptr;
+  if (m.gradOf[index] < 0)
+    return fail(FTC_ERROR_ARGUMENT, "parameter '" + m.buffers[m.params[index]].name +
+                                        "' is not trained: it has no gradient"),
+           nullptr;
   return state->pointers[m.gradOf[index]];
 }
 
 int64_t ftc_step_count(const ftc_state *state) {
-  return state ? stepCount(model(), *state) : 0;
+  return checkState(state) == FTC_OK ? stepCount(model(), *state) : 0;
 }
 
 double ftc_loss_scale(const ftc_state *state) {
   const Model &m = model();
-  if (!state || m.lossScale < 0)
+  if (checkState(state) != FTC_OK || m.lossScale < 0)
     return 0.0;
   return *static_cast<const float *>(state->pointers[m.lossScale]);
 }
 
-int64_t ftc_skipped_steps(const ftc_state *state) { return state ? state->skipped : 0; }
+int64_t ftc_skipped_steps(const ftc_state *state) {
+  return checkState(state) == FTC_OK ? state->skipped : 0;
+}
 
 void ftc_set_training(ftc_state *state, int32_t training) {
-  if (state)
+  if (checkState(state) == FTC_OK)
     state->training = training != 0;
 }
 

@@ -6,7 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -63,11 +66,15 @@ bool writeAll(int fd, const void *data, size_t bytes) {
 }
 } // namespace
 
-std::string describeTensor(ftc_dtype dtype, const std::vector<int64_t> &shape) {
+std::string dtypeName(ftc_dtype dtype) {
   std::string out = dtypeTag(dtype);
   for (char &c : out)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  out += " [";
+  return out;
+}
+
+std::string describeTensor(ftc_dtype dtype, const std::vector<int64_t> &shape) {
+  std::string out = dtypeName(dtype) + " [";
   for (size_t i = 0; i < shape.size(); ++i)
     out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
@@ -109,8 +116,16 @@ std::string writeTemporary(const std::string &path,
     return {};
   }
   bool ok = true;
-  for (auto [data, bytes] : chunks)
-    ok = ok && writeAll(fd, data, bytes);
+  // A test hook: the process killed (SIGKILL, which nothing can catch)
+  // halfway through writing, to show that the destination is intact.
+  static const bool killHalfway = std::getenv("FTC_TEST_KILL_DURING_SAVE") != nullptr;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    ok = ok && writeAll(fd, chunks[i].first, chunks[i].second);
+    if (killHalfway && i + 1 == (chunks.size() + 1) / 2) {
+      ::fsync(fd);
+      std::raise(SIGKILL);
+    }
+  }
   ok = ok && ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;
   if (::close(fd) != 0)
     ok = false;
@@ -162,6 +177,25 @@ bool StagedFiles::addText(const std::string &path, const std::string &text,
   return true;
 }
 
+namespace {
+/// The directory of `path` ("." for a bare name).
+std::string directoryOf(const std::string &path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+/// Syncs directory `dir`, so that a rename in it survives a crash of the
+/// machine (the file's own data was synced before the rename).
+bool syncDirectory(const std::string &dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+} // namespace
+
 bool StagedFiles::commit(std::string &error) {
   for (size_t i = 0; i < files.size(); ++i) {
     if (::rename(files[i].temporary.c_str(), files[i].path.c_str()) != 0) {
@@ -170,7 +204,16 @@ bool StagedFiles::commit(std::string &error) {
       return false;
     }
   }
+  std::vector<std::string> dirs;
+  for (const Staged &f : files)
+    if (std::find(dirs.begin(), dirs.end(), directoryOf(f.path)) == dirs.end())
+      dirs.push_back(directoryOf(f.path));
   files.clear();
+  for (const std::string &dir : dirs)
+    if (!syncDirectory(dir)) {
+      error = systemError("cannot sync the directory", dir);
+      return false;
+    }
   return true;
 }
 
@@ -278,14 +321,25 @@ std::unique_ptr<SafetensorsFile> readSafetensors(const std::string &path,
         !entry.contains("data_offsets"))
       return bad("needs dtype, shape and data_offsets");
     if (!entry["dtype"].is_string() || !parseTag(entry["dtype"].get<std::string>(), t.dtype))
-      return bad("unsupported dtype " + entry["dtype"].dump());
+      return bad("unsupported dtype " + entry["dtype"].dump() +
+                 " (ftc reads F32, F64, F16, BF16, I32, I64, I8 and U8)");
+    if (!entry["shape"].is_array())
+      return bad("bad shape " + entry["shape"].dump());
     uint64_t numel = 1;
+    bool huge = false, empty = false;
     for (const auto &d : entry["shape"]) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0)
         return bad("bad shape " + entry["shape"].dump());
       t.shape.push_back(d.get<int64_t>());
-      numel *= static_cast<uint64_t>(d.get<int64_t>());
+      uint64_t extent = static_cast<uint64_t>(d.get<int64_t>());
+      empty = empty || extent == 0;
+      // More elements than the file has bytes (checked without overflow).
+      if (extent && numel > dataSize / extent)
+        huge = true;
+      numel = huge ? 0 : numel * extent;
     }
+    if (huge && !empty)
+      return bad("shape " + entry["shape"].dump() + " holds more elements than the file has bytes");
     const auto &offsets = entry["data_offsets"];
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
         !offsets[1].is_number_unsigned())

@@ -83,6 +83,8 @@ std::unique_ptr<SafetensorsFile> readSafetensors(const std::string &path,
                                                  std::string &error,
                                                  ftc_status &status);
 
+/// "f32".
+std::string dtypeName(ftc_dtype dtype);
 /// "f32 [1024, 784]".
 std::string describeTensor(ftc_dtype dtype, const std::vector<int64_t> &shape);
 

@@ -207,7 +207,9 @@ FTC_API ftc_status ftc_check_save(const char *kind, const char *path);
  *         the file's tensors left alone (reason "unknown": not part of the
  *         model, "mismatch": another dtype or shape, "state": optimizer
  *         state or seed not taken), "optimizer": optimizer tensors loaded,
- *         "step": the step counter after; load_adapters also "converted":
+ *         "step": the step counter after; load also "missing_optimizer":
+ *         the optimizer state and step counter (`optim.step`) the file
+ *         lacks, which start afresh; load_adapters also "converted":
  *         [{"name", "from"}] for tensors stored in another float dtype;
  * save_adapters: "files", "written" (the keys), "modules_to_save";
  * save_merged: "written" (the parameter names), "merged": [{"module",

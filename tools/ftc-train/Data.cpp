@@ -219,32 +219,84 @@ struct SafetensorsBatches::File {
   std::unique_ptr<runtime::SafetensorsFile> contents;
 };
 
+namespace {
+bool isInteger(ftc_dtype d) { return !isFloat(d); }
+
+/// An input's shape [64] as "[N, 64]": that of a file holding N batches.
+std::string batchedShape(const Input &in) {
+  std::string text = "[N";
+  for (int64_t d : in.shape)
+    text += ", " + std::to_string(d);
+  return text + "]";
+}
+} // namespace
+
 SafetensorsBatches::SafetensorsBatches(std::vector<Input> &inputs, const std::string &path)
     : file(std::make_unique<File>()) {
   std::string error;
   ftc_status status;
   file->contents = runtime::readSafetensors(path, error, status);
-  if (!file->contents)
+  if (!file->contents) {
+    // A tensor of an input that ftc cannot read: say what the input takes.
+    for (const Input &in : inputs)
+      if (error.rfind("tensor '" + in.name + "' ", 0) == 0)
+        error += "; the model's input '" + in.name + "' is " +
+                 runtime::describeTensor(in.dtype, in.shape);
     throw std::runtime_error(error);
+  }
   for (const Input &in : inputs) {
     const runtime::LoadedTensor *t = file->contents->find(in.name);
     if (!t)
       throw std::runtime_error("'" + path + "' has no tensor '" + in.name +
                                "' for the model input of that name");
-    std::vector<int64_t> expected(in.shape);
-    if (t->shape.size() != expected.size() + 1 ||
-        !std::equal(expected.begin(), expected.end(), t->shape.begin() + 1) ||
-        t->dtype != in.dtype)
+    std::string expected = runtime::dtypeName(in.dtype) + " " + batchedShape(in);
+    if (t->shape.size() != in.shape.size() + 1 ||
+        !std::equal(in.shape.begin(), in.shape.end(), t->shape.begin() + 1))
       throw std::runtime_error("tensor '" + in.name + "' in '" + path + "' is " +
-                               runtime::describeTensor(t->dtype, t->shape) +
-                               "; expected [N, " +
-                               runtime::describeTensor(in.dtype, in.shape).substr(
-                                   runtime::describeTensor(in.dtype, in.shape).find('[') + 1));
+                               runtime::describeTensor(t->dtype, t->shape) + "; expected " +
+                               expected);
+    // Another dtype of the same kind converts (int64 labels as PyTorch
+    // writes them, f64 features); floats for integers or the reverse do not.
+    if (t->dtype != in.dtype && isInteger(t->dtype) != isInteger(in.dtype))
+      throw std::runtime_error("tensor '" + in.name + "' in '" + path + "' is " +
+                               runtime::describeTensor(t->dtype, t->shape) + "; expected " +
+                               expected + (isInteger(in.dtype)
+                                               ? " (integers: i64, i32, i8 or u8 convert)"
+                                               : " (floats: f64, f16 or bf16 convert)"));
     if (rows && t->shape[0] != rows)
       throw std::runtime_error("the tensors in '" + path +
                                "' hold different numbers of batches");
     rows = t->shape[0];
-    sources.push_back(static_cast<const char *>(t->data));
+    // Every integer checked now, before any step: against the model's
+    // range where it has one (class labels, token ids), else against the
+    // input's dtype.
+    if (isInteger(in.dtype)) {
+      double low = in.high > 0 ? 0.0 : in.dtype == FTC_U8 ? 0.0
+                                     : in.dtype == FTC_I8  ? -128.0
+                                     : in.dtype == FTC_I32 ? -2147483648.0
+                                                           : -9.2e18;
+      double high = in.high > 0             ? static_cast<double>(in.high - 1)
+                    : in.dtype == FTC_U8    ? 255.0
+                    : in.dtype == FTC_I8    ? 127.0
+                    : in.dtype == FTC_I32   ? 2147483647.0
+                                            : 9.2e18;
+      int64_t numel = t->shape[0] * in.numel;
+      for (int64_t i = 0; i < numel; ++i) {
+        double v = runtime::loadElement(t->dtype, t->data, i);
+        if (v < low || v > high)
+          throw std::runtime_error(
+              "tensor '" + in.name + "' in '" + path + "' holds " +
+              std::to_string(static_cast<int64_t>(v)) + " in batch " +
+              std::to_string(i / in.numel) + " at element " + std::to_string(i % in.numel) +
+              "; the model's input '" + in.name + "' takes " +
+              std::to_string(static_cast<int64_t>(low)) + " to " +
+              std::to_string(static_cast<int64_t>(high)));
+      }
+    }
+    if (t->dtype != in.dtype)
+      converted.push_back(in.name + " from " + runtime::dtypeName(t->dtype) + " to " +
+                          runtime::dtypeName(in.dtype));
+    sources.push_back({static_cast<const char *>(t->data), t->dtype});
   }
   if (rows == 0)
     throw std::runtime_error("'" + path + "' holds no batches");
@@ -254,9 +306,17 @@ SafetensorsBatches::~SafetensorsBatches() = default;
 
 void SafetensorsBatches::fill(int64_t index, std::vector<Input> &inputs) {
   int64_t row = index % rows;
-  for (size_t i = 0; i < inputs.size(); ++i)
-    std::memcpy(inputs[i].data.data(), sources[i] + row * inputs[i].data.size(),
-                inputs[i].data.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Input &in = inputs[i];
+    auto [data, dtype] = sources[i];
+    if (dtype == in.dtype) {
+      std::memcpy(in.data.data(), data + row * in.data.size(), in.data.size());
+      continue;
+    }
+    for (int64_t e = 0; e < in.numel; ++e)
+      storeElement(in.dtype, in.data.data(), e,
+                   runtime::loadElement(dtype, data, row * in.numel + e));
+  }
 }
 
 TokenStream::TokenStream(std::vector<Input> &inputs, const std::string &path,

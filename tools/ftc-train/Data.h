@@ -90,18 +90,24 @@ private:
 std::string describeRanges(const std::vector<int32_t> &values);
 
 /// A safetensors file with one tensor per input, named like it, shaped
-/// [N, batch shape...]: batch i is row i mod N.
+/// [N, batch shape...]: batch i is row i mod N. A tensor of another float
+/// dtype (f64 features) or integer dtype (i64 labels) is converted; every
+/// integer is checked against the model's range for it when the file is
+/// opened.
 class SafetensorsBatches : public Batches {
 public:
   SafetensorsBatches(std::vector<Input> &inputs, const std::string &path);
   ~SafetensorsBatches() override;
   int64_t batchesPerEpoch() const override { return rows; }
   void fill(int64_t index, std::vector<Input> &inputs) override;
+  /// The inputs whose tensors had another dtype: "labels from i64 to i32".
+  const std::vector<std::string> &conversions() const { return converted; }
 
 private:
   struct File;
   std::unique_ptr<File> file;
-  std::vector<const char *> sources; // per input, row 0
+  std::vector<std::pair<const char *, ftc_dtype>> sources; // per input: row 0, its dtype
+  std::vector<std::string> converted;
   int64_t rows = 0;
 };
 

@@ -453,11 +453,13 @@ std::string formatDuration(double seconds) {
 /// twentieth of the run (and at the end) otherwise.
 class Progress {
 public:
-  Progress(int64_t total, int64_t examplesPerStep)
-      : total(total), examples(examplesPerStep), tty(isatty(STDOUT_FILENO)),
+  /// `total` steps from step `first` (a resumed run's step counter): the
+  /// line counts from there.
+  Progress(int64_t first, int64_t total, int64_t examplesPerStep)
+      : first(first), total(total), examples(examplesPerStep), tty(isatty(STDOUT_FILENO)),
         start(std::chrono::steady_clock::now()) {}
 
-  /// `extra` ends the line (the loss scale, say).
+  /// `done` steps of this run taken; `extra` ends the line (the loss scale, say).
   void update(int64_t done, double loss, const std::string &extra = "") {
     double elapsed = secondsSince(start);
     bool last = done == total;
@@ -473,8 +475,9 @@ public:
     // Three digits for slow steps (gpt2-small on a CPU: 0.0075 examples/s).
     std::string rateText =
         rate >= 100 ? fmt::format("{:.0f}", rate) : fmt::format("{:.3g}", rate);
-    std::string line = fmt::format("step {}/{}  loss {:.4f}  {} examples/s  ETA {}{}", done,
-                                   total, loss, rateText, formatDuration(eta), extra);
+    std::string line = fmt::format("step {}/{}  loss {:.4f}  {} examples/s  ETA {}{}",
+                                   first + done, first + total, loss, rateText,
+                                   formatDuration(eta), extra);
     if (tty)
       fmt::print("\r\033[K{}{}", line, last ? "\n" : "");
     else
@@ -487,7 +490,7 @@ public:
   }
 
 private:
-  int64_t total, examples;
+  int64_t first, total, examples;
   bool tty;
   std::chrono::steady_clock::time_point start;
   double lastDraw = -1.0;
@@ -572,18 +575,25 @@ double heldOutLoss(const Api &api, ftc_state *state, const TokenStream &text,
 /// Generates `count` tokens after a window of the text, one eval per token:
 /// the model's `logits` output at the window's last position, softmax at
 /// temperature 0.8, drawn with the run's seed. Prints bytes as text.
+/// The output --sample reads: `logits` [B, T, V] in f32. Dies, naming
+/// what is missing, where the run could not sample (checked before the
+/// first step).
+int sampleOutput(const Api &api, const TokenStream *text, ftc_tensor_info &info) {
+  if (!text)
+    die("--sample needs text data (--data FILE.txt or FILE.bin)");
+  for (int32_t i = 0; i < api.ftc_num_outputs(); ++i) {
+    api.check(api.ftc_output_info(i, &info), "reading the model's outputs");
+    if (std::string(info.name) == "logits" && info.rank == 3 && info.dtype == FTC_F32)
+      return i;
+  }
+  die("--sample needs a model with a 'logits' output [B, T, V] (see examples/gpt2-bytes.mlir)");
+}
+
 void sample(const Api &api, ftc_state *state, const TokenStream &text,
             std::vector<Input> &inputs, const std::vector<const void *> &pointers,
             int64_t count, uint64_t seed) {
-  int logits = -1;
   ftc_tensor_info info{};
-  for (int32_t i = 0; i < api.ftc_num_outputs() && logits < 0; ++i) {
-    api.check(api.ftc_output_info(i, &info), "reading the model's outputs");
-    if (std::string(info.name) == "logits" && info.rank == 3 && info.dtype == FTC_F32)
-      logits = i;
-  }
-  if (logits < 0)
-    die("--sample needs a model with a 'logits' output [B, T, V] (see examples/gpt2-bytes.mlir)");
+  int logits = sampleOutput(api, &text, info);
   int64_t context = info.shape[1], vocab = info.shape[2];
   const std::vector<uint16_t> &data = text.tokens();
   ftc::runtime::Generator gen(seed, "sample");
@@ -645,7 +655,10 @@ int main(int argc, char **argv) {
       mnist = m.get();
       data = std::move(m);
     } else if (o.data.size() > 12 && o.data.substr(o.data.size() - 12) == ".safetensors") {
-      data = std::make_unique<SafetensorsBatches>(inputs, o.data);
+      auto batches = std::make_unique<SafetensorsBatches>(inputs, o.data);
+      for (const std::string &conversion : batches->conversions())
+        fmt::print("--data: converting input {}\n", conversion);
+      data = std::move(batches);
     } else {
       // Anything else is text (bytes) or, for .bin, llm.c's uint16 tokens.
       auto t = std::make_unique<TokenStream>(inputs, o.data, o.seed, o.holdout);
@@ -657,6 +670,10 @@ int main(int argc, char **argv) {
   }
   if (o.holdout > 0 && !text)
     die("--holdout needs text data (--data FILE.txt or FILE.bin)");
+  if (o.sample > 0) {
+    ftc_tensor_info info{};
+    sampleOutput(api, text, info);
+  }
 
   int64_t steps = o.steps;
   if (o.epochs >= 0) {
@@ -685,15 +702,32 @@ int main(int argc, char **argv) {
     if (api.ftc_last_report)
       printLoad("--init", lastReport(api, state));
   }
-  if (!o.resume.empty())
+  if (!o.resume.empty()) {
     api.check(api.ftc_load(state, o.resume.c_str()), "--resume");
+    // A parameters-only file would resume at step 0 with a fresh
+    // optimizer: that is --init, said so.
+    std::vector<std::string> missing =
+        names(lastReport(api, state).value("missing_optimizer", nlohmann::json::array()));
+    if (!missing.empty())
+      die(fmt::format("--resume: '{}' lacks the optimizer state and step counter of this "
+                      "step ({}: {}); it holds parameters only (a state_dict?). Use --init "
+                      "to start from them with a fresh optimizer at step 0",
+                      o.resume, plural(missing.size(), "tensor"), someNames(missing, 3)));
+  }
   if (!o.loadAdapters.empty()) {
     auto load = api.need(api.ftc_load_adapters, "ftc_load_adapters", "--load-adapters");
     api.check(load(state, o.loadAdapters.c_str()), "--load-adapters");
     printLoad("--load-adapters", lastReport(api, state));
   }
 
-  std::signal(SIGINT, [](int) { interrupted = true; });
+  // Ctrl-C or SIGTERM: the step under way finishes, then the outputs are
+  // saved as after the last step. A second signal stops at once (the files
+  // are written to temporaries and renamed: none is left half-written).
+  for (int signal : {SIGINT, SIGTERM})
+    std::signal(signal, [](int number) {
+      interrupted = true;
+      std::signal(number, SIG_DFL);
+    });
   int64_t batch = inputs[0].shape[0];
   int64_t first = api.ftc_step_count(state);
   fmt::print("memory: parameters {} B, gradients {} B, optimizer state {} B, workspace {} B "
@@ -720,7 +754,8 @@ int main(int argc, char **argv) {
     fmt::print("training {} steps of {} examples from step {}{}\n", steps, batch, first,
                data->batchesPerEpoch() ? fmt::format(" ({} per epoch)", data->batchesPerEpoch())
                                        : std::string());
-  Progress progress(steps, batch);
+  std::fflush(stdout); // a log read through a pipe sees the run start
+  Progress progress(first, steps, batch);
   // Dynamic loss scaling (fp16): the scale and the steps it skipped.
   bool scaled = api.ftc_loss_scale && api.ftc_loss_scale(state) > 0;
   auto scaling = [&] {
@@ -753,7 +788,8 @@ int main(int argc, char **argv) {
     progress.update(done + 1, loss, scaling());
   }
   if (interrupted)
-    fmt::print("\ninterrupted after {} steps\n", done);
+    fmt::print("\ninterrupted after {}{}\n", plural(done, "step"),
+               o.save.empty() && o.saveAdapters.empty() && o.merge.empty() ? "" : "; saving");
   if (!times.empty()) {
     std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
     fmt::print("median step {:.2f} ms\n", times[times.size() / 2]);
@@ -789,12 +825,8 @@ int main(int argc, char **argv) {
     else
       fmt::print("held-out loss {:.4f}\n", heldOutBefore);
   }
-  if (o.sample > 0) {
-    if (!text)
-      die("--sample needs text data (--data FILE.txt or FILE.bin)");
-    if (!interrupted)
-      sample(api, state, *text, inputs, pointers, o.sample, o.seed);
-  }
+  if (o.sample > 0 && !interrupted)
+    sample(api, state, *text, inputs, pointers, o.sample, o.seed);
   api.ftc_destroy(state);
   return interrupted ? 130 : 0;
 }
