@@ -232,9 +232,14 @@ void LoraPass::runOnOperation() {
       matched.push_back({linear, param});
   });
   if (matched.empty()) {
+    // A few names, then how many more: the message stays one readable line.
     std::string names;
+    size_t shown = 0;
     for (StringRef name : linearWeights)
-      names += (names.empty() ? "" : ", ") + name.str();
+      if (shown++ < 8)
+        names += (names.empty() ? "" : ", ") + name.str();
+    if (linearWeights.size() > 8)
+      names += ", ... (" + std::to_string(linearWeights.size() - 8) + " more)";
     return fail("targets '" + config.getTargets() + "' match no linear layer's weight (" +
                 (names.empty() ? std::string("the model has none") : names) + ")");
   }

@@ -486,7 +486,8 @@ int main(int argc, char **argv) {
       "ftc: compiles a training step\n\n"
       "  Also takes MLIR's pass-manager flags: --mlir-print-ir-after-all,\n"
       "  --mlir-print-ir-before=PASS, --mlir-print-ir-after=PASS, --mlir-timing,\n"
-      "  --mlir-pass-pipeline-crash-reproducer=FILE, --mlir-disable-threading.\n");
+      "  --mlir-pass-pipeline-crash-reproducer=FILE, --mlir-disable-threading,\n"
+      "  --mlir-print-op-on-diagnostic (each error followed by the op it is on).\n");
 
   if (target != "cpu")
     return error("--target=" + target + " is not supported yet; use --target=cpu");
@@ -496,6 +497,17 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   ftc::registerAllFtcDialects(registry);
   MLIRContext context(registry);
+  // An error names its place in the model file and stops there: no dump of
+  // the op it is attached to (for a module or function, thousands of lines
+  // of generic IR) unless a developer asks for it.
+  bool printOp = false;
+  for (int i = 1; i < argc; ++i) {
+    llvm::StringRef arg = argv[i];
+    if (arg.consume_front("--mlir-print-op-on-diagnostic") ||
+        arg.consume_front("-mlir-print-op-on-diagnostic"))
+      printOp = arg.empty() || arg == "=true" || arg == "=1";
+  }
+  context.printOpOnDiagnostic(printOp);
 
   // The pipeline first: a bad optimizer flag is reported before the model
   // is read.
