@@ -10,22 +10,38 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 run_main=1
+sanitizers_only=0
 for arg in "$@"; do
   case "$arg" in
     --no-run) run_main=0 ;;
-    *) echo "setup.sh: unknown argument '$arg' (expected --no-run)" >&2; exit 2 ;;
+    --sanitizers-only) sanitizers_only=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (expected --no-run or --sanitizers-only)" >&2; exit 2 ;;
   esac
 done
+
+llvm=/usr/lib/llvm-22
+# ./setup.sh --sanitizers-only: only the sanitizer build, build-san/ (ASan +
+# UBSan and the fuzzers; test.sh runs its suite), after a plain setup.
+if [ "$sanitizers_only" -eq 1 ]; then
+  echo "== configuring build-san/ (AddressSanitizer, UndefinedBehaviorSanitizer, libFuzzer)"
+  cmake -S . -B build-san -G Ninja \
+    -DCMAKE_BUILD_TYPE=Release -DFTC_SANITIZE=ON \
+    -DCMAKE_C_COMPILER="$llvm/bin/clang" -DCMAKE_CXX_COMPILER="$llvm/bin/clang++" \
+    -DMLIR_DIR="$llvm/lib/cmake/mlir" >/dev/null
+  echo "== building build-san/"
+  exec cmake --build build-san
+fi
 
 # Everything the build, the examples, the tests and the benchmarks use:
 # LLVM/MLIR 22 with its tools (lit, FileCheck, not, split-file), clang (the
 # link driver of step.so) and lld, the libraries the tools and the runtime
-# link, GoogleTest, PyTorch and Fashion-MNIST as the tests' numerical oracle
-# and data (Fashion-MNIST, and fortunes as text for the byte-level GPT), and
-# OpenBLAS so that PyTorch's CPU baseline is a fair one.
+# link, clang's sanitizer and libFuzzer runtimes (build-san), GoogleTest,
+# PyTorch and Fashion-MNIST as the tests' numerical oracle and data
+# (Fashion-MNIST, and fortunes as text for the byte-level GPT), and OpenBLAS
+# so that PyTorch's CPU baseline is a fair one.
 packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
-  libomp-22-dev libfmt-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
+  libomp-22-dev libclang-rt-22-dev libfmt-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
   cmake ninja-build
   python3-torch python3-numpy dataset-fashion-mnist libopenblas0-pthread
   fortunes
@@ -51,7 +67,6 @@ else
   echo "== all ${#packages[@]} packages already installed"
 fi
 
-llvm=/usr/lib/llvm-22
 echo "== configuring build/"
 cmake -S . -B build -G Ninja \
   -DCMAKE_BUILD_TYPE=Release \

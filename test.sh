@@ -14,6 +14,18 @@ log=build/test-results.log
 /usr/lib/llvm-22/bin/lit -sv build/test build/test/Unit 2>&1 | tee "$log"
 lit_status=${PIPESTATUS[0]}
 
+# The sanitizer build (ASan + UBSan, build-san/: see CMakeLists.txt) and its
+# suite: the fuzzers' bounded runs and regressions (test/Fuzz), the unit
+# tests, and the lit tests of the compiler's passes and tools.
+san_dirs=(Fuzz Unit Dialect Conversion Transforms Codegen tools)
+if ./setup.sh --sanitizers-only; then
+  /usr/lib/llvm-22/bin/lit -sv "${san_dirs[@]/#/build-san/test/}" 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || lit_status=1
+else
+  echo "the sanitizer build failed"
+  echo "  Failed: 1" >> "$log"
+fi
+
 # lit's summary lines: "  Passed: 27 (100.00%)".
 count() { awk -v k="$1" -F: '$1 ~ "^ *"k"$" { split($2, a, " "); n += a[1] } END { print n + 0 }' "$log"; }
 passed=$(( $(count "Passed") + $(count "Expectedly Failed") ))

@@ -21,6 +21,9 @@ config.environment["PATH"] = os.pathsep.join(
 config.substitutions.append(
     ("%expect-exit", os.path.join(config.test_source_root, "lit-helpers",
                                   "expect-exit")))
+# `%replay FUZZER DIR`: a fuzzer run on each file of DIR (its regressions).
+config.substitutions.append(
+    ("%replay", os.path.join(config.test_source_root, "lit-helpers", "replay")))
 config.substitutions.append(("%ftc_tools_dir", config.ftc_tools_dir))
 config.substitutions.append(("%ftc_src", config.ftc_src_root))
 # Debian's python3, with python3-torch and numpy: the numerical oracle.
@@ -33,3 +36,14 @@ config.substitutions.append(("%examples", os.path.join(config.ftc_src_root,
 with open("/proc/cpuinfo") as cpuinfo:
     if "avx512_bf16" in cpuinfo.read().split():
         config.available_features.add("avx512bf16")
+
+# The sanitizer build (-DFTC_SANITIZE=ON, test.sh's build-san): the fuzzers
+# exist (`REQUIRES: fuzzers`; `UNSUPPORTED: sanitizers` for a test of the
+# plain build's binaries), and the sanitizers stop a test at their first
+# report. Leaks are not reported: LLVM and MLIR keep their registries for
+# the life of a process.
+if getattr(config, "ftc_sanitize", "OFF").upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("fuzzers")
+    config.available_features.add("sanitizers")
+    config.environment["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0"
+    config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"

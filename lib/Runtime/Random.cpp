@@ -155,17 +155,27 @@ void storeElement(ftc_dtype dtype, void *data, int64_t i, double value) {
   }
 }
 
+namespace {
+/// Element `i` of a T array at any alignment (a tensor of a file that does
+/// not align its data, say).
+template <typename T> T element(const void *data, int64_t i) {
+  T value;
+  std::memcpy(&value, static_cast<const char *>(data) + i * static_cast<int64_t>(sizeof(T)),
+              sizeof(T));
+  return value;
+}
+} // namespace
+
 double loadElement(ftc_dtype dtype, const void *data, int64_t i) {
   switch (dtype) {
-  case FTC_F32: return static_cast<const float *>(data)[i];
-  case FTC_F64: return static_cast<const double *>(data)[i];
-  case FTC_BF16:
-    return bitsFloat(static_cast<uint32_t>(static_cast<const uint16_t *>(data)[i]) << 16);
-  case FTC_F16: return fromF16(static_cast<const uint16_t *>(data)[i]);
-  case FTC_I32: return static_cast<const int32_t *>(data)[i];
-  case FTC_I64: return static_cast<double>(static_cast<const int64_t *>(data)[i]);
-  case FTC_I8: return static_cast<const int8_t *>(data)[i];
-  case FTC_U8: return static_cast<const uint8_t *>(data)[i];
+  case FTC_F32: return element<float>(data, i);
+  case FTC_F64: return element<double>(data, i);
+  case FTC_BF16: return bitsFloat(static_cast<uint32_t>(element<uint16_t>(data, i)) << 16);
+  case FTC_F16: return fromF16(element<uint16_t>(data, i));
+  case FTC_I32: return element<int32_t>(data, i);
+  case FTC_I64: return static_cast<double>(element<int64_t>(data, i));
+  case FTC_I8: return element<int8_t>(data, i);
+  case FTC_U8: return element<uint8_t>(data, i);
   }
   return 0.0;
 }

@@ -283,6 +283,14 @@ std::unique_ptr<SafetensorsFile> readSafetensors(const std::string &path,
     status = FTC_ERROR_IO;
     return nullptr;
   }
+  return parseSafetensors(std::move(file->content), path, error, status);
+}
+
+std::unique_ptr<SafetensorsFile> parseSafetensors(std::vector<char> content,
+                                                  const std::string &path, std::string &error,
+                                                  ftc_status &status) {
+  auto file = std::make_unique<SafetensorsFile>();
+  file->content = std::move(content);
 
   status = FTC_ERROR_FORMAT;
   const std::vector<char> &c = file->content;

@@ -83,6 +83,12 @@ std::unique_ptr<SafetensorsFile> readSafetensors(const std::string &path,
                                                  std::string &error,
                                                  ftc_status &status);
 
+/// The same for a file's `content`, read already (`path` names it in
+/// messages); every failure is FTC_ERROR_FORMAT.
+std::unique_ptr<SafetensorsFile> parseSafetensors(std::vector<char> content,
+                                                  const std::string &path, std::string &error,
+                                                  ftc_status &status);
+
 /// "f32".
 std::string dtypeName(ftc_dtype dtype);
 /// "f32 [1024, 784]".

@@ -35,27 +35,11 @@ std::vector<unsigned char> readIdx(const std::string &path, uint32_t magic,
     bytes.insert(bytes.end(), buffer, buffer + n);
   int err = 0;
   const char *message = gzerror(f, &err);
+  std::string why = message ? message : "";
   gzclose(f);
   if (n < 0 || err < 0)
-    throw std::runtime_error("cannot read '" + path + "': " + message);
-  auto be32 = [&](size_t at) {
-    return (uint32_t(bytes[at]) << 24) | (uint32_t(bytes[at + 1]) << 16) |
-           (uint32_t(bytes[at + 2]) << 8) | uint32_t(bytes[at + 3]);
-  };
-  size_t rank = magic & 0xff;
-  if (bytes.size() < 4 + 4 * rank || be32(0) != magic)
-    throw std::runtime_error("'" + path + "' is not an idx file of the expected kind");
-  size_t count = 1;
-  for (size_t i = 0; i < rank; ++i) {
-    dims.push_back(be32(4 + 4 * i));
-    count *= dims.back();
-  }
-  size_t header = 4 + 4 * rank;
-  if (bytes.size() - header != count)
-    throw std::runtime_error("'" + path + "' is truncated: " +
-                             std::to_string(bytes.size() - header) + " of " +
-                             std::to_string(count) + " bytes");
-  return std::vector<unsigned char>(bytes.begin() + header, bytes.end());
+    throw std::runtime_error("cannot read '" + path + "': " + why);
+  return parseIdx(bytes, magic, dims, path);
 }
 
 void loadSplit(const std::string &root, const std::string &prefix,
@@ -63,7 +47,7 @@ void loadSplit(const std::string &root, const std::string &prefix,
   std::vector<uint32_t> imageDims, labelDims;
   auto pixels = readIdx(root + "/" + prefix + "-images-idx3-ubyte.gz", 0x803, imageDims);
   auto classes = readIdx(root + "/" + prefix + "-labels-idx1-ubyte.gz", 0x801, labelDims);
-  if (imageDims[0] != labelDims[0] || imageDims[1] * imageDims[2] != 784)
+  if (imageDims[0] != labelDims[0] || uint64_t(imageDims[1]) * imageDims[2] != 784)
     throw std::runtime_error("Fashion-MNIST " + prefix + " images and labels do not match");
   images.resize(pixels.size());
   for (size_t i = 0; i < pixels.size(); ++i)
@@ -80,6 +64,60 @@ std::string fmtFraction(double f) {
 
 bool isFloat(ftc_dtype d) { return d == FTC_F32 || d == FTC_F64 || d == FTC_F16 || d == FTC_BF16; }
 } // namespace
+
+std::vector<unsigned char> parseIdx(const std::vector<unsigned char> &bytes, uint32_t magic,
+                                    std::vector<uint32_t> &dims, const std::string &path) {
+  auto be32 = [&](size_t at) {
+    return (uint32_t(bytes[at]) << 24) | (uint32_t(bytes[at + 1]) << 16) |
+           (uint32_t(bytes[at + 2]) << 8) | uint32_t(bytes[at + 3]);
+  };
+  size_t rank = magic & 0xff;
+  if (bytes.size() < 4 + 4 * rank || be32(0) != magic)
+    throw std::runtime_error("'" + path + "' is not an idx file of the expected kind");
+  dims.clear();
+  size_t header = 4 + 4 * rank, payload = bytes.size() - header, count = 1;
+  for (size_t i = 0; i < rank; ++i) {
+    dims.push_back(be32(4 + 4 * i));
+    // The product checked as it grows: dimensions claiming more than the
+    // file holds are an error, not an overflow.
+    if (dims.back() && count > payload / dims.back())
+      count = payload + 1;
+    else
+      count *= dims.back();
+  }
+  if (payload != count)
+    throw std::runtime_error("'" + path + "' is truncated or damaged: " +
+                             std::to_string(payload) + " bytes after the header, " +
+                             (count > payload ? "more" : std::to_string(count)) +
+                             " expected from its dimensions");
+  return std::vector<unsigned char>(bytes.begin() + header, bytes.end());
+}
+
+std::vector<uint16_t> parseTokens(const std::vector<unsigned char> &bytes, bool binary,
+                                  const std::string &path) {
+  if (!binary)
+    return std::vector<uint16_t>(bytes.begin(), bytes.end());
+  size_t start = 0, count = bytes.size() / 2;
+  auto word = [&](size_t i) {
+    int32_t v;
+    std::memcpy(&v, bytes.data() + 4 * i, 4);
+    return v;
+  };
+  if (bytes.size() >= 1024 && word(0) == 20240520) { // llm.c's header
+    start = 1024;
+    int32_t promised = word(2);
+    if (promised < 0 || static_cast<size_t>(promised) > (bytes.size() - start) / 2)
+      throw std::runtime_error("'" + path + "' is truncated: its header promises " +
+                               std::to_string(promised) + " tokens");
+    count = static_cast<size_t>(promised);
+  } else if (bytes.size() % 2) {
+    throw std::runtime_error("'" + path + "' has an odd number of bytes: not uint16 tokens");
+  }
+  std::vector<uint16_t> tokens(count);
+  if (count)
+    std::memcpy(tokens.data(), bytes.data() + start, 2 * count);
+  return tokens;
+}
 
 std::string describeRanges(const std::vector<int32_t> &values) {
   std::string out;
@@ -332,31 +370,11 @@ TokenStream::TokenStream(std::vector<Input> &inputs, const std::string &path,
     bytes.insert(bytes.end(), buffer, buffer + n);
   std::fclose(f);
   bool binary = path.size() > 4 && path.substr(path.size() - 4) == ".bin";
-  if (binary) {
-    size_t start = 0, count = bytes.size() / 2;
-    auto word = [&](size_t i) {
-      int32_t v;
-      std::memcpy(&v, bytes.data() + 4 * i, 4);
-      return v;
-    };
-    if (bytes.size() >= 1024 && word(0) == 20240520) { // llm.c's header
-      start = 1024;
-      count = static_cast<size_t>(word(2));
-      if (start + 2 * count > bytes.size())
-        throw std::runtime_error("'" + path + "' is truncated: its header promises " +
-                                 std::to_string(count) + " tokens");
-    } else if (bytes.size() % 2) {
-      throw std::runtime_error("'" + path + "' has an odd number of bytes: not uint16 tokens");
-    }
-    data.resize(count);
-    std::memcpy(data.data(), bytes.data() + start, 2 * count);
-    vocab = 0;
+  data = parseTokens(bytes, binary, path);
+  vocab = binary ? 0 : 256;
+  if (binary)
     for (uint16_t t : data)
       vocab = std::max<int64_t>(vocab, t + 1);
-  } else {
-    data.assign(bytes.begin(), bytes.end());
-    vocab = 256;
-  }
   for (int i = 0; i < static_cast<int>(inputs.size()); ++i) {
     if (isFloat(inputs[i].dtype) || inputs[i].shape.size() != 2)
       continue;

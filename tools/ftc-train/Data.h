@@ -86,6 +86,18 @@ private:
                  const int64_t *rows, std::vector<Input> &inputs) const;
 };
 
+/// The payload of an idx file's bytes (uncompressed) after checking its
+/// magic (`magic & 0xff` dimensions) and that the dimensions account for
+/// every byte; `dims` receives them. Throws std::runtime_error naming `path`.
+std::vector<unsigned char> parseIdx(const std::vector<unsigned char> &bytes, uint32_t magic,
+                                    std::vector<uint32_t> &dims, const std::string &path);
+
+/// The tokens of a text file's bytes: each byte, or (`binary`) uint16
+/// little-endian ids as llm.c writes them, after its 256-int32 header when
+/// there is one. Throws std::runtime_error naming `path`.
+std::vector<uint16_t> parseTokens(const std::vector<unsigned char> &bytes, bool binary,
+                                  const std::string &path);
+
 /// "0-4, 7" for sorted class numbers.
 std::string describeRanges(const std::vector<int32_t> &values);
 
