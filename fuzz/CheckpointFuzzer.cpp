@@ -3,7 +3,9 @@
 // Any bytes as a checkpoint for a small model (tools/ftc-train/Inputs/
 // small.mlir's layout: two parameters, AdamW's state, the step counter):
 // ftc_load and ftc_load_partial must load it or fail with a status, and a
-// failed load must leave the state as it was.
+// failed load must leave the state as it was. Then a step (a stand-in for
+// the compiled one) on a batch made of the same bytes: its labels are
+// checked against the model's 3 classes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <sys/mman.h>
@@ -36,6 +39,17 @@ extern "C" const char ftc_model_json[] =
     R"({"dtype":"f32","kind":"grad","name":"b","shape":[3]},)"
     R"({"dtype":"i8","kind":"workspace","name":"workspace","shape":[64]}],)"
     R"("entries":{},"format":1,"optimizer":"#train.adamw<lr = 0.001>"})";
+
+/// A stand-in for the compiled step (buffers by layout index, as above):
+/// the loss is the mean of x, the step counter advances.
+extern "C" void ftc_entry_step(void **buffers) {
+  const float *x = static_cast<const float *>(buffers[8]);
+  float sum = 0.0f;
+  for (int i = 0; i < 32; ++i)
+    sum += x[i];
+  *static_cast<float *>(buffers[10]) = sum / 32.0f;
+  ++*static_cast<int64_t *>(buffers[6]);
+}
 
 namespace {
 /// Every buffer a load may change, as bytes.
@@ -74,5 +88,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     __builtin_trap();
   (void)ftc_last_report(state);
   close(fd);
+
+  // A step on a batch from the same bytes: labels outside [0, 3) must be
+  // refused, changing nothing; others step.
+  float x[32] = {};
+  int32_t y[4] = {};
+  std::memcpy(x, data, std::min(size, sizeof(x)));
+  if (size > sizeof(x))
+    std::memcpy(y, data + sizeof(x), std::min(size - sizeof(x), sizeof(y)));
+  bool valid = true;
+  for (int32_t label : y)
+    valid = valid && label >= 0 && label < 3;
+  const void *inputs[] = {x, y};
+  int64_t before_steps = ftc_step_count(state);
+  double loss = 0.0;
+  ftc_status status = ftc_step(state, inputs, &loss);
+  if (valid != (status == FTC_OK) ||
+      ftc_step_count(state) != before_steps + (valid ? 1 : 0))
+    __builtin_trap();
   return 0;
 }

@@ -60,6 +60,9 @@ LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
   pm.addPass(std::move(optimizer));
   // fp16's dynamic loss scaling (or where asked for); a no-op otherwise.
   pm.addPass(std::move(lossScale));
+  // --check-numerics: the first op that made an inf or a NaN, reported.
+  if (options.checkNumerics)
+    pm.addPass(createCheckNumerics());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   return success();

@@ -66,6 +66,10 @@ struct Model {
   int lossScale = -1; // the state `grad_scaler.scale`, with dynamic loss scaling
   int loss = -1;
   int rng = -1; // [seed, step, training] for dropout masks
+  /// --check-numerics: the state `numerics.first` (not among `states`: it
+  /// is written by every call and never saved) and what each check watches.
+  int numerics = -1;
+  std::vector<std::string> checks;
   std::unique_ptr<Lora> lora; // null without adapters
 
   /// The buffer index of parameter `name`, or -1.

@@ -255,6 +255,15 @@ const Model &model() {
           grad = i;
       m.gradOf.push_back(grad);
     }
+    // --check-numerics' result: read after each call, never saved.
+    for (auto it = m.states.begin(); it != m.states.end(); ++it)
+      if (m.buffers[*it].name == "numerics.first") {
+        m.numerics = *it;
+        m.states.erase(it);
+        break;
+      }
+    if (doc.contains("numerics"))
+      m.checks = doc.at("numerics").get<std::vector<std::string>>();
     for (int s : m.states) {
       if (m.buffers[s].name == "optim.step")
         m.step = s;
@@ -397,6 +406,17 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
   entry(state->pointers.data());
   for (int i : m.inputs)
     state->pointers[i] = nullptr;
+  if (m.numerics >= 0) {
+    int64_t first = *static_cast<const int64_t *>(state->pointers[m.numerics]);
+    if (first != 0) {
+      std::string what = first > 0 && first <= static_cast<int64_t>(m.checks.size())
+                             ? m.checks[static_cast<size_t>(first - 1)]
+                             : "check " + std::to_string(first);
+      return fail(FTC_ERROR_NUMERICS,
+                  "an inf or NaN was first produced by " + what +
+                      (std::string(name) == "step" ? "; the step was not applied" : ""));
+    }
+  }
   if (loss) {
     const Buffer &l = m.buffers[m.loss];
     const void *p = state->pointers[m.loss];

@@ -12,7 +12,10 @@
  *   ftc_destroy(s);
  *
  * Every call that can fail returns a status; ftc_last_error() then says what
- * went wrong (per thread). A failed call leaves the state as it was.
+ * went wrong (per thread). A failed call leaves the state as it was. A
+ * state belongs to the step.so that made it: passed to another library's
+ * functions it is an FTC_ERROR_ARGUMENT (functions returning a pointer or a
+ * count return null or 0 and set the last error), never a crash.
  *===----------------------------------------------------------------------===*/
 
 #ifndef FTC_H
@@ -39,7 +42,9 @@ typedef enum ftc_status {
   FTC_ERROR_FORMAT = 3,   /* a file is not a valid checkpoint */
   FTC_ERROR_MISMATCH = 4, /* a checkpoint does not fit this model */
   FTC_ERROR_MEMORY = 5,   /* out of memory */
-  FTC_ERROR_UNSUPPORTED = 6 /* the step.so was compiled without this entry */
+  FTC_ERROR_UNSUPPORTED = 6, /* the step.so was compiled without this entry */
+  FTC_ERROR_NUMERICS = 7     /* an op made an inf or a NaN (a step compiled with
+                                `ftc --check-numerics`; the state is unchanged) */
 } ftc_status;
 
 typedef enum ftc_dtype {
@@ -89,7 +94,12 @@ FTC_API ftc_status ftc_create(uint64_t seed, ftc_state **state);
 FTC_API void ftc_destroy(ftc_state *state);
 
 /* One training step on one batch: `inputs[i]` points at input i's data.
- * `loss` receives the loss before the update (may be null). */
+ * `loss` receives the loss before the update (may be null). Every integer
+ * input with a range (`high` in its ftc_tensor_info: class labels, token
+ * ids) is checked before anything runs: a value outside [0, high) fails
+ * with FTC_ERROR_ARGUMENT, the error naming the input, the element, its
+ * example in the batch and the value, and the state unchanged. The same
+ * holds for ftc_eval and ftc_grad. */
 FTC_API ftc_status ftc_step(ftc_state *state, const void *const *inputs, double *loss);
 /* The loss on one batch, and the outputs (read them with ftc_output_data),
  * without an update. */

@@ -166,6 +166,9 @@ std::string describeModel(ArrayAttr abi, ModuleOp module) {
     model["precision"] = precision.getValue();
   if (auto scaling = module->getAttrOfType<DictionaryAttr>("ftc.loss_scale"))
     model["loss_scale"] = toJson(scaling);
+  // --check-numerics: what each check watches, by number (from 1).
+  if (auto numerics = module->getAttrOfType<ArrayAttr>("ftc.numerics"))
+    model["numerics"] = toJson(numerics);
   std::string out;
   llvm::raw_string_ostream os(out);
   os << json::Value(std::move(model));

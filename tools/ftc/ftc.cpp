@@ -70,6 +70,13 @@ cl::opt<bool> bf16Dot(
 cl::opt<bool> report("report",
                      cl::desc("Print the memory of a step (bytes, by part) and continue"),
                      cl::cat(category));
+cl::opt<bool> checkNumerics(
+    "check-numerics",
+    cl::desc("A debugging step: every op of the forward and backward is checked, and a "
+             "step that makes an inf or a NaN fails (FTC_ERROR_NUMERICS) naming the first "
+             "op that did and its place in the model file, its state unchanged"),
+    cl::cat(category));
+
 cl::opt<std::string> rematPolicy(
     "remat",
     cl::desc("Gradient checkpointing: none (keep every saved value), blocks (recompute "
@@ -356,6 +363,7 @@ FailureOr<std::pair<int64_t, int64_t>> planWith(ModuleOp model,
   options.autocastOptions = given.autocastOptions.getValue();
   options.lossScaleOptions = given.lossScaleOptions.getValue();
   options.cpuIsa = given.cpuIsa.getValue();
+  options.checkNumerics = given.checkNumerics.getValue();
   options.rematOptions = rematOptions;
   PassManager pm(model.getContext(), ModuleOp::getOperationName());
   ScopedDiagnosticHandler quiet(model.getContext(), [](Diagnostic &) { return success(); });
@@ -539,6 +547,7 @@ int main(int argc, char **argv) {
                    rematPolicy);
   }
   options.rematOptions = "policy=" + rematPolicy;
+  options.checkNumerics = checkNumerics;
   // The tiles follow the CPU the code is compiled for (--mcpu, else this
   // host), and --dump-pipeline names them, so a replay needs no host.
   if (bf16Dot && !ftc::hasCpuFeature(**tm, "avx512bf16"))

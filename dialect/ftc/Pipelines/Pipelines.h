@@ -47,6 +47,11 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Options of ftc-remat, as in --ftc-remat='policy=blocks' "
                      "(default: keep every saved value)"),
       llvm::cl::init("")};
+  Option<bool> checkNumerics{
+      *this, "check-numerics",
+      llvm::cl::desc("Check every op of the forward and backward for infs and NaNs "
+                     "(ftc-check-numerics; a debugging mode)"),
+      llvm::cl::init(false)};
   Option<std::string> cpuIsa{
       *this, "cpu-isa",
       llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512bf16, "

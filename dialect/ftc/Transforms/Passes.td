@@ -320,6 +320,33 @@ def LossScale : Pass<"ftc-loss-scale", "::mlir::ModuleOp"> {
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
 
+def CheckNumerics : Pass<"ftc-check-numerics", "::mlir::ModuleOp"> {
+  let summary = "Reports the first op of a step that made an inf or a NaN (ftc --check-numerics)";
+  let description = [{
+    Runs after ftc-optimizer. In the gradient function and the step, every
+    train op of the forward and the backward that computes a float tensor
+    (not the reads of parameters, views, moves, constants) is followed by a
+    `train.note_nonfinite` check, numbered from 1 in program order and
+    chained: the chain's value is the number of the first check that saw an
+    infinity or a NaN, or 0. Each function writes it to the new state
+    `numerics.first`; in the step, the optimizer updates and the step
+    counter apply only where it is 0 (`train.nothing_noted`), so a step
+    that meets an inf or a NaN leaves the state as it was. The module's
+    `ftc.numerics` lists the checks ("train.log in the forward at
+    model.mlir:6:11"), and the runtime turns a non-zero value into an error
+    with that text. Dynamic loss scaling, whose steps meet infinities by
+    design, is an error.
+
+    ```mlir
+    %l0 = train.log %w : tensor<4xf32>
+    %first1 = train.note_nonfinite %first0, %l0 id 1 : tensor<4xf32>
+    ...
+    train.set_param @numerics.first, %firstN : tensor<i64>
+    ```
+  }];
+  let dependentDialects = ["::ftc::train::TrainDialect", "::mlir::arith::ArithDialect"];
+}
+
 def BindAbi : Pass<"ftc-bind-abi", "::mlir::ModuleOp"> {
   let summary = "Parameters, slots, inputs and results become buffer arguments";
   let description = [{

@@ -186,8 +186,25 @@ struct SGDPattern : OpConversionPattern<SGDUpdateOp> {
   }
 };
 
-/// One reduction per gradient over all its elements, `and` of |x| < inf
-/// (false for an inf and a NaN), the flags combined.
+/// Whether every element of `input` is finite (i1): one reduction over all
+/// its elements, `and` of |x| < inf (false for an inf and a NaN).
+Value allFinite(LinalgBuilder &L, OpBuilder &b, Location loc, Value input) {
+  auto flagType = RankedTensorType::get({}, b.getI1Type());
+  Value init = L.filled(flagType, 1);
+  int64_t rank = tensorType(input).getRank();
+  SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(rank),
+                              AffineMap::get(rank, 0, {}, b.getContext())};
+  SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::reduction);
+  auto reduce = linalg::GenericOp::create(
+      b, loc, TypeRange{flagType}, ValueRange{input}, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nb, Location nl, ValueRange a) {
+        linalg::YieldOp::create(
+            nb, nl, ValueRange{arith::AndIOp::create(nb, nl, a[1], isFinite(nb, nl, a[0]))});
+      });
+  return scalarOf(L, reduce.getResult(0));
+}
+
+/// The flags of the gradients combined.
 struct AllFinitePattern : OpConversionPattern<AllFiniteOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(AllFiniteOp op, OpAdaptor adaptor,
@@ -195,23 +212,45 @@ struct AllFinitePattern : OpConversionPattern<AllFiniteOp> {
     LinalgBuilder L(rewriter, op.getLoc());
     OpBuilder &b = rewriter;
     Location loc = op.getLoc();
-    auto flagType = RankedTensorType::get({}, b.getI1Type());
     Value all = L.scalar(b.getI1Type(), 1);
-    for (Value input : adaptor.getInputs()) {
-      Value init = L.filled(flagType, 1);
-      int64_t rank = tensorType(input).getRank();
-      SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(rank),
-                                  AffineMap::get(rank, 0, {}, b.getContext())};
-      SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::reduction);
-      auto reduce = linalg::GenericOp::create(
-          b, loc, TypeRange{flagType}, ValueRange{input}, ValueRange{init}, maps, iterators,
-          [&](OpBuilder &nb, Location nl, ValueRange a) {
-            linalg::YieldOp::create(
-                nb, nl, ValueRange{arith::AndIOp::create(nb, nl, a[1], isFinite(nb, nl, a[0]))});
-          });
-      all = arith::AndIOp::create(b, loc, all, scalarOf(L, reduce.getResult(0)));
-    }
-    rewriter.replaceOp(op, tensor::FromElementsOp::create(b, loc, flagType, all).getResult());
+    for (Value input : adaptor.getInputs())
+      all = arith::AndIOp::create(b, loc, all, allFinite(L, b, loc, input));
+    rewriter.replaceOp(op, tensor::FromElementsOp::create(b, loc, op.getType(), all).getResult());
+    return success();
+  }
+};
+
+/// prev != 0 ? prev : (all finite ? 0 : id).
+struct NoteNonFinitePattern : OpConversionPattern<NoteNonFiniteOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(NoteNonFiniteOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    LinalgBuilder L(rewriter, op.getLoc());
+    OpBuilder &b = rewriter;
+    Location loc = op.getLoc();
+    Type i64 = b.getI64Type();
+    Value prev = scalarOf(L, adaptor.getPrev());
+    Value zero = L.scalar(i64, 0);
+    Value here = arith::SelectOp::create(b, loc, allFinite(L, b, loc, adaptor.getValue()), zero,
+                                         L.scalar(i64, static_cast<double>(op.getId())));
+    Value seen = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, prev, zero);
+    Value first = arith::SelectOp::create(b, loc, seen, prev, here);
+    rewriter.replaceOp(op, tensor::FromElementsOp::create(b, loc, op.getType(), first).getResult());
+    return success();
+  }
+};
+
+struct NothingNotedPattern : OpConversionPattern<NothingNotedOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(NothingNotedOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    LinalgBuilder L(rewriter, op.getLoc());
+    OpBuilder &b = rewriter;
+    Location loc = op.getLoc();
+    Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                     scalarOf(L, adaptor.getFirst()),
+                                     L.scalar(b.getI64Type(), 0));
+    rewriter.replaceOp(op, tensor::FromElementsOp::create(b, loc, op.getType(), ok).getResult());
     return success();
   }
 };
@@ -278,5 +317,6 @@ struct UpdateLossScalePattern : OpConversionPattern<UpdateLossScaleOp> {
 
 void ftc::train_to_linalg::populateOptimizerUpdatesPatterns(RewritePatternSet &patterns) {
   patterns.add<AdamWPattern, SGDPattern, AllFinitePattern, AdvanceStepPattern,
-               UpdateLossScalePattern>(patterns.getContext());
+               UpdateLossScalePattern, NoteNonFinitePattern, NothingNotedPattern>(
+      patterns.getContext());
 }

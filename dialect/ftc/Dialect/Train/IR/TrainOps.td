@@ -967,6 +967,39 @@ def Train_AllFiniteOp : Train_Op<"all_finite", [Pure]> {
   let assemblyFormat = "$inputs attr-dict `:` type($inputs)";
 }
 
+//===----------------------------------------------------------------------===//
+// --check-numerics (ftc-check-numerics)
+//===----------------------------------------------------------------------===//
+
+def Train_NoteNonFiniteOp : Train_Op<"note_nonfinite", [Pure]> {
+  let summary = "the first check that saw an inf or a NaN: `prev`, else `id` where `value` holds one, else 0";
+  let description = [{
+    One link of ftc-check-numerics' chain through a step: `prev` is the
+    number of an earlier check that saw an infinity or a NaN, or 0; this
+    check is `id` (from 1).
+
+    ```mlir
+    %first1 = train.note_nonfinite %first0, %l0 id 3 : tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Train_StepTensor:$prev, Train_FloatTensor:$value,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$id);
+  let results = (outs Train_StepTensor:$result);
+  let assemblyFormat = "$prev `,` $value `id` $id attr-dict `:` type($value)";
+}
+
+def Train_NothingNotedOp : Train_Op<"nothing_noted", [Pure]> {
+  let summary = "whether a chain of train.note_nonfinite saw no inf or NaN (its value is 0)";
+  let description = [{
+    ```mlir
+    %ok = train.nothing_noted %first
+    ```
+  }];
+  let arguments = (ins Train_StepTensor:$first);
+  let results = (outs Train_FlagTensor:$ok);
+  let assemblyFormat = "$first attr-dict";
+}
+
 def Train_AdvanceStepOp : Train_Op<"advance_step", [Pure]> {
   let summary = "the step counter after an update: n + 1, or n where `if` is false";
   let description = [{
