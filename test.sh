@@ -27,7 +27,7 @@ else
 fi
 
 # lit's summary lines: "  Passed: 27 (100.00%)".
-count() { awk -v k="$1" -F: '$1 ~ "^ *"k"$" { split($2, a, " "); n += a[1] } END { print n + 0 }' "$log"; }
+count() { awk -v k="$1" -F: '$1 ~ "^ *"k" *$" { split($2, a, " "); n += a[1] } END { print n + 0 }' "$log"; }
 passed=$(( $(count "Passed") + $(count "Expectedly Failed") ))
 failed=$(( $(count "Failed") + $(count "Unexpectedly Passed") + $(count "Timed Out") + $(count "Unresolved") ))
 if [ "$lit_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
