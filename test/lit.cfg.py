@@ -6,7 +6,7 @@ import lit.formats
 config.name = "ftc"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["Inputs", "Unit", "lit-helpers", "lib", "CMakeLists.txt"]
+config.excludes = ["Inputs", "Unit", "lit-helpers", "lib", "regressions", "CMakeLists.txt"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.ftc_obj_root, "test")
 
