@@ -89,9 +89,7 @@ std::pair<Value, Operation *> CheckNumericsPass::instrument(func::FuncOp func,
     if (op->getDialect() != op->getContext()->getLoadedDialect<TrainDialect>() ||
         !isChecked(op))
       continue;
-    b.setInsertionPointAfter(first.getDefiningOp() && first.getDefiningOp()->isBeforeInBlock(op)
-                                 ? op
-                                 : first.getDefiningOp());
+    b.setInsertionPointAfter(op);
     for (Value result : op->getResults()) {
       auto type = dyn_cast<RankedTensorType>(result.getType());
       if (!type || !isa<FloatType>(type.getElementType()))

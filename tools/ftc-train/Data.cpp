@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 namespace ftc::train_tool {
@@ -260,6 +261,24 @@ struct SafetensorsBatches::File {
 namespace {
 bool isInteger(ftc_dtype d) { return !isFloat(d); }
 
+/// The values an integer dtype holds (i64's bounds rounded to doubles).
+template <typename T> std::pair<double, double> limitsOf() {
+  return {static_cast<double>(std::numeric_limits<T>::min()),
+          static_cast<double>(std::numeric_limits<T>::max())};
+}
+std::pair<double, double> dtypeRange(ftc_dtype d) {
+  switch (d) {
+  case FTC_U8:
+    return limitsOf<uint8_t>();
+  case FTC_I8:
+    return limitsOf<int8_t>();
+  case FTC_I32:
+    return limitsOf<int32_t>();
+  default:
+    return limitsOf<int64_t>();
+  }
+}
+
 /// An input's shape [64] as "[N, 64]": that of a file holding N batches.
 std::string batchedShape(const Input &in) {
   std::string text = "[N";
@@ -309,15 +328,11 @@ SafetensorsBatches::SafetensorsBatches(std::vector<Input> &inputs, const std::st
     // range where it has one (class labels, token ids), else against the
     // input's dtype.
     if (isInteger(in.dtype)) {
-      double low = in.high > 0 ? 0.0 : in.dtype == FTC_U8 ? 0.0
-                                     : in.dtype == FTC_I8  ? -128.0
-                                     : in.dtype == FTC_I32 ? -2147483648.0
-                                                           : -9.2e18;
-      double high = in.high > 0             ? static_cast<double>(in.high - 1)
-                    : in.dtype == FTC_U8    ? 255.0
-                    : in.dtype == FTC_I8    ? 127.0
-                    : in.dtype == FTC_I32   ? 2147483647.0
-                                            : 9.2e18;
+      auto [low, high] = dtypeRange(in.dtype);
+      if (in.high > 0) {
+        low = 0.0;
+        high = static_cast<double>(in.high - 1);
+      }
       int64_t numel = t->shape[0] * in.numel;
       for (int64_t i = 0; i < numel; ++i) {
         double v = runtime::loadElement(t->dtype, t->data, i);
