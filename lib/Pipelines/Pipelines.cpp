@@ -4,6 +4,7 @@
 
 #include "ftc/Codegen/CpuTiles.h"
 #include "ftc/Conversion/Passes.h"
+#include "ftc/Dialect/Train/IR/TrainDialect.h"
 #include "ftc/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -19,71 +20,102 @@
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
+namespace train = ftc::train;
 
 void ftc::buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &) {
   pm.addPass(createVerifyModel());
 }
 
-LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
-                                             const PipelineOptions &options,
-                                             ErrorHandler errorHandler) {
-  // ftc-lora and ftc-optimizer parse and check their own options.
-  std::unique_ptr<Pass> lora = createLora();
-  if (failed(lora->initializeOptions(options.loraOptions, errorHandler)))
-    return failure();
-  std::unique_ptr<Pass> autocast = createAutocast();
-  if (failed(autocast->initializeOptions(options.autocastOptions, errorHandler)))
-    return failure();
-  std::unique_ptr<Pass> remat = createRemat();
-  if (failed(remat->initializeOptions(options.rematOptions, errorHandler)))
-    return failure();
-  std::unique_ptr<Pass> optimizer = createOptimizer();
-  if (failed(optimizer->initializeOptions(options.optimizerOptions, errorHandler)))
-    return failure();
-  std::unique_ptr<Pass> lossScale = createLossScale();
-  if (failed(lossScale->initializeOptions(options.lossScaleOptions, errorHandler)))
-    return failure();
-  buildFrontendPipeline(pm, options);
+//===----------------------------------------------------------------------===//
+// Stages
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The passes that check their options when the pipeline is built.
+struct CheckedPasses {
+  std::unique_ptr<Pass> lora, autocast, remat, optimizer, lossScale;
+
+  LogicalResult create(const ftc::PipelineOptions &options, ftc::ErrorHandler errorHandler) {
+    auto make = [&](std::unique_ptr<Pass> &pass, std::unique_ptr<Pass> created,
+                    StringRef text) {
+      pass = std::move(created);
+      return pass->initializeOptions(text, errorHandler);
+    };
+    return success(succeeded(make(lora, ftc::createLora(), options.loraOptions)) &&
+                   succeeded(make(autocast, ftc::createAutocast(), options.autocastOptions)) &&
+                   succeeded(make(remat, ftc::createRemat(), options.rematOptions)) &&
+                   succeeded(make(optimizer, ftc::createOptimizer(), options.optimizerOptions)) &&
+                   succeeded(make(lossScale, ftc::createLossScale(), options.lossScaleOptions)));
+  }
+};
+
+using StageBuilder = void (*)(OpPassManager &, const ftc::PipelineOptions &, CheckedPasses &);
+
+struct StageDefinition {
+  ftc::Stage stage;
+  StageBuilder build;
+};
+
+void buildInline(OpPassManager &pm, const ftc::PipelineOptions &options, CheckedPasses &) {
+  ftc::buildFrontendPipeline(pm, options);
   pm.addPass(createInlinerPass());
+}
+
+void buildLora(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &passes) {
   // Adapters where the options or the model's train.lora ask for them; a
   // no-op otherwise.
-  pm.addPass(std::move(lora));
+  pm.addPass(std::move(passes.lora));
+}
+
+void buildAutocast(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &passes) {
   // 16-bit products where bf16 or fp16 is asked for; the backward follows.
-  pm.addPass(std::move(autocast));
-  pm.addPass(createAutodiff());
+  pm.addPass(std::move(passes.autocast));
+}
+
+void buildAutodiff(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
+  pm.addPass(ftc::createAutodiff());
+}
+
+void buildRemat(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &passes) {
   // Gradient checkpointing where asked for; a no-op otherwise. On the
   // gradient function as later stages see it (autodiff leaves duplicate
   // fills and scalars), so that ftc-remat's memory model is the plan's.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addPass(std::move(remat));
-  pm.addPass(std::move(optimizer));
-  // fp16's dynamic loss scaling (or where asked for); a no-op otherwise.
-  pm.addPass(std::move(lossScale));
-  // --check-numerics: the first op that made an inf or a NaN, reported.
-  if (options.checkNumerics)
-    pm.addPass(createCheckNumerics());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-  return success();
+  pm.addPass(std::move(passes.remat));
 }
 
-void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &options,
-                                  bool untilMemoryPlan) {
-  pm.addPass(createBindAbi());
-  pm.addNestedPass<func::FuncOp>(createExpandComposites());
-  pm.addNestedPass<func::FuncOp>(createConvertTrainToLinalg());
+void buildOptimizer(OpPassManager &pm, const ftc::PipelineOptions &options,
+                    CheckedPasses &passes) {
+  pm.addPass(std::move(passes.optimizer));
+  // fp16's dynamic loss scaling (or where asked for); a no-op otherwise.
+  pm.addPass(std::move(passes.lossScale));
+  // --check-numerics: the first op that made an inf or a NaN, reported.
+  if (options.checkNumerics)
+    pm.addPass(ftc::createCheckNumerics());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void buildLowering(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
+  pm.addPass(ftc::createBindAbi());
+  pm.addNestedPass<func::FuncOp>(ftc::createExpandComposites());
+  pm.addNestedPass<func::FuncOp>(ftc::createConvertTrainToLinalg());
+}
+
+void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, CheckedPasses &) {
   // The matrix products, packed, tiled and vectorized for the CPU's vector
   // registers; before elementwise fusion, which would fold reshapes into
   // them and give them several m or n dimensions.
-  CpuTileContractionsOptions tiles;
-  tiles.isa = options.cpuIsa.empty() ? cpu::hostIsa() : std::string(options.cpuIsa);
-  pm.addNestedPass<func::FuncOp>(createCpuTileContractions(tiles));
+  ftc::CpuTileContractionsOptions tiles;
+  tiles.isa = options.cpuIsa.empty() ? ftc::cpu::hostIsa() : std::string(options.cpuIsa);
+  pm.addNestedPass<func::FuncOp>(ftc::createCpuTileContractions(tiles));
   // Math on bf16 and f16 (a GELU under --precision=bf16) computed in f32,
   // where the approximations below apply, and rounded back.
   pm.addNestedPass<func::FuncOp>(math::createMathExtendToSupportedTypes());
   // tanh, exp and erf as arithmetic that vectorizes, not libm calls.
-  pm.addNestedPass<func::FuncOp>(createApproximateMath());
+  pm.addNestedPass<func::FuncOp>(ftc::createApproximateMath());
   // Upstream elementwise ops a model used on tensors (arith.addf, math.exp).
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
@@ -94,12 +126,14 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   // No canonicalization between it and bufferization: it would drop the
   // unused results of the blocks, through which each block writes its
   // temporaries in place.
-  pm.addNestedPass<func::FuncOp>(createCpuTileAndFuse());
+  pm.addNestedPass<func::FuncOp>(ftc::createCpuTileAndFuse());
   pm.addPass(createCSEPass());
   // CSE's shared destinations undone: each buffer allocated where it is
   // first written, not where CSE left the first of its equals.
-  pm.addNestedPass<func::FuncOp>(createUnshareDestinations());
+  pm.addNestedPass<func::FuncOp>(ftc::createUnshareDestinations());
+}
 
+void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
@@ -111,10 +145,14 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   // Each buffer freed right after its last use: the lifetimes the memory
   // plan packs.
   pm.addNestedPass<func::FuncOp>(bufferization::createOptimizeAllocationLivenessPass());
+}
+
+void buildMemoryPlan(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
   // Temporaries at fixed offsets of one workspace: a step allocates nothing.
-  pm.addPass(createPlanMemory());
-  if (untilMemoryPlan)
-    return;
+  pm.addPass(ftc::createPlanMemory());
+}
+
+void buildLlvm(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
   // The products' parallel blocks: scf.forall as scf.parallel, run on
   // OpenMP threads once outlined (below).
   pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
@@ -126,8 +164,8 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   transfers.enableFullUnroll();
   pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass(transfers));
   pm.addPass(createLowerAffinePass());
-  pm.addPass(createOutlineLoopNests());
-  pm.addPass(createParallelToOpenMP());
+  pm.addPass(ftc::createOutlineLoopNests());
+  pm.addPass(ftc::createParallelToOpenMP());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   // Subview offsets of the tiled products, as affine.apply.
@@ -155,15 +193,178 @@ void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &opti
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
-  pm.addPass(createEmitEntryPoints());
+  pm.addPass(ftc::createEmitEntryPoints());
+}
+
+void buildNothing(OpPassManager &, const ftc::PipelineOptions &, CheckedPasses &) {}
+
+const StageDefinition kStages[] = {
+    {{"input", "the model as written (nothing run)"}, buildNothing},
+    {{"after-inline", "the model verified, its functions inlined into the loss"}, buildInline},
+    {{"after-lora", "LoRA's adapters added (ftc-lora; as before without LoRA)"}, buildLora},
+    {{"after-autocast", "16-bit products cast (ftc-autocast; as before in fp32)"},
+     buildAutocast},
+    {{"after-autodiff", "the gradient function: forward and backward in train ops"},
+     buildAutodiff},
+    {{"after-remat", "what the backward recomputes cloned into it (ftc-remat)"}, buildRemat},
+    {{"after-optimizer",
+      "the whole training step in train ops: the optimizer, loss scaling, checks"},
+     buildOptimizer},
+    {{"after-lowering", "the step bound to the C ABI, in linalg on tensors"}, buildLowering},
+    {{"after-tiling",
+      "products packed, tiled and vectorized; the rest fused into parallel blocks"},
+     buildTiling},
+    {{"after-bufferize", "buffers (memrefs), each freed after its last use"}, buildBufferize},
+    {{"after-memory-plan", "every temporary at an offset of one workspace (ftc.memory)"},
+     buildMemoryPlan},
+    {{"llvm", "the LLVM dialect, with the C ABI's entry points (ftc --emit=mlir)"}, buildLlvm},
+};
+
+} // namespace
+
+ArrayRef<ftc::Stage> ftc::getStages() {
+  static const SmallVector<Stage> stages = [] {
+    SmallVector<Stage> list;
+    for (const StageDefinition &definition : kStages)
+      list.push_back(definition.stage);
+    return list;
+  }();
+  return stages;
+}
+
+std::optional<unsigned> ftc::lookupStage(StringRef name) {
+  for (auto [index, definition] : llvm::enumerate(kStages))
+    if (definition.stage.name == name)
+      return index;
+  return std::nullopt;
+}
+
+std::optional<std::pair<unsigned, std::string>> ftc::detectStage(ModuleOp module) {
+  auto at = [](StringRef stage, const Twine &why) {
+    return std::optional<std::pair<unsigned, std::string>>(
+        std::pair{*lookupStage(stage), why.str()});
+  };
+  if (auto marked = module->getAttrOfType<StringAttr>(kStageAttrName)) {
+    std::optional<unsigned> index = lookupStage(marked.getValue());
+    if (index == 0u)
+      return std::nullopt;
+    if (index)
+      return std::pair{*index, ("its " + kStageAttrName + " says so").str()};
+  }
+  // What the module holds, latest stage first.
+  bool llvmFunctions = false, buffers = false, tensors = false, tiled = false,
+       linalg = false, step = false, gradient = false;
+  module.walk([&](Operation *op) {
+    StringRef dialect = op->getDialect() ? op->getDialect()->getNamespace() : "";
+    llvmFunctions |= dialect == "llvm";
+    tiled |= dialect == "scf" || dialect == "vector";
+    linalg |= dialect == "linalg";
+    for (Type type : op->getResultTypes()) {
+      buffers |= isa<MemRefType>(type);
+      tensors |= isa<TensorType>(type);
+    }
+    if (auto func = dyn_cast<func::FuncOp>(op)) {
+      step |= func->hasAttr(train::TrainDialect::getStepAttrName());
+      gradient |= func->hasAttr(train::TrainDialect::getGradientOfAttrName());
+    }
+  });
+  if (llvmFunctions)
+    return at("llvm", "it holds LLVM dialect functions");
+  if (module->hasAttr("ftc.memory"))
+    return at("after-memory-plan", "it holds a memory plan (ftc.memory)");
+  if (buffers && !tensors)
+    return at("after-bufferize", "it computes on buffers (memrefs), not tensors");
+  if (tiled)
+    return at("after-tiling", "it holds tiled loops");
+  if (linalg)
+    return at("after-lowering", "it holds linalg ops");
+  if (step)
+    return at("after-optimizer", "it holds a training step (train.step)");
+  if (module->hasAttr(train::TrainDialect::getRematAttrName()))
+    return at("after-remat", "it holds ftc-remat's verdict (train.remat)");
+  if (gradient)
+    return at("after-autodiff", "it holds a gradient function (train.gradient_of)");
+  return std::nullopt;
+}
+
+LogicalResult ftc::buildStages(OpPassManager &pm, const PipelineOptions &options,
+                               ErrorHandler errorHandler, ArrayRef<Insertion> insertions) {
+  auto stageIndex = [&](StringRef flag, StringRef name) -> std::optional<unsigned> {
+    std::optional<unsigned> index = lookupStage(name);
+    if (!index)
+      (void)errorHandler(flag + ": no stage '" + name +
+                         "' (ftc --list-stages lists them)");
+    return index;
+  };
+  std::optional<unsigned> first = stageIndex("start-at", options.startAt);
+  std::optional<unsigned> last = stageIndex("stop-after", options.stopAfter);
+  if (!first || !last)
+    return failure();
+  if (*last < *first)
+    return errorHandler("stop-after=" + options.stopAfter + " comes before start-at=" +
+                        options.startAt);
+  CheckedPasses passes;
+  if (failed(passes.create(options, errorHandler)))
+    return failure();
+  auto insertAfter = [&](unsigned stage) -> LogicalResult {
+    for (const Insertion &insertion : insertions) {
+      if (insertion.stage != stage)
+        continue;
+      std::string message;
+      llvm::raw_string_ostream os(message);
+      if (failed(parsePassPipeline(insertion.pipeline, pm, os)))
+        return errorHandler("the pipeline inserted after " + kStages[stage].stage.name +
+                            " ('" + insertion.pipeline + "') does not parse: " +
+                            StringRef(message).trim());
+    }
+    return success();
+  };
+  if (failed(insertAfter(*first)))
+    return failure();
+  for (unsigned stage = *first + 1; stage <= *last; ++stage) {
+    kStages[stage].build(pm, options, passes);
+    if (failed(insertAfter(stage)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult ftc::buildTrainingStepPipeline(OpPassManager &pm,
+                                             const PipelineOptions &options,
+                                             ErrorHandler errorHandler) {
+  PipelineOptions range;
+  copyPassOptions(options, range);
+  range.stopAfter = "after-optimizer";
+  return buildStages(pm, range, errorHandler);
+}
+
+void ftc::buildCpuCodegenPipeline(OpPassManager &pm, const PipelineOptions &options,
+                                  bool untilMemoryPlan) {
+  PipelineOptions range;
+  copyPassOptions(options, range);
+  range.startAt = "after-optimizer";
+  range.stopAfter = untilMemoryPlan ? "after-memory-plan" : "llvm";
+  // No pass of these stages checks its options.
+  (void)buildStages(pm, range, [](const Twine &) { return failure(); });
 }
 
 LogicalResult ftc::buildCpuPipeline(OpPassManager &pm, const PipelineOptions &options,
                                     ErrorHandler errorHandler, bool untilMemoryPlan) {
-  if (failed(buildTrainingStepPipeline(pm, options, errorHandler)))
-    return failure();
-  buildCpuCodegenPipeline(pm, options, untilMemoryPlan);
-  return success();
+  PipelineOptions range;
+  copyPassOptions(options, range);
+  range.startAt = options.startAt.getValue();
+  range.stopAfter = untilMemoryPlan ? "after-memory-plan" : options.stopAfter.getValue();
+  return buildStages(pm, range, errorHandler);
+}
+
+void ftc::copyPassOptions(const PipelineOptions &from, PipelineOptions &to) {
+  to.optimizerOptions = from.optimizerOptions.getValue();
+  to.loraOptions = from.loraOptions.getValue();
+  to.autocastOptions = from.autocastOptions.getValue();
+  to.lossScaleOptions = from.lossScaleOptions.getValue();
+  to.rematOptions = from.rematOptions.getValue();
+  to.checkNumerics = from.checkNumerics.getValue();
+  to.cpuIsa = from.cpuIsa.getValue();
 }
 
 namespace {

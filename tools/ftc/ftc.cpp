@@ -3,8 +3,11 @@
 //   ftc MODEL.mlir -o step.so [--target=cpu] [--optimizer=adamw|sgd --lr=...]
 //                             [--lora-targets=REGEX --lora-rank=R ...]
 //                             [--emit=mlir|llvm|obj|so] [--mcpu=NAME]
+//                             [--stop-after=STAGE | --start-at=STAGE]
+//                             [--insert-pass=STAGE:PIPELINE]
+//                             [--load-pass-plugin=LIB --load-dialect-plugin=LIB]
 //
-// Runs ftc::buildCpuPipeline, the same function `ftc-opt --ftc-cpu` runs
+// Runs ftc::buildStages, the function `ftc-opt --ftc-cpu` runs
 // (`--dump-pipeline` prints it for replay), then LLVM at -O3, then links the
 // object with the runtime into step.so.
 //
@@ -26,6 +29,8 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "mlir/Tools/Plugins/DialectPlugin.h"
+#include "mlir/Tools/Plugins/PassPlugin.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -44,10 +49,9 @@ namespace train = ftc::train;
 namespace {
 cl::OptionCategory category("ftc options");
 
-cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"), cl::Required,
-                               cl::cat(category));
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"), cl::cat(category));
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default: step.so, or "
-                                              "stdout for --emit=mlir|llvm)"),
+                                              "stdout for --emit=mlir|llvm and --stop-after)"),
                                 cl::value_desc("path"), cl::cat(category));
 cl::opt<std::string> target("target", cl::desc("cpu (cuda is not implemented yet)"),
                             cl::init("cpu"), cl::cat(category));
@@ -88,6 +92,36 @@ cl::opt<std::string> memoryBudget(
     cl::desc("Recompute what it takes for the planned peak (the report's total) to fit "
              "in this many bytes (also KiB, MiB, GiB), with the fewest recomputed FLOPs"),
     cl::value_desc("bytes"), cl::cat(category));
+// Stages and plugins, for compiler researchers (docs/plugins.md).
+cl::OptionCategory researchCategory(
+    "stages and plugins",
+    "The pipeline's named stages (--list-stages): stop there, resume from there, "
+    "run passes there, with passes from plugins.");
+cl::opt<bool> listStages("list-stages",
+                         cl::desc("Print the pipeline's stages, one line each, and exit"),
+                         cl::cat(researchCategory));
+// --stop-after is made in main: libLLVM registers one of its own (llc's).
+cl::opt<std::string> startAt(
+    "start-at",
+    cl::desc("The input is IR after this stage (--stop-after's output, edited or not): "
+             "run the stages after it"),
+    cl::value_desc("stage"), cl::cat(researchCategory));
+cl::list<std::string> insertPass(
+    "insert-pass",
+    cl::desc("Run a textual pass pipeline after a stage, as "
+             "--insert-pass='after-autodiff:canonicalize,cse' (repeatable; in order)"),
+    cl::value_desc("stage:pipeline"), cl::cat(researchCategory));
+// Read from argv before the command line is parsed (loadPlugins); declared
+// so that the parser accepts them and --help lists them.
+cl::list<std::string> passPlugins("load-pass-plugin",
+                                  cl::desc("Load passes (and remat policies) from a plugin "
+                                           "library, as mlir-opt does"),
+                                  cl::value_desc("library"), cl::cat(researchCategory));
+cl::list<std::string> dialectPlugins("load-dialect-plugin",
+                                     cl::desc("Load dialects from a plugin library, as "
+                                              "mlir-opt does"),
+                                     cl::value_desc("library"), cl::cat(researchCategory));
+
 cl::opt<bool> dumpPipeline("dump-pipeline",
                            cl::desc("Print the MLIR pipeline as an ftc-opt "
                                     "--pass-pipeline string and continue"),
@@ -126,6 +160,14 @@ public:
         flag->setValueExpectedFlag(cl::ValueOptional);
       flags.push_back(std::move(flag));
     }
+  }
+
+  /// The first flag given, or "".
+  std::string firstGiven() const {
+    for (const auto &flag : flags)
+      if (flag->getNumOccurrences())
+        return "--" + flag->ArgStr.str();
+    return "";
   }
 
   /// The flags given, as the pass's options: `lr=0.05 optimizer=sgd`.
@@ -358,12 +400,8 @@ FailureOr<std::pair<int64_t, int64_t>> planWith(ModuleOp model,
                                                  const std::string &rematOptions) {
   OwningOpRef<ModuleOp> module = model.clone();
   ftc::PipelineOptions options; // a copy (PipelineOptions cannot be copied)
-  options.optimizerOptions = given.optimizerOptions.getValue();
-  options.loraOptions = given.loraOptions.getValue();
-  options.autocastOptions = given.autocastOptions.getValue();
-  options.lossScaleOptions = given.lossScaleOptions.getValue();
-  options.cpuIsa = given.cpuIsa.getValue();
-  options.checkNumerics = given.checkNumerics.getValue();
+  ftc::copyPassOptions(given, options);
+  options.startAt = given.startAt.getValue();
   options.rematOptions = rematOptions;
   PassManager pm(model.getContext(), ModuleOp::getOperationName());
   ScopedDiagnosticHandler quiet(model.getContext(), [](Diagnostic &) { return success(); });
@@ -469,13 +507,79 @@ LogicalResult printRematReport(ModuleOp step, ModuleOp compiled, llvm::raw_ostre
   return success();
 }
 
+/// The values of `flag` in argv: `--flag=V`, `-flag=V`, `--flag V`.
+SmallVector<std::string> flagValues(int argc, char **argv, StringRef flag) {
+  SmallVector<std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    StringRef arg = argv[i];
+    if (!arg.consume_front("--") && !arg.consume_front("-"))
+      continue;
+    if (!arg.consume_front(flag))
+      continue;
+    if (arg.consume_front("="))
+      values.push_back(arg.str());
+    else if (arg.empty() && i + 1 < argc)
+      values.push_back(argv[++i]);
+  }
+  return values;
+}
+
+/// Pass plugins, loaded before the command line is parsed: their passes can
+/// then be named in --insert-pass and --mlir-print-ir-after, and their remat
+/// policies in --remat.
+LogicalResult loadPassPlugins(int argc, char **argv) {
+  for (const std::string &path : flagValues(argc, argv, "load-pass-plugin")) {
+    llvm::Expected<PassPlugin> plugin = PassPlugin::load(path);
+    if (!plugin) {
+      error("--load-pass-plugin=" + path + ": " + llvm::toString(plugin.takeError()));
+      return failure();
+    }
+    plugin->registerPassRegistryCallbacks();
+  }
+  return success();
+}
+
+LogicalResult loadDialectPlugins(int argc, char **argv, DialectRegistry &registry) {
+  for (const std::string &path : flagValues(argc, argv, "load-dialect-plugin")) {
+    llvm::Expected<DialectPlugin> plugin = DialectPlugin::load(path);
+    if (!plugin) {
+      error("--load-dialect-plugin=" + path + ": " + llvm::toString(plugin.takeError()));
+      return failure();
+    }
+    plugin->registerDialectRegistryCallbacks(registry);
+  }
+  return success();
+}
+
+/// The stages, one line each.
+std::string stageList() {
+  std::string text;
+  for (const ftc::Stage &stage : ftc::getStages())
+    text += llvm::formatv("  {0,-20}{1}\n", stage.name, stage.description).str();
+  return text;
+}
+
+/// The index of the stage `name` given to `flag`, or an error listing them.
+FailureOr<unsigned> stageNamed(StringRef flag, StringRef name) {
+  if (std::optional<unsigned> index = ftc::lookupStage(name))
+    return *index;
+  std::string names;
+  for (const ftc::Stage &stage : ftc::getStages())
+    names += (names.empty() ? "" : ", ") + stage.name.str();
+  error("--" + flag + "=" + name + ": no such stage; the stages are " + names);
+  return failure();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   // First: --mlir-print-ir-before/after=PASS take their values from the
-  // pass registry as it is when the pass-manager options are created.
+  // pass registry as it is when the pass-manager options are created; a
+  // plugin's passes are in it by then.
   ftc::registerAllFtcPasses();
+  if (failed(loadPassPlugins(argc, argv)))
+    return 1;
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
@@ -486,9 +590,18 @@ int main(int argc, char **argv) {
                       {"rslora"});
   PassFlags autocastFlags(ftc::createAutocast(), ftc::getAutocastOptions, "", category);
   PassFlags lossScaleFlags(ftc::createLossScale(), ftc::getLossScaleOptions, "", category);
+  // libLLVM's code generator registers a --stop-after (llc's, for its
+  // passes), which ftc never sets; ftc's names a stage.
+  if (cl::Option *llc = cl::getRegisteredOptions().lookup("stop-after"))
+    llc->removeArgument();
+  cl::opt<std::string> stopAfter(
+      "stop-after",
+      cl::desc("Write the IR after this stage (to -o, else stdout) and stop; the file "
+               "records the stage and the compile's options for --start-at"),
+      cl::value_desc("stage"), cl::cat(researchCategory));
   // --help shows ftc's own options, not the hundreds libLLVM registers
   // (every backend's); MLIR's flags still work and are listed here.
-  cl::HideUnrelatedOptions({&category, &optimizerCategory, &loraCategory});
+  cl::HideUnrelatedOptions({&category, &optimizerCategory, &loraCategory, &researchCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
       "ftc: compiles a training step\n\n"
@@ -497,13 +610,79 @@ int main(int argc, char **argv) {
       "  --mlir-pass-pipeline-crash-reproducer=FILE, --mlir-disable-threading,\n"
       "  --mlir-print-op-on-diagnostic (each error followed by the op it is on).\n");
 
+  if (listStages) {
+    llvm::outs() << "ftc's stages, in order (--stop-after, --start-at, --insert-pass):\n"
+                 << stageList();
+    return 0;
+  }
+  if (inputFile.empty())
+    return error("no input file (ftc MODEL.mlir -o step.so; ftc --help)");
   if (target != "cpu")
     return error("--target=" + target + " is not supported yet; use --target=cpu");
+
+  // The range of stages, and the flags that configure stages outside it.
+  const unsigned input = *ftc::lookupStage("input"), end = *ftc::lookupStage("llvm");
+  unsigned first = input, last = end;
+  if (startAt.getNumOccurrences()) {
+    auto index = stageNamed("start-at", startAt);
+    if (failed(index))
+      return 1;
+    first = *index;
+  }
+  if (stopAfter.getNumOccurrences()) {
+    auto index = stageNamed("stop-after", stopAfter);
+    if (failed(index))
+      return 1;
+    last = *index;
+    if (emit.getNumOccurrences())
+      return error("--stop-after writes MLIR at a stage; it does not go with --emit");
+  }
+  if (last < first)
+    return error("--stop-after=" + stopAfter + " comes before --start-at=" + startAt);
+  if (report && last < *ftc::lookupStage("after-memory-plan"))
+    return error("--report needs the memory plan (stage after-memory-plan); --stop-after=" +
+                 stopAfter + " ends before it");
+  struct StagedFlag {
+    std::string flag;
+    StringRef stage;
+  };
+  const StagedFlag stagedFlags[] = {
+      {loraFlags.firstGiven(), "after-lora"},
+      {autocastFlags.firstGiven(), "after-autocast"},
+      {rematPolicy.getNumOccurrences() ? "--remat" : "", "after-remat"},
+      {memoryBudget.getNumOccurrences() ? "--memory-budget" : "", "after-remat"},
+      {optimizerFlags.firstGiven(), "after-optimizer"},
+      {lossScaleFlags.firstGiven(), "after-optimizer"},
+      {checkNumerics.getNumOccurrences() ? "--check-numerics" : "", "after-optimizer"},
+      {bf16Dot.getNumOccurrences() ? "--bf16-dot" : "", "after-tiling"}};
+  for (const StagedFlag &flag : stagedFlags)
+    if (!flag.flag.empty() && *ftc::lookupStage(flag.stage) <= first)
+      return error(flag.flag + " configures stage " + flag.stage +
+                   ", which ran before the input (--start-at=" + startAt + ")");
+  std::vector<ftc::Insertion> insertions;
+  for (const std::string &text : insertPass) {
+    auto [name, pipeline] = StringRef(text).split(':');
+    if (pipeline.empty())
+      return error("--insert-pass=" + text + ": expected STAGE:PIPELINE, as "
+                   "after-autodiff:canonicalize");
+    auto index = stageNamed("insert-pass", name);
+    if (failed(index))
+      return 1;
+    if (*index < first || *index > last)
+      return error("--insert-pass=" + text + ": this compile does not reach stage " + name +
+                   " (it runs from " + ftc::getStages()[first].name + " to " +
+                   ftc::getStages()[last].name + ")");
+    insertions.push_back({*index, pipeline.str()});
+  }
   if (outputFile.empty())
-    outputFile = (emit == Emit::Mlir || emit == Emit::Llvm) ? "-" : "step.so";
+    outputFile = (emit == Emit::Mlir || emit == Emit::Llvm || stopAfter.getNumOccurrences())
+                     ? "-"
+                     : "step.so";
 
   DialectRegistry registry;
   ftc::registerAllFtcDialects(registry);
+  if (failed(loadDialectPlugins(argc, argv, registry)))
+    return 1;
   MLIRContext context(registry);
   // An error names its place in the model file and stops there: no dump of
   // the op it is attached to (for a module or function, thousands of lines
@@ -534,6 +713,8 @@ int main(int argc, char **argv) {
   options.loraOptions = loraFlags.text();
   options.autocastOptions = autocastFlags.text();
   options.lossScaleOptions = lossScaleFlags.text();
+  options.startAt = ftc::getStages()[first].name.str();
+  options.stopAfter = ftc::getStages()[last].name.str();
   if (!ftc::remat::parsePolicy(rematPolicy) || rematPolicy == "budget")
     return error("--remat: expected none, blocks or sqrt, got '" + rematPolicy + "'");
   std::optional<int64_t> budget;
@@ -561,12 +742,8 @@ int main(int argc, char **argv) {
       error(text);
     return failure();
   };
-  if (failed(ftc::buildCpuPipeline(pm, options, optionError)))
+  if (failed(ftc::buildStages(pm, options, optionError, insertions)))
     return 1;
-  if (dumpPipeline) {
-    pm.printAsTextualPipeline(llvm::errs());
-    llvm::errs() << "\n";
-  }
 
   std::string message;
   std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(inputFile, &message);
@@ -585,16 +762,66 @@ int main(int argc, char **argv) {
   if (auto loc = dyn_cast<FileLineColLoc>(module->getLoc()); loc && loc.getLine() == 0)
     (*module)->setLoc(FileLineColLoc::get(loc.getFilename(), 1, 1));
 
+  // IR from a later stage: resumed where --start-at says, which must agree
+  // with the stage it records (or, unrecorded, not be later than what it
+  // holds); without --start-at, one line saying which flag to use.
+  auto marked = (*module)->getAttrOfType<StringAttr>(ftc::kStageAttrName);
+  std::optional<std::pair<unsigned, std::string>> seen = ftc::detectStage(*module);
+  if (first == input && seen)
+    return error(llvm::formatv("{0} is IR after stage {1} ({2}), not a model: compile it "
+                               "from there with --start-at={1}",
+                               inputFile, ftc::getStages()[seen->first].name, seen->second)
+                     .str());
+  if (first != input && seen && (marked ? seen->first != first : seen->first > first))
+    return error(llvm::formatv("{0} is IR after stage {1} ({2}), not after {3}: use "
+                               "--start-at={1}",
+                               inputFile, ftc::getStages()[seen->first].name, seen->second,
+                               startAt)
+                     .str());
+  // The options recorded by --stop-after, for the flags not given again.
+  if (auto recorded = (*module)->getAttrOfType<StringAttr>(ftc::kStageOptionsAttrName)) {
+    ftc::PipelineOptions from;
+    StringRef text = recorded.getValue();
+    text.consume_front("{");
+    text.consume_back("}");
+    if (failed(from.parseFromString(text)))
+      return error(inputFile + ": its " + ftc::kStageOptionsAttrName + " does not parse");
+    auto take = [](auto &to, const auto &from, bool given) {
+      if (!given)
+        to = from.getValue();
+    };
+    take(options.optimizerOptions, from.optimizerOptions,
+         !optimizerFlags.firstGiven().empty());
+    take(options.loraOptions, from.loraOptions, !loraFlags.firstGiven().empty());
+    take(options.autocastOptions, from.autocastOptions, !autocastFlags.firstGiven().empty());
+    take(options.lossScaleOptions, from.lossScaleOptions,
+         !lossScaleFlags.firstGiven().empty());
+    take(options.rematOptions, from.rematOptions,
+         rematPolicy.getNumOccurrences() || memoryBudget.getNumOccurrences());
+    take(options.checkNumerics, from.checkNumerics, checkNumerics.getNumOccurrences());
+    if (memoryBudget.getNumOccurrences() == 0)
+      budget.reset();
+    pm.clear();
+    if (failed(ftc::buildStages(pm, options, optionError, insertions)))
+      return 1;
+  }
+  (*module)->removeAttr(ftc::kStageAttrName);
+  (*module)->removeAttr(ftc::kStageOptionsAttrName);
+
   // The model as read, for the training part of the report.
-  OwningOpRef<ModuleOp> original = report ? module->clone() : nullptr;
+  OwningOpRef<ModuleOp> original = report && first == input ? module->clone() : nullptr;
   if (budget) {
     FailureOr<std::string> chosen = rematForBudget(*module, options, *budget);
     if (failed(chosen))
       return 1;
     options.rematOptions = *chosen;
     pm.clear();
-    if (failed(ftc::buildCpuPipeline(pm, options, optionError)))
+    if (failed(ftc::buildStages(pm, options, optionError, insertions)))
       return 1;
+  }
+  if (dumpPipeline) {
+    pm.printAsTextualPipeline(llvm::errs());
+    llvm::errs() << "\n";
   }
   if (failed(pm.run(*module)))
     return 1;
@@ -602,10 +829,35 @@ int main(int argc, char **argv) {
     llvm::raw_ostream &os = outputFile == "-" ? llvm::errs() : llvm::outs();
     printReport(*module, os);
     printPrecisionReport(*module, os);
-    auto step = compileStep(*original, options);
-    if (failed(step) || failed(printTrainingReport(*original, **step, options, os)) ||
-        failed(printRematReport(**step, *module, os)))
-      return 1;
+    if (!original) {
+      os << "(what the step trains and recomputes is reported from the model as written, "
+            "not with --start-at)\n";
+    } else {
+      auto step = compileStep(*original, options);
+      if (failed(step) || failed(printTrainingReport(*original, **step, options, os)) ||
+          failed(printRematReport(**step, *module, os)))
+        return 1;
+    }
+  }
+
+  if (stopAfter.getNumOccurrences()) {
+    // With the stage and the options of the passes after it, for
+    // --start-at; with the locations, so that errors and --check-numerics
+    // name places in the model file after a resume too.
+    Builder b(&context);
+    (*module)->setAttr(ftc::kStageAttrName, b.getStringAttr(stopAfter));
+    ftc::PipelineOptions passOptions;
+    ftc::copyPassOptions(options, passOptions);
+    std::string text;
+    llvm::raw_string_ostream textStream(text);
+    passOptions.print(textStream);
+    (*module)->setAttr(ftc::kStageOptionsAttrName, b.getStringAttr(text));
+    auto out = openOutputFile(outputFile, &message);
+    if (!out)
+      return error(message);
+    module->print(out->os(), OpPrintingFlags().enableDebugInfo(true, /*prettyForm=*/false));
+    out->keep();
+    return 0;
   }
 
   if (emit == Emit::Mlir) {

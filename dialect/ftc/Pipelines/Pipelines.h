@@ -9,8 +9,13 @@
 #ifndef FTC_PIPELINES_PIPELINES_H
 #define FTC_PIPELINES_PIPELINES_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
+
+#include <optional>
+#include <string>
+#include <utility>
 
 namespace ftc {
 
@@ -57,10 +62,69 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512bf16, "
                      "avx512, avx2 or generic (default: this host's)"),
       llvm::cl::init("")};
+  // A part of the pipeline, by stage (getStages): `ftc-cpu{start-at=after-autodiff}`.
+  Option<std::string> startAt{
+      *this, "start-at",
+      llvm::cl::desc("The input is the IR after this stage: run the stages after it "
+                     "(default: input, the model as written)"),
+      llvm::cl::init("input")};
+  Option<std::string> stopAfter{
+      *this, "stop-after",
+      llvm::cl::desc("Run the stages up to this one and stop (default: llvm, the end)"),
+      llvm::cl::init("llvm")};
 };
+
+/// Copies the options of the passes (all but the range of stages).
+void copyPassOptions(const PipelineOptions &from, PipelineOptions &to);
 
 /// Reports why a pipeline cannot be built; returns failure.
 using ErrorHandler = llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)>;
+
+//===----------------------------------------------------------------------===//
+// Stages
+//===----------------------------------------------------------------------===//
+
+/// A named point of the CPU pipeline. The IR after a stage is what
+/// `ftc --stop-after=NAME` writes and `ftc --start-at=NAME` reads; textual
+/// pipelines run there with `ftc --insert-pass=NAME:PIPELINE`. The names
+/// are stable: scripts and tests use them.
+struct Stage {
+  llvm::StringRef name;
+  /// One line: what the IR after this stage is.
+  llvm::StringRef description;
+};
+
+/// In pipeline order; the first is `input`, the model as written (nothing
+/// run), the last `llvm`, the LLVM dialect.
+llvm::ArrayRef<Stage> getStages();
+
+/// The index of a stage in getStages(), or nullopt.
+std::optional<unsigned> lookupStage(llvm::StringRef name);
+
+/// Module attributes of IR written at a stage (ftc --stop-after): the
+/// stage's name and the pass options of the compile, for the stages after.
+constexpr llvm::StringLiteral kStageAttrName = "ftc.stage";
+constexpr llvm::StringLiteral kStageOptionsAttrName = "ftc.stage_options";
+
+/// The stage `module` looks like it comes from, when that is later than
+/// `input`, with the reason (its ftc.stage, else what it holds: LLVM
+/// dialect functions, buffers, linalg ops, optimizer ops, a gradient
+/// function); nullopt for a model.
+std::optional<std::pair<unsigned, std::string>> detectStage(mlir::ModuleOp module);
+
+/// A textual pass pipeline run after a stage (ftc --insert-pass).
+struct Insertion {
+  unsigned stage;
+  std::string pipeline;
+};
+
+/// The stages after options.startAt up to options.stopAfter, with the
+/// insertions after theirs (those after startAt first). Fails, through
+/// `errorHandler`, on an unknown stage, an empty range, options a pass
+/// rejects or a pipeline that does not parse.
+mlir::LogicalResult buildStages(mlir::OpPassManager &pm, const PipelineOptions &options,
+                                ErrorHandler errorHandler,
+                                llvm::ArrayRef<Insertion> insertions = {});
 
 /// The model-level stages that precede autodiff: verification.
 void buildFrontendPipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
