@@ -27,6 +27,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <mutex>
 
 #define DEBUG_TYPE "ftc-remat"
 
@@ -440,42 +441,14 @@ remat::Estimate remat::simulate(const StepGraph &graph, const Schedule &schedule
 // The schedules
 //===----------------------------------------------------------------------===//
 
-std::optional<remat::Policy> remat::parsePolicy(StringRef name) {
-  return llvm::StringSwitch<std::optional<Policy>>(name)
-      .Case("none", Policy::None)
-      .Case("blocks", Policy::Blocks)
-      .Case("sqrt", Policy::Sqrt)
-      .Case("budget", Policy::Budget)
-      .Default(std::nullopt);
-}
-
-StringRef remat::policyName(Policy policy) {
-  switch (policy) {
-  case Policy::None:
-    return "none";
-  case Policy::Blocks:
-    return "blocks";
-  case Policy::Sqrt:
-    return "sqrt";
-  case Policy::Budget:
-    return "budget";
-  }
-  llvm_unreachable("policy");
-}
-
-namespace {
-
-/// The ops of each group of `groupSize` consecutive segments (those with
-/// `include`) that the backward can recompute from what the group reads:
-/// every forward reader of their results is in the group.
-remat::Schedule recomputeInsideGroups(const remat::StepGraph &graph, int groupSize,
-                                      function_ref<bool(Operation *)> include) {
+remat::Schedule remat::recomputeInsideGroups(const StepGraph &graph, int groupSize,
+                                             function_ref<bool(Operation *)> include) {
   auto groupOf = [&](Operation *op) {
     int segment = graph.segmentOf.lookup(op);
     return segment < 0 ? -1 : segment / groupSize;
   };
   llvm::DenseSet<Operation *> forward(graph.forward.begin(), graph.forward.end());
-  remat::Schedule schedule;
+  Schedule schedule;
   for (Operation *op : graph.forward) {
     int group = groupOf(op);
     if (group < 0 || !include(op) || !graph.canRecompute(op))
@@ -489,21 +462,95 @@ remat::Schedule recomputeInsideGroups(const remat::StepGraph &graph, int groupSi
   return schedule;
 }
 
+remat::RematPolicy::~RematPolicy() = default;
+
+namespace {
+
+/// A policy of ftc's own: a name, a line and a function.
+class BuiltinPolicy : public remat::RematPolicy {
+public:
+  using Choose = remat::Schedule (*)(const remat::StepGraph &);
+  BuiltinPolicy(StringRef name, StringRef description, Choose choose)
+      : name(name), description(description), chooser(choose) {}
+  StringRef getName() const override { return name; }
+  StringRef getDescription() const override { return description; }
+  remat::Schedule choose(const remat::StepGraph &graph) const override {
+    return chooser(graph);
+  }
+
+private:
+  StringRef name, description;
+  Choose chooser;
+};
+
+/// The registered policies (ftc's registered on first use).
+struct PolicyRegistry {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<remat::RematPolicy>> policies;
+
+  PolicyRegistry() {
+    policies.push_back(std::make_unique<BuiltinPolicy>(
+          "none", "keep every value the backward reads",
+          [](const remat::StepGraph &) { return remat::Schedule(); }));
+    policies.push_back(std::make_unique<BuiltinPolicy>(
+          "blocks",
+          "recompute inside each of the model's functions (torch.utils.checkpoint per block)",
+          [](const remat::StepGraph &graph) {
+            return remat::recomputeInsideGroups(graph, 1, [](Operation *) { return true; });
+          }));
+    policies.push_back(std::make_unique<BuiltinPolicy>(
+          "sqrt", "recompute inside about sqrt(n) groups of blocks (Chen et al. 2016)",
+          [](const remat::StepGraph &graph) {
+            int group =
+                std::max(1, static_cast<int>(std::ceil(std::sqrt(graph.numSegments))));
+            return remat::recomputeInsideGroups(graph, group,
+                                                [](Operation *) { return true; });
+          }));
+  }
+
+  static PolicyRegistry &get() {
+    static PolicyRegistry registry;
+    return registry;
+  }
+};
+
 } // namespace
 
-remat::Schedule remat::scheduleFor(const StepGraph &graph, Policy policy) {
-  switch (policy) {
-  case Policy::None:
-  case Policy::Budget:
-    return {};
-  case Policy::Blocks:
-    return recomputeInsideGroups(graph, 1, [](Operation *) { return true; });
-  case Policy::Sqrt: {
-    int group = std::max(1, static_cast<int>(std::ceil(std::sqrt(graph.numSegments))));
-    return recomputeInsideGroups(graph, group, [](Operation *) { return true; });
-  }
-  }
-  llvm_unreachable("policy");
+LogicalResult remat::registerRematPolicy(std::unique_ptr<RematPolicy> policy) {
+  PolicyRegistry &registry = PolicyRegistry::get();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  if (policy->getName() == "budget" ||
+      llvm::any_of(registry.policies, [&](const std::unique_ptr<RematPolicy> &p) {
+        return p->getName() == policy->getName();
+      }))
+    return failure();
+  registry.policies.push_back(std::move(policy));
+  return success();
+}
+
+const remat::RematPolicy *remat::lookupRematPolicy(StringRef name) {
+  PolicyRegistry &registry = PolicyRegistry::get();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  for (const std::unique_ptr<RematPolicy> &policy : registry.policies)
+    if (policy->getName() == name)
+      return policy.get();
+  return nullptr;
+}
+
+SmallVector<const remat::RematPolicy *> remat::getRematPolicies() {
+  PolicyRegistry &registry = PolicyRegistry::get();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  SmallVector<const RematPolicy *> list;
+  for (const std::unique_ptr<RematPolicy> &policy : registry.policies)
+    list.push_back(policy.get());
+  return list;
+}
+
+std::string remat::rematPolicyNames() {
+  std::string names;
+  for (const RematPolicy *policy : getRematPolicies())
+    names += (names.empty() ? "" : ", ") + policy->getName().str();
+  return names;
 }
 
 remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t budget) {
@@ -515,7 +562,7 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
       recomputeInsideGroups(graph, 1, [](Operation *op) { return !isProduct(op); }),
       recomputeInsideGroups(graph, 1,
                             [](Operation *op) { return !isa<LinearOp, MatmulOp>(op); }),
-      scheduleFor(graph, Policy::Blocks)};
+      lookupRematPolicy("blocks")->choose(graph)};
   Timeline runs[Choices];
   int least = Keep; // the choice with the least peak, made everywhere
   for (int c = 0; c < Choices; ++c) {
@@ -777,11 +824,10 @@ struct RematPass : public ftc::CheckedOptionsPass<RematPass, ftc::impl::RematBas
   using CheckedOptionsPass::CheckedOptionsPass;
 
   LogicalResult checkOptions(function_ref<LogicalResult(const Twine &)> errorHandler) {
-    std::optional<remat::Policy> parsed = remat::parsePolicy(policy);
-    if (!parsed)
-      return errorHandler("ftc-remat: policy: expected none, blocks, sqrt or budget, got '" +
-                          policy + "'");
-    chosen = *parsed;
+    chosen = policy == "budget" ? nullptr : remat::lookupRematPolicy(policy);
+    if (!chosen && policy != "budget")
+      return errorHandler("ftc-remat: policy: expected " + remat::rematPolicyNames() +
+                          " or budget, got '" + policy + "'");
     budget.reset();
     if (!memoryBudget.empty()) {
       budget = remat::parseBytes(memoryBudget);
@@ -789,11 +835,11 @@ struct RematPass : public ftc::CheckedOptionsPass<RematPass, ftc::impl::RematBas
         return errorHandler("ftc-remat: memory-budget: expected bytes (as 3000000, 512KiB, "
                             "300MiB or 1.5GiB), got '" +
                             memoryBudget + "'");
-      if (chosen != remat::Policy::None && chosen != remat::Policy::Budget)
+      if (policy != "none" && policy != "budget")
         return errorHandler("ftc-remat: memory-budget goes with policy=budget, not policy=" +
                             policy);
-      chosen = remat::Policy::Budget;
-    } else if (chosen == remat::Policy::Budget) {
+      chosen = nullptr;
+    } else if (!chosen) {
       return errorHandler("ftc-remat: policy=budget needs memory-budget");
     }
     return success();
@@ -818,7 +864,7 @@ struct RematPass : public ftc::CheckedOptionsPass<RematPass, ftc::impl::RematBas
     remat::Schedule schedule;
     remat::Estimate estimate;
     double lowerBound = -1;
-    if (chosen == remat::Policy::Budget) {
+    if (!chosen) {
       remat::BudgetResult result = remat::scheduleForBudget(*graph, *budget);
       if (!result.feasible)
         return grad.emitError() << "ftc-remat: memory-budget=" << *budget
@@ -831,14 +877,22 @@ struct RematPass : public ftc::CheckedOptionsPass<RematPass, ftc::impl::RematBas
       estimate = result.estimate;
       lowerBound = result.lowerBoundFlops;
     } else {
-      schedule = remat::scheduleFor(*graph, chosen);
+      schedule = chosen->choose(*graph);
+      // A plugin's policy may choose what cannot run twice.
+      llvm::DenseSet<Operation *> forward(graph->forward.begin(), graph->forward.end());
+      for (Operation *op : schedule)
+        if (!forward.contains(op) || !graph->canRecompute(op))
+          return op->emitError() << "ftc-remat: policy '" << chosen->getName()
+                                 << "' recomputes an op the backward cannot run again (not "
+                                    "a side-effect-free forward op with operands, no "
+                                    "regions and no returned result)";
       estimate = remat::simulate(*graph, schedule);
     }
     remat::rewrite(*graph, schedule);
     // What was decided, for `ftc --report` and the tests.
     Builder b(grad.getContext());
     SmallVector<NamedAttribute> fields = {
-        b.getNamedAttr("policy", b.getStringAttr(remat::policyName(chosen))),
+        b.getNamedAttr("policy", b.getStringAttr(chosen ? chosen->getName() : "budget")),
         b.getNamedAttr("peak", b.getI64IntegerAttr(estimate.peakBytes)),
         b.getNamedAttr("kept", b.getI64IntegerAttr(estimate.keptBytes)),
         b.getNamedAttr("recomputed_ops", b.getI64IntegerAttr(estimate.recomputedOps)),
@@ -850,7 +904,8 @@ struct RematPass : public ftc::CheckedOptionsPass<RematPass, ftc::impl::RematBas
     return success();
   }
 
-  remat::Policy chosen = remat::Policy::None;
+  /// Null for the budget policy.
+  const remat::RematPolicy *chosen = nullptr;
   std::optional<int64_t> budget;
 };
 

@@ -64,10 +64,10 @@ struct TestRematCostPass : ftc::impl::TestRematCostBase<TestRematCostPass> {
 struct TestRematSchedulePass : ftc::impl::TestRematScheduleBase<TestRematSchedulePass> {
   using TestRematScheduleBase::TestRematScheduleBase;
   void runOnOperation() override {
-    std::optional<remat::Policy> chosen = remat::parsePolicy(policy);
+    const remat::RematPolicy *chosen = remat::lookupRematPolicy(policy);
     std::optional<int64_t> budget =
         memoryBudget.empty() ? std::nullopt : remat::parseBytes(memoryBudget);
-    if (!chosen || (*chosen == remat::Policy::Budget) != budget.has_value()) {
+    if ((!chosen && policy != "budget") || (policy == "budget") != budget.has_value()) {
       getOperation().emitError("ftc-test-remat-schedule: a policy, and memory-budget "
                                "exactly with policy=budget");
       return signalPassFailure();
@@ -79,7 +79,7 @@ struct TestRematSchedulePass : ftc::impl::TestRematScheduleBase<TestRematSchedul
       remat::Schedule schedule;
       remat::Estimate estimate;
       InFlightDiagnostic summary = grad.emitRemark();
-      if (*chosen == remat::Policy::Budget) {
+      if (!chosen) {
         remat::BudgetResult result = remat::scheduleForBudget(*graph, *budget);
         schedule = result.schedule;
         estimate = result.estimate;
@@ -87,7 +87,7 @@ struct TestRematSchedulePass : ftc::impl::TestRematScheduleBase<TestRematSchedul
                 << result.minimumPeak << " bytes, lower bound "
                 << llvm::formatv("{0:e3}", result.lowerBoundFlops) << " FLOPs, ";
       } else {
-        schedule = remat::scheduleFor(*graph, *chosen);
+        schedule = chosen->choose(*graph);
         estimate = remat::simulate(*graph, schedule);
       }
       summary << "peak " << estimate.peakBytes << " bytes, kept " << estimate.keptBytes

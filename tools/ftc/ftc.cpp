@@ -84,8 +84,8 @@ cl::opt<bool> checkNumerics(
 cl::opt<std::string> rematPolicy(
     "remat",
     cl::desc("Gradient checkpointing: none (keep every saved value), blocks (recompute "
-             "inside each of the model's functions, as torch.utils.checkpoint per block) "
-             "or sqrt (about sqrt(n) groups of blocks)"),
+             "inside each of the model's functions, as torch.utils.checkpoint per block), "
+             "sqrt (about sqrt(n) groups of blocks) or a plugin's policy"),
     cl::value_desc("policy"), cl::init("none"), cl::cat(category));
 cl::opt<std::string> memoryBudget(
     "memory-budget",
@@ -715,8 +715,9 @@ int main(int argc, char **argv) {
   options.lossScaleOptions = lossScaleFlags.text();
   options.startAt = ftc::getStages()[first].name.str();
   options.stopAfter = ftc::getStages()[last].name.str();
-  if (!ftc::remat::parsePolicy(rematPolicy) || rematPolicy == "budget")
-    return error("--remat: expected none, blocks or sqrt, got '" + rematPolicy + "'");
+  if (!ftc::remat::lookupRematPolicy(rematPolicy))
+    return error("--remat: expected a policy (" + ftc::remat::rematPolicyNames() + "), got '" +
+                 rematPolicy + "'");
   std::optional<int64_t> budget;
   if (memoryBudget.getNumOccurrences()) {
     budget = ftc::remat::parseBytes(memoryBudget);

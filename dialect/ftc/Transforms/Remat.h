@@ -23,6 +23,9 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
+
+#include <memory>
 
 #include <optional>
 #include <string>
@@ -91,13 +94,42 @@ struct Estimate {
 };
 Estimate simulate(const StepGraph &graph, const Schedule &schedule);
 
-enum class Policy { None, Blocks, Sqrt, Budget };
-std::optional<Policy> parsePolicy(llvm::StringRef name);
-llvm::StringRef policyName(Policy policy);
+/// The ops of each group of `groupSize` consecutive segments (those for
+/// which `include` holds) that the backward can recompute from what the
+/// group reads: every forward reader of their results is in the group.
+/// `blocks` is groups of 1, `sqrt` of about sqrt(n).
+Schedule recomputeInsideGroups(const StepGraph &graph, int groupSize,
+                               llvm::function_ref<bool(mlir::Operation *)> include);
 
-/// `blocks`: keep what each segment reads from before it, recompute inside.
-/// `sqrt`: the same over about sqrt(n) groups of consecutive segments.
-Schedule scheduleFor(const StepGraph &graph, Policy policy);
+/// A remat policy: which forward ops the backward recomputes. ftc's are
+/// `none`, `blocks` and `sqrt`; a plugin registers its own (from its
+/// mlirGetPassPluginInfo callback) and `ftc --remat=NAME` or
+/// `ftc-remat{policy=NAME}` uses it. The memory model, the rewrite and the
+/// report are ftc-remat's whatever the policy. (`budget` is not one: it
+/// takes a budget, ftc-remat's memory-budget.)
+class RematPolicy {
+public:
+  virtual ~RematPolicy();
+  /// The name --remat takes.
+  virtual llvm::StringRef getName() const = 0;
+  /// One line: what it recomputes.
+  virtual llvm::StringRef getDescription() const = 0;
+  /// The forward ops whose results the backward recomputes: ops of
+  /// graph.forward that graph.canRecompute allows (ftc-remat checks).
+  virtual Schedule choose(const StepGraph &graph) const = 0;
+};
+
+/// Registers `policy`; fails when its name is taken (or is `budget`).
+mlir::LogicalResult registerRematPolicy(std::unique_ptr<RematPolicy> policy);
+
+/// The policy registered as `name`, or null.
+const RematPolicy *lookupRematPolicy(llvm::StringRef name);
+
+/// Every registered policy, ftc's first, then in order of registration.
+llvm::SmallVector<const RematPolicy *> getRematPolicies();
+
+/// "none, blocks, sqrt" and the plugins' names, for messages.
+std::string rematPolicyNames();
 
 /// The choice of the budget policy: for each segment, keep everything,
 /// recompute all but the products, all but the matrix products (attention
