@@ -111,13 +111,15 @@ void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, Checked
   ftc::CpuTileContractionsOptions tiles;
   tiles.isa = options.cpuIsa.empty() ? ftc::cpu::hostIsa() : std::string(options.cpuIsa);
   pm.addNestedPass<func::FuncOp>(ftc::createCpuTileContractions(tiles));
+  // Upstream elementwise ops a model used on tensors (arith.addf, math.exp),
+  // as linalg ops on their elements: the math below applies to those too
+  // (upstream's approximations assume scalars or vectors).
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   // Math on bf16 and f16 (a GELU under --precision=bf16) computed in f32,
   // where the approximations below apply, and rounded back.
   pm.addNestedPass<func::FuncOp>(math::createMathExtendToSupportedTypes());
   // tanh, exp and erf as arithmetic that vectorizes, not libm calls.
   pm.addNestedPass<func::FuncOp>(ftc::createApproximateMath());
-  // Upstream elementwise ops a model used on tensors (arith.addf, math.exp).
-  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());

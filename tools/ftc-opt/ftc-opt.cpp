@@ -8,6 +8,7 @@
 
 #include "ftc/Registration/InitAll.h"
 #include "ftc/Support/InputFile.h"
+#include "ftc/Support/Plugins.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
@@ -24,6 +25,19 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   ftc::registerAllFtcDialects(registry);
   ftc::registerAllFtcPasses();
+  // Plugins before the command line, unlike mlir-opt: their passes are then
+  // flags (--example-quick-gelu), not only names in --pass-pipeline. Their
+  // flags are not passed on (mlir-opt's parser would load them again).
+  ftc::PluginFlags plugins = ftc::findPluginFlags(argc, argv);
+  std::string failure = ftc::loadPassPlugins(plugins.passPlugins);
+  if (failure.empty())
+    failure = ftc::loadDialectPlugins(plugins.dialectPlugins, registry);
+  if (!failure.empty()) {
+    llvm::errs() << "ftc-opt: error: " << failure << "\n";
+    return 1;
+  }
+  argc = static_cast<int>(plugins.otherArgs.size());
+  argv = plugins.otherArgs.data();
   auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
       argc, argv, "ftc optimizer driver: the train dialect and ftc's passes",
       registry);

@@ -18,6 +18,7 @@
 #include "ftc/Pipelines/Pipelines.h"
 #include "ftc/Registration/InitAll.h"
 #include "ftc/Support/InputFile.h"
+#include "ftc/Support/Plugins.h"
 #include "ftc/Transforms/Passes.h"
 #include "ftc/Transforms/Remat.h"
 
@@ -29,8 +30,6 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
-#include "mlir/Tools/Plugins/DialectPlugin.h"
-#include "mlir/Tools/Plugins/PassPlugin.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -111,8 +110,8 @@ cl::list<std::string> insertPass(
     cl::desc("Run a textual pass pipeline after a stage, as "
              "--insert-pass='after-autodiff:canonicalize,cse' (repeatable; in order)"),
     cl::value_desc("stage:pipeline"), cl::cat(researchCategory));
-// Read from argv before the command line is parsed (loadPlugins); declared
-// so that the parser accepts them and --help lists them.
+// Read from argv before the command line is parsed (ftc::findPluginFlags);
+// declared so that the parser accepts them and --help lists them.
 cl::list<std::string> passPlugins("load-pass-plugin",
                                   cl::desc("Load passes (and remat policies) from a plugin "
                                            "library, as mlir-opt does"),
@@ -507,50 +506,6 @@ LogicalResult printRematReport(ModuleOp step, ModuleOp compiled, llvm::raw_ostre
   return success();
 }
 
-/// The values of `flag` in argv: `--flag=V`, `-flag=V`, `--flag V`.
-SmallVector<std::string> flagValues(int argc, char **argv, StringRef flag) {
-  SmallVector<std::string> values;
-  for (int i = 1; i < argc; ++i) {
-    StringRef arg = argv[i];
-    if (!arg.consume_front("--") && !arg.consume_front("-"))
-      continue;
-    if (!arg.consume_front(flag))
-      continue;
-    if (arg.consume_front("="))
-      values.push_back(arg.str());
-    else if (arg.empty() && i + 1 < argc)
-      values.push_back(argv[++i]);
-  }
-  return values;
-}
-
-/// Pass plugins, loaded before the command line is parsed: their passes can
-/// then be named in --insert-pass and --mlir-print-ir-after, and their remat
-/// policies in --remat.
-LogicalResult loadPassPlugins(int argc, char **argv) {
-  for (const std::string &path : flagValues(argc, argv, "load-pass-plugin")) {
-    llvm::Expected<PassPlugin> plugin = PassPlugin::load(path);
-    if (!plugin) {
-      error("--load-pass-plugin=" + path + ": " + llvm::toString(plugin.takeError()));
-      return failure();
-    }
-    plugin->registerPassRegistryCallbacks();
-  }
-  return success();
-}
-
-LogicalResult loadDialectPlugins(int argc, char **argv, DialectRegistry &registry) {
-  for (const std::string &path : flagValues(argc, argv, "load-dialect-plugin")) {
-    llvm::Expected<DialectPlugin> plugin = DialectPlugin::load(path);
-    if (!plugin) {
-      error("--load-dialect-plugin=" + path + ": " + llvm::toString(plugin.takeError()));
-      return failure();
-    }
-    plugin->registerDialectRegistryCallbacks(registry);
-  }
-  return success();
-}
-
 /// The stages, one line each.
 std::string stageList() {
   std::string text;
@@ -578,8 +533,9 @@ int main(int argc, char **argv) {
   // pass registry as it is when the pass-manager options are created; a
   // plugin's passes are in it by then.
   ftc::registerAllFtcPasses();
-  if (failed(loadPassPlugins(argc, argv)))
-    return 1;
+  ftc::PluginFlags plugins = ftc::findPluginFlags(argc, argv);
+  if (std::string failure = ftc::loadPassPlugins(plugins.passPlugins); !failure.empty())
+    return error(failure);
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
@@ -681,8 +637,9 @@ int main(int argc, char **argv) {
 
   DialectRegistry registry;
   ftc::registerAllFtcDialects(registry);
-  if (failed(loadDialectPlugins(argc, argv, registry)))
-    return 1;
+  if (std::string failure = ftc::loadDialectPlugins(plugins.dialectPlugins, registry);
+      !failure.empty())
+    return error(failure);
   MLIRContext context(registry);
   // An error names its place in the model file and stops there: no dump of
   // the op it is attached to (for a module or function, thousands of lines

@@ -1,0 +1,102 @@
+//===- Plugin.cpp - an example ftc plugin: a pass and a remat policy ------===//
+//
+// Loaded with --load-pass-plugin into ftc or ftc-opt, it adds:
+//
+// - `example-quick-gelu`, a pass on the model: every train.gelu becomes
+//   x * sigmoid(1.702 x) (the "quick GELU" of Hendrycks and Gimpel 2016,
+//   CLIP's activation), written in train.fill and upstream arith and math
+//   ops on tensors. Run before ftc-autodiff (ftc
+//   --insert-pass=after-inline:example-quick-gelu), the backward follows
+//   from those ops' derivative rules;
+// - `selective`, a remat policy (ftc --remat=selective): the backward
+//   recomputes every forward op but the matrix products, keeping only what
+//   is expensive to compute again.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Dialect/Train/IR/TrainDialect.h"
+#include "ftc/Dialect/Train/IR/TrainOps.h"
+#include "ftc/Transforms/Remat.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Tools/Plugins/PassPlugin.h"
+#include "llvm/Config/llvm-config.h"
+
+using namespace mlir;
+namespace train = ftc::train;
+namespace remat = ftc::remat;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// example-quick-gelu
+//===----------------------------------------------------------------------===//
+
+struct QuickGeluPass : public PassWrapper<QuickGeluPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(QuickGeluPass)
+
+  StringRef getArgument() const override { return "example-quick-gelu"; }
+  StringRef getName() const override { return "QuickGelu"; }
+  StringRef getDescription() const override {
+    return "Every train.gelu as x * sigmoid(1.702 x), in arith and math ops";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<arith::ArithDialect, math::MathDialect>();
+  }
+
+  void runOnOperation() override {
+    getOperation().walk([](train::GeluOp gelu) {
+      OpBuilder b(gelu);
+      Location loc = gelu.getLoc();
+      Value x = gelu.getInput();
+      auto splat = [&](double value) -> Value {
+        return train::FillOp::create(b, loc, x.getType(), b.getF64FloatAttr(value));
+      };
+      // x * sigmoid(1.702 x) = x / (1 + exp(-1.702 x))
+      Value scaled = arith::MulFOp::create(b, loc, x, splat(-1.702));
+      Value exp = math::ExpOp::create(b, loc, scaled);
+      Value denominator = arith::AddFOp::create(b, loc, exp, splat(1.0));
+      Value quick = arith::DivFOp::create(b, loc, x, denominator);
+      gelu.replaceAllUsesWith(quick);
+      gelu.erase();
+    });
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// The `selective` remat policy
+//===----------------------------------------------------------------------===//
+
+class SelectivePolicy : public remat::RematPolicy {
+public:
+  StringRef getName() const override { return "selective"; }
+  StringRef getDescription() const override {
+    return "recompute every forward op but the matrix products";
+  }
+  remat::Schedule choose(const remat::StepGraph &graph) const override {
+    remat::Schedule schedule;
+    for (Operation *op : graph.forward)
+      if (graph.canRecompute(op) && !remat::isProduct(op))
+        schedule.insert(op);
+    return schedule;
+  }
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// The plugin's entry point
+//===----------------------------------------------------------------------===//
+
+extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
+  return {MLIR_PLUGIN_API_VERSION, "FtcExamplePlugin", LLVM_VERSION_STRING, [] {
+            PassRegistration<QuickGeluPass>();
+            if (failed(remat::registerRematPolicy(std::make_unique<SelectivePolicy>())))
+              llvm::report_fatal_error("FtcExamplePlugin: a remat policy 'selective' "
+                                       "is registered already");
+          }};
+}
