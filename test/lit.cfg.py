@@ -25,6 +25,10 @@ config.substitutions.append(
 config.substitutions.append(
     ("%replay", os.path.join(config.test_source_root, "lit-helpers", "replay")))
 config.substitutions.append(("%ftc_tools_dir", config.ftc_tools_dir))
+config.substitutions.append(("%ftc_obj_root", config.ftc_obj_root))
+# `%run-guide GUIDE.md`: the guide's shell blocks, in order (docs tests).
+config.substitutions.append(
+    ("%run-guide", os.path.join(config.test_source_root, "lit-helpers", "run-guide")))
 config.substitutions.append(("%ftc_src", config.ftc_src_root))
 # Debian's python3, with python3-torch and numpy: the numerical oracle.
 config.substitutions.append(("%python", "/usr/bin/python3"))
