@@ -10,12 +10,17 @@
 //   from those ops' derivative rules;
 // - `selective`, a remat policy (ftc --remat=selective): the backward
 //   recomputes every forward op but the matrix products, keeping only what
-//   is expensive to compute again.
+//   is expensive to compute again;
+// - `fp32-head`, autocast rules (ftc --precision=bf16
+//   --autocast-rules=fp32-head): ftc's rules, except that a product whose
+//   result goes straight into the loss (the classifier, the LM head)
+//   computes in f32.
 //
 //===----------------------------------------------------------------------===//
 
 #include "ftc/Dialect/Train/IR/TrainDialect.h"
 #include "ftc/Dialect/Train/IR/TrainOps.h"
+#include "ftc/Transforms/Passes.h"
 #include "ftc/Transforms/Remat.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -86,6 +91,26 @@ public:
   }
 };
 
+//===----------------------------------------------------------------------===//
+// The `fp32-head` autocast rules
+//===----------------------------------------------------------------------===//
+
+class Fp32HeadRules : public ftc::AutocastRules {
+public:
+  StringRef getName() const override { return "fp32-head"; }
+  StringRef getDescription() const override {
+    return "ftc's rules, with the products that feed the loss in f32";
+  }
+  ftc::AutocastPolicy decide(Operation *op) const override {
+    bool feedsLoss = llvm::any_of(op->getUsers(), [](Operation *user) {
+      return isa<train::CrossEntropyOp>(user);
+    });
+    if (isa<train::LinearOp, train::MatmulOp>(op) && feedsLoss)
+      return ftc::AutocastPolicy::Fp32;
+    return ftc::lookupAutocastRules("torch")->decide(op);
+  }
+};
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -98,5 +123,8 @@ extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
             if (failed(remat::registerRematPolicy(std::make_unique<SelectivePolicy>())))
               llvm::report_fatal_error("FtcExamplePlugin: a remat policy 'selective' "
                                        "is registered already");
+            if (failed(ftc::registerAutocastRules(std::make_unique<Fp32HeadRules>())))
+              llvm::report_fatal_error("FtcExamplePlugin: autocast rules 'fp32-head' "
+                                       "are registered already");
           }};
 }

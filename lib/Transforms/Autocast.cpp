@@ -16,6 +16,8 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/CommandLine.h"
 
+#include <mutex>
+
 namespace ftc {
 #define GEN_PASS_DEF_AUTOCAST
 #include "ftc/Transforms/Passes.h.inc"
@@ -57,6 +59,66 @@ ftc::AutocastPolicy ftc::getAutocastPolicy(StringRef opName) {
   return AutocastPolicy::Follow;
 }
 
+ftc::AutocastRules::~AutocastRules() = default;
+
+namespace {
+
+/// ftc's rules: the table above.
+class TorchRules : public ftc::AutocastRules {
+public:
+  StringRef getName() const override { return "torch"; }
+  StringRef getDescription() const override {
+    return "products in 16 bits, reductions, norms and losses in f32 (torch.autocast's)";
+  }
+  ftc::AutocastPolicy decide(Operation *op) const override {
+    return ftc::getAutocastPolicy(op->getName().getStringRef());
+  }
+  ArrayRef<ftc::AutocastRule> getTable() const override { return kAutocastPolicy; }
+};
+
+/// The registered rules (ftc's registered on first use).
+struct RulesRegistry {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<ftc::AutocastRules>> rules;
+
+  RulesRegistry() { rules.push_back(std::make_unique<TorchRules>()); }
+  static RulesRegistry &get() {
+    static RulesRegistry registry;
+    return registry;
+  }
+};
+
+} // namespace
+
+LogicalResult ftc::registerAutocastRules(std::unique_ptr<AutocastRules> rules) {
+  RulesRegistry &registry = RulesRegistry::get();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  if (llvm::any_of(registry.rules, [&](const std::unique_ptr<AutocastRules> &r) {
+        return r->getName() == rules->getName();
+      }))
+    return failure();
+  registry.rules.push_back(std::move(rules));
+  return success();
+}
+
+const ftc::AutocastRules *ftc::lookupAutocastRules(StringRef name) {
+  RulesRegistry &registry = RulesRegistry::get();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  for (const std::unique_ptr<AutocastRules> &rules : registry.rules)
+    if (rules->getName() == name)
+      return rules.get();
+  return nullptr;
+}
+
+std::string ftc::autocastRulesNames() {
+  RulesRegistry &registry = RulesRegistry::get();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  std::string names;
+  for (const std::unique_ptr<AutocastRules> &rules : registry.rules)
+    names += (names.empty() ? "" : ", ") + rules->getName().str();
+  return names;
+}
+
 namespace {
 
 bool isFloatTensor(Type type) {
@@ -76,8 +138,14 @@ struct AutocastPass
     std::string p = precision;
     if (!p.empty() && p != "fp32" && p != "bf16" && p != "fp16")
       return fail("--precision: expected fp32, bf16 or fp16, got '" + p + "'");
+    chosen = ftc::lookupAutocastRules(rules);
+    if (!chosen)
+      return fail("--autocast-rules: expected " + ftc::autocastRulesNames() + ", got '" +
+                  rules + "'");
     return success();
   }
+
+  const ftc::AutocastRules *chosen = nullptr;
 
   SmallVector<llvm::cl::Option *> getOptions() { return ftc::getSiblingOptions(precision); }
 
@@ -103,6 +171,9 @@ void AutocastPass::runOnOperation() {
     return; // nothing to record or rewrite
   OpBuilder b(module.getContext());
   module->setAttr(TrainDialect::getPrecisionAttrName(), b.getStringAttr(p));
+  // Which rules decided, when not ftc's, for `ftc --report`.
+  if (chosen->getName() != "torch")
+    module->setAttr("ftc.autocast_rules", b.getStringAttr(chosen->getName()));
   FailureOr<func::FuncOp> loss = findLossFunction(module);
   if (failed(loss))
     return signalPassFailure();
@@ -176,7 +247,7 @@ void AutocastPass::rewrite(func::FuncOp func, Type low) {
     if (floats.empty() || !hasFloatResult)
       continue;
     Type compute;
-    switch (ftc::getAutocastPolicy(op.getName().getStringRef())) {
+    switch (chosen->decide(&op)) {
     case ftc::AutocastPolicy::Lower:
       compute = low;
       break;

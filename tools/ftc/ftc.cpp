@@ -244,8 +244,8 @@ void printReport(ModuleOp module, llvm::raw_ostream &os) {
   os << "heap allocations during a step: " << bytes("heap_allocations") << "\n";
 }
 
-/// The precision the step computes in and, for bf16 or fp16, ftc-autocast's
-/// policy table: the type each op computes in.
+/// The precision the step computes in and, for bf16 or fp16, the autocast
+/// rules: the type each op computes in.
 void printPrecisionReport(ModuleOp module, llvm::raw_ostream &os) {
   auto precision = module->getAttrOfType<StringAttr>("ftc.precision");
   if (!precision) {
@@ -253,9 +253,17 @@ void printPrecisionReport(ModuleOp module, llvm::raw_ostream &os) {
     return;
   }
   StringRef low = precision.getValue();
-  os << "precision: " << low
-     << " (ftc-autocast's policy; ops not listed compute in their operands' type)\n";
-  for (const ftc::AutocastRule &rule : ftc::getAutocastPolicy()) {
+  StringRef name = "torch";
+  if (auto recorded = module->getAttrOfType<StringAttr>("ftc.autocast_rules"))
+    name = recorded.getValue();
+  const ftc::AutocastRules *rules = ftc::lookupAutocastRules(name);
+  if (!rules || rules->getTable().empty()) {
+    os << "precision: " << low << " (autocast rules '" << name << "', decided op by op)\n";
+    return;
+  }
+  os << "precision: " << low << " (autocast rules '" << name
+     << "'; ops not listed compute in their operands' type)\n";
+  for (const ftc::AutocastRule &rule : rules->getTable()) {
     StringRef type = rule.policy == ftc::AutocastPolicy::Lower  ? low
                      : rule.policy == ftc::AutocastPolicy::Fp32 ? StringRef("fp32")
                                                                 : StringRef("widest");

@@ -21,6 +21,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <limits>
+#include <memory>
+#include <string>
 
 namespace llvm::cl {
 class Option;
@@ -75,10 +77,41 @@ struct AutocastRule {
   AutocastPolicy policy;
   llvm::StringLiteral why;
 };
-/// The table, in one place; `ftc --report` prints it.
+/// ftc's table (the `torch` rules), in one place; `ftc --report` prints it.
 llvm::ArrayRef<AutocastRule> getAutocastPolicy();
-/// The policy of an op by name (`train.linear`): Follow when not listed.
+/// The policy of an op by name in that table (`train.linear`): Follow when
+/// not listed.
 AutocastPolicy getAutocastPolicy(llvm::StringRef opName);
+
+/// Autocast rules: the type each op of the loss function computes in under
+/// bf16 or fp16. ftc's are `torch` (the table above: torch.autocast's
+/// choices); a plugin registers its own (from its mlirGetPassPluginInfo
+/// callback) and `ftc --autocast-rules=NAME` or
+/// `ftc-autocast{autocast-rules=NAME}` uses them. The casts, the master
+/// weights and the backward are ftc-autocast's whatever the rules.
+class AutocastRules {
+public:
+  virtual ~AutocastRules();
+  /// The name --autocast-rules takes.
+  virtual llvm::StringRef getName() const = 0;
+  /// One line: what they decide.
+  virtual llvm::StringRef getDescription() const = 0;
+  /// The type `op` (an op of the loss function with float tensor operands
+  /// and results) computes in.
+  virtual AutocastPolicy decide(mlir::Operation *op) const = 0;
+  /// The rules as a table by op name, for `ftc --report`; empty when they
+  /// are not one.
+  virtual llvm::ArrayRef<AutocastRule> getTable() const { return {}; }
+};
+
+/// Registers `rules`; fails when their name is taken.
+mlir::LogicalResult registerAutocastRules(std::unique_ptr<AutocastRules> rules);
+
+/// The rules registered as `name`, or null.
+const AutocastRules *lookupAutocastRules(llvm::StringRef name);
+
+/// "torch" and the plugins' names, for messages.
+std::string autocastRulesNames();
 
 /// Every option of the pass whose option `member` is, sorted by name.
 llvm::SmallVector<llvm::cl::Option *> getSiblingOptions(llvm::cl::Option &member);

@@ -202,8 +202,9 @@ def Autocast : Pass<"ftc-autocast", "::mlir::ModuleOp"> {
     ftc-lora) and before autodiff, so the backward follows the forward's
     types. With `precision` bf16 or fp16 (or the module's
     `train.precision`), each op of the loss function computes in the type
-    its policy says (`ftc::getAutocastPolicy`, one table, which
-    `ftc --report` prints):
+    its rules say (`autocast-rules`, by default `torch`:
+    `ftc::getAutocastPolicy`, one table, which `ftc --report` prints; a
+    plugin's `ftc::AutocastRules` otherwise):
 
     - `lower`: matrix products (`train.linear`, `train.matmul`) read 16-bit
       operands and sum in f32 (the lowering's mixed-type contraction);
@@ -231,6 +232,9 @@ def Autocast : Pass<"ftc-autocast", "::mlir::ModuleOp"> {
   let options = [
     Option<"precision", "precision", "std::string", /*default=*/"\"\"",
            "fp32, bf16 or fp16 (default: the model's train.precision, else fp32)">,
+    Option<"rules", "autocast-rules", "std::string", /*default=*/"\"torch\"",
+           "The autocast rules: torch (ftc's table, torch.autocast's choices) or a "
+           "plugin's (ftc::AutocastRules)">,
   ];
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
