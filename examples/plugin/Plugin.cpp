@@ -14,9 +14,14 @@
 // - `fp32-head`, autocast rules (ftc --precision=bf16
 //   --autocast-rules=fp32-head): ftc's rules, except that a product whose
 //   result goes straight into the loss (the classifier, the LM head)
-//   computes in f32.
+//   computes in f32;
+// - the `example` dialect (--load-dialect-plugin), whose `example.swish`
+//   the `example-lower-swish` pass rewrites into x * sigmoid(x) like the
+//   quick GELU, so that ftc differentiates and compiles it.
 //
 //===----------------------------------------------------------------------===//
+
+#include "ExampleDialect.h"
 
 #include "ftc/Dialect/Train/IR/TrainDialect.h"
 #include "ftc/Dialect/Train/IR/TrainOps.h"
@@ -28,6 +33,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Tools/Plugins/DialectPlugin.h"
 #include "mlir/Tools/Plugins/PassPlugin.h"
 #include "llvm/Config/llvm-config.h"
 
@@ -40,6 +46,17 @@ namespace {
 //===----------------------------------------------------------------------===//
 // example-quick-gelu
 //===----------------------------------------------------------------------===//
+
+/// x * sigmoid(scale x), as x / (1 + exp(-scale x)), at `b`'s insertion point.
+Value timesSigmoid(OpBuilder &b, Location loc, Value x, double scale) {
+  auto splat = [&](double value) -> Value {
+    return train::FillOp::create(b, loc, x.getType(), b.getF64FloatAttr(value));
+  };
+  Value scaled = arith::MulFOp::create(b, loc, x, splat(-scale));
+  Value exp = math::ExpOp::create(b, loc, scaled);
+  Value denominator = arith::AddFOp::create(b, loc, exp, splat(1.0));
+  return arith::DivFOp::create(b, loc, x, denominator);
+}
 
 struct QuickGeluPass : public PassWrapper<QuickGeluPass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(QuickGeluPass)
@@ -56,18 +73,33 @@ struct QuickGeluPass : public PassWrapper<QuickGeluPass, OperationPass<ModuleOp>
   void runOnOperation() override {
     getOperation().walk([](train::GeluOp gelu) {
       OpBuilder b(gelu);
-      Location loc = gelu.getLoc();
-      Value x = gelu.getInput();
-      auto splat = [&](double value) -> Value {
-        return train::FillOp::create(b, loc, x.getType(), b.getF64FloatAttr(value));
-      };
-      // x * sigmoid(1.702 x) = x / (1 + exp(-1.702 x))
-      Value scaled = arith::MulFOp::create(b, loc, x, splat(-1.702));
-      Value exp = math::ExpOp::create(b, loc, scaled);
-      Value denominator = arith::AddFOp::create(b, loc, exp, splat(1.0));
-      Value quick = arith::DivFOp::create(b, loc, x, denominator);
-      gelu.replaceAllUsesWith(quick);
+      gelu.replaceAllUsesWith(timesSigmoid(b, gelu.getLoc(), gelu.getInput(), 1.702));
       gelu.erase();
+    });
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// example-lower-swish
+//===----------------------------------------------------------------------===//
+
+struct LowerSwishPass : public PassWrapper<LowerSwishPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(LowerSwishPass)
+
+  StringRef getArgument() const override { return "example-lower-swish"; }
+  StringRef getName() const override { return "LowerSwish"; }
+  StringRef getDescription() const override {
+    return "Every example.swish as x * sigmoid(x), in ops ftc differentiates";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<arith::ArithDialect, math::MathDialect, example::ExampleDialect>();
+  }
+
+  void runOnOperation() override {
+    getOperation().walk([](example::SwishOp swish) {
+      OpBuilder b(swish);
+      swish.replaceAllUsesWith(timesSigmoid(b, swish.getLoc(), swish.getInput(), 1.0));
+      swish.erase();
     });
   }
 };
@@ -120,6 +152,7 @@ public:
 extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
   return {MLIR_PLUGIN_API_VERSION, "FtcExamplePlugin", LLVM_VERSION_STRING, [] {
             PassRegistration<QuickGeluPass>();
+            PassRegistration<LowerSwishPass>();
             if (failed(remat::registerRematPolicy(std::make_unique<SelectivePolicy>())))
               llvm::report_fatal_error("FtcExamplePlugin: a remat policy 'selective' "
                                        "is registered already");
@@ -127,4 +160,9 @@ extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
               llvm::report_fatal_error("FtcExamplePlugin: autocast rules 'fp32-head' "
                                        "are registered already");
           }};
+}
+
+extern "C" LLVM_ATTRIBUTE_WEAK DialectPluginLibraryInfo mlirGetDialectPluginInfo() {
+  return {MLIR_PLUGIN_API_VERSION, "FtcExampleDialect", LLVM_VERSION_STRING,
+          [](DialectRegistry *registry) { registry->insert<example::ExampleDialect>(); }};
 }
