@@ -15,6 +15,8 @@
 //   --autocast-rules=fp32-head): ftc's rules, except that a product whose
 //   result goes straight into the loss (the classifier, the LM head)
 //   computes in f32;
+// - tile sizes, `example-12x16` (ftc --cpu-tiles=example-12x16): register
+//   blocks of 12 rows of C by 16 columns for the matrix products;
 // - the `example` dialect (--load-dialect-plugin), whose `example.swish`
 //   the `example-lower-swish` pass rewrites into x * sigmoid(x) like the
 //   quick GELU, so that ftc differentiates and compiles it.
@@ -23,6 +25,7 @@
 
 #include "ExampleDialect.h"
 
+#include "ftc/Codegen/CpuTiles.h"
 #include "ftc/Dialect/Train/IR/TrainDialect.h"
 #include "ftc/Dialect/Train/IR/TrainOps.h"
 #include "ftc/Transforms/Passes.h"
@@ -159,6 +162,13 @@ extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
             if (failed(ftc::registerAutocastRules(std::make_unique<Fp32HeadRules>())))
               llvm::report_fatal_error("FtcExamplePlugin: autocast rules 'fp32-head' "
                                        "are registered already");
+            // 12 x 16 register blocks (then 8 x 16, 4 x 16 where they do not
+            // divide a product), ftc's cache blocks (96 rows, 512 columns,
+            // k blocks of at most 256).
+            ftc::cpu::TileConfig tiles{{{12, 16}, {8, 16}, {4, 16}}, 96, 512, 256};
+            if (failed(ftc::cpu::registerTileConfig("example-12x16", tiles)))
+              llvm::report_fatal_error("FtcExamplePlugin: tiles 'example-12x16' are "
+                                       "registered already");
           }};
 }
 

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ftc/Codegen/CpuCodegen.h"
+#include "ftc/Codegen/CpuTiles.h"
 #include "ftc/Dialect/Train/IR/TrainModel.h"
 #include "ftc/Pipelines/Pipelines.h"
 #include "ftc/Registration/InitAll.h"
@@ -110,6 +111,11 @@ cl::list<std::string> insertPass(
     cl::desc("Run a textual pass pipeline after a stage, as "
              "--insert-pass='after-autodiff:canonicalize,cse' (repeatable; in order)"),
     cl::value_desc("stage:pipeline"), cl::cat(researchCategory));
+cl::opt<std::string> cpuTiles(
+    "cpu-tiles",
+    cl::desc("Tile sizes of the matrix products: an instruction set's (avx512bf16, avx512, "
+             "avx2, generic; default: the target CPU's) or a plugin's"),
+    cl::value_desc("name"), cl::cat(researchCategory));
 // Read from argv before the command line is parsed (ftc::findPluginFlags);
 // declared so that the parser accepts them and --help lists them.
 cl::list<std::string> passPlugins("load-pass-plugin",
@@ -618,7 +624,8 @@ int main(int argc, char **argv) {
       {optimizerFlags.firstGiven(), "after-optimizer"},
       {lossScaleFlags.firstGiven(), "after-optimizer"},
       {checkNumerics.getNumOccurrences() ? "--check-numerics" : "", "after-optimizer"},
-      {bf16Dot.getNumOccurrences() ? "--bf16-dot" : "", "after-tiling"}};
+      {bf16Dot.getNumOccurrences() ? "--bf16-dot" : "", "after-tiling"},
+      {cpuTiles.getNumOccurrences() ? "--cpu-tiles" : "", "after-tiling"}};
   for (const StagedFlag &flag : stagedFlags)
     if (!flag.flag.empty() && *ftc::lookupStage(flag.stage) <= first)
       return error(flag.flag + " configures stage " + flag.stage +
@@ -702,6 +709,14 @@ int main(int argc, char **argv) {
                  (mcpu.empty() ? std::string("this host") : "--mcpu=" + mcpu) +
                  ") has no AVX512_BF16");
   options.cpuIsa = ftc::cpuIsa(**tm, bf16Dot);
+  if (cpuTiles.getNumOccurrences()) {
+    if (bf16Dot)
+      return error("--cpu-tiles chooses the tiles; it does not go with --bf16-dot");
+    if (failed(ftc::cpu::tileConfigFor(cpuTiles)))
+      return error("--cpu-tiles: expected one of " + ftc::cpu::knownIsas() + ", got '" +
+                   cpuTiles + "'");
+    options.cpuIsa = cpuTiles.getValue();
+  }
   auto optionError = [](const llvm::Twine &message) {
     // Empty when llvm::cl printed it ("for the --lr option: ...").
     if (std::string text = message.str(); !text.empty())

@@ -41,11 +41,18 @@ struct TileConfig {
 };
 
 /// The tiles for an instruction set: "avx512bf16", "avx512", "avx2" or
-/// "generic".
+/// "generic", or tiles registered under a name of their own.
 mlir::FailureOr<TileConfig> tileConfigFor(llvm::StringRef isa);
 
-/// The instruction sets tileConfigFor knows, for messages.
+/// The names tileConfigFor knows, for messages.
 std::string knownIsas();
+
+/// Registers tile sizes under a name of their own, as a plugin does from
+/// its registration callback; `ftc --cpu-tiles=NAME`, `ftc-cpu{cpu-isa=NAME}`
+/// or `ftc-cpu-tile-contractions{isa=NAME}` then tile the products with
+/// them, for the CPU the code is compiled for (its vector width: NR a
+/// multiple of it). Fails when the name is taken.
+mlir::LogicalResult registerTileConfig(llvm::StringRef name, const TileConfig &config);
 
 /// The instruction set of a target with features `hasFeature` (LLVM's
 /// names: "avx512f", "avx512bf16", "avx2", "fma"): "avx512" with AVX-512F

@@ -8,6 +8,9 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <mutex>
+#include <vector>
+
 using namespace llvm;
 
 namespace {
@@ -33,18 +36,48 @@ constexpr IsaTiles kTiles[] = {
 };
 } // namespace
 
+namespace {
+/// Tiles registered by plugins.
+struct Registered {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, ftc::cpu::TileConfig>> tiles;
+  static Registered &get() {
+    static Registered registered;
+    return registered;
+  }
+};
+} // namespace
+
 mlir::FailureOr<ftc::cpu::TileConfig> ftc::cpu::tileConfigFor(StringRef isa) {
   for (const IsaTiles &entry : kTiles)
     if (entry.isa == isa)
       return entry.tiles;
+  Registered &registered = Registered::get();
+  std::lock_guard<std::mutex> lock(registered.mutex);
+  for (const auto &[name, tiles] : registered.tiles)
+    if (name == isa)
+      return tiles;
   return mlir::failure();
 }
 
 std::string ftc::cpu::knownIsas() {
-  SmallVector<StringRef> names;
+  SmallVector<std::string> names;
   for (const IsaTiles &entry : kTiles)
-    names.push_back(entry.isa);
+    names.push_back(entry.isa.str());
+  Registered &registered = Registered::get();
+  std::lock_guard<std::mutex> lock(registered.mutex);
+  for (const auto &entry : registered.tiles)
+    names.push_back(entry.first);
   return join(names, ", ");
+}
+
+mlir::LogicalResult ftc::cpu::registerTileConfig(StringRef name, const TileConfig &config) {
+  if (succeeded(tileConfigFor(name)))
+    return mlir::failure();
+  Registered &registered = Registered::get();
+  std::lock_guard<std::mutex> lock(registered.mutex);
+  registered.tiles.emplace_back(name.str(), config);
+  return mlir::success();
 }
 
 std::string ftc::cpu::isaFor(function_ref<bool(StringRef)> hasFeature, bool bf16Dot) {
