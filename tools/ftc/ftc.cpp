@@ -96,7 +96,8 @@ cl::opt<std::string> memoryBudget(
 cl::OptionCategory researchCategory(
     "stages and plugins",
     "The pipeline's named stages (--list-stages): stop there, resume from there, "
-    "run passes there, with passes from plugins.");
+    "run passes there; plugins' passes, dialects, remat policies, autocast rules and "
+    "tiles (docs/plugins.md).");
 cl::opt<bool> listStages("list-stages",
                          cl::desc("Print the pipeline's stages, one line each, and exit"),
                          cl::cat(researchCategory));
@@ -119,8 +120,9 @@ cl::opt<std::string> cpuTiles(
 // Read from argv before the command line is parsed (ftc::findPluginFlags);
 // declared so that the parser accepts them and --help lists them.
 cl::list<std::string> passPlugins("load-pass-plugin",
-                                  cl::desc("Load passes (and remat policies) from a plugin "
-                                           "library, as mlir-opt does"),
+                                  cl::desc("Load passes (and remat policies, autocast "
+                                           "rules, tiles) from a plugin library, as "
+                                           "mlir-opt does"),
                                   cl::value_desc("library"), cl::cat(researchCategory));
 cl::list<std::string> dialectPlugins("load-dialect-plugin",
                                      cl::desc("Load dialects from a plugin library, as "
