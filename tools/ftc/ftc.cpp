@@ -782,8 +782,6 @@ int main(int argc, char **argv) {
     take(options.rematOptions, from.rematOptions,
          rematPolicy.getNumOccurrences() || memoryBudget.getNumOccurrences());
     take(options.checkNumerics, from.checkNumerics, checkNumerics.getNumOccurrences());
-    if (memoryBudget.getNumOccurrences() == 0)
-      budget.reset();
     pm.clear();
     if (failed(ftc::buildStages(pm, options, optionError, insertions)))
       return 1;
