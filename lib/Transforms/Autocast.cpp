@@ -11,12 +11,12 @@
 #include "ftc/Transforms/Passes.h"
 
 #include "ftc/Dialect/Train/IR/TrainModel.h"
+#include "ftc/Support/NamedRegistry.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/CommandLine.h"
 
-#include <mutex>
 
 namespace ftc {
 #define GEN_PASS_DEF_AUTOCAST
@@ -76,48 +76,25 @@ public:
   ArrayRef<ftc::AutocastRule> getTable() const override { return kAutocastPolicy; }
 };
 
-/// The registered rules (ftc's registered on first use).
-struct RulesRegistry {
-  std::mutex mutex;
-  std::vector<std::unique_ptr<ftc::AutocastRules>> rules;
-
-  RulesRegistry() { rules.push_back(std::make_unique<TorchRules>()); }
-  static RulesRegistry &get() {
-    static RulesRegistry registry;
-    return registry;
-  }
-};
+/// The registered rules, ftc's first.
+ftc::NamedRegistry<ftc::AutocastRules> &registeredRules() {
+  static ftc::NamedRegistry<ftc::AutocastRules> registry;
+  static const bool builtins = succeeded(registry.add(std::make_unique<TorchRules>()));
+  (void)builtins;
+  return registry;
+}
 
 } // namespace
 
 LogicalResult ftc::registerAutocastRules(std::unique_ptr<AutocastRules> rules) {
-  RulesRegistry &registry = RulesRegistry::get();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  if (llvm::any_of(registry.rules, [&](const std::unique_ptr<AutocastRules> &r) {
-        return r->getName() == rules->getName();
-      }))
-    return failure();
-  registry.rules.push_back(std::move(rules));
-  return success();
+  return registeredRules().add(std::move(rules));
 }
 
 const ftc::AutocastRules *ftc::lookupAutocastRules(StringRef name) {
-  RulesRegistry &registry = RulesRegistry::get();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  for (const std::unique_ptr<AutocastRules> &rules : registry.rules)
-    if (rules->getName() == name)
-      return rules.get();
-  return nullptr;
+  return registeredRules().lookup(name);
 }
 
-std::string ftc::autocastRulesNames() {
-  RulesRegistry &registry = RulesRegistry::get();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  std::string names;
-  for (const std::unique_ptr<AutocastRules> &rules : registry.rules)
-    names += (names.empty() ? "" : ", ") + rules->getName().str();
-  return names;
-}
+std::string ftc::autocastRulesNames() { return registeredRules().names(); }
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include "ftc/Transforms/Remat.h"
 
 #include "ftc/Dialect/Train/IR/TrainModel.h"
+#include "ftc/Support/NamedRegistry.h"
 #include "ftc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
@@ -27,7 +28,6 @@
 #include <cmath>
 #include <limits>
 #include <map>
-#include <mutex>
 
 #define DEBUG_TYPE "ftc-remat"
 
@@ -483,75 +483,47 @@ private:
   Choose chooser;
 };
 
-/// The registered policies (ftc's registered on first use).
-struct PolicyRegistry {
-  std::mutex mutex;
-  std::vector<std::unique_ptr<remat::RematPolicy>> policies;
-
-  PolicyRegistry() {
-    policies.push_back(std::make_unique<BuiltinPolicy>(
-          "none", "keep every value the backward reads",
-          [](const remat::StepGraph &) { return remat::Schedule(); }));
-    policies.push_back(std::make_unique<BuiltinPolicy>(
-          "blocks",
-          "recompute inside each of the model's functions (torch.utils.checkpoint per block)",
-          [](const remat::StepGraph &graph) {
-            return remat::recomputeInsideGroups(graph, 1, [](Operation *) { return true; });
-          }));
-    policies.push_back(std::make_unique<BuiltinPolicy>(
-          "sqrt", "recompute inside about sqrt(n) groups of blocks (Chen et al. 2016)",
-          [](const remat::StepGraph &graph) {
-            int group =
-                std::max(1, static_cast<int>(std::ceil(std::sqrt(graph.numSegments))));
-            return remat::recomputeInsideGroups(graph, group,
-                                                [](Operation *) { return true; });
-          }));
-  }
-
-  static PolicyRegistry &get() {
-    static PolicyRegistry registry;
-    return registry;
-  }
-};
+/// The registered policies, ftc's first.
+ftc::NamedRegistry<remat::RematPolicy> &policies() {
+  static ftc::NamedRegistry<remat::RematPolicy> registry;
+  static const bool builtins = [] {
+    (void)registry.add(std::make_unique<BuiltinPolicy>(
+        "none", "keep every value the backward reads",
+        [](const remat::StepGraph &) { return remat::Schedule(); }));
+    (void)registry.add(std::make_unique<BuiltinPolicy>(
+        "blocks",
+        "recompute inside each of the model's functions (torch.utils.checkpoint per block)",
+        [](const remat::StepGraph &graph) {
+          return remat::recomputeInsideGroups(graph, 1, [](Operation *) { return true; });
+        }));
+    (void)registry.add(std::make_unique<BuiltinPolicy>(
+        "sqrt", "recompute inside about sqrt(n) groups of blocks (Chen et al. 2016)",
+        [](const remat::StepGraph &graph) {
+          int group = std::max(1, static_cast<int>(std::ceil(std::sqrt(graph.numSegments))));
+          return remat::recomputeInsideGroups(graph, group, [](Operation *) { return true; });
+        }));
+    return true;
+  }();
+  (void)builtins;
+  return registry;
+}
 
 } // namespace
 
 LogicalResult remat::registerRematPolicy(std::unique_ptr<RematPolicy> policy) {
-  PolicyRegistry &registry = PolicyRegistry::get();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  if (policy->getName() == "budget" ||
-      llvm::any_of(registry.policies, [&](const std::unique_ptr<RematPolicy> &p) {
-        return p->getName() == policy->getName();
-      }))
+  // `budget` is ftc-remat's own mode (it takes a budget).
+  if (policy->getName() == "budget")
     return failure();
-  registry.policies.push_back(std::move(policy));
-  return success();
+  return policies().add(std::move(policy));
 }
 
 const remat::RematPolicy *remat::lookupRematPolicy(StringRef name) {
-  PolicyRegistry &registry = PolicyRegistry::get();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  for (const std::unique_ptr<RematPolicy> &policy : registry.policies)
-    if (policy->getName() == name)
-      return policy.get();
-  return nullptr;
+  return policies().lookup(name);
 }
 
-SmallVector<const remat::RematPolicy *> remat::getRematPolicies() {
-  PolicyRegistry &registry = PolicyRegistry::get();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  SmallVector<const RematPolicy *> list;
-  for (const std::unique_ptr<RematPolicy> &policy : registry.policies)
-    list.push_back(policy.get());
-  return list;
-}
+SmallVector<const remat::RematPolicy *> remat::getRematPolicies() { return policies().list(); }
 
-std::string remat::rematPolicyNames() {
-  std::string names;
-  for (const RematPolicy *policy : getRematPolicies())
-    names += (names.empty() ? "" : ", ") + policy->getName().str();
-  return names;
-}
+std::string remat::rematPolicyNames() { return policies().names(); }
 
 remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t budget) {
   // Each segment's choices: keep all, recompute all but the products, all

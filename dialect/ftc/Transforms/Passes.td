@@ -93,7 +93,7 @@ def Remat : Pass<"ftc-remat", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"policy", "policy", "std::string", /*default=*/"\"none\"",
-           "none, blocks, sqrt or budget">,
+           "none, blocks, sqrt, a plugin's (ftc::remat::RematPolicy) or budget">,
     Option<"memoryBudget", "memory-budget", "std::string", /*default=*/"\"\"",
            "budget: the peak of the gradient function's tensors, in bytes (also KiB, MiB, GiB)">,
   ];
@@ -120,7 +120,7 @@ def TestRematSchedule : Pass<"ftc-test-remat-schedule", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"policy", "policy", "std::string", /*default=*/"\"none\"",
-           "none, blocks, sqrt or budget">,
+           "none, blocks, sqrt, a plugin's (ftc::remat::RematPolicy) or budget">,
     Option<"memoryBudget", "memory-budget", "std::string", /*default=*/"\"\"",
            "budget: the peak in bytes (also KiB, MiB, GiB)">,
   ];

@@ -1,6 +1,7 @@
 //===- CpuTiles.cpp - Tile sizes per CPU instruction set ------------------===//
 
 #include "ftc/Codegen/CpuTiles.h"
+#include "ftc/Support/NamedRegistry.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
@@ -8,8 +9,6 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/TargetParser/Host.h"
 
-#include <mutex>
-#include <vector>
 
 using namespace llvm;
 
@@ -37,47 +36,40 @@ constexpr IsaTiles kTiles[] = {
 } // namespace
 
 namespace {
-/// Tiles registered by plugins.
-struct Registered {
-  std::mutex mutex;
-  std::vector<std::pair<std::string, ftc::cpu::TileConfig>> tiles;
-  static Registered &get() {
-    static Registered registered;
-    return registered;
-  }
+/// Tiles a plugin registered under a name of their own.
+struct NamedTiles {
+  std::string name;
+  ftc::cpu::TileConfig tiles;
+  StringRef getName() const { return name; }
 };
+
+ftc::NamedRegistry<NamedTiles> &registeredTiles() {
+  static ftc::NamedRegistry<NamedTiles> registry;
+  return registry;
+}
 } // namespace
 
 mlir::FailureOr<ftc::cpu::TileConfig> ftc::cpu::tileConfigFor(StringRef isa) {
   for (const IsaTiles &entry : kTiles)
     if (entry.isa == isa)
       return entry.tiles;
-  Registered &registered = Registered::get();
-  std::lock_guard<std::mutex> lock(registered.mutex);
-  for (const auto &[name, tiles] : registered.tiles)
-    if (name == isa)
-      return tiles;
+  if (const NamedTiles *named = registeredTiles().lookup(isa))
+    return named->tiles;
   return mlir::failure();
 }
 
 std::string ftc::cpu::knownIsas() {
-  SmallVector<std::string> names;
+  SmallVector<StringRef> names;
   for (const IsaTiles &entry : kTiles)
-    names.push_back(entry.isa.str());
-  Registered &registered = Registered::get();
-  std::lock_guard<std::mutex> lock(registered.mutex);
-  for (const auto &entry : registered.tiles)
-    names.push_back(entry.first);
-  return join(names, ", ");
+    names.push_back(entry.isa);
+  std::string registered = registeredTiles().names();
+  return join(names, ", ") + (registered.empty() ? "" : ", " + registered);
 }
 
 mlir::LogicalResult ftc::cpu::registerTileConfig(StringRef name, const TileConfig &config) {
-  if (succeeded(tileConfigFor(name)))
+  if (llvm::any_of(kTiles, [&](const IsaTiles &entry) { return entry.isa == name; }))
     return mlir::failure();
-  Registered &registered = Registered::get();
-  std::lock_guard<std::mutex> lock(registered.mutex);
-  registered.tiles.emplace_back(name.str(), config);
-  return mlir::success();
+  return registeredTiles().add(std::make_unique<NamedTiles>(NamedTiles{name.str(), config}));
 }
 
 std::string ftc::cpu::isaFor(function_ref<bool(StringRef)> hasFeature, bool bf16Dot) {
