@@ -62,6 +62,8 @@ struct Model {
   std::vector<int> params, inputs, slots, outputs; // indices into buffers
   std::vector<int> states; // the step counter, the loss scale, ... (train.state)
   std::vector<int> gradOf;                // param order -> grad buffer or -1
+  int lr = -1;        // the setting `optim.lr`: the next step's learning rate
+  int gradNorm = -1;  // the report `optim.grad_norm` (a step compiled with clipping)
   int step = -1;      // the state `optim.step`: updates taken
   int lossScale = -1; // the state `grad_scaler.scale`, with dynamic loss scaling
   int loss = -1;

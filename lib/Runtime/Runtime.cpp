@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <sys/mman.h>
@@ -247,6 +248,8 @@ const Model &model() {
       else if (kind == "loss") m.loss = i;
       else if (kind == "rng") m.rng = i;
       else if (kind == "output") m.outputs.push_back(i);
+      else if (kind == "setting" && m.buffers[i].name == "optim.lr") m.lr = i;
+      else if (kind == "report" && m.buffers[i].name == "optim.grad_norm") m.gradNorm = i;
     }
     for (int p : m.params) {
       int grad = -1;
@@ -512,6 +515,11 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
         fillInitial(b.init, seed, b.name, b.dtype, b.numel, state->pointers[i]);
     }
     resetStates(m, *state);
+    // Settings (the learning rate) and reports start at their values in
+    // the model; neither is saved nor reset with the optimizer.
+    for (size_t i = 0; i < m.buffers.size(); ++i)
+      if (m.buffers[i].kind == "setting" || m.buffers[i].kind == "report")
+        storeElement(m.buffers[i].dtype, state->pointers[i], 0, m.buffers[i].init.a);
     // Stored parameters: drawn as f32 (the values the same model without
     // the storage draws), then stored.
     for (int p : m.params) {
@@ -599,6 +607,34 @@ double ftc_loss_scale(const ftc_state *state) {
   if (checkState(state) != FTC_OK || m.lossScale < 0)
     return 0.0;
   return *static_cast<const float *>(state->pointers[m.lossScale]);
+}
+
+ftc_status ftc_set_lr(ftc_state *state, double lr) {
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  const Model &m = model();
+  if (m.lr < 0)
+    return fail(FTC_ERROR_UNSUPPORTED, "this step.so has no run-time learning rate "
+                                       "(compiled before ftc_set_lr existed, or without a step)");
+  if (!(lr >= 0) || !std::isfinite(lr))
+    return fail(FTC_ERROR_ARGUMENT, "the learning rate must be a finite number >= 0, got " +
+                                        std::to_string(lr));
+  *static_cast<double *>(state->pointers[m.lr]) = lr;
+  return FTC_OK;
+}
+
+double ftc_get_lr(const ftc_state *state) {
+  const Model &m = model();
+  if (checkState(state) != FTC_OK || m.lr < 0)
+    return -1.0;
+  return *static_cast<const double *>(state->pointers[m.lr]);
+}
+
+double ftc_grad_norm(const ftc_state *state) {
+  const Model &m = model();
+  if (checkState(state) != FTC_OK || m.gradNorm < 0)
+    return -1.0;
+  return *static_cast<const double *>(state->pointers[m.gradNorm]);
 }
 
 int64_t ftc_skipped_steps(const ftc_state *state) {

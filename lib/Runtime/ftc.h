@@ -124,6 +124,24 @@ FTC_API int64_t ftc_step_count(const ftc_state *state);
  * no parameter, no optimizer state and not the step counter; it halves the
  * scale (backoff), and ftc_step still returns FTC_OK with its loss. */
 FTC_API double ftc_loss_scale(const ftc_state *state);
+/* The learning rate the next ftc_step uses: the optimizer's lr as compiled
+ * (`ftc --lr`) in a new state, until ftc_set_lr changes it. A schedule sets
+ * it before each step, from the number of updates taken (ftc_step_count):
+ * no recompilation, and no other scalar changes (AdamW's bias correction
+ * keeps counting steps). Parameter groups' multipliers (`ftc --lr-scale`)
+ * apply on top. It is not saved in checkpoints nor reset by
+ * ftc_reset_optimizer: a resumed run sets it again from the step count.
+ * ftc_set_lr takes a finite lr >= 0; FTC_ERROR_UNSUPPORTED for a step.so
+ * from before run-time learning rates. ftc_get_lr returns -1 there. */
+FTC_API ftc_status ftc_set_lr(ftc_state *state, double lr);
+FTC_API double ftc_get_lr(const ftc_state *state);
+/* The gradients' global 2-norm at the last ftc_step, before clipping
+ * (torch.nn.utils.clip_grad_norm_'s return value): for a step.so compiled
+ * with `ftc --clip-grad-norm=MAX` (MAX may be inf: measured, not clipped);
+ * 0 before the first step, -1 for a step.so compiled without clipping.
+ * With fp16 loss scaling it is the norm of the unscaled gradients (inf or
+ * NaN on a skipped step). */
+FTC_API double ftc_grad_norm(const ftc_state *state);
 /* Steps skipped since ftc_create (or the last load or reset). */
 FTC_API int64_t ftc_skipped_steps(const ftc_state *state);
 /* Training mode (the default, 1) or not (0): without it dropout is the

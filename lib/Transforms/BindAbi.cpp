@@ -129,8 +129,11 @@ void BindAbiPass::runOnOperation() {
           layout.add(b, "slot", slot.getSymName(), slot.getType(),
                      {b.getNamedAttr("of", slot.getParamAttr())});
     else if (auto state = dyn_cast<StateOp>(op))
+      // Saved state is "state"; a setting the caller sets and a value the
+      // step reports keep their role's name.
       layout.variables[state.getSymName()] =
-          layout.add(b, "state", state.getSymName(), state.getType(),
+          layout.add(b, state.getRole() == "saved" ? StringRef("state") : state.getRole(),
+                     state.getSymName(), state.getType(),
                      {b.getNamedAttr("init", state.getInit())});
   }
   for (auto [i, arg] : llvm::enumerate(loss->getArguments())) {

@@ -76,7 +76,7 @@ std::pair<Value, Operation *> CheckNumericsPass::instrument(func::FuncOp func,
   Operation *end = body.getTerminator();
   SmallVector<Operation *> ops;
   for (Operation &op : body) {
-    if (isa<AdamWUpdateOp, SGDUpdateOp, AdvanceStepOp, AllFiniteOp, SetParamOp>(op) ||
+    if (isa<AdamWUpdateOp, SGDUpdateOp, AdvanceStepOp, AllFiniteOp, ClipGradNormOp, SetParamOp>(op) ||
         op.hasTrait<OpTrait::IsTerminator>()) {
       end = &op;
       break;

@@ -133,8 +133,12 @@ LogicalResult LossScalePass::rewriteStep(func::FuncOp step, const Scale &scale) 
   if (updates.empty())
     return step.emitError() << "ftc-loss-scale found no optimizer update in the step";
 
-  // Unscaled gradients, once each, before the first update; one flag.
-  OpBuilder b(updates.front());
+  // Unscaled gradients, once each, before the first update (or the
+  // clipping, which measures them unscaled, as after GradScaler.unscale_);
+  // one flag.
+  ClipGradNormOp clip;
+  step.walk([&](ClipGradNormOp op) { clip = op; });
+  OpBuilder b(clip ? clip.getOperation() : updates.front());
   Location loc = step.getLoc();
   llvm::MapVector<Value, Value> unscaled;
   for (Operation *update : updates) {
@@ -146,6 +150,14 @@ LogicalResult LossScalePass::rewriteStep(func::FuncOp step, const Scale &scale) 
   for (auto &entry : unscaled)
     grads.push_back(entry.second);
   Value finite = AllFiniteOp::create(b, loc, grads);
+  if (clip)
+    for (OpOperand &g : clip->getOpOperands()) {
+      Value to = unscaled.lookup(g.get());
+      if (!to)
+        return clip.emitError() << "ftc-loss-scale: the clipping measures a gradient no "
+                                   "update takes";
+      g.set(to);
+    }
   for (Operation *update : updates) {
     update->setOperand(1, unscaled.lookup(update->getOperand(1)));
     if (auto adamw = dyn_cast<AdamWUpdateOp>(update))

@@ -9,6 +9,8 @@
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Regex.h"
 
 #include <cmath>
 
@@ -36,6 +38,47 @@ struct OptimizerPass
 
 bool given(double option) { return !std::isnan(option); }
 
+/// One `REGEX=FACTOR` of --lr-scale.
+struct LrScale {
+  std::string pattern;
+  double factor;
+};
+
+/// --lr-scale's entries in order, or the message saying what is wrong.
+FailureOr<SmallVector<LrScale>> parseLrScales(StringRef text, std::string &error) {
+  SmallVector<LrScale> scales;
+  SmallVector<StringRef> items;
+  text.split(items, ',', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  for (StringRef item : items) {
+    auto [pattern, factorText] = item.rsplit('=');
+    double factor = 0;
+    std::string regexError;
+    if (factorText.empty() || pattern.empty() || factorText.getAsDouble(factor) ||
+        !(factor >= 0) || !std::isfinite(factor)) {
+      error = ("--lr-scale: expected REGEX=FACTOR with a non-negative factor, got '" + item +
+               "'").str();
+      return failure();
+    }
+    if (!llvm::Regex(pattern).isValid(regexError)) {
+      error = ("--lr-scale: '" + pattern + "' is not a regex: " + regexError).str();
+      return failure();
+    }
+    scales.push_back({pattern.str(), factor});
+  }
+  return scales;
+}
+
+/// Whether --decay-params selects parameter `name` of type `type`.
+bool decays(StringRef which, StringRef name, Type type) {
+  if (which.empty() || which == "all")
+    return true;
+  if (which == "none")
+    return false;
+  if (which == "matrices")
+    return cast<RankedTensorType>(type).getRank() >= 2;
+  return llvm::Regex(which).match(name);
+}
+
 /// The option's value when it was given, else the current value.
 APFloat pick(double option, const APFloat &current) {
   return given(option) ? APFloat(option) : current;
@@ -60,6 +103,16 @@ OptimizerPass::checkOptions(function_ref<LogicalResult(const Twine &)> fail) {
   std::string useNesterov = nesterov;
   if (!useNesterov.empty() && useNesterov != "true" && useNesterov != "false")
     return fail("--nesterov: expected true or false, got '" + useNesterov + "'");
+  if (clipGradNorm <= 0) // nan (not given) compares false; inf is allowed
+    return fail(llvm::formatv("--clip-grad-norm: expected a positive bound, got {0}",
+                              clipGradNorm.getValue()).str());
+  std::string which = decayParams, error;
+  if (!which.empty() && which != "all" && which != "none" && which != "matrices" &&
+      !llvm::Regex(which).isValid(error))
+    return fail("--decay-params: expected all, matrices, none or a regex; '" + which +
+                "' is not a regex: " + error);
+  if (failed(parseLrScales(lrScale, error)))
+    return fail(error);
   return success();
 }
 
@@ -125,6 +178,7 @@ void OptimizerPass::runOnOperation() {
   if (failed(settings))
     return signalPassFailure();
   module->setAttr(TrainDialect::getOptimizerAttrName(), *settings);
+  auto ctx = [&] { return module.getContext(); };
   auto adamw = dyn_cast<AdamWAttr>(*settings);
   auto sgd = dyn_cast<SGDAttr>(*settings);
   bool momentum = sgd && !sgd.getMomentum().isZero();
@@ -155,6 +209,19 @@ void OptimizerPass::runOnOperation() {
                                  TypeAttr::get(countType), b.getI64IntegerAttr(0));
   symbols.insert(counter);
 
+  // The learning rate, a setting the caller may change between steps.
+  double initialLr = adamw ? adamw.getLr().convertToDouble() : sgd.getLr().convertToDouble();
+  auto f64Type = RankedTensorType::get({}, b.getF64Type());
+  auto lrState = StateOp::create(b, loc, b.getStringAttr(kLearningRateName),
+                                 TypeAttr::get(f64Type), b.getF64FloatAttr(initialLr),
+                                 b.getStringAttr("setting"));
+  symbols.insert(lrState);
+  bool clip = given(clipGradNorm);
+  if (clip)
+    symbols.insert(StateOp::create(b, loc, b.getStringAttr(kGradNormName),
+                                   TypeAttr::get(f64Type), b.getF64FloatAttr(0.0),
+                                   b.getStringAttr("report")));
+
   // Its body: the gradient function's, then the updates, numbered t = n + 1.
   Block *body = step.addEntryBlock();
   IRMapping mapping;
@@ -166,15 +233,35 @@ void OptimizerPass::runOnOperation() {
   auto gradReturn = cast<func::ReturnOp>(grad.getBody().front().getTerminator());
   Value count = GetParamOp::create(b, loc, countType, counter.getSymName());
   Value t = AdvanceStepOp::create(b, loc, count, Value());
+  Value lr = GetParamOp::create(b, loc, f64Type, lrState.getSymName());
 
   auto paramNames =
       grad->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName());
-  for (auto [paramName, gradValue] :
-       llvm::zip(paramNames.getAsRange<FlatSymbolRefAttr>(),
-                 gradReturn.getOperands().drop_front())) {
+  SmallVector<Value> grads;
+  for (Value g : gradReturn.getOperands().drop_front())
+    grads.push_back(mapping.lookup(g));
+  // torch.nn.utils.clip_grad_norm_ over every gradient, before any update.
+  Value coef;
+  if (clip && !grads.empty()) {
+    auto norm = ClipGradNormOp::create(b, loc, grads, b.getF64FloatAttr(clipGradNorm));
+    SetParamOp::create(b, loc, kGradNormName, norm.getNorm());
+    coef = norm.getCoef();
+  }
+  std::string error;
+  SmallVector<LrScale> lrScales = *parseLrScales(lrScale, error); // checked above
+  for (auto [paramName, g] :
+       llvm::zip(paramNames.getAsRange<FlatSymbolRefAttr>(), grads)) {
     FlatSymbolRefAttr name = paramName;
     auto param = symbols.lookup<ParamOp>(name.getValue());
     Type type = param.getType();
+    // The parameter's group: its weight decay and learning-rate multiplier.
+    bool decay = decays(decayParams, name.getValue(), type);
+    double scale = 1.0;
+    for (const LrScale &entry : lrScales)
+      if (llvm::Regex(entry.pattern).match(name.getValue())) {
+        scale = entry.factor;
+        break;
+      }
     // Optimizer state lives beside its parameter: `<param>.<state>`.
     auto makeSlot = [&](StringRef state) {
       OpBuilder::InsertionGuard guard(b);
@@ -192,23 +279,33 @@ void OptimizerPass::runOnOperation() {
       SetParamOp::create(b, loc, sym, v);
     };
     Value p = read(name.getValue());
-    Value g = mapping.lookup(gradValue);
+    FloatAttr lrScaleAttr = b.getF64FloatAttr(scale);
     if (adamw) {
+      auto config = decay ? adamw
+                          : AdamWAttr::get(ctx(), adamw.getLr(), adamw.getBeta1(),
+                                           adamw.getBeta2(), adamw.getEps(), APFloat(0.0));
       SlotOp sq = makeSlot("exp_avg_sq"), avg = makeSlot("exp_avg");
       auto update = AdamWUpdateOp::create(b, loc, p, g, read(avg.getSymName()),
-                                          read(sq.getSymName()), t, Value(), adamw);
+                                          read(sq.getSymName()), t, lr, coef, Value(),
+                                          config, lrScaleAttr);
       write(name.getValue(), update.getNewParam());
       write(avg.getSymName(), update.getNewExpAvg());
       write(sq.getSymName(), update.getNewExpAvgSq());
-    } else if (momentum) {
+      continue;
+    }
+    auto config = decay ? sgd
+                        : SGDAttr::get(ctx(), sgd.getLr(), sgd.getMomentum(),
+                                       sgd.getDampening(), APFloat(0.0), sgd.getNesterov());
+    if (momentum) {
       SlotOp buf = makeSlot("momentum_buffer");
       auto update = SGDUpdateOp::create(b, loc, TypeRange{type, type}, p, g,
-                                        read(buf.getSymName()), t, Value(), sgd);
+                                        read(buf.getSymName()), t, lr, coef, Value(), config,
+                                        lrScaleAttr);
       write(name.getValue(), update.getNewParam());
       write(buf.getSymName(), update.getNewMomentumBuffer());
     } else {
-      auto update = SGDUpdateOp::create(b, loc, TypeRange{type}, p, g, Value(),
-                                        t, Value(), sgd);
+      auto update = SGDUpdateOp::create(b, loc, TypeRange{type}, p, g, Value(), t, lr, coef,
+                                        Value(), config, lrScaleAttr);
       write(name.getValue(), update.getNewParam());
     }
   }

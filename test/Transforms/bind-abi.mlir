@@ -1,12 +1,14 @@
 // RUN: ftc-opt %s --pass-pipeline='builtin.module(ftc-autodiff,ftc-optimizer,ftc-bind-abi)' | FileCheck %s
 
-// The layout: parameters, slots and states (the step counter) in
-// declaration order, inputs, the loss, outputs, gradients.
+// The layout: parameters, slots and states (the step counter; the
+// learning rate, a setting the caller sets) in declaration order, inputs,
+// the loss, outputs, gradients.
 // CHECK: ftc.abi = [
 // CHECK-SAME: {init = #train.normal<mean = 0.0, std = 1.0>, kind = "param", name = "w", trainable = true, type = tensor<4xf32>}
 // CHECK-SAME: {kind = "slot", name = "w.exp_avg", of = @w, type = tensor<4xf32>}
 // CHECK-SAME: {kind = "slot", name = "w.exp_avg_sq", of = @w, type = tensor<4xf32>}
 // CHECK-SAME: {init = 0 : i64, kind = "state", name = "optim.step", type = tensor<i64>}
+// CHECK-SAME: {init = 1.000000e-03 : f64, kind = "setting", name = "optim.lr", type = tensor<f64>}
 // CHECK-SAME: {kind = "input", name = "t", type = tensor<4xf32>}
 // CHECK-SAME: {kind = "loss", name = "loss", type = tensor<f32>}
 // CHECK-SAME: {kind = "output", name = "pred", type = tensor<4xf32>}
@@ -18,19 +20,19 @@
 // eval reads the parameter (read-only) and writes the loss and the output.
 // CHECK-LABEL: func.func private @ftc_eval_impl
 // CHECK-SAME: (%[[T:.+]]: memref<4xf32>, %[[W:.+]]: memref<4xf32>, %[[L:.+]]: memref<f32>, %[[P:.+]]: memref<4xf32>)
-// CHECK-SAME: ftc.abi_indices = array<i64: 4, 0, 5, 6>, ftc.entry = "eval"
+// CHECK-SAME: ftc.abi_indices = array<i64: 5, 0, 6, 7>, ftc.entry = "eval"
 // CHECK-DAG: bufferization.to_tensor %[[W]] restrict : memref<4xf32>
 // CHECK-DAG: bufferization.to_tensor %[[T]] restrict : memref<4xf32>
 // CHECK-DAG: bufferization.materialize_in_destination %{{.+}} in restrict writable %[[L]]
 // CHECK-DAG: bufferization.materialize_in_destination %{{.+}} in restrict writable %[[P]]
 
 // CHECK-LABEL: func.func private @ftc_grad_impl
-// CHECK-SAME: ftc.abi_indices = array<i64: 4, 0, 5, 7>, ftc.entry = "grad"
+// CHECK-SAME: ftc.abi_indices = array<i64: 5, 0, 6, 8>, ftc.entry = "grad"
 
 // step updates the parameter, its slots and the step counter in place:
-// writable reads.
+// writable reads; it reads the learning rate.
 // CHECK-LABEL: func.func private @ftc_step_impl
-// CHECK-SAME: ftc.abi_indices = array<i64: 4, 0, 3, 1, 2, 5>, ftc.entry = "step"
+// CHECK-SAME: ftc.abi_indices = array<i64: 5, 0, 3, 4, 1, 2, 6>, ftc.entry = "step"
 // CHECK: bufferization.to_tensor %{{.+}} restrict writable
 // CHECK: train.adamw_update
 // CHECK-COUNT-4: bufferization.materialize_in_destination

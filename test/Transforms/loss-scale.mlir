@@ -2,6 +2,7 @@
 // RUN: ftc-opt %s --split-input-file --ftc-autocast=precision=fp16 --ftc-autodiff --ftc-optimizer --ftc-loss-scale=loss-scale=none | FileCheck %s --check-prefix=NONE
 // RUN: ftc-opt %s --split-input-file --ftc-autocast=precision=bf16 --ftc-autodiff --ftc-optimizer --ftc-loss-scale | FileCheck %s --check-prefix=NONE
 // RUN: ftc-opt %s --split-input-file --ftc-autodiff --ftc-optimizer --ftc-loss-scale='loss-scale=dynamic loss-scale-init=1024 loss-scale-growth-interval=3' | FileCheck %s --check-prefix=FP32
+// RUN: ftc-opt %s --split-input-file --ftc-autocast=precision=fp16 --ftc-autodiff --ftc-optimizer=clip-grad-norm=1.0 --ftc-loss-scale | FileCheck %s --check-prefix=CLIP
 // RUN: not ftc-opt %s --ftc-loss-scale=loss-scale=static 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not ftc-opt %s --ftc-loss-scale=loss-scale-backoff-factor=1 2>&1 | FileCheck %s --check-prefix=BACKOFF
 // RUN: not ftc-opt %s --ftc-loss-scale=loss-scale-growth-interval=0 2>&1 | FileCheck %s --check-prefix=INTERVAL
@@ -36,14 +37,23 @@
 // CHECK-NEXT: %[[UB:.+]] = train.mul %{{.+}}, %[[INV]] : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>
 // CHECK-NEXT: %[[F:.+]] = train.all_finite %[[UW]], %[[UB]] : tensor<4x16xf32>, tensor<4xf32>
 // CHECK-NOT: train.all_finite
-// CHECK: train.adamw_update %{{.+}}, %[[UW]], {{.+}} step %[[T]] if %[[F]] : tensor<4x16xf32>
-// CHECK: train.adamw_update %{{.+}}, %[[UB]], {{.+}} step %[[T]] if %[[F]] : tensor<4xf32>
+// CHECK: train.adamw_update %{{.+}}, %[[UW]], {{.+}} step %[[T]] lr %{{.+}} if %[[F]] : tensor<4x16xf32>
+// CHECK: train.adamw_update %{{.+}}, %[[UB]], {{.+}} step %[[T]] lr %{{.+}} if %[[F]] : tensor<4xf32>
 // CHECK: %[[NEXT:.+]] = train.advance_step %[[N]] if %[[F]]
 // CHECK-NEXT: train.set_param @optim.step, %[[NEXT]]
 // CHECK-NEXT: %[[NS:.+]], %[[NK:.+]] = train.update_loss_scale %[[S]], %[[K]] finite %[[F]] growth 2.000000e+00 backoff 5.000000e-01 interval 2000
 // CHECK-NEXT: train.set_param @grad_scaler.scale, %[[NS]]
 // CHECK-NEXT: train.set_param @grad_scaler.growth_tracker, %[[NK]]
 // CHECK-NEXT: return
+
+// With clipping, the norm is of the unscaled gradients (as after
+// GradScaler.unscale_), measured after they are unscaled.
+// CLIP-LABEL: func.func @step
+// CLIP: %[[UW:.+]] = train.mul %{{.+}}, %[[INV:.+]] : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xf32>
+// CLIP-NEXT: %[[UB:.+]] = train.mul %{{.+}}, %[[INV]] : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>
+// CLIP-NEXT: %[[F:.+]] = train.all_finite %[[UW]], %[[UB]]
+// CLIP-NEXT: %[[NORM:.+]], %[[COEF:.+]] = train.clip_grad_norm %[[UW]], %[[UB]] max_norm 1.000000e+00
+// CLIP: train.adamw_update %{{.+}}, %[[UW]], {{.+}} grad_scale %[[COEF]] if %[[F]] : tensor<4x16xf32>
 
 // Without loss scaling (bf16, or loss-scale=none): a seed of 1, updates
 // without a condition.

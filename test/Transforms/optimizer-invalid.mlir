@@ -24,3 +24,12 @@ module {
 // ADAMONLY: error: beta1, beta2 and eps are AdamW settings; the optimizer is sgd
 // BOOL: error: --nesterov: expected true or false, got 'yes'
 // NEGATIVE: error: --dampening: expected a non-negative number, got -0.5
+// RUN: not ftc-opt %s --ftc-optimizer="clip-grad-norm=0" 2>&1 | FileCheck %s --check-prefix=CLIP
+// RUN: not ftc-opt %s --ftc-optimizer="decay-params=(bias" 2>&1 | FileCheck %s --check-prefix=DECAY
+// RUN: not ftc-opt %s --ftc-optimizer="lr-scale=wte" 2>&1 | FileCheck %s --check-prefix=SCALE
+// RUN: not ftc-opt %s --ftc-optimizer="lr-scale=wte=-1" 2>&1 | FileCheck %s --check-prefix=SCALE
+// RUN: not ftc-opt %s --ftc-optimizer="lr-scale=[=2" 2>&1 | FileCheck %s --check-prefix=SCALEREGEX
+// CLIP: error: --clip-grad-norm: expected a positive bound, got 0
+// DECAY: error: --decay-params: expected all, matrices, none or a regex; '(bias' is not a regex: parentheses not balanced
+// SCALE: error: --lr-scale: expected REGEX=FACTOR with a non-negative factor, got 'wte{{(=-1)?}}'
+// SCALEREGEX: error: --lr-scale: '[' is not a regex: brackets ([ ]) not balanced

@@ -6,6 +6,8 @@
 //             [--classes LIST] [--examples N] [--holdout FRACTION]
 //             [--init CKPT [--init-partial] | --resume CKPT] [--load-adapters DIR]
 //             [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]
+//             [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]
+//             [--min-lr X] [--decay-steps N] [--log FILE.jsonl]
 //             [--warmup N] [--sample N] [--threads N]
 //
 // Talks to step.so through ftc.h only (dlopen). Batch i of the run is batch
@@ -17,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Data.h"
+#include "Schedule.h"
 
 #include "ftc.h"
 
@@ -33,7 +36,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <cerrno>
 #include <dlfcn.h>
+#include <optional>
 #include <sys/resource.h>
 #include <stdexcept>
 #include <string>
@@ -51,6 +56,8 @@ constexpr const char *usage =
     "                 [--classes LIST] [--examples N] [--holdout FRACTION]\n"
     "                 [--init CKPT [--init-partial] | --resume CKPT] [--load-adapters DIR]\n"
     "                 [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]\n"
+    "                 [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]\n"
+    "                 [--min-lr X] [--decay-steps N] [--log FILE.jsonl]\n"
     "                 [--warmup N] [--sample N] [--threads N]\n"
     "  --classes LIST       fashion-mnist: train and test on these classes only, e.g.\n"
     "                       0-4 or 0,2,7-9 (labels unchanged: each below the model's\n"
@@ -68,7 +75,18 @@ constexpr const char *usage =
     "                       adapter_config.json), after --init\n"
     "  --save CKPT          a checkpoint after training (for --resume)\n"
     "  --save-adapters DIR  the LoRA adapters after training, in PEFT's layout\n"
-    "  --merge OUT          the base model with the adapters folded in, a state_dict\n";
+    "  --merge OUT          the base model with the adapters folded in, a state_dict\n"
+    "  --lr X               the peak learning rate (default: the one compiled, ftc --lr)\n"
+    "  --lr-schedule KIND   constant (default), linear or cosine decay to --min-lr\n"
+    "  --warmup-steps N     a linear warmup first: update s takes lr * (s + 1) / (N + 1)\n"
+    "  --min-lr X           where linear and cosine decay end (default 0)\n"
+    "  --decay-steps N      the update count where the decay reaches --min-lr (default:\n"
+    "                       the end of this run); the schedule follows the step counter,\n"
+    "                       so --resume continues it exactly\n"
+    "  --log FILE.jsonl     one JSON object per step: step, loss, lr, grad_norm (a step\n"
+    "                       compiled with --clip-grad-norm), time_ms; appended to with\n"
+    "                       --resume\n"
+    "  --warmup N           steps left out of the median step time (default 0)\n";
 
 /// The process's resident set now (/proc/self/statm), in bytes.
 int64_t residentBytes() {
@@ -106,7 +124,7 @@ int64_t peakResidentBytes() {
 #define FTC_TRAIN_OPTIONAL_API(X)                                              \
   X(ftc_load_partial) X(ftc_last_report) X(ftc_save_adapters)                  \
   X(ftc_load_adapters) X(ftc_save_merged) X(ftc_check_save) X(ftc_loss_scale)     \
-  X(ftc_skipped_steps)
+  X(ftc_skipped_steps) X(ftc_set_lr) X(ftc_get_lr) X(ftc_grad_norm)
 
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
@@ -161,6 +179,15 @@ struct Options {
   std::string classesText;
   double holdout = 0.0;
   uint64_t seed = 0;
+  // The learning-rate schedule (nan and -1: not given).
+  double lr = std::nan(""), minLr = std::nan("");
+  std::string lrSchedule, log;
+  int64_t warmupSteps = -1, decaySteps = -1;
+  /// Whether the run sets the learning rate itself (needs ftc_set_lr).
+  bool schedules() const {
+    return !std::isnan(lr) || !lrSchedule.empty() || warmupSteps >= 0 || !std::isnan(minLr) ||
+           decaySteps >= 0;
+  }
 };
 
 int64_t parseCount(const std::string &flag, const std::string &value) {
@@ -207,6 +234,16 @@ std::vector<int32_t> parseClasses(const std::string &value) {
   std::sort(classes.begin(), classes.end());
   classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
   return classes;
+}
+
+/// --lr, --min-lr: a finite non-negative number.
+double parseRate(const std::string &flag, const std::string &value) {
+  char *end = nullptr;
+  double x = std::strtod(value.c_str(), &end);
+  if (value.empty() || *end || !(x >= 0.0) || !std::isfinite(x))
+    die(fmt::format("{} needs a learning rate (a number >= 0, e.g. 1e-3), got '{}'", flag,
+                    value));
+  return x;
 }
 
 /// --holdout: a fraction strictly between 0 and 1.
@@ -270,6 +307,18 @@ Options parseOptions(int argc, char **argv) {
     else if (arg == "--resume") o.resume = next();
     else if (arg == "--save") o.save = next();
     else if (arg == "--warmup") o.warmup = parseCount(arg, next());
+    else if (arg == "--lr") o.lr = parseRate(arg, next());
+    else if (arg == "--min-lr") o.minLr = parseRate(arg, next());
+    else if (arg == "--lr-schedule") {
+      o.lrSchedule = next();
+      Schedule::Kind kind;
+      if (!parseScheduleKind(o.lrSchedule, kind))
+        die(fmt::format("--lr-schedule needs constant, linear or cosine, got '{}'",
+                        o.lrSchedule));
+    }
+    else if (arg == "--warmup-steps") o.warmupSteps = parseCount(arg, next());
+    else if (arg == "--decay-steps") o.decaySteps = parseCount(arg, next());
+    else if (arg == "--log") o.log = next();
     else if (arg == "--sample") o.sample = parseCount(arg, next());
     else if (arg == "--threads") {
       o.threads = parseCount(arg, next());
@@ -294,6 +343,10 @@ Options parseOptions(int argc, char **argv) {
   // The optimizer state of a resumed run belongs to the adapters it saved.
   if (!o.loadAdapters.empty() && !o.resume.empty())
     die("give --load-adapters with --init (or alone), not with --resume");
+  bool decaying = o.lrSchedule == "linear" || o.lrSchedule == "cosine";
+  if (!decaying && (!std::isnan(o.minLr) || o.decaySteps >= 0))
+    die(fmt::format("{} sets where a decay ends: it needs --lr-schedule=linear or cosine",
+                    std::isnan(o.minLr) ? "--decay-steps" : "--min-lr"));
   return o;
 }
 
@@ -730,6 +783,34 @@ int main(int argc, char **argv) {
     });
   int64_t batch = inputs[0].shape[0];
   int64_t first = api.ftc_step_count(state);
+  // The learning rate: the compiled one, or a schedule set before each step.
+  std::optional<Schedule> schedule;
+  if (o.schedules()) {
+    auto setLr = api.need(api.ftc_set_lr, "ftc_set_lr",
+                          o.lrSchedule.empty() ? "--lr" : "--lr-schedule");
+    (void)setLr;
+    Schedule s;
+    if (!o.lrSchedule.empty())
+      parseScheduleKind(o.lrSchedule, s.kind);
+    s.peak = std::isnan(o.lr) ? api.ftc_get_lr(state) : o.lr;
+    s.floor = std::isnan(o.minLr) ? 0.0 : o.minLr;
+    s.warmup = std::max<int64_t>(o.warmupSteps, 0);
+    s.decayEnd = o.decaySteps >= 0 ? o.decaySteps : first + steps;
+    if (s.kind != Schedule::Kind::Constant && s.decayEnd <= s.warmup)
+      die(fmt::format("the decay ends at step {} ({}), not after the {} warmup steps: "
+                      "give a larger --decay-steps",
+                      s.decayEnd, o.decaySteps >= 0 ? "--decay-steps" : "the end of this run",
+                      s.warmup));
+    fmt::print("learning rate: {}\n", s.describe());
+    schedule = s;
+  }
+  bool clipped = api.ftc_grad_norm && api.ftc_grad_norm(state) >= 0;
+  std::FILE *log = nullptr;
+  if (!o.log.empty()) {
+    log = std::fopen(o.log.c_str(), o.resume.empty() ? "w" : "a");
+    if (!log)
+      die(fmt::format("--log: cannot write '{}': {}", o.log, std::strerror(errno)));
+  }
   fmt::print("memory: parameters {} B, gradients {} B, optimizer state {} B, workspace {} B "
              "(allocated once)\n",
              api.ftc_buffer_bytes("param"), api.ftc_buffer_bytes("grad"),
@@ -764,18 +845,48 @@ int main(int argc, char **argv) {
     return fmt::format("  scale {:g}  skipped {}", api.ftc_loss_scale(state),
                        api.ftc_skipped_steps(state));
   };
+  auto progressExtra = [&](double lr) {
+    // A step.so from before run-time learning rates cannot say its own.
+    std::string extra = lr >= 0 ? fmt::format("  lr {:.3e}", lr) : std::string();
+    if (clipped)
+      extra += fmt::format("  norm {:.3g}", api.ftc_grad_norm(state));
+    return extra + scaling();
+  };
   std::vector<double> times;
   int64_t done = 0;
+  auto runStart = std::chrono::steady_clock::now();
   for (; done < steps && !interrupted; ++done) {
     data->fill(first + done, inputs);
+    double lr = schedule ? schedule->at(api.ftc_step_count(state))
+                         : (api.ftc_get_lr ? api.ftc_get_lr(state) : -1.0);
+    if (schedule)
+      api.check(api.ftc_set_lr(state, lr), "setting the learning rate");
     auto t0 = std::chrono::steady_clock::now();
     double loss;
     api.check(api.ftc_step(state, pointers.data(), &loss),
               fmt::format("step {}", first + done + 1));
+    double ms = Progress::secondsSince(t0) * 1e3;
     if (done >= o.warmup)
-      times.push_back(Progress::secondsSince(t0) * 1e3);
+      times.push_back(ms);
+    if (log) {
+      nlohmann::ordered_json entry = {{"step", first + done + 1}, {"loss", loss}};
+      if (lr >= 0)
+        entry["lr"] = lr;
+      if (clipped)
+        entry["grad_norm"] = api.ftc_grad_norm(state);
+      if (scaled)
+        entry["loss_scale"] = api.ftc_loss_scale(state);
+      entry["time_ms"] = ms;
+      entry["elapsed_s"] = Progress::secondsSince(runStart);
+      // NaN and inf are not JSON: null.
+      for (auto &field : entry.items())
+        if (field.value().is_number_float() && !std::isfinite(field.value().get<double>()))
+          field.value() = nullptr;
+      fmt::print(log, "{}\n", entry.dump());
+      std::fflush(log);
+    }
     if (!std::isfinite(loss)) {
-      progress.update(done + 1, loss, scaling());
+      progress.update(done + 1, loss, progressExtra(lr));
       fmt::print(stderr, "ftc-train: error: the loss is {} at step {}\n",
                  std::isnan(loss) ? std::string("NaN") : fmt::format("{}", loss),
                  first + done + 1);
@@ -785,8 +896,10 @@ int main(int argc, char **argv) {
                      *out);
       return 1;
     }
-    progress.update(done + 1, loss, scaling());
+    progress.update(done + 1, loss, progressExtra(lr));
   }
+  if (log)
+    std::fclose(log);
   if (interrupted)
     fmt::print("\ninterrupted after {}{}\n", plural(done, "step"),
                o.save.empty() && o.saveAdapters.empty() && o.merge.empty() ? "" : "; saving");

@@ -281,6 +281,16 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
     Option<"dampening", "dampening", "double", /*default=*/"kNotGiven", "SGD dampening">,
     Option<"nesterov", "nesterov", "std::string", /*default=*/"\"\"",
            "SGD Nesterov momentum: true or false">,
+    Option<"clipGradNorm", "clip-grad-norm", "double", /*default=*/"kNotGiven",
+           "Clip the gradients' global 2-norm at this bound, as "
+           "torch.nn.utils.clip_grad_norm_ (inf: report the norm, clip nothing)">,
+    Option<"decayParams", "decay-params", "std::string", /*default=*/"\"\"",
+           "The parameters weight decay applies to: all (the default), matrices "
+           "(rank 2 and more: not biases or norms' gains), none, or a regex "
+           "searched in the names">,
+    Option<"lrScale", "lr-scale", "std::string", /*default=*/"\"\"",
+           "Per-group learning-rate multipliers, REGEX=FACTOR[,REGEX=FACTOR...]: "
+           "a parameter takes the first whose regex its name contains">,
   ];
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }

@@ -61,6 +61,42 @@ SmallVector<Value> keepUnless(OpBuilder &b, Location loc, Value apply, ValueRang
   return values;
 }
 
+/// An update's learning rate: the `lr` operand (else the config's lr)
+/// times the group's `lr_scale`. The scalars computed from it are folded
+/// where it is a constant, and computed in f64 at run time otherwise (the
+/// same bits: PyTorch computes them in double from Python floats).
+struct LearningRate {
+  LinalgBuilder &L;
+  Value operand;
+  double configured, scale;
+
+  bool constant() const { return !operand; }
+  /// lr in f64.
+  Value f64() const {
+    Type type = L.b.getF64Type();
+    if (constant())
+      return L.scalar(type, configured * scale);
+    Value lr = scalarOf(L, operand);
+    if (scale != 1.0)
+      lr = arith::MulFOp::create(L.b, L.loc, lr, L.scalar(type, scale));
+    return lr;
+  }
+  /// a + b * lr, computed in f64, in `elem`.
+  Value affine(double a, double b, Type elem) const {
+    if (constant())
+      return L.scalar(elem, a + b * (configured * scale));
+    Type type = L.b.getF64Type();
+    Value product = arith::MulFOp::create(L.b, L.loc, f64(), L.scalar(type, b));
+    return convertScalar(L.b, L.loc,
+                         arith::AddFOp::create(L.b, L.loc, L.scalar(type, a), product), elem);
+  }
+};
+
+/// The gradient clipping's coefficient in the gradient's type, or null.
+Value gradScaleOf(LinalgBuilder &L, Value operand, Type elem) {
+  return operand ? convertScalar(L.b, L.loc, scalarOf(L, operand), elem) : Value();
+}
+
 struct AdamWPattern : OpConversionPattern<AdamWUpdateOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(AdamWUpdateOp op, OpAdaptor adaptor,
@@ -71,9 +107,11 @@ struct AdamWPattern : OpConversionPattern<AdamWUpdateOp> {
     AdamWAttr c = op.getConfig();
     Type f64 = b.getF64Type();
     Type elem = tensorType(adaptor.getParam()).getElementType();
-    double lr = c.getLr().convertToDouble(), beta1 = c.getBeta1().convertToDouble(),
-           beta2 = c.getBeta2().convertToDouble(), eps = c.getEps().convertToDouble(),
-           wd = c.getWeightDecay().convertToDouble();
+    double beta1 = c.getBeta1().convertToDouble(), beta2 = c.getBeta2().convertToDouble(),
+           eps = c.getEps().convertToDouble(), wd = c.getWeightDecay().convertToDouble();
+    LearningRate lr{L, adaptor.getLr(), c.getLr().convertToDouble(),
+                    op.getLrScale().convertToDouble()};
+    Value gradScale = gradScaleOf(L, adaptor.getGradScale(), elem);
     Value t = stepAsDouble(L, adaptor.getStep());
     Value apply = conditionOf(L, adaptor.getCondition());
     auto oneMinusPow = [&](double base) {
@@ -81,11 +119,11 @@ struct AdamWPattern : OpConversionPattern<AdamWUpdateOp> {
       return arith::SubFOp::create(b, loc, L.scalar(f64, 1.0), p).getResult();
     };
     // step_size = lr / (1 - beta1^t); bias_correction2_sqrt = sqrt(1 - beta2^t)
-    Value stepSize = arith::DivFOp::create(b, loc, L.scalar(f64, lr), oneMinusPow(beta1));
+    Value stepSize = arith::DivFOp::create(b, loc, lr.f64(), oneMinusPow(beta1));
     Value bc2Sqrt = math::SqrtOp::create(b, loc, oneMinusPow(beta2));
     Value negStep = convertScalar(b, loc, arith::NegFOp::create(b, loc, stepSize), elem);
     Value bc2 = convertScalar(b, loc, bc2Sqrt, elem);
-    Value decay = L.scalar(elem, 1.0 - lr * wd);
+    Value decay = lr.affine(1.0, -wd, elem); // 1 - lr * wd
     Value b1 = L.scalar(elem, beta1), w1 = L.scalar(elem, 1.0 - beta1),
           b2 = L.scalar(elem, beta2), w2 = L.scalar(elem, 1.0 - beta2),
           epsV = L.scalar(elem, eps);
@@ -101,6 +139,8 @@ struct AdamWPattern : OpConversionPattern<AdamWUpdateOp> {
         SmallVector<AffineMap>(4, id), iterators,
         [&](OpBuilder &nb, Location nl, ValueRange a) {
           Value g = a[0], p = a[1], m = a[2], v = a[3];
+          if (gradScale) // clip_grad_norm_'s g * coef
+            g = arith::MulFOp::create(nb, nl, g, gradScale);
           // p = p * (1 - lr * wd)
           Value p1 = arith::MulFOp::create(nb, nl, p, decay);
           // m = m * beta1 + (1 - beta1) * g          (mul_, add_ with alpha)
@@ -133,7 +173,7 @@ struct SGDPattern : OpConversionPattern<SGDUpdateOp> {
     Location loc = op.getLoc();
     SGDAttr c = op.getConfig();
     Type elem = tensorType(adaptor.getParam()).getElementType();
-    double lr = c.getLr().convertToDouble(), momentum = c.getMomentum().convertToDouble(),
+    double momentum = c.getMomentum().convertToDouble(),
            dampening = c.getDampening().convertToDouble(),
            wd = c.getWeightDecay().convertToDouble();
     bool nesterov = c.getNesterov(), hasBuffer = momentum != 0.0;
@@ -144,7 +184,11 @@ struct SGDPattern : OpConversionPattern<SGDUpdateOp> {
                                     scalarOf(L, adaptor.getStep()),
                                     L.scalar(b.getI64Type(), 1));
     Value wdV = L.scalar(elem, wd), momV = L.scalar(elem, momentum),
-          dampV = L.scalar(elem, 1.0 - dampening), negLr = L.scalar(elem, -lr);
+          dampV = L.scalar(elem, 1.0 - dampening);
+    LearningRate lr{L, adaptor.getLr(), c.getLr().convertToDouble(),
+                    op.getLrScale().convertToDouble()};
+    Value negLr = lr.affine(0.0, -1.0, elem);
+    Value gradScale = gradScaleOf(L, adaptor.getGradScale(), elem);
 
     RankedTensorType type = tensorType(adaptor.getParam());
     SmallVector<Value> outs{adaptor.getParam()};
@@ -158,6 +202,8 @@ struct SGDPattern : OpConversionPattern<SGDUpdateOp> {
         SmallVector<AffineMap>(1 + outs.size(), id), iterators,
         [&](OpBuilder &nb, Location nl, ValueRange a) {
           Value d = a[0], p = a[1];
+          if (gradScale) // clip_grad_norm_'s g * coef
+            d = arith::MulFOp::create(nb, nl, d, gradScale);
           if (wd != 0.0) // d = g + wd * p
             d = arith::AddFOp::create(nb, nl, d, arith::MulFOp::create(nb, nl, p, wdV));
           SmallVector<Value> yields;
@@ -203,6 +249,89 @@ Value allFinite(LinalgBuilder &L, OpBuilder &b, Location loc, Value input) {
       });
   return scalarOf(L, reduce.getResult(0));
 }
+
+/// The sum of the squares of `input`'s elements in f64 (a scalar), in a
+/// fixed order. A large tensor's N elements are read as [P, R, 16]:
+/// contiguous chunks of R x 16 (R at most 512, so a chunk is one of
+/// ftc-cpu-tile-and-fuse's 8192-iteration blocks), each summed into 16
+/// running sums, which vectorize; then the P x 16 sums in order. A small
+/// or oddly sized one is summed in its order.
+Value sumOfSquares(LinalgBuilder &L, OpBuilder &b, Location loc, Value input) {
+  Type f64 = b.getF64Type();
+  Type elem = tensorType(input).getElementType();
+  int64_t n = tensorType(input).getNumElements();
+  constexpr int64_t lanes = 16, maxRows = 512, minRows = 32;
+  int64_t rows = n % lanes == 0 ? std::min(maxRows, n / lanes) : 0;
+  while (rows >= minRows && (n / lanes) % rows != 0)
+    --rows;
+  SmallVector<int64_t> shape{n}, kept;
+  SmallVector<utils::IteratorType> iterators{utils::IteratorType::reduction};
+  if (rows >= minRows) {
+    shape = {n / lanes / rows, rows, lanes};
+    kept = {n / lanes / rows, lanes};
+    iterators = {utils::IteratorType::parallel, utils::IteratorType::reduction,
+                 utils::IteratorType::parallel};
+  }
+  Value view = L.reshape(input, RankedTensorType::get(shape, elem));
+  auto square = [&](OpBuilder &nb, Location nl, Value x) {
+    Value wide = convertScalar(nb, nl, x, f64);
+    return arith::MulFOp::create(nb, nl, wide, wide).getResult();
+  };
+  // Running sums of each chunk's lanes (or the one sum).
+  auto partialType = RankedTensorType::get(kept, f64);
+  int64_t rank = static_cast<int64_t>(shape.size());
+  SmallVector<AffineExpr> keptDims;
+  for (int64_t d = 0; d < rank; ++d)
+    if (iterators[d] == utils::IteratorType::parallel)
+      keptDims.push_back(b.getAffineDimExpr(d));
+  auto partial = linalg::GenericOp::create(
+      b, loc, TypeRange{partialType}, ValueRange{view},
+      ValueRange{L.filled(partialType, 0.0)},
+      SmallVector<AffineMap>{b.getMultiDimIdentityMap(rank),
+                             AffineMap::get(rank, 0, keptDims, b.getContext())},
+      iterators, [&](OpBuilder &nb, Location nl, ValueRange a) {
+        linalg::YieldOp::create(
+            nb, nl, ValueRange{arith::AddFOp::create(nb, nl, a[1], square(nb, nl, a[0]))});
+      });
+  Value sums = partial.getResult(0);
+  if (kept.empty())
+    return scalarOf(L, sums);
+  // Then the P x 16 sums, in order.
+  auto sumType = RankedTensorType::get({}, f64);
+  auto total = linalg::GenericOp::create(
+      b, loc, TypeRange{sumType}, ValueRange{sums}, ValueRange{L.filled(sumType, 0.0)},
+      SmallVector<AffineMap>{b.getMultiDimIdentityMap(2), AffineMap::get(2, 0, {}, b.getContext())},
+      SmallVector<utils::IteratorType>(2, utils::IteratorType::reduction),
+      [&](OpBuilder &nb, Location nl, ValueRange a) {
+        linalg::YieldOp::create(nb, nl, ValueRange{arith::AddFOp::create(nb, nl, a[1], a[0])});
+      });
+  return scalarOf(L, total.getResult(0));
+}
+
+/// clip_grad_norm_: norm = sqrt(sum of every square), coef =
+/// min(max_norm / (norm + 1e-6), 1) (NaN stays NaN).
+struct ClipGradNormPattern : OpConversionPattern<ClipGradNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ClipGradNormOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    LinalgBuilder L(rewriter, op.getLoc());
+    OpBuilder &b = rewriter;
+    Location loc = op.getLoc();
+    Type f64 = b.getF64Type();
+    Value total = L.scalar(f64, 0.0);
+    for (Value g : adaptor.getGrads())
+      total = arith::AddFOp::create(b, loc, total, sumOfSquares(L, b, loc, g));
+    Value norm = math::SqrtOp::create(b, loc, total);
+    Value coef = arith::DivFOp::create(
+        b, loc, L.scalar(f64, op.getMaxNorm().convertToDouble()),
+        arith::AddFOp::create(b, loc, norm, L.scalar(f64, 1e-6)));
+    coef = arith::MinimumFOp::create(b, loc, coef, L.scalar(f64, 1.0));
+    rewriter.replaceOp(
+        op, {tensor::FromElementsOp::create(b, loc, op.getNorm().getType(), norm).getResult(),
+             tensor::FromElementsOp::create(b, loc, op.getCoef().getType(), coef).getResult()});
+    return success();
+  }
+};
 
 /// The flags of the gradients combined.
 struct AllFinitePattern : OpConversionPattern<AllFiniteOp> {
@@ -316,7 +445,7 @@ struct UpdateLossScalePattern : OpConversionPattern<UpdateLossScaleOp> {
 } // namespace
 
 void ftc::train_to_linalg::populateOptimizerUpdatesPatterns(RewritePatternSet &patterns) {
-  patterns.add<AdamWPattern, SGDPattern, AllFinitePattern, AdvanceStepPattern,
+  patterns.add<AdamWPattern, SGDPattern, ClipGradNormPattern, AllFinitePattern, AdvanceStepPattern,
                UpdateLossScalePattern, NoteNonFinitePattern, NothingNotedPattern>(
       patterns.getContext());
 }

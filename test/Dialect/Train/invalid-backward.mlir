@@ -114,6 +114,27 @@ train.state @s : tensor<2xf32> = 0.0 : f32
 
 // -----
 
+// expected-error @+1 {{'train.state' op role must be saved, setting or report, got 'input'}}
+train.state @optim.lr : tensor<f64> = 1.0e-3 : f64 {role = "input"}
+
+// -----
+
+func.func @f(%g: tensor<4xf32>) {
+  // expected-error @+1 {{'train.clip_grad_norm' op max_norm must be positive, got -1}}
+  %n, %c = train.clip_grad_norm %g max_norm -1.0 : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{'train.clip_grad_norm' op needs at least one gradient}}
+  %n, %c = "train.clip_grad_norm"() {max_norm = 1.0 : f64} : () -> (tensor<f64>, tensor<f64>)
+  return
+}
+
+// -----
+
 // expected-note @+1 {{declared here}}
 train.state @optim.step : tensor<i64> = 0 : i64
 func.func @f() {

@@ -11,12 +11,16 @@
 // CHECK-NEXT: train.slot @w.momentum_buffer of @w : tensor<4xf32>
 // CHECK-NEXT: train.state @optim.step : tensor<i64> = 0 : i64
 // CHECK-NEXT: train.state @grad_scaler.scale : tensor<f32> = 6.553600e+04 : f32
+// CHECK-NEXT: train.state @optim.lr : tensor<f64> = 1.000000e-03 : f64 {role = "setting"}
+// CHECK-NEXT: train.state @optim.grad_norm : tensor<f64> = 0.000000e+00 : f64 {role = "report"}
 train.param @w : tensor<4xf32> init #train.zeros
 train.slot @w.exp_avg of @w : tensor<4xf32>
 train.slot @w.exp_avg_sq of @w : tensor<4xf32>
 train.slot @w.momentum_buffer of @w : tensor<4xf32>
 train.state @optim.step : tensor<i64> = 0 : i64
 train.state @grad_scaler.scale : tensor<f32> = 65536.0 : f32
+train.state @optim.lr : tensor<f64> = 1.0e-3 : f64 {role = "setting"}
+train.state @optim.grad_norm : tensor<f64> = 0.0 : f64 {role = "report"}
 
 // CHECK-LABEL: func.func @helpers
 func.func @helpers(%g: tensor<8x4xf32>, %x: tensor<4xf32>, %y: tensor<8x4xf32>, %l: tensor<8xi32>, %s: tensor<f32>) {
@@ -45,6 +49,16 @@ func.func @updates(%g: tensor<4xf32>, %t: tensor<i64>) {
   %p2, %b2 = train.sgd_update %p1, %g momentum(%b) with #train.sgd<lr = 0.1, momentum = 0.9> step %t : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<i64>) -> (tensor<4xf32>, tensor<4xf32>)
   // CHECK: train.sgd_update %{{.+}}, %{{.+}} with <lr = 0.01, momentum = 0.0, dampening = 0.0, weight_decay = 0.0, nesterov = false> step %{{.+}} : (tensor<4xf32>, tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
   %p3 = train.sgd_update %p2, %g with #train.sgd step %t : (tensor<4xf32>, tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
+  // A run-time learning rate, a group's multiplier and clipping.
+  %lr = train.get_param @optim.lr : tensor<f64>
+  // CHECK: %[[NORM:.+]], %[[COEF:.+]] = train.clip_grad_norm %{{.+}}, %{{.+}} max_norm 1.000000e+00 : tensor<4xf32>, tensor<4xf32>
+  %norm, %coef = train.clip_grad_norm %g, %p max_norm 1.0 : tensor<4xf32>, tensor<4xf32>
+  // CHECK: train.adamw_update {{.+}} step %{{.+}} lr %{{.+}} grad_scale %[[COEF]] {lr_scale = 5.000000e-01 : f64} : tensor<4xf32>
+  %p4, %m4, %v4 = train.adamw_update %p, %g, %m, %v with #train.adamw step %t lr %lr grad_scale %coef {lr_scale = 0.5 : f64} : tensor<4xf32>
+  // CHECK: train.sgd_update {{.+}} step %{{.+}} lr %{{.+}} grad_scale %{{.+}} : (tensor<4xf32>, tensor<4xf32>, tensor<i64>, tensor<f64>, tensor<f64>) -> tensor<4xf32>
+  %p5 = train.sgd_update %p4, %g with #train.sgd step %t lr %lr grad_scale %coef : (tensor<4xf32>, tensor<4xf32>, tensor<i64>, tensor<f64>, tensor<f64>) -> tensor<4xf32>
+  // CHECK: train.set_param @optim.grad_norm, %[[NORM]] : tensor<f64>
+  train.set_param @optim.grad_norm, %norm : tensor<f64>
   // CHECK: train.set_param @w, %{{.+}} : tensor<4xf32>
   train.set_param @w, %p3 : tensor<4xf32>
   // CHECK: train.set_param @w.exp_avg, %{{.+}} : tensor<4xf32>

@@ -157,6 +157,9 @@ LogicalResult StateOp::verify() {
   Type element = cast<RankedTensorType>(getType()).getElementType();
   if (getInit().getType() != element)
     return emitOpError() << "init " << getInit() << " must be a " << element;
+  StringRef role = getRole();
+  if (role != "saved" && role != "setting" && role != "report")
+    return emitOpError() << "role must be saved, setting or report, got '" << role << "'";
   return success();
 }
 
@@ -315,6 +318,15 @@ LogicalResult SGDUpdateOp::verify() {
     return emitOpError() << "parameter, gradient and momentum buffer must all "
                             "have the type "
                          << type;
+  return success();
+}
+
+LogicalResult ClipGradNormOp::verify() {
+  if (getGrads().empty())
+    return emitOpError() << "needs at least one gradient";
+  double maxNorm = getMaxNorm().convertToDouble();
+  if (!(maxNorm > 0))
+    return emitOpError() << "max_norm must be positive, got " << maxNorm;
   return success();
 }
 

@@ -147,6 +147,12 @@ def Train_FlagTensor : 0DTensorOf<[I1]> {
   let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getI1Type())";
 }
 
+/// A scalar computed in f64 for the optimizer: the learning rate, the
+/// gradients' norm, the clipping coefficient.
+def Train_F64Tensor : 0DTensorOf<[F64]> {
+  let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getF64Type())";
+}
+
 /// The f32 loss scale.
 def Train_ScaleTensor : 0DTensorOf<[F32]> {
   let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getF32Type())";

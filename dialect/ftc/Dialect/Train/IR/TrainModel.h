@@ -15,6 +15,10 @@ namespace ftc::train {
 inline constexpr llvm::StringLiteral kStepCounterName = "optim.step";
 inline constexpr llvm::StringLiteral kLossScaleName = "grad_scaler.scale";
 inline constexpr llvm::StringLiteral kGrowthTrackerName = "grad_scaler.growth_tracker";
+/// The learning rate the caller sets between steps (role `setting`) and the
+/// gradients' global norm a clipping step reports (role `report`).
+inline constexpr llvm::StringLiteral kLearningRateName = "optim.lr";
+inline constexpr llvm::StringLiteral kGradNormName = "optim.grad_norm";
 
 /// The one func.func marked {train.loss}; reports on the module (no loss
 /// function) or on the second one (more than one) otherwise.

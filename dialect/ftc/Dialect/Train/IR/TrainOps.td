@@ -849,22 +849,31 @@ def Train_SlotOp : Train_Op<"slot", [Symbol, HasParent<"::mlir::ModuleOp">]> {
 }
 
 def Train_StateOp : Train_Op<"state", [Symbol, HasParent<"::mlir::ModuleOp">]> {
-  let summary = "a scalar of the training state: the step counter, the loss scale";
+  let summary = "a scalar of the training state: the step counter, the loss scale, the learning rate";
   let description = [{
-    State that belongs to no parameter: `optim.step`, the number of updates
-    taken (created by `ftc-optimizer`); `grad_scaler.scale` and
-    `grad_scaler.growth_tracker`, the dynamic loss scaling's (created by
-    `ftc-loss-scale`). Read with `train.get_param`, written with
-    `train.set_param`; `init` is its value in a new state. Saved in
-    checkpoints under its name.
+    A scalar that belongs to no parameter. Read with `train.get_param`,
+    written with `train.set_param`; `init` is its value in a new state.
+    `role` says who owns it:
+
+    - `saved` (the default): state the step carries from one call to the
+      next, saved in checkpoints under its name: `optim.step`, the number of
+      updates taken (created by `ftc-optimizer`); `grad_scaler.scale` and
+      `grad_scaler.growth_tracker`, the dynamic loss scaling's (created by
+      `ftc-loss-scale`).
+    - `setting`: set by the caller between steps, never saved: `optim.lr`,
+      the learning rate a schedule moves (`ftc_set_lr`).
+    - `report`: written by each step for the caller to read, never saved:
+      `optim.grad_norm`, the gradients' global norm (`ftc_grad_norm`).
 
     ```mlir
     train.state @grad_scaler.scale : tensor<f32> = 6.553600e+04 : f32
+    train.state @optim.lr : tensor<f64> = 1.000000e-03 : f64 {role = "setting"}
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name,
-                       TypeAttrOf<0DTensorOf<[F32, I64]>>:$type,
-                       TypedAttrInterface:$init);
+                       TypeAttrOf<0DTensorOf<[F32, F64, I64]>>:$type,
+                       TypedAttrInterface:$init,
+                       DefaultValuedStrAttr<StrAttr, "saved">:$role);
   let assemblyFormat = "$sym_name `:` $type `=` $init attr-dict";
   let hasVerifier = 1;
 }
@@ -885,42 +894,56 @@ def Train_SetParamOp : Train_Op<"set_param",
 }
 
 def Train_AdamWUpdateOp : Train_Op<"adamw_update",
-    [Pure, AllTypesMatch<["param", "grad", "exp_avg", "exp_avg_sq",
-                          "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
+    [Pure, AttrSizedOperandSegments,
+     AllTypesMatch<["param", "grad", "exp_avg", "exp_avg_sq",
+                    "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
   let summary = "one AdamW step of one parameter, as torch.optim.AdamW";
   let description = [{
-    With t the step number (1 on the first step):
+    With t the step number (1 on the first step), lr the `lr` operand times
+    `lr_scale` (the parameter group's multiplier; the config's lr without
+    the operand) and g the gradient times the `grad_scale` operand where
+    there is one (gradient clipping's coefficient):
 
         p  = p * (1 - lr * weight_decay)
         m  = m * beta1 + g * (1 - beta1)
         v  = v * beta2 + g * g * (1 - beta2)
         p  = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
-    Lowered to one elementwise pass that reads p, g, m, v once and writes p,
-    m, v once. With `if %finite` (ftc-loss-scale: were the gradients
-    finite?), a false flag returns p, m and v unchanged, bit for bit.
+    The scalars are computed in f64 at run time (PyTorch computes them from
+    Python floats), so a learning rate set between steps gives the bits a
+    constant one does. Lowered to one elementwise pass that reads p, g, m,
+    v once and writes p, m, v once. With `if %finite` (ftc-loss-scale: were
+    the gradients finite?), a false flag returns p, m and v unchanged, bit
+    for bit.
 
     ```mlir
     %p2, %m2, %v2 = train.adamw_update %p, %g, %m, %v with #train.adamw<lr = 0.001> step %t
         : tensor<10xf32>
+    %p3, %m3, %v3 = train.adamw_update %p, %g, %m, %v with #train.adamw<weight_decay = 0.0>
+        step %t lr %lr grad_scale %coef {lr_scale = 0.1 : f64} : tensor<10xf32>
     ```
   }];
   let arguments = (ins Train_FloatTensor:$param, Train_FloatTensor:$grad,
                        Train_FloatTensor:$exp_avg, Train_FloatTensor:$exp_avg_sq,
-                       Train_StepTensor:$step, Optional<Train_FlagTensor>:$condition,
-                       Train_AdamWAttr:$config);
+                       Train_StepTensor:$step, Optional<Train_F64Tensor>:$lr,
+                       Optional<Train_F64Tensor>:$grad_scale,
+                       Optional<Train_FlagTensor>:$condition,
+                       Train_AdamWAttr:$config,
+                       DefaultValuedAttr<F64Attr, "1.0">:$lr_scale);
   let results = (outs Train_FloatTensor:$new_param, Train_FloatTensor:$new_exp_avg,
                       Train_FloatTensor:$new_exp_avg_sq);
   let assemblyFormat = [{
     $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `with` $config `step` $step
-    (`if` $condition^)? attr-dict `:` type($param)
+    (`lr` $lr^)? (`grad_scale` $grad_scale^)? (`if` $condition^)? attr-dict `:` type($param)
   }];
 }
 
 def Train_SGDUpdateOp : Train_Op<"sgd_update", [Pure, AttrSizedOperandSegments]> {
   let summary = "one SGD step of one parameter, as torch.optim.SGD";
   let description = [{
-    With t the step number (1 on the first step):
+    With t the step number (1 on the first step), lr and g as for
+    `train.adamw_update` (the `lr` operand times `lr_scale`, the gradient
+    times `grad_scale`):
 
         g = g + weight_decay * p
         b = t == 1 ? g : b * momentum + (1 - dampening) * g     (momentum != 0)
@@ -937,14 +960,43 @@ def Train_SGDUpdateOp : Train_Op<"sgd_update", [Pure, AttrSizedOperandSegments]>
   }];
   let arguments = (ins Train_FloatTensor:$param, Train_FloatTensor:$grad,
                        Optional<Train_FloatTensor>:$momentum_buffer,
-                       Train_StepTensor:$step, Optional<Train_FlagTensor>:$condition,
-                       Train_SGDAttr:$config);
+                       Train_StepTensor:$step, Optional<Train_F64Tensor>:$lr,
+                       Optional<Train_F64Tensor>:$grad_scale,
+                       Optional<Train_FlagTensor>:$condition,
+                       Train_SGDAttr:$config,
+                       DefaultValuedAttr<F64Attr, "1.0">:$lr_scale);
   let results = (outs Train_FloatTensor:$new_param,
                       Optional<Train_FloatTensor>:$new_momentum_buffer);
   let assemblyFormat = [{
     $param `,` $grad (`momentum` `(` $momentum_buffer^ `)`)? `with` $config `step` $step
-    (`if` $condition^)? attr-dict `:` functional-type(operands, results)
+    (`lr` $lr^)? (`grad_scale` $grad_scale^)? (`if` $condition^)? attr-dict `:`
+    functional-type(operands, results)
   }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient clipping (torch.nn.utils.clip_grad_norm_)
+//===----------------------------------------------------------------------===//
+
+def Train_ClipGradNormOp : Train_Op<"clip_grad_norm", [Pure]> {
+  let summary = "the gradients' global 2-norm and the coefficient that clips it to max_norm";
+  let description = [{
+    As `torch.nn.utils.clip_grad_norm_`: `norm` is the 2-norm of all the
+    operands' elements together (the squares summed in f64, each operand in
+    a fixed order: deterministic for any thread count) and `coef` is
+    min(max_norm / (norm + 1e-6), 1), the factor the optimizer updates
+    multiply each gradient by (their `grad_scale`). A NaN norm gives a NaN
+    coefficient, as in PyTorch; `max_norm` may be infinite (the norm
+    reported, nothing clipped).
+
+    ```mlir
+    %norm, %coef = train.clip_grad_norm %g0, %g1 max_norm 1.0 : tensor<10x4xf32>, tensor<10xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Train_FloatTensor>:$grads, F64Attr:$max_norm);
+  let results = (outs Train_F64Tensor:$norm, Train_F64Tensor:$coef);
+  let assemblyFormat = "$grads `max_norm` $max_norm attr-dict `:` type($grads)";
   let hasVerifier = 1;
 }
 
