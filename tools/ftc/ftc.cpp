@@ -33,6 +33,7 @@
 #include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
@@ -395,6 +396,74 @@ LogicalResult printTrainingReport(ModuleOp original, ModuleOp stepModule,
   return success();
 }
 
+
+/// The optimizer and its parameter groups, from the step's updates (train
+/// ops): each group's weight decay, learning-rate multiplier and members.
+void printOptimizerReport(ModuleOp stepModule, llvm::raw_ostream &os) {
+  auto number = [](double x) {
+    std::string text;
+    llvm::raw_string_ostream(text) << llvm::format("%g", x);
+    return text;
+  };
+  struct Group {
+    double weightDecay, lrScale;
+    SmallVector<std::string> names;
+    int64_t elements = 0;
+  };
+  SmallVector<Group> groups;
+  bool clipped = false;
+  double maxNorm = 0;
+  stepModule.walk([&](Operation *op) {
+    if (auto clip = dyn_cast<train::ClipGradNormOp>(op)) {
+      clipped = true;
+      maxNorm = clip.getMaxNorm().convertToDouble();
+    }
+    double wd, scale;
+    Value param;
+    if (auto adamw = dyn_cast<train::AdamWUpdateOp>(op)) {
+      wd = adamw.getConfig().getWeightDecay().convertToDouble();
+      scale = adamw.getLrScale().convertToDouble();
+      param = adamw.getParam();
+    } else if (auto sgd = dyn_cast<train::SGDUpdateOp>(op)) {
+      wd = sgd.getConfig().getWeightDecay().convertToDouble();
+      scale = sgd.getLrScale().convertToDouble();
+      param = sgd.getParam();
+    } else {
+      return;
+    }
+    auto read = param.getDefiningOp<train::GetParamOp>();
+    std::string name = read ? read.getParam().str() : "?";
+    auto *group = llvm::find_if(
+        groups, [&](const Group &g) { return g.weightDecay == wd && g.lrScale == scale; });
+    if (group == groups.end()) {
+      groups.push_back({wd, scale, {}, 0});
+      group = std::prev(groups.end());
+    }
+    group->names.push_back(name);
+    group->elements += cast<RankedTensorType>(param.getType()).getNumElements();
+  });
+  Attribute settings = stepModule->getAttr(train::TrainDialect::getOptimizerAttrName());
+  std::string text;
+  llvm::raw_string_ostream(text) << settings;
+  os << "optimizer: " << text << "; the learning rate is a run-time setting (ftc_set_lr)";
+  if (clipped)
+    os << "; gradients clipped at global norm " << number(maxNorm);
+  os << "\n";
+  os << llvm::formatv("  {0,-14}{1,-10}{2,14}  {3}\n", "weight decay", "lr scale", "elements",
+                      "parameters");
+  for (const Group &g : groups) {
+    std::string names;
+    for (auto [i, name] : llvm::enumerate(g.names)) {
+      if (i == 6) {
+        names += llvm::formatv(", ... ({0} more)", g.names.size() - 6).str();
+        break;
+      }
+      names += (i ? ", " : "") + name;
+    }
+    os << llvm::formatv("  {0,-14}{1,-10}{2,14}  {3}\n", number(g.weightDecay),
+                        number(g.lrScale), withCommas(g.elements), names);
+  }
+}
 
 /// ftc-remat's verdict on the module (train.remat), field by field.
 double rematField(ModuleOp module, StringRef name) {
@@ -815,6 +884,8 @@ int main(int argc, char **argv) {
             "not with --start-at)\n";
     } else {
       auto step = compileStep(*original, options);
+      if (succeeded(step))
+        printOptimizerReport(**step, os);
       if (failed(step) || failed(printTrainingReport(*original, **step, options, os)) ||
           failed(printRematReport(**step, *module, os)))
         return 1;
