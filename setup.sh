@@ -37,14 +37,15 @@ fi
 # link driver of step.so) and lld, the libraries the tools and the runtime
 # link, clang's sanitizer and libFuzzer runtimes (build-san), GoogleTest,
 # PyTorch and Fashion-MNIST as the tests' numerical oracle and data
-# (Fashion-MNIST, and fortunes as text for the byte-level GPT), and OpenBLAS
-# so that PyTorch's CPU baseline is a fair one.
+# (Fashion-MNIST, and fortunes as text for the byte-level GPT), OpenBLAS
+# so that PyTorch's CPU baseline is a fair one, and gnuplot, which draws
+# ftc-train --plot's loss curves.
 packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
   libomp-22-dev libclang-rt-22-dev libfmt-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
   cmake ninja-build
   python3-torch python3-numpy dataset-fashion-mnist libopenblas0-pthread
-  fortunes
+  fortunes gnuplot-nox
 )
 
 sudo_cmd=()

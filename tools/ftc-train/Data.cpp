@@ -5,6 +5,7 @@
 #include "Random.h"
 #include "Safetensors.h"
 
+#include <nlohmann/json.hpp>
 #include <zlib.h>
 
 #include <algorithm>
@@ -372,9 +373,7 @@ void SafetensorsBatches::fill(int64_t index, std::vector<Input> &inputs) {
   }
 }
 
-TokenStream::TokenStream(std::vector<Input> &inputs, const std::string &path,
-                         uint64_t seed, double holdout)
-    : seed(seed) {
+static std::vector<unsigned char> readFile(const std::string &path) {
   FILE *f = std::fopen(path.c_str(), "rb");
   if (!f)
     throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
@@ -384,9 +383,141 @@ TokenStream::TokenStream(std::vector<Input> &inputs, const std::string &path,
   while ((n = std::fread(buffer, 1, sizeof(buffer), f)) > 0)
     bytes.insert(bytes.end(), buffer, buffer + n);
   std::fclose(f);
+  return bytes;
+}
+
+std::vector<char32_t> decodeUtf8(const std::vector<unsigned char> &bytes,
+                                 const std::string &path) {
+  std::vector<char32_t> out;
+  out.reserve(bytes.size());
+  for (size_t i = 0; i < bytes.size();) {
+    unsigned char b = bytes[i];
+    int extra = b < 0x80 ? 0 : (b >> 5) == 0x6 ? 1 : (b >> 4) == 0xe ? 2 : (b >> 3) == 0x1e ? 3 : -1;
+    char32_t c = extra == 0 ? b : extra == 1 ? b & 0x1f : extra == 2 ? b & 0x0f : b & 0x07;
+    bool ok = extra >= 0 && i + extra < bytes.size();
+    for (int k = 1; ok && k <= extra; ++k) {
+      ok = (bytes[i + k] & 0xc0) == 0x80;
+      c = (c << 6) | (bytes[i + k] & 0x3f);
+    }
+    // Overlong forms and surrogates are not UTF-8 either.
+    static const char32_t least[4] = {0, 0x80, 0x800, 0x10000};
+    ok = ok && c >= least[extra] && c <= 0x10ffff && !(c >= 0xd800 && c <= 0xdfff);
+    if (!ok)
+      throw std::runtime_error("'" + path + "' is not UTF-8 text (byte " + std::to_string(i) +
+                               "): --vocab=chars reads characters; --vocab=bytes reads any file");
+    out.push_back(c);
+    i += static_cast<size_t>(extra) + 1;
+  }
+  return out;
+}
+
+std::string encodeUtf8(char32_t c) {
+  std::string s;
+  if (c < 0x80) {
+    s += static_cast<char>(c);
+  } else if (c < 0x800) {
+    s += static_cast<char>(0xc0 | (c >> 6));
+    s += static_cast<char>(0x80 | (c & 0x3f));
+  } else if (c < 0x10000) {
+    s += static_cast<char>(0xe0 | (c >> 12));
+    s += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+    s += static_cast<char>(0x80 | (c & 0x3f));
+  } else {
+    s += static_cast<char>(0xf0 | (c >> 18));
+    s += static_cast<char>(0x80 | ((c >> 12) & 0x3f));
+    s += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+    s += static_cast<char>(0x80 | (c & 0x3f));
+  }
+  return s;
+}
+
+Vocabulary Vocabulary::fromText(const std::vector<unsigned char> &bytes,
+                                const std::string &path) {
+  std::vector<char32_t> text = decodeUtf8(bytes, path);
+  Vocabulary v;
+  v.chars = text;
+  std::sort(v.chars.begin(), v.chars.end());
+  v.chars.erase(std::unique(v.chars.begin(), v.chars.end()), v.chars.end());
+  if (v.chars.size() > 65536)
+    throw std::runtime_error("'" + path + "' has " + std::to_string(v.chars.size()) +
+                             " distinct characters, more than token ids hold");
+  return v;
+}
+
+Vocabulary Vocabulary::fromFile(const std::string &path) { return fromText(readFile(path), path); }
+
+Vocabulary Vocabulary::load(const std::string &path) {
+  std::vector<unsigned char> bytes = readFile(path);
+  auto doc = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (!doc.is_object() || doc.value("kind", std::string()) != "chars" ||
+      !doc.contains("chars") || !doc.at("chars").is_string())
+    throw std::runtime_error("'" + path + "' is not a vocabulary ({\"kind\": \"chars\", "
+                             "\"chars\": \"...\"})");
+  std::string text = doc.at("chars").get<std::string>();
+  Vocabulary v;
+  v.chars = decodeUtf8(std::vector<unsigned char>(text.begin(), text.end()), path);
+  if (!std::is_sorted(v.chars.begin(), v.chars.end()) ||
+      std::adjacent_find(v.chars.begin(), v.chars.end()) != v.chars.end())
+    throw std::runtime_error("'" + path + "': the characters of a vocabulary are sorted and "
+                             "distinct");
+  return v;
+}
+
+void Vocabulary::save(const std::string &path) const {
+  std::string text;
+  for (char32_t c : chars)
+    text += encodeUtf8(c);
+  std::string json =
+      nlohmann::json{{"kind", "chars"}, {"size", chars.size()}, {"chars", text}}.dump() + "\n";
+  std::string temporary = path + ".tmp";
+  FILE *f = std::fopen(temporary.c_str(), "wb");
+  bool ok = f && std::fwrite(json.data(), 1, json.size(), f) == json.size();
+  ok = f && std::fclose(f) == 0 && ok;
+  if (!ok || std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+  }
+}
+
+std::vector<uint16_t> Vocabulary::encode(const std::vector<unsigned char> &bytes,
+                                         const std::string &path) const {
+  std::vector<char32_t> text = decodeUtf8(bytes, path);
+  std::vector<uint16_t> ids;
+  ids.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto it = std::lower_bound(chars.begin(), chars.end(), text[i]);
+    if (it == chars.end() || *it != text[i]) {
+      char code[16];
+      std::snprintf(code, sizeof(code), "U+%04X", static_cast<unsigned>(text[i]));
+      throw std::runtime_error("'" + path + "' holds '" + encodeUtf8(text[i]) + "' (" + code +
+                               ", character " + std::to_string(i) +
+                               "), which the vocabulary does not have");
+    }
+    ids.push_back(static_cast<uint16_t>(it - chars.begin()));
+  }
+  return ids;
+}
+
+std::string Vocabulary::decode(uint16_t id) const {
+  return id < chars.size() ? encodeUtf8(chars[id]) : std::string("?");
+}
+
+TokenStream::TokenStream(std::vector<Input> &inputs, const std::string &path,
+                         uint64_t seed, double holdout, const Vocabulary *vocabulary,
+                         const std::string &validation)
+    : seed(seed), chars(vocabulary) {
   bool binary = path.size() > 4 && path.substr(path.size() - 4) == ".bin";
-  data = parseTokens(bytes, binary, path);
-  vocab = binary ? 0 : 256;
+  auto tokensOf = [&](const std::string &file) {
+    std::vector<unsigned char> bytes = readFile(file);
+    return chars ? chars->encode(bytes, file) : parseTokens(bytes, binary, file);
+  };
+  data = tokensOf(path);
+  int64_t trained = static_cast<int64_t>(data.size());
+  if (!validation.empty()) {
+    std::vector<uint16_t> tail = tokensOf(validation);
+    data.insert(data.end(), tail.begin(), tail.end());
+  }
+  vocab = chars ? static_cast<int64_t>(chars->chars.size()) : binary ? 0 : 256;
   if (binary)
     for (uint16_t t : data)
       vocab = std::max<int64_t>(vocab, t + 1);
@@ -405,23 +536,36 @@ TokenStream::TokenStream(std::vector<Input> &inputs, const std::string &path,
   context = inputs[tokenInput].shape[1];
   int64_t high = inputs[tokenInput].high;
   if (high > 0 && vocab > high)
-    throw std::runtime_error("'" + path + "' holds token ids up to " + std::to_string(vocab - 1) +
-                             ", beyond the model's vocabulary of " + std::to_string(high));
+    throw std::runtime_error(
+        chars ? "the vocabulary has " + std::to_string(vocab) +
+                    " characters, more than the model's " + std::to_string(high) +
+                    " token ids: compile a model with a larger vocabulary"
+              : "'" + path + "' holds token ids up to " + std::to_string(vocab - 1) +
+                    ", beyond the model's vocabulary of " + std::to_string(high));
   int64_t size = static_cast<int64_t>(data.size());
-  trainEnd = size - static_cast<int64_t>(std::llround(holdout * static_cast<double>(size)));
+  trainEnd = validation.empty()
+                 ? size - static_cast<int64_t>(std::llround(holdout * static_cast<double>(size)))
+                 : trained;
   if (trainEnd < context + 1)
     throw std::runtime_error(
         "'" + path + "' holds " + std::to_string(size) + " tokens" +
         (trainEnd < size ? ", " + std::to_string(trainEnd) + " without the held-out tail" : "") +
         ", fewer than one window of " + std::to_string(context + 1));
-  if (holdout > 0) {
+  if (holdout > 0 || !validation.empty()) {
     if (heldOutBatches() == 0)
       throw std::runtime_error(
-          "--holdout " + fmtFraction(holdout) + " keeps the last " +
-          std::to_string(size - trainEnd) + " tokens of '" + path +
-          "' for evaluation; one batch of " + std::to_string(batch) + " windows of " +
+          (validation.empty() ? "--val-split " + fmtFraction(holdout) + " keeps the last " +
+                                    std::to_string(size - trainEnd) + " tokens of '" + path +
+                                    "' for evaluation"
+                              : "'" + validation + "' holds " +
+                                    std::to_string(size - trainEnd) + " tokens") +
+          "; one batch of " + std::to_string(batch) + " windows of " +
           std::to_string(context) + " tokens needs " + std::to_string(batch * context + 1));
   }
+}
+
+std::string TokenStream::decode(uint16_t id) const {
+  return chars ? chars->decode(id) : std::string(1, static_cast<char>(id));
 }
 
 int64_t TokenStream::heldOutBatches() const {

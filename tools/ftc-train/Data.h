@@ -123,6 +123,33 @@ private:
   int64_t rows = 0;
 };
 
+/// A character vocabulary (--vocab=chars): the sorted set of the Unicode
+/// characters of a UTF-8 text, token i standing for chars[i], as nanoGPT's
+/// character-level data preparation makes it. Saved as JSON beside a
+/// checkpoint (`CKPT.vocab.json`: {"kind": "chars", "chars": "..."}) so that
+/// a resumed run and sampling use the same ids.
+struct Vocabulary {
+  std::vector<char32_t> chars;
+
+  /// Throws std::runtime_error naming `path` for text that is not UTF-8.
+  static Vocabulary fromText(const std::vector<unsigned char> &bytes, const std::string &path);
+  static Vocabulary fromFile(const std::string &path);
+  static Vocabulary load(const std::string &path);
+  /// Written to a temporary and renamed over `path`.
+  void save(const std::string &path) const;
+  /// The ids of a text; a character not in the vocabulary is an error
+  /// naming it and its place.
+  std::vector<uint16_t> encode(const std::vector<unsigned char> &bytes,
+                               const std::string &path) const;
+  /// Token `id` as UTF-8.
+  std::string decode(uint16_t id) const;
+};
+
+/// The Unicode characters of UTF-8 `bytes`; throws naming `path` and the
+/// offset of the first byte that is not UTF-8.
+std::vector<char32_t> decodeUtf8(const std::vector<unsigned char> &bytes, const std::string &path);
+std::string encodeUtf8(char32_t c);
+
 /// Token streams for language models: `--data FILE.txt` (bytes, a
 /// vocabulary of 256) or `--data FILE.bin` (uint16 token ids as llm.c writes
 /// them, with or without its 256-int32 header). The model needs two integer
@@ -136,8 +163,12 @@ private:
 /// batches, the rest of the tail unused.
 class TokenStream : public Batches {
 public:
+  /// With `vocab`, the text is characters of that vocabulary (else bytes,
+  /// or ids for .bin). With `validation`, that file's tokens are the
+  /// held-out tail (after all of `path`'s), in place of a fraction.
   TokenStream(std::vector<Input> &inputs, const std::string &path, uint64_t seed,
-              double holdout = 0.0);
+              double holdout = 0.0, const Vocabulary *vocab = nullptr,
+              const std::string &validation = "");
   int64_t batchesPerEpoch() const override;
   void fill(int64_t index, std::vector<Input> &inputs) override;
   int64_t vocabulary() const { return vocab; }
@@ -150,12 +181,15 @@ public:
   int64_t heldOutBatches() const;
   int64_t heldOutPredictions() const { return heldOutBatches() * batch * context; }
   void fillHeldOut(int64_t b, std::vector<Input> &inputs) const;
+  /// Token `id` as text: a byte, or the vocabulary's character.
+  std::string decode(uint16_t id) const;
 
 private:
   std::vector<uint16_t> data;
   int tokenInput = -1, targetInput = -1;
   int64_t batch = 0, context = 0, vocab = 0, trainEnd = 0;
   uint64_t seed;
+  const Vocabulary *chars = nullptr;
   void writeWindow(int64_t row, int64_t offset, std::vector<Input> &inputs) const;
 };
 

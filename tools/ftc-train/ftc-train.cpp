@@ -3,11 +3,12 @@
 //   ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors |
 //                      --data FILE.txt | --data FILE.bin | --synthetic)
 //             [--steps N | --epochs N] [--seed S]
-//             [--classes LIST] [--examples N] [--holdout FRACTION]
+//             [--classes LIST] [--examples N] [--val-split F | --val-data FILE]
+//             [--vocab bytes|chars] [--eval-every N] [--eval-batches M] [--save-best CKPT]
 //             [--init CKPT [--init-partial] | --resume CKPT] [--load-adapters DIR]
 //             [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]
 //             [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]
-//             [--min-lr X] [--decay-steps N] [--log FILE.jsonl]
+//             [--min-lr X] [--decay-steps N] [--log FILE.jsonl] [--plot FILE.svg|.png]
 //             [--warmup N] [--sample N] [--threads N]
 //
 // Talks to step.so through ftc.h only (dlopen). Batch i of the run is batch
@@ -38,6 +39,7 @@
 #include <cstring>
 #include <cerrno>
 #include <dlfcn.h>
+#include <limits>
 #include <optional>
 #include <sys/resource.h>
 #include <stdexcept>
@@ -53,19 +55,30 @@ constexpr const char *usage =
     "usage: ftc-train STEP.so (--data fashion-mnist | --data FILE.safetensors |\n"
     "                 --data FILE.txt | --data FILE.bin | --synthetic)\n"
     "                 [--steps N | --epochs N] [--seed S]\n"
-    "                 [--classes LIST] [--examples N] [--holdout FRACTION]\n"
+    "                 [--classes LIST] [--examples N] [--val-split F | --val-data FILE]\n"
+    "                 [--vocab bytes|chars] [--eval-every N] [--eval-batches M] [--save-best CKPT]\n"
     "                 [--init CKPT [--init-partial] | --resume CKPT] [--load-adapters DIR]\n"
     "                 [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]\n"
     "                 [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]\n"
-    "                 [--min-lr X] [--decay-steps N] [--log FILE.jsonl]\n"
+    "                 [--min-lr X] [--decay-steps N] [--log FILE.jsonl] [--plot FILE.svg|.png]\n"
     "                 [--warmup N] [--sample N] [--threads N]\n"
     "  --classes LIST       fashion-mnist: train and test on these classes only, e.g.\n"
     "                       0-4 or 0,2,7-9 (labels unchanged: each below the model's\n"
     "                       number of classes)\n"
     "  --examples N         fashion-mnist: train on the first N training examples (of\n"
     "                       those classes); an epoch is N / batch steps\n"
-    "  --holdout FRACTION   text: do not train on the last FRACTION of the tokens (e.g.\n"
-    "                       0.1); print their loss before and after training\n"
+    "  --val-split F        text: do not train on the last fraction F of the tokens (e.g.\n"
+    "                       0.1), nanoGPT's split (--holdout is the same); the validation\n"
+    "                       loss is printed before and after training\n"
+    "  --val-data FILE      text: validate on another file (same vocabulary) instead\n"
+    "  --vocab KIND         text: bytes (the default: 256 ids) or chars, the sorted set\n"
+    "                       of the UTF-8 characters of --data, saved beside each\n"
+    "                       checkpoint as CKPT.vocab.json and read back from the\n"
+    "                       --init or --resume checkpoint's\n"
+    "  --eval-every N       the validation loss every N steps (and in --log)\n"
+    "  --eval-batches M     evaluate on the first M batches of the validation text\n"
+    "                       (default: all of it)\n"
+    "  --save-best CKPT     a checkpoint at each evaluation that beats the best so far\n"
     "  --init CKPT          parameters from an ftc checkpoint or a PyTorch state_dict\n"
     "                       (safetensors); a LoRA step's adapters may be absent\n"
     "  --init-partial       with --init: load the tensors whose name, dtype and shape\n"
@@ -86,6 +99,8 @@ constexpr const char *usage =
     "  --log FILE.jsonl     one JSON object per step: step, loss, lr, grad_norm (a step\n"
     "                       compiled with --clip-grad-norm), time_ms; appended to with\n"
     "                       --resume\n"
+    "  --plot FILE          the loss curves (training, validation) and the learning rate\n"
+    "                       drawn by gnuplot at the end, as .svg or .png\n"
     "  --warmup N           steps left out of the median step time (default 0)\n";
 
 /// The process's resident set now (/proc/self/statm), in bytes.
@@ -179,9 +194,12 @@ struct Options {
   std::string classesText;
   double holdout = 0.0;
   uint64_t seed = 0;
+  // Validation and the vocabulary of text.
+  std::string valData, vocab = "bytes", saveBest;
+  int64_t evalEvery = 0, evalBatches = 0;
   // The learning-rate schedule (nan and -1: not given).
   double lr = std::nan(""), minLr = std::nan("");
-  std::string lrSchedule, log;
+  std::string lrSchedule, log, plot;
   int64_t warmupSteps = -1, decaySteps = -1;
   /// Whether the run sets the learning rate itself (needs ftc_set_lr).
   bool schedules() const {
@@ -298,7 +316,24 @@ Options parseOptions(int argc, char **argv) {
       if (o.subset.examples == 0)
         die("--examples needs at least one example");
     }
-    else if (arg == "--holdout") o.holdout = parseFraction(arg, next());
+    else if (arg == "--holdout" || arg == "--val-split") o.holdout = parseFraction(arg, next());
+    else if (arg == "--val-data") o.valData = next();
+    else if (arg == "--vocab") {
+      o.vocab = next();
+      if (o.vocab != "bytes" && o.vocab != "chars")
+        die(fmt::format("--vocab needs bytes or chars, got '{}'", o.vocab));
+    }
+    else if (arg == "--eval-every") {
+      o.evalEvery = parseCount(arg, next());
+      if (o.evalEvery == 0)
+        die("--eval-every needs at least 1 step");
+    }
+    else if (arg == "--eval-batches") {
+      o.evalBatches = parseCount(arg, next());
+      if (o.evalBatches == 0)
+        die("--eval-batches needs at least 1 batch");
+    }
+    else if (arg == "--save-best") o.saveBest = next();
     else if (arg == "--init") o.init = next();
     else if (arg == "--init-partial") o.initPartial = true;
     else if (arg == "--load-adapters") o.loadAdapters = next();
@@ -319,6 +354,12 @@ Options parseOptions(int argc, char **argv) {
     else if (arg == "--warmup-steps") o.warmupSteps = parseCount(arg, next());
     else if (arg == "--decay-steps") o.decaySteps = parseCount(arg, next());
     else if (arg == "--log") o.log = next();
+    else if (arg == "--plot") {
+      o.plot = next();
+      std::string ext = o.plot.size() > 4 ? o.plot.substr(o.plot.size() - 4) : "";
+      if (ext != ".svg" && ext != ".png")
+        die(fmt::format("--plot writes .svg or .png, got '{}'", o.plot));
+    }
     else if (arg == "--sample") o.sample = parseCount(arg, next());
     else if (arg == "--threads") {
       o.threads = parseCount(arg, next());
@@ -343,6 +384,15 @@ Options parseOptions(int argc, char **argv) {
   // The optimizer state of a resumed run belongs to the adapters it saved.
   if (!o.loadAdapters.empty() && !o.resume.empty())
     die("give --load-adapters with --init (or alone), not with --resume");
+  if (o.holdout > 0 && !o.valData.empty())
+    die("give --val-split or --val-data, not both");
+  bool validating = o.holdout > 0 || !o.valData.empty();
+  if (!validating && (o.evalEvery > 0 || o.evalBatches > 0 || !o.saveBest.empty()))
+    die(fmt::format("{} evaluates on validation text: give --val-split F or --val-data FILE",
+                    o.evalEvery > 0 ? "--eval-every" : o.evalBatches > 0 ? "--eval-batches"
+                                                                         : "--save-best"));
+  if (!o.saveBest.empty() && o.evalEvery == 0)
+    die("--save-best keeps the checkpoint of the best evaluation: give --eval-every N");
   bool decaying = o.lrSchedule == "linear" || o.lrSchedule == "cosine";
   if (!decaying && (!std::isnan(o.minLr) || o.decaySteps >= 0))
     die(fmt::format("{} sets where a decay ends: it needs --lr-schedule=linear or cosine",
@@ -435,6 +485,7 @@ void checkOutputs(const Api &api, const Options &o) {
     const char *flag, *kind;
   };
   for (Output out : {Output{o.save, "--save", "checkpoint"},
+                     Output{o.saveBest, "--save-best", "checkpoint"},
                      Output{o.saveAdapters, "--save-adapters", "adapters"},
                      Output{o.merge, "--merge", "merged"}}) {
     if (out.path.empty())
@@ -494,6 +545,76 @@ void saveOutputs(const Api &api, ftc_state *state, const Options &o) {
   }
 }
 
+/// What --plot draws: each step's loss and learning rate, each
+/// evaluation's validation loss.
+struct History {
+  std::vector<std::pair<int64_t, double>> loss, lr, val;
+};
+
+/// Whether `program` is an executable file in a directory of $PATH.
+bool onPath(const std::string &program) {
+  const char *path = std::getenv("PATH");
+  std::string dirs = path ? path : "";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t colon = dirs.find(':', start);
+    std::string dir = dirs.substr(start, colon == std::string::npos ? std::string::npos
+                                                                   : colon - start);
+    if (!dir.empty() && access((dir + "/" + program).c_str(), X_OK) == 0)
+      return true;
+    if (colon == std::string::npos)
+      break;
+    start = colon + 1;
+  }
+  return false;
+}
+
+/// The loss curves as gnuplot draws them (svg or png by the extension),
+/// written to a temporary beside `path` and renamed over it.
+void plotHistory(const History &h, const std::string &path, const std::string &title) {
+  std::string temporary = path + ".tmp" + path.substr(path.size() - 4);
+  FILE *gnuplot = popen("gnuplot", "w");
+  if (!gnuplot)
+    die(fmt::format("--plot: cannot run gnuplot: {}", std::strerror(errno)));
+  bool svg = path.substr(path.size() - 4) == ".svg";
+  auto quoted = [](const std::string &text) {
+    std::string out = "'";
+    for (char c : text)
+      out += c == '\'' ? std::string("''") : std::string(1, c);
+    return out + "'";
+  };
+  fmt::print(gnuplot, "set terminal {} size 900,540 {}\n", svg ? "svg" : "pngcairo",
+             svg ? "dynamic background rgb 'white'" : "background rgb 'white'");
+  fmt::print(gnuplot, "set output {}\n", quoted(temporary));
+  fmt::print(gnuplot, "set title {} noenhanced\nset xlabel 'step'\nset ylabel 'loss'\n",
+             quoted(title));
+  fmt::print(gnuplot, "set grid\nset key top right\n");
+  bool lr = !h.lr.empty();
+  if (lr)
+    fmt::print(gnuplot, "set y2label 'learning rate'\nset y2tics\nset ytics nomirror\n"
+                        "set format y2 '%.0e'\n");
+  auto block = [&](const char *name, const std::vector<std::pair<int64_t, double>> &points) {
+    fmt::print(gnuplot, "${} << EOD\n", name);
+    for (auto [step, value] : points)
+      if (std::isfinite(value))
+        fmt::print(gnuplot, "{} {:.9g}\n", step, value);
+    fmt::print(gnuplot, "EOD\n");
+  };
+  block("train", h.loss);
+  block("val", h.val);
+  block("lr", h.lr);
+  std::string plot = "plot $train using 1:2 with lines lw 1 lc rgb '#1f77b4' title 'training loss'";
+  if (!h.val.empty())
+    plot += ", $val using 1:2 with linespoints lw 2 pt 7 lc rgb '#d62728' title 'validation loss'";
+  if (lr)
+    plot += ", $lr using 1:2 axes x1y2 with lines dt 2 lc rgb '#7f7f7f' title 'learning rate'";
+  fmt::print(gnuplot, "{}\n", plot);
+  int status = pclose(gnuplot);
+  if (status != 0 || std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    die(fmt::format("--plot: gnuplot could not write '{}' (exit status {})", path, status));
+  }
+}
+
 std::atomic<bool> interrupted{false};
 
 std::string formatDuration(double seconds) {
@@ -535,6 +656,13 @@ public:
       fmt::print("\r\033[K{}{}", line, last ? "\n" : "");
     else
       fmt::print("{}\n", line);
+    std::fflush(stdout);
+  }
+
+  /// A line of its own between progress lines (on a terminal, over the
+  /// one being redrawn).
+  void print(const std::string &line) {
+    fmt::print("{}{}\n", tty ? "\r\033[K" : "", line);
     std::fflush(stdout);
   }
 
@@ -614,15 +742,16 @@ void evaluate(const Api &api, ftc_state *state, const FashionMnist &data,
 /// The mean loss over the held-out tail of the text, in full batches (the
 /// caller turns dropout off).
 double heldOutLoss(const Api &api, ftc_state *state, const TokenStream &text,
-                   std::vector<Input> &inputs, const std::vector<const void *> &pointers) {
+                   std::vector<Input> &inputs, const std::vector<const void *> &pointers,
+                   int64_t batches) {
   double sum = 0.0;
-  for (int64_t b = 0; b < text.heldOutBatches(); ++b) {
+  for (int64_t b = 0; b < batches; ++b) {
     text.fillHeldOut(b, inputs);
     double loss;
     api.check(api.ftc_eval(state, pointers.data(), &loss), "evaluating the held-out text");
     sum += loss;
   }
-  return sum / static_cast<double>(text.heldOutBatches());
+  return sum / static_cast<double>(batches);
 }
 
 /// Generates `count` tokens after a window of the text, one eval per token:
@@ -653,7 +782,9 @@ void sample(const Api &api, ftc_state *state, const TokenStream &text,
   // A prompt from the text trained on (all of it without --holdout).
   size_t start = gen.next() % static_cast<size_t>(text.trainingTokens() - context);
   std::vector<int64_t> window(data.begin() + start, data.begin() + start + context);
-  std::string prompt(window.begin(), window.end());
+  std::string prompt;
+  for (int64_t id : window)
+    prompt += text.decode(static_cast<uint16_t>(id));
   fmt::print("sample, after \"{}\":\n", prompt);
   Input *tokens = nullptr;
   for (Input &in : inputs)
@@ -678,7 +809,7 @@ void sample(const Api &api, ftc_state *state, const TokenStream &text,
     int64_t pick = 0;
     for (; pick < vocab - 1 && (u -= p[pick]) > 0; ++pick) {
     }
-    out.push_back(static_cast<char>(pick));
+    out += text.decode(static_cast<uint16_t>(pick));
     window.erase(window.begin());
     window.push_back(pick);
   }
@@ -689,6 +820,8 @@ void sample(const Api &api, ftc_state *state, const TokenStream &text,
 
 int main(int argc, char **argv) {
   Options o = parseOptions(argc, argv);
+  if (!o.plot.empty() && !onPath("gnuplot"))
+    die("--plot draws with gnuplot, which is not on PATH (Debian: apt install gnuplot-nox)");
   Api api(o.library);
   checkOutputs(api, o);
   std::vector<Input> inputs = modelInputs(api);
@@ -699,6 +832,30 @@ int main(int argc, char **argv) {
   std::unique_ptr<Batches> data;
   FashionMnist *mnist = nullptr;
   TokenStream *text = nullptr;
+  bool textData = !o.synthetic && o.data != "fashion-mnist" &&
+                  !(o.data.size() > 12 && o.data.substr(o.data.size() - 12) == ".safetensors");
+  // --vocab=chars: the checkpoint's vocabulary when it has one (the ids it
+  // was trained with), else the text's.
+  std::unique_ptr<Vocabulary> vocabulary;
+  if (o.vocab == "chars") {
+    if (!textData || (o.data.size() > 4 && o.data.substr(o.data.size() - 4) == ".bin"))
+      die("--vocab=chars needs a text file (--data FILE.txt)");
+    std::string from = !o.resume.empty() ? o.resume : o.init;
+    try {
+      if (!from.empty() && access((from + ".vocab.json").c_str(), F_OK) == 0) {
+        vocabulary = std::make_unique<Vocabulary>(Vocabulary::load(from + ".vocab.json"));
+        fmt::print("vocabulary: {} characters from {}.vocab.json\n", vocabulary->chars.size(),
+                   from);
+      } else {
+        vocabulary = std::make_unique<Vocabulary>(Vocabulary::fromFile(o.data));
+        fmt::print("vocabulary: the {} characters of {}\n", vocabulary->chars.size(), o.data);
+      }
+    } catch (const std::exception &e) {
+      die(e.what());
+    }
+  }
+  if (!o.valData.empty() && !textData)
+    die("--val-data needs text data (--data FILE.txt or FILE.bin)");
   try {
     if (o.synthetic) {
       data = std::make_unique<Synthetic>(inputs, o.seed);
@@ -714,7 +871,8 @@ int main(int argc, char **argv) {
       data = std::move(batches);
     } else {
       // Anything else is text (bytes) or, for .bin, llm.c's uint16 tokens.
-      auto t = std::make_unique<TokenStream>(inputs, o.data, o.seed, o.holdout);
+      auto t = std::make_unique<TokenStream>(inputs, o.data, o.seed, o.holdout, vocabulary.get(),
+                                             o.valData);
       text = t.get();
       data = std::move(t);
     }
@@ -722,7 +880,22 @@ int main(int argc, char **argv) {
     die(e.what());
   }
   if (o.holdout > 0 && !text)
-    die("--holdout needs text data (--data FILE.txt or FILE.bin)");
+    die("--val-split needs text data (--data FILE.txt or FILE.bin)");
+  bool validating = text && (o.holdout > 0 || !o.valData.empty());
+  int64_t evalBatches = 0;
+  if (validating)
+    evalBatches = o.evalBatches > 0 ? std::min(o.evalBatches, text->heldOutBatches())
+                                    : text->heldOutBatches();
+  // Each checkpoint of a character model carries its vocabulary.
+  auto saveVocabulary = [&](const std::string &checkpoint) {
+    if (!vocabulary)
+      return;
+    try {
+      vocabulary->save(checkpoint + ".vocab.json");
+    } catch (const std::exception &e) {
+      die(e.what());
+    }
+  };
   if (o.sample > 0) {
     ftc_tensor_info info{};
     sampleOutput(api, text, info);
@@ -820,16 +993,20 @@ int main(int argc, char **argv) {
                mnist->describeClasses(), mnist->trainCount(), mnist->trainAvailable(),
                mnist->testCount());
   double heldOutBefore = 0.0;
-  if (text && o.holdout > 0) {
-    fmt::print("held out: the last {} of {} tokens ({:g}%), evaluated as {} batches of {} windows "
-               "({} predicted tokens)\n",
-               text->heldOutTokens(), text->tokens().size(), 100.0 * o.holdout,
-               text->heldOutBatches(), batch, text->heldOutPredictions());
+  if (validating) {
+    if (o.valData.empty())
+      fmt::print("held out: the last {} of {} tokens ({:g}%), evaluated as {} batches of {} "
+                 "windows ({} predicted tokens)\n",
+                 text->heldOutTokens(), text->tokens().size(), 100.0 * o.holdout, evalBatches,
+                 batch, text->heldOutPredictions() / text->heldOutBatches() * evalBatches);
+    else
+      fmt::print("validation: {} tokens of {}, evaluated as {} batches of {} windows\n",
+                 text->heldOutTokens(), o.valData, evalBatches, batch);
     api.ftc_set_training(state, 0);
-    heldOutBefore = heldOutLoss(api, state, *text, inputs, pointers);
+    heldOutBefore = heldOutLoss(api, state, *text, inputs, pointers, evalBatches);
     api.ftc_set_training(state, 1);
     if (steps > 0)
-      fmt::print("held-out loss {:.4f} before training\n", heldOutBefore);
+      fmt::print("validation loss {:.4f} before training\n", heldOutBefore);
   }
   if (steps > 0)
     fmt::print("training {} steps of {} examples from step {}{}\n", steps, batch, first,
@@ -854,6 +1031,11 @@ int main(int argc, char **argv) {
   };
   std::vector<double> times;
   int64_t done = 0;
+  History history;
+  if (validating)
+    history.val.push_back({first, heldOutBefore});
+  double trainLosses = 0.0, bestVal = std::numeric_limits<double>::infinity();
+  int64_t trainCount = 0;
   auto runStart = std::chrono::steady_clock::now();
   for (; done < steps && !interrupted; ++done) {
     data->fill(first + done, inputs);
@@ -897,6 +1079,40 @@ int main(int argc, char **argv) {
       return 1;
     }
     progress.update(done + 1, loss, progressExtra(lr));
+    history.loss.push_back({first + done + 1, loss});
+    if (lr >= 0)
+      history.lr.push_back({first + done + 1, lr});
+    trainLosses += loss;
+    ++trainCount;
+    int64_t stepNumber = first + done + 1;
+    if (o.evalEvery > 0 && stepNumber % o.evalEvery == 0) {
+      api.ftc_set_training(state, 0);
+      double val = heldOutLoss(api, state, *text, inputs, pointers, evalBatches);
+      api.ftc_set_training(state, 1);
+      double trainMean = trainLosses / static_cast<double>(trainCount);
+      history.val.push_back({stepNumber, val});
+      progress.print(fmt::format("step {}: validation loss {:.4f}, training loss {:.4f} (the "
+                                 "mean of the last {})",
+                                 stepNumber, val, trainMean, plural(trainCount, "step")));
+      if (log) {
+        nlohmann::ordered_json entry = {{"step", stepNumber}, {"val_loss", val},
+                                        {"train_loss", trainMean}};
+        if (!std::isfinite(val))
+          entry["val_loss"] = nullptr;
+        fmt::print(log, "{}\n", entry.dump());
+        std::fflush(log);
+      }
+      trainLosses = 0.0;
+      trainCount = 0;
+      if (!o.saveBest.empty() && val < bestVal) {
+        bestVal = val;
+        api.check(api.ftc_save(state, o.saveBest.c_str()),
+                  fmt::format("saving '{}'", o.saveBest));
+        saveVocabulary(o.saveBest);
+        progress.print(fmt::format("saved {} (step {}, the best validation loss so far)",
+                                   o.saveBest, stepNumber));
+      }
+    }
   }
   if (log)
     std::fclose(log);
@@ -922,7 +1138,9 @@ int main(int argc, char **argv) {
                api.ftc_skipped_steps(state), plural(done, "step"), api.ftc_loss_scale(state));
   if (!o.save.empty()) {
     api.check(api.ftc_save(state, o.save.c_str()), fmt::format("saving '{}'", o.save));
-    fmt::print("saved {} (step {})\n", o.save, api.ftc_step_count(state));
+    saveVocabulary(o.save);
+    fmt::print("saved {} (step {}{})\n", o.save, api.ftc_step_count(state),
+               vocabulary ? fmt::format(", its vocabulary as {}.vocab.json", o.save) : "");
   }
   saveOutputs(api, state, o);
   // Evaluation and sampling run the model as PyTorch's model.eval() does:
@@ -930,16 +1148,25 @@ int main(int argc, char **argv) {
   api.ftc_set_training(state, 0);
   if (mnist && !interrupted)
     evaluate(api, state, *mnist, inputs, pointers);
-  if (text && o.holdout > 0 && !interrupted) {
+  if (validating && !interrupted) {
     if (done > 0)
-      fmt::print("held-out loss {:.4f} after {} (before: {:.4f})\n",
-                 heldOutLoss(api, state, *text, inputs, pointers), plural(done, "step"),
-                 heldOutBefore);
+      fmt::print("validation loss {:.4f} after {} (before: {:.4f})\n",
+                 heldOutLoss(api, state, *text, inputs, pointers, evalBatches),
+                 plural(done, "step"), heldOutBefore);
     else
-      fmt::print("held-out loss {:.4f}\n", heldOutBefore);
+      fmt::print("validation loss {:.4f}\n", heldOutBefore);
   }
   if (o.sample > 0 && !interrupted)
     sample(api, state, *text, inputs, pointers, o.sample, o.seed);
+  if (!o.plot.empty() && done > 0) {
+    std::string name = o.library.substr(o.library.find_last_of('/') + 1);
+    plotHistory(history, o.plot,
+                fmt::format("{} on {} (steps {}-{})", name,
+                            o.synthetic ? std::string("synthetic data")
+                                        : o.data.substr(o.data.find_last_of('/') + 1),
+                            first + 1, first + done));
+    fmt::print("plotted the loss curves to {}\n", o.plot);
+  }
   api.ftc_destroy(state);
   return interrupted ? 130 : 0;
 }
