@@ -64,6 +64,7 @@ struct Model {
   std::vector<int> gradOf;                // param order -> grad buffer or -1
   int lr = -1;        // the setting `optim.lr`: the next step's learning rate
   int gradNorm = -1;  // the report `optim.grad_norm` (a step compiled with clipping)
+  int gradScale = -1; // the setting `optim.grad_scale`: apply's gradient factor
   int step = -1;      // the state `optim.step`: updates taken
   int lossScale = -1; // the state `grad_scaler.scale`, with dynamic loss scaling
   int loss = -1;
@@ -147,6 +148,7 @@ struct ftc_state {
   std::vector<void *> pointers;
   uint64_t seed = 0;
   int64_t skipped = 0; // steps whose update a non-finite gradient skipped
+  int64_t microBatches = 0; // ftc_accumulate_grad calls since the last apply
   bool training = true;
   /// What the last successful load or save of files did (JSON), for
   /// ftc_last_report; saving does not change the state otherwise.

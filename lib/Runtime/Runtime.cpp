@@ -35,6 +35,8 @@ extern const char ftc_model_json[];
 void ftc_entry_step(void **buffers) __attribute__((weak));
 void ftc_entry_eval(void **buffers) __attribute__((weak));
 void ftc_entry_grad(void **buffers) __attribute__((weak));
+void ftc_entry_accumulate(void **buffers) __attribute__((weak));
+void ftc_entry_apply(void **buffers) __attribute__((weak));
 }
 
 namespace ftc::runtime {
@@ -250,6 +252,7 @@ const Model &model() {
       else if (kind == "output") m.outputs.push_back(i);
       else if (kind == "setting" && m.buffers[i].name == "optim.lr") m.lr = i;
       else if (kind == "report" && m.buffers[i].name == "optim.grad_norm") m.gradNorm = i;
+      else if (kind == "setting" && m.buffers[i].name == "optim.grad_scale") m.gradScale = i;
     }
     for (int p : m.params) {
       int grad = -1;
@@ -377,32 +380,36 @@ std::string checkRange(const Buffer &b, const void *data) {
          " of the batch); the model takes 0 to " + std::to_string(b.high - 1) + " there";
 }
 
-/// Runs an entry point with `inputs` bound; reports the loss.
+/// Runs an entry point with `inputs` bound (none for one that `takesInputs`
+/// not: apply); reports the loss.
 ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
-               const void *const *inputs, double *loss) {
+               const void *const *inputs, double *loss, bool takesInputs = true) {
   if (ftc_status status = checkState(state); status != FTC_OK)
     return status;
   if (!entry)
     return fail(FTC_ERROR_UNSUPPORTED,
                 std::string("this step.so has no '") + name + "' entry point");
   const Model &m = model();
-  if (!inputs && !m.inputs.empty())
+  if (takesInputs && !inputs && !m.inputs.empty())
     return fail(FTC_ERROR_ARGUMENT, "inputs is null");
   // Every input checked before any is bound: a failed call changes nothing.
-  for (size_t i = 0; i < m.inputs.size(); ++i) {
+  for (size_t i = 0; takesInputs && i < m.inputs.size(); ++i) {
     const Buffer &b = m.buffers[m.inputs[i]];
     if (!inputs[i])
       return fail(FTC_ERROR_ARGUMENT, "input '" + b.name + "' is null");
     if (std::string error = checkRange(b, inputs[i]); !error.empty())
       return fail(FTC_ERROR_ARGUMENT, error);
   }
-  for (size_t i = 0; i < m.inputs.size(); ++i)
+  for (size_t i = 0; takesInputs && i < m.inputs.size(); ++i)
     state->pointers[m.inputs[i]] = const_cast<void *>(inputs[i]);
   if (m.rng >= 0) {
     // Every entry draws the masks of the step about to be taken: ftc_grad
     // and ftc_eval see what the next ftc_step will use.
     auto *rng = static_cast<int64_t *>(state->pointers[m.rng]);
-    rng[0] = static_cast<int64_t>(state->seed);
+    // The micro-batches of one update (ftc_accumulate_grad) draw masks of
+    // their own: the seed moved by the micro-batch's number (0 for the
+    // first, whose masks are ftc_step's).
+    rng[0] = static_cast<int64_t>(state->seed + 0x9e3779b97f4a7c15ull * state->microBatches);
     rng[1] = stepCount(m, *state) + 1;
     rng[2] = state->training ? 1 : 0;
   }
@@ -570,6 +577,46 @@ ftc_status ftc_eval(ftc_state *state, const void *const *inputs, double *loss) {
 
 ftc_status ftc_grad(ftc_state *state, const void *const *inputs, double *loss) {
   return run(state, ftc_entry_grad, "grad", inputs, loss);
+}
+
+ftc_status ftc_zero_grad(ftc_state *state) {
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  const Model &m = model();
+  for (int g : m.gradOf)
+    if (g >= 0)
+      std::memset(state->pointers[g], 0, m.buffers[g].bytes());
+  state->microBatches = 0;
+  return FTC_OK;
+}
+
+ftc_status ftc_accumulate_grad(ftc_state *state, const void *const *inputs, double *loss) {
+  ftc_status status = run(state, ftc_entry_accumulate, "accumulate", inputs, loss);
+  if (status == FTC_OK)
+    ++state->microBatches;
+  return status;
+}
+
+ftc_status ftc_apply(ftc_state *state, double grad_scale) {
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  const Model &m = model();
+  if (!ftc_entry_apply || m.gradScale < 0)
+    return fail(FTC_ERROR_UNSUPPORTED, "this step.so has no 'apply' entry point (compiled "
+                                       "before gradient accumulation existed)");
+  if (!std::isfinite(grad_scale))
+    return fail(FTC_ERROR_ARGUMENT,
+                "the gradients' factor must be finite, got " + std::to_string(grad_scale));
+  *static_cast<double *>(state->pointers[m.gradScale]) = grad_scale;
+  int64_t before = stepCount(m, *state);
+  // No inputs: the entry reads the gradient buffers.
+  ftc_status status = run(state, ftc_entry_apply, "apply", nullptr, nullptr,
+                          /*takesInputs=*/false);
+  if (status == FTC_OK && stepCount(m, *state) == before)
+    ++state->skipped;
+  if (status == FTC_OK)
+    state->microBatches = 0;
+  return status;
 }
 
 void *ftc_param_data(ftc_state *state, int32_t index) {

@@ -107,6 +107,27 @@ FTC_API ftc_status ftc_eval(ftc_state *state, const void *const *inputs, double 
 /* The loss and the gradients (read them with ftc_grad_data), no update. */
 FTC_API ftc_status ftc_grad(ftc_state *state, const void *const *inputs, double *loss);
 
+/* Gradient accumulation, and the split between the gradients and the
+ * update that data parallelism uses:
+ *   ftc_zero_grad(s);
+ *   for (k = 0; k < K; ++k) ftc_accumulate_grad(s, batch[k], &loss[k]);
+ *   ftc_apply(s, 1.0 / K);    // the update from the mean gradient
+ * equals one ftc_step on the K batches together (their mean loss) under
+ * the numerical contract. ftc_zero_grad sets the gradient buffers
+ * (ftc_grad_data) to 0; ftc_accumulate_grad adds one batch's gradients to
+ * them and returns its loss (dropout masks differ between the batches of
+ * one update; the first batch's are ftc_step's); ftc_apply multiplies them
+ * by `grad_scale`, clips them (`ftc --clip-grad-norm`), takes one optimizer
+ * step with the current learning rate and advances the step counter. With
+ * fp16 loss scaling each batch's backward is scaled and its gradients
+ * unscaled into the sums; ftc_apply skips the update if a sum holds an inf
+ * or NaN, as ftc_step does. Steps compiled before these entries return
+ * FTC_ERROR_UNSUPPORTED. */
+FTC_API ftc_status ftc_zero_grad(ftc_state *state);
+FTC_API ftc_status ftc_accumulate_grad(ftc_state *state, const void *const *inputs,
+                                       double *loss);
+FTC_API ftc_status ftc_apply(ftc_state *state, double grad_scale);
+
 /* Parameter i's data (read and write), or null for a bad index. */
 FTC_API void *ftc_param_data(ftc_state *state, int32_t index);
 /* Parameter i's gradient from the last ftc_grad, or null if it has none. */

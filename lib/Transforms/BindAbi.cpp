@@ -80,7 +80,10 @@ struct Layout {
 
 struct BindAbiPass : public ftc::impl::BindAbiBase<BindAbiPass> {
   void runOnOperation() override;
-  LogicalResult bind(func::FuncOp func, StringRef entry, Layout &layout);
+  /// `arguments`: the buffer of each argument of `func` (the inputs; for
+  /// accumulate and apply, the gradients too).
+  LogicalResult bind(func::FuncOp func, StringRef entry, Layout &layout,
+                     ArrayRef<unsigned> arguments);
 };
 
 MemRefType memrefFor(Type tensor) {
@@ -95,6 +98,8 @@ void BindAbiPass::runOnOperation() {
     return signalPassFailure();
   func::FuncOp grad = findMarkedFunction(module, TrainDialect::getGradientOfAttrName());
   func::FuncOp step = findMarkedFunction(module, TrainDialect::getStepAttrName());
+  func::FuncOp accumulate = findMarkedFunction(module, TrainDialect::getAccumulateAttrName());
+  func::FuncOp apply = findMarkedFunction(module, TrainDialect::getApplyAttrName());
 
   OpBuilder b(module.getContext());
   Layout layout;
@@ -172,9 +177,20 @@ void BindAbiPass::runOnOperation() {
       layout.grads[name.getValue()] = layout.add(b, "grad", name.getValue(), type);
   }
 
-  if (failed(bind(*loss, "eval", layout)) ||
-      (grad && failed(bind(grad, "grad", layout))) ||
-      (step && failed(bind(step, "step", layout))))
+  // accumulate reads and writes the gradient buffers (running sums); apply
+  // reads them.
+  SmallVector<unsigned> gradBuffers;
+  if (grad)
+    for (auto name : grad->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName())
+                         .getAsRange<FlatSymbolRefAttr>())
+      gradBuffers.push_back(layout.grads.lookup(name.getValue()));
+  SmallVector<unsigned> inputsAndGrads(layout.inputs);
+  inputsAndGrads.append(gradBuffers);
+  if (failed(bind(*loss, "eval", layout, layout.inputs)) ||
+      (grad && failed(bind(grad, "grad", layout, layout.inputs))) ||
+      (step && failed(bind(step, "step", layout, layout.inputs))) ||
+      (grad && accumulate && failed(bind(accumulate, "accumulate", layout, inputsAndGrads))) ||
+      (grad && apply && failed(bind(apply, "apply", layout, gradBuffers))))
     return signalPassFailure();
 
   module->setAttr("ftc.abi", b.getArrayAttr(layout.entries));
@@ -197,8 +213,8 @@ void BindAbiPass::runOnOperation() {
       op.erase();
 }
 
-LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
-                                Layout &layout) {
+LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry, Layout &layout,
+                                ArrayRef<unsigned> arguments) {
   Block &body = func.getBody().front();
   unsigned numOld = body.getNumArguments();
   OpBuilder b(&body, body.begin());
@@ -213,17 +229,21 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
   llvm::StringSet<> written;
   func.walk([&](SetParamOp set) { written.insert(set.getParam()); });
 
-  // Inputs: read-only buffers.
+  // Inputs: read-only buffers. Gradient buffers (accumulate's running
+  // sums) are read and written through one memref, as a parameter is.
+  llvm::DenseSet<unsigned> grads;
+  for (auto &entry : layout.grads)
+    grads.insert(entry.second);
+  llvm::DenseMap<unsigned, Value> argumentBuffers;
   for (unsigned i = 0; i < numOld; ++i) {
     BlockArgument old = body.getArgument(i);
-    std::optional<unsigned> index;
-    if (i < layout.inputs.size())
-      index = layout.inputs[i];
-    if (!index)
+    if (i >= arguments.size())
       return func.emitError() << "argument #" << i << " has no place in the ABI";
-    Value buffer = addBuffer(*index, old.getType());
+    Value buffer = addBuffer(arguments[i], old.getType());
+    argumentBuffers[arguments[i]] = buffer;
     Value tensor = bufferization::ToTensorOp::create(
-        b, loc, old.getType(), buffer, /*restrict=*/true, /*writable=*/false);
+        b, loc, old.getType(), buffer, /*restrict=*/true,
+        /*writable=*/grads.contains(arguments[i]));
     old.replaceAllUsesWith(tensor);
   }
 
@@ -298,7 +318,9 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
       auto names = func->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName());
       index = layout.grads.lookup(cast<FlatSymbolRefAttr>(names[i - 1]).getValue());
     }
-    Value buffer = addBuffer(index, value.getType());
+    Value buffer = argumentBuffers.lookup(index);
+    if (!buffer)
+      buffer = addBuffer(index, value.getType());
     auto write = bufferization::MaterializeInDestinationOp::create(
         b, ret.getLoc(), TypeRange{}, value, buffer);
     write.setRestrict(true);
@@ -313,6 +335,7 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry,
   func.setAllArgAttrs(SmallVector<DictionaryAttr>(argTypes.size()));
   func.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
   for (StringRef attr : {TrainDialect::getLossAttrName(), TrainDialect::getStepAttrName(),
+                         TrainDialect::getAccumulateAttrName(), TrainDialect::getApplyAttrName(),
                          TrainDialect::getGradientOfAttrName(),
                          TrainDialect::getGradParamsAttrName()})
     func->removeAttr(attr);

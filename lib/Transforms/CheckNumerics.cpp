@@ -133,10 +133,18 @@ void CheckNumericsPass::runOnOperation() {
                   TypeAttr::get(RankedTensorType::get({}, b.getI64Type())),
                   b.getI64IntegerAttr(0));
 
+  // The gradient function, the step, then accumulate and apply (whose
+  // checks are those of the gradient function and the step again).
   SmallVector<Attribute> table;
   instrument(grad, table);
-  if (func::FuncOp step = findMarkedFunction(module, TrainDialect::getStepAttrName())) {
+  for (StringRef marker : {TrainDialect::getStepAttrName(), TrainDialect::getAccumulateAttrName(),
+                           TrainDialect::getApplyAttrName()}) {
+    func::FuncOp step = findMarkedFunction(module, marker);
+    if (!step)
+      continue;
     auto [first, end] = instrument(step, table);
+    if (marker == TrainDialect::getAccumulateAttrName())
+      continue; // no update to hold back
     // The updates and the counter only where nothing was noted.
     b.setInsertionPoint(end);
     Value ok = NothingNotedOp::create(b, step.getLoc(), first);

@@ -246,6 +246,32 @@ void LossScalePass::runOnOperation() {
   FailureOr<Scale> stepScale = seedWithScale(step);
   if (failed(stepScale) || failed(rewriteStep(step, *stepScale)))
     return signalPassFailure();
+
+  // Accumulation: each batch's backward scaled, its gradients unscaled
+  // into the sums; apply decides on the sums (an inf or NaN in any batch
+  // is in its sum), which are unscaled already (a factor of 1).
+  if (func::FuncOp accumulate =
+          findMarkedFunction(module, TrainDialect::getAccumulateAttrName())) {
+    FailureOr<Scale> scale = seedWithScale(accumulate);
+    if (failed(scale))
+      return signalPassFailure();
+    auto ret = cast<func::ReturnOp>(accumulate.getBody().front().getTerminator());
+    for (OpOperand &operand : llvm::drop_begin(ret->getOpOperands())) {
+      auto add = operand.get().getDefiningOp<AddOp>();
+      if (!add)
+        continue;
+      b.setInsertionPoint(add);
+      add->setOperand(1, unscale(b, add.getLoc(), add->getOperand(1), *scale));
+    }
+  }
+  if (func::FuncOp apply = findMarkedFunction(module, TrainDialect::getApplyAttrName())) {
+    Block &body = apply.getBody().front();
+    b.setInsertionPointToStart(&body);
+    Value scale = GetParamOp::create(b, loc, f32, kLossScaleName);
+    Value one = FillOp::create(b, loc, f32, b.getF64FloatAttr(1.0));
+    if (failed(rewriteStep(apply, Scale{scale, one})))
+      return signalPassFailure();
+  }
 }
 
 } // namespace

@@ -186,131 +186,198 @@ void OptimizerPass::runOnOperation() {
   SymbolTable symbols(module);
   OpBuilder b(module.getContext());
   Location loc = grad.getLoc();
+  auto gradReturn = cast<func::ReturnOp>(grad.getBody().front().getTerminator());
+  auto paramNames = grad->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName());
 
-  // The step function: the gradient function's inputs.
-  b.setInsertionPointAfter(grad);
-  auto step = func::FuncOp::create(
-      b, loc, "step",
-      b.getFunctionType(grad.getArgumentTypes(), grad.getFunctionType().getResult(0)));
-  step->setAttr(TrainDialect::getStepAttrName(), b.getUnitAttr());
-  symbols.insert(step);
-  for (unsigned i = 0; i < grad.getNumArguments(); ++i)
-    step.setArgAttrs(i, grad.getArgAttrDict(i));
-
-  // The number of updates taken, as state beside the parameters (after
-  // the last of them).
+  // The training state that belongs to no parameter, after the last
+  // parameter: the number of updates taken; the learning rate and the
+  // gradients' multiplier in `apply`, settings the caller sets; the norm
+  // clipping measures, reported.
   auto countType = RankedTensorType::get({}, b.getI64Type());
+  auto f64Type = RankedTensorType::get({}, b.getF64Type());
   Operation *lastParam = nullptr;
   for (Operation &op : module.getBody()->getOperations())
     if (isa<ParamOp>(op))
       lastParam = &op;
   b.setInsertionPoint(lastParam ? lastParam->getNextNode() : grad.getOperation());
-  auto counter = StateOp::create(b, loc, b.getStringAttr(kStepCounterName),
-                                 TypeAttr::get(countType), b.getI64IntegerAttr(0));
-  symbols.insert(counter);
-
-  // The learning rate, a setting the caller may change between steps.
+  auto state = [&](StringRef name, Type type, TypedAttr init, StringRef role) {
+    auto op = StateOp::create(b, loc, b.getStringAttr(name), TypeAttr::get(type), init,
+                              b.getStringAttr(role));
+    symbols.insert(op);
+    return op;
+  };
+  StateOp counter = state(kStepCounterName, countType, b.getI64IntegerAttr(0), "saved");
   double initialLr = adamw ? adamw.getLr().convertToDouble() : sgd.getLr().convertToDouble();
-  auto f64Type = RankedTensorType::get({}, b.getF64Type());
-  auto lrState = StateOp::create(b, loc, b.getStringAttr(kLearningRateName),
-                                 TypeAttr::get(f64Type), b.getF64FloatAttr(initialLr),
-                                 b.getStringAttr("setting"));
-  symbols.insert(lrState);
+  StateOp lrState = state(kLearningRateName, f64Type, b.getF64FloatAttr(initialLr), "setting");
   bool clip = given(clipGradNorm);
   if (clip)
-    symbols.insert(StateOp::create(b, loc, b.getStringAttr(kGradNormName),
-                                   TypeAttr::get(f64Type), b.getF64FloatAttr(0.0),
-                                   b.getStringAttr("report")));
+    state(kGradNormName, f64Type, b.getF64FloatAttr(0.0), "report");
+  StateOp gradScale = state(kGradScaleName, f64Type, b.getF64FloatAttr(1.0), "setting");
 
-  // Its body: the gradient function's, then the updates, numbered t = n + 1.
-  Block *body = step.addEntryBlock();
-  IRMapping mapping;
-  for (auto [from, to] : llvm::zip(grad.getArguments(), body->getArguments()))
-    mapping.map(from, to);
-  b.setInsertionPointToStart(body);
-  for (Operation &op : grad.getBody().front().without_terminator())
-    b.clone(op, mapping);
-  auto gradReturn = cast<func::ReturnOp>(grad.getBody().front().getTerminator());
-  Value count = GetParamOp::create(b, loc, countType, counter.getSymName());
-  Value t = AdvanceStepOp::create(b, loc, count, Value());
-  Value lr = GetParamOp::create(b, loc, f64Type, lrState.getSymName());
-
-  auto paramNames =
-      grad->getAttrOfType<ArrayAttr>(TrainDialect::getGradParamsAttrName());
-  SmallVector<Value> grads;
-  for (Value g : gradReturn.getOperands().drop_front())
-    grads.push_back(mapping.lookup(g));
-  // torch.nn.utils.clip_grad_norm_ over every gradient, before any update.
-  Value coef;
-  if (clip && !grads.empty()) {
-    auto norm = ClipGradNormOp::create(b, loc, grads, b.getF64FloatAttr(clipGradNorm));
-    SetParamOp::create(b, loc, kGradNormName, norm.getNorm());
-    coef = norm.getCoef();
-  }
+  // Each trained parameter's group and optimizer state (`<param>.<state>`,
+  // beside it).
   std::string error;
   SmallVector<LrScale> lrScales = *parseLrScales(lrScale, error); // checked above
-  for (auto [paramName, g] :
-       llvm::zip(paramNames.getAsRange<FlatSymbolRefAttr>(), grads)) {
-    FlatSymbolRefAttr name = paramName;
-    auto param = symbols.lookup<ParamOp>(name.getValue());
-    Type type = param.getType();
-    // The parameter's group: its weight decay and learning-rate multiplier.
+  struct Trained {
+    ParamOp param;
+    Attribute config;
+    double lrScale = 1.0;
+    SmallVector<SlotOp> slots;
+  };
+  SmallVector<Trained> trained;
+  for (FlatSymbolRefAttr name : paramNames.getAsRange<FlatSymbolRefAttr>()) {
+    Trained t;
+    t.param = symbols.lookup<ParamOp>(name.getValue());
+    Type type = t.param.getType();
     bool decay = decays(decayParams, name.getValue(), type);
-    double scale = 1.0;
     for (const LrScale &entry : lrScales)
       if (llvm::Regex(entry.pattern).match(name.getValue())) {
-        scale = entry.factor;
+        t.lrScale = entry.factor;
         break;
       }
-    // Optimizer state lives beside its parameter: `<param>.<state>`.
-    auto makeSlot = [&](StringRef state) {
+    if (adamw)
+      t.config = decay ? adamw
+                       : AdamWAttr::get(ctx(), adamw.getLr(), adamw.getBeta1(),
+                                        adamw.getBeta2(), adamw.getEps(), APFloat(0.0));
+    else
+      t.config = decay ? sgd
+                       : SGDAttr::get(ctx(), sgd.getLr(), sgd.getMomentum(), sgd.getDampening(),
+                                      APFloat(0.0), sgd.getNesterov());
+    SmallVector<StringRef> kinds;
+    if (adamw)
+      kinds = {"exp_avg_sq", "exp_avg"};
+    else if (momentum)
+      kinds = {"momentum_buffer"};
+    for (StringRef kind : kinds) {
       OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointAfter(param);
-      auto slot = SlotOp::create(
-          b, param.getLoc(), b.getStringAttr(name.getValue() + "." + state),
-          name, TypeAttr::get(type));
-      symbols.insert(slot, std::next(Block::iterator(param)));
-      return slot;
-    };
-    auto read = [&](StringRef sym) {
-      return GetParamOp::create(b, loc, type, sym).getResult();
-    };
-    auto write = [&](StringRef sym, Value v) {
-      SetParamOp::create(b, loc, sym, v);
-    };
-    Value p = read(name.getValue());
-    FloatAttr lrScaleAttr = b.getF64FloatAttr(scale);
-    if (adamw) {
-      auto config = decay ? adamw
-                          : AdamWAttr::get(ctx(), adamw.getLr(), adamw.getBeta1(),
-                                           adamw.getBeta2(), adamw.getEps(), APFloat(0.0));
-      SlotOp sq = makeSlot("exp_avg_sq"), avg = makeSlot("exp_avg");
-      auto update = AdamWUpdateOp::create(b, loc, p, g, read(avg.getSymName()),
-                                          read(sq.getSymName()), t, lr, coef, Value(),
-                                          config, lrScaleAttr);
-      write(name.getValue(), update.getNewParam());
-      write(avg.getSymName(), update.getNewExpAvg());
-      write(sq.getSymName(), update.getNewExpAvgSq());
-      continue;
+      b.setInsertionPointAfter(t.param);
+      auto slot = SlotOp::create(b, t.param.getLoc(),
+                                 b.getStringAttr(name.getValue() + "." + kind), name,
+                                 TypeAttr::get(type));
+      symbols.insert(slot, std::next(Block::iterator(t.param)));
+      t.slots.push_back(slot);
     }
-    auto config = decay ? sgd
-                        : SGDAttr::get(ctx(), sgd.getLr(), sgd.getMomentum(),
-                                       sgd.getDampening(), APFloat(0.0), sgd.getNesterov());
-    if (momentum) {
-      SlotOp buf = makeSlot("momentum_buffer");
-      auto update = SGDUpdateOp::create(b, loc, TypeRange{type, type}, p, g,
-                                        read(buf.getSymName()), t, lr, coef, Value(), config,
-                                        lrScaleAttr);
-      write(name.getValue(), update.getNewParam());
-      write(buf.getSymName(), update.getNewMomentumBuffer());
-    } else {
-      auto update = SGDUpdateOp::create(b, loc, TypeRange{type}, p, g, Value(), t, lr, coef,
-                                        Value(), config, lrScaleAttr);
-      write(name.getValue(), update.getNewParam());
-    }
+    if (adamw) // exp_avg, exp_avg_sq
+      std::swap(t.slots[0], t.slots[1]);
+    trained.push_back(std::move(t));
   }
-  SetParamOp::create(b, loc, counter.getSymName(), t);
-  func::ReturnOp::create(b, loc, mapping.lookup(gradReturn.getOperand(0)));
+
+  // The update of every trained parameter from `grads` (in their order) at
+  // b's insertion point, numbered t = n + 1, the counter advanced: torch's
+  // clip_grad_norm_ over all of them first, then one AdamW or SGD update
+  // each, written back.
+  auto emitUpdates = [&](ValueRange grads) {
+    Value count = GetParamOp::create(b, loc, countType, counter.getSymName());
+    Value t = AdvanceStepOp::create(b, loc, count, Value());
+    Value lr = GetParamOp::create(b, loc, f64Type, lrState.getSymName());
+    Value coef;
+    if (clip && !grads.empty()) {
+      auto norm = ClipGradNormOp::create(b, loc, grads, b.getF64FloatAttr(clipGradNorm));
+      SetParamOp::create(b, loc, kGradNormName, norm.getNorm());
+      coef = norm.getCoef();
+    }
+    for (auto [entry, g] : llvm::zip(trained, grads)) {
+      StringRef name = entry.param.getSymName();
+      Type type = entry.param.getType();
+      auto read = [&](StringRef sym) { return GetParamOp::create(b, loc, type, sym).getResult(); };
+      auto write = [&](StringRef sym, Value v) { SetParamOp::create(b, loc, sym, v); };
+      Value p = read(name);
+      FloatAttr scale = b.getF64FloatAttr(entry.lrScale);
+      if (adamw) {
+        SlotOp avg = entry.slots[0], sq = entry.slots[1];
+        auto update = AdamWUpdateOp::create(b, loc, p, g, read(avg.getSymName()),
+                                            read(sq.getSymName()), t, lr, coef, Value(),
+                                            cast<AdamWAttr>(entry.config), scale);
+        write(name, update.getNewParam());
+        write(avg.getSymName(), update.getNewExpAvg());
+        write(sq.getSymName(), update.getNewExpAvgSq());
+      } else if (momentum) {
+        SlotOp buf = entry.slots[0];
+        auto update = SGDUpdateOp::create(b, loc, TypeRange{type, type}, p, g,
+                                          read(buf.getSymName()), t, lr, coef, Value(),
+                                          cast<SGDAttr>(entry.config), scale);
+        write(name, update.getNewParam());
+        write(buf.getSymName(), update.getNewMomentumBuffer());
+      } else {
+        auto update = SGDUpdateOp::create(b, loc, TypeRange{type}, p, g, Value(), t, lr, coef,
+                                          Value(), cast<SGDAttr>(entry.config), scale);
+        write(name, update.getNewParam());
+      }
+    }
+    SetParamOp::create(b, loc, counter.getSymName(), t);
+  };
+  auto cloneGradBody = [&](func::FuncOp into, IRMapping &mapping) {
+    for (auto [from, to] : llvm::zip(grad.getArguments(), into.getArguments()))
+      mapping.map(from, to);
+    for (Operation &op : grad.getBody().front().without_terminator())
+      b.clone(op, mapping);
+  };
+  auto newFunction = [&](StringRef name, FunctionType type, StringRef marker) {
+    auto func = func::FuncOp::create(b, loc, name, type);
+    func->setAttr(marker, b.getUnitAttr());
+    symbols.insert(func);
+    if (marker != TrainDialect::getApplyAttrName()) // apply takes no batch
+      for (unsigned i = 0; i < grad.getNumArguments(); ++i)
+        func.setArgAttrs(i, grad.getArgAttrDict(i));
+    b.setInsertionPointToStart(func.addEntryBlock());
+    return func;
+  };
+  SmallVector<Type> gradTypes(grad.getFunctionType().getResults().drop_front());
+
+  // @step: the gradient function's body, then the updates; returns the loss.
+  b.setInsertionPointAfter(grad);
+  func::FuncOp step = newFunction(
+      "step", b.getFunctionType(grad.getArgumentTypes(), grad.getFunctionType().getResult(0)),
+      TrainDialect::getStepAttrName());
+  {
+    IRMapping mapping;
+    cloneGradBody(step, mapping);
+    SmallVector<Value> grads;
+    for (Value g : gradReturn.getOperands().drop_front())
+      grads.push_back(mapping.lookup(g));
+    emitUpdates(grads);
+    func::ReturnOp::create(b, loc, mapping.lookup(gradReturn.getOperand(0)));
+  }
+
+  // @accumulate: the gradient function with running sums, one per
+  // gradient: returns the loss and each sum plus this batch's gradient.
+  b.setInsertionPointAfter(step);
+  SmallVector<Type> accumulateInputs(grad.getArgumentTypes());
+  accumulateInputs.append(gradTypes);
+  func::FuncOp accumulate =
+      newFunction("accumulate",
+                  b.getFunctionType(accumulateInputs, grad.getFunctionType().getResults()),
+                  TrainDialect::getAccumulateAttrName());
+  accumulate->setAttr(TrainDialect::getGradParamsAttrName(), paramNames);
+  {
+    IRMapping mapping;
+    cloneGradBody(accumulate, mapping);
+    SmallVector<Value> results{mapping.lookup(gradReturn.getOperand(0))};
+    for (auto [i, g] : llvm::enumerate(gradReturn.getOperands().drop_front())) {
+      Value sum = accumulate.getArgument(grad.getNumArguments() + i);
+      results.push_back(AddOp::create(b, loc, sum.getType(), sum, mapping.lookup(g)));
+    }
+    func::ReturnOp::create(b, loc, results);
+  }
+
+  // @apply: the updates from given gradients times the setting
+  // optim.grad_scale (1/K after K accumulated batches).
+  b.setInsertionPointAfter(accumulate);
+  func::FuncOp apply = newFunction("apply", b.getFunctionType(gradTypes, {}),
+                                   TrainDialect::getApplyAttrName());
+  {
+    Value scale = GetParamOp::create(b, loc, f64Type, gradScale.getSymName());
+    SmallVector<Value> grads;
+    for (BlockArgument g : apply.getArguments()) {
+      auto type = cast<RankedTensorType>(g.getType());
+      Value factor = scale;
+      if (type.getElementType() != b.getF64Type())
+        factor = CastOp::create(b, loc, RankedTensorType::get({}, type.getElementType()), scale);
+      grads.push_back(MulOp::create(b, loc, type, g, factor));
+    }
+    emitUpdates(grads);
+    func::ReturnOp::create(b, loc);
+  }
 }
 
 } // namespace

@@ -16,7 +16,7 @@ cosine decay of the learning rate.
    4-step warmup then cosine to 2e-4. Under the numerical contract
    (ftcpy.Parity, anchored on float64): every loss, every parameter after 20
    steps; the logged gradient norm within 1e-5 of PyTorch float64's
-   clip_grad_norm_ every step. Clipping must have acted on some steps and
+   clip_grad_norm_ (or 3x PyTorch float32's own distance) every step. Clipping must have acted on some steps and
    not on others.
 3. Resume: 10 steps, save, --resume for 10 more gives the checkpoint of the
    20-step run, bit for bit.
@@ -172,7 +172,7 @@ def main():
     full = os.path.join(work, "full.safetensors")
     log = train(f"--data={data}", f"--init={init_file}", f"--steps={STEPS}", *SCHEDULE,
                 f"--save={full}", log=os.path.join(work, "recipe.jsonl"))
-    model32, losses32, _ = run_torch(init, batches, torch.float32)
+    model32, losses32, norms32 = run_torch(init, batches, torch.float32)
     model64, losses64, norms64 = run_torch(init, batches, torch.float64)
 
     parity = ftcpy.Parity()
@@ -182,9 +182,13 @@ def main():
     for name in init:
         parity.parameter(name, ours[name], model32.state_dict()[name].numpy(),
                          model64.state_dict()[name].numpy(), init[name])
-    norm_err = max(abs(e["grad_norm"] - n) / n for e, n in zip(log, norms64))
-    checks("gradient norms: logged vs torch64 clip_grad_norm_", norm_err <= 1e-5,
-           f"max relative difference {norm_err:.1e}")
+    # Each norm within 1e-5 of float64's, or within 3x PyTorch float32's own
+    # distance (the parameters' criterion: after a few steps the gradients
+    # are those of float32 parameters).
+    worst = max(abs(e["grad_norm"] - t) / max(1e-5 * t, 3 * abs(f - t))
+                for e, t, f in zip(log, norms64, norms32))
+    checks("gradient norms: logged vs torch64 clip_grad_norm_", worst <= 1.0,
+           f"worst |n-n64| / max(1e-5 n64, 3|n32-n64|) = {worst:.2f}")
     clipped = sum(n > MAX_NORM for n in norms64)
     checks("clipping acted on some steps and not on others", 0 < clipped < STEPS,
            f"{clipped} of {STEPS} steps clipped")

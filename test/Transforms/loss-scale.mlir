@@ -46,6 +46,21 @@
 // CHECK-NEXT: train.set_param @grad_scaler.growth_tracker, %[[NK]]
 // CHECK-NEXT: return
 
+// Accumulation: each batch's backward seeded with the scale, its gradients
+// unscaled into the running sums; apply checks the sums (unscaled already:
+// a factor of 1), updates only if finite and moves the scale.
+// CHECK-LABEL: func.func @accumulate
+// CHECK: %[[AS:.+]] = train.get_param @grad_scaler.scale {train.loss_seed} : tensor<f32>
+// CHECK: %[[AINV:.+]] = train.div %{{.+}}, %[[AS]]
+// CHECK: %[[AU:.+]] = train.mul %{{.+}}, %[[AINV]] : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xf32>
+// CHECK-NEXT: train.add %{{.+}}, %[[AU]] : (tensor<4x16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32>
+// CHECK-LABEL: func.func @apply
+// CHECK: %[[PS:.+]] = train.get_param @grad_scaler.scale : tensor<f32>
+// CHECK: %[[ONE:.+]] = train.fill 1.000000e+00 : tensor<f32>
+// CHECK: %[[PF:.+]] = train.all_finite
+// CHECK: train.adamw_update {{.+}} if %[[PF]] : tensor<4x16xf32>
+// CHECK: train.update_loss_scale %[[PS]], %{{.+}} finite %[[PF]]
+
 // With clipping, the norm is of the unscaled gradients (as after
 // GradScaler.unscale_), measured after they are unscaled.
 // CLIP-LABEL: func.func @step

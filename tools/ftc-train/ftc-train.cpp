@@ -9,7 +9,7 @@
 //             [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]
 //             [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]
 //             [--min-lr X] [--decay-steps N] [--log FILE.jsonl] [--plot FILE.svg|.png]
-//             [--warmup N] [--sample N] [--threads N]
+//             [--accumulate K] [--warmup N] [--sample N] [--threads N]
 //
 // Talks to step.so through ftc.h only (dlopen). Batch i of the run is batch
 // i of the data source, counted from the state's step counter, so a resumed
@@ -61,7 +61,7 @@ constexpr const char *usage =
     "                 [--save CKPT] [--save-adapters DIR] [--merge OUT.safetensors]\n"
     "                 [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]\n"
     "                 [--min-lr X] [--decay-steps N] [--log FILE.jsonl] [--plot FILE.svg|.png]\n"
-    "                 [--warmup N] [--sample N] [--threads N]\n"
+    "                 [--accumulate K] [--warmup N] [--sample N] [--threads N]\n"
     "  --classes LIST       fashion-mnist: train and test on these classes only, e.g.\n"
     "                       0-4 or 0,2,7-9 (labels unchanged: each below the model's\n"
     "                       number of classes)\n"
@@ -101,6 +101,9 @@ constexpr const char *usage =
     "                       --resume\n"
     "  --plot FILE          the loss curves (training, validation) and the learning rate\n"
     "                       drawn by gnuplot at the end, as .svg or .png\n"
+    "  --accumulate K       each step: K batches' gradients summed, one update from their\n"
+    "                       mean (a K times larger batch); step s reads batches\n"
+    "                       sK to sK + K - 1\n"
     "  --warmup N           steps left out of the median step time (default 0)\n";
 
 /// The process's resident set now (/proc/self/statm), in bytes.
@@ -139,7 +142,8 @@ int64_t peakResidentBytes() {
 #define FTC_TRAIN_OPTIONAL_API(X)                                              \
   X(ftc_load_partial) X(ftc_last_report) X(ftc_save_adapters)                  \
   X(ftc_load_adapters) X(ftc_save_merged) X(ftc_check_save) X(ftc_loss_scale)     \
-  X(ftc_skipped_steps) X(ftc_set_lr) X(ftc_get_lr) X(ftc_grad_norm)
+  X(ftc_skipped_steps) X(ftc_set_lr) X(ftc_get_lr) X(ftc_grad_norm) X(ftc_zero_grad) \
+  X(ftc_accumulate_grad) X(ftc_apply)
 
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
@@ -197,6 +201,7 @@ struct Options {
   // Validation and the vocabulary of text.
   std::string valData, vocab = "bytes", saveBest;
   int64_t evalEvery = 0, evalBatches = 0;
+  int64_t accumulate = 1;
   // The learning-rate schedule (nan and -1: not given).
   double lr = std::nan(""), minLr = std::nan("");
   std::string lrSchedule, log, plot;
@@ -334,6 +339,11 @@ Options parseOptions(int argc, char **argv) {
         die("--eval-batches needs at least 1 batch");
     }
     else if (arg == "--save-best") o.saveBest = next();
+    else if (arg == "--accumulate") {
+      o.accumulate = parseCount(arg, next());
+      if (o.accumulate == 0)
+        die("--accumulate needs at least 1 batch per step");
+    }
     else if (arg == "--init") o.init = next();
     else if (arg == "--init-partial") o.initPartial = true;
     else if (arg == "--load-adapters") o.loadAdapters = next();
@@ -905,10 +915,11 @@ int main(int argc, char **argv) {
   if (o.epochs >= 0) {
     if (data->batchesPerEpoch() == 0)
       die("--epochs needs a finite data set; use --steps with --synthetic");
-    steps = o.epochs * data->batchesPerEpoch();
+    steps = o.epochs * data->batchesPerEpoch() / o.accumulate;
   }
   if (steps < 0)
-    steps = data->batchesPerEpoch() ? data->batchesPerEpoch() : 100;
+    steps = data->batchesPerEpoch() ? std::max<int64_t>(1, data->batchesPerEpoch() / o.accumulate)
+                                    : 100;
 
   // The process's resident memory before the state exists: what the state
   // and the steps add is measured from here (max RSS at the end).
@@ -1008,12 +1019,21 @@ int main(int argc, char **argv) {
     if (steps > 0)
       fmt::print("validation loss {:.4f} before training\n", heldOutBefore);
   }
+  int64_t micro = o.accumulate;
+  if (micro > 1) {
+    api.need(api.ftc_apply, "ftc_apply", "--accumulate");
+    api.need(api.ftc_accumulate_grad, "ftc_accumulate_grad", "--accumulate");
+  }
   if (steps > 0)
-    fmt::print("training {} steps of {} examples from step {}{}\n", steps, batch, first,
-               data->batchesPerEpoch() ? fmt::format(" ({} per epoch)", data->batchesPerEpoch())
-                                       : std::string());
+    fmt::print("training {} steps of {} examples from step {}{}{}\n", steps, batch * micro,
+               first,
+               micro > 1 ? fmt::format(" ({} batches of {} accumulated)", micro, batch)
+                         : std::string(),
+               data->batchesPerEpoch()
+                   ? fmt::format(" ({} per epoch)", data->batchesPerEpoch() / micro)
+                   : std::string());
   std::fflush(stdout); // a log read through a pipe sees the run start
-  Progress progress(first, steps, batch);
+  Progress progress(first, steps, batch * micro);
   // Dynamic loss scaling (fp16): the scale and the steps it skipped.
   bool scaled = api.ftc_loss_scale && api.ftc_loss_scale(state) > 0;
   auto scaling = [&] {
@@ -1038,15 +1058,31 @@ int main(int argc, char **argv) {
   int64_t trainCount = 0;
   auto runStart = std::chrono::steady_clock::now();
   for (; done < steps && !interrupted; ++done) {
-    data->fill(first + done, inputs);
     double lr = schedule ? schedule->at(api.ftc_step_count(state))
                          : (api.ftc_get_lr ? api.ftc_get_lr(state) : -1.0);
     if (schedule)
       api.check(api.ftc_set_lr(state, lr), "setting the learning rate");
+    std::string what = fmt::format("step {}", first + done + 1);
+    double loss = 0.0;
     auto t0 = std::chrono::steady_clock::now();
-    double loss;
-    api.check(api.ftc_step(state, pointers.data(), &loss),
-              fmt::format("step {}", first + done + 1));
+    if (micro == 1) {
+      data->fill(first + done, inputs);
+      auto f0 = std::chrono::steady_clock::now();
+      api.check(api.ftc_step(state, pointers.data(), &loss), what);
+      t0 = f0; // the step alone, as before accumulation existed
+    } else {
+      // K batches (sK ... sK + K - 1), their gradients summed; the update
+      // from the mean; the loss their mean.
+      api.check(api.ftc_zero_grad(state), what);
+      for (int64_t k = 0; k < micro; ++k) {
+        data->fill((first + done) * micro + k, inputs);
+        double part;
+        api.check(api.ftc_accumulate_grad(state, pointers.data(), &part),
+                  fmt::format("{}, batch {} of {}", what, k + 1, micro));
+        loss += part / static_cast<double>(micro);
+      }
+      api.check(api.ftc_apply(state, 1.0 / static_cast<double>(micro)), what);
+    }
     double ms = Progress::secondsSince(t0) * 1e3;
     if (done >= o.warmup)
       times.push_back(ms);

@@ -413,7 +413,10 @@ void printOptimizerReport(ModuleOp stepModule, llvm::raw_ostream &os) {
   SmallVector<Group> groups;
   bool clipped = false;
   double maxNorm = 0;
-  stepModule.walk([&](Operation *op) {
+  func::FuncOp step = train::findMarkedFunction(stepModule, train::TrainDialect::getStepAttrName());
+  if (!step)
+    return;
+  step.walk([&](Operation *op) {
     if (auto clip = dyn_cast<train::ClipGradNormOp>(op)) {
       clipped = true;
       maxNorm = clip.getMaxNorm().convertToDouble();

@@ -98,7 +98,7 @@ func.func @loss(%x: tensor<f32>) -> tensor<f32> attributes {train.input = "x"} {
 
 // -----
 
-// expected-error @+1 {{'func.func' op has unknown train dialect attribute 'train.los'; expected train.loss, train.optimizer, train.lora, train.precision, train.loss_scale, train.loss_seed, train.recomputed, train.remat, train.step, train.gradient_of or train.grad_params}}
+// expected-error @+1 {{'func.func' op has unknown train dialect attribute 'train.los'; expected train.loss, train.optimizer, train.lora, train.precision, train.loss_scale, train.loss_seed, train.recomputed, train.remat, train.step, train.accumulate, train.apply, train.gradient_of or train.grad_params}}
 func.func @loss(%x: tensor<f32>) -> tensor<f32> attributes {train.los} {
   return %x : tensor<f32>
 }

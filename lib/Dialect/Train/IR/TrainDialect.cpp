@@ -183,11 +183,15 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
                                << attr.getValue();
     return success();
   }
-  if (name == getStepAttrName()) {
+  if (name == getStepAttrName() || name == getAccumulateAttrName() ||
+      name == getApplyAttrName()) {
     if (!isa<UnitAttr>(attr.getValue()) || !isa<func::FuncOp>(op))
       return op->emitOpError() << "'" << name
                                << "' is a unit attribute marking the func.func "
-                                  "of the training step";
+                               << (name == getStepAttrName() ? "of the training step"
+                                   : name == getApplyAttrName()
+                                       ? "that applies the update to given gradients"
+                                       : "that adds a batch's gradients to running sums");
     return success();
   }
   if (name == getLossSeedAttrName()) {
@@ -236,7 +240,8 @@ LogicalResult TrainDialect::verifyOperationAttribute(Operation *op,
                            << getPrecisionAttrName() << ", " << getLossScaleAttrName()
                            << ", " << getLossSeedAttrName()
                            << ", " << getRecomputedAttrName() << ", " << getRematAttrName()
-                           << ", " << getStepAttrName()
+                           << ", " << getStepAttrName() << ", " << getAccumulateAttrName()
+                           << ", " << getApplyAttrName()
                            << ", " << getGradientOfAttrName() << " or "
                            << getGradParamsAttrName();
 }
@@ -253,7 +258,7 @@ LogicalResult TrainDialect::verifyRegionArgAttribute(Operation *op,
   if (failed(verifyInputName(op, argIndex, attr.getValue())))
     return failure();
   if (!op->hasAttr(getLossAttrName()) && !op->hasAttr(getStepAttrName()) &&
-      !op->hasAttr(getGradientOfAttrName()))
+      !op->hasAttr(getGradientOfAttrName()) && !op->hasAttr(getAccumulateAttrName()))
     return op->emitOpError() << "argument #" << argIndex << ": '" << name
                              << "' names a batch input and belongs on an "
                                 "argument of the loss function (a func.func "

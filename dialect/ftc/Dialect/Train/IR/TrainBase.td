@@ -93,6 +93,16 @@ def Train_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getStepAttrName() {
       return ::llvm::StringLiteral("train.step");
     }
+    /// Unit attributes on the functions ftc-optimizer builds beside the
+    /// step for gradient accumulation (and data parallelism): one that adds
+    /// a micro-batch's gradients to running sums, one that applies the
+    /// update to given gradients.
+    static constexpr ::llvm::StringLiteral getAccumulateAttrName() {
+      return ::llvm::StringLiteral("train.accumulate");
+    }
+    static constexpr ::llvm::StringLiteral getApplyAttrName() {
+      return ::llvm::StringLiteral("train.apply");
+    }
     /// Unit attribute on the fill autodiff seeds the backward pass with
     /// (d loss / d loss), which ftc-loss-scale replaces by the loss scale.
     static constexpr ::llvm::StringLiteral getLossSeedAttrName() {

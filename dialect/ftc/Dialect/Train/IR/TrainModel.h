@@ -19,6 +19,9 @@ inline constexpr llvm::StringLiteral kGrowthTrackerName = "grad_scaler.growth_tr
 /// gradients' global norm a clipping step reports (role `report`).
 inline constexpr llvm::StringLiteral kLearningRateName = "optim.lr";
 inline constexpr llvm::StringLiteral kGradNormName = "optim.grad_norm";
+/// The factor `apply` multiplies the gradients by (1/K after K accumulated
+/// batches), a setting.
+inline constexpr llvm::StringLiteral kGradScaleName = "optim.grad_scale";
 
 /// The one func.func marked {train.loss}; reports on the module (no loss
 /// function) or on the second one (more than one) otherwise.
