@@ -7,6 +7,7 @@
  */
 #include "ftc.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -60,13 +61,22 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ftc_create: %s\n", ftc_last_error());
     return 1;
   }
+  /* A learning-rate schedule, set before each step (no recompilation):
+   * 3 warmup steps, then a cosine decay to a tenth of the compiled rate,
+   * as ftc-train --lr-schedule=cosine --warmup-steps=3 --min-lr=... does. */
+  const double pi = 3.14159265358979323846;
+  const double peak = ftc_get_lr(state), floor = peak / 10;
+  const int warmup = 3;
   for (int s = 0; s < steps; ++s) {
+    double lr = s < warmup ? peak * (s + 1) / (warmup + 1)
+                           : floor + (peak - floor) * 0.5 *
+                                         (1 + cos(pi * (s - warmup) / (steps - warmup)));
     double loss;
-    if (ftc_step(state, inputs, &loss) != FTC_OK) {
+    if (ftc_set_lr(state, lr) != FTC_OK || ftc_step(state, inputs, &loss) != FTC_OK) {
       fprintf(stderr, "ftc_step: %s\n", ftc_last_error());
       return 1;
     }
-    printf("step %d loss %.6f\n", s + 1, loss);
+    printf("step %d loss %.6f lr %.3e\n", s + 1, loss, lr);
   }
   if (checkpoint && ftc_save(state, checkpoint) != FTC_OK) {
     fprintf(stderr, "ftc_save: %s\n", ftc_last_error());

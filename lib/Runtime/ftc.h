@@ -130,7 +130,8 @@ FTC_API ftc_status ftc_apply(ftc_state *state, double grad_scale);
 
 /* Parameter i's data (read and write), or null for a bad index. */
 FTC_API void *ftc_param_data(ftc_state *state, int32_t index);
-/* Parameter i's gradient from the last ftc_grad, or null if it has none. */
+/* Parameter i's gradient from the last ftc_grad (or the running sum of
+ * ftc_accumulate_grad), or null if it has none. */
 FTC_API const void *ftc_grad_data(ftc_state *state, int32_t index);
 /* Output i from the last ftc_eval, or null for a bad index. */
 FTC_API const void *ftc_output_data(ftc_state *state, int32_t index);
@@ -172,7 +173,8 @@ FTC_API int64_t ftc_skipped_steps(const ftc_state *state);
 FTC_API void ftc_set_training(ftc_state *state, int32_t training);
 /* Bytes of the buffers of one kind that every state holds: "param",
  * "grad", "slot" (optimizer state), "state" (the step counter, the loss
- * scale), "output", "workspace" (the step's temporaries, at offsets fixed
+ * scale), "setting" (the learning rate, apply's gradient factor), "report"
+ * (the gradients' norm), "output", "workspace" (the step's temporaries, at offsets fixed
  * by the compiler: `ftc --report` prints the same figure), or "all": every
  * buffer a state allocates (all but the batch inputs, which the caller
  * owns). 0 for any other kind. */

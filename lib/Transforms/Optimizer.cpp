@@ -9,7 +9,6 @@
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
-#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Regex.h"
 
 #include <cmath>
@@ -103,9 +102,11 @@ OptimizerPass::checkOptions(function_ref<LogicalResult(const Twine &)> fail) {
   std::string useNesterov = nesterov;
   if (!useNesterov.empty() && useNesterov != "true" && useNesterov != "false")
     return fail("--nesterov: expected true or false, got '" + useNesterov + "'");
-  if (clipGradNorm <= 0) // nan (not given) compares false; inf is allowed
-    return fail(llvm::formatv("--clip-grad-norm: expected a positive bound, got {0}",
-                              clipGradNorm.getValue()).str());
+  if (clipGradNorm <= 0) { // nan (not given) compares false; inf is allowed
+    std::string text;
+    llvm::raw_string_ostream(text) << llvm::format("%g", clipGradNorm.getValue());
+    return fail("--clip-grad-norm: expected a positive bound, got " + text);
+  }
   std::string which = decayParams, error;
   if (!which.empty() && which != "all" && which != "none" && which != "matrices" &&
       !llvm::Regex(which).isValid(error))

@@ -35,7 +35,8 @@ TEST(OptimizerOptions, ListsEveryDeclaredOption) {
     names.push_back(option->ArgStr.str());
     EXPECT_FALSE(option->HelpStr.empty()) << option->ArgStr.str();
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"beta1", "beta2", "dampening", "eps", "lr",
+  EXPECT_EQ(names, (std::vector<std::string>{"beta1", "beta2", "clip-grad-norm", "dampening",
+                                             "decay-params", "eps", "lr", "lr-scale",
                                              "momentum", "nesterov", "optimizer",
                                              "weight-decay"}));
 }
@@ -57,6 +58,15 @@ TEST(OptimizerOptions, NotGivenSurvivesPrinting) {
 }
 
 TEST(OptimizerOptions, BadValuesFailWhenParsed) {
+  {
+    std::string error;
+    std::unique_ptr<Pass> pass = ftc::createOptimizer();
+    EXPECT_TRUE(failed(initialize(*pass, "clip-grad-norm=0", error)));
+    EXPECT_EQ(error, "--clip-grad-norm: expected a positive bound, got 0");
+    pass = ftc::createOptimizer();
+    EXPECT_TRUE(succeeded(initialize(*pass, "clip-grad-norm=inf lr-scale=a=0.5,b=2", error)))
+        << error;
+  }
   std::string error;
   std::unique_ptr<Pass> pass = ftc::createOptimizer();
   EXPECT_TRUE(failed(initialize(*pass, "weight-decay=-0.1", error)));
