@@ -11,11 +11,13 @@ the same run, then a table.
 
   /usr/bin/python3 bench/recipe.py [--steps N] [--text FILE] [--out DIR]
                                    [--peers ../shared/peers] [--no-torch]
+                                   [--torch-threads N]
 
 Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (a fair PyTorch
 CPU baseline on these machines): `env -u OPENBLAS_CORETYPE -u
-OPENBLAS_L2_SIZE /usr/bin/python3 bench/recipe.py`. Both use every core
-(ftc's OpenMP default, PyTorch's intra-op default).
+OPENBLAS_L2_SIZE /usr/bin/python3 bench/recipe.py`. ftc runs at its
+default (OpenMP: one thread per core), PyTorch at its own default
+(physical cores) unless --torch-threads N.
 """
 import argparse
 import importlib.util
@@ -69,6 +71,11 @@ def run_torch(args, out):
     peers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(peers)
     torch.manual_seed(0)
+    # PyTorch's own default (the physical cores) unless told: on the 2-vCPU
+    # machine of bench/results/2026-11-29-recipe.txt 2 threads took 2.6x
+    # as long as its default 1.
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     text = open(args.text, encoding="utf-8").read()
     chars = sorted(set(text))
     ids = torch.tensor([chars.index(c) for c in text], dtype=torch.long)
@@ -135,6 +142,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "recipe"))
     ap.add_argument("--peers", default=os.path.join(ROOT, "..", "shared", "peers"))
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--torch-threads", type=int, default=0)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     ours = run_ftc(args, args.out)

@@ -3,7 +3,7 @@
 safetensors, checkpoint: state_dicts in every dtype ftc reads, and one with
 its header not padded to 8 bytes; data: the start of Fashion-MNIST's idx
 files (uncompressed) behind the reader's selector byte, an llm.c token
-file with its header, raw tokens and text."""
+file with its header, raw tokens, text, and UTF-8 text for --vocab=chars."""
 import gzip
 import struct
 import sys
@@ -38,7 +38,8 @@ elif kind == "data":
     llmc[0], llmc[1], llmc[2] = 20240520, 1, len(tokens)
     seeds = {"images": b"\0" + images, "labels": b"\1" + labels,
              "llmc.bin": b"\2" + llmc.tobytes() + tokens.tobytes(),
-             "raw.bin": b"\2" + tokens.tobytes(), "text": b"\3hello, world\n"}
+             "raw.bin": b"\2" + tokens.tobytes(), "text": b"\3hello, world\n",
+             "chars": b"\4" + "h\u00e9llo, w\u00f6rld \u20ac \U0001f600\n".encode()}
     for name, data in seeds.items():
         with open(f"{out}/{name}", "wb") as f:
             f.write(data)
