@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import ftcpy  # noqa: E402
+from torchref import MLP  # noqa: E402
 
 STEPS = 10
 RANK = 8
@@ -76,19 +77,6 @@ class DoraLinear(LoraLinear):
         result = self.base(x)
         base = F.linear(x, self.base.weight)
         return result + (g - 1) * base + g * lora * self.scaling
-
-
-class MLP(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(784, 1024)
-        self.fc2 = torch.nn.Linear(1024, 1024)
-        self.fc3 = torch.nn.Linear(1024, 10)
-
-    def forward(self, x, y):
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return F.cross_entropy(self.fc3(x), y)
 
 
 def torch_key(name):

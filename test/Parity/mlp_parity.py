@@ -21,10 +21,10 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import ftcpy  # noqa: E402
+from torchref import MLP  # noqa: E402
 
 STEPS = 10
 CONFIGS = {
@@ -32,19 +32,6 @@ CONFIGS = {
     "sgd-momentum": (["--optimizer=sgd", "--lr=0.05", "--momentum=0.9"],
                      lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
 }
-
-
-class MLP(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(784, 1024)
-        self.fc2 = torch.nn.Linear(1024, 1024)
-        self.fc3 = torch.nn.Linear(1024, 10)
-
-    def forward(self, x, y):
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return F.cross_entropy(self.fc3(x), y)
 
 
 def run_torch(init, batches, make_opt, dtype):

@@ -31,10 +31,10 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import ftcpy  # noqa: E402
+from torchref import MLP  # noqa: E402
 
 STEPS, BATCH = 20, 128
 PEAK, FLOOR, WARMUP, MAX_NORM = 2e-3, 2e-4, 4, 1.0
@@ -42,19 +42,6 @@ COMPILE = ["--lr=2e-3", "--beta2=0.99", "--weight-decay=0.1", "--clip-grad-norm=
            "--decay-params=matrices", "--lr-scale=^fc3\\.=0.5"]
 SCHEDULE = ["--lr-schedule=cosine", f"--warmup-steps={WARMUP}", f"--min-lr={FLOOR}",
             f"--decay-steps={STEPS}"]
-
-
-class MLP(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(784, 1024)
-        self.fc2 = torch.nn.Linear(1024, 1024)
-        self.fc3 = torch.nn.Linear(1024, 10)
-
-    def forward(self, x, y):
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return F.cross_entropy(self.fc3(x), y)
 
 
 def warmup_factor(s, warmup):
@@ -182,13 +169,7 @@ def main():
     for name in init:
         parity.parameter(name, ours[name], model32.state_dict()[name].numpy(),
                          model64.state_dict()[name].numpy(), init[name])
-    # Each norm within 1e-5 of float64's, or within 3x PyTorch float32's own
-    # distance (the parameters' criterion: after a few steps the gradients
-    # are those of float32 parameters).
-    worst = max(abs(e["grad_norm"] - t) / max(1e-5 * t, 3 * abs(f - t))
-                for e, t, f in zip(log, norms64, norms32))
-    checks("gradient norms: logged vs torch64 clip_grad_norm_", worst <= 1.0,
-           f"worst |n-n64| / max(1e-5 n64, 3|n32-n64|) = {worst:.2f}")
+    parity.norms("logged vs torch64 clip_grad_norm_", [e["grad_norm"] for e in log], norms64, norms32)
     clipped = sum(n > MAX_NORM for n in norms64)
     checks("clipping acted on some steps and not on others", 0 < clipped < STEPS,
            f"{clipped} of {STEPS} steps clipped")

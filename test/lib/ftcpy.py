@@ -265,6 +265,16 @@ class Parity:
         print(f"param {name:>23}: |p-p64| {ours_err:.2e}  1e-3*|p64-p0| {self.STEP_BOUND * moved:.2e}"
               f"  |t32-t64| {their_err:.2e}  {verdict}")
 
+    def norms(self, label, ours, exact, theirs):
+        """Gradient norms step by step (clip_grad_norm_'s): each within 1e-5
+        relative of float64's, or within 3x PyTorch float32's own distance
+        (the parameters' criterion: after a few steps the gradients are those
+        of float32 parameters)."""
+        worst = max(abs(o - e) / max(1e-5 * e, 3 * abs(t - e))
+                    for o, e, t in zip(ours, exact, theirs))
+        print(f"norm {label}: {len(ours)} steps, worst |n-n64| / max(1e-5 n64, 3|n32-n64|) "
+              f"{worst:.2f}  {self._verdict(worst <= 1.0 and len(ours) == len(exact))}")
+
     def summary(self):
         print("parity:", "FAILED" if self.failures else "ok")
         return 1 if self.failures else 0
