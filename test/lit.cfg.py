@@ -1,5 +1,6 @@
 # lit configuration of ftc's FileCheck tests.
 import os
+import shutil
 
 import lit.formats
 
@@ -40,6 +41,11 @@ config.substitutions.append(("%examples", os.path.join(config.ftc_src_root,
 with open("/proc/cpuinfo") as cpuinfo:
     if "avx512_bf16" in cpuinfo.read().split():
         config.available_features.add("avx512bf16")
+
+# `REQUIRES: gnuplot`: ftc-train --plot draws with it (Debian's gnuplot-nox,
+# which setup.sh installs when the package archive can be reached).
+if shutil.which("gnuplot"):
+    config.available_features.add("gnuplot")
 
 # The sanitizer build (-DFTC_SANITIZE=ON, test.sh's build-san): the fuzzers
 # exist (`REQUIRES: fuzzers`; `UNSUPPORTED: sanitizers` for a test of the
