@@ -408,8 +408,9 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
     auto *rng = static_cast<int64_t *>(state->pointers[m.rng]);
     // The micro-batches of one update (ftc_accumulate_grad) draw masks of
     // their own: the seed moved by the micro-batch's number (0 for the
-    // first, whose masks are ftc_step's).
-    rng[0] = static_cast<int64_t>(state->seed + 0x9e3779b97f4a7c15ull * state->microBatches);
+    // first, whose masks are ftc_step's). Other entries are not moved.
+    uint64_t micro = entry == ftc_entry_accumulate ? static_cast<uint64_t>(state->microBatches) : 0;
+    rng[0] = static_cast<int64_t>(state->seed + 0x9e3779b97f4a7c15ull * micro);
     rng[1] = stepCount(m, *state) + 1;
     rng[2] = state->training ? 1 : 0;
   }

@@ -970,9 +970,7 @@ int main(int argc, char **argv) {
   // The learning rate: the compiled one, or a schedule set before each step.
   std::optional<Schedule> schedule;
   if (o.schedules()) {
-    auto setLr = api.need(api.ftc_set_lr, "ftc_set_lr",
-                          o.lrSchedule.empty() ? "--lr" : "--lr-schedule");
-    (void)setLr;
+    api.need(api.ftc_set_lr, "ftc_set_lr", o.lrSchedule.empty() ? "--lr" : "--lr-schedule");
     Schedule s;
     if (!o.lrSchedule.empty())
       parseScheduleKind(o.lrSchedule, s.kind);
