@@ -12,6 +12,8 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
@@ -104,13 +106,17 @@ void buildLowering(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasse
   pm.addNestedPass<func::FuncOp>(ftc::createConvertTrainToLinalg());
 }
 
+bool isCuda(const ftc::PipelineOptions &options) { return options.target == "cuda"; }
+
 void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, CheckedPasses &) {
   // The matrix products, packed, tiled and vectorized for the CPU's vector
   // registers; before elementwise fusion, which would fold reshapes into
   // them and give them several m or n dimensions.
-  ftc::CpuTileContractionsOptions tiles;
-  tiles.isa = options.cpuIsa.empty() ? ftc::cpu::hostIsa() : std::string(options.cpuIsa);
-  pm.addNestedPass<func::FuncOp>(ftc::createCpuTileContractions(tiles));
+  if (!isCuda(options)) {
+    ftc::CpuTileContractionsOptions tiles;
+    tiles.isa = options.cpuIsa.empty() ? ftc::cpu::hostIsa() : std::string(options.cpuIsa);
+    pm.addNestedPass<func::FuncOp>(ftc::createCpuTileContractions(tiles));
+  }
   // Upstream elementwise ops a model used on tensors (arith.addf, math.exp),
   // as linalg ops on their elements: the math below applies to those too
   // (upstream's approximations assume scalars or vectors).
@@ -123,6 +129,9 @@ void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, Checked
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());
+  // On the GPU, each op is mapped to a kernel after bufferization.
+  if (isCuda(options))
+    return;
   // What is left, in parallel blocks with its producers fused: one pass
   // over memory per row of a softmax, layer norm or cross-entropy.
   // No canonicalization between it and bufferization: it would drop the
@@ -135,7 +144,7 @@ void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, Checked
   pm.addNestedPass<func::FuncOp>(ftc::createUnshareDestinations());
 }
 
-void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
+void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &options, CheckedPasses &) {
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
@@ -147,6 +156,10 @@ void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPass
   // Each buffer freed right after its last use: the lifetimes the memory
   // plan packs.
   pm.addNestedPass<func::FuncOp>(bufferization::createOptimizeAllocationLivenessPass());
+  // On the GPU: every op on buffers in a kernel (gpu.launch), before the
+  // memory plan places the scalars the kernels pass on.
+  if (isCuda(options))
+    pm.addPass(ftc::createGpuMapLoops());
 }
 
 void buildMemoryPlan(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
@@ -154,7 +167,54 @@ void buildMemoryPlan(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPas
   pm.addPass(ftc::createPlanMemory());
 }
 
-void buildLlvm(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
+/// The CUDA target's last stage: the kernels outlined into one module,
+/// compiled to PTX (or a cubin), the host code to LLVM with the launches
+/// bound to the runtime.
+void buildCudaLlvm(OpPassManager &pm, const ftc::PipelineOptions &options) {
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(ftc::createGpuMergeKernels());
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.cudaChip;
+  target.features = options.cudaFeatures;
+  target.optLevel = 3;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createLowerAffinePass());
+  kernels.addPass(memref::createExpandStridedMetadataPass());
+  kernels.addPass(createLowerAffinePass());
+  kernels.addPass(createSCFToControlFlowPass());
+  ConvertGpuOpsToNVVMOpsOptions nvvm;
+  nvvm.useBarePtrCallConv = true;
+  kernels.addPass(createConvertGpuOpsToNVVMOps(nvvm));
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = options.cudaFormat;
+  binary.toolkitPath = options.cudaToolkit;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+  // The host code: views of the state's buffers and launches.
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  ConvertFuncToLLVMPassOptions funcToLLVM;
+  funcToLLVM.useBarePtrCallConv = true;
+  pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  GpuToLLVMConversionPassOptions launches;
+  launches.hostBarePtrCallConv = true;
+  launches.kernelBarePtrCallConv = true;
+  pm.addPass(createGpuToLLVMConversionPass(launches));
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(ftc::createGpuBindLaunches());
+  pm.addPass(ftc::createEmitEntryPoints());
+}
+
+void buildLlvm(OpPassManager &pm, const ftc::PipelineOptions &options, CheckedPasses &) {
+  if (isCuda(options))
+    return buildCudaLlvm(pm, options);
   // The products' parallel blocks: scf.forall as scf.parallel, run on
   // OpenMP threads once outlined (below).
   pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
@@ -216,7 +276,10 @@ const StageDefinition kStages[] = {
     {{"after-tiling",
       "products packed, tiled and vectorized; the rest fused into parallel blocks"},
      buildTiling},
-    {{"after-bufferize", "buffers (memrefs), each freed after its last use"}, buildBufferize},
+    {{"after-bufferize",
+      "buffers (memrefs), each freed after its last use; cuda: each op in a kernel "
+      "(gpu.launch)"},
+     buildBufferize},
     {{"after-memory-plan", "every temporary at an offset of one workspace (ftc.memory)"},
      buildMemoryPlan},
     {{"llvm", "the LLVM dialect, with the C ABI's entry points (ftc --emit=mlir)"}, buildLlvm},
@@ -367,6 +430,11 @@ void ftc::copyPassOptions(const PipelineOptions &from, PipelineOptions &to) {
   to.rematOptions = from.rematOptions.getValue();
   to.checkNumerics = from.checkNumerics.getValue();
   to.cpuIsa = from.cpuIsa.getValue();
+  to.target = from.target.getValue();
+  to.cudaChip = from.cudaChip.getValue();
+  to.cudaFeatures = from.cudaFeatures.getValue();
+  to.cudaFormat = from.cudaFormat.getValue();
+  to.cudaToolkit = from.cudaToolkit.getValue();
 }
 
 namespace {

@@ -12,6 +12,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void ftc::registerAllFtcDialects(mlir::DialectRegistry &registry) {
   registry.insert<train::TrainDialect>();
@@ -19,6 +20,8 @@ void ftc::registerAllFtcDialects(mlir::DialectRegistry &registry) {
   remat::registerBufferizationModels(registry);
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // gpu-module-to-binary translates the kernels (NVVM) to LLVM IR.
+  mlir::registerAllGPUToLLVMIRTranslations(registry);
 }
 
 void ftc::registerAllFtcPasses() {

@@ -28,6 +28,7 @@
 #include "ftc.h"
 
 #include "Checkpoint.h"
+#include "Cuda.h"
 #include "Model.h"
 #include "Quantize.h"
 #include "Safetensors.h"
@@ -340,6 +341,10 @@ ftc_status ftc_check_save(const char *kind, const char *path) {
 ftc_status ftc_save_adapters(const ftc_state *state, const char *dir) {
   if (ftc_status status = checkState(state); status != FTC_OK)
     return status;
+  // The host's copy of every buffer, current.
+  if (ftc_status status = cuda::hostAccessAll(*state, /*write=*/false);
+      status != FTC_OK)
+    return status;
   if (!dir)
     return fail(FTC_ERROR_ARGUMENT, "the directory is null");
   const Model &m = model();
@@ -372,6 +377,10 @@ ftc_status ftc_save_adapters(const ftc_state *state, const char *dir) {
 
 ftc_status ftc_load_adapters(ftc_state *state, const char *dir) {
   if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  // The host's copy of every buffer, current (and newer once written).
+  if (ftc_status status = cuda::hostAccessAll(*state, /*write=*/true);
+      status != FTC_OK)
     return status;
   if (!dir)
     return fail(FTC_ERROR_ARGUMENT, "the directory is null");
@@ -477,6 +486,10 @@ ftc_status ftc_load_adapters(ftc_state *state, const char *dir) {
 
 ftc_status ftc_save_merged(const ftc_state *state, const char *path) {
   if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  // The host's copy of every buffer, current.
+  if (ftc_status status = cuda::hostAccessAll(*state, /*write=*/false);
+      status != FTC_OK)
     return status;
   if (!path)
     return fail(FTC_ERROR_ARGUMENT, "the path is null");

@@ -11,6 +11,7 @@
 
 #include "Checkpoint.h"
 
+#include "Cuda.h"
 #include "Model.h"
 
 #include <cstring>
@@ -140,6 +141,10 @@ extern "C" {
 ftc_status ftc_save(const ftc_state *state, const char *path) {
   if (ftc_status status = checkState(state); status != FTC_OK)
     return status;
+  // The host's copy of every buffer, current.
+  if (ftc_status status = cuda::hostAccessAll(*state, /*write=*/false);
+      status != FTC_OK)
+    return status;
   if (!path)
     return fail(FTC_ERROR_ARGUMENT, "the path is null");
   const Model &m = model();
@@ -171,6 +176,10 @@ ftc_status ftc_save(const ftc_state *state, const char *path) {
 
 ftc_status ftc_load(ftc_state *state, const char *path) {
   if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  // The host's copy of every buffer, current (and newer once written).
+  if (ftc_status status = cuda::hostAccessAll(*state, /*write=*/true);
+      status != FTC_OK)
     return status;
   if (!path)
     return fail(FTC_ERROR_ARGUMENT, "the path is null");
@@ -305,6 +314,10 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
 
 ftc_status ftc_load_partial(ftc_state *state, const char *path) {
   if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  // The host's copy of every buffer, current (and newer once written).
+  if (ftc_status status = cuda::hostAccessAll(*state, /*write=*/true);
+      status != FTC_OK)
     return status;
   if (!path)
     return fail(FTC_ERROR_ARGUMENT, "the path is null");

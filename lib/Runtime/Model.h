@@ -116,6 +116,18 @@ void resetStates(const Model &m, ftc_state &state);
 /// Sets the calling thread's last error and returns `status`.
 ftc_status fail(ftc_status status, std::string message);
 
+namespace cuda {
+struct Device;
+}
+/// A state's buffers on the GPU (a step.so compiled for CUDA), or null.
+struct DeviceRef {
+  cuda::Device *ptr = nullptr;
+  DeviceRef() = default;
+  DeviceRef(const DeviceRef &) = delete;
+  DeviceRef &operator=(const DeviceRef &) = delete;
+  ~DeviceRef();
+};
+
 /// ftc_state's first word.
 inline constexpr uint64_t kStateMagic = 0x6674632d73746174; // "ftc-stat"
 
@@ -145,7 +157,10 @@ struct ftc_state {
     ~Arena();
   };
   Arena arena;
+  /// The host's copy of every buffer (for a CUDA step.so, the mirror of
+  /// the device's: see Cuda.h).
   std::vector<void *> pointers;
+  ftc::runtime::DeviceRef device; // declared after the arena: freed first
   uint64_t seed = 0;
   int64_t skipped = 0; // steps whose update a non-finite gradient skipped
   int64_t microBatches = 0; // ftc_accumulate_grad calls since the last apply

@@ -11,6 +11,7 @@
 
 #include "ftc.h"
 
+#include "Cuda.h"
 #include "Model.h"
 #include "Quantize.h"
 
@@ -168,18 +169,23 @@ void storeLogical(const Model &m, ftc_state &state, int index, const float *valu
 }
 
 int64_t stepCount(const Model &m, const ftc_state &state) {
-  return m.step < 0 ? 0 : *static_cast<const int64_t *>(state.pointers[m.step]);
+  if (m.step < 0 || cuda::hostRead(state, m.step) != FTC_OK)
+    return 0;
+  return *static_cast<const int64_t *>(state.pointers[m.step]);
 }
 
 void setStepCount(const Model &m, ftc_state &state, int64_t steps) {
-  if (m.step >= 0)
+  if (m.step >= 0) {
     *static_cast<int64_t *>(state.pointers[m.step]) = steps;
+    cuda::hostWrote(state, m.step);
+  }
 }
 
 void resetStates(const Model &m, ftc_state &state) {
   for (int s : m.states) {
     const Buffer &b = m.buffers[s];
     storeElement(b.dtype, state.pointers[s], 0, b.init.a);
+    cuda::hostWrote(state, s);
   }
   state.skipped = 0;
 }
@@ -287,7 +293,7 @@ namespace {
 /// Every buffer but the inputs at a 64-byte aligned offset of one arena:
 /// fresh zero pages from the kernel, faulted in now (MAP_POPULATE), so that
 /// the process grows by the plan when the state is made and not later.
-void mapArena(const Model &m, ftc_state &state) {
+std::vector<size_t> mapArena(const Model &m, ftc_state &state) {
   std::vector<size_t> offsets(m.buffers.size(), 0);
   size_t end = 0;
   for (size_t i = 0; i < m.buffers.size(); ++i) {
@@ -307,6 +313,7 @@ void mapArena(const Model &m, ftc_state &state) {
   for (size_t i = 0; i < m.buffers.size(); ++i)
     if (m.buffers[i].kind != "input")
       state.pointers[i] = static_cast<char *>(base) + offsets[i];
+  return offsets;
 }
 
 } // namespace
@@ -393,10 +400,14 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
   if (takesInputs && !inputs && !m.inputs.empty())
     return fail(FTC_ERROR_ARGUMENT, "inputs is null");
   // Every input checked before any is bound: a failed call changes nothing.
+  // (Inputs in GPU memory are not read here: their range is the caller's
+  // to check.)
   for (size_t i = 0; takesInputs && i < m.inputs.size(); ++i) {
     const Buffer &b = m.buffers[m.inputs[i]];
     if (!inputs[i])
       return fail(FTC_ERROR_ARGUMENT, "input '" + b.name + "' is null");
+    if (cuda::isDevicePointer(*state, inputs[i]))
+      continue;
     if (std::string error = checkRange(b, inputs[i]); !error.empty())
       return fail(FTC_ERROR_ARGUMENT, error);
   }
@@ -413,11 +424,20 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
     rng[0] = static_cast<int64_t>(state->seed + 0x9e3779b97f4a7c15ull * micro);
     rng[1] = stepCount(m, *state) + 1;
     rng[2] = state->training ? 1 : 0;
+    cuda::hostWrote(*state, m.rng);
   }
-  entry(state->pointers.data());
+  ftc_status status = cuda::beforeEntry(*state, inputs, takesInputs);
+  if (status == FTC_OK) {
+    entry(cuda::entryPointers(*state));
+    status = cuda::afterEntry(*state, name);
+  }
   for (int i : m.inputs)
     state->pointers[i] = nullptr;
+  if (status != FTC_OK)
+    return status;
   if (m.numerics >= 0) {
+    if (ftc_status read = cuda::hostRead(*state, m.numerics); read != FTC_OK)
+      return read;
     int64_t first = *static_cast<const int64_t *>(state->pointers[m.numerics]);
     if (first != 0) {
       std::string what = first > 0 && first <= static_cast<int64_t>(m.checks.size())
@@ -429,6 +449,8 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
     }
   }
   if (loss) {
+    if (ftc_status read = cuda::hostRead(*state, m.loss); read != FTC_OK)
+      return read;
     const Buffer &l = m.buffers[m.loss];
     const void *p = state->pointers[m.loss];
     *loss = l.dtype == FTC_F64 ? *static_cast<const double *>(p)
@@ -467,6 +489,8 @@ const void *ftc_output_data(ftc_state *state, int32_t index) {
   if (index < 0 || index >= static_cast<int32_t>(m.outputs.size()))
     return fail(FTC_ERROR_ARGUMENT, "output index " + std::to_string(index) + " is out of range"),
            nullptr;
+  if (cuda::hostRead(*state, m.outputs[index]) != FTC_OK)
+    return nullptr;
   return state->pointers[m.outputs[index]];
 }
 
@@ -475,7 +499,8 @@ void ftc_reset_optimizer(ftc_state *state) {
     return;
   const Model &m = model();
   for (int s : m.slots)
-    std::memset(state->pointers[s], 0, m.buffers[s].bytes());
+    if (cuda::zero(*state, s) != FTC_OK)
+      return;
   resetStates(m, *state);
 }
 
@@ -516,7 +541,7 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
     state->model = ftc_model_json;
     state->seed = seed;
     state->pointers.assign(m.buffers.size(), nullptr); // inputs: borrowed per call
-    mapArena(m, *state);
+    std::vector<size_t> offsets = mapArena(m, *state);
     for (size_t i = 0; i < m.buffers.size(); ++i) {
       const Buffer &b = m.buffers[i];
       if (b.kind == "param" && b.storage.empty())
@@ -539,6 +564,12 @@ ftc_status ftc_create(uint64_t seed, ftc_state **out) {
       storeLogical(m, *state, p, values.data());
     }
     deriveInitial(m, *state, [](int) { return true; });
+    // A CUDA step.so: the buffers on the GPU, the values drawn here copied
+    // up before the first step.
+    if (cuda::compiledForCuda())
+      if (ftc_status status = cuda::open(*state, state->arena.bytes, offsets.data());
+          status != FTC_OK)
+        return status;
     *out = state.release();
     return FTC_OK;
   } catch (const std::bad_alloc &) {
@@ -586,7 +617,8 @@ ftc_status ftc_zero_grad(ftc_state *state) {
   const Model &m = model();
   for (int g : m.gradOf)
     if (g >= 0)
-      std::memset(state->pointers[g], 0, m.buffers[g].bytes());
+      if (ftc_status status = cuda::zero(*state, g); status != FTC_OK)
+        return status;
   state->microBatches = 0;
   return FTC_OK;
 }
@@ -609,6 +641,7 @@ ftc_status ftc_apply(ftc_state *state, double grad_scale) {
     return fail(FTC_ERROR_ARGUMENT,
                 "the gradients' factor must be finite, got " + std::to_string(grad_scale));
   *static_cast<double *>(state->pointers[m.gradScale]) = grad_scale;
+  cuda::hostWrote(*state, m.gradScale);
   int64_t before = stepCount(m, *state);
   // No inputs: the entry reads the gradient buffers.
   ftc_status status = run(state, ftc_entry_apply, "apply", nullptr, nullptr,
@@ -628,6 +661,10 @@ void *ftc_param_data(ftc_state *state, int32_t index) {
     return fail(FTC_ERROR_ARGUMENT,
                 "parameter index " + std::to_string(index) + " is out of range"),
            nullptr;
+  // The caller may write the parameter: the host's copy is the newer.
+  if (cuda::hostRead(*state, m.params[index]) != FTC_OK)
+    return nullptr;
+  cuda::hostWrote(*state, m.params[index]);
   return state->pointers[m.params[index]];
 }
 
@@ -643,6 +680,8 @@ const void *ftc_grad_data(ftc_state *state, int32_t index) {
     return fail(FTC_ERROR_ARGUMENT, "parameter '" + m.buffers[m.params[index]].name +
                                         "' is not trained: it has no gradient"),
            nullptr;
+  if (cuda::hostRead(*state, m.gradOf[index]) != FTC_OK)
+    return nullptr;
   return state->pointers[m.gradOf[index]];
 }
 
@@ -652,7 +691,8 @@ int64_t ftc_step_count(const ftc_state *state) {
 
 double ftc_loss_scale(const ftc_state *state) {
   const Model &m = model();
-  if (checkState(state) != FTC_OK || m.lossScale < 0)
+  if (checkState(state) != FTC_OK || m.lossScale < 0 ||
+      cuda::hostRead(*state, m.lossScale) != FTC_OK)
     return 0.0;
   return *static_cast<const float *>(state->pointers[m.lossScale]);
 }
@@ -668,6 +708,7 @@ ftc_status ftc_set_lr(ftc_state *state, double lr) {
     return fail(FTC_ERROR_ARGUMENT, "the learning rate must be a finite number >= 0, got " +
                                         std::to_string(lr));
   *static_cast<double *>(state->pointers[m.lr]) = lr;
+  cuda::hostWrote(*state, m.lr);
   return FTC_OK;
 }
 
@@ -680,7 +721,8 @@ double ftc_get_lr(const ftc_state *state) {
 
 double ftc_grad_norm(const ftc_state *state) {
   const Model &m = model();
-  if (checkState(state) != FTC_OK || m.gradNorm < 0)
+  if (checkState(state) != FTC_OK || m.gradNorm < 0 ||
+      cuda::hostRead(*state, m.gradNorm) != FTC_OK)
     return -1.0;
   return *static_cast<const double *>(state->pointers[m.gradNorm]);
 }

@@ -43,8 +43,11 @@ typedef enum ftc_status {
   FTC_ERROR_MISMATCH = 4, /* a checkpoint does not fit this model */
   FTC_ERROR_MEMORY = 5,   /* out of memory */
   FTC_ERROR_UNSUPPORTED = 6, /* the step.so was compiled without this entry */
-  FTC_ERROR_NUMERICS = 7     /* an op made an inf or a NaN (a step compiled with
+  FTC_ERROR_NUMERICS = 7,    /* an op made an inf or a NaN (a step compiled with
                                 `ftc --check-numerics`; the state is unchanged) */
+  FTC_ERROR_DEVICE = 8       /* a step.so compiled for CUDA found no usable GPU (no
+                                driver, no device, kernels it cannot load), or the
+                                GPU failed a step */
 } ftc_status;
 
 typedef enum ftc_dtype {

@@ -15,6 +15,7 @@
 
 #include "ftc/Codegen/CpuCodegen.h"
 #include "ftc/Codegen/CpuTiles.h"
+#include "ftc/Codegen/CudaRuntimeAbi.h"
 #include "ftc/Dialect/Train/IR/TrainModel.h"
 #include "ftc/Pipelines/Pipelines.h"
 #include "ftc/Registration/InitAll.h"
@@ -23,6 +24,7 @@
 #include "ftc/Transforms/Passes.h"
 #include "ftc/Transforms/Remat.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -54,15 +56,33 @@ cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"), cl::cat
 cl::opt<std::string> outputFile("o", cl::desc("Output file (default: step.so, or "
                                               "stdout for --emit=mlir|llvm and --stop-after)"),
                                 cl::value_desc("path"), cl::cat(category));
-cl::opt<std::string> target("target", cl::desc("cpu (cuda is not implemented yet)"),
+cl::opt<std::string> target("target",
+                            cl::desc("cpu (this host's, or --mcpu's) or cuda (an NVIDIA GPU, "
+                                     "--cuda-arch; the host code for this host)"),
                             cl::init("cpu"), cl::cat(category));
-enum class Emit { Mlir, Llvm, Obj, So };
+enum class Emit { Mlir, Llvm, Obj, So, Ptx };
 cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::So),
                    cl::values(clEnumValN(Emit::Mlir, "mlir", "the LLVM-dialect module"),
                               clEnumValN(Emit::Llvm, "llvm", "optimized LLVM IR"),
                               clEnumValN(Emit::Obj, "obj", "an object file"),
-                              clEnumValN(Emit::So, "so", "the shared library")),
+                              clEnumValN(Emit::So, "so", "the shared library"),
+                              clEnumValN(Emit::Ptx, "ptx",
+                                         "the kernels' PTX (--target=cuda)")),
                    cl::cat(category));
+cl::opt<std::string> cudaArch("cuda-arch",
+                              cl::desc("The NVIDIA GPU the kernels are compiled for "
+                                       "(--target=cuda; default: sm_90, H100/H200)"),
+                              cl::init("sm_90"), cl::cat(category));
+cl::opt<std::string> cudaToolkit(
+    "cuda-toolkit",
+    cl::desc("The CUDA toolkit: its ptxas compiles the kernels to a cubin, its libdevice "
+             "gives them math functions (default: $CUDA_HOME, else /usr/local/cuda); "
+             "without ptxas, step.so embeds PTX, which the driver compiles when loading"),
+    cl::cat(category));
+cl::opt<bool> cudaPtxOnly("cuda-ptx-only",
+                          cl::desc("Embed PTX in step.so even where ptxas could make a "
+                                   "cubin (the driver compiles it when a state is created)"),
+                          cl::cat(category));
 cl::opt<std::string> mcpu("mcpu", cl::desc("Target CPU (default: this host's, with "
                                            "its features)"),
                           cl::cat(category));
@@ -661,8 +681,20 @@ int main(int argc, char **argv) {
   }
   if (inputFile.empty())
     return error("no input file (ftc MODEL.mlir -o step.so; ftc --help)");
-  if (target != "cpu")
-    return error("--target=" + target + " is not supported yet; use --target=cpu");
+  if (target != "cpu" && target != "cuda")
+    return error("--target: expected cpu or cuda, got '" + target + "'");
+  const bool cuda = target == "cuda";
+  if (!cuda && emit == Emit::Ptx)
+    return error("--emit=ptx writes the kernels of --target=cuda");
+  if (!cuda && (cudaArch.getNumOccurrences() || cudaToolkit.getNumOccurrences() ||
+                cudaPtxOnly.getNumOccurrences()))
+    return error("--cuda-arch, --cuda-toolkit and --cuda-ptx-only configure --target=cuda");
+  if (cuda && (bf16Dot.getNumOccurrences() || cpuTiles.getNumOccurrences()))
+    return error(std::string(bf16Dot.getNumOccurrences() ? "--bf16-dot" : "--cpu-tiles") +
+                 " configures the CPU's matrix products; it does not go with --target=cuda");
+  if (cuda && !StringRef(cudaArch).starts_with("sm_"))
+    return error("--cuda-arch: expected an NVIDIA architecture as sm_90, got '" + cudaArch +
+                 "'");
 
   // The range of stages, and the flags that configure stages outside it.
   const unsigned input = *ftc::lookupStage("input"), end = *ftc::lookupStage("llvm");
@@ -720,7 +752,8 @@ int main(int argc, char **argv) {
     insertions.push_back({*index, pipeline.str()});
   }
   if (outputFile.empty())
-    outputFile = (emit == Emit::Mlir || emit == Emit::Llvm || stopAfter.getNumOccurrences())
+    outputFile = (emit == Emit::Mlir || emit == Emit::Llvm || emit == Emit::Ptx ||
+                  stopAfter.getNumOccurrences())
                      ? "-"
                      : "step.so";
 
@@ -776,6 +809,27 @@ int main(int argc, char **argv) {
   }
   options.rematOptions = "policy=" + rematPolicy;
   options.checkNumerics = checkNumerics;
+  if (cuda) {
+    options.target = "cuda";
+    options.cudaChip = cudaArch.getValue();
+    std::string toolkit = cudaToolkit;
+    if (toolkit.empty())
+      if (const char *home = std::getenv("CUDA_HOME"))
+        toolkit = home;
+    if (toolkit.empty())
+      toolkit = "/usr/local/cuda";
+    if (cudaToolkit.getNumOccurrences() && !llvm::sys::fs::is_directory(toolkit))
+      return error("--cuda-toolkit: '" + toolkit + "' is not a directory");
+    options.cudaToolkit = toolkit;
+    // A cubin where ptxas is there to make one (and PTX is not what is
+    // asked for): no compile when a state is created.
+    llvm::SmallString<128> ptxas(toolkit);
+    llvm::sys::path::append(ptxas, "bin", "ptxas");
+    options.cudaFormat = !cudaPtxOnly && emit != Emit::Ptx &&
+                                 llvm::sys::fs::can_execute(ptxas)
+                             ? "bin"
+                             : "isa";
+  }
   // The tiles follow the CPU the code is compiled for (--mcpu, else this
   // host), and --dump-pipeline names them, so a replay needs no host.
   if (bf16Dot && !ftc::hasCpuFeature(**tm, "avx512bf16"))
@@ -911,6 +965,19 @@ int main(int argc, char **argv) {
     if (!out)
       return error(message);
     module->print(out->os(), OpPrintingFlags().enableDebugInfo(true, /*prettyForm=*/false));
+    out->keep();
+    return 0;
+  }
+
+  if (emit == Emit::Ptx) {
+    auto image = module->lookupSymbol<LLVM::GlobalOp>(ftc::cuda::kImageSymbol);
+    auto text = image ? dyn_cast_or_null<StringAttr>(image.getValueOrNull()) : nullptr;
+    if (!text)
+      return error("the compiled module holds no kernels");
+    auto out = openOutputFile(outputFile, &message);
+    if (!out)
+      return error(message);
+    out->os() << text.getValue().drop_back(); // the NUL the runtime reads to
     out->keep();
     return 0;
   }

@@ -62,6 +62,28 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Vector instruction set the CPU code is tiled for: avx512bf16, "
                      "avx512, avx2 or generic (default: this host's)"),
       llvm::cl::init("")};
+  // The target of code generation, and for cuda the GPU's.
+  Option<std::string> target{
+      *this, "target",
+      llvm::cl::desc("cpu or cuda (default: cpu)"), llvm::cl::init("cpu")};
+  Option<std::string> cudaChip{
+      *this, "cuda-chip",
+      llvm::cl::desc("The NVIDIA GPU the kernels are compiled for (default: sm_90)"),
+      llvm::cl::init("sm_90")};
+  Option<std::string> cudaFeatures{
+      *this, "cuda-features",
+      llvm::cl::desc("The PTX ISA version, as an NVPTX feature (default: +ptx78)"),
+      llvm::cl::init("+ptx78")};
+  Option<std::string> cudaFormat{
+      *this, "cuda-format",
+      llvm::cl::desc("What step.so embeds: isa (PTX, compiled by the driver when "
+                     "loaded) or bin (a cubin, compiled by ptxas from cuda-toolkit)"),
+      llvm::cl::init("isa")};
+  Option<std::string> cudaToolkit{
+      *this, "cuda-toolkit",
+      llvm::cl::desc("The CUDA toolkit whose ptxas makes cubins and whose libdevice "
+                     "the kernels link (default: /usr/local/cuda)"),
+      llvm::cl::init("/usr/local/cuda")};
   // A part of the pipeline, by stage (getStages): `ftc-cpu{start-at=after-autodiff}`.
   Option<std::string> startAt{
       *this, "start-at",

@@ -620,4 +620,69 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
                            "::mlir::x86vector::X86VectorDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// CUDA
+//===----------------------------------------------------------------------===//
+
+def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
+  let summary = "Runs every op of a step on buffers in a GPU kernel (gpu.launch)";
+  let description = [{
+    Runs after bufferization, before the memory plan (which then places the
+    scalars it spills). Each linalg op (and `memref.copy`) becomes loops,
+    its parallel dimensions outermost; each top-level `scf.parallel` a
+    `gpu.launch` over its flattened iteration space (one iteration per
+    thread, `threads-per-block` threads per block, the innermost dimension
+    fastest, a guard for the last block); a run of other ops that touch
+    memory (serial loops, the optimizer's scalar code) a single-thread
+    launch, whose scalars later kernels read through one-element buffers.
+    A serial `scf.for` around parallel loops stays on the host. Views are
+    cloned into the kernels that use them: kernels take whole buffers. The
+    module becomes a `gpu.container_module` for `gpu-kernel-outlining`.
+
+    ```mlir
+    // scf.parallel (%i, %j) = (%c0, %c0) to (%c128, %c10) step (%c1, %c1) {...}
+    gpu.launch blocks(%bx, %by, %bz) in (%gx = %c5, ...) threads(%tx, %ty, %tz) in (%nx = %c256, ...) {
+      // %lin = %bx * 256 + %tx; if %lin < 1280: %i = %lin / 10, %j = %lin % 10
+    }
+    ```
+  }];
+  let options = [
+    Option<"threadsPerBlock", "threads-per-block", "int64_t", /*default=*/"256",
+           "threads of a block of a parallel kernel">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def GpuMergeKernels : Pass<"ftc-gpu-merge-kernels", "::mlir::ModuleOp"> {
+  let summary = "Moves the outlined kernels into one gpu.module, each distinct one once";
+  let description = [{
+    Runs after `gpu-kernel-outlining`, which makes one `gpu.module` per
+    launch. Every kernel moves into one module, `@ftc_kernels`, and a kernel
+    whose body and attributes equal an earlier one's (the same op in every
+    layer of a model) is dropped for that one; the launches are renamed. One
+    module is compiled to PTX and loaded by the runtime.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def GpuBindLaunches : Pass<"ftc-gpu-bind-launches", "::mlir::ModuleOp"> {
+  let summary = "Binds kernel launches and the kernels' binary to the runtime in step.so";
+  let description = [{
+    Runs after `gpu-module-to-binary` and `gpu-to-llvm`. The `gpu.binary`
+    becomes constant globals (`ftcrt_cuda_image`, its size and format, and
+    `ftcrt_cuda_kernels`, the kernels' names by number), and each
+    `gpu.launch_func` a call to `ftcrt_cuda_launch(kernel, grid, block,
+    shared bytes, args)` with its arguments in a stack struct allocated in
+    the function's entry block (see `ftc/Codegen/CudaRuntimeAbi.h`). The
+    runtime loads the module once per state with the driver API and
+    launches on the state's stream; upstream's translation would load and
+    unload the module and synchronize a new stream around every launch.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // FTC_TRANSFORMS_PASSES_TD

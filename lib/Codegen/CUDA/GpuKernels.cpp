@@ -1,0 +1,219 @@
+//===- GpuKernels.cpp - The kernels in one module, launched by the runtime ===//
+//
+// Two passes around upstream's kernel lowering:
+//
+//   ftc-gpu-merge-kernels   after gpu-kernel-outlining (one gpu.module per
+//                           launch): one gpu.module, each distinct kernel
+//                           once (the same op in every layer of a model is
+//                           one kernel), so that one PTX module is compiled
+//                           and loaded.
+//   ftc-gpu-bind-launches   after gpu-to-llvm: each gpu.launch_func becomes
+//                           a call to the runtime in step.so, which loaded
+//                           the module with the driver API; the binary a
+//                           global the runtime reads.
+//
+// Upstream translates gpu.launch_func (SelectObjectAttr) into calls to
+// `mgpuModuleLoad`, `mgpuLaunchKernel`, ... of a runtime library Debian does
+// not ship, loading and unloading the module and creating and synchronizing
+// a stream around every launch. ftc's runtime loads the module once per
+// state and launches every kernel of a step on one stream.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Codegen/CudaRuntimeAbi.h"
+#include "ftc/Transforms/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace ftc {
+#define GEN_PASS_DEF_GPUMERGEKERNELS
+#define GEN_PASS_DEF_GPUBINDLAUNCHES
+#include "ftc/Transforms/Passes.h.inc"
+} // namespace ftc
+
+using namespace mlir;
+
+namespace {
+
+struct GpuMergeKernelsPass : public ftc::impl::GpuMergeKernelsBase<GpuMergeKernelsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<gpu::GPUModuleOp> modules(module.getOps<gpu::GPUModuleOp>());
+    if (modules.empty())
+      return;
+    OpBuilder b(module.getContext());
+    b.setInsertionPoint(modules.front());
+    auto merged = gpu::GPUModuleOp::create(b, module.getLoc(), ftc::cuda::kKernelModule);
+    SymbolTable symbols(merged);
+    // Kernels by their body printed without names or locations: a
+    // kernel the same as an earlier one launches that one.
+    llvm::StringMap<StringAttr> byBody;
+    llvm::DenseMap<SymbolRefAttr, SymbolRefAttr> renamed;
+    for (gpu::GPUModuleOp from : modules) {
+      for (Operation &op : llvm::make_early_inc_range(from.getBody()->getOperations())) {
+        auto func = dyn_cast<gpu::GPUFuncOp>(op);
+        if (!func) {
+          op.emitError("only kernels (gpu.func) are expected in an outlined gpu.module");
+          return signalPassFailure();
+        }
+        std::string key;
+        {
+          llvm::raw_string_ostream os(key);
+          os << func.getFunctionType();
+          // The launch bounds outlining records (known_block_size, ...).
+          for (NamedAttribute attr : func->getAttrs())
+            if (attr.getName() != SymbolTable::getSymbolAttrName())
+              os << attr.getName().getValue() << "=" << attr.getValue();
+          for (Operation &inner : func.getBody().front())
+            inner.print(os, OpPrintingFlags().printGenericOpForm().useLocalScope());
+        }
+        SymbolRefAttr old = SymbolRefAttr::get(
+            from.getNameAttr(), {FlatSymbolRefAttr::get(func.getNameAttr())});
+        auto [it, inserted] = byBody.try_emplace(key, func.getNameAttr());
+        if (inserted) {
+          func->moveBefore(merged.getBody(), merged.getBody()->end());
+          it->second = symbols.insert(func);
+        }
+        renamed[old] = SymbolRefAttr::get(merged.getNameAttr(),
+                                          {FlatSymbolRefAttr::get(it->second)});
+      }
+      from.erase();
+    }
+    module.walk([&](gpu::LaunchFuncOp launch) {
+      launch.setKernelAttr(renamed.lookup(launch.getKernel()));
+    });
+  }
+};
+
+struct GpuBindLaunchesPass : public ftc::impl::GpuBindLaunchesBase<GpuBindLaunchesPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = module.getContext();
+    SmallVector<gpu::BinaryOp> binaries(module.getOps<gpu::BinaryOp>());
+    SmallVector<gpu::LaunchFuncOp> launches;
+    module.walk([&](gpu::LaunchFuncOp launch) { launches.push_back(launch); });
+    if (binaries.empty() && launches.empty())
+      return;
+    if (binaries.size() != 1) {
+      module.emitError() << "one gpu.binary is expected (ftc-gpu-merge-kernels), found "
+                         << binaries.size();
+      return signalPassFailure();
+    }
+    gpu::BinaryOp binary = binaries.front();
+    auto objects = binary.getObjectsAttr().getValue();
+    if (objects.size() != 1) {
+      binary.emitError("one object is expected in the binary");
+      return signalPassFailure();
+    }
+    auto object = cast<gpu::ObjectAttr>(objects.front());
+
+    OpBuilder b(ctx);
+    b.setInsertionPointToEnd(module.getBody());
+    Location loc = binary.getLoc();
+    auto i8 = IntegerType::get(ctx, 8);
+    auto i32 = IntegerType::get(ctx, 32);
+    auto i64 = IntegerType::get(ctx, 64);
+    auto ptr = LLVM::LLVMPointerType::get(ctx);
+    auto global = [&](StringRef name, StringRef bytes) {
+      std::string text = bytes.str();
+      text.push_back('\0'); // PTX is read as a C string
+      LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(i8, text.size()),
+                             /*isConstant=*/true, LLVM::Linkage::External, name,
+                             b.getStringAttr(text));
+    };
+    auto scalar = [&](StringRef name, Type type, int64_t value) {
+      LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true, LLVM::Linkage::External,
+                             name, b.getIntegerAttr(type, value));
+    };
+    global(ftc::cuda::kImageSymbol, object.getObject().getValue());
+    scalar(ftc::cuda::kImageSizeSymbol, i64,
+           static_cast<int64_t>(object.getObject().getValue().size()));
+    int32_t format = object.getFormat() == gpu::CompilationTarget::Binary
+                         ? ftc::cuda::kFormatCubin
+                         : object.getFormat() == gpu::CompilationTarget::Fatbin
+                               ? ftc::cuda::kFormatFatbin
+                               : ftc::cuda::kFormatPtx;
+    scalar(ftc::cuda::kImageFormatSymbol, i32, format);
+
+    // The kernels by number, in the order of their first launch.
+    llvm::MapVector<StringAttr, int32_t> kernels;
+    for (gpu::LaunchFuncOp launch : launches)
+      kernels.insert({launch.getKernelName(), static_cast<int32_t>(kernels.size())});
+    std::string names;
+    for (auto &[name, index] : kernels) {
+      names += name.getValue();
+      names.push_back('\0');
+    }
+    global(ftc::cuda::kKernelNamesSymbol, names);
+    scalar(ftc::cuda::kKernelCountSymbol, i32, static_cast<int64_t>(kernels.size()));
+
+    // void ftcrt_cuda_launch(i32 kernel, i64 gx, gy, gz, bx, by, bz,
+    //                        i32 shared bytes, ptr args)
+    auto launchType = LLVM::LLVMFunctionType::get(
+        LLVM::LLVMVoidType::get(ctx), {i32, i64, i64, i64, i64, i64, i64, i32, ptr});
+    auto callee = LLVM::LLVMFuncOp::create(b, loc, ftc::cuda::kLaunchSymbol, launchType);
+
+    for (gpu::LaunchFuncOp launch : launches) {
+      if (launch.getAsyncToken() || !launch.getAsyncDependencies().empty() ||
+          launch.hasClusterSize()) {
+        launch.emitError("asynchronous and cluster launches are not supported");
+        return signalPassFailure();
+      }
+      auto func = launch->getParentOfType<LLVM::LLVMFuncOp>();
+      if (!func) {
+        launch.emitError("a launch outside an LLVM function (run gpu-to-llvm first)");
+        return signalPassFailure();
+      }
+      Location at = launch.getLoc();
+      // The arguments: a struct of their values on the stack (allocated
+      // once, in the entry block) and an array of pointers to its fields,
+      // as cuLaunchKernel takes them.
+      ValueRange operands = launch.getKernelOperands();
+      SmallVector<Type> fields;
+      for (Value v : operands)
+        fields.push_back(v.getType());
+      OpBuilder entry(&func.getBody().front(), func.getBody().front().begin());
+      Value one = LLVM::ConstantOp::create(entry, at, i64, 1);
+      Value count = LLVM::ConstantOp::create(entry, at, i64, std::max<int64_t>(1, operands.size()));
+      auto structType = LLVM::LLVMStructType::getLiteral(ctx, fields);
+      Value values = LLVM::AllocaOp::create(entry, at, ptr, structType, one);
+      Value array = LLVM::AllocaOp::create(entry, at, ptr, ptr, count);
+      b.setInsertionPoint(launch);
+      for (auto [i, v] : llvm::enumerate(operands)) {
+        Value field = LLVM::GEPOp::create(
+            b, at, ptr, structType, values,
+            ArrayRef<LLVM::GEPArg>{0, static_cast<int32_t>(i)});
+        LLVM::StoreOp::create(b, at, v, field);
+        Value slot = LLVM::GEPOp::create(b, at, ptr, ptr, array,
+                                         ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
+        LLVM::StoreOp::create(b, at, field, slot);
+      }
+      auto dim = [&](Value v) -> Value {
+        if (v.getType() == i64)
+          return v;
+        return LLVM::SExtOp::create(b, at, i64, v);
+      };
+      gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
+      gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
+      Value shared = launch.getDynamicSharedMemorySize();
+      if (!shared)
+        shared = LLVM::ConstantOp::create(b, at, i32, 0);
+      Value kernel = LLVM::ConstantOp::create(
+          b, at, i32, kernels.lookup(launch.getKernelName()));
+      LLVM::CallOp::create(b, at, callee,
+                           ValueRange{kernel, dim(grid.x), dim(grid.y), dim(grid.z),
+                                      dim(block.x), dim(block.y), dim(block.z), shared,
+                                      array});
+      launch.erase();
+    }
+    binary.erase();
+    module->removeAttr(gpu::GPUDialect::getContainerModuleAttrName());
+  }
+};
+
+} // namespace

@@ -1,0 +1,375 @@
+//===- GpuMapLoops.cpp - A step on buffers as GPU kernel launches ---------===//
+//
+// After bufferization (and before the memory plan), an entry point is a
+// sequence of linalg ops on buffers, copies, and scalar code (the step
+// counter, the optimizer's bias corrections). On a GPU, the host code may
+// only launch kernels: every op that reads or writes a buffer runs in one.
+//
+//   - each linalg op becomes loops (`linalgOpToParallelLoops`), its parallel
+//     dimensions outermost (a generic is interchanged first, so that the
+//     reduction loops run inside one thread, in order: the sums are the
+//     CPU's, and a kernel needs no atomics);
+//   - each top-level `scf.parallel` becomes a `gpu.launch` over its
+//     flattened iteration space, one iteration per thread, the innermost
+//     dimension fastest (neighbouring threads touch neighbouring elements);
+//   - a run of other ops that touch memory (a serial loop, a scalar update)
+//     becomes a single-thread kernel; a scalar it computes that later
+//     kernels read goes through a one-element buffer (a "spill");
+//   - an `scf.for` around parallel loops stays on the host and launches the
+//     kernels of its body in each iteration.
+//
+// Views (subview, reshapes) are cloned into the kernels that use them, so
+// that kernels take only whole buffers of static shape: bare pointers.
+// Upstream has the pieces (linalg to loops; `gpu-map-parallel-loops` and
+// `convert-parallel-loops-to-gpu` for scf.parallel) but maps at most three
+// dimensions, needs a hand-tiled nest for threads and leaves scalar code on
+// the host; this pass maps every nest to one flat grid and moves the rest.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace ftc {
+#define GEN_PASS_DEF_GPUMAPLOOPS
+#include "ftc/Transforms/Passes.h.inc"
+} // namespace ftc
+
+using namespace mlir;
+
+namespace {
+
+/// Ops that stay on the host: they compute no values in memory.
+bool isViewLike(Operation *op) {
+  return isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
+             memref::ReinterpretCastOp, memref::CastOp>(op);
+}
+
+bool staysOnHost(Operation *op) {
+  return isa<arith::ConstantOp, memref::ViewOp, memref::AllocOp, memref::DeallocOp,
+             func::ReturnOp, gpu::LaunchOp>(op) ||
+         isViewLike(op);
+}
+
+/// linalg ops as loops whose parallel dimensions are outermost.
+LogicalResult lowerLinalg(func::FuncOp func) {
+  IRRewriter rewriter(func.getContext());
+  SmallVector<linalg::LinalgOp> ops;
+  func.walk([&](linalg::LinalgOp op) { ops.push_back(op); });
+  for (linalg::LinalgOp op : ops) {
+    rewriter.setInsertionPoint(op);
+    Operation *current = op;
+    if (auto generic = dyn_cast<linalg::GenericOp>(current)) {
+      SmallVector<unsigned> order;
+      auto iterators = generic.getIteratorTypesArray();
+      for (auto [i, kind] : llvm::enumerate(iterators))
+        if (kind == utils::IteratorType::parallel)
+          order.push_back(i);
+      for (auto [i, kind] : llvm::enumerate(iterators))
+        if (kind != utils::IteratorType::parallel)
+          order.push_back(i);
+      if (!llvm::equal(order, llvm::seq<unsigned>(0, order.size()))) {
+        FailureOr<linalg::GenericOp> swapped =
+            linalg::interchangeGenericOp(rewriter, generic, order);
+        if (failed(swapped))
+          return generic.emitError("cannot interchange its loops for the GPU");
+        current = *swapped;
+      }
+    }
+    if (failed(linalg::linalgOpToParallelLoops(rewriter, cast<linalg::LinalgOp>(current))))
+      return current->emitError("cannot lower to loops for the GPU");
+    rewriter.eraseOp(current);
+  }
+  return success();
+}
+
+/// memref.copy as linalg.copy (which becomes a parallel kernel).
+void copiesAsLinalg(func::FuncOp func) {
+  SmallVector<memref::CopyOp> copies;
+  func.walk([&](memref::CopyOp copy) { copies.push_back(copy); });
+  for (memref::CopyOp copy : copies) {
+    OpBuilder b(copy);
+    linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
+    copy.erase();
+  }
+}
+
+class Mapper {
+public:
+  Mapper(func::FuncOp func, int64_t threads) : func(func), threads(threads) {}
+
+  LogicalResult run() {
+    if (failed(mapBlock(func.getBody().front())))
+      return failure();
+    // Placeholders nothing on the host uses any more.
+    for (Operation *load : llvm::reverse(placeholders))
+      if (load->use_empty())
+        load->erase();
+    for (Operation *load : placeholders)
+      if (!load->use_empty() && load->getBlock())
+        return load->emitError("a value computed on the GPU is needed by the host code here")
+                   .attachNote((*load->getUsers().begin())->getLoc())
+               << "by " << **load->getUsers().begin();
+    return success();
+  }
+
+private:
+  func::FuncOp func;
+  int64_t threads;
+  /// The host loads standing for scalars that kernels computed: a kernel
+  /// that uses one loads the spill itself.
+  SmallVector<Operation *> placeholders;
+  llvm::DenseSet<Operation *> placeholderSet;
+
+  bool fromDevice(Value v) {
+    Operation *def = v.getDefiningOp();
+    return def && placeholderSet.contains(def);
+  }
+
+  /// Whether `op` must run on the device: it touches memory, or uses a
+  /// value computed there (by `group`, the kernel being gathered, or an
+  /// earlier one).
+  bool needsKernel(Operation *op, ArrayRef<Operation *> group) {
+    if (staysOnHost(op))
+      return false;
+    if (!isMemoryEffectFree(op) || op->getNumRegions() > 0)
+      return true;
+    return llvm::any_of(op->getOperands(), [&](Value v) {
+      return fromDevice(v) || llvm::is_contained(group, v.getDefiningOp());
+    });
+  }
+
+  static bool containsParallel(Operation *op) {
+    return op->walk([](scf::ParallelOp) { return WalkResult::interrupt(); }).wasInterrupted();
+  }
+
+  LogicalResult mapBlock(Block &block) {
+    SmallVector<Operation *> group;
+    SmallVector<Operation *> ops;
+    for (Operation &op : block)
+      ops.push_back(&op);
+    auto flush = [&]() -> LogicalResult {
+      if (group.empty())
+        return success();
+      LogicalResult result = serialKernel(group);
+      group.clear();
+      return result;
+    };
+    for (Operation *op : ops) {
+      if (auto loop = dyn_cast<scf::ParallelOp>(op); loop && loop.getNumResults() == 0 &&
+                                                     staticBounds(loop)) {
+        if (failed(flush()) || failed(parallelKernel(loop)))
+          return failure();
+        continue;
+      }
+      if (auto loop = dyn_cast<scf::ForOp>(op); loop && containsParallel(loop)) {
+        if (loop.getNumResults() != 0)
+          return loop.emitError("a loop around parallel loops that carries values "
+                                "cannot run on the host");
+        if (failed(flush()) || failed(mapBlock(*loop.getBody())))
+          return failure();
+        continue;
+      }
+      if (needsKernel(op, group))
+        group.push_back(op);
+    }
+    return flush();
+  }
+
+  static std::optional<SmallVector<int64_t>> tripCounts(scf::ParallelOp loop) {
+    SmallVector<int64_t> trips;
+    for (auto [lb, ub, step] :
+         llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+      std::optional<int64_t> l = getConstantIntValue(lb), u = getConstantIntValue(ub),
+                             s = getConstantIntValue(step);
+      if (!l || !u || !s || *s <= 0)
+        return std::nullopt;
+      trips.push_back(*u > *l ? (*u - *l + *s - 1) / *s : 0);
+    }
+    return trips;
+  }
+  static bool staticBounds(scf::ParallelOp loop) { return tripCounts(loop).has_value(); }
+
+  /// Values used inside `ops` (and their regions) but defined outside.
+  static SetVector<Value> capturedValues(ArrayRef<Operation *> ops) {
+    auto inside = [&](Value v) {
+      Operation *owner = v.getDefiningOp();
+      if (!owner)
+        owner = v.getParentBlock()->getParentOp();
+      return llvm::any_of(ops, [&](Operation *root) {
+        return root == owner || root->isProperAncestor(owner);
+      });
+    };
+    SetVector<Value> captured;
+    for (Operation *root : ops)
+      root->walk([&](Operation *op) {
+        for (Value v : op->getOperands())
+          if (!inside(v))
+            captured.insert(v);
+      });
+    return captured;
+  }
+
+  /// Maps, inside a kernel being built at `b`, what the ops use from
+  /// outside: a spilled scalar is loaded from its buffer, a view cloned
+  /// (from whole buffers), anything else captured as is.
+  void importValue(OpBuilder &b, Value v, IRMapping &map) {
+    if (map.contains(v))
+      return;
+    Operation *def = v.getDefiningOp();
+    if (def && (placeholderSet.contains(def) || isViewLike(def) ||
+                isa<arith::ConstantOp>(def))) {
+      for (Value operand : def->getOperands())
+        importValue(b, operand, map);
+      b.clone(*def, map);
+    }
+  }
+
+  gpu::LaunchOp createLaunch(OpBuilder &b, Location loc, int64_t blocks, int64_t blockThreads) {
+    auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
+    Value one = c(1);
+    auto launch = gpu::LaunchOp::create(b, loc, c(blocks), one, one, c(blockThreads), one, one);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(&launch.getBody().front());
+    gpu::TerminatorOp::create(b, loc);
+    return launch;
+  }
+
+  LogicalResult parallelKernel(scf::ParallelOp loop) {
+    SmallVector<int64_t> trips = *tripCounts(loop);
+    int64_t total = 1;
+    for (int64_t t : trips)
+      total *= t;
+    if (total == 0) {
+      loop.erase();
+      return success();
+    }
+    int64_t blockThreads = std::min<int64_t>(threads, llvm::alignTo(total, 32));
+    int64_t blocks = (total + blockThreads - 1) / blockThreads;
+    Location loc = loop.getLoc();
+    OpBuilder b(loop);
+    gpu::LaunchOp launch = createLaunch(b, loc, blocks, blockThreads);
+    b.setInsertionPointToStart(&launch.getBody().front());
+    auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
+    Value linear = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, launch.getBlockIds().x, c(blockThreads)),
+        launch.getThreadIds().x);
+    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, linear, c(total));
+    auto guard = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
+    b.setInsertionPointToStart(guard.thenBlock());
+    IRMapping map;
+    // The induction variables, the innermost dimension fastest.
+    Value rest = linear;
+    for (int64_t d = static_cast<int64_t>(trips.size()) - 1; d >= 0; --d) {
+      Value index = d == 0 ? rest : arith::RemUIOp::create(b, loc, rest, c(trips[d])).getResult();
+      if (d > 0)
+        rest = arith::DivUIOp::create(b, loc, rest, c(trips[d]));
+      int64_t lb = *getConstantIntValue(loop.getLowerBound()[d]);
+      int64_t step = *getConstantIntValue(loop.getStep()[d]);
+      Value iv = index;
+      if (step != 1)
+        iv = arith::MulIOp::create(b, loc, iv, c(step));
+      if (lb != 0)
+        iv = arith::AddIOp::create(b, loc, iv, c(lb));
+      map.map(loop.getInductionVars()[d], iv);
+    }
+    SmallVector<Operation *> body;
+    for (Operation &op : loop.getBody()->without_terminator())
+      body.push_back(&op);
+    for (Value v : capturedValues(body))
+      importValue(b, v, map);
+    for (Operation *op : body)
+      b.clone(*op, map);
+    loop.erase();
+    return success();
+  }
+
+  LogicalResult serialKernel(ArrayRef<Operation *> group) {
+    Operation *last = group.back();
+    Location loc = group.front()->getLoc();
+    OpBuilder b(last);
+    b.setInsertionPointAfter(last);
+    gpu::LaunchOp launch = createLaunch(b, loc, 1, 1);
+    OpBuilder inner(&launch.getBody().front(), launch.getBody().front().begin());
+    IRMapping map;
+    for (Value v : capturedValues(group))
+      importValue(inner, v, map);
+    llvm::DenseSet<Operation *> members(group.begin(), group.end());
+    // Scalars used after the group: stored to a spill in the kernel, read
+    // back by the kernels that use them.
+    SmallVector<std::pair<Value, Value>> spills;
+    OpBuilder entry(&func.getBody().front(), func.getBody().front().begin());
+    for (Operation *op : group) {
+      inner.clone(*op, map);
+      for (Value result : op->getResults()) {
+        bool escapes = llvm::any_of(result.getUsers(), [&](Operation *user) {
+          Operation *top = user;
+          while (top && !members.contains(top))
+            top = top->getParentOp();
+          return !top;
+        });
+        if (!escapes)
+          continue;
+        if (isa<ShapedType>(result.getType()))
+          return op->emitError("a kernel's result that is not a scalar is used after it");
+        auto type = MemRefType::get({}, result.getType());
+        Value spill = memref::AllocOp::create(entry, loc, type);
+        memref::StoreOp::create(inner, loc, map.lookup(result), spill);
+        spills.push_back({result, spill});
+      }
+    }
+    // Freed at the end (before the return): one scalar each.
+    Operation *ret = func.getBody().front().getTerminator();
+    OpBuilder atEnd(ret);
+    OpBuilder after(launch);
+    after.setInsertionPointAfter(launch);
+    for (auto [value, spill] : spills) {
+      memref::DeallocOp::create(atEnd, loc, spill);
+      auto load = memref::LoadOp::create(after, loc, spill);
+      placeholders.push_back(load);
+      placeholderSet.insert(load);
+      value.replaceUsesWithIf(load.getResult(), [&](OpOperand &use) {
+        Operation *top = use.getOwner();
+        while (top && !members.contains(top))
+          top = top->getParentOp();
+        return !top;
+      });
+    }
+    for (Operation *op : llvm::reverse(group))
+      op->erase();
+    return success();
+  }
+};
+
+struct GpuMapLoopsPass : public ftc::impl::GpuMapLoopsBase<GpuMapLoopsPass> {
+  using GpuMapLoopsBase::GpuMapLoopsBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    UnitAttr::get(module.getContext()));
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func.isExternal())
+        continue;
+      if (!func.getBody().hasOneBlock())
+        return (void)(func.emitError("a function of one block is expected"), signalPassFailure());
+      copiesAsLinalg(func);
+      if (failed(lowerLinalg(func)) || failed(Mapper(func, threadsPerBlock).run()))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace
