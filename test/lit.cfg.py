@@ -36,6 +36,17 @@ config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%examples", os.path.join(config.ftc_src_root,
                                                         "examples")))
 
+# `%fakecuda`: the stand-in NVIDIA driver (test/lib/fakecuda), for
+# FTC_LIBCUDA.
+config.substitutions.append(
+    ("%fakecuda", os.path.join(config.ftc_obj_root, "lib", "libftc_fakecuda.so")))
+# `REQUIRES: ptxas`: CUDA's PTX assembler is installed (ftc --target=cuda
+# then embeds cubins; `%ptxas` checks PTX).
+ptxas = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "ptxas")
+if os.access(ptxas, os.X_OK):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+
 # `REQUIRES: avx512bf16`: this host runs AVX512_BF16 code (vdpbf16ps), which
 # ftc emits for bf16 products when it compiles for the host.
 with open("/proc/cpuinfo") as cpuinfo:

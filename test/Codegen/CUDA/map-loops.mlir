@@ -1,0 +1,137 @@
+// RUN: ftc-opt %s --ftc-gpu-map-loops --canonicalize --split-input-file | FileCheck %s
+
+// A reduction over rows: interchanged so that the parallel dimension is the
+// grid's and each thread sums its column in order. 16 columns: one block of
+// 32 threads (a warp), the last 16 guarded off. The copy is a kernel too.
+// CHECK-LABEL: func.func @sum_rows
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
+// CHECK-DAG: %[[C16:.*]] = arith.constant 16 : index
+// CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C1]], %{{.*}} = %[[C1]], %{{.*}} = %[[C1]]) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C32]], %{{.*}} = %[[C1]], %{{.*}} = %[[C1]])
+// CHECK:   %[[IN:.*]] = arith.cmpi ult, %[[TX]], %[[C16]]
+// CHECK:   scf.if %[[IN]]
+// CHECK:     scf.for %[[K:.*]] = %{{.*}} to %[[C8]]
+// CHECK:       memref.load %arg0[%[[K]], %[[TX]]]
+// CHECK:       arith.addf
+// CHECK:       memref.store %{{.*}}, %arg1[%[[TX]]]
+// CHECK:   gpu.terminator
+// CHECK: gpu.launch
+// CHECK:   memref.load %arg1
+// CHECK:   memref.store %{{.*}}, %arg2
+// CHECK-NOT: memref.copy
+// CHECK: return
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#col = affine_map<(d0, d1) -> (d1)>
+func.func @sum_rows(%x: memref<8x16xf32>, %out: memref<16xf32>, %copy: memref<16xf32>) {
+  linalg.generic {indexing_maps = [#id, #col], iterator_types = ["reduction", "parallel"]}
+      ins(%x : memref<8x16xf32>) outs(%out : memref<16xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %acc, %a : f32
+    linalg.yield %s : f32
+  }
+  memref.copy %out, %copy : memref<16xf32> to memref<16xf32>
+  return
+}
+
+// -----
+
+// Two dimensions flattened, the inner one fastest: 30 x 100 iterations
+// from (2, 0) step (3, 1) in 12 blocks of 256 threads.
+// CHECK-LABEL: func.func @two_dims
+// CHECK-DAG: %[[C2:.*]] = arith.constant 2 : index
+// CHECK-DAG: %[[C3:.*]] = arith.constant 3 : index
+// CHECK-DAG: %[[C12:.*]] = arith.constant 12 : index
+// CHECK-DAG: %[[C100:.*]] = arith.constant 100 : index
+// CHECK-DAG: %[[C256:.*]] = arith.constant 256 : index
+// CHECK-DAG: %[[C3000:.*]] = arith.constant 3000 : index
+// CHECK: gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C12]], {{.*}} threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C256]],
+// CHECK:   %[[BASE:.*]] = arith.muli %[[BX]], %[[C256]]
+// CHECK:   %[[LIN:.*]] = arith.addi %[[BASE]], %[[TX]]
+// CHECK:   arith.cmpi ult, %[[LIN]], %[[C3000]]
+// CHECK:   %[[J:.*]] = arith.remui %[[LIN]], %[[C100]]
+// CHECK:   %[[Q:.*]] = arith.divui %[[LIN]], %[[C100]]
+// CHECK:   %[[S:.*]] = arith.muli %[[Q]], %[[C3]]
+// CHECK:   %[[I:.*]] = arith.addi %[[S]], %[[C2]]
+// CHECK:   memref.store %{{.*}}, %arg0[%[[I]], %[[J]]]
+func.func @two_dims(%x: memref<92x100xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c3 = arith.constant 3 : index
+  %c92 = arith.constant 92 : index
+  %c100 = arith.constant 100 : index
+  %cst = arith.constant 1.0 : f32
+  scf.parallel (%i, %j) = (%c2, %c0) to (%c92, %c100) step (%c3, %c1) {
+    memref.store %cst, %x[%i, %j] : memref<92x100xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Scalar code (the step counter) in a single-thread kernel; the scalar a
+// later kernel reads goes through a one-element buffer, freed at the end.
+// CHECK-LABEL: func.func @scalars
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
+// CHECK: %[[SPILL:.*]] = memref.alloc() : memref<f32>
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %[[C1]], %{{.*}} = %[[C1]], %{{.*}} = %[[C1]]) threads({{.*}}) in (%{{.*}} = %[[C1]], %{{.*}} = %[[C1]], %{{.*}} = %[[C1]])
+// CHECK:   %[[T:.*]] = memref.load %arg0[]
+// CHECK:   %[[T1:.*]] = arith.addi %[[T]]
+// CHECK:   memref.store %[[T1]], %arg0[]
+// CHECK:   %[[F:.*]] = arith.sitofp %[[T1]]
+// CHECK:   memref.store %[[F]], %[[SPILL]][]
+// CHECK: gpu.launch
+// CHECK:   scf.if
+// CHECK:     %[[G:.*]] = memref.load %[[SPILL]][]
+// CHECK:     arith.mulf %{{.*}}, %[[G]]
+// CHECK: memref.dealloc %[[SPILL]]
+// CHECK-NEXT: return
+func.func @scalars(%step: memref<i64>, %x: memref<1000xf32>) {
+  %c1 = arith.constant 1 : i64
+  %t = memref.load %step[] : memref<i64>
+  %t1 = arith.addi %t, %c1 : i64
+  memref.store %t1, %step[] : memref<i64>
+  %f = arith.sitofp %t1 : i64 to f32
+  %c0 = arith.constant 0 : index
+  %c1000 = arith.constant 1000 : index
+  %ci = arith.constant 1 : index
+  scf.parallel (%i) = (%c0) to (%c1000) step (%ci) {
+    %v = memref.load %x[%i] : memref<1000xf32>
+    %w = arith.mulf %v, %f : f32
+    memref.store %w, %x[%i] : memref<1000xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A serial loop around a parallel one stays on the host and launches a
+// kernel per iteration; the view is made inside the kernel, which takes the
+// whole buffer.
+// CHECK-LABEL: func.func @host_loop
+// CHECK: scf.for %[[K:.*]] =
+// CHECK-NEXT: gpu.launch
+// CHECK: memref.subview %arg0[%[[K]], 0] [1, 64] [1, 1]
+// CHECK: gpu.terminator
+// CHECK-NOT: memref.subview
+// CHECK: return
+func.func @host_loop(%x: memref<4x64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c64 = arith.constant 64 : index
+  %cst = arith.constant 2.0 : f32
+  scf.for %k = %c0 to %c4 step %c1 {
+    %row = memref.subview %x[%k, 0] [1, 64] [1, 1] : memref<4x64xf32> to memref<64xf32, strided<[1], offset: ?>>
+    scf.parallel (%j) = (%c0) to (%c64) step (%c1) {
+      %v = memref.load %row[%j] : memref<64xf32, strided<[1], offset: ?>>
+      %w = arith.mulf %v, %cst : f32
+      memref.store %w, %row[%j] : memref<64xf32, strided<[1], offset: ?>>
+      scf.reduce
+    }
+  }
+  return
+}

@@ -1,0 +1,170 @@
+"""A step.so compiled for CUDA, run on the stand-in driver (see cuda-fake.test).
+
+The fake driver keeps "device" memory on the host and runs no kernel: what
+the runtime copies up must come back unchanged, every launch's arguments
+must be device memory, and a step must copy only what changed.
+"""
+import ctypes
+import os
+import sys
+
+sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/lib")
+import ftcpy  # noqa: E402
+import numpy as np  # noqa: E402
+
+cuda_so, cpu_so, fake_so, log_path, work = sys.argv[1:6]
+check = ftcpy.Checks()
+DEVICE = 8
+
+
+def log_lines():
+    with open(log_path) as f:
+        lines = f.read().splitlines()
+    open(log_path, "w").close()
+    return lines
+
+
+def batch(step, seed):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in step.inputs:
+        if np.dtype(i["dtype"]).kind == "i":
+            out[i["name"]] = rng.integers(0, i["high"], size=i["shape"]).astype(i["dtype"])
+        else:
+            out[i["name"]] = rng.random(i["shape"]).astype(i["dtype"])
+    return out
+
+
+def call(step, fn, pointers):
+    loss = ctypes.c_double()
+    status = fn(step.state, (ctypes.c_void_p * len(pointers))(*pointers), ctypes.byref(loss))
+    return status, loss.value
+
+
+def host_pointers(arrays):
+    return [a.ctypes.data for a in arrays]
+
+
+os.environ["FTC_LIBCUDA"] = fake_so
+os.environ["FAKECUDA_LOG"] = log_path
+open(log_path, "w").close()
+
+cpu = ftcpy.Step(cpu_so, seed=3)
+gpu = ftcpy.Step(cuda_so, seed=3)
+lines = log_lines()
+check("create: the module loaded as PTX, one device allocation",
+      lines.count("module ptx") == 1 and sum(l.startswith("alloc ") for l in lines) == 1,
+      str(lines))
+
+b = batch(gpu, 0)
+arrays = [np.ascontiguousarray(b[i["name"]]) for i in gpu.inputs]
+input_bytes = sorted(a.nbytes for a in arrays)
+status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(arrays))
+check("first step: FTC_OK", status == 0, gpu.error())
+lines = log_lines()
+launches = [l for l in lines if l.startswith("launch ")]
+uploaded = [int(l.split()[1]) for l in lines if l.startswith("htod ")]
+params = sum(int(np.prod(p["shape"])) * 4 for p in gpu.params)
+check(f"first step: {len(launches)} launches, each with device memory as its pointers",
+      len(launches) > 10)
+check("first step: the initial state copied up once (parameters among it), the inputs too",
+      sum(uploaded) >= params + sum(input_bytes), f"{sum(uploaded)} bytes")
+
+status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(arrays))
+lines = log_lines()
+uploaded = sorted(int(l.split()[1]) for l in lines if l.startswith("htod "))
+downloaded = sorted(int(l.split()[1]) for l in lines if l.startswith("dtoh "))
+check("second step: only the inputs and the dropout seed go up (no parameter)",
+      status == 0 and [u for u in uploaded if u > 24] == input_bytes, str(uploaded))
+check("second step: only scalars come back (the step counter, the loss)",
+      all(d <= 8 for d in downloaded) and downloaded, str(downloaded))
+check("second step: the same launches", len([l for l in lines if l.startswith("launch ")])
+      == len(launches))
+
+# The fake runs no kernel: what comes back is what went up, the initial
+# parameters, the same as the CPU step.so's from the same seed.
+same = all(np.array_equal(gpu.param(i), cpu.param(i)) for i in range(len(gpu.params)))
+check("parameters read back from the device equal the CPU's initial ones", same)
+log_lines()
+
+# Inputs already on the device are used where they are: no copy.
+fake = ctypes.CDLL(fake_so)
+fake.cuMemAlloc_v2.argtypes = [ctypes.POINTER(ctypes.c_ulonglong), ctypes.c_size_t]
+fake.cuMemcpyHtoDAsync_v2.argtypes = [ctypes.c_ulonglong, ctypes.c_void_p, ctypes.c_size_t,
+                                      ctypes.c_void_p]
+device = []
+for a in arrays:
+    p = ctypes.c_ulonglong()
+    fake.cuMemAlloc_v2(ctypes.byref(p), a.nbytes)
+    fake.cuMemcpyHtoDAsync_v2(p, a.ctypes.data, a.nbytes, None)
+    device.append(p.value)
+# (ftc_param_data above marked the parameters written: they go up first.)
+status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(arrays))
+log_lines()
+status, _ = call(gpu, gpu.lib.ftc_step, device)
+lines = log_lines()
+uploaded = sorted(int(l.split()[1]) for l in lines if l.startswith("htod "))
+check("device inputs: bound as they are (nothing copied but the dropout seed)",
+      status == 0 and all(u <= 24 for u in uploaded), str(uploaded))
+
+# Settings go up before the next step; zeroed gradients are zeroed there.
+gpu.lib.ftc_set_lr.argtypes = [ctypes.c_void_p, ctypes.c_double]
+gpu.check(gpu.lib.ftc_set_lr(gpu.state, 0.5))
+gpu.check(gpu.lib.ftc_zero_grad(gpu.state))
+status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(arrays))
+lines = log_lines()
+check("ftc_set_lr: 8 bytes copied up before the step", "htod 8" in lines)
+check("ftc_zero_grad: one device memset per gradient",
+      sum(l.startswith("memset ") for l in lines) == len(gpu.params))
+
+# A parameter written through ftc_param_data goes up, and a checkpoint
+# reads the device's copies: save, load into a new state, save again.
+w = gpu.param(0)
+w += 1.0
+expected = w.copy()
+status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(arrays))
+first = os.path.join(work, "a.safetensors")
+gpu.save(first)
+saved = ftcpy.read_safetensors(first)[gpu.params[0]["name"]]
+check("a parameter written on the host reaches the device and the checkpoint",
+      np.array_equal(saved, expected))
+other = ftcpy.Step(cuda_so, seed=9)
+other.load(first)
+status, _ = call(other, other.lib.ftc_step, host_pointers(arrays))
+second = os.path.join(work, "b.safetensors")
+other.save(second)
+log_lines()
+a, c = ftcpy.read_safetensors(first), ftcpy.read_safetensors(second)
+check("load, step, save: the parameters went up and came back",
+      all(np.array_equal(a[p["name"]], c[p["name"]]) for p in gpu.params))
+
+# Out-of-range labels are still refused before anything is launched.
+bad = [x.copy() for x in arrays]
+for x, i in zip(bad, gpu.inputs):
+    if np.dtype(i["dtype"]).kind == "i":
+        x.flat[0] = i["high"]
+status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(bad))
+lines = log_lines()
+check("a label out of range: FTC_ERROR_ARGUMENT, nothing launched",
+      status == 1 and not any(l.startswith("launch") for l in lines), gpu.error())
+
+# A launch that fails: the status, the kernel's name, the driver's words.
+os.environ["FAKECUDA_FAIL_LAUNCH"] = "3"
+fresh = ftcpy.Step(cuda_so, seed=1)
+status, _ = call(fresh, fresh.lib.ftc_step, host_pointers(arrays))
+check("the third launch fails: FTC_ERROR_DEVICE", status == DEVICE)
+print("    " + fresh.error())
+del os.environ["FAKECUDA_FAIL_LAUNCH"]
+
+# No GPU, or kernels the GPU cannot load: ftc_create says so.
+for var, value, what in (("FAKECUDA_DEVICES", "0", "no GPU"),
+                         ("FAKECUDA_FAIL_MODULE", "1", "kernels the GPU cannot load")):
+    os.environ[var] = value
+    lib = gpu.lib
+    state = ctypes.c_void_p()
+    status = lib.ftc_create(1, ctypes.byref(state))
+    check(f"{what}: ftc_create fails with FTC_ERROR_DEVICE", status == DEVICE)
+    print("    " + gpu.error())
+    del os.environ[var]
+
+sys.exit(1 if check.failures else 0)
