@@ -170,7 +170,14 @@ void buildMemoryPlan(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPas
 /// The CUDA target's last stage: the kernels outlined into one module,
 /// compiled to PTX (or a cubin), the host code to LLVM with the launches
 /// bound to the runtime.
+void buildCpuLlvm(OpPassManager &pm);
+
 void buildCudaLlvm(OpPassManager &pm, const ftc::PipelineOptions &options) {
+  // --cuda-emulate: the kernels as loops, then the CPU's code generation.
+  if (options.cudaEmulate) {
+    pm.addPass(ftc::createGpuLaunchToLoops());
+    return buildCpuLlvm(pm);
+  }
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(ftc::createGpuMergeKernels());
   GpuNVVMAttachTargetOptions target;
@@ -215,6 +222,10 @@ void buildCudaLlvm(OpPassManager &pm, const ftc::PipelineOptions &options) {
 void buildLlvm(OpPassManager &pm, const ftc::PipelineOptions &options, CheckedPasses &) {
   if (isCuda(options))
     return buildCudaLlvm(pm, options);
+  buildCpuLlvm(pm);
+}
+
+void buildCpuLlvm(OpPassManager &pm) {
   // The products' parallel blocks: scf.forall as scf.parallel, run on
   // OpenMP threads once outlined (below).
   pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
@@ -435,6 +446,7 @@ void ftc::copyPassOptions(const PipelineOptions &from, PipelineOptions &to) {
   to.cudaFeatures = from.cudaFeatures.getValue();
   to.cudaFormat = from.cudaFormat.getValue();
   to.cudaToolkit = from.cudaToolkit.getValue();
+  to.cudaEmulate = from.cudaEmulate.getValue();
 }
 
 namespace {

@@ -79,6 +79,12 @@ cl::opt<std::string> cudaToolkit(
              "gives them math functions (default: $CUDA_HOME, else /usr/local/cuda); "
              "without ptxas, step.so embeds PTX, which the driver compiles when loading"),
     cl::cat(category));
+cl::opt<bool> cudaEmulate(
+    "cuda-emulate",
+    cl::desc("With --target=cuda: compile the kernels for this CPU instead, each launch run "
+             "as loops over its blocks and threads (slow; a test of the GPU mapping without "
+             "a GPU)"),
+    cl::cat(category));
 cl::opt<bool> cudaPtxOnly("cuda-ptx-only",
                           cl::desc("Embed PTX in step.so even where ptxas could make a "
                                    "cubin (the driver compiles it when a state is created)"),
@@ -687,8 +693,11 @@ int main(int argc, char **argv) {
   if (!cuda && emit == Emit::Ptx)
     return error("--emit=ptx writes the kernels of --target=cuda");
   if (!cuda && (cudaArch.getNumOccurrences() || cudaToolkit.getNumOccurrences() ||
-                cudaPtxOnly.getNumOccurrences()))
-    return error("--cuda-arch, --cuda-toolkit and --cuda-ptx-only configure --target=cuda");
+                cudaPtxOnly.getNumOccurrences() || cudaEmulate.getNumOccurrences()))
+    return error("--cuda-arch, --cuda-toolkit, --cuda-ptx-only and --cuda-emulate configure "
+                 "--target=cuda");
+  if (cudaEmulate && emit == Emit::Ptx)
+    return error("--cuda-emulate compiles the kernels for the CPU: there is no PTX");
   if (cuda && (bf16Dot.getNumOccurrences() || cpuTiles.getNumOccurrences()))
     return error(std::string(bf16Dot.getNumOccurrences() ? "--bf16-dot" : "--cpu-tiles") +
                  " configures the CPU's matrix products; it does not go with --target=cuda");
@@ -812,6 +821,7 @@ int main(int argc, char **argv) {
   if (cuda) {
     options.target = "cuda";
     options.cudaChip = cudaArch.getValue();
+    options.cudaEmulate = cudaEmulate;
     std::string toolkit = cudaToolkit;
     if (toolkit.empty())
       if (const char *home = std::getenv("CUDA_HOME"))

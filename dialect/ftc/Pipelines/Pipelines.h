@@ -84,6 +84,11 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("The CUDA toolkit whose ptxas makes cubins and whose libdevice "
                      "the kernels link (default: /usr/local/cuda)"),
       llvm::cl::init("/usr/local/cuda")};
+  Option<bool> cudaEmulate{
+      *this, "cuda-emulate",
+      llvm::cl::desc("Compile the CUDA target's kernels for this CPU, run one thread "
+                     "after another (a test of the mapping without a GPU)"),
+      llvm::cl::init(false)};
   // A part of the pipeline, by stage (getStages): `ftc-cpu{start-at=after-autodiff}`.
   Option<std::string> startAt{
       *this, "start-at",

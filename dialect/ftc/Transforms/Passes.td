@@ -685,4 +685,17 @@ def GpuBindLaunches : Pass<"ftc-gpu-bind-launches", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def GpuLaunchToLoops : Pass<"ftc-gpu-launch-to-loops", "::mlir::ModuleOp"> {
+  let summary = "Runs gpu.launch bodies as loops on the host (the CUDA target, emulated)";
+  let description = [{
+    Each `gpu.launch` becomes six nested `scf.for` loops over its blocks and
+    threads (x, y, z), its body inside with the block and thread ids the
+    loops' induction variables. Kernels with barriers, shared memory or
+    async tokens are refused. With it, `ftc --target=cuda --cuda-emulate`
+    compiles the CUDA target's kernels for the CPU: what ftc-gpu-map-loops
+    computes can be compared with the CPU step on a machine without a GPU.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::arith::ArithDialect"];
+}
+
 #endif // FTC_TRANSFORMS_PASSES_TD

@@ -23,7 +23,10 @@
 #include "ftc/Codegen/CudaRuntimeAbi.h"
 #include "ftc/Transforms/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
@@ -33,6 +36,7 @@
 namespace ftc {
 #define GEN_PASS_DEF_GPUMERGEKERNELS
 #define GEN_PASS_DEF_GPUBINDLAUNCHES
+#define GEN_PASS_DEF_GPULAUNCHTOLOOPS
 #include "ftc/Transforms/Passes.h.inc"
 } // namespace ftc
 
@@ -212,6 +216,56 @@ struct GpuBindLaunchesPass : public ftc::impl::GpuBindLaunchesBase<GpuBindLaunch
       launch.erase();
     }
     binary.erase();
+    module->removeAttr(gpu::GPUDialect::getContainerModuleAttrName());
+  }
+};
+
+/// Each gpu.launch as loops over its blocks and threads, on the host: the
+/// kernels of --target=cuda run on the CPU, one thread after another, so
+/// that what the mapping computes can be checked against the CPU step on a
+/// machine without a GPU (`ftc --cuda-emulate`). Kernels that synchronize
+/// or share memory (which ftc-gpu-map-loops does not make) are refused.
+struct GpuLaunchToLoopsPass : public ftc::impl::GpuLaunchToLoopsBase<GpuLaunchToLoopsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<gpu::LaunchOp> launches;
+    module.walk([&](gpu::LaunchOp launch) { launches.push_back(launch); });
+    for (gpu::LaunchOp launch : launches) {
+      WalkResult inner = launch.getBody().walk([](Operation *op) {
+        return isa<gpu::BarrierOp, gpu::ShuffleOp>(op) ? WalkResult::interrupt()
+                                                       : WalkResult::advance();
+      });
+      if (inner.wasInterrupted() || !launch.getWorkgroupAttributions().empty() ||
+          launch.getAsyncToken() || !launch.getBody().hasOneBlock()) {
+        launch.emitError("only kernels without barriers, shared memory or async tokens "
+                         "run as loops");
+        return signalPassFailure();
+      }
+      Location loc = launch.getLoc();
+      OpBuilder b(launch);
+      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+      Value one = arith::ConstantIndexOp::create(b, loc, 1);
+      gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
+      gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
+      Value bounds[6] = {grid.x, grid.y, grid.z, block.x, block.y, block.z};
+      IRMapping map;
+      gpu::KernelDim3 ids[2] = {launch.getBlockIds(), launch.getThreadIds()};
+      gpu::KernelDim3 sizes[2] = {launch.getGridSize(), launch.getBlockSize()};
+      for (int level = 0; level < 2; ++level) {
+        map.map(sizes[level].x, bounds[3 * level]);
+        map.map(sizes[level].y, bounds[3 * level + 1]);
+        map.map(sizes[level].z, bounds[3 * level + 2]);
+      }
+      for (int d = 0; d < 6; ++d) {
+        auto loop = scf::ForOp::create(b, loc, zero, bounds[d], one);
+        Value id = d % 3 == 0 ? ids[d / 3].x : d % 3 == 1 ? ids[d / 3].y : ids[d / 3].z;
+        map.map(id, loop.getInductionVar());
+        b.setInsertionPoint(loop.getBody()->getTerminator());
+      }
+      for (Operation &op : launch.getBody().front().without_terminator())
+        b.clone(op, map);
+      launch.erase();
+    }
     module->removeAttr(gpu::GPUDialect::getContainerModuleAttrName());
   }
 };

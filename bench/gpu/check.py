@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""The GPU check's parts (see run.sh), on a machine with an NVIDIA GPU.
+
+  check.py parity DIR TAG      the CUDA and CPU step.so of TAG (model-precision)
+                               from the same initial parameters on the same
+                               batches for 3 steps: the losses agree (1e-4
+                               relative in fp32, 1e-2 in bf16) and, in fp32,
+                               both steps' parameters meet the numerical
+                               contract (||p - p64|| <= 1e-3 ||p64 - p0||, or
+                               within 3x PyTorch float32's own distance from
+                               float64)
+  check.py time SO STEPS       ms per step of a CUDA step.so (one JSON line)
+"""
+import ctypes
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(here)), "test", "lib"))
+import ftcpy  # noqa: E402
+
+
+STEPS = 3
+# The optimizer each example compiles with (its train.optimizer).
+OPTIMIZER = {"mlp": dict(lr=1e-3, weight_decay=0.01), "gpt2-tiny": dict(lr=1e-4, weight_decay=0.01)}
+
+
+def parity(directory, tag):
+    """The CPU and CUDA step.so of TAG from one initial checkpoint (drawn by
+    torch_step.py's model, seed 0) on 3 random batches; in fp32 also PyTorch
+    in float64 (the contract's anchor) and float32."""
+    import torch
+    sys.path.insert(0, directory)
+    import torch_step
+
+    model = tag.rsplit("-", 1)[0]
+    torch.manual_seed(0)
+    net, _, _ = torch_step.build(model, "cpu", False)
+    init = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+    init_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ftc-gpu-check-{tag}.safetensors")
+    ftcpy.write_safetensors(init_path, init)
+    cpu = ftcpy.Step(os.path.join(directory, tag + "-cpu.so"))
+    gpu = ftcpy.Step(os.path.join(directory, tag + "-cuda.so"))
+    rng = np.random.default_rng(1)
+    batches = []
+    for _ in range(STEPS):
+        b = {}
+        for i in cpu.inputs:
+            if np.dtype(i["dtype"]).kind == "i":
+                b[i["name"]] = rng.integers(0, i["high"], i["shape"]).astype(i["dtype"])
+            else:
+                b[i["name"]] = rng.standard_normal(i["shape"]).astype(i["dtype"])
+        batches.append(b)
+    ok = True
+    tolerance = 1e-2 if tag.endswith("bf16") else 1e-4
+    for step in (cpu, gpu):
+        step.check(step.load(init_path))
+    for k, b in enumerate(batches):
+        theirs, ours = cpu.step(b), gpu.step(b)
+        rel = abs(ours - theirs) / abs(theirs)
+        ok &= rel <= tolerance
+        print(f"{tag} loss {k + 1}: gpu {ours:.7f} cpu {theirs:.7f} rel {rel:.2e} "
+              f"(<= {tolerance:g}) {'ok' if rel <= tolerance else 'FAIL'}", flush=True)
+    if tag.endswith("fp32"):
+        exact = {}
+        for dtype in (torch.float64, torch.float32):
+            ref, _, _ = torch_step.build(model, "cpu", False)
+            ref = ref.to(dtype)
+            ref.load_state_dict({k: torch.from_numpy(v).to(dtype) for k, v in init.items()})
+            opt = torch.optim.AdamW(ref.parameters(), **OPTIMIZER[model])
+            for b in batches:
+                args = [torch.from_numpy(b[i["name"]]) for i in cpu.inputs]
+                args = [a.to(dtype) if a.is_floating_point() else a.long() for a in args]
+                loss = ref(*args)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            exact[dtype] = {k: v.detach().double().numpy() for k, v in ref.state_dict().items()}
+        p64, p32 = exact[torch.float64], exact[torch.float32]
+        for who, step in (("cpu", cpu), ("gpu", gpu)):
+            worst, name = 0.0, ""
+            for i, p in enumerate(step.params):
+                n = p["name"]
+                bound = max(1e-3 * np.linalg.norm(p64[n] - init[n]),
+                            3 * np.linalg.norm(p32[n] - p64[n]))
+                dist = np.linalg.norm(step.param(i).astype(np.float64) - p64[n])
+                ratio = dist / bound if bound > 0 else (0.0 if dist == 0 else np.inf)
+                if ratio > worst:
+                    worst, name = ratio, n
+            ok &= worst <= 1
+            print(f"{tag} {who} parameters after {STEPS} steps: worst ||p - p64|| / bound "
+                  f"{worst:.3f} ({name}) {'ok' if worst <= 1 else 'FAIL'}", flush=True)
+    print(f"{tag} parity: {'ok' if ok else 'FAIL'}", flush=True)
+    return 0 if ok else 1
+
+
+def timing(so, steps):
+    step = ftcpy.Step(so)
+    rng = np.random.default_rng(0)
+    batch = {}
+    for i in step.inputs:
+        if np.dtype(i["dtype"]).kind == "i":
+            batch[i["name"]] = rng.integers(0, i["high"], i["shape"]).astype(i["dtype"])
+        else:
+            batch[i["name"]] = rng.standard_normal(i["shape"]).astype(i["dtype"])
+    t0 = time.perf_counter()
+    step.step(batch)  # the first: kernels loaded, the state copied up
+    first = time.perf_counter() - t0
+    times, loss = [], 0.0
+    for _ in range(steps):
+        t = time.perf_counter()
+        loss = step.step(batch)  # returns after the loss is back: the step is done
+        times.append((time.perf_counter() - t) * 1e3)
+    step.lib.ftc_buffer_bytes.restype = ctypes.c_int64
+    step.lib.ftc_buffer_bytes.argtypes = [ctypes.c_char_p]
+    print(json.dumps(dict(so=os.path.basename(so), step_ms_median=round(statistics.median(times), 3),
+                          step_ms_min=round(min(times), 3), loss_last=round(loss, 4),
+                          first_step_s=round(first, 2),
+                          state_mib=round(step.lib.ftc_buffer_bytes(b"all") / 2**20, 1))),
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "parity":
+        sys.exit(parity(sys.argv[2], sys.argv[3]))
+    sys.exit(timing(sys.argv[2], int(sys.argv[3])))
