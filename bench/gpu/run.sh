@@ -10,7 +10,7 @@
 # step times beside PyTorch's (torch_step.py, eager and torch.compile, fp32
 # and bf16) in the same run, as a table. Every part has its own time limit:
 # a slow one is reported as such and the rest still runs.
-set -u
+set -u -o pipefail
 dir=$(cd "${1:?usage: run.sh PREPARED_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$dir}

@@ -292,7 +292,8 @@ namespace {
 
 /// Every buffer but the inputs at a 64-byte aligned offset of one arena:
 /// fresh zero pages from the kernel, faulted in now (MAP_POPULATE), so that
-/// the process grows by the plan when the state is made and not later.
+/// the process grows by the plan when the state is made and not later (on
+/// the CPU).
 std::vector<size_t> mapArena(const Model &m, ftc_state &state) {
   std::vector<size_t> offsets(m.buffers.size(), 0);
   size_t end = 0;
@@ -304,8 +305,11 @@ std::vector<size_t> mapArena(const Model &m, ftc_state &state) {
   }
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   size_t bytes = std::max<size_t>((end + page - 1) / page * page, page);
+  // A CUDA step.so's arena is the host's mirror of the device's: pages the
+  // host never touches (the workspace above all) are never made.
+  int populate = cuda::compiledForCuda() ? 0 : MAP_POPULATE;
   void *base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+                    MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
   if (base == MAP_FAILED)
     throw std::bad_alloc();
   state.arena.base = base;
