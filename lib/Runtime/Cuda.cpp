@@ -159,6 +159,10 @@ ftc_status deviceError(const std::string &what, CUresult result) {
 
 bool residesOnDevice(const Buffer &b) { return b.kind != "input" && b.kind != "workspace"; }
 
+/// The state's context made the calling thread's: any thread may call the
+/// C ABI, not only the one that created the state.
+CUresult bind(const Device &dev) { return driver().cuCtxSetCurrent(dev.context); }
+
 } // namespace
 
 bool compiledForCuda() {
@@ -251,6 +255,8 @@ void close(Device *device) {
   if (!device)
     return;
   const Driver &d = driver();
+  if (device->context)
+    bind(*device);
   if (device->stream)
     d.cuStreamSynchronize(device->stream);
   if (device->arena)
@@ -270,7 +276,7 @@ ftc_status beforeEntry(ftc_state &state, const void *const *inputs, bool takesIn
     return FTC_OK;
   const Driver &d = driver();
   const Model &m = model();
-  if (CUresult r = d.cuCtxSetCurrent(dev->context))
+  if (CUresult r = bind(*dev))
     return deviceError("cannot use the GPU's context", r);
   for (size_t i = 0; i < m.buffers.size(); ++i)
     if (dev->newer[i] == Newer::Host) {
@@ -340,6 +346,8 @@ ftc_status hostRead(const ftc_state &state, int index) {
     return FTC_OK;
   const Driver &d = driver();
   const Buffer &b = model().buffers[static_cast<size_t>(index)];
+  if (CUresult r = bind(*dev))
+    return deviceError("cannot use the GPU's context", r);
   if (CUresult r = d.cuMemcpyDtoHAsync(state.pointers[static_cast<size_t>(index)],
                                        reinterpret_cast<CUdeviceptr>(
                                            dev->pointers[static_cast<size_t>(index)]),
@@ -364,6 +372,8 @@ ftc_status hostAccessAll(const ftc_state &state, bool write) {
     return FTC_OK;
   const Model &m = model();
   const Driver &d = driver();
+  if (CUresult r = bind(*dev))
+    return deviceError("cannot use the GPU's context", r);
   bool copied = false;
   for (size_t i = 0; i < m.buffers.size(); ++i)
     if (dev->newer[i] == Newer::Device) {
@@ -389,6 +399,8 @@ ftc_status zero(ftc_state &state, int index) {
     std::memset(state.pointers[static_cast<size_t>(index)], 0, b.bytes());
     return FTC_OK;
   }
+  if (CUresult r = bind(*dev))
+    return deviceError("cannot use the GPU's context", r);
   if (CUresult r = driver().cuMemsetD8Async(
           reinterpret_cast<CUdeviceptr>(dev->pointers[static_cast<size_t>(index)]), 0,
           b.bytes(), dev->stream))

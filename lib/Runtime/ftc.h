@@ -16,6 +16,16 @@
  * state belongs to the step.so that made it: passed to another library's
  * functions it is an FTC_ERROR_ARGUMENT (functions returning a pointer or a
  * count return null or 0 and set the last error), never a crash.
+ *
+ * A step.so compiled for an NVIDIA GPU (ftc --target=cuda) keeps the state
+ * in GPU memory; it loads the driver (libcuda.so.1, or $FTC_LIBCUDA) when a
+ * state is created, and ftc_create fails with FTC_ERROR_DEVICE where there
+ * is no driver or GPU. Its inputs may be host or GPU pointers (GPU ones are
+ * read where they are, and their range is not checked); a step returns
+ * once its loss is back on the host. Pointers returned by ftc_param_data,
+ * ftc_grad_data and ftc_output_data point at a host copy, current when
+ * returned; what is written through ftc_param_data reaches the GPU before
+ * the next step.
  *===----------------------------------------------------------------------===*/
 
 #ifndef FTC_H

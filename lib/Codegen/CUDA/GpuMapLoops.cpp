@@ -181,10 +181,116 @@ private:
           return failure();
         continue;
       }
+      if (auto loop = dyn_cast<scf::ForOp>(op); loop && columnLoop(loop)) {
+        if (failed(flush()) || failed(columnKernel(loop, columnLoop(loop))))
+          return failure();
+        continue;
+      }
       if (needsKernel(op, group))
         group.push_back(op);
     }
     return flush();
+  }
+
+  /// A serial loop whose body runs one inner loop whose iterations touch
+  /// disjoint elements: every buffer the inner loop writes is read and
+  /// written, there and only there, at the inner induction variable as its
+  /// last index, and nothing else in the outer loop reads it (a scatter-add,
+  /// out[idx[p], c] += g[p, c]). Its inner loop is then a parallel one,
+  /// each thread running the outer loop in order for its own column: the
+  /// sums are the serial loop's, bit for bit. Returns the inner loop.
+  static scf::ForOp columnLoop(scf::ForOp outer) {
+    if (outer.getNumResults() != 0 || containsParallel(outer))
+      return nullptr;
+    scf::ForOp inner;
+    for (Operation &op : outer.getBody()->without_terminator()) {
+      if (auto loop = dyn_cast<scf::ForOp>(op)) {
+        if (inner)
+          return nullptr;
+        inner = loop;
+        continue;
+      }
+      if (!isMemoryEffectFree(&op) && !isa<memref::LoadOp>(op))
+        return nullptr;
+    }
+    if (!inner || inner.getNumResults() != 0 || !getConstantIntValue(inner.getLowerBound()) ||
+        !getConstantIntValue(inner.getUpperBound()) || !getConstantIntValue(inner.getStep()))
+      return nullptr;
+    Value column = inner.getInductionVar();
+    llvm::DenseSet<Value> written;
+    WalkResult walk = inner.getBody()->walk([&](Operation *op) {
+      if (auto store = dyn_cast<memref::StoreOp>(op)) {
+        if (store.getIndices().empty() || store.getIndices().back() != column)
+          return WalkResult::interrupt();
+        written.insert(store.getMemRef());
+        return WalkResult::advance();
+      }
+      if (isa<memref::LoadOp>(op) || isMemoryEffectFree(op) || isa<scf::YieldOp>(op))
+        return WalkResult::advance();
+      return WalkResult::interrupt();
+    });
+    if (walk.wasInterrupted() || written.empty())
+      return nullptr;
+    // Every access to a written buffer, anywhere in the outer loop, is at
+    // the column (inside the inner loop).
+    WalkResult reads = outer.getBody()->walk([&](memref::LoadOp load) {
+      if (!written.contains(load.getMemRef()))
+        return WalkResult::advance();
+      if (!inner->isAncestor(load) || load.getIndices().empty() ||
+          load.getIndices().back() != column)
+        return WalkResult::interrupt();
+      return WalkResult::advance();
+    });
+    return reads.wasInterrupted() ? nullptr : inner;
+  }
+
+  LogicalResult columnKernel(scf::ForOp outer, scf::ForOp inner) {
+    int64_t lb = *getConstantIntValue(inner.getLowerBound());
+    int64_t ub = *getConstantIntValue(inner.getUpperBound());
+    int64_t step = *getConstantIntValue(inner.getStep());
+    int64_t total = ub > lb ? (ub - lb + step - 1) / step : 0;
+    if (total == 0) {
+      outer.erase();
+      return success();
+    }
+    int64_t blockThreads = std::min<int64_t>(threads, llvm::alignTo(total, 32));
+    int64_t blocks = (total + blockThreads - 1) / blockThreads;
+    Location loc = outer.getLoc();
+    OpBuilder b(outer);
+    gpu::LaunchOp launch = createLaunch(b, loc, blocks, blockThreads);
+    b.setInsertionPointToStart(&launch.getBody().front());
+    auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
+    Value linear = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, launch.getBlockIds().x, c(blockThreads)),
+        launch.getThreadIds().x);
+    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, linear, c(total));
+    auto guard = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
+    b.setInsertionPointToStart(guard.thenBlock());
+    IRMapping map;
+    Value column = linear;
+    if (step != 1)
+      column = arith::MulIOp::create(b, loc, column, c(step));
+    if (lb != 0)
+      column = arith::AddIOp::create(b, loc, column, c(lb));
+    map.map(inner.getInductionVar(), column);
+    for (Value v : capturedValues({outer.getOperation()}))
+      importValue(b, v, map);
+    // The outer loop, in order, with the inner loop's body for this column.
+    auto loop = scf::ForOp::create(b, loc, map.lookupOrDefault(outer.getLowerBound()),
+                                   map.lookupOrDefault(outer.getUpperBound()),
+                                   map.lookupOrDefault(outer.getStep()));
+    map.map(outer.getInductionVar(), loop.getInductionVar());
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    for (Operation &op : outer.getBody()->without_terminator()) {
+      if (&op != inner.getOperation()) {
+        b.clone(op, map);
+        continue;
+      }
+      for (Operation &innerOp : inner.getBody()->without_terminator())
+        b.clone(innerOp, map);
+    }
+    outer.erase();
+    return success();
   }
 
   static std::optional<SmallVector<int64_t>> tripCounts(scf::ParallelOp loop) {

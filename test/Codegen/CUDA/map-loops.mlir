@@ -135,3 +135,62 @@ func.func @host_loop(%x: memref<4x64xf32>) {
   }
   return
 }
+
+// -----
+
+// A scatter-add (an embedding's gradient): a thread per column, each
+// running the positions in order, so the sums are the serial loop's.
+// CHECK-LABEL: func.func @scatter_add
+// CHECK-DAG: %[[C6:.*]] = arith.constant 6 : index
+// CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
+// CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+// CHECK: gpu.launch blocks({{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C32]],
+// CHECK:   arith.cmpi ult, %[[TX]], %[[C6]]
+// CHECK:   scf.for %[[P:.*]] = %{{.*}} to %[[C8]]
+// CHECK:     %[[I:.*]] = memref.load %arg0[%[[P]]]
+// CHECK:     %[[ROW:.*]] = arith.index_cast %[[I]]
+// CHECK:     memref.load %arg2[%[[ROW]], %[[TX]]]
+// CHECK:     memref.load %arg1[%[[P]], %[[TX]]]
+// CHECK:     memref.store %{{.*}}, %arg2[%[[ROW]], %[[TX]]]
+func.func @scatter_add(%idx: memref<8xi32>, %g: memref<8x6xf32>, %out: memref<4x6xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c6 = arith.constant 6 : index
+  %c8 = arith.constant 8 : index
+  scf.for %p = %c0 to %c8 step %c1 {
+    %i = memref.load %idx[%p] : memref<8xi32>
+    %row = arith.index_cast %i : i32 to index
+    scf.for %c = %c0 to %c6 step %c1 {
+      %a = memref.load %out[%row, %c] : memref<4x6xf32>
+      %b = memref.load %g[%p, %c] : memref<8x6xf32>
+      %s = arith.addf %a, %b : f32
+      memref.store %s, %out[%row, %c] : memref<4x6xf32>
+    }
+  }
+  return
+}
+
+// -----
+
+// Not a column loop: the inner loop writes across columns (a prefix sum
+// along them), so the nest stays one serial kernel.
+// CHECK-LABEL: func.func @prefix
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %[[ONE:[a-z0-9_]+]], {{.*}} threads({{.*}}) in (%{{.*}} = %[[ONE]],
+// CHECK:   scf.for
+// CHECK:     scf.for
+func.func @prefix(%x: memref<4x6xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c6 = arith.constant 6 : index
+  scf.for %r = %c0 to %c4 step %c1 {
+    scf.for %c = %c1 to %c6 step %c1 {
+      %prev = arith.subi %c, %c1 : index
+      %a = memref.load %x[%r, %prev] : memref<4x6xf32>
+      %b = memref.load %x[%r, %c] : memref<4x6xf32>
+      %s = arith.addf %a, %b : f32
+      memref.store %s, %x[%r, %c] : memref<4x6xf32>
+    }
+  }
+  return
+}
