@@ -47,15 +47,7 @@ def parity(directory, tag):
     cpu = ftcpy.Step(os.path.join(directory, tag + "-cpu.so"))
     gpu = ftcpy.Step(os.path.join(directory, tag + "-cuda.so"))
     rng = np.random.default_rng(1)
-    batches = []
-    for _ in range(STEPS):
-        b = {}
-        for i in cpu.inputs:
-            if np.dtype(i["dtype"]).kind == "i":
-                b[i["name"]] = rng.integers(0, i["high"], i["shape"]).astype(i["dtype"])
-            else:
-                b[i["name"]] = rng.standard_normal(i["shape"]).astype(i["dtype"])
-        batches.append(b)
+    batches = [ftcpy.random_batch(cpu, rng) for _ in range(STEPS)]
     ok = True
     tolerance = 1e-2 if tag.endswith("bf16") else 1e-4
     for step in (cpu, gpu):
@@ -101,13 +93,7 @@ def parity(directory, tag):
 
 def timing(so, steps):
     step = ftcpy.Step(so)
-    rng = np.random.default_rng(0)
-    batch = {}
-    for i in step.inputs:
-        if np.dtype(i["dtype"]).kind == "i":
-            batch[i["name"]] = rng.integers(0, i["high"], i["shape"]).astype(i["dtype"])
-        else:
-            batch[i["name"]] = rng.standard_normal(i["shape"]).astype(i["dtype"])
+    batch = ftcpy.random_batch(step, np.random.default_rng(0))
     t0 = time.perf_counter()
     step.step(batch)  # the first: kernels loaded, the state copied up
     first = time.perf_counter() - t0

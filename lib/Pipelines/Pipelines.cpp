@@ -162,9 +162,25 @@ void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &options, Chec
     pm.addPass(ftc::createGpuMapLoops());
 }
 
-void buildMemoryPlan(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
-  // Temporaries at fixed offsets of one workspace: a step allocates nothing.
-  pm.addPass(ftc::createPlanMemory());
+void buildMemoryPlan(OpPassManager &pm, const ftc::PipelineOptions &options,
+                     CheckedPasses &) {
+  // Temporaries at fixed offsets of one workspace: a step allocates nothing
+  // (on a GPU, must not: what the plan cannot place is an error).
+  ftc::PlanMemoryOptions plan;
+  plan.allowHeap = !isCuda(options);
+  pm.addPass(ftc::createPlanMemory(plan));
+}
+
+/// Buffers, arithmetic, functions (bare pointers: an entry point takes one
+/// per buffer) and branches to the LLVM dialect; both targets' host code.
+void addScalarCodeToLlvm(OpPassManager &pm) {
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  ConvertFuncToLLVMPassOptions funcToLLVM;
+  funcToLLVM.useBarePtrCallConv = true;
+  pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
+  pm.addPass(createConvertControlFlowToLLVMPass());
 }
 
 /// The CUDA target's last stage: the kernels outlined into one module,
@@ -203,13 +219,7 @@ void buildCudaLlvm(OpPassManager &pm, const ftc::PipelineOptions &options) {
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertIndexToLLVMPass());
-  ConvertFuncToLLVMPassOptions funcToLLVM;
-  funcToLLVM.useBarePtrCallConv = true;
-  pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
-  pm.addPass(createConvertControlFlowToLLVMPass());
+  addScalarCodeToLlvm(pm);
   GpuToLLVMConversionPassOptions launches;
   launches.hostBarePtrCallConv = true;
   launches.kernelBarePtrCallConv = true;
@@ -257,13 +267,7 @@ void buildCpuLlvm(OpPassManager &pm) {
   // instructions), libm calls for what is left.
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertIndexToLLVMPass());
-  ConvertFuncToLLVMPassOptions funcToLLVM;
-  funcToLLVM.useBarePtrCallConv = true;
-  pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
-  pm.addPass(createConvertControlFlowToLLVMPass());
+  addScalarCodeToLlvm(pm);
   pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(ftc::createEmitEntryPoints());

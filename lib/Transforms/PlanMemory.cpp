@@ -48,7 +48,9 @@ struct Temporary {
 };
 
 int64_t bytesOf(MemRefType type) {
-  return type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  // A byte per element below 8 bits (an i1 flag): the LLVM lowering's
+  // storage of i1.
+  return type.getNumElements() * llvm::divideCeil(type.getElementTypeBitWidth(), 8);
 }
 
 /// The temporaries of `func` the arena can hold: top-level allocations of
@@ -63,7 +65,8 @@ SmallVector<Temporary> collectTemporaries(func::FuncOp func) {
   for (auto alloc : body.getOps<memref::AllocOp>()) {
     MemRefType type = alloc.getType();
     if (!type.hasStaticShape() || !type.getLayout().isIdentity() ||
-        type.getElementTypeBitWidth() % 8 != 0 || type.getMemorySpace())
+        (type.getElementTypeBitWidth() % 8 != 0 && type.getElementTypeBitWidth() != 1) ||
+        type.getMemorySpace())
       continue;
     memref::DeallocOp dealloc;
     bool other = false;
@@ -111,6 +114,8 @@ int64_t place(MutableArrayRef<Temporary> temporaries) {
 }
 
 struct PlanMemoryPass : public ftc::impl::PlanMemoryBase<PlanMemoryPass> {
+  using PlanMemoryBase::PlanMemoryBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     auto abi = module->getAttrOfType<ArrayAttr>("ftc.abi");
@@ -160,7 +165,11 @@ struct PlanMemoryPass : public ftc::impl::PlanMemoryBase<PlanMemoryPass> {
       }
     }
     recordMemory(module, entries);
+    if (failedHeap)
+      signalPassFailure();
   }
+
+  bool failedHeap = false;
 
   /// `ftc.memory` on the module: the bytes of the state's buffers by kind,
   /// and the allocations the plan could not place (made at run time).
@@ -175,7 +184,15 @@ struct PlanMemoryPass : public ftc::impl::PlanMemoryBase<PlanMemoryPass> {
     int64_t heap = 0;
     for (auto func : module.getOps<func::FuncOp>())
       if (func->hasAttr("ftc.entry"))
-        func.walk([&](memref::AllocOp) { ++heap; });
+        func.walk([&](memref::AllocOp alloc) {
+          ++heap;
+          // On a GPU, such a buffer would be host memory that kernels use.
+          if (!allowHeap) {
+            alloc.emitError("the memory plan cannot place this buffer (a dynamic size, "
+                            "or freed in a branch), and a GPU step cannot allocate");
+            failedHeap = true;
+          }
+        });
     Builder b(module.getContext());
     SmallVector<NamedAttribute> fields;
     for (auto &entry : bytes)

@@ -24,17 +24,6 @@ def log_lines():
     return lines
 
 
-def batch(step, seed):
-    rng = np.random.default_rng(seed)
-    out = {}
-    for i in step.inputs:
-        if np.dtype(i["dtype"]).kind == "i":
-            out[i["name"]] = rng.integers(0, i["high"], size=i["shape"]).astype(i["dtype"])
-        else:
-            out[i["name"]] = rng.random(i["shape"]).astype(i["dtype"])
-    return out
-
-
 def call(step, fn, pointers):
     loss = ctypes.c_double()
     status = fn(step.state, (ctypes.c_void_p * len(pointers))(*pointers), ctypes.byref(loss))
@@ -56,7 +45,7 @@ check("create: the module loaded as PTX, one device allocation",
       lines.count("module ptx") == 1 and sum(l.startswith("alloc ") for l in lines) == 1,
       str(lines))
 
-b = batch(gpu, 0)
+b = ftcpy.random_batch(gpu, np.random.default_rng(0))
 arrays = [np.ascontiguousarray(b[i["name"]]) for i in gpu.inputs]
 input_bytes = sorted(a.nbytes for a in arrays)
 status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(arrays))

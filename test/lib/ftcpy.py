@@ -162,6 +162,18 @@ class Step:
         return {p["name"]: self.param(i).copy() for i, p in enumerate(self.params)}
 
 
+def random_batch(step, rng):
+    """Inputs for `step` drawn from the numpy Generator `rng`: integer inputs
+    uniform in their range [0, high), floating ones standard normal."""
+    batch = {}
+    for i in step.inputs:
+        if np.dtype(i["dtype"]).kind == "i":
+            batch[i["name"]] = rng.integers(0, i["high"], i["shape"]).astype(i["dtype"])
+        else:
+            batch[i["name"]] = rng.standard_normal(i["shape"]).astype(i["dtype"])
+    return batch
+
+
 def write_safetensors(path, tensors):
     """tensors: name -> numpy array (a PyTorch state_dict as numpy)."""
     header, offset, blobs = {}, 0, []

@@ -451,6 +451,11 @@ def PlanMemory : Pass<"ftc-plan-memory", "::mlir::ModuleOp"> {
     %0 = memref.view %workspace[%c524288][] : memref<1048576xi8> to memref<128x1024xf32>
     ```
   }];
+  let options = [
+    Option<"allowHeap", "allow-heap", "bool", /*default=*/"true",
+           "leave the allocations the plan cannot place to run time (false: an "
+           "error, as on a GPU)">,
+  ];
   let dependentDialects = ["::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];
 }

@@ -253,19 +253,10 @@ private:
       outer.erase();
       return success();
     }
-    int64_t blockThreads = std::min<int64_t>(threads, llvm::alignTo(total, 32));
-    int64_t blocks = (total + blockThreads - 1) / blockThreads;
     Location loc = outer.getLoc();
     OpBuilder b(outer);
-    gpu::LaunchOp launch = createLaunch(b, loc, blocks, blockThreads);
-    b.setInsertionPointToStart(&launch.getBody().front());
+    Value linear = threadIndex(b, loc, total);
     auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
-    Value linear = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, launch.getBlockIds().x, c(blockThreads)),
-        launch.getThreadIds().x);
-    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, linear, c(total));
-    auto guard = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
-    b.setInsertionPointToStart(guard.thenBlock());
     IRMapping map;
     Value column = linear;
     if (step != 1)
@@ -352,6 +343,24 @@ private:
     return launch;
   }
 
+  /// A launch of `total` threads at `b` (blocks of `threads`, the last
+  /// partial): returns the thread's number, with `b` inside the guard that
+  /// keeps the last block's extra threads idle.
+  Value threadIndex(OpBuilder &b, Location loc, int64_t total) {
+    int64_t blockThreads = std::min<int64_t>(threads, llvm::alignTo(total, 32));
+    int64_t blocks = (total + blockThreads - 1) / blockThreads;
+    gpu::LaunchOp launch = createLaunch(b, loc, blocks, blockThreads);
+    b.setInsertionPointToStart(&launch.getBody().front());
+    auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
+    Value linear = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, launch.getBlockIds().x, c(blockThreads)),
+        launch.getThreadIds().x);
+    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, linear, c(total));
+    auto guard = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
+    b.setInsertionPointToStart(guard.thenBlock());
+    return linear;
+  }
+
   LogicalResult parallelKernel(scf::ParallelOp loop) {
     SmallVector<int64_t> trips = *tripCounts(loop);
     int64_t total = 1;
@@ -361,20 +370,10 @@ private:
       loop.erase();
       return success();
     }
-    int64_t blockThreads = std::min<int64_t>(threads, llvm::alignTo(total, 32));
-    int64_t blocks = (total + blockThreads - 1) / blockThreads;
     Location loc = loop.getLoc();
     OpBuilder b(loop);
-    gpu::LaunchOp launch = createLaunch(b, loc, blocks, blockThreads);
-    b.setInsertionPointToStart(&launch.getBody().front());
+    Value linear = threadIndex(b, loc, total);
     auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
-    Value linear = arith::AddIOp::create(
-        b, loc,
-        arith::MulIOp::create(b, loc, launch.getBlockIds().x, c(blockThreads)),
-        launch.getThreadIds().x);
-    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, linear, c(total));
-    auto guard = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
-    b.setInsertionPointToStart(guard.thenBlock());
     IRMapping map;
     // The induction variables, the innermost dimension fastest.
     Value rest = linear;
@@ -408,6 +407,19 @@ private:
     OpBuilder b(last);
     b.setInsertionPointAfter(last);
     gpu::LaunchOp launch = createLaunch(b, loc, 1, 1);
+    // The group runs where its last op was: a buffer freed between its
+    // first and its last op is freed after the launch instead (else the
+    // launch would use it after its dealloc, and the memory plan would
+    // give its bytes to another buffer).
+    Operation *anchor = launch;
+    for (Operation *op = group.front()->getNextNode(); op && op != last;) {
+      Operation *next = op->getNextNode();
+      if (isa<memref::DeallocOp>(op)) {
+        op->moveAfter(anchor);
+        anchor = op;
+      }
+      op = next;
+    }
     OpBuilder inner(&launch.getBody().front(), launch.getBody().front().begin());
     IRMapping map;
     for (Value v : capturedValues(group))

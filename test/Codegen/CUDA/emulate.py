@@ -25,12 +25,7 @@ initial = [cpu.param(i).copy() for i in range(len(cpu.params))]
 rng = np.random.default_rng(4)
 tolerance = 1e-5 if precision == "fp32" else 1e-2
 for k in range(3):
-    batch = {}
-    for i in cpu.inputs:
-        if np.dtype(i["dtype"]).kind == "i":
-            batch[i["name"]] = rng.integers(0, i["high"], i["shape"]).astype(i["dtype"])
-        else:
-            batch[i["name"]] = rng.standard_normal(i["shape"]).astype(i["dtype"])
+    batch = ftcpy.random_batch(cpu, rng)
     a, b = emu.step(batch), cpu.step(batch)
     rel = abs(a - b) / abs(b)
     check(f"loss {k + 1}: emulated {a:.7f} cpu {b:.7f} rel {rel:.1e} (<= {tolerance:g})",

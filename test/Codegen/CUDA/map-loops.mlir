@@ -194,3 +194,29 @@ func.func @prefix(%x: memref<4x6xf32>) {
   }
   return
 }
+
+// -----
+
+// A buffer the serial code frees between two of its ops is freed after the
+// kernel, which runs where the last op was.
+// CHECK-LABEL: func.func @freed_inside
+// CHECK: %[[T:.*]] = memref.alloc() : memref<i1>
+// CHECK: gpu.launch
+// CHECK:   memref.store %{{.*}}, %[[T]][]
+// CHECK:   memref.load %[[T]][]
+// CHECK:   memref.store %{{.*}}, %arg1[]
+// CHECK:   gpu.terminator
+// CHECK-NEXT: }
+// CHECK-NEXT: memref.dealloc %[[T]]
+func.func @freed_inside(%x: memref<f32>, %y: memref<f32>) {
+  %t = memref.alloc() : memref<i1>
+  %v = memref.load %x[] : memref<f32>
+  %zero = arith.constant 0.0 : f32
+  %positive = arith.cmpf ogt, %v, %zero : f32
+  memref.store %positive, %t[] : memref<i1>
+  %p = memref.load %t[] : memref<i1>
+  memref.dealloc %t : memref<i1>
+  %r = arith.select %p, %v, %zero : f32
+  memref.store %r, %y[] : memref<f32>
+  return
+}
