@@ -112,15 +112,17 @@ public:
   LogicalResult run() {
     if (failed(mapBlock(func.getBody().front())))
       return failure();
-    // Placeholders nothing on the host uses any more.
-    for (Operation *load : llvm::reverse(placeholders))
-      if (load->use_empty())
+    // Placeholders nothing on the host uses any more; one still used is a
+    // value the host would need from the device.
+    for (Operation *load : llvm::reverse(placeholders)) {
+      if (load->use_empty()) {
         load->erase();
-    for (Operation *load : placeholders)
-      if (!load->use_empty() && load->getBlock())
-        return load->emitError("a value computed on the GPU is needed by the host code here")
-                   .attachNote((*load->getUsers().begin())->getLoc())
-               << "by " << **load->getUsers().begin();
+        continue;
+      }
+      return load->emitError("a value computed on the GPU is needed by the host code here")
+                 .attachNote((*load->getUsers().begin())->getLoc())
+             << "by " << **load->getUsers().begin();
+    }
     return success();
   }
 
