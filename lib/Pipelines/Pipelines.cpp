@@ -183,11 +183,20 @@ void addScalarCodeToLlvm(OpPassManager &pm) {
   pm.addPass(createConvertControlFlowToLLVMPass());
 }
 
+void buildCpuLlvm(OpPassManager &pm);
+
+/// Affine maps and the subviews' metadata as arithmetic, structured control
+/// flow as branches: what both the kernels and the host code go through.
+void addLoopsToBranches(OpPassManager &pm) {
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+}
+
 /// The CUDA target's last stage: the kernels outlined into one module,
 /// compiled to PTX (or a cubin), the host code to LLVM with the launches
 /// bound to the runtime.
-void buildCpuLlvm(OpPassManager &pm);
-
 void buildCudaLlvm(OpPassManager &pm, const ftc::PipelineOptions &options) {
   // --cuda-emulate: the kernels as loops, then the CPU's code generation.
   if (options.cudaEmulate) {
@@ -202,10 +211,7 @@ void buildCudaLlvm(OpPassManager &pm, const ftc::PipelineOptions &options) {
   target.optLevel = 3;
   pm.addPass(createGpuNVVMAttachTarget(target));
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
-  kernels.addPass(createLowerAffinePass());
-  kernels.addPass(memref::createExpandStridedMetadataPass());
-  kernels.addPass(createLowerAffinePass());
-  kernels.addPass(createSCFToControlFlowPass());
+  addLoopsToBranches(kernels);
   ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.useBarePtrCallConv = true;
   kernels.addPass(createConvertGpuOpsToNVVMOps(nvvm));
@@ -215,10 +221,7 @@ void buildCudaLlvm(OpPassManager &pm, const ftc::PipelineOptions &options) {
   binary.toolkitPath = options.cudaToolkit;
   pm.addPass(createGpuModuleToBinaryPass(binary));
   // The host code: views of the state's buffers and launches.
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
+  addLoopsToBranches(pm);
   addScalarCodeToLlvm(pm);
   GpuToLLVMConversionPassOptions launches;
   launches.hostBarePtrCallConv = true;

@@ -340,19 +340,28 @@ ftc_status afterEntry(ftc_state &state, const char *name) {
   return FTC_OK;
 }
 
+namespace {
+/// Buffer `i`'s device copy queued for copying into the host's (on the
+/// state's stream; the caller waits).
+ftc_status download(const ftc_state &state, const Device &dev, size_t i) {
+  const Buffer &b = model().buffers[i];
+  if (CUresult r = driver().cuMemcpyDtoHAsync(
+          state.pointers[i], reinterpret_cast<CUdeviceptr>(dev.pointers[i]), b.bytes(),
+          dev.stream))
+    return deviceError("cannot copy '" + b.name + "' from the GPU", r);
+  return FTC_OK;
+}
+} // namespace
+
 ftc_status hostRead(const ftc_state &state, int index) {
   Device *dev = state.device.ptr;
   if (!dev || index < 0 || dev->newer[static_cast<size_t>(index)] != Newer::Device)
     return FTC_OK;
   const Driver &d = driver();
-  const Buffer &b = model().buffers[static_cast<size_t>(index)];
   if (CUresult r = bind(*dev))
     return deviceError("cannot use the GPU's context", r);
-  if (CUresult r = d.cuMemcpyDtoHAsync(state.pointers[static_cast<size_t>(index)],
-                                       reinterpret_cast<CUdeviceptr>(
-                                           dev->pointers[static_cast<size_t>(index)]),
-                                       b.bytes(), dev->stream))
-    return deviceError("cannot copy '" + b.name + "' from the GPU", r);
+  if (ftc_status status = download(state, *dev, static_cast<size_t>(index)); status != FTC_OK)
+    return status;
   // Kernel faults surface here, at the first wait for the step.
   if (CUresult r = d.cuStreamSynchronize(dev->stream))
     return deviceError("the step failed on the GPU", r);
@@ -377,10 +386,8 @@ ftc_status hostAccessAll(const ftc_state &state, bool write) {
   bool copied = false;
   for (size_t i = 0; i < m.buffers.size(); ++i)
     if (dev->newer[i] == Newer::Device) {
-      if (CUresult r = d.cuMemcpyDtoHAsync(state.pointers[i],
-                                           reinterpret_cast<CUdeviceptr>(dev->pointers[i]),
-                                           m.buffers[i].bytes(), dev->stream))
-        return deviceError("cannot copy '" + m.buffers[i].name + "' from the GPU", r);
+      if (ftc_status status = download(state, *dev, i); status != FTC_OK)
+        return status;
       copied = true;
     }
   if (copied)

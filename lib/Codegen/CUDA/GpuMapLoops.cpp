@@ -215,8 +215,8 @@ private:
       if (!isMemoryEffectFree(&op) && !isa<memref::LoadOp>(op))
         return nullptr;
     }
-    if (!inner || inner.getNumResults() != 0 || !getConstantIntValue(inner.getLowerBound()) ||
-        !getConstantIntValue(inner.getUpperBound()) || !getConstantIntValue(inner.getStep()))
+    if (!inner || inner.getNumResults() != 0 ||
+        !tripCount(inner.getLowerBound(), inner.getUpperBound(), inner.getStep()))
       return nullptr;
     Value column = inner.getInductionVar();
     llvm::DenseSet<Value> written;
@@ -248,9 +248,8 @@ private:
 
   LogicalResult columnKernel(scf::ForOp outer, scf::ForOp inner) {
     int64_t lb = *getConstantIntValue(inner.getLowerBound());
-    int64_t ub = *getConstantIntValue(inner.getUpperBound());
     int64_t step = *getConstantIntValue(inner.getStep());
-    int64_t total = ub > lb ? (ub - lb + step - 1) / step : 0;
+    int64_t total = *tripCount(inner.getLowerBound(), inner.getUpperBound(), inner.getStep());
     if (total == 0) {
       outer.erase();
       return success();
@@ -286,15 +285,23 @@ private:
     return success();
   }
 
+  /// The iterations of a loop with constant bounds and a positive step.
+  static std::optional<int64_t> tripCount(Value lb, Value ub, Value step) {
+    std::optional<int64_t> l = getConstantIntValue(lb), u = getConstantIntValue(ub),
+                           s = getConstantIntValue(step);
+    if (!l || !u || !s || *s <= 0)
+      return std::nullopt;
+    return *u > *l ? (*u - *l + *s - 1) / *s : 0;
+  }
+
   static std::optional<SmallVector<int64_t>> tripCounts(scf::ParallelOp loop) {
     SmallVector<int64_t> trips;
     for (auto [lb, ub, step] :
          llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
-      std::optional<int64_t> l = getConstantIntValue(lb), u = getConstantIntValue(ub),
-                             s = getConstantIntValue(step);
-      if (!l || !u || !s || *s <= 0)
+      std::optional<int64_t> trips1 = tripCount(lb, ub, step);
+      if (!trips1)
         return std::nullopt;
-      trips.push_back(*u > *l ? (*u - *l + *s - 1) / *s : 0);
+      trips.push_back(*trips1);
     }
     return trips;
   }
