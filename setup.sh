@@ -39,13 +39,15 @@ fi
 # PyTorch and Fashion-MNIST as the tests' numerical oracle and data
 # (Fashion-MNIST, and fortunes as text for the byte-level GPT), OpenBLAS
 # so that PyTorch's CPU baseline is a fair one (and, if it can be had,
-# gnuplot, which draws ftc-train --plot's loss curves).
+# gnuplot, which draws ftc-train --plot's loss curves), and OpenMPI for
+# data-parallel training (ftc-train --mpi, mpirun).
 packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
   libomp-22-dev libclang-rt-22-dev libfmt-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
   cmake ninja-build
   python3-torch python3-numpy dataset-fashion-mnist libopenblas0-pthread
   fortunes
+  openmpi-bin libopenmpi-dev
 )
 # Wanted, not needed: gnuplot draws ftc-train --plot's curves; without it
 # --plot is an error and the test that draws is skipped.

@@ -58,6 +58,17 @@ with open("/proc/cpuinfo") as cpuinfo:
 if shutil.which("gnuplot"):
     config.available_features.add("gnuplot")
 
+# `REQUIRES: mpi`: ftc-train was built with MPI (--mpi) and mpirun is there
+# (Debian's openmpi-bin). The tests run as whoever runs lit, root included
+# (CI), which OpenMPI refuses unless told.
+if getattr(config, "ftc_have_mpi", "").upper() in ("ON", "1", "TRUE", "YES") and \
+        shutil.which("mpirun"):
+    config.available_features.add("mpi")
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    # Two ranks on a two-core machine: more ranks than cores is allowed.
+    config.substitutions.append(("%mpirun", "mpirun --oversubscribe"))
+
 # The sanitizer build (-DFTC_SANITIZE=ON, test.sh's build-san): the fuzzers
 # exist (`REQUIRES: fuzzers`; `UNSUPPORTED: sanitizers` for a test of the
 # plain build's binaries), and the sanitizers stop a test at their first

@@ -169,6 +169,11 @@ void buildMemoryPlan(OpPassManager &pm, const ftc::PipelineOptions &options,
   ftc::PlanMemoryOptions plan;
   plan.allowHeap = !isCuda(options);
   pm.addPass(ftc::createPlanMemory(plan));
+  // On the CPU, the runtime told as each gradient becomes final, for data
+  // parallelism's all-reduces (on the GPU, NCCL will order them on the
+  // stream instead).
+  if (!isCuda(options))
+    pm.addPass(ftc::createGradReadyHooks());
 }
 
 /// Buffers, arithmetic, functions (bare pointers: an entry point takes one
@@ -298,7 +303,8 @@ const StageDefinition kStages[] = {
       "buffers (memrefs), each freed after its last use; cuda: each op in a kernel "
       "(gpu.launch)"},
      buildBufferize},
-    {{"after-memory-plan", "every temporary at an offset of one workspace (ftc.memory)"},
+    {{"after-memory-plan", "every temporary at an offset of one workspace (ftc.memory); cpu: "
+                           "the runtime told when each gradient is final"},
      buildMemoryPlan},
     {{"llvm", "the LLVM dialect, with the C ABI's entry points (ftc --emit=mlir)"}, buildLlvm},
 };

@@ -11,6 +11,7 @@
 
 #include "ftc.h"
 
+#include "Comm.h"
 #include "Dtype.h"
 #include "Random.h"
 
@@ -62,6 +63,9 @@ struct Model {
   std::vector<int> params, inputs, slots, outputs; // indices into buffers
   std::vector<int> states; // the step counter, the loss scale, ... (train.state)
   std::vector<int> gradOf;                // param order -> grad buffer or -1
+  /// The gradient buffers in the order the compiled backward (the
+  /// accumulate entry) finishes them: the description's `grad_ready`.
+  std::vector<int> gradReady;
   int lr = -1;        // the setting `optim.lr`: the next step's learning rate
   int gradNorm = -1;  // the report `optim.grad_norm` (a step compiled with clipping)
   int gradScale = -1; // the setting `optim.grad_scale`: apply's gradient factor
@@ -161,6 +165,7 @@ struct ftc_state {
   /// the device's: see Cuda.h).
   std::vector<void *> pointers;
   ftc::runtime::DeviceRef device; // declared after the arena: freed first
+  ftc::runtime::CommRef comm;     // data parallelism (ftc_set_comm), or null
   uint64_t seed = 0;
   int64_t skipped = 0; // steps whose update a non-finite gradient skipped
   int64_t microBatches = 0; // ftc_accumulate_grad calls since the last apply

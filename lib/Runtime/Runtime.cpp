@@ -11,6 +11,7 @@
 
 #include "ftc.h"
 
+#include "Comm.h"
 #include "Cuda.h"
 #include "Model.h"
 #include "Quantize.h"
@@ -283,6 +284,8 @@ const Model &model() {
         m.lossScale = s;
     }
     m.lora = parseLora(doc);
+    if (doc.contains("grad_ready"))
+      m.gradReady = doc.at("grad_ready").get<std::vector<int>>();
     return m;
   }();
   return parsed;
@@ -293,16 +296,21 @@ namespace {
 /// Every buffer but the inputs at a 64-byte aligned offset of one arena:
 /// fresh zero pages from the kernel, faulted in now (MAP_POPULATE), so that
 /// the process grows by the plan when the state is made and not later (on
-/// the CPU).
+/// the CPU). The gradients are together, in the order the backward
+/// finishes them, so that data parallelism sums runs of them in place (see
+/// Comm.h); the other buffers are in the description's order.
 std::vector<size_t> mapArena(const Model &m, ftc_state &state) {
   std::vector<size_t> offsets(m.buffers.size(), 0);
   size_t end = 0;
-  for (size_t i = 0; i < m.buffers.size(); ++i) {
-    if (m.buffers[i].kind == "input")
-      continue;
+  auto place = [&](size_t i) {
     offsets[i] = end;
     end += (std::max<size_t>(m.buffers[i].bytes(), 1) + 63) / 64 * 64;
-  }
+  };
+  for (size_t i = 0; i < m.buffers.size(); ++i)
+    if (m.buffers[i].kind != "input" && m.buffers[i].kind != "grad")
+      place(i);
+  for (int g : comm::gradOrder(m))
+    place(static_cast<size_t>(g));
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   size_t bytes = std::max<size_t>((end + page - 1) / page * page, page);
   // A CUDA step.so's arena is the host's mirror of the device's: pages the
@@ -424,7 +432,12 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
     // The micro-batches of one update (ftc_accumulate_grad) draw masks of
     // their own: the seed moved by the micro-batch's number (0 for the
     // first, whose masks are ftc_step's). Other entries are not moved.
-    uint64_t micro = entry == ftc_entry_accumulate ? static_cast<uint64_t>(state->microBatches) : 0;
+    // With a communicator, micro-batch k of rank r is batch k * size + r
+    // of the update.
+    uint64_t micro = entry == ftc_entry_accumulate
+                         ? static_cast<uint64_t>(state->microBatches * comm::size(*state) +
+                                                 comm::rank(*state))
+                         : 0;
     rng[0] = static_cast<int64_t>(state->seed + 0x9e3779b97f4a7c15ull * micro);
     rng[1] = stepCount(m, *state) + 1;
     rng[2] = state->training ? 1 : 0;
@@ -592,9 +605,70 @@ void ftc_destroy(ftc_state *state) {
   delete state;
 }
 
+namespace {
+
+/// ftc_apply's update (the gradient buffers times `factor`), the skipped
+/// steps counted.
+ftc_status applyUpdate(ftc_state *state, double factor) {
+  const Model &m = model();
+  *static_cast<double *>(state->pointers[m.gradScale]) = factor;
+  cuda::hostWrote(*state, m.gradScale);
+  int64_t before = stepCount(m, *state);
+  // No inputs: the entry reads the gradient buffers.
+  ftc_status status = run(state, ftc_entry_apply, "apply", nullptr, nullptr,
+                          /*takesInputs=*/false);
+  if (status == FTC_OK && stepCount(m, *state) == before)
+    ++state->skipped;
+  if (status == FTC_OK)
+    state->microBatches = 0;
+  return status;
+}
+
+bool canAccumulate() {
+  return ftc_entry_accumulate && ftc_entry_apply && model().gradScale >= 0;
+}
+
+/// ftc_step with a communicator: this rank's gradients, each bucket summed
+/// over the ranks as the backward finishes it, the update from their mean.
+ftc_status dataParallelStep(ftc_state *state, const void *const *inputs, double *loss) {
+  if (ftc_status status = ftc_zero_grad(state); status != FTC_OK)
+    return status;
+  comm::beginOverlap(*state);
+  double local = 0.0;
+  ftc_status status = run(state, ftc_entry_accumulate, "accumulate", inputs, &local);
+  if (status != FTC_OK) {
+    std::string error = ftc_last_error();
+    (void)comm::finish(*state); // nothing left running into the buffers
+    return fail(status, error);
+  }
+  if (ftc_status summed = comm::finish(*state); summed != FTC_OK)
+    return summed;
+  double size = static_cast<double>(comm::size(*state));
+  if (ftc_status summed = comm::allReduce(*state, local); summed != FTC_OK)
+    return summed;
+  status = applyUpdate(state, 1.0 / size);
+  if (status == FTC_OK && loss)
+    *loss = local / size;
+  return status;
+}
+
+} // namespace
+
+ftc_status ftc_set_comm(ftc_state *state, const ftc_comm *comm, int64_t bucket_bytes) {
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  if (comm && !canAccumulate())
+    return fail(FTC_ERROR_UNSUPPORTED, "this step.so has no 'accumulate' and 'apply' entry "
+                                       "points (compiled before gradient accumulation "
+                                       "existed): compile it again for data parallelism");
+  return comm::attach(*state, comm, bucket_bytes);
+}
+
 ftc_status ftc_step(ftc_state *state, const void *const *inputs, double *loss) {
   if (ftc_status status = checkState(state); status != FTC_OK)
     return status;
+  if (comm::attached(*state))
+    return dataParallelStep(state, inputs, loss);
   const Model &m = model();
   if (m.step < 0 || !ftc_entry_step)
     return fail(FTC_ERROR_UNSUPPORTED, "this step.so has no 'step' entry point");
@@ -644,17 +718,13 @@ ftc_status ftc_apply(ftc_state *state, double grad_scale) {
   if (!std::isfinite(grad_scale))
     return fail(FTC_ERROR_ARGUMENT,
                 "the gradients' factor must be finite, got " + std::to_string(grad_scale));
-  *static_cast<double *>(state->pointers[m.gradScale]) = grad_scale;
-  cuda::hostWrote(*state, m.gradScale);
-  int64_t before = stepCount(m, *state);
-  // No inputs: the entry reads the gradient buffers.
-  ftc_status status = run(state, ftc_entry_apply, "apply", nullptr, nullptr,
-                          /*takesInputs=*/false);
-  if (status == FTC_OK && stepCount(m, *state) == before)
-    ++state->skipped;
-  if (status == FTC_OK)
-    state->microBatches = 0;
-  return status;
+  if (comm::attached(*state)) {
+    // The sums over the ranks first; the factor takes their mean.
+    if (ftc_status summed = comm::finish(*state); summed != FTC_OK)
+      return summed;
+    grad_scale /= static_cast<double>(comm::size(*state));
+  }
+  return applyUpdate(state, grad_scale);
 }
 
 void *ftc_param_data(ftc_state *state, int32_t index) {

@@ -55,9 +55,10 @@ typedef enum ftc_status {
   FTC_ERROR_UNSUPPORTED = 6, /* the step.so was compiled without this entry */
   FTC_ERROR_NUMERICS = 7,    /* an op made an inf or a NaN (a step compiled with
                                 `ftc --check-numerics`; the state is unchanged) */
-  FTC_ERROR_DEVICE = 8       /* a step.so compiled for CUDA found no usable GPU (no
+  FTC_ERROR_DEVICE = 8,      /* a step.so compiled for CUDA found no usable GPU (no
                                 driver, no device, kernels it cannot load), or the
                                 GPU failed a step */
+  FTC_ERROR_COMM = 9         /* a communicator (ftc_set_comm) failed a collective */
 } ftc_status;
 
 typedef enum ftc_dtype {
@@ -140,6 +141,60 @@ FTC_API ftc_status ftc_zero_grad(ftc_state *state);
 FTC_API ftc_status ftc_accumulate_grad(ftc_state *state, const void *const *inputs,
                                        double *loss);
 FTC_API ftc_status ftc_apply(ftc_state *state, double grad_scale);
+
+/* Data parallelism. Every rank (process or GPU) runs the same step.so on
+ * its own batches; a communicator attached to each rank's state makes the
+ * step average the gradients over the ranks before the update, so every
+ * rank takes the same update and the parameters stay bit-identical. The
+ * step.so links no communication library: the caller implements these
+ * functions over its engine (ftc-train --mpi: MPI_Allreduce). Each
+ * function returns 0 on success; anything else is a failure that error()
+ * describes.
+ *
+ * all_reduce starts summing `count` elements of `dtype` at `data` (in
+ * place) over all ranks and sets *request; wait(request) returns once the
+ * sum is in `data`. Every rank calls them with the same counts, dtypes and
+ * order, and every rank must receive the same bits. all_reduce may return
+ * at once and sum in the background: the step does not touch `data` until
+ * the wait. all_gather (in place; may be null unless a future sharded
+ * optimizer asks for it) gives every rank the `bytes[r]` bytes that rank r
+ * holds at `data` + bytes[0] + ... + bytes[r-1]. */
+#define FTC_COMM_VERSION 1
+typedef struct ftc_comm {
+  int32_t version; /* FTC_COMM_VERSION */
+  int32_t rank;    /* 0 <= rank < size */
+  int32_t size;    /* the number of ranks */
+  void *context;   /* passed back to each function */
+  int32_t (*all_reduce)(void *context, void *data, int64_t count, ftc_dtype dtype,
+                        void **request);
+  int32_t (*wait)(void *context, void *request);
+  int32_t (*all_gather)(void *context, void *data, const int64_t *bytes);
+  const char *(*error)(void *context);
+} ftc_comm;
+
+/* Attaches `comm` (copied; null detaches) to `state`. With one attached:
+ *  - ftc_step runs the gradients of this rank's batch, sums each bucket of
+ *    gradients over the ranks as soon as the backward has finished it
+ *    (buckets of about `bucket_bytes`, 0 for the default of 1 MiB, in the
+ *    order the compiled backward finishes the gradients: the all-reduces
+ *    overlap the rest of the backward), then updates from the mean over the
+ *    ranks; it returns the loss averaged over the ranks. Dropout masks
+ *    differ between ranks: rank r's are those of the r-th batch of an
+ *    update of ftc_accumulate_grad. One step on each of N ranks equals
+ *    (under the numerical contract) ftc_zero_grad, ftc_accumulate_grad on
+ *    the N batches in rank order and ftc_apply(1/N) on one rank.
+ *  - ftc_accumulate_grad sums locally (its micro-batch k on rank r draws
+ *    the masks of batch k * size + r); ftc_apply(s) sums the gradients
+ *    over the ranks, then updates with the factor s / size.
+ *  - ftc_grad and ftc_eval are this rank's alone.
+ * A non-finite gradient on any rank is non-finite in the sum: with fp16
+ * loss scaling every rank skips the same steps. A failed collective fails
+ * the call with FTC_ERROR_COMM (parameters and optimizer state unchanged,
+ * the gradients undefined). Needs a step.so with ftc_accumulate_grad and
+ * ftc_apply (FTC_ERROR_UNSUPPORTED otherwise, and for a CUDA step.so for
+ * now). */
+FTC_API ftc_status ftc_set_comm(ftc_state *state, const ftc_comm *comm,
+                                int64_t bucket_bytes);
 
 /* Parameter i's data (read and write), or null for a bad index. */
 FTC_API void *ftc_param_data(ftc_state *state, int32_t index);

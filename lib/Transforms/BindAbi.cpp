@@ -305,10 +305,16 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry, Layout &layo
     }
   }
 
-  // Results: the loss, then gradients, written to their buffers.
+  // Results: the loss, then gradients, written to their buffers where
+  // they are computed (each buffer final as early as it can be: see
+  // ftc-grad-ready-hooks).
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-  b.setInsertionPoint(ret);
   for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+    Operation *producer = value.getDefiningOp();
+    if (producer && producer->getBlock() == &body)
+      b.setInsertionPointAfter(producer);
+    else
+      b.setInsertionPoint(ret);
     unsigned index;
     if (i == 0) {
       index = *layout.loss;
@@ -326,6 +332,7 @@ LogicalResult BindAbiPass::bind(func::FuncOp func, StringRef entry, Layout &layo
     write.setRestrict(true);
     write.setWritable(true);
   }
+  b.setInsertionPoint(ret);
   func::ReturnOp::create(b, ret.getLoc());
   ret.erase();
   body.eraseArguments(0, numOld);

@@ -166,6 +166,10 @@ std::string describeModel(ArrayAttr abi, ModuleOp module) {
     model["precision"] = precision.getValue();
   if (auto scaling = module->getAttrOfType<DictionaryAttr>("ftc.loss_scale"))
     model["loss_scale"] = toJson(scaling);
+  // The gradients in the order the backward finishes them
+  // (ftc-grad-ready-hooks).
+  if (auto ready = module->getAttrOfType<DenseI64ArrayAttr>("ftc.grad_ready"))
+    model["grad_ready"] = json::Array(ready.asArrayRef());
   // --check-numerics: what each check watches, by number (from 1).
   if (auto numerics = module->getAttrOfType<ArrayAttr>("ftc.numerics"))
     model["numerics"] = toJson(numerics);

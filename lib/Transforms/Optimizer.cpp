@@ -341,7 +341,10 @@ void OptimizerPass::runOnOperation() {
   }
 
   // @accumulate: the gradient function with running sums, one per
-  // gradient: returns the loss and each sum plus this batch's gradient.
+  // gradient: returns the loss and each sum plus this batch's gradient,
+  // added where the gradient is computed, so that each sum is final as
+  // early as the backward allows (data parallelism starts summing it over
+  // the ranks then: ftc-grad-ready-hooks).
   b.setInsertionPointAfter(step);
   SmallVector<Type> accumulateInputs(grad.getArgumentTypes());
   accumulateInputs.append(gradTypes);
@@ -354,9 +357,16 @@ void OptimizerPass::runOnOperation() {
     IRMapping mapping;
     cloneGradBody(accumulate, mapping);
     SmallVector<Value> results{mapping.lookup(gradReturn.getOperand(0))};
+    Block *body = b.getInsertionBlock();
     for (auto [i, g] : llvm::enumerate(gradReturn.getOperands().drop_front())) {
+      OpBuilder::InsertionGuard guard(b);
       Value sum = accumulate.getArgument(grad.getNumArguments() + i);
-      results.push_back(AddOp::create(b, loc, sum.getType(), sum, mapping.lookup(g)));
+      Value gradient = mapping.lookup(g);
+      if (Operation *producer = gradient.getDefiningOp())
+        b.setInsertionPointAfter(producer);
+      else
+        b.setInsertionPointToStart(body);
+      results.push_back(AddOp::create(b, loc, sum.getType(), sum, gradient));
     }
     func::ReturnOp::create(b, loc, results);
   }

@@ -10,6 +10,7 @@
 //             [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]
 //             [--min-lr X] [--decay-steps N] [--log FILE.jsonl] [--plot FILE.svg|.png]
 //             [--accumulate K] [--warmup N] [--sample N] [--threads N]
+//             [--mpi [--bucket-mb X] [--comm-timeout S]]
 //
 // Talks to step.so through ftc.h only (dlopen). Batch i of the run is batch
 // i of the data source, counted from the state's step counter, so a resumed
@@ -20,6 +21,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Data.h"
+#include "Mpi.h"
 #include "Schedule.h"
 
 #include "ftc.h"
@@ -41,7 +43,6 @@
 #include <dlfcn.h>
 #include <limits>
 #include <optional>
-#include <sys/resource.h>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
@@ -62,6 +63,7 @@ constexpr const char *usage =
     "                 [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]\n"
     "                 [--min-lr X] [--decay-steps N] [--log FILE.jsonl] [--plot FILE.svg|.png]\n"
     "                 [--accumulate K] [--warmup N] [--sample N] [--threads N]\n"
+    "                 [--mpi [--bucket-mb X] [--comm-timeout S]]\n"
     "  --classes LIST       fashion-mnist: train and test on these classes only, e.g.\n"
     "                       0-4 or 0,2,7-9 (labels unchanged: each below the model's\n"
     "                       number of classes)\n"
@@ -104,7 +106,15 @@ constexpr const char *usage =
     "  --accumulate K       each step: K batches' gradients summed, one update from their\n"
     "                       mean (a K times larger batch); step s reads batches\n"
     "                       sK to sK + K - 1\n"
-    "  --warmup N           steps left out of the median step time (default 0)\n";
+    "  --warmup N           steps left out of the median step time (default 0)\n"
+    "  --mpi                data parallel, one process per rank under mpirun -np N: each\n"
+    "                       rank trains on its own batches (step s, batch k of rank r\n"
+    "                       reads batch (sK + k)N + r: a global batch N times larger),\n"
+    "                       the gradients averaged over the ranks (MPI_Allreduce) while\n"
+    "                       the backward runs; rank 0 prints and writes every file\n"
+    "  --bucket-mb X        --mpi: gradients summed in buckets of about X MiB (default 1)\n"
+    "  --comm-timeout S     --mpi: a rank waiting S seconds for the others (default 300)\n"
+    "                       ends the job with an error\n";
 
 /// The process's resident set now (/proc/self/statm), in bytes.
 int64_t residentBytes() {
@@ -117,14 +127,27 @@ int64_t residentBytes() {
   return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
 }
 
-/// The largest resident set the process has had (getrusage), in bytes.
+/// The largest resident set the process has had (VmHWM), in bytes. Not
+/// getrusage's ru_maxrss: Linux keeps that across exec, so under a parent
+/// that had grown large (a Python test loading PyTorch) it is the parent's.
 int64_t peakResidentBytes() {
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+  long kib = 0;
+  if (FILE *f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+        break;
+    std::fclose(f);
+  }
+  return static_cast<int64_t>(kib) * 1024;
 }
 
+/// Under --mpi: the job's communicator, which an error on any rank ends.
+Mpi *activeMpi = nullptr;
+
 [[noreturn]] void die(const std::string &message) {
+  if (activeMpi)
+    activeMpi->abort(message);
   fmt::print(stderr, "ftc-train: error: {}\n", message);
   std::exit(1);
 }
@@ -135,7 +158,7 @@ int64_t peakResidentBytes() {
   X(ftc_output_info) X(ftc_num_params) X(ftc_create) X(ftc_destroy)            \
   X(ftc_step) X(ftc_eval) X(ftc_output_data) X(ftc_step_count) X(ftc_save)     \
   X(ftc_load) X(ftc_reset_optimizer) X(ftc_set_training) X(ftc_last_error)  \
-  X(ftc_set_num_threads) X(ftc_buffer_bytes)
+  X(ftc_set_num_threads) X(ftc_buffer_bytes) X(ftc_param_info) X(ftc_param_data)
 
 /// Later additions, resolved when present: a step.so built before them
 /// still trains, and fails only when asked for what it lacks.
@@ -143,7 +166,7 @@ int64_t peakResidentBytes() {
   X(ftc_load_partial) X(ftc_last_report) X(ftc_save_adapters)                  \
   X(ftc_load_adapters) X(ftc_save_merged) X(ftc_check_save) X(ftc_loss_scale)     \
   X(ftc_skipped_steps) X(ftc_set_lr) X(ftc_get_lr) X(ftc_grad_norm) X(ftc_zero_grad) \
-  X(ftc_accumulate_grad) X(ftc_apply)
+  X(ftc_accumulate_grad) X(ftc_apply) X(ftc_set_comm)
 
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
@@ -202,6 +225,9 @@ struct Options {
   std::string valData, vocab = "bytes", saveBest;
   int64_t evalEvery = 0, evalBatches = 0;
   int64_t accumulate = 1;
+  // Data parallelism.
+  bool mpi = false;
+  double bucketMb = 1.0, commTimeout = 300.0;
   // The learning-rate schedule (nan and -1: not given).
   double lr = std::nan(""), minLr = std::nan("");
   std::string lrSchedule, log, plot;
@@ -371,6 +397,15 @@ Options parseOptions(int argc, char **argv) {
         die(fmt::format("--plot writes .svg or .png, got '{}'", o.plot));
     }
     else if (arg == "--sample") o.sample = parseCount(arg, next());
+    else if (arg == "--mpi") o.mpi = true;
+    else if (arg == "--bucket-mb" || arg == "--comm-timeout") {
+      std::string text = next();
+      char *end = nullptr;
+      double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0' || !(v > 0) || !std::isfinite(v))
+        die(fmt::format("{} needs a positive number, got '{}'", arg, text));
+      (arg == "--bucket-mb" ? o.bucketMb : o.commTimeout) = v;
+    }
     else if (arg == "--threads") {
       o.threads = parseCount(arg, next());
       if (o.threads == 0)
@@ -403,6 +438,11 @@ Options parseOptions(int argc, char **argv) {
                                                                          : "--save-best"));
   if (!o.saveBest.empty() && o.evalEvery == 0)
     die("--save-best keeps the checkpoint of the best evaluation: give --eval-every N");
+  if (!o.mpi)
+    for (const char *flag : {"--bucket-mb", "--comm-timeout"})
+      for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]).rfind(flag, 0) == 0)
+          die(fmt::format("{} sets up data parallelism: it needs --mpi", flag));
   bool decaying = o.lrSchedule == "linear" || o.lrSchedule == "cosine";
   if (!decaying && (!std::isnan(o.minLr) || o.decaySteps >= 0))
     die(fmt::format("{} sets where a decay ends: it needs --lr-schedule=linear or cosine",
@@ -828,12 +868,52 @@ void sample(const Api &api, ftc_state *state, const TokenStream &text,
 
 } // namespace
 
+/// A hash of every parameter's bytes (FNV-1a): equal on every rank of a
+/// data-parallel run.
+uint64_t parameterHash(const Api &api, ftc_state *state) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (int32_t i = 0; i < api.ftc_num_params(); ++i) {
+    ftc_tensor_info info;
+    api.check(api.ftc_param_info(i, &info), "reading the parameters");
+    const auto *bytes = static_cast<const unsigned char *>(api.ftc_param_data(state, i));
+    if (!bytes)
+      die(fmt::format("reading parameter '{}': {}", info.name, api.ftc_last_error()));
+    size_t n = static_cast<size_t>(info.numel) * ftc::runtime::dtypeBytes(info.dtype);
+    for (size_t k = 0; k < n; ++k)
+      hash = (hash ^ bytes[k]) * 0x100000001b3ull;
+  }
+  return hash;
+}
+
+/// Dies unless every rank holds the same parameters, bit for bit.
+void checkIdentical(const Api &api, ftc_state *state, Mpi &mpi, const std::string &when) {
+  std::vector<uint64_t> hashes = mpi.allGather(parameterHash(api, state));
+  for (size_t r = 1; r < hashes.size(); ++r)
+    if (hashes[r] != hashes[0])
+      die(fmt::format("the parameters of rank {} differ from rank 0's {} (hashes {:016x} and "
+                      "{:016x})",
+                      r, when, hashes[r], hashes[0]));
+}
+
 int main(int argc, char **argv) {
   Options o = parseOptions(argc, argv);
+  // --mpi: one process per rank; rank 0 prints and writes the files.
+  std::unique_ptr<Mpi> mpi;
+  int64_t rank = 0, ranks = 1;
+  if (o.mpi) {
+    mpi = Mpi::start(&argc, &argv, o.commTimeout);
+    activeMpi = mpi.get();
+    rank = mpi->rank();
+    ranks = mpi->size();
+    if (rank != 0 && !std::freopen("/dev/null", "w", stdout))
+      die("cannot send the output of ranks other than 0 to /dev/null");
+  }
+  bool writer = rank == 0;
   if (!o.plot.empty() && !onPath("gnuplot"))
     die("--plot draws with gnuplot, which is not on PATH (Debian: apt install gnuplot-nox)");
   Api api(o.library);
-  checkOutputs(api, o);
+  if (writer)
+    checkOutputs(api, o);
   std::vector<Input> inputs = modelInputs(api);
   std::vector<const void *> pointers;
   for (Input &in : inputs)
@@ -898,7 +978,7 @@ int main(int argc, char **argv) {
                                     : text->heldOutBatches();
   // Each checkpoint of a character model carries its vocabulary.
   auto saveVocabulary = [&](const std::string &checkpoint) {
-    if (!vocabulary)
+    if (!vocabulary || !writer)
       return;
     try {
       vocabulary->save(checkpoint + ".vocab.json");
@@ -915,11 +995,12 @@ int main(int argc, char **argv) {
   if (o.epochs >= 0) {
     if (data->batchesPerEpoch() == 0)
       die("--epochs needs a finite data set; use --steps with --synthetic");
-    steps = o.epochs * data->batchesPerEpoch() / o.accumulate;
+    steps = o.epochs * data->batchesPerEpoch() / (o.accumulate * ranks);
   }
   if (steps < 0)
-    steps = data->batchesPerEpoch() ? std::max<int64_t>(1, data->batchesPerEpoch() / o.accumulate)
-                                    : 100;
+    steps = data->batchesPerEpoch()
+                ? std::max<int64_t>(1, data->batchesPerEpoch() / (o.accumulate * ranks))
+                : 100;
 
   // The process's resident memory before the state exists: what the state
   // and the steps add is measured from here (max RSS at the end).
@@ -957,6 +1038,14 @@ int main(int argc, char **argv) {
     printLoad("--load-adapters", lastReport(api, state));
   }
 
+  if (mpi) {
+    auto attach = api.need(api.ftc_set_comm, "ftc_set_comm", "--mpi");
+    api.check(attach(state, mpi->comm(), static_cast<int64_t>(o.bucketMb * 1048576.0)),
+              "--mpi");
+    checkIdentical(api, state, *mpi,
+                   "at the start (is every rank given the same --seed, --init or --resume?)");
+  }
+
   // Ctrl-C or SIGTERM: the step under way finishes, then the outputs are
   // saved as after the last step. A second signal stops at once (the files
   // are written to temporaries and renamed: none is left half-written).
@@ -988,7 +1077,7 @@ int main(int argc, char **argv) {
   }
   bool clipped = api.ftc_grad_norm && api.ftc_grad_norm(state) >= 0;
   std::FILE *log = nullptr;
-  if (!o.log.empty()) {
+  if (!o.log.empty() && writer) {
     log = std::fopen(o.log.c_str(), o.resume.empty() ? "w" : "a");
     if (!log)
       die(fmt::format("--log: cannot write '{}': {}", o.log, std::strerror(errno)));
@@ -1023,15 +1112,17 @@ int main(int argc, char **argv) {
     api.need(api.ftc_accumulate_grad, "ftc_accumulate_grad", "--accumulate");
   }
   if (steps > 0)
-    fmt::print("training {} steps of {} examples from step {}{}{}\n", steps, batch * micro,
-               first,
-               micro > 1 ? fmt::format(" ({} batches of {} accumulated)", micro, batch)
-                         : std::string(),
+    fmt::print("training {} steps of {} examples from step {}{}{}{}\n", steps,
+               batch * micro * ranks, first,
+               mpi ? fmt::format(" on {} ranks", ranks) : std::string(),
+               micro > 1 || mpi ? fmt::format(" ({} batches of {}{})", micro * ranks, batch,
+                                              micro > 1 ? " accumulated" : "")
+                                : std::string(),
                data->batchesPerEpoch()
-                   ? fmt::format(" ({} per epoch)", data->batchesPerEpoch() / micro)
+                   ? fmt::format(" ({} per epoch)", data->batchesPerEpoch() / (micro * ranks))
                    : std::string());
   std::fflush(stdout); // a log read through a pipe sees the run start
-  Progress progress(first, steps, batch * micro);
+  Progress progress(first, steps, batch * micro * ranks);
   // Dynamic loss scaling (fp16): the scale and the steps it skipped.
   bool scaled = api.ftc_loss_scale && api.ftc_loss_scale(state) > 0;
   auto scaling = [&] {
@@ -1055,7 +1146,13 @@ int main(int argc, char **argv) {
   double trainLosses = 0.0, bestVal = std::numeric_limits<double>::infinity();
   int64_t trainCount = 0;
   auto runStart = std::chrono::steady_clock::now();
-  for (; done < steps && !interrupted; ++done) {
+  for (; done < steps; ++done) {
+    // Every rank stops after the same step (mpirun passes a Ctrl-C on to
+    // each of them, not necessarily during the same step).
+    if (mpi ? mpi->max(interrupted ? 1 : 0) != 0 : interrupted.load()) {
+      interrupted = true;
+      break;
+    }
     double lr = schedule ? schedule->at(api.ftc_step_count(state))
                          : (api.ftc_get_lr ? api.ftc_get_lr(state) : -1.0);
     if (schedule)
@@ -1064,7 +1161,7 @@ int main(int argc, char **argv) {
     double loss = 0.0;
     auto t0 = std::chrono::steady_clock::now();
     if (micro == 1) {
-      data->fill(first + done, inputs);
+      data->fill((first + done) * ranks + rank, inputs);
       auto f0 = std::chrono::steady_clock::now();
       api.check(api.ftc_step(state, pointers.data(), &loss), what);
       t0 = f0; // the step alone, as before accumulation existed
@@ -1073,13 +1170,15 @@ int main(int argc, char **argv) {
       // from the mean; the loss their mean.
       api.check(api.ftc_zero_grad(state), what);
       for (int64_t k = 0; k < micro; ++k) {
-        data->fill((first + done) * micro + k, inputs);
+        data->fill(((first + done) * micro + k) * ranks + rank, inputs);
         double part;
         api.check(api.ftc_accumulate_grad(state, pointers.data(), &part),
                   fmt::format("{}, batch {} of {}", what, k + 1, micro));
         loss += part / static_cast<double>(micro);
       }
       api.check(api.ftc_apply(state, 1.0 / static_cast<double>(micro)), what);
+      if (mpi) // the mean over the ranks (ftc_step's own loss already is)
+        loss = mpi->sum(loss) / static_cast<double>(ranks);
     }
     double ms = Progress::secondsSince(t0) * 1e3;
     if (done >= o.warmup)
@@ -1138,7 +1237,7 @@ int main(int argc, char **argv) {
       }
       trainLosses = 0.0;
       trainCount = 0;
-      if (!o.saveBest.empty() && val < bestVal) {
+      if (!o.saveBest.empty() && val < bestVal && writer) {
         bestVal = val;
         api.check(api.ftc_save(state, o.saveBest.c_str()),
                   fmt::format("saving '{}'", o.saveBest));
@@ -1170,13 +1269,28 @@ int main(int argc, char **argv) {
   if (scaled && api.ftc_skipped_steps(state) > 0)
     fmt::print("loss scaling skipped {} of {} (an inf or NaN gradient); the scale is now {:g}\n",
                api.ftc_skipped_steps(state), plural(done, "step"), api.ftc_loss_scale(state));
-  if (!o.save.empty()) {
+  if (mpi && done > 0) {
+    checkIdentical(api, state, *mpi, "after training");
+    CommStats st = mpi->stats();
+    double perStep = 1e3 / static_cast<double>(done);
+    fmt::print("data parallel on {} ranks: parameters bit-identical on every rank; {:.1f} "
+               "all-reduces of {:.2f} MiB per step, {:.2f} ms of all-reduce per step, {:.2f} ms "
+               "of it not hidden behind the backward ({:.0f}% overlapped)\n",
+               ranks, static_cast<double>(st.reductions) / static_cast<double>(done),
+               static_cast<double>(st.bytes) / static_cast<double>(done) / 1048576.0,
+               st.reduceSeconds * perStep, st.exposedSeconds * perStep,
+               st.reduceSeconds > 0
+                   ? 100.0 * std::max(0.0, 1.0 - st.exposedSeconds / st.reduceSeconds)
+                   : 0.0);
+  }
+  if (!o.save.empty() && writer) {
     api.check(api.ftc_save(state, o.save.c_str()), fmt::format("saving '{}'", o.save));
     saveVocabulary(o.save);
     fmt::print("saved {} (step {}{})\n", o.save, api.ftc_step_count(state),
                vocabulary ? fmt::format(", its vocabulary as {}.vocab.json", o.save) : "");
   }
-  saveOutputs(api, state, o);
+  if (writer)
+    saveOutputs(api, state, o);
   // Evaluation and sampling run the model as PyTorch's model.eval() does:
   // no dropout.
   api.ftc_set_training(state, 0);
@@ -1192,7 +1306,7 @@ int main(int argc, char **argv) {
   }
   if (o.sample > 0 && !interrupted)
     sample(api, state, *text, inputs, pointers, o.sample, o.seed);
-  if (!o.plot.empty() && done > 0) {
+  if (!o.plot.empty() && done > 0 && writer) {
     std::string name = o.library.substr(o.library.find_last_of('/') + 1);
     plotHistory(history, o.plot,
                 fmt::format("{} on {} (steps {}-{})", name,

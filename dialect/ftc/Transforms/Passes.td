@@ -460,6 +460,32 @@ def PlanMemory : Pass<"ftc-plan-memory", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def GradReadyHooks : Pass<"ftc-grad-ready-hooks", "::mlir::ModuleOp"> {
+  let summary = "Tells the runtime when each gradient of the accumulate entry is final";
+  let description = [{
+    Runs on buffers (after bufferization; ftc runs it after the memory
+    plan). In the entry point `accumulate` (`ftc.entry`), after the last
+    top-level op that touches a gradient buffer (the buffer or a view of
+    it: an ABI buffer of kind "grad"), adds `func.call
+    @ftcrt_grad_ready(%index)`, the buffer's index in the layout; and
+    records the gradients in the order the calls run as the module's
+    `ftc.grad_ready` (ABI indices), which the model description carries
+    as `grad_ready`. The runtime keeps the gradients in that order, so that
+    data parallelism (`ftc_set_comm`) sums runs of them in place and starts
+    each run's all-reduce while the backward goes on: the order in which
+    the backward finishes the gradients is known here, at compile time.
+    Without a communicator the calls return at once. A module without an
+    accumulate entry is left as it is.
+
+    ```mlir
+    linalg.generic ... outs(%grad_w1 : memref<128x784xf32>)
+    %c7 = arith.constant 7 : i32
+    func.call @ftcrt_grad_ready(%c7) : (i32) -> ()
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::arith::ArithDialect"];
+}
+
 def ParallelToOpenMP : Pass<"ftc-parallel-to-openmp", "::mlir::ModuleOp"> {
   let summary = "Runs scf.parallel loops on an OpenMP team, partitioned by ftc";
   let description = [{

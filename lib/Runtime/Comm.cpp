@@ -1,0 +1,204 @@
+//===- Comm.cpp - data parallelism over a caller's communicator -----------===//
+//
+// See Comm.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Comm.h"
+
+#include "Cuda.h"
+#include "Dtype.h"
+#include "Model.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+namespace ftc::runtime::comm {
+
+namespace {
+
+/// A run of gradient buffers adjacent in the arena, summed as one range.
+struct Bucket {
+  char *data = nullptr;
+  int64_t count = 0; // elements, the padding between buffers included
+  ftc_dtype dtype = FTC_F32;
+  int grads = 0;     // buffers in it
+  int pending = 0;   // of those, not yet final in this step
+  bool started = false;
+  void *request = nullptr;
+};
+
+constexpr int64_t kDefaultBucketBytes = int64_t(1) << 20;
+
+} // namespace
+
+struct Comm {
+  ftc_comm table{};
+  std::vector<Bucket> buckets;
+  std::vector<int> bucketOf; // buffer index -> bucket, or -1
+  bool overlapping = false;
+  std::string error; // the first failure of this step, from a hook
+};
+
+namespace {
+
+thread_local Comm *active = nullptr;
+
+std::string reason(const Comm &c, const char *what) {
+  const char *why = c.table.error ? c.table.error(c.table.context) : nullptr;
+  return std::string(what) + " failed on rank " + std::to_string(c.table.rank) + " of " +
+         std::to_string(c.table.size) + ": " + (why && *why ? why : "no reason given");
+}
+
+/// Starts bucket `b`'s sum; a failure is kept for finish().
+void start(Comm &c, Bucket &b) {
+  if (b.started || !c.error.empty())
+    return;
+  b.started = true;
+  b.request = nullptr;
+  if (c.table.all_reduce(c.table.context, b.data, b.count, b.dtype, &b.request) != 0)
+    c.error = reason(c, "an all-reduce of the gradients");
+}
+
+} // namespace
+
+std::vector<int> gradOrder(const Model &m) {
+  std::vector<int> order;
+  for (int g : m.gradReady)
+    if (g >= 0 && g < static_cast<int>(m.buffers.size()) && m.buffers[g].kind == "grad" &&
+        std::find(order.begin(), order.end(), g) == order.end())
+      order.push_back(g);
+  // Gradients the description does not order (none, from this ftc), after.
+  for (int i = 0; i < static_cast<int>(m.buffers.size()); ++i)
+    if (m.buffers[i].kind == "grad" && std::find(order.begin(), order.end(), i) == order.end())
+      order.push_back(i);
+  return order;
+}
+
+ftc_status attach(ftc_state &state, const ftc_comm *table, int64_t bucketBytes) {
+  if (!table) {
+    delete state.comm.ptr;
+    state.comm.ptr = nullptr;
+    return FTC_OK;
+  }
+  if (table->version != FTC_COMM_VERSION)
+    return fail(FTC_ERROR_ARGUMENT, "the communicator has version " +
+                                        std::to_string(table->version) + "; this step.so takes " +
+                                        std::to_string(FTC_COMM_VERSION));
+  if (table->size < 1 || table->rank < 0 || table->rank >= table->size)
+    return fail(FTC_ERROR_ARGUMENT, "the communicator's rank " + std::to_string(table->rank) +
+                                        " is not one of its " + std::to_string(table->size) +
+                                        " ranks");
+  if (!table->all_reduce || !table->wait)
+    return fail(FTC_ERROR_ARGUMENT, "the communicator lacks all_reduce or wait");
+  if (bucketBytes < 0)
+    return fail(FTC_ERROR_ARGUMENT,
+                "the bucket size must be >= 0 bytes, got " + std::to_string(bucketBytes));
+  if (cuda::compiledForCuda())
+    return fail(FTC_ERROR_UNSUPPORTED, "data parallelism with a step.so compiled for CUDA "
+                                       "needs NCCL, which ftc does not drive yet");
+  const Model &m = model();
+  if (bucketBytes == 0)
+    bucketBytes = kDefaultBucketBytes;
+  auto c = std::make_unique<Comm>();
+  c->table = *table;
+  c->bucketOf.assign(m.buffers.size(), -1);
+  // Buckets: runs of the gradients in their order, adjacent in the arena,
+  // of one dtype, closed once they hold bucketBytes.
+  char *end = nullptr;
+  for (int g : gradOrder(m)) {
+    const Buffer &b = m.buffers[g];
+    char *data = static_cast<char *>(state.pointers[g]);
+    size_t element = static_cast<size_t>(dtypeBytes(b.dtype));
+    bool extend = !c->buckets.empty() && data == end && c->buckets.back().dtype == b.dtype &&
+                  c->buckets.back().count * static_cast<int64_t>(element) < bucketBytes;
+    if (!extend) {
+      Bucket bucket;
+      bucket.data = data;
+      bucket.dtype = b.dtype;
+      c->buckets.push_back(bucket);
+    }
+    Bucket &bucket = c->buckets.back();
+    // Up to the next buffer's 64-byte aligned start (see mapArena): the
+    // padding is zero and sums to zero.
+    size_t bytes = (std::max<size_t>(b.bytes(), 1) + 63) / 64 * 64;
+    end = data + bytes;
+    bucket.count = static_cast<int64_t>((end - bucket.data) / static_cast<ptrdiff_t>(element));
+    ++bucket.grads;
+    c->bucketOf[g] = static_cast<int>(c->buckets.size() - 1);
+  }
+  delete state.comm.ptr;
+  state.comm.ptr = c.release();
+  return FTC_OK;
+}
+
+bool attached(const ftc_state &state) { return state.comm.ptr != nullptr; }
+int32_t rank(const ftc_state &state) { return state.comm.ptr ? state.comm.ptr->table.rank : 0; }
+int32_t size(const ftc_state &state) { return state.comm.ptr ? state.comm.ptr->table.size : 1; }
+
+void beginOverlap(ftc_state &state) {
+  Comm &c = *state.comm.ptr;
+  for (Bucket &b : c.buckets) {
+    b.pending = b.grads;
+    b.started = false;
+  }
+  c.error.clear();
+  c.overlapping = true;
+  active = &c;
+}
+
+ftc_status finish(ftc_state &state) {
+  Comm &c = *state.comm.ptr;
+  if (!c.overlapping) { // ftc_apply after ftc_accumulate_grad: all at once
+    for (Bucket &b : c.buckets)
+      b.started = false;
+    c.error.clear();
+  }
+  active = nullptr;
+  c.overlapping = false;
+  for (Bucket &b : c.buckets)
+    start(c, b);
+  // Every started sum waited for, failed or not: none is left running
+  // into the buffers.
+  for (Bucket &b : c.buckets)
+    if (b.started && b.request != nullptr)
+      if (c.table.wait(c.table.context, b.request) != 0 && c.error.empty())
+        c.error = reason(c, "waiting for an all-reduce of the gradients");
+  for (Bucket &b : c.buckets)
+    b.started = false;
+  if (!c.error.empty())
+    return fail(FTC_ERROR_COMM, c.error);
+  return FTC_OK;
+}
+
+ftc_status allReduce(ftc_state &state, double &value) {
+  Comm &c = *state.comm.ptr;
+  void *request = nullptr;
+  if (c.table.all_reduce(c.table.context, &value, 1, FTC_F64, &request) != 0)
+    return fail(FTC_ERROR_COMM, reason(c, "an all-reduce of the loss"));
+  if (c.table.wait(c.table.context, request) != 0)
+    return fail(FTC_ERROR_COMM, reason(c, "waiting for an all-reduce of the loss"));
+  return FTC_OK;
+}
+
+} // namespace ftc::runtime::comm
+
+ftc::runtime::CommRef::~CommRef() { delete ptr; }
+
+using namespace ftc::runtime::comm;
+
+/// Called by the compiled accumulate entry after the last op that touches
+/// gradient buffer `buffer` (ftc-grad-ready-hooks): outside ftc_step with
+/// a communicator it does nothing.
+extern "C" void ftcrt_grad_ready(int32_t buffer) {
+  Comm *c = active;
+  if (!c || buffer < 0 || static_cast<size_t>(buffer) >= c->bucketOf.size())
+    return;
+  int index = c->bucketOf[static_cast<size_t>(buffer)];
+  if (index < 0)
+    return;
+  Bucket &b = c->buckets[static_cast<size_t>(index)];
+  if (b.pending > 0 && --b.pending == 0)
+    start(*c, b);
+}
