@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""LoRA and DoRA parity with PyTorch: examples/mlp.mlir compiled with
+"""LoRA and DoRA parity with PyTorch: an MLP (the test runs
+Inputs/mlp-gelu.mlir, whose trajectory does not hinge on ReLU kinks) compiled with
 `--lora-targets=fc[12]` against a LoRA MLP written here in PyTorch with
 PEFT's semantics (frozen base Linear, y = W x + b + s * B (A x), A [r, in],
 B [out, r] zero-initialized, s = alpha / r or alpha / sqrt(r) with rsLoRA,
@@ -29,7 +30,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import ftcpy  # noqa: E402
-from torchref import MLP  # noqa: E402
+from torchref import mlp_for  # noqa: E402
+
+MLP = None  # the PyTorch model of the MLP file, set by main()
 
 STEPS = 10
 RANK = 8
@@ -115,6 +118,8 @@ def run_torch(start, alpha, rslora, dora, batches, dtype):
 
 def main():
     ftc, model_file, work = sys.argv[1:4]
+    global MLP
+    MLP = mlp_for(model_file)
     os.makedirs(work, exist_ok=True)
     torch.manual_seed(0)
     torch.set_num_threads(1)

@@ -889,6 +889,29 @@ struct CpuTileContractionsPass
     if (failed(applyPatternsGreedily(func, std::move(folds))))
       return signalPassFailure();
     eliminateCommonSubExpressions(rewriter, dominance, func);
+    transposeBf16AsI16(rewriter, func);
+  }
+
+  /// The packing's transposes of bf16 blocks moved to their bits (i16
+  /// lanes): the same permutation. LLVM 22's X86 back end cannot select
+  /// some 256-bit shuffles of bf16 vectors (VPERM2X128 on v16bf16) on CPUs
+  /// with AVX512_BF16 but without AVX512_FP16 (Cooper Lake, Zen 4), and
+  /// crashes ("Cannot select"); on i16 vectors it can.
+  static void transposeBf16AsI16(IRRewriter &rewriter, func::FuncOp func) {
+    SmallVector<vector::TransposeOp> transposes;
+    func.walk([&](vector::TransposeOp op) {
+      if (op.getResultVectorType().getElementType().isBF16())
+        transposes.push_back(op);
+    });
+    for (vector::TransposeOp op : transposes) {
+      rewriter.setInsertionPoint(op);
+      auto bits = [&](VectorType type) { return type.clone(rewriter.getI16Type()); };
+      Location loc = op.getLoc();
+      Value in = arith::BitcastOp::create(rewriter, loc, bits(op.getSourceVectorType()),
+                                          op.getVector());
+      Value moved = vector::TransposeOp::create(rewriter, loc, in, op.getPermutation());
+      rewriter.replaceOpWithNewOp<arith::BitcastOp>(op, op.getResultVectorType(), moved);
+    }
   }
 };
 

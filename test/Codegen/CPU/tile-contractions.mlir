@@ -87,10 +87,15 @@ func.func @untouched(%a: tensor<8x16xf64>, %b: tensor<16x32xf64>, %c: tensor<8x3
 // pairs of x86vector.avx512.dot (a broadcast pair of x by 16 pairs of W),
 // each W vector read as one row of the collapsed pack. Without AVX512_BF16
 // (or without asking for it: isa=avx512) the packed operands are widened
-// to f32 once, and the register blocks run the f32 kernel.
+// to f32 once, and the register blocks run the f32 kernel. The packing's
+// transposes move the bf16 bits as i16 (LLVM cannot select some bf16
+// shuffles on CPUs with AVX512_BF16 but not AVX512_FP16: see
+// test/tools/ftc/cpu-isa.test).
 // BF16-LABEL: func.func @bf16_linear
 // BF16: tensor.expand_shape %arg0 {{\[\[}}0, 1], [2, 3]] output_shape [2, 8, 32, 2] : tensor<16x64xbf16> into tensor<2x8x32x2xbf16>
-// BF16: vector.transpose {{.*}} : vector<1x32x8x2xbf16> to vector<1x8x32x2xbf16>
+// BF16: arith.bitcast {{.*}} : vector<1x32x8x2xbf16> to vector<1x32x8x2xi16>
+// BF16-NEXT: vector.transpose {{.*}} : vector<1x32x8x2xi16> to vector<1x8x32x2xi16>
+// BF16-NEXT: arith.bitcast {{.*}} : vector<1x8x32x2xi16> to vector<1x8x32x2xbf16>
 // BF16: scf.for {{.*}} step %c2 iter_args(%{{.+}} = %{{.+}}) -> (vector<8x32xf32>)
 // BF16: vector.transfer_read {{.*}} : tensor<2x64xbf16>, vector<2x64xbf16>
 // BF16-COUNT-32: x86vector.avx512.dot {{.*}} : vector<32xbf16> -> vector<16xf32>
