@@ -9,10 +9,11 @@
 # (--accumulate 2) on 1 and on 2 threads, and two ranks of one thread each
 # on one batch each, with the default buckets (1 MiB) and with one bucket
 # of everything (--bucket-mb 1024: no all-reduce can start before the
-# backward ends). Per step: the median step time of rank 0, the time the
-# all-reduces took (summed over buckets, on the comm thread), the part of
-# it the step waited for (not hidden behind the backward), and the overlap
-# (1 - waited / all-reduce).
+# backward ends). Per step (medians over the timed steps, rank 0's): the
+# step time, the time the all-reduces took (summed over the buckets, on the
+# comm thread: it includes waiting for the slower rank), the part of it the
+# step waited for (not hidden behind the backward), and the overlap (1 -
+# waited / all-reduce, over all timed steps).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 steps=${1:-20}
@@ -30,7 +31,7 @@ for model in mlp gpt2-tiny; do
     "$@" --synthetic --steps "$steps" --warmup 3 > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
     ms=$(awk '/^median step/ { print $3 }' "$tmp/log")
     base=${base:-$ms}
-    stats=$(sed -n 's/.*; \([0-9.]*\) all-reduces.*per step, \([0-9.]*\) ms of all-reduce per step, \([0-9.]*\) ms of it not hidden .*(\([0-9]*\)% overlapped).*/\2 \3 \4/p' "$tmp/log")
+    stats=$(sed -n 's/.*median \([0-9.]*\) ms of all-reduce, \([0-9.]*\) ms of it not hidden .*(\([0-9]*\)% overlapped).*/\1 \2 \3/p' "$tmp/log")
     read -r reduce waited overlap <<< "${stats:-- - -}"
     printf '%-44s %10.1f %7.2fx %14s %12s %8s\n' "$model: $label" "$ms" \
       "$(/usr/bin/python3 -c "print($ms / $base)")" "$reduce" "$waited" "${overlap}${stats:+%}"

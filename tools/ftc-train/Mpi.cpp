@@ -55,7 +55,7 @@ std::string describe(int code) {
 class MpiComm final : public Mpi {
   /// One collective, run on the comm thread.
   struct Job {
-    std::function<int()> run;
+    std::function<int(MPI_Request *)> start; // a non-blocking collective
     bool gradient = false; // through the communicator (counted in stats)
     int64_t bytes = 0;
     bool done = false;
@@ -105,16 +105,16 @@ public:
   const ftc_comm *comm() override { return &table; }
 
   int64_t max(int64_t value) override {
-    auto job = submit([this, &value] {
-      return MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MAX, world);
+    auto job = submit([this, &value](MPI_Request *request) {
+      return MPI_Iallreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_MAX, world, request);
     });
     finishOrAbort(*job, "agreeing on when to stop");
     return value;
   }
 
   double sum(double value) override {
-    auto job = submit([this, &value] {
-      return MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, world);
+    auto job = submit([this, &value](MPI_Request *request) {
+      return MPI_Iallreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, world, request);
     });
     finishOrAbort(*job, "summing the loss over the ranks");
     return value;
@@ -122,8 +122,9 @@ public:
 
   std::vector<uint64_t> allGather(uint64_t value) override {
     std::vector<uint64_t> all(static_cast<size_t>(size_));
-    auto job = submit([this, &value, &all] {
-      return MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, world);
+    auto job = submit([this, &value, &all](MPI_Request *request) {
+      return MPI_Iallgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, world,
+                            request);
     });
     finishOrAbort(*job, "comparing the ranks' parameters");
     return all;
@@ -142,10 +143,10 @@ public:
   }
 
 private:
-  std::shared_ptr<Job> submit(std::function<int()> run, bool gradient = false,
+  std::shared_ptr<Job> submit(std::function<int(MPI_Request *)> start, bool gradient = false,
                               int64_t bytes = 0) {
     auto job = std::make_shared<Job>();
-    job->run = std::move(run);
+    job->start = std::move(start);
     job->gradient = gradient;
     job->bytes = bytes;
     {
@@ -178,6 +179,25 @@ private:
       abort(fmt::format("{}: {}", what, describe(code)));
   }
 
+  /// Starts `job` and polls it to completion: a few tests in a row (a
+  /// small sum is done at once), then a test every 50 microseconds, so
+  /// that waiting for a slower rank leaves the cores to the step (MPI's
+  /// blocking calls spin).
+  int run(Job &job) {
+    MPI_Request request = MPI_REQUEST_NULL;
+    if (int code = job.start(&request); code != MPI_SUCCESS)
+      return code;
+    for (int tests = 0;; ++tests) {
+      int done = 0;
+      if (int code = MPI_Test(&request, &done, MPI_STATUS_IGNORE); code != MPI_SUCCESS)
+        return code;
+      if (done)
+        return MPI_SUCCESS;
+      if (tests >= 64)
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
   void serve() {
     for (;;) {
       std::shared_ptr<Job> job;
@@ -190,7 +210,7 @@ private:
         queue.pop_front();
       }
       auto start = Clock::now();
-      int code = job->run();
+      int code = run(*job);
       double seconds = secondsSince(start);
       {
         std::lock_guard<std::mutex> lock(mutex);
@@ -222,8 +242,9 @@ private:
       return 1;
     }
     auto job = submit(
-        [this, data, count, type] {
-          return MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), type, MPI_SUM, world);
+        [this, data, count, type](MPI_Request *request) {
+          return MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), type, MPI_SUM,
+                                world, request);
         },
         /*gradient=*/true, count * element);
     *request = new std::shared_ptr<Job>(std::move(job));
@@ -251,9 +272,9 @@ private:
       offsets[static_cast<size_t>(r)] = static_cast<int>(offset);
       offset += bytes[r];
     }
-    auto job = submit([&, data] {
-      return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(),
-                            offsets.data(), MPI_BYTE, world);
+    auto job = submit([&, data](MPI_Request *request) {
+      return MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(),
+                             offsets.data(), MPI_BYTE, world, request);
     });
     if (int code = finish(*job, "an all-gather of the parameters"); code != MPI_SUCCESS) {
       error = describe(code);

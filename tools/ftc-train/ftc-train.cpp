@@ -1139,6 +1139,7 @@ int main(int argc, char **argv) {
     return extra + scaling();
   };
   std::vector<double> times;
+  std::vector<CommStats> commSteps; // --mpi: each timed step's all-reduces
   int64_t done = 0;
   History history;
   if (validating)
@@ -1159,6 +1160,7 @@ int main(int argc, char **argv) {
       api.check(api.ftc_set_lr(state, lr), "setting the learning rate");
     std::string what = fmt::format("step {}", first + done + 1);
     double loss = 0.0;
+    CommStats commBefore = mpi ? mpi->stats() : CommStats{};
     auto t0 = std::chrono::steady_clock::now();
     if (micro == 1) {
       data->fill((first + done) * ranks + rank, inputs);
@@ -1181,8 +1183,15 @@ int main(int argc, char **argv) {
         loss = mpi->sum(loss) / static_cast<double>(ranks);
     }
     double ms = Progress::secondsSince(t0) * 1e3;
-    if (done >= o.warmup)
+    if (done >= o.warmup) {
       times.push_back(ms);
+      if (mpi) {
+        CommStats now = mpi->stats();
+        commSteps.push_back({now.reductions - commBefore.reductions, now.bytes - commBefore.bytes,
+                             now.reduceSeconds - commBefore.reduceSeconds,
+                             now.exposedSeconds - commBefore.exposedSeconds});
+      }
+    }
     if (log) {
       nlohmann::ordered_json entry = {{"step", first + done + 1}, {"loss", loss}};
       if (lr >= 0)
@@ -1271,17 +1280,30 @@ int main(int argc, char **argv) {
                api.ftc_skipped_steps(state), plural(done, "step"), api.ftc_loss_scale(state));
   if (mpi && done > 0) {
     checkIdentical(api, state, *mpi, "after training");
-    CommStats st = mpi->stats();
-    double perStep = 1e3 / static_cast<double>(done);
-    fmt::print("data parallel on {} ranks: parameters bit-identical on every rank; {:.1f} "
-               "all-reduces of {:.2f} MiB per step, {:.2f} ms of all-reduce per step, {:.2f} ms "
-               "of it not hidden behind the backward ({:.0f}% overlapped)\n",
-               ranks, static_cast<double>(st.reductions) / static_cast<double>(done),
-               static_cast<double>(st.bytes) / static_cast<double>(done) / 1048576.0,
-               st.reduceSeconds * perStep, st.exposedSeconds * perStep,
-               st.reduceSeconds > 0
-                   ? 100.0 * std::max(0.0, 1.0 - st.exposedSeconds / st.reduceSeconds)
-                   : 0.0);
+    // The timed steps' all-reduces (the comm thread's time, which includes
+    // waiting for the slowest rank) and the part the step waited for.
+    std::string cost;
+    if (!commSteps.empty()) {
+      auto median = [&](double CommStats::*field) {
+        std::vector<double> v;
+        for (const CommStats &c : commSteps)
+          v.push_back(c.*field * 1e3);
+        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+        return v[v.size() / 2];
+      };
+      double reduce = 0.0, exposed = 0.0;
+      for (const CommStats &c : commSteps)
+        reduce += c.reduceSeconds, exposed += c.exposedSeconds;
+      const CommStats &last = commSteps.back();
+      cost = fmt::format("; per step: {} all-reduces of {:.2f} MiB in all, median {:.2f} ms of "
+                         "all-reduce, {:.2f} ms of it not hidden behind the backward ({:.0f}% "
+                         "overlapped)",
+                         last.reductions, static_cast<double>(last.bytes) / 1048576.0,
+                         median(&CommStats::reduceSeconds), median(&CommStats::exposedSeconds),
+                         reduce > 0 ? 100.0 * std::max(0.0, 1.0 - exposed / reduce) : 0.0);
+    }
+    fmt::print("data parallel on {} ranks: parameters bit-identical on every rank{}\n", ranks,
+               cost);
   }
   if (!o.save.empty() && writer) {
     api.check(api.ftc_save(state, o.save.c_str()), fmt::format("saving '{}'", o.save));
