@@ -138,7 +138,10 @@ LogicalResult LossScalePass::rewriteStep(func::FuncOp step, const Scale &scale) 
   // one flag.
   ClipGradNormOp clip;
   step.walk([&](ClipGradNormOp op) { clip = op; });
-  OpBuilder b(clip ? clip.getOperation() : updates.front());
+  // (Before the first update's op in the step's block: an update may be
+  // nested, under apply's optim.owned flag.)
+  OpBuilder b(clip ? clip.getOperation()
+                   : step.getBody().front().findAncestorOpInBlock(*updates.front()));
   Location loc = step.getLoc();
   llvm::MapVector<Value, Value> unscaled;
   for (Operation *update : updates) {

@@ -4,6 +4,9 @@
 
 #include "ftc/Dialect/Train/IR/TrainModel.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
@@ -224,6 +227,7 @@ void OptimizerPass::runOnOperation() {
     Attribute config;
     double lrScale = 1.0;
     SmallVector<SlotOp> slots;
+    StateOp owned; // optim.owned.<param>: whether apply updates it
   };
   SmallVector<Trained> trained;
   for (FlatSymbolRefAttr name : paramNames.getAsRange<FlatSymbolRefAttr>()) {
@@ -260,14 +264,17 @@ void OptimizerPass::runOnOperation() {
     }
     if (adamw) // exp_avg, exp_avg_sq
       std::swap(t.slots[0], t.slots[1]);
+    t.owned = state((kOwnedName + "." + name.getValue()).str(), countType,
+                    b.getI64IntegerAttr(1), "setting");
     trained.push_back(std::move(t));
   }
 
   // The update of every trained parameter from `grads` (in their order) at
   // b's insertion point, numbered t = n + 1, the counter advanced: torch's
   // clip_grad_norm_ over all of them first, then one AdamW or SGD update
-  // each, written back.
-  auto emitUpdates = [&](ValueRange grads) {
+  // each, written back; with `guarded`, each under its flag in
+  // optim.owned (the parameter and its state as they were without it).
+  auto emitUpdates = [&](ValueRange grads, bool guarded) {
     Value count = GetParamOp::create(b, loc, countType, counter.getSymName());
     Value t = AdvanceStepOp::create(b, loc, count, Value());
     Value lr = GetParamOp::create(b, loc, f64Type, lrState.getSymName());
@@ -281,29 +288,47 @@ void OptimizerPass::runOnOperation() {
       StringRef name = entry.param.getSymName();
       Type type = entry.param.getType();
       auto read = [&](StringRef sym) { return GetParamOp::create(b, loc, type, sym).getResult(); };
-      auto write = [&](StringRef sym, Value v) { SetParamOp::create(b, loc, sym, v); };
-      Value p = read(name);
+      // The parameter, then its optimizer state, read and written back.
+      SmallVector<StringRef> syms{name};
+      for (SlotOp slot : entry.slots)
+        syms.push_back(slot.getSymName());
+      SmallVector<Value> values;
+      for (StringRef sym : syms)
+        values.push_back(read(sym));
       FloatAttr scale = b.getF64FloatAttr(entry.lrScale);
-      if (adamw) {
-        SlotOp avg = entry.slots[0], sq = entry.slots[1];
-        auto update = AdamWUpdateOp::create(b, loc, p, g, read(avg.getSymName()),
-                                            read(sq.getSymName()), t, lr, coef, Value(),
-                                            cast<AdamWAttr>(entry.config), scale);
-        write(name, update.getNewParam());
-        write(avg.getSymName(), update.getNewExpAvg());
-        write(sq.getSymName(), update.getNewExpAvgSq());
-      } else if (momentum) {
-        SlotOp buf = entry.slots[0];
-        auto update = SGDUpdateOp::create(b, loc, TypeRange{type, type}, p, g,
-                                          read(buf.getSymName()), t, lr, coef, Value(),
-                                          cast<SGDAttr>(entry.config), scale);
-        write(name, update.getNewParam());
-        write(buf.getSymName(), update.getNewMomentumBuffer());
+      auto update = [&](OpBuilder &ub) -> SmallVector<Value> {
+        Value p = values[0];
+        if (adamw) {
+          auto op = AdamWUpdateOp::create(ub, loc, p, g, values[1], values[2], t, lr, coef,
+                                          Value(), cast<AdamWAttr>(entry.config), scale);
+          return {op.getNewParam(), op.getNewExpAvg(), op.getNewExpAvgSq()};
+        }
+        if (momentum) {
+          auto op = SGDUpdateOp::create(ub, loc, TypeRange{type, type}, p, g, values[1], t, lr,
+                                        coef, Value(), cast<SGDAttr>(entry.config), scale);
+          return {op.getNewParam(), op.getNewMomentumBuffer()};
+        }
+        auto op = SGDUpdateOp::create(ub, loc, TypeRange{type}, p, g, Value(), t, lr, coef,
+                                      Value(), cast<SGDAttr>(entry.config), scale);
+        return {op.getNewParam()};
+      };
+      SmallVector<Value> results;
+      if (!guarded) {
+        results = update(b);
       } else {
-        auto update = SGDUpdateOp::create(b, loc, TypeRange{type}, p, g, Value(), t, lr, coef,
-                                          Value(), cast<SGDAttr>(entry.config), scale);
-        write(name, update.getNewParam());
+        Value flag = tensor::ExtractOp::create(
+            b, loc, GetParamOp::create(b, loc, countType, entry.owned.getSymName()),
+            ValueRange{});
+        Value zero = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0);
+        Value mine = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, flag, zero);
+        auto guard = scf::IfOp::create(
+            b, loc, mine,
+            [&](OpBuilder &tb, Location) { scf::YieldOp::create(tb, loc, update(tb)); },
+            [&](OpBuilder &eb, Location) { scf::YieldOp::create(eb, loc, values); });
+        results.assign(guard.getResults().begin(), guard.getResults().end());
       }
+      for (auto [sym, v] : llvm::zip(syms, results))
+        SetParamOp::create(b, loc, sym, v);
     }
     SetParamOp::create(b, loc, counter.getSymName(), t);
   };
@@ -336,7 +361,7 @@ void OptimizerPass::runOnOperation() {
     SmallVector<Value> grads;
     for (Value g : gradReturn.getOperands().drop_front())
       grads.push_back(mapping.lookup(g));
-    emitUpdates(grads);
+    emitUpdates(grads, /*guarded=*/false);
     func::ReturnOp::create(b, loc, mapping.lookup(gradReturn.getOperand(0)));
   }
 
@@ -386,7 +411,7 @@ void OptimizerPass::runOnOperation() {
         factor = CastOp::create(b, loc, RankedTensorType::get({}, type.getElementType()), scale);
       grads.push_back(MulOp::create(b, loc, type, g, factor));
     }
-    emitUpdates(grads);
+    emitUpdates(grads, /*guarded=*/true);
     func::ReturnOp::create(b, loc);
   }
 }

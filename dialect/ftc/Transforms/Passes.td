@@ -250,6 +250,12 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
     step) from the number n of updates taken, kept as `train.state
     @optim.step`, which the step advances. It returns the loss.
 
+    Also `@accumulate` (the gradients added to running sums) and `@apply`
+    (the updates from the sums): there each parameter's update runs under
+    `scf.if` on its setting `optim.owned.<param>` (i64, 1 in a new state),
+    so that a sharded optimizer (ZeRO stage 1: each rank updates its part)
+    touches no optimizer state of the parameters it does not update.
+
     The settings come from the module's `train.optimizer`, then from these
     options where given; the resolved settings are written back to the
     module. A number left at `nan` and a string left empty mean "not given"
@@ -292,7 +298,8 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
            "Per-group learning-rate multipliers, REGEX=FACTOR[,REGEX=FACTOR...]: "
            "a parameter takes the first whose regex its name contains">,
   ];
-  let dependentDialects = ["::ftc::train::TrainDialect"];
+  let dependentDialects = ["::ftc::train::TrainDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
 }
 
 def LossScale : Pass<"ftc-loss-scale", "::mlir::ModuleOp"> {

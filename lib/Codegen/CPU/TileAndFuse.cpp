@@ -44,8 +44,14 @@ namespace {
 /// ops this pass tiles and fuses.
 bool isCandidate(Operation *op) {
   auto linalgOp = dyn_cast_or_null<linalg::LinalgOp>(op);
-  return linalgOp && isa<linalg::GenericOp, linalg::FillOp>(op) &&
-         isa<func::FuncOp>(op->getParentOp()) && linalgOp.hasPureTensorSemantics() &&
+  if (!linalgOp || !isa<linalg::GenericOp, linalg::FillOp>(op))
+    return false;
+  // At the function's top level, or in a top-level scf.if (apply's guarded
+  // updates).
+  Operation *parent = op->getParentOp();
+  if (isa<scf::IfOp>(parent))
+    parent = parent->getParentOp();
+  return isa<func::FuncOp>(parent) && linalgOp.hasPureTensorSemantics() &&
          !linalgOp.hasDynamicShape();
 }
 
@@ -119,7 +125,9 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
       [&](tensor::ExtractSliceOp slice, OpResult producer,
           bool isDestination) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
         Operation *op = producer.getOwner();
-        if (!isCandidate(op) || !isPartial(slice))
+        // Producers of the consumer's own block only: none from outside a
+        // guarded update into it.
+        if (!isCandidate(op) || !isPartial(slice) || op->getBlock() != root->getBlock())
           return std::nullopt;
         // A fill (the start of a reduction) is redone in the block.
         if (isa<linalg::FillOp>(op))
@@ -261,9 +269,15 @@ struct CpuTileAndFusePass : public ftc::impl::CpuTileAndFuseBase<CpuTileAndFuseP
     // From the last op back, so that each op is a consumer before it can be
     // a producer: a fused producer is gone (or inside a block) by the time
     // the walk reaches it.
+    // Also the ops of a top-level scf.if's then-block: apply's update of
+    // each parameter runs under its optim.owned flag (ftc-optimizer).
     SmallVector<Operation *> ops;
-    for (Operation &op : func.getBody().front())
+    for (Operation &op : func.getBody().front()) {
       ops.push_back(&op);
+      if (auto guard = dyn_cast<scf::IfOp>(op))
+        for (Operation &inner : guard.getThenRegion().front())
+          ops.push_back(&inner);
+    }
     for (Operation *op : llvm::reverse(ops)) {
       if (erasures.erased.contains(op) || !isa<linalg::GenericOp>(op) ||
           !isCandidate(op))

@@ -22,6 +22,10 @@ inline constexpr llvm::StringLiteral kGradNormName = "optim.grad_norm";
 /// The factor `apply` multiplies the gradients by (1/K after K accumulated
 /// batches), a setting.
 inline constexpr llvm::StringLiteral kGradScaleName = "optim.grad_scale";
+/// Whether `apply` updates a trained parameter P: the setting
+/// `optim.owned.P` (i64, 1 in a new state), which a sharded optimizer
+/// (ZeRO stage 1) clears for the parameters other ranks update.
+inline constexpr llvm::StringLiteral kOwnedName = "optim.owned";
 
 /// The one func.func marked {train.loss}; reports on the module (no loss
 /// function) or on the second one (more than one) otherwise.
