@@ -346,7 +346,8 @@ std::optional<std::pair<unsigned, std::string>> ftc::detectStage(ModuleOp module
   module.walk([&](Operation *op) {
     StringRef dialect = op->getDialect() ? op->getDialect()->getNamespace() : "";
     llvmFunctions |= dialect == "llvm";
-    tiled |= dialect == "scf" || dialect == "vector";
+    // Loops (scf.if is not tiling: apply guards each update with one).
+    tiled |= (dialect == "scf" && !isa<scf::IfOp, scf::YieldOp>(op)) || dialect == "vector";
     linalg |= dialect == "linalg";
     for (Type type : op->getResultTypes()) {
       buffers |= isa<MemRefType>(type);

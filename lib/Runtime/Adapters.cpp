@@ -27,6 +27,8 @@
 
 #include "ftc.h"
 
+#include "Comm.h"
+
 #include "Checkpoint.h"
 #include "Cuda.h"
 #include "Model.h"
@@ -382,6 +384,9 @@ ftc_status ftc_load_adapters(ftc_state *state, const char *dir) {
   if (ftc_status status = cuda::hostAccessAll(*state, /*write=*/true);
       status != FTC_OK)
     return status;
+  // A sharded optimizer: the state of the loaded parameters is zeroed
+  // whole, the others' parts dropped after.
+  comm::Unsharded whole(*state);
   if (!dir)
     return fail(FTC_ERROR_ARGUMENT, "the directory is null");
   const Model &m = model();

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Checkpoint.h"
+#include "Comm.h"
 
 #include "Cuda.h"
 #include "Model.h"
@@ -147,6 +148,13 @@ ftc_status ftc_save(const ftc_state *state, const char *path) {
     return status;
   if (!path)
     return fail(FTC_ERROR_ARGUMENT, "the path is null");
+  // A sharded optimizer: the state of every rank gathered (every rank
+  // calls ftc_save), rank 0 writes it whole.
+  comm::Unsharded whole(*state);
+  if (ftc_status status = comm::gatherOptimizerState(*state); status != FTC_OK)
+    return status;
+  if (comm::sharded(*state) && comm::rank(*state) != 0)
+    return FTC_OK;
   const Model &m = model();
   std::vector<TensorView> tensors;
   auto add = [&](int index, const std::string &name) {
@@ -187,6 +195,9 @@ ftc_status ftc_load(ftc_state *state, const char *path) {
   std::unique_ptr<SafetensorsFile> file;
   if (ftc_status status = readCheckpoint(path, file); status != FTC_OK)
     return status;
+  // A sharded optimizer's state is loaded whole, the others' parts dropped
+  // after.
+  comm::Unsharded whole(*state);
 
   // Check everything before touching the state.
   std::vector<std::pair<int, const LoadedTensor *>> plan;
@@ -325,6 +336,9 @@ ftc_status ftc_load_partial(ftc_state *state, const char *path) {
   std::unique_ptr<SafetensorsFile> file;
   if (ftc_status status = readCheckpoint(path, file); status != FTC_OK)
     return status;
+  // A sharded optimizer's state is loaded whole, the others' parts dropped
+  // after.
+  comm::Unsharded whole(*state);
 
   std::vector<std::pair<int, const LoadedTensor *>> plan;
   std::vector<bool> set(m.buffers.size(), false);

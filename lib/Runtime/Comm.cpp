@@ -11,6 +11,8 @@
 #include "Model.h"
 
 #include <algorithm>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <memory>
 #include <string>
 
@@ -33,12 +35,24 @@ constexpr int64_t kDefaultBucketBytes = int64_t(1) << 20;
 
 } // namespace
 
+/// A sharded optimizer's layout: the trained parameters and their state
+/// are runs in the arena, each rank's part a run of both.
+struct Shard {
+  char *params = nullptr, *slots = nullptr, *slotsEnd = nullptr;
+  std::vector<int64_t> paramBytes, slotBytes; // per rank
+  char *mineBegin = nullptr, *mineEnd = nullptr; // this rank's optimizer state
+  int64_t mineBytes = 0;                          // its buffers' bytes
+  /// The whole pages outside this rank's state: given back, PROT_NONE.
+  std::vector<std::pair<char *, size_t>> dropped;
+};
+
 struct Comm {
   ftc_comm table{};
   std::vector<Bucket> buckets;
   std::vector<int> bucketOf; // buffer index -> bucket, or -1
   bool overlapping = false;
   std::string error; // the first failure of this step, from a hook
+  std::unique_ptr<Shard> shard;
 };
 
 namespace {
@@ -76,12 +90,57 @@ std::vector<int> gradOrder(const Model &m) {
   return order;
 }
 
+namespace {
+
+size_t padded(const Buffer &b) { return (std::max<size_t>(b.bytes(), 1) + 63) / 64 * 64; }
+
+void drop(Shard &shard) {
+  for (auto [at, bytes] : shard.dropped) {
+    madvise(at, bytes, MADV_DONTNEED);
+    mprotect(at, bytes, PROT_NONE);
+  }
+}
+
+void restore(const Shard &shard) {
+  for (auto [at, bytes] : shard.dropped)
+    mprotect(at, bytes, PROT_READ | PROT_WRITE);
+}
+
+ftc_status gatherBytes(Comm &c, char *data, const std::vector<int64_t> &bytes, const char *what) {
+  if (c.table.all_gather(c.table.context, data, bytes.data()) != 0)
+    return fail(FTC_ERROR_COMM, reason(c, what));
+  return FTC_OK;
+}
+
+/// The optimizer state back on every rank and unsharded (detaching).
+ftc_status unshard(ftc_state &state) {
+  Comm &c = *state.comm.ptr;
+  Shard &shard = *c.shard;
+  restore(shard);
+  ftc_status status = gatherBytes(c, shard.slots, shard.slotBytes,
+                                  "an all-gather of the optimizer state");
+  const Model &m = model();
+  for (int p : m.params)
+    if (m.ownedOf[p] >= 0)
+      *static_cast<int64_t *>(state.pointers[m.ownedOf[p]]) = 1;
+  c.shard.reset();
+  return status;
+}
+
+} // namespace
+
 ftc_status attach(ftc_state &state, const ftc_comm *table, int64_t bucketBytes) {
   if (!table) {
+    ftc_status status = FTC_OK;
+    if (sharded(state))
+      status = unshard(state);
     delete state.comm.ptr;
     state.comm.ptr = nullptr;
-    return FTC_OK;
+    return status;
   }
+  if (sharded(state))
+    return fail(FTC_ERROR_ARGUMENT, "the optimizer is sharded over the attached communicator: "
+                                    "detach it first (ftc_set_comm with null)");
   if (table->version != FTC_COMM_VERSION)
     return fail(FTC_ERROR_ARGUMENT, "the communicator has version " +
                                         std::to_string(table->version) + "; this step.so takes " +
@@ -180,6 +239,124 @@ ftc_status allReduce(ftc_state &state, double &value) {
   if (c.table.wait(c.table.context, request) != 0)
     return fail(FTC_ERROR_COMM, reason(c, "waiting for an all-reduce of the loss"));
   return FTC_OK;
+}
+
+ftc_status shard(ftc_state &state) {
+  if (!attached(state))
+    return fail(FTC_ERROR_ARGUMENT, "a sharded optimizer needs a communicator (ftc_set_comm)");
+  Comm &c = *state.comm.ptr;
+  if (c.shard)
+    return FTC_OK;
+  if (!c.table.all_gather)
+    return fail(FTC_ERROR_ARGUMENT, "a sharded optimizer needs the communicator's all_gather");
+  const Model &m = model();
+  // The trained parameters with optimizer state, in order, and theirs.
+  std::vector<int> trained;
+  for (int p : m.params)
+    if (m.buffers[p].trainable && m.ownedOf[p] >= 0)
+      trained.push_back(p);
+  if (trained.empty())
+    return fail(FTC_ERROR_UNSUPPORTED, "this step.so has no update to shard (compiled before "
+                                       "sharded optimizers existed, or it trains nothing)");
+  std::vector<std::vector<int>> slotsOf(trained.size());
+  std::vector<int64_t> stateBytes(trained.size(), 0);
+  int64_t total = 0;
+  for (size_t i = 0; i < trained.size(); ++i) {
+    for (int s : m.slots)
+      if (m.buffers[s].of == m.buffers[trained[i]].name)
+        slotsOf[i].push_back(s);
+    for (int s : slotsOf[i])
+      stateBytes[i] += static_cast<int64_t>(padded(m.buffers[s]));
+    total += stateBytes[i];
+  }
+  // Rank of each parameter: where the middle of its state falls in the
+  // whole, cut into `size` equal parts (non-decreasing: each rank a run).
+  int size = c.table.size, rank = c.table.rank;
+  auto shard = std::make_unique<Shard>();
+  shard->paramBytes.assign(static_cast<size_t>(size), 0);
+  shard->slotBytes.assign(static_cast<size_t>(size), 0);
+  shard->params = static_cast<char *>(state.pointers[trained.front()]);
+  char *paramsEnd = shard->params;
+  int64_t before = 0;
+  for (size_t i = 0; i < trained.size(); ++i) {
+    int owner = total > 0 ? static_cast<int>((2 * before + stateBytes[i]) * size / (2 * total))
+                          : 0;
+    owner = std::min(owner, size - 1);
+    before += stateBytes[i];
+    const Buffer &p = m.buffers[trained[i]];
+    if (static_cast<char *>(state.pointers[trained[i]]) != paramsEnd)
+      return fail(FTC_ERROR_FORMAT, "the trained parameters are not one run of the arena");
+    paramsEnd += padded(p);
+    shard->paramBytes[static_cast<size_t>(owner)] += static_cast<int64_t>(padded(p));
+    for (int s : slotsOf[i]) {
+      char *at = static_cast<char *>(state.pointers[s]);
+      if (!shard->slots)
+        shard->slots = shard->slotsEnd = at;
+      if (at != shard->slotsEnd)
+        return fail(FTC_ERROR_FORMAT, "the optimizer state is not one run of the arena");
+      if (owner == rank && !shard->mineBegin)
+        shard->mineBegin = at;
+      shard->slotsEnd += padded(m.buffers[s]);
+      if (owner == rank) {
+        shard->mineEnd = shard->slotsEnd;
+        shard->mineBytes += static_cast<int64_t>(m.buffers[s].bytes());
+      }
+      shard->slotBytes[static_cast<size_t>(owner)] += static_cast<int64_t>(padded(m.buffers[s]));
+    }
+    *static_cast<int64_t *>(state.pointers[m.ownedOf[trained[i]]]) = owner == rank ? 1 : 0;
+  }
+  if (!shard->mineBegin) // owns nothing: an empty run at its place
+    shard->mineBegin = shard->mineEnd = shard->slots;
+  // The whole pages of the others' state.
+  auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto pagesInside = [&](char *from, char *to) {
+    uintptr_t a = (reinterpret_cast<uintptr_t>(from) + page - 1) / page * page;
+    uintptr_t b = reinterpret_cast<uintptr_t>(to) / page * page;
+    if (a < b)
+      shard->dropped.push_back({reinterpret_cast<char *>(a), static_cast<size_t>(b - a)});
+  };
+  if (shard->slots) {
+    pagesInside(shard->slots, shard->mineBegin);
+    pagesInside(shard->mineEnd, shard->slotsEnd);
+  }
+  drop(*shard);
+  c.shard = std::move(shard);
+  return FTC_OK;
+}
+
+bool sharded(const ftc_state &state) { return state.comm.ptr && state.comm.ptr->shard; }
+
+ftc_status gatherParams(ftc_state &state) {
+  Comm &c = *state.comm.ptr;
+  return gatherBytes(c, c.shard->params, c.shard->paramBytes,
+                     "an all-gather of the updated parameters");
+}
+
+Unsharded::Unsharded(const ftc_state &state) : state(state) {
+  if (sharded(state))
+    restore(*state.comm.ptr->shard);
+}
+
+Unsharded::~Unsharded() {
+  if (sharded(state))
+    drop(*state.comm.ptr->shard);
+}
+
+ftc_status gatherOptimizerState(const ftc_state &state) {
+  if (!sharded(state))
+    return FTC_OK;
+  Comm &c = *state.comm.ptr;
+  return gatherBytes(c, c.shard->slots, c.shard->slotBytes,
+                     "an all-gather of the optimizer state");
+}
+
+int64_t heldOptimizerBytes(const ftc_state &state) {
+  if (sharded(state))
+    return state.comm.ptr->shard->mineBytes;
+  int64_t bytes = 0;
+  for (int s : model().slots)
+    bytes += static_cast<int64_t>(model().buffers[s].bytes());
+  return bytes;
 }
 
 } // namespace ftc::runtime::comm

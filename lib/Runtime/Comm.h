@@ -53,6 +53,35 @@ ftc_status finish(ftc_state &state);
 /// Sums `value` over the ranks (the loss), blocking.
 ftc_status allReduce(ftc_state &state, double &value);
 
+/// ZeRO stage 1 (ftc_shard_optimizer): this rank updates a run of the
+/// trained parameters, about 1/size of the optimizer state's bytes, and
+/// holds the optimizer state of those only: the pages of the others' are
+/// given back to the kernel and made inaccessible (PROT_NONE), so that a
+/// stray access faults instead of silently using memory. The optimizer
+/// state of the others is not kept anywhere on this rank.
+ftc_status shard(ftc_state &state);
+bool sharded(const ftc_state &state);
+/// After an update: every rank's parameters from their owners (in place).
+ftc_status gatherParams(ftc_state &state);
+/// The optimizer state's pages of other ranks mapped (zero) for the scope
+/// of this object, for code that writes all of it (loading a checkpoint,
+/// resetting the optimizer); dropped again after. Nothing without sharding.
+class Unsharded {
+public:
+  explicit Unsharded(const ftc_state &state);
+  ~Unsharded();
+  Unsharded(const Unsharded &) = delete;
+  Unsharded &operator=(const Unsharded &) = delete;
+
+private:
+  const ftc_state &state;
+};
+/// Inside an Unsharded scope: every rank's optimizer state from its owner
+/// (collective: every rank calls it), for a checkpoint written whole.
+ftc_status gatherOptimizerState(const ftc_state &state);
+/// Bytes of optimizer state this rank keeps: all of it unless sharded.
+int64_t heldOptimizerBytes(const ftc_state &state);
+
 } // namespace comm
 
 /// The communicator attached to a state, or null (ftc_state owns it).

@@ -66,6 +66,9 @@ struct Model {
   /// The gradient buffers in the order the compiled backward (the
   /// accumulate entry) finishes them: the description's `grad_ready`.
   std::vector<int> gradReady;
+  /// Parameter buffer -> its setting `optim.owned.<param>` (whether apply
+  /// updates it: a sharded optimizer's), or -1.
+  std::vector<int> ownedOf;
   int lr = -1;        // the setting `optim.lr`: the next step's learning rate
   int gradNorm = -1;  // the report `optim.grad_norm` (a step compiled with clipping)
   int gradScale = -1; // the setting `optim.grad_scale`: apply's gradient factor

@@ -286,6 +286,11 @@ const Model &model() {
     m.lora = parseLora(doc);
     if (doc.contains("grad_ready"))
       m.gradReady = doc.at("grad_ready").get<std::vector<int>>();
+    m.ownedOf.assign(m.buffers.size(), -1);
+    for (int i = 0; i < static_cast<int>(m.buffers.size()); ++i)
+      if (m.buffers[i].kind == "setting" && m.buffers[i].name.rfind("optim.owned.", 0) == 0)
+        if (int p = m.findParam(m.buffers[i].name.substr(12)); p >= 0)
+          m.ownedOf[p] = i;
     return m;
   }();
   return parsed;
@@ -296,21 +301,30 @@ namespace {
 /// Every buffer but the inputs at a 64-byte aligned offset of one arena:
 /// fresh zero pages from the kernel, faulted in now (MAP_POPULATE), so that
 /// the process grows by the plan when the state is made and not later (on
-/// the CPU). The gradients are together, in the order the backward
-/// finishes them, so that data parallelism sums runs of them in place (see
-/// Comm.h); the other buffers are in the description's order.
+/// the CPU). For data parallelism (see Comm.h) the trained parameters come
+/// first, then the optimizer state, each in the parameters' order (a
+/// sharded optimizer's parts are runs of them), then the gradients in the
+/// order the backward finishes them (summed in runs, in place); the other
+/// buffers after, in the description's order.
 std::vector<size_t> mapArena(const Model &m, ftc_state &state) {
   std::vector<size_t> offsets(m.buffers.size(), 0);
+  std::vector<bool> placed(m.buffers.size(), false);
   size_t end = 0;
   auto place = [&](size_t i) {
     offsets[i] = end;
+    placed[i] = true;
     end += (std::max<size_t>(m.buffers[i].bytes(), 1) + 63) / 64 * 64;
   };
-  for (size_t i = 0; i < m.buffers.size(); ++i)
-    if (m.buffers[i].kind != "input" && m.buffers[i].kind != "grad")
-      place(i);
+  for (int p : m.params)
+    if (m.buffers[p].trainable)
+      place(static_cast<size_t>(p));
+  for (int s : m.slots)
+    place(static_cast<size_t>(s));
   for (int g : comm::gradOrder(m))
     place(static_cast<size_t>(g));
+  for (size_t i = 0; i < m.buffers.size(); ++i)
+    if (m.buffers[i].kind != "input" && !placed[i])
+      place(i);
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   size_t bytes = std::max<size_t>((end + page - 1) / page * page, page);
   // A CUDA step.so's arena is the host's mirror of the device's: pages the
@@ -515,6 +529,7 @@ void ftc_reset_optimizer(ftc_state *state) {
   if (checkState(state) != FTC_OK)
     return;
   const Model &m = model();
+  comm::Unsharded whole(*state);
   for (int s : m.slots)
     if (cuda::zero(*state, s) != FTC_OK)
       return;
@@ -621,6 +636,9 @@ ftc_status applyUpdate(ftc_state *state, double factor) {
     ++state->skipped;
   if (status == FTC_OK)
     state->microBatches = 0;
+  // A sharded optimizer updated this rank's part: the others' from them.
+  if (status == FTC_OK && comm::sharded(*state))
+    status = comm::gatherParams(*state);
   return status;
 }
 
@@ -662,6 +680,16 @@ ftc_status ftc_set_comm(ftc_state *state, const ftc_comm *comm, int64_t bucket_b
                                        "points (compiled before gradient accumulation "
                                        "existed): compile it again for data parallelism");
   return comm::attach(*state, comm, bucket_bytes);
+}
+
+ftc_status ftc_shard_optimizer(ftc_state *state) {
+  if (ftc_status status = checkState(state); status != FTC_OK)
+    return status;
+  return comm::shard(*state);
+}
+
+int64_t ftc_optimizer_bytes(const ftc_state *state) {
+  return checkState(state) == FTC_OK ? comm::heldOptimizerBytes(*state) : 0;
 }
 
 ftc_status ftc_step(ftc_state *state, const void *const *inputs, double *loss) {

@@ -195,6 +195,22 @@ typedef struct ftc_comm {
  * now). */
 FTC_API ftc_status ftc_set_comm(ftc_state *state, const ftc_comm *comm,
                                 int64_t bucket_bytes);
+/* ZeRO stage 1, after ftc_set_comm (needs the communicator's all_gather):
+ * each rank updates a run of the trained parameters, about 1/size of the
+ * optimizer state's bytes, and keeps the optimizer state of those only
+ * (the rest of its pages are given back to the kernel); after each update
+ * the parameters are all-gathered, so that every rank holds all of them,
+ * bit-identical to an unsharded run. With it, ftc_save is collective
+ * (every rank calls it: the optimizer state is gathered, rank 0 writes the
+ * checkpoint whole, which loads at any number of ranks or into a plain
+ * state); ftc_load and ftc_load_partial keep this rank's part of what they
+ * load; ftc_set_comm(state, NULL, 0) gathers the state back (collective).
+ * The assignment of parameters to ranks is fixed by the layout and the
+ * number of ranks. */
+FTC_API ftc_status ftc_shard_optimizer(ftc_state *state);
+/* Bytes of optimizer state `state` holds: ftc_buffer_bytes("slot"), or
+ * with a sharded optimizer this rank's part. */
+FTC_API int64_t ftc_optimizer_bytes(const ftc_state *state);
 
 /* Parameter i's data (read and write), or null for a bad index. */
 FTC_API void *ftc_param_data(ftc_state *state, int32_t index);

@@ -76,7 +76,7 @@
 // NONE-NOT: grad_scaler
 // NONE: train.fill 1.000000e+00 {train.loss_seed}
 // NONE-NOT: train.all_finite
-// NONE-NOT: if %
+// NONE-NOT: train.adamw_update {{.+}} if %
 
 // Asked for in fp32, with other settings: they are recorded and used.
 // FP32: train.loss_scale = {backoff_factor = 5.000000e-01 : f64, growth_factor = 2.000000e+00 : f64, growth_interval = 3 : i64, init_scale = 1.024000e+03 : f64}

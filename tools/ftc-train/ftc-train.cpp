@@ -10,7 +10,7 @@
 //             [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]
 //             [--min-lr X] [--decay-steps N] [--log FILE.jsonl] [--plot FILE.svg|.png]
 //             [--accumulate K] [--warmup N] [--sample N] [--threads N]
-//             [--mpi [--bucket-mb X] [--comm-timeout S]]
+//             [--mpi [--bucket-mb X] [--comm-timeout S] [--shard-optimizer]]
 //
 // Talks to step.so through ftc.h only (dlopen). Batch i of the run is batch
 // i of the data source, counted from the state's step counter, so a resumed
@@ -63,7 +63,7 @@ constexpr const char *usage =
     "                 [--lr X] [--lr-schedule constant|linear|cosine] [--warmup-steps N]\n"
     "                 [--min-lr X] [--decay-steps N] [--log FILE.jsonl] [--plot FILE.svg|.png]\n"
     "                 [--accumulate K] [--warmup N] [--sample N] [--threads N]\n"
-    "                 [--mpi [--bucket-mb X] [--comm-timeout S]]\n"
+    "                 [--mpi [--bucket-mb X] [--comm-timeout S] [--shard-optimizer]]\n"
     "  --classes LIST       fashion-mnist: train and test on these classes only, e.g.\n"
     "                       0-4 or 0,2,7-9 (labels unchanged: each below the model's\n"
     "                       number of classes)\n"
@@ -114,7 +114,10 @@ constexpr const char *usage =
     "                       the backward runs; rank 0 prints and writes every file\n"
     "  --bucket-mb X        --mpi: gradients summed in buckets of about X MiB (default 1)\n"
     "  --comm-timeout S     --mpi: a rank waiting S seconds for the others (default 300)\n"
-    "                       ends the job with an error\n";
+    "                       ends the job with an error\n"
+    "  --shard-optimizer    --mpi: ZeRO stage 1: each rank keeps and updates the\n"
+    "                       optimizer state of about 1/N of the parameters, which\n"
+    "                       are then all-gathered; checkpoints are written whole\n";
 
 /// The process's resident set now (/proc/self/statm), in bytes.
 int64_t residentBytes() {
@@ -166,7 +169,7 @@ Mpi *activeMpi = nullptr;
   X(ftc_load_partial) X(ftc_last_report) X(ftc_save_adapters)                  \
   X(ftc_load_adapters) X(ftc_save_merged) X(ftc_check_save) X(ftc_loss_scale)     \
   X(ftc_skipped_steps) X(ftc_set_lr) X(ftc_get_lr) X(ftc_grad_norm) X(ftc_zero_grad) \
-  X(ftc_accumulate_grad) X(ftc_apply) X(ftc_set_comm)
+  X(ftc_accumulate_grad) X(ftc_apply) X(ftc_set_comm) X(ftc_shard_optimizer) X(ftc_optimizer_bytes)
 
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
@@ -226,7 +229,7 @@ struct Options {
   int64_t evalEvery = 0, evalBatches = 0;
   int64_t accumulate = 1;
   // Data parallelism.
-  bool mpi = false;
+  bool mpi = false, shardOptimizer = false;
   double bucketMb = 1.0, commTimeout = 300.0;
   // The learning-rate schedule (nan and -1: not given).
   double lr = std::nan(""), minLr = std::nan("");
@@ -398,6 +401,7 @@ Options parseOptions(int argc, char **argv) {
     }
     else if (arg == "--sample") o.sample = parseCount(arg, next());
     else if (arg == "--mpi") o.mpi = true;
+    else if (arg == "--shard-optimizer") o.shardOptimizer = true;
     else if (arg == "--bucket-mb" || arg == "--comm-timeout") {
       std::string text = next();
       char *end = nullptr;
@@ -439,7 +443,7 @@ Options parseOptions(int argc, char **argv) {
   if (!o.saveBest.empty() && o.evalEvery == 0)
     die("--save-best keeps the checkpoint of the best evaluation: give --eval-every N");
   if (!o.mpi)
-    for (const char *flag : {"--bucket-mb", "--comm-timeout"})
+    for (const char *flag : {"--bucket-mb", "--comm-timeout", "--shard-optimizer"})
       for (int i = 1; i < argc; ++i)
         if (std::string(argv[i]).rfind(flag, 0) == 0)
           die(fmt::format("{} sets up data parallelism: it needs --mpi", flag));
@@ -1044,7 +1048,24 @@ int main(int argc, char **argv) {
               "--mpi");
     checkIdentical(api, state, *mpi,
                    "at the start (is every rank given the same --seed, --init or --resume?)");
+    if (o.shardOptimizer) {
+      api.check(api.need(api.ftc_shard_optimizer, "ftc_shard_optimizer",
+                         "--shard-optimizer")(state),
+                "--shard-optimizer");
+      int64_t mine = api.ftc_optimizer_bytes(state);
+      std::vector<uint64_t> all = mpi->allGather(static_cast<uint64_t>(mine));
+      uint64_t largest = *std::max_element(all.begin(), all.end()), total = 0;
+      for (uint64_t b : all)
+        total += b;
+      fmt::print("sharded optimizer: rank 0 keeps {} B of the optimizer state's {} B, the "
+                 "largest part {} B ({:.3f} of it; 1/{} is {:.3f})\n",
+                 mine, total, largest, static_cast<double>(largest) / static_cast<double>(total),
+                 ranks, 1.0 / static_cast<double>(ranks));
+    }
   }
+  // With a sharded optimizer saving is collective: every rank calls
+  // ftc_save, rank 0 writes.
+  bool saves = writer || o.shardOptimizer;
 
   // Ctrl-C or SIGTERM: the step under way finishes, then the outputs are
   // saved as after the last step. A second signal stops at once (the files
@@ -1246,7 +1267,7 @@ int main(int argc, char **argv) {
       }
       trainLosses = 0.0;
       trainCount = 0;
-      if (!o.saveBest.empty() && val < bestVal && writer) {
+      if (!o.saveBest.empty() && val < bestVal && saves) {
         bestVal = val;
         api.check(api.ftc_save(state, o.saveBest.c_str()),
                   fmt::format("saving '{}'", o.saveBest));
@@ -1305,7 +1326,7 @@ int main(int argc, char **argv) {
     fmt::print("data parallel on {} ranks: parameters bit-identical on every rank{}\n", ranks,
                cost);
   }
-  if (!o.save.empty() && writer) {
+  if (!o.save.empty() && saves) {
     api.check(api.ftc_save(state, o.save.c_str()), fmt::format("saving '{}'", o.save));
     saveVocabulary(o.save);
     fmt::print("saved {} (step {}{})\n", o.save, api.ftc_step_count(state),
