@@ -34,6 +34,18 @@ void ftc::buildFrontendPipeline(OpPassManager &pm, const PipelineOptions &) {
 
 namespace {
 
+bool isCuda(const ftc::PipelineOptions &options);
+
+/// ftc-optimizer's options: the user's; on CUDA, which has no sharded
+/// optimizer yet, apply's updates unguarded (a guarded one would be a
+/// one-thread kernel there).
+std::string optimizerOptions(const ftc::PipelineOptions &options) {
+  std::string text = options.optimizerOptions;
+  if (isCuda(options))
+    text += " guard-updates=false";
+  return text;
+}
+
 /// The passes that check their options when the pipeline is built.
 struct CheckedPasses {
   std::unique_ptr<Pass> lora, autocast, remat, optimizer, lossScale;
@@ -47,7 +59,7 @@ struct CheckedPasses {
     return success(succeeded(make(lora, ftc::createLora(), options.loraOptions)) &&
                    succeeded(make(autocast, ftc::createAutocast(), options.autocastOptions)) &&
                    succeeded(make(remat, ftc::createRemat(), options.rematOptions)) &&
-                   succeeded(make(optimizer, ftc::createOptimizer(), options.optimizerOptions)) &&
+                   succeeded(make(optimizer, ftc::createOptimizer(), optimizerOptions(options))) &&
                    succeeded(make(lossScale, ftc::createLossScale(), options.lossScaleOptions)));
   }
 };

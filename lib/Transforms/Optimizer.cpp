@@ -264,8 +264,9 @@ void OptimizerPass::runOnOperation() {
     }
     if (adamw) // exp_avg, exp_avg_sq
       std::swap(t.slots[0], t.slots[1]);
-    t.owned = state((kOwnedName + "." + name.getValue()).str(), countType,
-                    b.getI64IntegerAttr(1), "setting");
+    if (guardUpdates)
+      t.owned = state((kOwnedName + "." + name.getValue()).str(), countType,
+                      b.getI64IntegerAttr(1), "setting");
     trained.push_back(std::move(t));
   }
 
@@ -411,7 +412,7 @@ void OptimizerPass::runOnOperation() {
         factor = CastOp::create(b, loc, RankedTensorType::get({}, type.getElementType()), scale);
       grads.push_back(MulOp::create(b, loc, type, g, factor));
     }
-    emitUpdates(grads, /*guarded=*/true);
+    emitUpdates(grads, /*guarded=*/guardUpdates);
     func::ReturnOp::create(b, loc);
   }
 }

@@ -254,7 +254,8 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
     (the updates from the sums): there each parameter's update runs under
     `scf.if` on its setting `optim.owned.<param>` (i64, 1 in a new state),
     so that a sharded optimizer (ZeRO stage 1: each rank updates its part)
-    touches no optimizer state of the parameters it does not update.
+    touches no optimizer state of the parameters it does not update
+    (unless `guard-updates=false`).
 
     The settings come from the module's `train.optimizer`, then from these
     options where given; the resolved settings are written back to the
@@ -297,6 +298,9 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
     Option<"lrScale", "lr-scale", "std::string", /*default=*/"\"\"",
            "Per-group learning-rate multipliers, REGEX=FACTOR[,REGEX=FACTOR...]: "
            "a parameter takes the first whose regex its name contains">,
+    Option<"guardUpdates", "guard-updates", "bool", /*default=*/"true",
+           "apply: each update under its optim.owned setting, for a sharded optimizer "
+           "(false: unconditional, as ftc builds it for CUDA, which has none yet)">,
   ];
   let dependentDialects = ["::ftc::train::TrainDialect", "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
