@@ -285,7 +285,10 @@ void OptimizerPass::runOnOperation() {
       SetParamOp::create(b, loc, kGradNormName, norm.getNorm());
       coef = norm.getCoef();
     }
-    for (auto [entry, g] : llvm::zip(trained, grads)) {
+    for (auto [trainedEntry, grad] : llvm::zip(trained, grads)) {
+      // Named, not structured bindings: the update's lambda captures them.
+      Trained &entry = trainedEntry;
+      Value g = grad;
       StringRef name = entry.param.getSymName();
       Type type = entry.param.getType();
       auto read = [&](StringRef sym) { return GetParamOp::create(b, loc, type, sym).getResult(); };
