@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Data parallelism against one rank on the concatenated batch:
-`mpirun -np 2 ftc-train --mpi` (each rank its own batch of B, the
+`mpirun -np 2 ftc-train --mpi` over TCP loopback (each rank its own batch of B, the
 gradients averaged over the ranks) against `ftc-train --accumulate 2` on
 one rank (the same two batches per update, summed locally) and against
 PyTorch stepping once per 2B examples (the two batches concatenated), from
@@ -108,7 +108,10 @@ def main():
     runs = {}
     env = dict(os.environ, FTC_NUM_THREADS="1")
     for name, prefix, extra in [
-            ("2 ranks", ["mpirun", "--oversubscribe", "-np", str(RANKS)], ["--mpi"]),
+            # Over TCP on the loopback interface, as between machines (not
+            # through shared memory, Open MPI's default on one machine).
+            ("2 ranks", ["mpirun", "--oversubscribe", "--mca", "btl", "self,tcp", "--mca",
+                         "btl_tcp_if_include", "lo", "-np", str(RANKS)], ["--mpi"]),
             ("1 rank, --accumulate 2", [], [f"--accumulate={RANKS}"])]:
         out = os.path.join(work, f"{len(runs)}.safetensors")
         log = os.path.join(work, f"{len(runs)}.jsonl")
