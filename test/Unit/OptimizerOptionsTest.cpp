@@ -36,8 +36,8 @@ TEST(OptimizerOptions, ListsEveryDeclaredOption) {
     EXPECT_FALSE(option->HelpStr.empty()) << option->ArgStr.str();
   }
   EXPECT_EQ(names, (std::vector<std::string>{"beta1", "beta2", "clip-grad-norm", "dampening",
-                                             "decay-params", "eps", "lr", "lr-scale",
-                                             "momentum", "nesterov", "optimizer",
+                                             "decay-params", "eps", "guard-updates", "lr",
+                                             "lr-scale", "momentum", "nesterov", "optimizer",
                                              "weight-decay"}));
 }
 
