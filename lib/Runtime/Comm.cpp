@@ -92,8 +92,6 @@ std::vector<int> gradOrder(const Model &m) {
 
 namespace {
 
-size_t padded(const Buffer &b) { return (std::max<size_t>(b.bytes(), 1) + 63) / 64 * 64; }
-
 void drop(Shard &shard) {
   for (auto [at, bytes] : shard.dropped) {
     madvise(at, bytes, MADV_DONTNEED);
@@ -179,10 +177,9 @@ ftc_status attach(ftc_state &state, const ftc_comm *table, int64_t bucketBytes) 
       c->buckets.push_back(bucket);
     }
     Bucket &bucket = c->buckets.back();
-    // Up to the next buffer's 64-byte aligned start (see mapArena): the
-    // padding is zero and sums to zero.
-    size_t bytes = (std::max<size_t>(b.bytes(), 1) + 63) / 64 * 64;
-    end = data + bytes;
+    // Up to the next buffer's start (Buffer::arenaBytes): the padding is
+    // zero and sums to zero.
+    end = data + b.arenaBytes();
     bucket.count = static_cast<int64_t>((end - bucket.data) / static_cast<ptrdiff_t>(element));
     ++bucket.grads;
     c->bucketOf[g] = static_cast<int>(c->buckets.size() - 1);
@@ -266,7 +263,7 @@ ftc_status shard(ftc_state &state) {
       if (m.buffers[s].of == m.buffers[trained[i]].name)
         slotsOf[i].push_back(s);
     for (int s : slotsOf[i])
-      stateBytes[i] += static_cast<int64_t>(padded(m.buffers[s]));
+      stateBytes[i] += static_cast<int64_t>(m.buffers[s].arenaBytes());
     total += stateBytes[i];
   }
   // Rank of each parameter: where the middle of its state falls in the
@@ -286,8 +283,8 @@ ftc_status shard(ftc_state &state) {
     const Buffer &p = m.buffers[trained[i]];
     if (static_cast<char *>(state.pointers[trained[i]]) != paramsEnd)
       return fail(FTC_ERROR_FORMAT, "the trained parameters are not one run of the arena");
-    paramsEnd += padded(p);
-    shard->paramBytes[static_cast<size_t>(owner)] += static_cast<int64_t>(padded(p));
+    paramsEnd += p.arenaBytes();
+    shard->paramBytes[static_cast<size_t>(owner)] += static_cast<int64_t>(p.arenaBytes());
     for (int s : slotsOf[i]) {
       char *at = static_cast<char *>(state.pointers[s]);
       if (!shard->slots)
@@ -296,12 +293,13 @@ ftc_status shard(ftc_state &state) {
         return fail(FTC_ERROR_FORMAT, "the optimizer state is not one run of the arena");
       if (owner == rank && !shard->mineBegin)
         shard->mineBegin = at;
-      shard->slotsEnd += padded(m.buffers[s]);
+      shard->slotsEnd += m.buffers[s].arenaBytes();
       if (owner == rank) {
         shard->mineEnd = shard->slotsEnd;
         shard->mineBytes += static_cast<int64_t>(m.buffers[s].bytes());
       }
-      shard->slotBytes[static_cast<size_t>(owner)] += static_cast<int64_t>(padded(m.buffers[s]));
+      shard->slotBytes[static_cast<size_t>(owner)] +=
+          static_cast<int64_t>(m.buffers[s].arenaBytes());
     }
     *static_cast<int64_t *>(state.pointers[m.ownedOf[trained[i]]]) = owner == rank ? 1 : 0;
   }
@@ -353,10 +351,7 @@ ftc_status gatherOptimizerState(const ftc_state &state) {
 int64_t heldOptimizerBytes(const ftc_state &state) {
   if (sharded(state))
     return state.comm.ptr->shard->mineBytes;
-  int64_t bytes = 0;
-  for (int s : model().slots)
-    bytes += static_cast<int64_t>(model().buffers[s].bytes());
-  return bytes;
+  return ftc_buffer_bytes("slot");
 }
 
 } // namespace ftc::runtime::comm

@@ -15,6 +15,7 @@
 #include "Dtype.h"
 #include "Random.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -44,6 +45,9 @@ struct Buffer {
                            // absmax, map, offset] (bitsandbytes' names)
   std::string scalesOf;    // such a buffer: the parameter it stores
   size_t bytes() const { return static_cast<size_t>(numel) * dtypeBytes(dtype); }
+  /// Its room in a state's arena: at least one byte, up to the next 64-byte
+  /// boundary, where the next buffer starts (the padding stays zero).
+  size_t arenaBytes() const { return (std::max<size_t>(bytes(), 1) + 63) / 64 * 64; }
 };
 
 /// LoRA's settings as the model description carries them (PEFT's

@@ -313,7 +313,7 @@ std::vector<size_t> mapArena(const Model &m, ftc_state &state) {
   auto place = [&](size_t i) {
     offsets[i] = end;
     placed[i] = true;
-    end += (std::max<size_t>(m.buffers[i].bytes(), 1) + 63) / 64 * 64;
+    end += m.buffers[i].arenaBytes();
   };
   for (int p : m.params)
     if (m.buffers[p].trainable)
