@@ -52,7 +52,9 @@
 // CHECK: bufferization.materialize_in_destination %{{.+}} in restrict writable %[[SUM]]
 // CHECK-LABEL: func.func private @ftc_apply_impl
 // CHECK-SAME: ftc.abi_indices = array<i64: 10, 5, 3, 4, 0, 1, 2, 6>, ftc.entry = "apply"
-// CHECK: train.adamw_update
+// CHECK: %[[OWNED:.+]] = arith.cmpi ne
+// CHECK-NEXT: scf.if %[[OWNED]]
+// CHECK-NEXT: train.adamw_update
 module {
   train.param @w : tensor<4xf32> init #train.normal
   func.func @loss(%t: tensor<4xf32> {train.input = "t"}) -> (tensor<f32>, tensor<4xf32> {train.output = "pred"}) attributes {train.loss} {
