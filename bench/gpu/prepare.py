@@ -4,7 +4,9 @@
 The GPU machines have PyTorch and the NVIDIA driver but no LLVM, so ftc's
 outputs are made here, into OUT (carried there whole, a few MiB):
 
-  - step.so for CUDA: mlp, gpt2-tiny (fp32, bf16), gpt2-small (fp32, bf16);
+  - step.so for CUDA: mlp, gpt2-tiny (fp32, bf16), gpt2-small (fp32, bf16),
+    the products on cuBLASLt (the default); gpt2-tiny bf16 again with the
+    products as generated kernels (--cuda-products=kernels), to compare;
   - CPU step.so of the models the check compares (mlp, gpt2-tiny fp32 and
     bf16), for x86-64-v3 (AVX2: any recent server), with LLVM's OpenMP
     runtime beside them (libomp.so.5);
@@ -22,6 +24,8 @@ root = os.path.dirname(os.path.dirname(here))
 CUDA_BUILDS = [("mlp", "fp32"), ("gpt2-tiny", "fp32"), ("gpt2-tiny", "bf16"),
                ("gpt2-small", "fp32"), ("gpt2-small", "bf16")]
 CPU_BUILDS = [("mlp", "fp32"), ("gpt2-tiny", "fp32"), ("gpt2-tiny", "bf16")]
+# (model, precision, suffix, extra ftc flags)
+VARIANTS = [("gpt2-tiny", "bf16", "kernels", ["--cuda-products=kernels"])]
 
 
 def main():
@@ -32,11 +36,13 @@ def main():
     shutil.copy(os.path.join(peers, "torch_step.py"), out)
     shutil.copy(os.path.realpath("/usr/lib/llvm-22/lib/libomp.so.5"),
                 os.path.join(out, "libomp.so.5"))
-    builds = [(m, p, "cuda") for m, p in CUDA_BUILDS] + [(m, p, "cpu") for m, p in CPU_BUILDS]
-    for n, (model, precision, target) in enumerate(builds, 1):
-        so = os.path.join(out, f"{model}-{precision}-{target}.so")
+    builds = ([(m, p, "cuda", "cuda", []) for m, p in CUDA_BUILDS] +
+              [(m, p, "cpu", "cpu", []) for m, p in CPU_BUILDS] +
+              [(m, p, "cuda", s + "-cuda", f) for m, p, s, f in VARIANTS])
+    for n, (model, precision, target, suffix, flags) in enumerate(builds, 1):
+        so = os.path.join(out, f"{model}-{precision}-{suffix}.so")
         args = [ftc, os.path.join(root, "examples", model + ".mlir"), "-o", so,
-                "--precision=" + precision]
+                "--precision=" + precision] + flags
         args += ["--target=cuda"] if target == "cuda" else ["--mcpu=x86-64-v3"]
         print(f"[{n}/{len(builds)}] ftc " + " ".join(args[1:]), flush=True)
         subprocess.run(args, check=True)

@@ -19,6 +19,15 @@ for lib in /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu; do
   [ -e "$lib/libcuda.so.1" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$lib"
 done
 py=${PYTHON:-python3}
+# cuBLASLt (the products): the toolkit's, else the one PyTorch's wheels
+# bring (nvidia-cublas), where the loader does not find it itself.
+if [ -z "${FTC_LIBCUBLASLT:-}" ]; then
+  for cand in /usr/local/cuda/lib64/libcublasLt.so.13 /usr/local/cuda/lib64/libcublasLt.so.12 \
+      $("$py" -c 'import nvidia, os; [print(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith("libcublasLt.so.")]' 2>/dev/null); do
+    if [ -e "$cand" ]; then export FTC_LIBCUBLASLT="$cand"; break; fi
+  done
+fi
+echo "cuBLASLt: ${FTC_LIBCUBLASLT:-(left to the loader)}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 status=0
 echo "== parity: the GPU step against the CPU step (3 steps, same init and batches)"
@@ -38,6 +47,7 @@ torch_time() { # args... (limit 120 s each)
 ftc_time mlp-fp32-cuda.so 20 40
 ftc_time gpt2-tiny-fp32-cuda.so 10 40
 ftc_time gpt2-tiny-bf16-cuda.so 10 40
+ftc_time gpt2-tiny-bf16-kernels-cuda.so 5 60
 ftc_time gpt2-small-fp32-cuda.so 2 90
 ftc_time gpt2-small-bf16-cuda.so 2 90
 torch_time --model mlp --precision fp32 --steps 20

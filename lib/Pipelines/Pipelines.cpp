@@ -141,9 +141,13 @@ void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, Checked
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createLinalgElementwiseOpFusionPass());
-  // On the GPU, each op is mapped to a kernel after bufferization.
-  if (isCuda(options))
+  // On the GPU, each op is mapped to a kernel after bufferization; each
+  // product's zero-filled destination its own (a fill the product's call
+  // drops, not a copy of a shared one).
+  if (isCuda(options)) {
+    pm.addNestedPass<func::FuncOp>(ftc::createUnshareDestinations());
     return;
+  }
   // What is left, in parallel blocks with its producers fused: one pass
   // over memory per row of a softmax, layer norm or cross-entropy.
   // No canonicalization between it and bufferization: it would drop the
@@ -168,10 +172,14 @@ void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &options, Chec
   // Each buffer freed right after its last use: the lifetimes the memory
   // plan packs.
   pm.addNestedPass<func::FuncOp>(bufferization::createOptimizeAllocationLivenessPass());
-  // On the GPU: every op on buffers in a kernel (gpu.launch), before the
-  // memory plan places the scalars the kernels pass on.
-  if (isCuda(options))
+  // On the GPU: the products as cuBLASLt calls, every other op on buffers
+  // in a kernel (gpu.launch), before the memory plan places the scalars the
+  // kernels pass on.
+  if (isCuda(options)) {
+    if (options.cudaProducts == "cublaslt")
+      pm.addPass(ftc::createGpuLibraryContractions());
     pm.addPass(ftc::createGpuMapLoops());
+  }
 }
 
 void buildMemoryPlan(OpPassManager &pm, const ftc::PipelineOptions &options,

@@ -10,13 +10,17 @@
 
 #include "Model.h"
 
+#include "ftc/Codegen/Gemm.h"
+
 #include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -25,6 +29,7 @@ extern "C" {
 extern const char ftcrt_cuda_image[] __attribute__((weak));
 extern const char ftcrt_cuda_kernels[] __attribute__((weak));
 extern const int32_t ftcrt_cuda_kernel_count __attribute__((weak));
+extern const int32_t ftcrt_gemm_count[1] __attribute__((weak));
 }
 
 namespace ftc::runtime::cuda {
@@ -120,6 +125,132 @@ const Driver &driver() {
   return d;
 }
 
+// cuBLASLt's ABI (cublasLt.h, CUDA 12 and 13): handles are pointers, the
+// attributes and types integers.
+using cublasStatus = int;
+using LtHandle = void *;
+using LtDesc = void *;
+using LtLayout = void *;
+using LtPreference = void *;
+struct LtAlgo {
+  uint64_t data[8];
+};
+struct LtHeuristic {
+  LtAlgo algo;
+  size_t workspaceSize;
+  cublasStatus state;
+  float wavesCount;
+  int reserved[4];
+};
+constexpr int kComputeF32 = 68;         // CUBLAS_COMPUTE_32F (no TF32)
+constexpr int kRealF32 = 0;             // CUDA_R_32F
+constexpr int kRealF16 = 2;             // CUDA_R_16F
+constexpr int kRealBF16 = 14;           // CUDA_R_16BF
+constexpr int kDescTransA = 3;          // CUBLASLT_MATMUL_DESC_TRANSA (int32)
+constexpr int kDescTransB = 4;          // CUBLASLT_MATMUL_DESC_TRANSB (int32)
+constexpr int kLayoutBatchCount = 5;    // CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT (int32)
+constexpr int kLayoutBatchStride = 6;   // CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET (int64)
+constexpr int kPrefMaxWorkspace = 1;    // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES (uint64)
+constexpr int kPrefMinAlignmentA = 5;   // ..._MIN_ALIGNMENT_A_BYTES (uint32); B, C, D follow
+/// cuBLAS's advice for Hopper: 32 MiB of workspace.
+constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
+
+/// cuBLASLt's entry points this runtime calls.
+struct Blas {
+  void *library = nullptr;
+  std::string path, error;
+  cublasStatus (*create)(LtHandle *);
+  cublasStatus (*destroy)(LtHandle);
+  const char *(*statusString)(cublasStatus);
+  cublasStatus (*descCreate)(LtDesc *, int, int);
+  cublasStatus (*descDestroy)(LtDesc);
+  cublasStatus (*descSet)(LtDesc, int, const void *, size_t);
+  cublasStatus (*layoutCreate)(LtLayout *, int, uint64_t, uint64_t, int64_t);
+  cublasStatus (*layoutDestroy)(LtLayout);
+  cublasStatus (*layoutSet)(LtLayout, int, const void *, size_t);
+  cublasStatus (*prefCreate)(LtPreference *);
+  cublasStatus (*prefDestroy)(LtPreference);
+  cublasStatus (*prefSet)(LtPreference, int, const void *, size_t);
+  cublasStatus (*heuristic)(LtHandle, LtDesc, LtLayout, LtLayout, LtLayout, LtLayout,
+                            LtPreference, int, LtHeuristic *, int *);
+  cublasStatus (*matmul)(LtHandle, LtDesc, const void *, const void *, LtLayout, const void *,
+                         LtLayout, const void *, const void *, LtLayout, void *, LtLayout,
+                         const LtAlgo *, void *, size_t, CUstream);
+};
+
+/// Loaded once per process, from FTC_LIBCUBLASLT, else the first of the
+/// CUDA 13 and 12 libraries found on the loader's path or in the toolkit
+/// ($CUDA_HOME, /usr/local/cuda); `error` says why not.
+const Blas &blas() {
+  static Blas d;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::vector<std::string> candidates;
+    if (const char *path = std::getenv("FTC_LIBCUBLASLT"); path && *path) {
+      candidates.push_back(path);
+    } else {
+      std::vector<std::string> dirs{""};
+      if (const char *home = std::getenv("CUDA_HOME"); home && *home)
+        dirs.push_back(std::string(home) + "/lib64/");
+      dirs.push_back("/usr/local/cuda/lib64/");
+      for (const std::string &dir : dirs)
+        for (const char *name : {"libcublasLt.so.13", "libcublasLt.so.12"})
+          candidates.push_back(dir + name);
+    }
+    std::string reasons;
+    for (const std::string &path : candidates) {
+      d.library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (d.library) {
+        d.path = path;
+        break;
+      }
+      const char *why = dlerror();
+      reasons += (reasons.empty() ? "" : "; ") + std::string(why ? why : path.c_str());
+    }
+    if (!d.library) {
+      d.error = "cannot load cuBLASLt, which runs this step's matrix products (ftc "
+                "--cuda-products=cublaslt; set FTC_LIBCUBLASLT to its path): " +
+                reasons;
+      return;
+    }
+    auto bind = [&](auto &fn, const char *name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(d.library, name));
+      if (!fn && d.error.empty())
+        d.error = d.path + " has no " + name;
+    };
+    bind(d.create, "cublasLtCreate");
+    bind(d.destroy, "cublasLtDestroy");
+    bind(d.statusString, "cublasLtGetStatusString");
+    bind(d.descCreate, "cublasLtMatmulDescCreate");
+    bind(d.descDestroy, "cublasLtMatmulDescDestroy");
+    bind(d.descSet, "cublasLtMatmulDescSetAttribute");
+    bind(d.layoutCreate, "cublasLtMatrixLayoutCreate");
+    bind(d.layoutDestroy, "cublasLtMatrixLayoutDestroy");
+    bind(d.layoutSet, "cublasLtMatrixLayoutSetAttribute");
+    bind(d.prefCreate, "cublasLtMatmulPreferenceCreate");
+    bind(d.prefDestroy, "cublasLtMatmulPreferenceDestroy");
+    bind(d.prefSet, "cublasLtMatmulPreferenceSetAttribute");
+    bind(d.heuristic, "cublasLtMatmulAlgoGetHeuristic");
+    bind(d.matmul, "cublasLtMatmul");
+  });
+  return d;
+}
+
+std::string describeBlas(cublasStatus status) {
+  const char *text = blas().statusString ? blas().statusString(status) : nullptr;
+  return std::string(text ? text : "cuBLAS status") + " (" + std::to_string(status) + ")";
+}
+
+/// A product's cuBLASLt objects, made at its first call and kept: the
+/// algorithm is chosen once, so every step runs the same one (the same
+/// bits).
+struct GemmPlan {
+  LtDesc desc = nullptr;
+  LtLayout a = nullptr, b = nullptr, c = nullptr;
+  LtAlgo algo{};
+  size_t workspace = 0;
+};
+
 std::string describe(CUresult result) {
   const char *text = nullptr;
   if (driver().cuGetErrorString && driver().cuGetErrorString(result, &text) == 0 && text)
@@ -145,6 +276,13 @@ struct Device {
   /// The first failure of a launch in the running entry point.
   CUresult launchError = 0;
   int failedKernel = -1;
+  /// cuBLASLt, for a step with products (ftcrt_gemm): the handle, its
+  /// workspace, a plan per product and alignment of its operands.
+  LtHandle blasHandle = nullptr;
+  CUdeviceptr blasWorkspace = 0;
+  std::map<std::pair<const int64_t *, unsigned>, GemmPlan> plans;
+  /// The first failure of a product in the running entry point.
+  std::string gemmError;
 };
 
 namespace {
@@ -220,6 +358,20 @@ ftc_status open(ftc_state &state, size_t arenaBytes, const size_t *offsets) {
   }
   if (CUresult r = d.cuStreamCreate(&made.stream, 0))
     return deviceError("cannot create a stream", r);
+  if (ftcrt_gemm_count && ftcrt_gemm_count[0] > 0) {
+    const Blas &lt = blas();
+    if (!lt.error.empty())
+      return fail(FTC_ERROR_DEVICE, lt.error);
+    if (cublasStatus st = lt.create(&made.blasHandle))
+      return fail(FTC_ERROR_DEVICE, "cuBLASLt did not initialize (cublasLtCreate): " +
+                                        describeBlas(st));
+    if (CUresult r = d.cuMemAlloc(&made.blasWorkspace, kBlasWorkspaceBytes))
+      return r == 2 ? fail(FTC_ERROR_MEMORY, "out of GPU memory allocating cuBLASLt's "
+                                             "workspace (" +
+                                                 std::to_string(kBlasWorkspaceBytes) +
+                                                 " bytes)")
+                    : deviceError("cannot allocate cuBLASLt's workspace", r);
+  }
   // The arena's layout, then one buffer per input (where host inputs are
   // copied) at the end.
   const Model &m = model();
@@ -259,6 +411,18 @@ void close(Device *device) {
     bind(*device);
   if (device->stream)
     d.cuStreamSynchronize(device->stream);
+  for (auto &[key, plan] : device->plans) {
+    const Blas &lt = blas();
+    for (LtLayout layout : {plan.a, plan.b, plan.c})
+      if (layout)
+        lt.layoutDestroy(layout);
+    if (plan.desc)
+      lt.descDestroy(plan.desc);
+  }
+  if (device->blasHandle)
+    blas().destroy(device->blasHandle);
+  if (device->blasWorkspace)
+    d.cuMemFree(device->blasWorkspace);
   if (device->arena)
     d.cuMemFree(device->arena);
   if (device->stream)
@@ -300,6 +464,7 @@ ftc_status beforeEntry(ftc_state &state, const void *const *inputs, bool takesIn
   }
   dev->launchError = 0;
   dev->failedKernel = -1;
+  dev->gemmError.clear();
   running = dev;
   return FTC_OK;
 }
@@ -327,6 +492,9 @@ ftc_status afterEntry(ftc_state &state, const char *name) {
   for (size_t i = 0; i < m.buffers.size(); ++i)
     if (residesOnDevice(m.buffers[i]) && m.buffers[i].kind != "setting")
       dev->newer[i] = Newer::Device;
+  if (!dev->gemmError.empty())
+    return fail(FTC_ERROR_DEVICE,
+                std::string("the '") + name + "' entry point's " + dev->gemmError);
   if (dev->launchError) {
     std::string kernel = "?";
     const char *k = ftcrt_cuda_kernels;
@@ -443,5 +611,147 @@ extern "C" void ftcrt_cuda_launch(int32_t kernel, int64_t gx, int64_t gy, int64_
   if (r) {
     dev->launchError = r;
     dev->failedKernel = kernel;
+  }
+}
+
+namespace {
+using namespace ftc::runtime::cuda;
+
+/// The largest power of two (up to 256) that divides every address.
+unsigned alignmentOf(std::initializer_list<uintptr_t> addresses) {
+  unsigned alignment = 256;
+  for (uintptr_t p : addresses)
+    while (alignment > 1 && p % alignment)
+      alignment /= 2;
+  return alignment;
+}
+
+int realType(ftc::gemm::Elem e) {
+  switch (e) {
+  case ftc::gemm::Elem::BF16:
+    return kRealBF16;
+  case ftc::gemm::Elem::F16:
+    return kRealF16;
+  case ftc::gemm::Elem::F32:
+    break;
+  }
+  return kRealF32;
+}
+
+/// The plan of product `desc` for operands of `alignment`: made (and its
+/// algorithm chosen) at the first call. An error says which call failed.
+const GemmPlan *planFor(Device &dev, const int64_t *desc, const ftc::gemm::ColumnMajor &g,
+                        unsigned alignment, std::string &error) {
+  auto key = std::make_pair(desc, alignment);
+  if (auto it = dev.plans.find(key); it != dev.plans.end())
+    return &it->second;
+  const Blas &lt = blas();
+  GemmPlan plan;
+  auto check = [&](cublasStatus st, const char *what) {
+    if (st && error.empty())
+      error = std::string(what) + ": " + describeBlas(st);
+    return st == 0;
+  };
+  int32_t transA = g.transA, transB = g.transB; // CUBLAS_OP_N = 0, CUBLAS_OP_T = 1
+  int32_t batch = static_cast<int32_t>(g.batch);
+  auto layout = [&](LtLayout &l, ftc::gemm::Elem e, int64_t rows, int64_t cols, int64_t ld,
+                    int64_t stride) {
+    return check(lt.layoutCreate(&l, realType(e), static_cast<uint64_t>(rows),
+                                 static_cast<uint64_t>(cols), ld),
+                 "cublasLtMatrixLayoutCreate") &&
+           (batch == 1 ||
+            (check(lt.layoutSet(l, kLayoutBatchCount, &batch, sizeof(batch)),
+                   "cublasLtMatrixLayoutSetAttribute") &&
+             check(lt.layoutSet(l, kLayoutBatchStride, &stride, sizeof(stride)),
+                   "cublasLtMatrixLayoutSetAttribute")));
+  };
+  bool ok =
+      check(lt.descCreate(&plan.desc, kComputeF32, kRealF32), "cublasLtMatmulDescCreate") &&
+      check(lt.descSet(plan.desc, kDescTransA, &transA, sizeof(transA)),
+            "cublasLtMatmulDescSetAttribute") &&
+      check(lt.descSet(plan.desc, kDescTransB, &transB, sizeof(transB)),
+            "cublasLtMatmulDescSetAttribute") &&
+      layout(plan.a, g.operand, g.transA ? g.depth : g.rows, g.transA ? g.rows : g.depth,
+             g.lda, g.strideA) &&
+      layout(plan.b, g.operand, g.transB ? g.cols : g.depth, g.transB ? g.depth : g.cols,
+             g.ldb, g.strideB) &&
+      layout(plan.c, g.result, g.rows, g.cols, g.ldc, g.strideC);
+  if (ok) {
+    LtPreference pref = nullptr;
+    uint64_t workspace = kBlasWorkspaceBytes;
+    uint32_t align = alignment;
+    ok = check(lt.prefCreate(&pref), "cublasLtMatmulPreferenceCreate") &&
+         check(lt.prefSet(pref, kPrefMaxWorkspace, &workspace, sizeof(workspace)),
+               "cublasLtMatmulPreferenceSetAttribute");
+    for (int attr = kPrefMinAlignmentA; ok && attr < kPrefMinAlignmentA + 4; ++attr)
+      ok = check(lt.prefSet(pref, attr, &align, sizeof(align)),
+                 "cublasLtMatmulPreferenceSetAttribute");
+    LtHeuristic found{};
+    int count = 0;
+    if (ok)
+      ok = check(lt.heuristic(dev.blasHandle, plan.desc, plan.a, plan.b, plan.c, plan.c, pref,
+                              1, &found, &count),
+                 "cublasLtMatmulAlgoGetHeuristic");
+    if (ok && (count < 1 || found.state != 0)) {
+      error = "cuBLASLt has no algorithm for it";
+      ok = false;
+    }
+    if (pref)
+      lt.prefDestroy(pref);
+    plan.algo = found.algo;
+    plan.workspace = found.workspaceSize;
+  }
+  // Kept even when incomplete, so that close() frees what was made; a
+  // failed plan is made again at the next call.
+  if (!ok) {
+    for (LtLayout l : {plan.a, plan.b, plan.c})
+      if (l)
+        lt.layoutDestroy(l);
+    if (plan.desc)
+      lt.descDestroy(plan.desc);
+    return nullptr;
+  }
+  return &dev.plans.emplace(key, plan).first->second;
+}
+} // namespace
+
+extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintptr_t c) {
+  std::optional<ftc::gemm::ColumnMajor> g = ftc::gemm::toColumnMajor(desc);
+  Device *dev = running;
+  if (!dev) {
+    // --cuda-emulate: the buffers are the host's.
+    if (g)
+      ftc::gemm::runColumnMajor(*g, reinterpret_cast<const void *>(g->swapped ? b : a),
+                                reinterpret_cast<const void *>(g->swapped ? a : b),
+                                reinterpret_cast<void *>(c));
+    return;
+  }
+  if (dev->launchError)
+    return;
+  std::string error;
+  std::string shape = "product (" + std::to_string(desc[ftc::gemm::kBatch]) + " x " +
+                      std::to_string(desc[ftc::gemm::kM]) + "x" +
+                      std::to_string(desc[ftc::gemm::kK]) + " by " +
+                      std::to_string(desc[ftc::gemm::kK]) + "x" +
+                      std::to_string(desc[ftc::gemm::kN]) + ")";
+  if (!g) {
+    error = "has a descriptor cuBLAS cannot take (a compiler bug)";
+  } else {
+    uintptr_t first = g->swapped ? b : a, second = g->swapped ? a : b;
+    const GemmPlan *plan = planFor(*dev, desc, *g, alignmentOf({first, second, c}), error);
+    if (plan) {
+      float one = 1.0f, beta = g->beta ? 1.0f : 0.0f;
+      if (cublasStatus st = blas().matmul(
+              dev->blasHandle, plan->desc, &one, reinterpret_cast<const void *>(first),
+              plan->a, reinterpret_cast<const void *>(second), plan->b, &beta,
+              reinterpret_cast<const void *>(c), plan->c, reinterpret_cast<void *>(c), plan->c,
+              &plan->algo, reinterpret_cast<void *>(dev->blasWorkspace), plan->workspace,
+              dev->stream))
+        error = "cublasLtMatmul: " + describeBlas(st);
+    }
+  }
+  if (!error.empty()) {
+    dev->gemmError = shape + " failed in cuBLASLt: " + error;
+    dev->launchError = 1; // nothing more is launched
   }
 }

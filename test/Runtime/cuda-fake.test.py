@@ -2,7 +2,9 @@
 
 The fake driver keeps "device" memory on the host and runs no kernel: what
 the runtime copies up must come back unchanged, every launch's arguments
-must be device memory, and a step must copy only what changed.
+must be device memory, and a step must copy only what changed. It stands in
+for cuBLASLt too: every product's matrices must lie in device memory at the
+layouts the runtime gave.
 """
 import ctypes
 import os
@@ -35,14 +37,16 @@ def host_pointers(arrays):
 
 
 os.environ["FTC_LIBCUDA"] = fake_so
+os.environ["FTC_LIBCUBLASLT"] = fake_so
 os.environ["FAKECUDA_LOG"] = log_path
 open(log_path, "w").close()
 
 cpu = ftcpy.Step(cpu_so, seed=3)
 gpu = ftcpy.Step(cuda_so, seed=3)
 lines = log_lines()
-check("create: the module loaded as PTX, one device allocation",
-      lines.count("module ptx") == 1 and sum(l.startswith("alloc ") for l in lines) == 1,
+check("create: the module loaded as PTX, two device allocations (the state, cuBLASLt's "
+      "workspace)",
+      lines.count("module ptx") == 1 and sum(l.startswith("alloc ") for l in lines) == 2,
       str(lines))
 
 b = ftcpy.random_batch(gpu, np.random.default_rng(0))
@@ -56,6 +60,9 @@ uploaded = [int(l.split()[1]) for l in lines if l.startswith("htod ")]
 params = sum(int(np.prod(p["shape"])) * 4 for p in gpu.params)
 check(f"first step: {len(launches)} launches, each with device memory as its pointers",
       len(launches) > 10)
+gemms = [l for l in lines if l.startswith("gemm ")]
+check(f"first step: {len(gemms)} products through cuBLASLt, every matrix in device memory",
+      len(gemms) >= 3)
 check("first step: the initial state copied up once (parameters among it), the inputs too",
       sum(uploaded) >= params + sum(input_bytes), f"{sum(uploaded)} bytes")
 
@@ -69,6 +76,7 @@ check("second step: only scalars come back (the step counter, the loss)",
       all(d <= 8 for d in downloaded) and downloaded, str(downloaded))
 check("second step: the same launches", len([l for l in lines if l.startswith("launch ")])
       == len(launches))
+check("second step: the same products", [l for l in lines if l.startswith("gemm ")] == gemms)
 
 # The fake runs no kernel: what comes back is what went up, the initial
 # parameters, the same as the CPU step.so's from the same seed.
@@ -135,7 +143,7 @@ for x, i in zip(bad, gpu.inputs):
 status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(bad))
 lines = log_lines()
 check("a label out of range: FTC_ERROR_ARGUMENT, nothing launched",
-      status == 1 and not any(l.startswith("launch") for l in lines), gpu.error())
+      status == 1 and not any(l.startswith(("launch", "gemm")) for l in lines), gpu.error())
 
 # A launch that fails: the status, the kernel's name, the driver's words.
 os.environ["FAKECUDA_FAIL_LAUNCH"] = "3"
@@ -144,6 +152,22 @@ status, _ = call(fresh, fresh.lib.ftc_step, host_pointers(arrays))
 check("the third launch fails: FTC_ERROR_DEVICE", status == DEVICE)
 print("    " + fresh.error())
 del os.environ["FAKECUDA_FAIL_LAUNCH"]
+
+# A product that fails: the status, the product's shape, cuBLASLt's words;
+# nothing launched after it.
+os.environ["FAKECUDA_FAIL_GEMM"] = "2"
+fresh = ftcpy.Step(cuda_so, seed=1)
+log_lines()
+status, _ = call(fresh, fresh.lib.ftc_step, host_pointers(arrays))
+lines = log_lines()
+failed = lines.index("gemm failed") if "gemm failed" in lines else len(lines)
+after = lines[failed + 1:]
+check("the second product fails: FTC_ERROR_DEVICE, nothing launched after it",
+      status == DEVICE and failed < len(lines) and
+      sum(l.startswith("gemm ") for l in lines[:failed]) == 1 and
+      not any(l.startswith(("launch", "gemm")) for l in after), str(lines[failed:failed + 3]))
+print("    " + fresh.error())
+del os.environ["FAKECUDA_FAIL_GEMM"]
 
 # No GPU, or kernels the GPU cannot load: ftc_create says so.
 for var, value, what in (("FAKECUDA_DEVICES", "0", "no GPU"),

@@ -85,6 +85,12 @@ cl::opt<bool> cudaEmulate(
              "as loops over its blocks and threads (slow; a test of the GPU mapping without "
              "a GPU)"),
     cl::cat(category));
+cl::opt<std::string> cudaProducts(
+    "cuda-products",
+    cl::desc("With --target=cuda: how the matrix products run, cublaslt (the default: "
+             "cuBLASLt on tensor cores, loaded by step.so at run time) or kernels "
+             "(generated with the rest; slow, needs no library)"),
+    cl::init("cublaslt"), cl::cat(category));
 cl::opt<bool> cudaPtxOnly("cuda-ptx-only",
                           cl::desc("Embed PTX in step.so even where ptxas could make a "
                                    "cubin (the driver compiles it when a state is created)"),
@@ -693,9 +699,12 @@ int main(int argc, char **argv) {
   if (!cuda && emit == Emit::Ptx)
     return error("--emit=ptx writes the kernels of --target=cuda");
   if (!cuda && (cudaArch.getNumOccurrences() || cudaToolkit.getNumOccurrences() ||
-                cudaPtxOnly.getNumOccurrences() || cudaEmulate.getNumOccurrences()))
-    return error("--cuda-arch, --cuda-toolkit, --cuda-ptx-only and --cuda-emulate configure "
-                 "--target=cuda");
+                cudaPtxOnly.getNumOccurrences() || cudaEmulate.getNumOccurrences() ||
+                cudaProducts.getNumOccurrences()))
+    return error("--cuda-arch, --cuda-toolkit, --cuda-ptx-only, --cuda-products and "
+                 "--cuda-emulate configure --target=cuda");
+  if (cudaProducts != "cublaslt" && cudaProducts != "kernels")
+    return error("--cuda-products: expected cublaslt or kernels, got '" + cudaProducts + "'");
   if (cudaEmulate && emit == Emit::Ptx)
     return error("--cuda-emulate compiles the kernels for the CPU: there is no PTX");
   if (cuda && (bf16Dot.getNumOccurrences() || cpuTiles.getNumOccurrences()))
@@ -822,6 +831,7 @@ int main(int argc, char **argv) {
     options.target = "cuda";
     options.cudaChip = cudaArch.getValue();
     options.cudaEmulate = cudaEmulate;
+    options.cudaProducts = cudaProducts.getValue();
     std::string toolkit = cudaToolkit;
     if (toolkit.empty())
       if (const char *home = std::getenv("CUDA_HOME"))

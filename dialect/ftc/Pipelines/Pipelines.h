@@ -84,6 +84,12 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("The CUDA toolkit whose ptxas makes cubins and whose libdevice "
                      "the kernels link (default: /usr/local/cuda)"),
       llvm::cl::init("/usr/local/cuda")};
+  Option<std::string> cudaProducts{
+      *this, "cuda-products",
+      llvm::cl::desc("How the matrix products run on the GPU: cublaslt (calls to "
+                     "cuBLASLt, ftc-gpu-library-contractions) or kernels (generated, "
+                     "one thread per result element)"),
+      llvm::cl::init("cublaslt")};
   Option<bool> cudaEmulate{
       *this, "cuda-emulate",
       llvm::cl::desc("Compile the CUDA target's kernels for this CPU, run one thread "

@@ -666,6 +666,32 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
 // CUDA
 //===----------------------------------------------------------------------===//
 
+def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::ModuleOp"> {
+  let summary = "Runs the step's matrix products with cuBLASLt (calls to the runtime)";
+  let description = [{
+    Runs after bufferization, before `ftc-gpu-map-loops`. Each linalg
+    contraction on buffers with one m, one n and one k dimension (any batch
+    dimensions that collapse into one stride), f32, bf16 or f16 operands
+    and an f32 result, whose layouts cuBLAS can read (a unit stride in each
+    matrix), becomes a call `ftcrt_gemm(desc, a, b, c)`: `desc` a constant
+    array describing the product (`ftc/Codegen/Gemm.h`), the others the
+    operands' addresses. A zero fill of the result right before the product
+    becomes beta = 0. The runtime in step.so runs each call with cuBLASLt
+    on the step's stream (tensor cores for bf16 and f16; f32 stays f32, no
+    TF32), and on the CPU under `--cuda-emulate`. The products it cannot
+    take stay linalg ops, which become kernels.
+
+    ```mlir
+    // linalg.fill ins(%zero) outs(%c); linalg.contract ins(%a, %b) outs(%c)
+    %d = memref.get_global @ftc_gemm_0 : memref<17xi64>
+    func.call @ftcrt_gemm(%dp, %ap, %bp, %cp) : (index, index, index, index) -> ()
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
   let summary = "Runs every op of a step on buffers in a GPU kernel (gpu.launch)";
   let description = [{

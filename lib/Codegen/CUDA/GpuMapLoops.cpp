@@ -27,6 +27,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ftc/Codegen/Gemm.h"
 #include "ftc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -56,10 +57,19 @@ bool isViewLike(Operation *op) {
              memref::ReinterpretCastOp, memref::CastOp>(op);
 }
 
+/// A call the runtime runs on the stream itself (a product with cuBLASLt,
+/// ftc-gpu-library-contractions): it stays on the host, in order with the
+/// kernels around it.
+bool isLibraryCall(Operation *op) {
+  auto call = dyn_cast<func::CallOp>(op);
+  return call && call.getCallee() == ftc::gemm::kGemmSymbol;
+}
+
 bool staysOnHost(Operation *op) {
   return isa<arith::ConstantOp, memref::ViewOp, memref::AllocOp, memref::DeallocOp,
-             func::ReturnOp, gpu::LaunchOp>(op) ||
-         isViewLike(op);
+             func::ReturnOp, gpu::LaunchOp, memref::GetGlobalOp,
+             memref::ExtractAlignedPointerAsIndexOp, memref::ExtractStridedMetadataOp>(op) ||
+         isViewLike(op) || isLibraryCall(op);
 }
 
 /// linalg ops as loops whose parallel dimensions are outermost.
@@ -185,6 +195,12 @@ private:
       }
       if (auto loop = dyn_cast<scf::ForOp>(op); loop && columnLoop(loop)) {
         if (failed(flush()) || failed(columnKernel(loop, columnLoop(loop))))
+          return failure();
+        continue;
+      }
+      // Kernels before a library call launch before it.
+      if (isLibraryCall(op)) {
+        if (failed(flush()))
           return failure();
         continue;
       }

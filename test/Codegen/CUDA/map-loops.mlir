@@ -220,3 +220,27 @@ func.func @freed_inside(%x: memref<f32>, %y: memref<f32>) {
   memref.store %r, %y[] : memref<f32>
   return
 }
+
+// -----
+
+// A product run by the runtime (ftc-gpu-library-contractions' call) stays
+// on the host, in order: the serial work before it is one kernel launched
+// before the call, the work after it another.
+// CHECK-LABEL: func.func @around_library_call
+// CHECK: gpu.launch
+// CHECK:   memref.store
+// CHECK:   gpu.terminator
+// CHECK: call @ftcrt_gemm
+// CHECK: gpu.launch
+// CHECK:   memref.store
+// CHECK:   gpu.terminator
+// CHECK: return
+func.func private @ftcrt_gemm(index, index, index, index)
+func.func @around_library_call(%flag: memref<1xf32>, %p: index) {
+  %c0 = arith.constant 0 : index
+  %one = arith.constant 1.0 : f32
+  memref.store %one, %flag[%c0] : memref<1xf32>
+  call @ftcrt_gemm(%p, %p, %p, %p) : (index, index, index, index) -> ()
+  memref.store %one, %flag[%c0] : memref<1xf32>
+  return
+}

@@ -13,15 +13,26 @@
 //     GPU); each grid and block is within the hardware's limits;
 //   - copies stay inside their allocations.
 //
+// It also stands in for libcublasLt (FTC_LIBCUBLASLT=libftc_fakecuda.so):
+// each cublasLtMatmul checks that every matrix of its batch lies inside
+// device memory allocated here, at the layouts it was given, and that the
+// workspace does; then computes the product on the host as cuBLASLt
+// documents it (ftc/Codegen/Gemm.h's runColumnMajor).
+//
 // A violation makes the call fail (CUDA_ERROR_INVALID_VALUE) and is printed
 // to stderr. FAKECUDA_LOG=FILE appends one line per call that moves data or
 // launches; FAKECUDA_DEVICES=N (default 1) sets the GPU count;
 // FAKECUDA_FAIL_LAUNCH=K fails the K-th launch of a module (from 1) with
-// CUDA_ERROR_LAUNCH_FAILED; FAKECUDA_FAIL_MODULE=1 rejects the module with
+// CUDA_ERROR_LAUNCH_FAILED; FAKECUDA_FAIL_GEMM=K the K-th cublasLtMatmul
+// (counting from when the variable is first seen) with
+// CUBLAS_STATUS_EXECUTION_FAILED; FAKECUDA_FAIL_MODULE=1 rejects the module with
 // CUDA_ERROR_NO_BINARY_FOR_GPU.
 //
 //===----------------------------------------------------------------------===//
 
+#include "ftc/Codegen/Gemm.h"
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -278,4 +289,178 @@ CUresult cuPointerGetAttribute(void *data, int attribute, unsigned long long poi
   return kSuccess;
 }
 
+} // extern "C"
+
+// cuBLASLt, on the same memory. Status codes: 0 success, 7 invalid value.
+namespace {
+struct FakeDesc {
+  int32_t transA = 0, transB = 0;
+};
+struct FakeLayout {
+  int type;
+  uint64_t rows, cols;
+  int64_t ld, stride = 0;
+  int32_t batch = 1;
+};
+struct FakePref {
+  uint64_t workspace = 0;
+};
+constexpr int kBlasInvalid = 7;
+constexpr size_t kFakeWorkspace = 4096; // what every "algorithm" asks for
+
+int blasViolation(const std::string &what) {
+  std::fprintf(stderr, "fakecuda (cublasLt): %s\n", what.c_str());
+  return kBlasInvalid;
+}
+
+bool elemOf(int type, ftc::gemm::Elem &e) {
+  switch (type) {
+  case 0: e = ftc::gemm::Elem::F32; return true;
+  case 14: e = ftc::gemm::Elem::BF16; return true;
+  case 2: e = ftc::gemm::Elem::F16; return true;
+  }
+  return false;
+}
+
+/// Whether every matrix of a batch at `p` with layout `l` is device memory.
+bool matricesInside(uintptr_t p, const FakeLayout &l, int64_t bytes) {
+  int64_t extent = (static_cast<int64_t>(l.cols) - 1) * l.ld + static_cast<int64_t>(l.rows);
+  return inside(p, static_cast<size_t>(((l.batch - 1) * l.stride + extent) * bytes));
+}
+} // namespace
+
+extern "C" {
+int cublasLtCreate(void **handle) {
+  static int token;
+  *handle = &token;
+  return 0;
+}
+int cublasLtDestroy(void *) { return 0; }
+const char *cublasLtGetStatusString(int status) {
+  return status == kBlasInvalid ? "CUBLAS_STATUS_INVALID_VALUE"
+         : status == 13         ? "CUBLAS_STATUS_EXECUTION_FAILED"
+                                : "CUBLAS_STATUS_?";
+}
+int cublasLtMatmulDescCreate(void **desc, int compute, int scale) {
+  if (compute != 68 || scale != 0)
+    return blasViolation("a compute type other than CUBLAS_COMPUTE_32F with f32 scales");
+  *desc = new FakeDesc;
+  return 0;
+}
+int cublasLtMatmulDescDestroy(void *desc) {
+  delete static_cast<FakeDesc *>(desc);
+  return 0;
+}
+int cublasLtMatmulDescSetAttribute(void *desc, int attr, const void *buf, size_t size) {
+  auto *d = static_cast<FakeDesc *>(desc);
+  if ((attr != 3 && attr != 4) || size != sizeof(int32_t))
+    return blasViolation("an unexpected matmul attribute " + std::to_string(attr));
+  std::memcpy(attr == 3 ? &d->transA : &d->transB, buf, size);
+  return 0;
+}
+int cublasLtMatrixLayoutCreate(void **layout, int type, uint64_t rows, uint64_t cols,
+                               int64_t ld) {
+  ftc::gemm::Elem e;
+  if (!elemOf(type, e) || ld < static_cast<int64_t>(rows) || ld < 1)
+    return blasViolation("a layout with a bad type or a leading dimension below its rows");
+  *layout = new FakeLayout{type, rows, cols, ld};
+  return 0;
+}
+int cublasLtMatrixLayoutDestroy(void *layout) {
+  delete static_cast<FakeLayout *>(layout);
+  return 0;
+}
+int cublasLtMatrixLayoutSetAttribute(void *layout, int attr, const void *buf, size_t size) {
+  auto *l = static_cast<FakeLayout *>(layout);
+  if (attr == 5 && size == sizeof(int32_t))
+    std::memcpy(&l->batch, buf, size);
+  else if (attr == 6 && size == sizeof(int64_t))
+    std::memcpy(&l->stride, buf, size);
+  else
+    return blasViolation("an unexpected layout attribute " + std::to_string(attr));
+  return 0;
+}
+int cublasLtMatmulPreferenceCreate(void **pref) {
+  *pref = new FakePref;
+  return 0;
+}
+int cublasLtMatmulPreferenceDestroy(void *pref) {
+  delete static_cast<FakePref *>(pref);
+  return 0;
+}
+int cublasLtMatmulPreferenceSetAttribute(void *pref, int attr, const void *buf, size_t size) {
+  if (attr == 1 && size == sizeof(uint64_t))
+    std::memcpy(&static_cast<FakePref *>(pref)->workspace, buf, size);
+  else if (!(attr >= 5 && attr <= 8 && size == sizeof(uint32_t)))
+    return blasViolation("an unexpected preference attribute " + std::to_string(attr));
+  return 0;
+}
+struct FakeHeuristic {
+  uint64_t algo[8];
+  size_t workspaceSize;
+  int state;
+  float waves;
+  int reserved[4];
+};
+int cublasLtMatmulAlgoGetHeuristic(void *, void *, void *, void *, void *, void *, void *pref,
+                                   int requested, FakeHeuristic *results, int *count) {
+  if (requested < 1)
+    return blasViolation("no algorithm requested");
+  std::memset(results, 0, sizeof(FakeHeuristic));
+  results[0].algo[0] = 42;
+  results[0].workspaceSize =
+      std::min<size_t>(kFakeWorkspace, static_cast<FakePref *>(pref)->workspace);
+  *count = 1;
+  return 0;
+}
+int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *Adesc,
+                   const void *B, void *Bdesc, const void *beta, const void *C, void *Cdesc,
+                   void *D, void *Ddesc, const uint64_t *algo, void *workspace,
+                   size_t workspaceBytes, void *) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto *d = static_cast<FakeDesc *>(desc);
+  auto &la = *static_cast<FakeLayout *>(Adesc), &lb = *static_cast<FakeLayout *>(Bdesc),
+       &lc = *static_cast<FakeLayout *>(Cdesc);
+  if (C != D || Cdesc != Ddesc)
+    return blasViolation("C and D differ (ftc computes in place)");
+  static int matmuls = 0;
+  if (const char *k = std::getenv("FAKECUDA_FAIL_GEMM"); k && std::atoi(k) == ++matmuls) {
+    matmuls = 0;
+    log("gemm failed");
+    return 13; // CUBLAS_STATUS_EXECUTION_FAILED
+  }
+  if (!algo || algo[0] != 42)
+    return blasViolation("an algorithm the heuristic did not return");
+  float a1 = *static_cast<const float *>(alpha), b1 = *static_cast<const float *>(beta);
+  if (a1 != 1.0f || (b1 != 0.0f && b1 != 1.0f))
+    return blasViolation("alpha other than 1 or beta other than 0 and 1");
+  ftc::gemm::ColumnMajor g;
+  if (!elemOf(la.type, g.operand) || la.type != lb.type || !elemOf(lc.type, g.result) ||
+      g.result != ftc::gemm::Elem::F32)
+    return blasViolation("operand types that differ, or a result not f32");
+  g.transA = d->transA, g.transB = d->transB;
+  g.rows = static_cast<int64_t>(lc.rows), g.cols = static_cast<int64_t>(lc.cols);
+  g.depth = static_cast<int64_t>(g.transA ? la.rows : la.cols);
+  uint64_t aRows = g.transA ? la.cols : la.rows, bRows = g.transB ? lb.cols : lb.rows,
+           bCols = g.transB ? lb.rows : lb.cols;
+  if (aRows != lc.rows || bCols != lc.cols || static_cast<int64_t>(bRows) != g.depth)
+    return blasViolation("the shapes of op(A), op(B) and C do not agree");
+  if (la.batch != lc.batch || lb.batch != lc.batch)
+    return blasViolation("batch counts that differ");
+  g.lda = la.ld, g.ldb = lb.ld, g.ldc = lc.ld;
+  g.batch = lc.batch, g.strideA = la.stride, g.strideB = lb.stride, g.strideC = lc.stride;
+  g.beta = b1 != 0.0f;
+  int64_t ab = ftc::gemm::elemBytes(g.operand);
+  if (!matricesInside(reinterpret_cast<uintptr_t>(A), la, ab) ||
+      !matricesInside(reinterpret_cast<uintptr_t>(B), lb, ab) ||
+      !matricesInside(reinterpret_cast<uintptr_t>(D), lc, 4))
+    return blasViolation("a matrix outside the device's allocations");
+  if (workspaceBytes &&
+      !inside(reinterpret_cast<uintptr_t>(workspace), workspaceBytes))
+    return blasViolation("a workspace outside the device's allocations");
+  ftc::gemm::runColumnMajor(g, A, B, D);
+  log("gemm " + std::to_string(g.batch) + "x" + std::to_string(g.rows) + "x" +
+      std::to_string(g.cols) + "x" + std::to_string(g.depth) + (g.beta ? " +C" : ""));
+  return 0;
+}
 } // extern "C"

@@ -1,0 +1,216 @@
+//===- Gemm.h - matrix products handed to a BLAS library -------*- C++ -*-===//
+//
+// With --target=cuda, each matrix product of a step (ftc-gpu-library-
+// contractions) is a call `ftcrt_gemm(desc, a, b, c)` that the runtime in
+// step.so runs with cuBLASLt. What the compiler and the runtime share:
+//
+//   - the descriptor, an array of int64 the compiler emits once per product
+//     (`GemmField` indexes it): the product in row-major terms, each operand
+//     an element stride per dimension (any layout the step's buffers and
+//     views have);
+//   - `toColumnMajor`, which says how cuBLAS (column-major, one unit
+//     stride per matrix) computes that product, or that it cannot: the
+//     compiler asks before it rewrites a product (others stay kernels), the
+//     runtime to set up the call;
+//   - `runColumnMajor`, that call's arithmetic as cuBLASLt documents it, on
+//     the CPU: what --cuda-emulate runs for a product and the tests' stand-in
+//     library computes, so that the mapping is checked on any machine.
+//
+// Plain C++ (no LLVM): the runtime includes it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FTC_CODEGEN_GEMM_H
+#define FTC_CODEGEN_GEMM_H
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+namespace ftc::gemm {
+
+/// `void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b,
+/// uintptr_t c)`: c = a x b (+ c), as `desc` says, on the stream of the state
+/// whose entry point runs (on the CPU where none does: --cuda-emulate).
+inline constexpr const char *kGemmSymbol = "ftcrt_gemm";
+/// `const int32_t ftcrt_gemm_count[1]`: how many products call it (the
+/// runtime loads cuBLASLt only for a step that has some).
+inline constexpr const char *kGemmCountSymbol = "ftcrt_gemm_count";
+
+/// Element types: f32 accumulators, operands of any.
+enum class Elem : int64_t { F32 = 0, BF16 = 1, F16 = 2 };
+
+inline int64_t elemBytes(Elem e) { return e == Elem::F32 ? 4 : 2; }
+
+/// The descriptor's fields. C[b, i, j] = (beta ? C[b, i, j] : 0) +
+/// sum_k A[b, i, k] B[b, k, j] for b < batch, i < m, j < n, k < k; each
+/// operand's element (b, x, y) at b * stride_b + x * stride_x + y * stride_y
+/// elements from its pointer.
+enum GemmField : int {
+  kVersion,
+  kOperandType, // Elem of A and B
+  kResultType,  // Elem of C
+  kBatch,
+  kM,
+  kN,
+  kK,
+  kStrideAB,
+  kStrideAM,
+  kStrideAK,
+  kStrideBB,
+  kStrideBK,
+  kStrideBN,
+  kStrideCB,
+  kStrideCM,
+  kStrideCN,
+  kBeta, // 0 or 1
+  kFieldCount
+};
+inline constexpr int64_t kDescriptorVersion = 1;
+
+/// What cuBLAS is asked: D = op(A) op(B) (+ C), column-major, where op(A)
+/// is rows x depth, op(B) depth x cols and D (in place of C) rows x cols;
+/// each matrix stored with its leading dimension, `batch` of them at the
+/// given strides (in elements).
+struct ColumnMajor {
+  Elem operand = Elem::F32, result = Elem::F32;
+  bool transA = false, transB = false;
+  int64_t rows = 0, cols = 0, depth = 0;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  int64_t batch = 1, strideA = 0, strideB = 0, strideC = 0;
+  bool beta = false;
+  /// Whether A and B are the request's B and A (the request was transposed
+  /// to make C's rows the unit-stride dimension).
+  bool swapped = false;
+};
+
+namespace detail {
+/// One operand as column-major op(X) of `rows` x `cols`, given the element
+/// strides of its rows and columns: (transposed, leading dimension), or
+/// nothing where neither dimension has unit stride. A dimension of size 1
+/// takes any stride.
+inline std::optional<std::pair<bool, int64_t>> operand(int64_t rows, int64_t cols,
+                                                       int64_t rowStride, int64_t colStride) {
+  if (rows == 1)
+    rowStride = 1;
+  if (cols == 1)
+    colStride = rows;
+  if (rowStride == 1 && colStride >= rows)
+    return std::make_pair(false, colStride < 1 ? 1 : colStride);
+  // Stored transposed: cols x rows, column-major.
+  if (cols == 1)
+    colStride = 1;
+  if (colStride == 1 && rowStride >= cols)
+    return std::make_pair(true, rowStride < 1 ? 1 : rowStride);
+  return std::nullopt;
+}
+} // namespace detail
+
+/// How cuBLAS computes the product `desc` describes, or nothing where it
+/// cannot (no unit stride in an operand, a batch stride that overlaps).
+inline std::optional<ColumnMajor> toColumnMajor(const int64_t *desc) {
+  if (desc[kVersion] != kDescriptorVersion)
+    return std::nullopt;
+  int64_t m = desc[kM], n = desc[kN], k = desc[kK];
+  int64_t am = desc[kStrideAM], ak = desc[kStrideAK], bk = desc[kStrideBK],
+          bn = desc[kStrideBN], cm = desc[kStrideCM], cn = desc[kStrideCN];
+  int64_t ab = desc[kStrideAB], bb = desc[kStrideBB], cb = desc[kStrideCB];
+  if (m < 1 || n < 1 || k < 1 || desc[kBatch] < 1 || desc[kBatch] > INT32_MAX)
+    return std::nullopt;
+  ColumnMajor g;
+  g.operand = static_cast<Elem>(desc[kOperandType]);
+  g.result = static_cast<Elem>(desc[kResultType]);
+  g.batch = desc[kBatch];
+  g.beta = desc[kBeta] != 0;
+  // C must be column-major (unit stride down a column). If its rows are
+  // the unit-stride dimension, compute the transpose C^T = B^T A^T instead.
+  std::optional<std::pair<bool, int64_t>> c = detail::operand(m, n, cm, cn);
+  if (!c || c->first) {
+    g.swapped = true;
+    std::swap(m, n);
+    std::swap(cm, cn);
+    // A' = B^T (m' x k): its rows are B's columns; B' = A^T (k x n').
+    int64_t a1 = bn, a2 = bk, b1 = ak, b2 = am;
+    am = a1, ak = a2, bk = b1, bn = b2;
+    std::swap(ab, bb);
+    c = detail::operand(m, n, cm, cn);
+    if (!c || c->first)
+      return std::nullopt;
+  }
+  std::optional<std::pair<bool, int64_t>> a = detail::operand(m, k, am, ak);
+  std::optional<std::pair<bool, int64_t>> b = detail::operand(k, n, bk, bn);
+  if (!a || !b)
+    return std::nullopt;
+  g.rows = m, g.cols = n, g.depth = k;
+  g.transA = a->first, g.lda = a->second;
+  g.transB = b->first, g.ldb = b->second;
+  g.ldc = c->second;
+  if (g.batch > 1) {
+    // The matrices of a batch must not overlap (C's above all: cuBLAS
+    // writes them in any order).
+    if (cb < g.ldc * (n - 1) + m || ab < 0 || bb < 0)
+      return std::nullopt;
+  }
+  g.strideA = g.batch > 1 ? ab : 0;
+  g.strideB = g.batch > 1 ? bb : 0;
+  g.strideC = g.batch > 1 ? cb : 0;
+  return g;
+}
+
+namespace detail {
+inline float load(Elem e, const void *base, int64_t index) {
+  if (e == Elem::F32)
+    return static_cast<const float *>(base)[index];
+  uint16_t h = static_cast<const uint16_t *>(base)[index];
+  uint32_t bits;
+  if (e == Elem::BF16) {
+    bits = static_cast<uint32_t>(h) << 16;
+  } else { // IEEE half to float, exactly
+    uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16, exp = (h >> 10) & 0x1f,
+             man = h & 0x3ff;
+    if (exp == 0x1f) {
+      bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp != 0) {
+      bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+      bits = sign;
+    } else { // subnormal: normalize
+      int shift = 0;
+      while (!(man & 0x400)) {
+        man <<= 1;
+        ++shift;
+      }
+      bits = sign | (static_cast<uint32_t>(113 - shift) << 23) | ((man & 0x3ff) << 13);
+    }
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+} // namespace detail
+
+/// `g` computed on the CPU as cuBLASLt documents it, each element summed in
+/// f32 over the depth in order with fused multiply-adds (from C's value
+/// with beta, else from 0).
+/// Only f32 results (the only ones the compiler asks for).
+inline void runColumnMajor(const ColumnMajor &g, const void *a, const void *b, void *c) {
+  float *out = static_cast<float *>(c);
+  for (int64_t p = 0; p < g.batch; ++p)
+    for (int64_t j = 0; j < g.cols; ++j)
+      for (int64_t i = 0; i < g.rows; ++i) {
+        float sum = g.beta ? out[p * g.strideC + i + j * g.ldc] : 0.0f;
+        for (int64_t l = 0; l < g.depth; ++l) {
+          int64_t ia = g.transA ? l + i * g.lda : i + l * g.lda;
+          int64_t ib = g.transB ? j + l * g.ldb : l + j * g.ldb;
+          sum = std::fma(detail::load(g.operand, a, p * g.strideA + ia),
+                         detail::load(g.operand, b, p * g.strideB + ib), sum);
+        }
+        out[p * g.strideC + i + j * g.ldc] = sum;
+      }
+}
+
+} // namespace ftc::gemm
+
+#endif // FTC_CODEGEN_GEMM_H

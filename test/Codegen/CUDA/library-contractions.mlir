@@ -1,0 +1,120 @@
+// RUN: ftc-opt %s --split-input-file --ftc-gpu-library-contractions | FileCheck %s
+
+// A plain product after a zero fill: the fill goes (beta = 0), the product
+// is a call with its descriptor [version, operand type, result type,
+// batch, m, n, k, A's strides (batch, m, k), B's (batch, k, n), C's
+// (batch, m, n), beta], the three buffers' addresses; one product counted.
+// CHECK: func.func private @ftcrt_gemm(index, index, index, index)
+// CHECK: memref.global constant @ftcrt_gemm_count : memref<1xi32> = dense<1>
+// CHECK: memref.global "private" constant @ftc_gemm_0 : memref<17xi64> = dense<[1, 0, 0, 1, 8, 16, 32, 0, 32, 1, 0, 16, 1, 0, 16, 1, 0]>
+// CHECK-LABEL: func.func @plain
+// CHECK-NOT: linalg.fill
+// CHECK: %[[D:.*]] = memref.get_global @ftc_gemm_0
+// CHECK: %[[DP:.*]] = memref.extract_aligned_pointer_as_index %[[D]]
+// CHECK: %[[AP:.*]] = memref.extract_aligned_pointer_as_index %arg0
+// CHECK: %[[BP:.*]] = memref.extract_aligned_pointer_as_index %arg1
+// CHECK: %[[CP:.*]] = memref.extract_aligned_pointer_as_index %arg2
+// CHECK: call @ftcrt_gemm(%[[DP]], %[[AP]], %[[BP]], %[[CP]])
+// CHECK-NOT: linalg.contract
+func.func @plain(%a: memref<8x32xf32>, %b: memref<32x16xf32>, %c: memref<8x16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<8x16xf32>)
+  linalg.matmul ins(%a, %b : memref<8x32xf32>, memref<32x16xf32>) outs(%c : memref<8x16xf32>)
+  return
+}
+
+// -----
+
+// linear's product: bf16 operands, f32 sums, the weight [out, in] read
+// transposed by the map (B's k stride 1, n stride 64), the accumulator
+// holding the bias (no fill: beta = 1).
+// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 1, 0, 1, 4, 32, 64, 0, 64, 1, 0, 1, 64, 0, 32, 1, 1]>
+// CHECK-LABEL: func.func @linear
+// CHECK: call @ftcrt_gemm
+#lhs = affine_map<(m, n, k) -> (m, k)>
+#rhsT = affine_map<(m, n, k) -> (n, k)>
+#out = affine_map<(m, n, k) -> (m, n)>
+func.func @linear(%x: memref<4x64xbf16>, %w: memref<32x64xbf16>, %y: memref<4x32xf32>) {
+  linalg.contract indexing_maps = [#lhs, #rhsT, #out]
+      ins(%x, %w : memref<4x64xbf16>, memref<32x64xbf16>) outs(%y : memref<4x32xf32>)
+  return
+}
+
+// -----
+
+// Attention's scores: batch dimensions [batch, head] collapse into one
+// (16 = 2 x 8 products), q and k are views into one qkv buffer at offsets,
+// read in place: each address is the aligned pointer plus the view's offset
+// in bytes.
+// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 2, 0, 16, 128, 128, 64, 24576, 192, 1, 24576, 1, 192, 16384, 128, 1, 0]>
+// CHECK-LABEL: func.func @scores
+// CHECK: %[[KP:.*]] = memref.extract_aligned_pointer_as_index %[[K:subview_[0-9]+]] :
+// CHECK: %{{[a-z0-9_]+}}, %[[OFF:[a-z0-9_]+]], %{{[a-z0-9_]+}}:4, %{{[a-z0-9_]+}}:4 = memref.extract_strided_metadata %[[K]]
+// CHECK: %[[BYTES:.*]] = arith.muli %[[OFF]], %c2
+// CHECK: %[[KA:.*]] = arith.addi %[[KP]], %[[BYTES]]
+// CHECK: call @ftcrt_gemm(%{{.*}}, %{{.*}}, %[[KA]],
+#q = affine_map<(b, h, m, n, k) -> (b, h, m, k)>
+#k = affine_map<(b, h, m, n, k) -> (b, h, n, k)>
+#s = affine_map<(b, h, m, n, k) -> (b, h, m, n)>
+func.func @scores(%qkv: memref<2x8x128x192xf16>, %scores: memref<2x8x128x128xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %q = memref.subview %qkv[0, 0, 0, 0] [2, 8, 128, 64] [1, 1, 1, 1]
+      : memref<2x8x128x192xf16> to memref<2x8x128x64xf16, strided<[196608, 24576, 192, 1]>>
+  %k = memref.subview %qkv[0, 0, 0, 64] [2, 8, 128, 64] [1, 1, 1, 1]
+      : memref<2x8x128x192xf16> to memref<2x8x128x64xf16, strided<[196608, 24576, 192, 1], offset: 64>>
+  linalg.fill ins(%zero : f32) outs(%scores : memref<2x8x128x128xf32>)
+  linalg.contract indexing_maps = [#q, #k, #s]
+      ins(%q, %k : memref<2x8x128x64xf16, strided<[196608, 24576, 192, 1]>>,
+                   memref<2x8x128x64xf16, strided<[196608, 24576, 192, 1], offset: 64>>)
+      outs(%scores : memref<2x8x128x128xf32>)
+  return
+}
+
+// -----
+
+// A fill that something reads before the product is kept, and the product
+// adds to it (beta = 1).
+// CHECK: dense<[1, 0, 0, 1, 8, 16, 32, 0, 32, 1, 0, 16, 1, 0, 16, 1, 1]>
+// CHECK-LABEL: func.func @fill_read_between
+// CHECK: linalg.fill
+// CHECK: memref.copy
+// CHECK: call @ftcrt_gemm
+func.func @fill_read_between(%a: memref<8x32xf32>, %b: memref<32x16xf32>, %c: memref<8x16xf32>,
+                             %keep: memref<8x16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<8x16xf32>)
+  memref.copy %c, %keep : memref<8x16xf32> to memref<8x16xf32>
+  linalg.matmul ins(%a, %b : memref<8x32xf32>, memref<32x16xf32>) outs(%c : memref<8x16xf32>)
+  return
+}
+
+// -----
+
+// What cuBLAS cannot read stays a linalg op (a kernel): an operand with no
+// unit stride (every other column), a batch whose dimensions do not
+// collapse into one stride, f64; a step without products gets no count.
+// CHECK-NOT: ftcrt_gemm_count
+// CHECK-LABEL: func.func @not_blas
+// CHECK-NOT: call
+// CHECK: linalg.matmul
+// CHECK: linalg.contract
+// CHECK: linalg.matmul
+func.func @not_blas(%a: memref<8x64xf32>, %b: memref<32x16xf32>, %c: memref<8x16xf32>,
+                    %x: memref<2x4x8x32xf32>, %y: memref<2x4x32x16xf32>,
+                    %z: memref<4x2x8x16xf32>,
+                    %d: memref<8x32xf64>, %e: memref<32x16xf64>, %f: memref<8x16xf64>) {
+  %strided = memref.subview %a[0, 0] [8, 32] [1, 2]
+      : memref<8x64xf32> to memref<8x32xf32, strided<[64, 2]>>
+  linalg.matmul ins(%strided, %b : memref<8x32xf32, strided<[64, 2]>>, memref<32x16xf32>)
+      outs(%c : memref<8x16xf32>)
+  // The result's batch dimensions are [h, b]: not one stride for (b, h).
+  %zt = memref.transpose %z (h, b, m, n) -> (b, h, m, n)
+      : memref<4x2x8x16xf32> to memref<2x4x8x16xf32, strided<[128, 256, 16, 1]>>
+  linalg.contract indexing_maps = [affine_map<(b, h, m, n, k) -> (b, h, m, k)>,
+                                   affine_map<(b, h, m, n, k) -> (b, h, k, n)>,
+                                   affine_map<(b, h, m, n, k) -> (b, h, m, n)>]
+      ins(%x, %y : memref<2x4x8x32xf32>, memref<2x4x32x16xf32>)
+      outs(%zt : memref<2x4x8x16xf32, strided<[128, 256, 16, 1]>>)
+  linalg.matmul ins(%d, %e : memref<8x32xf64>, memref<32x16xf64>) outs(%f : memref<8x16xf64>)
+  return
+}

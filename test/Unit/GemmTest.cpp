@@ -1,0 +1,125 @@
+//===- GemmTest.cpp - products in row-major terms, as cuBLAS computes them ===//
+//
+// ftc/Codegen/Gemm.h maps a product with any unit-stride layouts (the
+// descriptor ftc-gpu-library-contractions emits) to cuBLAS's column-major
+// call. Every combination of layouts, with batches, transposed results and
+// vectors, computed through that call's documented arithmetic
+// (runColumnMajor) must equal the product computed directly from the
+// descriptor, bit for bit (the same sums in the same order).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Codegen/Gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+using namespace ftc::gemm;
+
+namespace {
+
+struct Layout {
+  bool rowMajor; // the matrix's second dimension has unit stride
+  int64_t pad;   // extra elements per leading row or column
+};
+
+/// Strides (batch, first, second) of a rows x cols matrix in `l`, batches
+/// `gap` elements apart beyond the matrix.
+std::array<int64_t, 3> strides(int64_t rows, int64_t cols, Layout l, int64_t gap) {
+  int64_t first = l.rowMajor ? cols + l.pad : 1, second = l.rowMajor ? 1 : rows + l.pad;
+  int64_t size = l.rowMajor ? rows * first : cols * second;
+  return {size + gap, first, second};
+}
+
+/// C = A B (+ C) straight from the descriptor, in the order runColumnMajor
+/// documents: each element from C (or 0), the depth in order, FMAs.
+void direct(const int64_t *d, const float *a, const float *b, float *c) {
+  for (int64_t p = 0; p < d[kBatch]; ++p)
+    for (int64_t i = 0; i < d[kM]; ++i)
+      for (int64_t j = 0; j < d[kN]; ++j) {
+        float &out = c[p * d[kStrideCB] + i * d[kStrideCM] + j * d[kStrideCN]];
+        float sum = d[kBeta] ? out : 0.0f;
+        for (int64_t k = 0; k < d[kK]; ++k)
+          sum = std::fma(a[p * d[kStrideAB] + i * d[kStrideAM] + k * d[kStrideAK]],
+                         b[p * d[kStrideBB] + k * d[kStrideBK] + j * d[kStrideBN]], sum);
+        out = sum;
+      }
+}
+
+TEST(Gemm, EveryLayoutAsCublasComputesIt) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  int checked = 0;
+  for (auto [m, n, k] : {std::array<int64_t, 3>{5, 7, 3}, {1, 6, 4}, {6, 1, 4}, {3, 4, 1}})
+    for (int64_t batch : {1, 3})
+      for (int layouts = 0; layouts < 8; ++layouts)
+        for (int64_t pad : {0, 2})
+          for (int beta : {0, 1}) {
+            Layout la{(layouts & 1) != 0, pad}, lb{(layouts & 2) != 0, 0},
+                lc{(layouts & 4) != 0, pad};
+            auto sa = strides(m, k, la, 1), sb = strides(k, n, lb, 0),
+                 sc = strides(m, n, lc, 2);
+            int64_t desc[kFieldCount] = {kDescriptorVersion, 0, 0, batch, m, n, k,
+                                         sa[0], sa[1], sa[2], sb[0], sb[1], sb[2],
+                                         sc[0], sc[1], sc[2], beta};
+            std::optional<ColumnMajor> g = toColumnMajor(desc);
+            ASSERT_TRUE(g) << "layouts " << layouts << " m " << m << " n " << n;
+            std::vector<float> a(batch * sa[0]), b(batch * sb[0]), c(batch * sc[0]);
+            for (auto *v : {&a, &b, &c})
+              for (float &x : *v)
+                x = value(rng);
+            std::vector<float> expected = c, got = c;
+            direct(desc, a.data(), b.data(), expected.data());
+            runColumnMajor(*g, g->swapped ? b.data() : a.data(),
+                           g->swapped ? a.data() : b.data(), got.data());
+            ASSERT_EQ(got, expected) << "layouts " << layouts << " m " << m << " n " << n
+                                     << " k " << k << " batch " << batch << " beta "
+                                     << beta;
+            // cuBLAS's constraints: each leading dimension at least the
+            // stored matrix's rows.
+            EXPECT_GE(g->ldc, g->rows);
+            EXPECT_GE(g->lda, g->transA ? g->depth : g->rows);
+            EXPECT_GE(g->ldb, g->transB ? g->cols : g->depth);
+            ++checked;
+          }
+  EXPECT_EQ(checked, 4 * 2 * 8 * 2 * 2);
+}
+
+TEST(Gemm, LayoutsCublasCannotRead) {
+  // A with no unit stride (every other element of a row).
+  int64_t strided[kFieldCount] = {kDescriptorVersion, 0, 0, 1, 4, 4, 4, 0, 8, 2,
+                                  0, 4, 1, 0, 4, 1, 0};
+  EXPECT_FALSE(toColumnMajor(strided));
+  // Batches of C that overlap.
+  int64_t overlap[kFieldCount] = {kDescriptorVersion, 0, 0, 2, 4, 4, 4, 16, 4, 1,
+                                  16, 4, 1, 8, 4, 1, 0};
+  EXPECT_FALSE(toColumnMajor(overlap));
+  // Another descriptor version.
+  int64_t version[kFieldCount] = {kDescriptorVersion + 1, 0, 0, 1, 4, 4, 4, 0, 4, 1,
+                                  0, 4, 1, 0, 4, 1, 0};
+  EXPECT_FALSE(toColumnMajor(version));
+}
+
+TEST(Gemm, SixteenBitOperandsWidenExactly) {
+  // bf16 1.5 (0x3FC0) and f16 -2.5 (0xC100), a subnormal f16 (2^-24).
+  uint16_t bf[2] = {0x3FC0, 0x3FC0}, hf[3] = {0xC100, 0xC100, 0x0001};
+  ColumnMajor g;
+  g.rows = g.cols = 1, g.depth = 2, g.lda = g.ldb = g.ldc = 1;
+  g.transA = true; // A's row of 2 stored as a column
+  g.operand = Elem::BF16;
+  float c = 0;
+  runColumnMajor(g, bf, bf, &c);
+  EXPECT_EQ(c, 4.5f);
+  g.operand = Elem::F16;
+  runColumnMajor(g, hf, hf, &c);
+  EXPECT_EQ(c, 12.5f);
+  g.depth = 1;
+  uint16_t one = 0x3C00; // f16 1.0
+  runColumnMajor(g, &hf[2], &one, &c);
+  EXPECT_EQ(c, std::ldexp(1.0f, -24));
+}
+
+} // namespace
