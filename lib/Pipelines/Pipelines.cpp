@@ -145,6 +145,9 @@ void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, Checked
   // product's zero-filled destination its own (a fill the product's call
   // drops, not a copy of a shared one).
   if (isCuda(options)) {
+    // Reductions shared by a warp's lanes (rows) or by more threads
+    // (columns).
+    pm.addNestedPass<func::FuncOp>(ftc::createGpuSplitReductions());
     pm.addNestedPass<func::FuncOp>(ftc::createUnshareDestinations());
     return;
   }

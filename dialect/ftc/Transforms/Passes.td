@@ -666,12 +666,47 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
 // CUDA
 //===----------------------------------------------------------------------===//
 
+def GpuSplitReductions : Pass<"ftc-gpu-split-reductions", "::mlir::func::FuncOp"> {
+  let summary = "Splits the step's reductions so that a GPU's threads read them coalesced";
+  let description = [{
+    Runs on tensors, after elementwise fusion, for the CUDA target. A
+    reduction `ftc-gpu-map-loops` maps gives one thread a whole row: a
+    softmax or layer norm's threads each walk their own row (neighbouring
+    threads 4 KiB apart: a cache line per thread per load), a bias
+    gradient's few hundred threads each sum thousands of rows. Upstream's
+    `linalg::splitReduction` splits the reduction in two:
+
+      - over the contiguous dimension (a row's sum): `ratio` (32) lanes,
+        lane i summing elements i, i + 32, ... (neighbouring threads,
+        neighbouring elements), then one thread per row adding the 32;
+      - over another dimension (a column's sum): `ratio` runs of rows,
+        each summed by its own thread per column, then added.
+
+    Each partial sum is in order and the partials are added in order: the
+    sums are blocked, as the numerical contract allows, and the same on
+    every run. Only single-output reductions with one reduction dimension
+    divisible by the ratio, no `linalg.index` and a combiner with an
+    identity (addf, maximumf, ...) are split; products are left to
+    `ftc-gpu-library-contractions`.
+  }];
+  let options = [
+    Option<"lanes", "lanes", "int64_t", /*default=*/"32",
+           "partial sums of a contiguous reduction (a warp's threads)">,
+    Option<"minThreads", "min-threads", "int64_t", /*default=*/"32768",
+           "threads a strided reduction is split to reach">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::ModuleOp"> {
   let summary = "Runs the step's matrix products with cuBLASLt (calls to the runtime)";
   let description = [{
     Runs after bufferization, before `ftc-gpu-map-loops`. Each linalg
-    contraction on buffers with one m, one n and one k dimension (any batch
-    dimensions that collapse into one stride), f32, bf16 or f16 operands
+    contraction on buffers whose batch, m, n and k dimensions each collapse
+    into one stride per operand (a generic that elementwise fusion made of
+    a product by folding reshapes in too), f32, bf16 or f16 operands
     and an f32 result, whose layouts cuBLAS can read (a unit stride in each
     matrix), becomes a call `ftcrt_gemm(desc, a, b, c)`: `desc` a constant
     array describing the product (`ftc/Codegen/Gemm.h`), the others the

@@ -15,9 +15,10 @@
 // given GPU with one stream and our workspace. It is loaded with dlopen, as
 // the driver is, so step.so still links without CUDA.
 //
-// The products are linalg contractions on buffers with one m, one n and one
-// k dimension; batch dimensions must collapse into one stride per operand
-// (attention's [batch, head] do). Each operand's element strides come from
+// The products are linalg contractions on buffers (linalg.contract, and the
+// generics elementwise fusion makes of them by folding reshapes in, with
+// several m, n or k dimensions); each kind of dimension must collapse into
+// one stride per operand (attention's [batch, head] do, a head's [h, d]). Each operand's element strides come from
 // its memref type, so views (a head's slice, a transposed weight) are read
 // in place. What cuBLAS cannot read (no unit stride in a matrix) stays a
 // linalg op and becomes a kernel.
@@ -84,7 +85,7 @@ std::optional<SmallVector<int64_t>> describe(linalg::LinalgOp op, bool beta) {
       !linalg::isaContractionOpInterface(op))
     return std::nullopt;
   FailureOr<linalg::ContractionDimensions> dims = linalg::inferContractionDims(op);
-  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 || dims->k.size() != 1)
+  if (failed(dims) || dims->m.empty() || dims->n.empty() || dims->k.empty())
     return std::nullopt;
   OpOperand &a = *op.getDpsInputOperand(0), &b = *op.getDpsInputOperand(1),
             &c = *op.getDpsInitOperand(0);
@@ -100,45 +101,53 @@ std::optional<SmallVector<int64_t>> describe(linalg::LinalgOp op, bool beta) {
                                       sc = loopStrides(op, c);
   if (!sa || !sb || !sc)
     return std::nullopt;
-  // The batch dimensions as one: the flat batch index steps each operand
-  // by its innermost batch dimension's stride, so every outer one must be
-  // the inner one's stride times its size.
-  SmallVector<unsigned> batch;
-  int64_t count = 1;
-  for (unsigned d : dims->batch)
-    if (ranges[d] != 1) {
-      batch.push_back(d);
-      count *= ranges[d];
-    }
-  auto batchStride = [&](ArrayRef<int64_t> s) -> std::optional<int64_t> {
-    if (batch.empty())
-      return 0;
-    for (size_t i = 0; i + 1 < batch.size(); ++i)
-      if (s[batch[i]] != s[batch[i + 1]] * ranges[batch[i + 1]])
-        return std::nullopt;
-    return s[batch.back()];
+  // Each kind of dimension (batch, m, n, k) as one: its flat index (over
+  // the dimensions in loop order, the last fastest) steps each operand by
+  // the stride of the innermost, so every outer one must be the inner
+  // one's stride times its size. (Elementwise fusion folds reshapes into
+  // products: a head's [h, d] reduced together, a [batch, t] of rows.)
+  struct Group {
+    int64_t size = 1, a = 0, b = 0, c = 0;
   };
-  std::optional<int64_t> ba = batchStride(*sa), bb = batchStride(*sb), bc = batchStride(*sc);
-  if (!ba || !bb || !bc)
+  auto group = [&](ArrayRef<unsigned> all) -> std::optional<Group> {
+    SmallVector<unsigned> dimsOf;
+    for (unsigned d : all)
+      if (ranges[d] != 1)
+        dimsOf.push_back(d);
+    Group g;
+    for (unsigned d : dimsOf)
+      g.size *= ranges[d];
+    if (dimsOf.empty())
+      return g;
+    for (ArrayRef<int64_t> s : {ArrayRef<int64_t>(*sa), ArrayRef<int64_t>(*sb),
+                                ArrayRef<int64_t>(*sc)})
+      for (size_t i = 0; i + 1 < dimsOf.size(); ++i)
+        if (s[dimsOf[i]] != s[dimsOf[i + 1]] * ranges[dimsOf[i + 1]])
+          return std::nullopt;
+    g.a = (*sa)[dimsOf.back()], g.b = (*sb)[dimsOf.back()], g.c = (*sc)[dimsOf.back()];
+    return g;
+  };
+  std::optional<Group> batch = group(dims->batch), m = group(dims->m), n = group(dims->n),
+                       k = group(dims->k);
+  if (!batch || !m || !n || !k)
     return std::nullopt;
-  unsigned m = dims->m[0], n = dims->n[0], k = dims->k[0];
   SmallVector<int64_t> desc(gemm::kFieldCount, 0);
   desc[gemm::kVersion] = gemm::kDescriptorVersion;
   desc[gemm::kOperandType] = static_cast<int64_t>(*ta);
   desc[gemm::kResultType] = static_cast<int64_t>(*tc);
-  desc[gemm::kBatch] = count;
-  desc[gemm::kM] = ranges[m];
-  desc[gemm::kN] = ranges[n];
-  desc[gemm::kK] = ranges[k];
-  desc[gemm::kStrideAB] = *ba;
-  desc[gemm::kStrideAM] = (*sa)[m];
-  desc[gemm::kStrideAK] = (*sa)[k];
-  desc[gemm::kStrideBB] = *bb;
-  desc[gemm::kStrideBK] = (*sb)[k];
-  desc[gemm::kStrideBN] = (*sb)[n];
-  desc[gemm::kStrideCB] = *bc;
-  desc[gemm::kStrideCM] = (*sc)[m];
-  desc[gemm::kStrideCN] = (*sc)[n];
+  desc[gemm::kBatch] = batch->size;
+  desc[gemm::kM] = m->size;
+  desc[gemm::kN] = n->size;
+  desc[gemm::kK] = k->size;
+  desc[gemm::kStrideAB] = batch->a;
+  desc[gemm::kStrideAM] = m->a;
+  desc[gemm::kStrideAK] = k->a;
+  desc[gemm::kStrideBB] = batch->b;
+  desc[gemm::kStrideBK] = k->b;
+  desc[gemm::kStrideBN] = n->b;
+  desc[gemm::kStrideCB] = batch->c;
+  desc[gemm::kStrideCM] = m->c;
+  desc[gemm::kStrideCN] = n->c;
   desc[gemm::kBeta] = beta;
   if (!gemm::toColumnMajor(desc.data()))
     return std::nullopt;

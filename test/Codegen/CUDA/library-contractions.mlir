@@ -72,6 +72,31 @@ func.func @scores(%qkv: memref<2x8x128x192xf16>, %scores: memref<2x8x128x128xf32
 
 // -----
 
+// A product as elementwise fusion leaves it, reshapes folded in: attention's
+// output projection y[b, t, o] = sum over (h, d) of x[b, t, h, d] w[o, h, d].
+// The rows (b, t) and the reduced (h, d) each collapse into one stride:
+// m = 32 rows, k = 32; no fill before it (beta = 1).
+// CHECK: dense<[1, 0, 0, 1, 32, 32, 32, 0, 32, 1, 0, 1, 32, 0, 32, 1, 1]>
+// CHECK-LABEL: func.func @heads
+// CHECK: call @ftcrt_gemm
+// CHECK-NOT: linalg.generic
+#x = affine_map<(b, t, o, h, d) -> (b, t, h, d)>
+#w = affine_map<(b, t, o, h, d) -> (o, h, d)>
+#y = affine_map<(b, t, o, h, d) -> (b, t, o)>
+func.func @heads(%x: memref<2x16x4x8xf32>, %w: memref<32x4x8xf32>, %y: memref<2x16x32xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #y],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%x, %w : memref<2x16x4x8xf32>, memref<32x4x8xf32>) outs(%y : memref<2x16x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
 // A fill that something reads before the product is kept, and the product
 // adds to it (beta = 1).
 // CHECK: dense<[1, 0, 0, 1, 8, 16, 32, 0, 32, 1, 0, 16, 1, 0, 16, 1, 1]>
@@ -92,17 +117,20 @@ func.func @fill_read_between(%a: memref<8x32xf32>, %b: memref<32x16xf32>, %c: me
 
 // What cuBLAS cannot read stays a linalg op (a kernel): an operand with no
 // unit stride (every other column), a batch whose dimensions do not
-// collapse into one stride, f64; a step without products gets no count.
+// collapse into one stride, f64, reduced dimensions [h, d] that a weight
+// stores apart ([h, o, d]); a step without products gets no count.
 // CHECK-NOT: ftcrt_gemm_count
 // CHECK-LABEL: func.func @not_blas
 // CHECK-NOT: call
 // CHECK: linalg.matmul
 // CHECK: linalg.contract
 // CHECK: linalg.matmul
+// CHECK: linalg.generic
 func.func @not_blas(%a: memref<8x64xf32>, %b: memref<32x16xf32>, %c: memref<8x16xf32>,
                     %x: memref<2x4x8x32xf32>, %y: memref<2x4x32x16xf32>,
                     %z: memref<4x2x8x16xf32>,
-                    %d: memref<8x32xf64>, %e: memref<32x16xf64>, %f: memref<8x16xf64>) {
+                    %d: memref<8x32xf64>, %e: memref<32x16xf64>, %f: memref<8x16xf64>,
+                    %hx: memref<2x16x4x8xf32>, %hw: memref<4x32x8xf32>, %hy: memref<2x16x32xf32>) {
   %strided = memref.subview %a[0, 0] [8, 32] [1, 2]
       : memref<8x64xf32> to memref<8x32xf32, strided<[64, 2]>>
   linalg.matmul ins(%strided, %b : memref<8x32xf32, strided<[64, 2]>>, memref<32x16xf32>)
@@ -116,5 +144,15 @@ func.func @not_blas(%a: memref<8x64xf32>, %b: memref<32x16xf32>, %c: memref<8x16
       ins(%x, %y : memref<2x4x8x32xf32>, memref<2x4x32x16xf32>)
       outs(%zt : memref<2x4x8x16xf32, strided<[128, 256, 16, 1]>>)
   linalg.matmul ins(%d, %e : memref<8x32xf64>, memref<32x16xf64>) outs(%f : memref<8x16xf64>)
+  linalg.generic {indexing_maps = [affine_map<(b, t, o, h, d) -> (b, t, h, d)>,
+                                   affine_map<(b, t, o, h, d) -> (h, o, d)>,
+                                   affine_map<(b, t, o, h, d) -> (b, t, o)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%hx, %hw : memref<2x16x4x8xf32>, memref<4x32x8xf32>) outs(%hy : memref<2x16x32xf32>) {
+  ^bb0(%u: f32, %v: f32, %acc: f32):
+    %p = arith.mulf %u, %v : f32
+    %sum = arith.addf %acc, %p : f32
+    linalg.yield %sum : f32
+  }
   return
 }

@@ -1,0 +1,125 @@
+// RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-gpu-split-reductions))' | FileCheck %s
+
+// A row's sum (a softmax's, a layer norm's): 32 lanes, lane i summing
+// elements i, i + 32, ... of its row (the new parallel dimension is the
+// innermost one, so neighbouring threads read neighbouring elements), then
+// one thread per row adding its 32 partial sums to the row's initial value.
+// CHECK-DAG: #[[$IN:.*]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-DAG: #[[$PART:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-LABEL: func.func @row_sum
+// CHECK: %[[X:.*]] = tensor.expand_shape %arg0 {{\[}}[0], [1, 2]] output_shape [64, 32, 32]
+// CHECK: %[[ZERO:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<64x32xf32>)
+// CHECK: %[[P:.*]] = linalg.generic {indexing_maps = [#[[$IN]], #[[$PART]]], iterator_types = ["parallel", "reduction", "parallel"]}
+// CHECK-SAME: ins(%[[X]] : tensor<64x32x32xf32>) outs(%[[ZERO]] : tensor<64x32xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[P]] : tensor<64x32xf32>) outs(%arg1 : tensor<64xf32>)
+// CHECK:   arith.addf
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#col = affine_map<(d0, d1) -> (d1)>
+func.func @row_sum(%x: tensor<64x1024xf32>, %init: tensor<64xf32>) -> tensor<64xf32> {
+  %r = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<64x1024xf32>) outs(%init : tensor<64xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<64xf32>
+  return %r : tensor<64xf32>
+}
+
+// -----
+
+// A row's maximum: the same split, the partials starting from maximumf's
+// identity.
+// CHECK-LABEL: func.func @row_max
+// CHECK: tensor.expand_shape {{.*}} output_shape [8, 8, 32]
+// CHECK: %[[ID:.*]] = arith.constant 0xFF800000 : f32
+// CHECK: linalg.fill ins(%[[ID]] : f32)
+// CHECK: iterator_types = ["parallel", "reduction", "parallel"]
+// CHECK:   arith.maximumf
+// CHECK: iterator_types = ["parallel", "reduction"]
+// CHECK:   arith.maximumf
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @row_max(%x: tensor<8x256xf32>, %init: tensor<8xf32>) -> tensor<8xf32> {
+  %r = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<8x256xf32>) outs(%init : tensor<8xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.maximumf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  return %r : tensor<8xf32>
+}
+
+// -----
+
+// A column's sum (a bias gradient over 8192 rows, 768 threads): runs of
+// rows, as many as make 32768 threads or more (64 runs of 128 rows: 49152
+// threads), the column still the innermost parallel dimension.
+// CHECK-LABEL: func.func @column_sum
+// CHECK: tensor.expand_shape %arg0 {{\[}}[0, 1], [2]] output_shape [64, 128, 768]
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel"]} ins(%{{.*}} : tensor<64x128x768xf32>) outs(%{{.*}} : tensor<64x768xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%{{.*}} : tensor<64x768xf32>) outs(%arg1 : tensor<768xf32>)
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#col = affine_map<(d0, d1) -> (d1)>
+func.func @column_sum(%g: tensor<8192x768xf32>, %init: tensor<768xf32>) -> tensor<768xf32> {
+  %r = linalg.generic {indexing_maps = [#id, #col], iterator_types = ["reduction", "parallel"]}
+      ins(%g : tensor<8192x768xf32>) outs(%init : tensor<768xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<768xf32>
+  return %r : tensor<768xf32>
+}
+
+// -----
+
+// Left as they are: a row too short for 32 lanes of 8, a reduction that
+// reads its indices (a causal mask), a product (cuBLASLt's), two reduced
+// dimensions.
+// CHECK-LABEL: func.func @not_split
+// CHECK-NOT: tensor.expand_shape
+// CHECK-COUNT-4: linalg.generic
+// CHECK-NOT: linalg.generic
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (k, n)>
+#c = affine_map<(m, n, k) -> (m, n)>
+#x3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#r3 = affine_map<(d0, d1, d2) -> (d0)>
+func.func @not_split(%short: tensor<64x128xf32>, %rows: tensor<64xf32>, %x: tensor<64x1024xf32>,
+                     %a: tensor<64x1024xf32>, %b: tensor<1024x64xf32>, %c: tensor<64x64xf32>,
+                     %t: tensor<64x32x32xf32>)
+    -> (tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<64xf32>) {
+  %0 = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%short : tensor<64x128xf32>) outs(%rows : tensor<64xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %s = arith.addf %v, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<64xf32>
+  %1 = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<64x1024xf32>) outs(%rows : tensor<64xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %seen = arith.cmpi ule, %j, %i : index
+    %zero = arith.constant 0.0 : f32
+    %m = arith.select %seen, %v, %zero : f32
+    %s = arith.addf %m, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<64xf32>
+  %2 = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %b : tensor<64x1024xf32>, tensor<1024x64xf32>) outs(%c : tensor<64x64xf32>) {
+  ^bb0(%u: f32, %v: f32, %acc: f32):
+    %p = arith.mulf %u, %v : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<64x64xf32>
+  %3 = linalg.generic {indexing_maps = [#x3, #r3], iterator_types = ["parallel", "reduction", "reduction"]}
+      ins(%t : tensor<64x32x32xf32>) outs(%rows : tensor<64xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %s = arith.addf %v, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<64xf32>
+  return %0, %1, %2, %3 : tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<64xf32>
+}
