@@ -182,6 +182,8 @@ void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &options, Chec
     if (options.cudaProducts == "cublaslt")
       pm.addPass(ftc::createGpuLibraryContractions());
     pm.addPass(ftc::createGpuMapLoops());
+    // Independent neighbouring kernels (the optimizer's updates) as one.
+    pm.addPass(ftc::createGpuFuseLaunches());
   }
 }
 

@@ -760,6 +760,36 @@ def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def GpuFuseLaunches : Pass<"ftc-gpu-fuse-launches", "::mlir::ModuleOp"> {
+  let summary = "Runs independent neighbouring kernels as one launch (the optimizer's updates)";
+  let description = [{
+    Runs after `ftc-gpu-map-loops`. A run of `gpu.launch` ops with nothing
+    but pure host ops (their sizes) and deallocations between them (the
+    fused launch is where the first was), with the same
+    one-dimensional blocks, none writing a buffer another reads or writes,
+    becomes one launch: its grid the sum of theirs, block b running the
+    body of the launch whose blocks b falls in, with b less that launch's
+    offset as its block id. The optimizer's update of every parameter (one
+    kernel each: AdamW's p, m and v) is one multi-tensor kernel, one launch
+    instead of one per parameter, as PyTorch's `foreach` and fused AdamW.
+    Each thread computes what it computed before: the numbers do not change.
+    A fused kernel takes at most 400 parameters (PTX 7.8 allows 4352
+    bytes of them); a longer run is split.
+
+    ```mlir
+    gpu.launch blocks(...) in (%gx = %c4096, ...) threads(...) in (%bx = %c256, ...) {A}
+    gpu.launch blocks(...) in (%gx = %c128, ...) threads(...) in (%bx = %c256, ...) {B}
+    // becomes
+    gpu.launch blocks(%b, ...) in (%gx = %c4224, ...) threads(...) in (%bx = %c256, ...) {
+      scf.if (%b < 4096) {A}
+      scf.if (4096 <= %b < 4224) {B with %b - 4096}
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def GpuMergeKernels : Pass<"ftc-gpu-merge-kernels", "::mlir::ModuleOp"> {
   let summary = "Moves the outlined kernels into one gpu.module, each distinct one once";
   let description = [{
