@@ -2,8 +2,8 @@
 CPU step (see emulate.test).
 
 Both are float32 steps from the same initial parameters on the same batches;
-they sum in different orders (the CPU's products in register tiles, the
-GPU's one k after another in a thread), so they agree to rounding: the
+they sum in different orders (the GPU's reductions split over lanes, its
+products as cuBLASLt's arithmetic), so they agree to rounding: the
 losses within 1e-5 relative (1e-2 in bf16 and fp16, whose 16-bit products
 round differently), and after 3 steps every parameter tensor within
 2e-3 ||p_cpu - p0|| of the CPU's (each is within 1e-3 ||p64 - p0|| of
