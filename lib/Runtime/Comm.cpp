@@ -11,6 +11,8 @@
 #include "Model.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <memory>
@@ -139,10 +141,21 @@ ftc_status attach(ftc_state &state, const ftc_comm *table, int64_t bucketBytes) 
   if (sharded(state))
     return fail(FTC_ERROR_ARGUMENT, "the optimizer is sharded over the attached communicator: "
                                     "detach it first (ftc_set_comm with null)");
-  if (table->version != FTC_COMM_VERSION)
+  if (table->version != 1 && table->version != FTC_COMM_VERSION)
     return fail(FTC_ERROR_ARGUMENT, "the communicator has version " +
                                         std::to_string(table->version) + "; this step.so takes " +
-                                        std::to_string(FTC_COMM_VERSION));
+                                        "1 and " + std::to_string(FTC_COMM_VERSION));
+  // A version 1 table ends before `memory`: host memory.
+  ftc_comm copy{};
+  std::memcpy(&copy, table,
+              table->version == 1 ? offsetof(ftc_comm, memory) : sizeof(ftc_comm));
+  if (table->version == 1)
+    copy.memory = FTC_COMM_HOST;
+  table = &copy;
+  if (table->memory != FTC_COMM_HOST && table->memory != FTC_COMM_DEVICE)
+    return fail(FTC_ERROR_ARGUMENT, "the communicator's memory is " +
+                                        std::to_string(table->memory) +
+                                        ": expected FTC_COMM_HOST or FTC_COMM_DEVICE");
   if (table->size < 1 || table->rank < 0 || table->rank >= table->size)
     return fail(FTC_ERROR_ARGUMENT, "the communicator's rank " + std::to_string(table->rank) +
                                         " is not one of its " + std::to_string(table->size) +
@@ -152,9 +165,15 @@ ftc_status attach(ftc_state &state, const ftc_comm *table, int64_t bucketBytes) 
   if (bucketBytes < 0)
     return fail(FTC_ERROR_ARGUMENT,
                 "the bucket size must be >= 0 bytes, got " + std::to_string(bucketBytes));
-  if (cuda::compiledForCuda())
-    return fail(FTC_ERROR_UNSUPPORTED, "data parallelism with a step.so compiled for CUDA "
-                                       "needs NCCL, which ftc does not drive yet");
+  bool device = cuda::compiledForCuda();
+  if (device && table->memory != FTC_COMM_DEVICE)
+    return fail(FTC_ERROR_UNSUPPORTED,
+                "this step.so was compiled for CUDA: its gradients are GPU memory, which a "
+                "communicator on host memory (MPI) cannot sum; attach one on GPU memory "
+                "(FTC_COMM_DEVICE: NCCL)");
+  if (!device && table->memory != FTC_COMM_HOST)
+    return fail(FTC_ERROR_UNSUPPORTED, "this step.so runs on the CPU: its communicator must "
+                                       "sum host memory (FTC_COMM_HOST)");
   const Model &m = model();
   if (bucketBytes == 0)
     bucketBytes = kDefaultBucketBytes;
@@ -164,9 +183,12 @@ ftc_status attach(ftc_state &state, const ftc_comm *table, int64_t bucketBytes) 
   // Buckets: runs of the gradients in their order, adjacent in the arena,
   // of one dtype, closed once they hold bucketBytes.
   char *end = nullptr;
+  // The gradients where the step has them: the GPU's copies for CUDA (laid
+  // out as the host arena).
+  void **where = device ? cuda::entryPointers(state) : state.pointers.data();
   for (int g : gradOrder(m)) {
     const Buffer &b = m.buffers[g];
-    char *data = static_cast<char *>(state.pointers[g]);
+    char *data = static_cast<char *>(where[g]);
     size_t element = static_cast<size_t>(dtypeBytes(b.dtype));
     bool extend = !c->buckets.empty() && data == end && c->buckets.back().dtype == b.dtype &&
                   c->buckets.back().count * static_cast<int64_t>(element) < bucketBytes;
@@ -230,6 +252,28 @@ ftc_status finish(ftc_state &state) {
 
 ftc_status allReduce(ftc_state &state, double &value) {
   Comm &c = *state.comm.ptr;
+  if (c.table.memory == FTC_COMM_DEVICE) {
+    struct Call {
+      Comm &c;
+      std::string error;
+    } call{c, {}};
+    auto reduce = [](void *context, void *data) {
+      auto &call = *static_cast<Call *>(context);
+      ftc_comm &t = call.c.table;
+      void *request = nullptr;
+      if (t.all_reduce(t.context, data, 1, FTC_F64, &request) != 0) {
+        call.error = reason(call.c, "an all-reduce of the loss");
+        return false;
+      }
+      if (t.wait(t.context, request) != 0) {
+        call.error = reason(call.c, "waiting for an all-reduce of the loss");
+        return false;
+      }
+      return true;
+    };
+    ftc_status status = cuda::allReduceScalar(state, value, reduce, &call);
+    return status == FTC_ERROR_COMM ? fail(FTC_ERROR_COMM, call.error) : status;
+  }
   void *request = nullptr;
   if (c.table.all_reduce(c.table.context, &value, 1, FTC_F64, &request) != 0)
     return fail(FTC_ERROR_COMM, reason(c, "an all-reduce of the loss"));
@@ -244,6 +288,9 @@ ftc_status shard(ftc_state &state) {
   Comm &c = *state.comm.ptr;
   if (c.shard)
     return FTC_OK;
+  if (c.table.memory == FTC_COMM_DEVICE)
+    return fail(FTC_ERROR_UNSUPPORTED, "a sharded optimizer (ZeRO-1) runs on the CPU only for "
+                                       "now; a CUDA step.so keeps all of its optimizer state");
   if (!c.table.all_gather)
     return fail(FTC_ERROR_ARGUMENT, "a sharded optimizer needs the communicator's all_gather");
   const Model &m = model();

@@ -269,6 +269,7 @@ struct Device {
   CUmodule module = nullptr;
   CUstream stream = nullptr;
   CUdeviceptr arena = 0;
+  CUdeviceptr scratch = 0; // 256 bytes after the inputs: a collective's scalar
   std::vector<CUfunction> kernels;
   std::vector<void *> pointers;       // per buffer: its device address
   std::vector<CUdeviceptr> inputs;    // per buffer: an input's own device buffer
@@ -324,13 +325,26 @@ ftc_status open(ftc_state &state, size_t arenaBytes, const size_t *offsets) {
   if (count == 0)
     return fail(FTC_ERROR_DEVICE, "this step.so was compiled for CUDA and there is no GPU "
                                   "(cuDeviceGetCount found none)");
-  if (CUresult r = d.cuDeviceGet(&dev.device, 0))
-    return deviceError("cannot open GPU 0", r);
+  // FTC_CUDA_DEVICE picks the GPU (ftc-train --mpi: the rank's place on
+  // its machine); GPU 0 without it.
+  int index = 0;
+  if (const char *chosen = std::getenv("FTC_CUDA_DEVICE"); chosen && *chosen) {
+    char *end = nullptr;
+    long value = std::strtol(chosen, &end, 10);
+    if (*end || value < 0 || value >= count)
+      return fail(FTC_ERROR_DEVICE, std::string("FTC_CUDA_DEVICE=") + chosen +
+                                        ": this machine has GPUs 0 to " +
+                                        std::to_string(count - 1));
+    index = static_cast<int>(value);
+  }
+  std::string gpu = "GPU " + std::to_string(index);
+  if (CUresult r = d.cuDeviceGet(&dev.device, index))
+    return deviceError("cannot open " + gpu, r);
   if (CUresult r = d.cuDevicePrimaryCtxRetain(&dev.context, dev.device))
-    return deviceError("cannot create a context on GPU 0", r);
+    return deviceError("cannot create a context on " + gpu, r);
   if (CUresult r = d.cuCtxSetCurrent(dev.context)) {
     d.cuDevicePrimaryCtxRelease(dev.device);
-    return deviceError("cannot use GPU 0's context", r);
+    return deviceError("cannot use " + gpu + "'s context", r);
   }
   // From here on, close() undoes what was made.
   state.device.ptr = device.release();
@@ -381,11 +395,14 @@ ftc_status open(ftc_state &state, size_t arenaBytes, const size_t *offsets) {
     inputOffsets[static_cast<size_t>(i)] = bytes;
     bytes += (std::max<size_t>(m.buffers[static_cast<size_t>(i)].bytes(), 1) + 255) / 256 * 256;
   }
+  size_t scratchOffset = bytes;
+  bytes += 256;
   if (CUresult r = d.cuMemAlloc(&made.arena, std::max<size_t>(bytes, 1)))
     return r == 2 /* CUDA_ERROR_OUT_OF_MEMORY */
                ? fail(FTC_ERROR_MEMORY, "out of GPU memory allocating the state (" +
                                             std::to_string(bytes) + " bytes)")
                : deviceError("cannot allocate the state on the GPU", r);
+  made.scratch = made.arena + scratchOffset;
   made.pointers.assign(m.buffers.size(), nullptr);
   made.inputs.assign(m.buffers.size(), 0);
   made.newer.assign(m.buffers.size(), Newer::Neither);
@@ -581,6 +598,27 @@ ftc_status zero(ftc_state &state, int index) {
           b.bytes(), dev->stream))
     return deviceError("cannot zero '" + b.name + "' on the GPU", r);
   dev->newer[static_cast<size_t>(index)] = Newer::Device;
+  return FTC_OK;
+}
+
+void *stream(const ftc_state &state) {
+  return state.device.ptr ? state.device.ptr->stream : nullptr;
+}
+
+ftc_status allReduceScalar(ftc_state &state, double &value, bool (*reduce)(void *, void *),
+                           void *context) {
+  Device *dev = state.device.ptr;
+  const Driver &d = driver();
+  if (CUresult r = bind(*dev))
+    return deviceError("cannot use the GPU's context", r);
+  if (CUresult r = d.cuMemcpyHtoDAsync(dev->scratch, &value, sizeof(value), dev->stream))
+    return deviceError("cannot copy the loss to the GPU", r);
+  if (!reduce(context, reinterpret_cast<void *>(dev->scratch)))
+    return FTC_ERROR_COMM;
+  if (CUresult r = d.cuMemcpyDtoHAsync(&value, dev->scratch, sizeof(value), dev->stream))
+    return deviceError("cannot copy the loss from the GPU", r);
+  if (CUresult r = d.cuStreamSynchronize(dev->stream))
+    return deviceError("the step failed on the GPU", r);
   return FTC_OK;
 }
 

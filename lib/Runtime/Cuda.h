@@ -64,6 +64,16 @@ ftc_status hostAccessAll(const ftc_state &state, bool write);
 /// Buffer `index` zeroed (on the device where the state has one).
 ftc_status zero(ftc_state &state, int index);
 
+/// The stream the state's entry points run on (null without a device).
+void *stream(const ftc_state &state);
+/// `value` summed over the ranks by `reduce`, a stream-ordered all-reduce
+/// of one f64 at the device pointer it is given (a communicator on GPU
+/// memory): the value goes up to 8 bytes of the state's GPU memory and
+/// comes back once the stream has run the sum. `reduce` returns false on
+/// failure (its error is the caller's to report).
+ftc_status allReduceScalar(ftc_state &state, double &value, bool (*reduce)(void *, void *),
+                           void *context);
+
 } // namespace ftc::runtime::cuda
 
 #endif // FTC_RUNTIME_CUDA_H

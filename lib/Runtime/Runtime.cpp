@@ -688,6 +688,10 @@ ftc_status ftc_shard_optimizer(ftc_state *state) {
   return comm::shard(*state);
 }
 
+void *ftc_device_stream(const ftc_state *state) {
+  return checkState(state) == FTC_OK ? cuda::stream(*state) : nullptr;
+}
+
 int64_t ftc_optimizer_bytes(const ftc_state *state) {
   return checkState(state) == FTC_OK ? comm::heldOptimizerBytes(*state) : 0;
 }

@@ -158,10 +158,20 @@ FTC_API ftc_status ftc_apply(ftc_state *state, double grad_scale);
  * at once and sum in the background: the step does not touch `data` until
  * the wait. all_gather (in place; may be null unless a future sharded
  * optimizer asks for it) gives every rank the `bytes[r]` bytes that rank r
- * holds at `data` + bytes[0] + ... + bytes[r-1]. */
-#define FTC_COMM_VERSION 1
+ * holds at `data` + bytes[0] + ... + bytes[r-1].
+ *
+ * `memory` says where `data` is. FTC_COMM_HOST: host memory, as above (the
+ * only kind a CPU step.so takes). FTC_COMM_DEVICE: the GPU memory of a
+ * CUDA step.so's state, and the collectives are stream-ordered (NCCL's
+ * model): all_reduce enqueues the sum on ftc_device_stream(state) and may
+ * set *request to null; wait(request) returns once the sum is enqueued, and
+ * the step orders what reads `data` after it on that stream. Version 1
+ * tables have no `memory` and are FTC_COMM_HOST. */
+#define FTC_COMM_VERSION 2
+#define FTC_COMM_HOST 0
+#define FTC_COMM_DEVICE 1
 typedef struct ftc_comm {
-  int32_t version; /* FTC_COMM_VERSION */
+  int32_t version; /* FTC_COMM_VERSION (1 is still taken: no `memory`) */
   int32_t rank;    /* 0 <= rank < size */
   int32_t size;    /* the number of ranks */
   void *context;   /* passed back to each function */
@@ -170,6 +180,7 @@ typedef struct ftc_comm {
   int32_t (*wait)(void *context, void *request);
   int32_t (*all_gather)(void *context, void *data, const int64_t *bytes);
   const char *(*error)(void *context);
+  int32_t memory;  /* version 2: FTC_COMM_HOST or FTC_COMM_DEVICE */
 } ftc_comm;
 
 /* Attaches `comm` (copied; null detaches) to `state`. With one attached:
@@ -187,12 +198,15 @@ typedef struct ftc_comm {
  *    the masks of batch k * size + r); ftc_apply(s) sums the gradients
  *    over the ranks, then updates with the factor s / size.
  *  - ftc_grad and ftc_eval are this rank's alone.
+ * With a CUDA step.so the communicator must be FTC_COMM_DEVICE (NCCL): the
+ * gradients are summed in buckets on the step's stream after the backward
+ * (no overlap yet), the loss through 8 bytes of GPU memory; ZeRO
+ * (ftc_shard_optimizer) is CPU-only for now.
  * A non-finite gradient on any rank is non-finite in the sum: with fp16
  * loss scaling every rank skips the same steps. A failed collective fails
  * the call with FTC_ERROR_COMM (parameters and optimizer state unchanged,
  * the gradients undefined). Needs a step.so with ftc_accumulate_grad and
- * ftc_apply (FTC_ERROR_UNSUPPORTED otherwise, and for a CUDA step.so for
- * now). */
+ * ftc_apply (FTC_ERROR_UNSUPPORTED otherwise). */
 FTC_API ftc_status ftc_set_comm(ftc_state *state, const ftc_comm *comm,
                                 int64_t bucket_bytes);
 /* ZeRO stage 1, after ftc_set_comm (needs the communicator's all_gather):
@@ -208,6 +222,10 @@ FTC_API ftc_status ftc_set_comm(ftc_state *state, const ftc_comm *comm,
  * The assignment of parameters to ranks is fixed by the layout and the
  * number of ranks. */
 FTC_API ftc_status ftc_shard_optimizer(ftc_state *state);
+/* The stream (a CUstream) the entry points of a CUDA step.so's `state` run
+ * on, for a communicator's stream-ordered collectives; null for a CPU
+ * step.so or a bad state. */
+FTC_API void *ftc_device_stream(const ftc_state *state);
 /* Bytes of optimizer state `state` holds: ftc_buffer_bytes("slot"), or
  * with a sharded optimizer this rank's part. */
 FTC_API int64_t ftc_optimizer_bytes(const ftc_state *state);

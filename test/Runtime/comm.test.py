@@ -90,7 +90,7 @@ def main():
     names = [p["name"] for p in data.params]
 
     # Bad communicators.
-    for what, change, status in [("version 2", dict(version=2), ARGUMENT),
+    for what, change, status in [("version 3", dict(version=3), ARGUMENT),
                                  ("rank 2 of 2", dict(rank=2), ARGUMENT),
                                  ("size 0", dict(size=0), ARGUMENT),
                                  ("no all_reduce", dict(all_reduce=ALL_REDUCE()), ARGUMENT)]:

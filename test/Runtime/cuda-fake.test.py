@@ -169,6 +169,81 @@ check("the second product fails: FTC_ERROR_DEVICE, nothing launched after it",
 print("    " + fresh.error())
 del os.environ["FAKECUDA_FAIL_GEMM"]
 
+# Data parallelism on the GPU: a communicator on GPU memory (NCCL's model,
+# FTC_COMM_DEVICE) playing two identical ranks. Its all_reduce doubles the
+# "device" memory in place (the fake's is host memory) and logs itself, so
+# the log orders it between the accumulate entry's launches and apply's.
+ALL_REDUCE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                              ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p))
+WAIT = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
+ALL_GATHER = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                              ctypes.POINTER(ctypes.c_int64))
+ERROR = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+
+
+class CommTable(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_int32), ("rank", ctypes.c_int32), ("size", ctypes.c_int32),
+                ("context", ctypes.c_void_p), ("all_reduce", ALL_REDUCE), ("wait", WAIT),
+                ("all_gather", ALL_GATHER), ("error", ERROR), ("memory", ctypes.c_int32)]
+
+
+fake.cuPointerGetAttribute.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_ulonglong]
+calls = []
+
+
+def on_device(pointer):
+    kind = ctypes.c_uint()
+    return fake.cuPointerGetAttribute(ctypes.byref(kind), 2, pointer) == 0 and kind.value == 2
+
+
+def all_reduce(_, data, count, dtype, request):
+    calls.append((data, count, dtype, on_device(data)))
+    with open(log_path, "a") as f:
+        f.write(f"allreduce {count} {dtype}\n")
+    np_type = np.float32 if dtype == 0 else np.float64
+    view = np.ctypeslib.as_array(ctypes.cast(data, ctypes.POINTER(
+        np.ctypeslib.as_ctypes_type(np_type))), shape=(count,))
+    view *= 2
+    request[0] = None
+    return 0
+
+
+reason = ctypes.create_string_buffer(b"no reason")
+callbacks = (ALL_REDUCE(all_reduce), WAIT(lambda _, r: 0), ALL_GATHER(),
+             ERROR(lambda _: ctypes.addressof(reason)))
+UNSUPPORTED = 6
+ranks = ftcpy.Step(cuda_so, seed=3)
+ranks.lib.ftc_set_comm.argtypes = [ctypes.c_void_p, ctypes.POINTER(CommTable), ctypes.c_int64]
+ranks.lib.ftc_device_stream.restype = ctypes.c_void_p
+host_table = CommTable(2, 0, 2, None, *callbacks, 0)
+status = ranks.lib.ftc_set_comm(ranks.state, ctypes.byref(host_table), 0)
+check("a communicator on host memory (MPI): FTC_ERROR_UNSUPPORTED", status == UNSUPPORTED)
+print("    " + ranks.error())
+device_table = CommTable(2, 0, 2, None, *callbacks, 1)
+ranks.check(ranks.lib.ftc_set_comm(ranks.state, ctypes.byref(device_table), 0))
+check("ftc_device_stream: the state's stream (null for a CPU step.so)",
+      ranks.lib.ftc_device_stream(ranks.state) is not None and
+      cpu.lib.ftc_device_stream(cpu.state) in (None, 0))
+log_lines()
+status, _ = call(ranks, ranks.lib.ftc_step, host_pointers(arrays))
+lines = log_lines()
+first_sum = next(i for i, l in enumerate(lines) if l.startswith("allreduce"))
+last_sum = max(i for i, l in enumerate(lines) if l.startswith("allreduce"))
+grad_bytes = sum(int(np.prod(p["shape"])) * 4 for p in ranks.params)
+grad_calls = [c for c in calls if c[2] == 0]
+check(f"a step: {len(grad_calls)} all-reduces of gradients on GPU memory, covering them "
+      f"({sum(c[1] for c in grad_calls) * 4} bytes for {grad_bytes}), then the loss (f64)",
+      status == 0 and all(c[3] for c in calls) and
+      sum(c[1] for c in grad_calls) * 4 >= grad_bytes and calls[-1][1:3] == (1, 1),
+      str(calls[-3:]))
+check("a step: the accumulate entry's kernels before the sums, apply's after",
+      any(l.startswith("launch") for l in lines[:first_sum]) and
+      any(l.startswith("launch") for l in lines[last_sum:]) and
+      not any(l.startswith("launch") for l in lines[first_sum:last_sum]))
+status = ranks.lib.ftc_shard_optimizer(ranks.state)
+check("ZeRO-1 on a CUDA step.so: FTC_ERROR_UNSUPPORTED", status == UNSUPPORTED)
+del ranks
+
 # No GPU, or kernels the GPU cannot load: ftc_create says so.
 for var, value, what in (("FAKECUDA_DEVICES", "0", "no GPU"),
                          ("FAKECUDA_FAIL_MODULE", "1", "kernels the GPU cannot load")):

@@ -130,6 +130,13 @@ public:
     return all;
   }
 
+  void broadcast(void *data, size_t bytes) override {
+    auto job = submit([this, data, bytes](MPI_Request *request) {
+      return MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, 0, world, request);
+    });
+    finishOrAbort(*job, "broadcasting from rank 0");
+  }
+
   CommStats stats() const override {
     std::lock_guard<std::mutex> lock(mutex);
     return totals;

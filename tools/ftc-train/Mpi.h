@@ -48,6 +48,8 @@ public:
   virtual int64_t max(int64_t value) = 0;
   virtual double sum(double value) = 0;
   virtual std::vector<uint64_t> allGather(uint64_t value) = 0;
+  /// Rank 0's `bytes` bytes at `data` to every rank.
+  virtual void broadcast(void *data, size_t bytes) = 0;
   virtual CommStats stats() const = 0;
   /// Ends the job on every rank with `message` (this rank's error).
   [[noreturn]] virtual void abort(const std::string &message) = 0;

@@ -22,6 +22,7 @@
 
 #include "Data.h"
 #include "Mpi.h"
+#include "Nccl.h"
 #include "Schedule.h"
 
 #include "ftc.h"
@@ -111,11 +112,14 @@ constexpr const char *usage =
     "                       rank trains on its own batches (step s, batch k of rank r\n"
     "                       reads batch (sK + k)N + r: a global batch N times larger),\n"
     "                       the gradients averaged over the ranks (MPI_Allreduce) while\n"
-    "                       the backward runs; rank 0 prints and writes every file\n"
+    "                       the backward runs; rank 0 prints and writes every file.\n"
+    "                       A CUDA step.so: one GPU per rank (FTC_CUDA_DEVICE, default\n"
+    "                       the local rank), the gradients summed by NCCL (libnccl.so.2,\n"
+    "                       or FTC_LIBNCCL) on the GPU\n"
     "  --bucket-mb X        --mpi: gradients summed in buckets of about X MiB (default 1)\n"
     "  --comm-timeout S     --mpi: a rank waiting S seconds for the others (default 300)\n"
     "                       ends the job with an error\n"
-    "  --shard-optimizer    --mpi: ZeRO stage 1: each rank keeps and updates the\n"
+    "  --shard-optimizer    --mpi, CPU: ZeRO stage 1: each rank keeps and updates the\n"
     "                       optimizer state of about 1/N of the parameters, which\n"
     "                       are then all-gathered; checkpoints are written whole\n";
 
@@ -169,7 +173,8 @@ Mpi *activeMpi = nullptr;
   X(ftc_load_partial) X(ftc_last_report) X(ftc_save_adapters)                  \
   X(ftc_load_adapters) X(ftc_save_merged) X(ftc_check_save) X(ftc_loss_scale)     \
   X(ftc_skipped_steps) X(ftc_set_lr) X(ftc_get_lr) X(ftc_grad_norm) X(ftc_zero_grad) \
-  X(ftc_accumulate_grad) X(ftc_apply) X(ftc_set_comm) X(ftc_shard_optimizer) X(ftc_optimizer_bytes)
+  X(ftc_accumulate_grad) X(ftc_apply) X(ftc_set_comm) X(ftc_shard_optimizer) X(ftc_optimizer_bytes) \
+  X(ftc_device_stream)
 
 /// The C ABI of a step.so, resolved with dlsym.
 struct Api {
@@ -903,12 +908,21 @@ int main(int argc, char **argv) {
   Options o = parseOptions(argc, argv);
   // --mpi: one process per rank; rank 0 prints and writes the files.
   std::unique_ptr<Mpi> mpi;
+  std::unique_ptr<Nccl> nccl; // a CUDA step's communicator (freed before MPI)
   int64_t rank = 0, ranks = 1;
   if (o.mpi) {
     mpi = Mpi::start(&argc, &argv, o.commTimeout);
     activeMpi = mpi.get();
     rank = mpi->rank();
     ranks = mpi->size();
+    // One GPU per rank: a CUDA step.so opens the GPU numbered as this
+    // rank's place on its machine (unless FTC_CUDA_DEVICE says otherwise).
+    if (!std::getenv("FTC_CUDA_DEVICE"))
+      for (const char *local : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+        if (const char *value = std::getenv(local)) {
+          setenv("FTC_CUDA_DEVICE", value, 1);
+          break;
+        }
     if (rank != 0 && !std::freopen("/dev/null", "w", stdout))
       die("cannot send the output of ranks other than 0 to /dev/null");
   }
@@ -1044,8 +1058,18 @@ int main(int argc, char **argv) {
 
   if (mpi) {
     auto attach = api.need(api.ftc_set_comm, "ftc_set_comm", "--mpi");
-    api.check(attach(state, mpi->comm(), static_cast<int64_t>(o.bucketMb * 1048576.0)),
-              "--mpi");
+    // A CUDA step's gradients are GPU memory: NCCL sums them on its stream.
+    const ftc_comm *table = mpi->comm();
+    if (void *stream = api.ftc_device_stream ? api.ftc_device_stream(state) : nullptr) {
+      std::string error;
+      nccl = Nccl::create(
+          mpi->rank(), mpi->size(), stream,
+          [&](void *data, size_t bytes) { mpi->broadcast(data, bytes); }, error);
+      if (!nccl)
+        mpi->abort("--mpi: " + error);
+      table = nccl->comm();
+    }
+    api.check(attach(state, table, static_cast<int64_t>(o.bucketMb * 1048576.0)), "--mpi");
     checkIdentical(api, state, *mpi,
                    "at the start (is every rank given the same --seed, --init or --resume?)");
     if (o.shardOptimizer) {
@@ -1304,7 +1328,10 @@ int main(int argc, char **argv) {
     // The timed steps' all-reduces (the comm thread's time, which includes
     // waiting for the slowest rank) and the part the step waited for.
     std::string cost;
-    if (!commSteps.empty()) {
+    if (nccl) {
+      // NCCL's sums run on the step's stream: the step's time includes them.
+      cost = "; the gradients summed by NCCL on the GPU's stream after the backward";
+    } else if (!commSteps.empty()) {
       auto median = [&](double CommStats::*field) {
         std::vector<double> v;
         for (const CommStats &c : commSteps)

@@ -13,7 +13,9 @@
 //     GPU); each grid and block is within the hardware's limits;
 //   - copies stay inside their allocations.
 //
-// It also stands in for libcublasLt (FTC_LIBCUBLASLT=libftc_fakecuda.so):
+// It also stands in for NCCL with one rank (FTC_LIBNCCL=libftc_fakecuda.so:
+// every sum on device memory allocated here, on a stream), and for
+// libcublasLt (FTC_LIBCUBLASLT=libftc_fakecuda.so):
 // each cublasLtMatmul checks that every matrix of its batch lies inside
 // device memory allocated here, at the layouts it was given, and that the
 // workspace does; then computes the product on the host as cuBLASLt
@@ -462,5 +464,69 @@ int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *A
   log("gemm " + std::to_string(g.batch) + "x" + std::to_string(g.rows) + "x" +
       std::to_string(g.cols) + "x" + std::to_string(g.depth) + (g.beta ? " +C" : ""));
   return 0;
+}
+} // extern "C"
+
+// NCCL (FTC_LIBNCCL=libftc_fakecuda.so), one rank: ids made here, sums in
+// place on device memory allocated here, on the stream it handed out (a
+// sum over one rank changes nothing). Result codes: 0 success, 4 invalid
+// argument, 5 invalid usage.
+namespace {
+constexpr char kFakeId[] = "fakecuda-nccl";
+struct FakeNcclComm {
+  int ranks;
+};
+struct FakeNcclId {
+  char bytes[128];
+};
+} // namespace
+
+extern "C" {
+int ncclGetUniqueId(char *id) {
+  std::memset(id, 0, 128);
+  std::memcpy(id, kFakeId, sizeof(kFakeId));
+  return 0;
+}
+int ncclCommInitRank(void **comm, int ranks, FakeNcclId id, int rank) {
+  if (std::memcmp(id.bytes, kFakeId, sizeof(kFakeId)) != 0) {
+    std::fprintf(stderr, "fakecuda (nccl): an id ncclGetUniqueId did not make\n");
+    return 4;
+  }
+  if (ranks != 1 || rank != 0)
+    return 5; // the stand-in has one rank
+  *comm = new FakeNcclComm{ranks};
+  log("ncclCommInitRank " + std::to_string(ranks) + " ranks, rank " + std::to_string(rank));
+  return 0;
+}
+int ncclAllReduce(const void *send, void *recv, size_t count, int type, int op, void *comm,
+                  void *stream) {
+  std::lock_guard<std::mutex> lock(mutex);
+  size_t bytes = type == 8 ? 8 : type == 7 ? 4 : (type == 6 || type == 9) ? 2 : 0;
+  if (!comm || !bytes || op != 0)
+    return 4;
+  if (!inside(reinterpret_cast<uintptr_t>(send), count * bytes) ||
+      !inside(reinterpret_cast<uintptr_t>(recv), count * bytes)) {
+    std::fprintf(stderr, "fakecuda (nccl): a sum outside the device's allocations\n");
+    return 4;
+  }
+  if (!stream) {
+    std::fprintf(stderr, "fakecuda (nccl): a sum on the default stream, not the step's\n");
+    return 4;
+  }
+  if (send != recv)
+    std::memcpy(recv, send, count * bytes);
+  log("ncclAllReduce " + std::to_string(count) + " type " + std::to_string(type));
+  return 0;
+}
+int ncclCommDestroy(void *comm) {
+  delete static_cast<FakeNcclComm *>(comm);
+  return 0;
+}
+const char *ncclGetErrorString(int result) {
+  switch (result) {
+  case 4: return "invalid argument";
+  case 5: return "invalid usage (the stand-in NCCL has one rank)";
+  }
+  return "unhandled error";
 }
 } // extern "C"
