@@ -10,6 +10,12 @@
                                within 3x PyTorch float32's own distance from
                                float64)
   check.py time SO STEPS       ms per step of a CUDA step.so (one JSON line)
+  check.py nccl DIR TAG        data parallelism's GPU path with a real NCCL: a
+                               one-rank NCCL communicator (FTC_COMM_DEVICE)
+                               attached to a CUDA state, 3 steps against a
+                               plain state's: the losses within 1e-5, the
+                               parameters within 2e-3 of how far they moved
+                               (the sums are NCCL's, the update apply's)
 """
 import ctypes
 import json
@@ -112,7 +118,76 @@ def timing(so, steps):
     return 0
 
 
+def nccl(directory, tag):
+    """A one-rank NCCL communicator (ftc.h's FTC_COMM_DEVICE), written here
+    over libnccl.so.2 with ctypes, against the plain step."""
+    path = os.environ.get("FTC_LIBNCCL") or "libnccl.so.2"
+    lib = ctypes.CDLL(path)
+    so = os.path.join(directory, tag + "-cuda.so")
+    plain, data = ftcpy.Step(so, seed=0), ftcpy.Step(so, seed=0)
+
+    class UniqueId(ctypes.Structure):
+        _fields_ = [("internal", ctypes.c_char * 128)]
+
+    uid, comm = UniqueId(), ctypes.c_void_p()
+    assert lib.ncclGetUniqueId(ctypes.byref(uid)) == 0, "ncclGetUniqueId"
+    assert lib.ncclCommInitRank(ctypes.byref(comm), 1, uid, 0) == 0, "ncclCommInitRank"
+    data.lib.ftc_device_stream.restype = ctypes.c_void_p
+    data.lib.ftc_device_stream.argtypes = [ctypes.c_void_p]
+    stream = data.lib.ftc_device_stream(data.state)
+    lib.ncclAllReduce.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                                  ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    calls = []
+
+    all_reduce_t = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                    ctypes.c_int64, ctypes.c_int32,
+                                    ctypes.POINTER(ctypes.c_void_p))
+    wait_t = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
+    gather_t = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                ctypes.POINTER(ctypes.c_int64))
+    error_t = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+
+    def all_reduce(_, buf, count, dtype, request):
+        request[0] = None
+        calls.append(count)
+        return lib.ncclAllReduce(buf, buf, count, 8 if dtype == 1 else 7, 0, comm, stream)
+
+    class Table(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_int32), ("rank", ctypes.c_int32),
+                    ("size", ctypes.c_int32), ("context", ctypes.c_void_p),
+                    ("all_reduce", all_reduce_t), ("wait", wait_t), ("all_gather", gather_t),
+                    ("error", error_t), ("memory", ctypes.c_int32)]
+
+    reason = ctypes.create_string_buffer(b"ncclAllReduce failed")
+    callbacks = (all_reduce_t(all_reduce), wait_t(lambda _, r: 0), gather_t(),
+                 error_t(lambda _: ctypes.addressof(reason)))
+    table = Table(2, 0, 1, None, *callbacks, 1)
+    data.lib.ftc_set_comm.argtypes = [ctypes.c_void_p, ctypes.POINTER(Table), ctypes.c_int64]
+    data.check(data.lib.ftc_set_comm(data.state, ctypes.byref(table), 0))
+    initial = [plain.param(i).copy() for i in range(len(plain.params))]
+    rng = np.random.default_rng(2)
+    ok = True
+    for k in range(STEPS):
+        b = ftcpy.random_batch(plain, rng)
+        theirs, ours = plain.step(b), data.step(b)
+        rel = abs(ours - theirs) / abs(theirs) if theirs else abs(ours)
+        ok &= rel <= 1e-5
+        print(f"{tag} nccl loss {k + 1}: {ours:.7f} plain {theirs:.7f} rel {rel:.2e} "
+              f"{'ok' if rel <= 1e-5 else 'FAIL'}", flush=True)
+    worst = 0.0
+    for i in range(len(plain.params)):
+        moved = np.linalg.norm(plain.param(i).astype(np.float64) - initial[i])
+        dist = np.linalg.norm(data.param(i).astype(np.float64) - plain.param(i))
+        worst = max(worst, dist / (2e-3 * moved) if moved > 0 else (0.0 if dist == 0 else 1e9))
+    ok &= worst <= 1 and len(calls) > STEPS
+    print(f"{tag} nccl: {len(calls)} ncclAllReduce calls; parameters after {STEPS} steps "
+          f"{worst:.3f} of the bound {'ok' if worst <= 1 else 'FAIL'}", flush=True)
+    return 0 if ok else 1
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "parity":
         sys.exit(parity(sys.argv[2], sys.argv[3]))
+    if sys.argv[1] == "nccl":
+        sys.exit(nccl(sys.argv[2], sys.argv[3]))
     sys.exit(timing(sys.argv[2], int(sys.argv[3])))

@@ -28,12 +28,22 @@ if [ -z "${FTC_LIBCUBLASLT:-}" ]; then
   done
 fi
 echo "cuBLASLt: ${FTC_LIBCUBLASLT:-(left to the loader)}"
+# NCCL (data parallelism's GPU path), found the same way.
+if [ -z "${FTC_LIBNCCL:-}" ]; then
+  for cand in /usr/local/cuda/lib64/libnccl.so.2 /usr/local/cuda/lib/libnccl.so.2 \
+      $("$py" -c 'import nvidia, os; [print(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f == "libnccl.so.2"]' 2>/dev/null); do
+    if [ -e "$cand" ]; then export FTC_LIBNCCL="$cand"; break; fi
+  done
+fi
+echo "NCCL: ${FTC_LIBNCCL:-(left to the loader)}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 status=0
 echo "== parity: the GPU step against the CPU step (3 steps, same init and batches)"
 for tag in mlp-fp32 gpt2-tiny-fp32 gpt2-tiny-bf16; do
   timeout 90 "$py" "$here/check.py" parity "$dir" "$tag" || { echo "$tag parity: FAIL (or timed out)"; status=1; }
 done
+echo "== data parallelism: a one-rank NCCL communicator against the plain step"
+timeout 90 "$py" "$here/check.py" nccl "$dir" gpt2-tiny-fp32 || { echo "nccl: FAIL (or timed out)"; status=1; }
 echo "== times"
 : > "$out/times.jsonl"
 ftc_time() { # so steps limit
