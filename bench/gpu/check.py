@@ -139,30 +139,17 @@ def nccl(directory, tag):
                                   ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
     calls = []
 
-    all_reduce_t = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
-                                    ctypes.c_int64, ctypes.c_int32,
-                                    ctypes.POINTER(ctypes.c_void_p))
-    wait_t = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
-    gather_t = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
-                                ctypes.POINTER(ctypes.c_int64))
-    error_t = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
-
     def all_reduce(_, buf, count, dtype, request):
         request[0] = None
         calls.append(count)
         return lib.ncclAllReduce(buf, buf, count, 8 if dtype == 1 else 7, 0, comm, stream)
 
-    class Table(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_int32), ("rank", ctypes.c_int32),
-                    ("size", ctypes.c_int32), ("context", ctypes.c_void_p),
-                    ("all_reduce", all_reduce_t), ("wait", wait_t), ("all_gather", gather_t),
-                    ("error", error_t), ("memory", ctypes.c_int32)]
-
     reason = ctypes.create_string_buffer(b"ncclAllReduce failed")
-    callbacks = (all_reduce_t(all_reduce), wait_t(lambda _, r: 0), gather_t(),
-                 error_t(lambda _: ctypes.addressof(reason)))
-    table = Table(2, 0, 1, None, *callbacks, 1)
-    data.lib.ftc_set_comm.argtypes = [ctypes.c_void_p, ctypes.POINTER(Table), ctypes.c_int64]
+    callbacks = (ftcpy.COMM_ALL_REDUCE(all_reduce), ftcpy.COMM_WAIT(lambda _, r: 0),
+                 ftcpy.COMM_ALL_GATHER(), ftcpy.COMM_ERROR(lambda _: ctypes.addressof(reason)))
+    table = ftcpy.CommTable(2, 0, 1, None, *callbacks, ftcpy.COMM_DEVICE)
+    data.lib.ftc_set_comm.argtypes = [ctypes.c_void_p, ctypes.POINTER(ftcpy.CommTable),
+                                      ctypes.c_int64]
     data.check(data.lib.ftc_set_comm(data.state, ctypes.byref(table), 0))
     initial = [plain.param(i).copy() for i in range(len(plain.params))]
     rng = np.random.default_rng(2)

@@ -19,23 +19,22 @@ for lib in /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu; do
   [ -e "$lib/libcuda.so.1" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$lib"
 done
 py=${PYTHON:-python3}
-# cuBLASLt (the products): the toolkit's, else the one PyTorch's wheels
-# bring (nvidia-cublas), where the loader does not find it itself.
-if [ -z "${FTC_LIBCUBLASLT:-}" ]; then
-  for cand in /usr/local/cuda/lib64/libcublasLt.so.13 /usr/local/cuda/lib64/libcublasLt.so.12 \
-      $("$py" -c 'import nvidia, os; [print(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith("libcublasLt.so.")]' 2>/dev/null); do
-    if [ -e "$cand" ]; then export FTC_LIBCUBLASLT="$cand"; break; fi
-  done
-fi
-echo "cuBLASLt: ${FTC_LIBCUBLASLT:-(left to the loader)}"
-# NCCL (data parallelism's GPU path), found the same way.
-if [ -z "${FTC_LIBNCCL:-}" ]; then
-  for cand in /usr/local/cuda/lib64/libnccl.so.2 /usr/local/cuda/lib/libnccl.so.2 \
-      $("$py" -c 'import nvidia, os; [print(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f == "libnccl.so.2"]' 2>/dev/null); do
-    if [ -e "$cand" ]; then export FTC_LIBNCCL="$cand"; break; fi
-  done
-fi
-echo "NCCL: ${FTC_LIBNCCL:-(left to the loader)}"
+# cuBLASLt (the products) and NCCL (data parallelism): the toolkit's, else
+# those PyTorch's wheels bring (nvidia-*), where the loader does not find
+# them itself. find_library VAR FILE: VAR set to the first FILE found.
+find_library() {
+  local var=$1 file=$2 cand
+  if [ -z "${!var:-}" ]; then
+    for cand in "/usr/local/cuda/lib64/$file" "/usr/local/cuda/lib/$file" \
+        $("$py" -c 'import nvidia, os, sys; [print(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f == sys.argv[1]]' "$file" 2>/dev/null); do
+      if [ -e "$cand" ]; then export "$var=$cand"; break; fi
+    done
+  fi
+  echo "$file: ${!var:-(left to the loader)}"
+}
+find_library FTC_LIBCUBLASLT libcublasLt.so.13
+[ -n "${FTC_LIBCUBLASLT:-}" ] || find_library FTC_LIBCUBLASLT libcublasLt.so.12
+find_library FTC_LIBNCCL libnccl.so.2
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 status=0
 echo "== parity: the GPU step against the CPU step (3 steps, same init and batches)"

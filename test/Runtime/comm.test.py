@@ -24,20 +24,16 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import ftcpy  # noqa: E402
 
-ALL_REDUCE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                              ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p))
-WAIT = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
-ALL_GATHER = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
-                              ctypes.POINTER(ctypes.c_int64))
-ERROR = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+ALL_REDUCE, WAIT = ftcpy.COMM_ALL_REDUCE, ftcpy.COMM_WAIT
+ALL_GATHER, ERROR = ftcpy.COMM_ALL_GATHER, ftcpy.COMM_ERROR
 F32, F64 = 0, 1
 ARGUMENT, UNSUPPORTED, COMM = 1, 6, 9
 
 
 class Comm(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_int32), ("rank", ctypes.c_int32), ("size", ctypes.c_int32),
-                ("context", ctypes.c_void_p), ("all_reduce", ALL_REDUCE), ("wait", WAIT),
-                ("all_gather", ALL_GATHER), ("error", ERROR)]
+    """A version 1 table (ftc.h before `memory`): step.so still takes it, as
+    host memory; ftcpy.CommTable is version 2."""
+    _fields_ = ftcpy.CommTable._fields_[:-1]
 
 
 class TwoRanks:

@@ -173,20 +173,6 @@ del os.environ["FAKECUDA_FAIL_GEMM"]
 # FTC_COMM_DEVICE) playing two identical ranks. Its all_reduce doubles the
 # "device" memory in place (the fake's is host memory) and logs itself, so
 # the log orders it between the accumulate entry's launches and apply's.
-ALL_REDUCE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                              ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p))
-WAIT = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
-ALL_GATHER = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
-                              ctypes.POINTER(ctypes.c_int64))
-ERROR = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
-
-
-class CommTable(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_int32), ("rank", ctypes.c_int32), ("size", ctypes.c_int32),
-                ("context", ctypes.c_void_p), ("all_reduce", ALL_REDUCE), ("wait", WAIT),
-                ("all_gather", ALL_GATHER), ("error", ERROR), ("memory", ctypes.c_int32)]
-
-
 fake.cuPointerGetAttribute.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_ulonglong]
 calls = []
 
@@ -209,17 +195,18 @@ def all_reduce(_, data, count, dtype, request):
 
 
 reason = ctypes.create_string_buffer(b"no reason")
-callbacks = (ALL_REDUCE(all_reduce), WAIT(lambda _, r: 0), ALL_GATHER(),
-             ERROR(lambda _: ctypes.addressof(reason)))
+callbacks = (ftcpy.COMM_ALL_REDUCE(all_reduce), ftcpy.COMM_WAIT(lambda _, r: 0),
+             ftcpy.COMM_ALL_GATHER(), ftcpy.COMM_ERROR(lambda _: ctypes.addressof(reason)))
 UNSUPPORTED = 6
 ranks = ftcpy.Step(cuda_so, seed=3)
-ranks.lib.ftc_set_comm.argtypes = [ctypes.c_void_p, ctypes.POINTER(CommTable), ctypes.c_int64]
+ranks.lib.ftc_set_comm.argtypes = [ctypes.c_void_p, ctypes.POINTER(ftcpy.CommTable),
+                                   ctypes.c_int64]
 ranks.lib.ftc_device_stream.restype = ctypes.c_void_p
-host_table = CommTable(2, 0, 2, None, *callbacks, 0)
+host_table = ftcpy.CommTable(2, 0, 2, None, *callbacks, ftcpy.COMM_HOST)
 status = ranks.lib.ftc_set_comm(ranks.state, ctypes.byref(host_table), 0)
 check("a communicator on host memory (MPI): FTC_ERROR_UNSUPPORTED", status == UNSUPPORTED)
 print("    " + ranks.error())
-device_table = CommTable(2, 0, 2, None, *callbacks, 1)
+device_table = ftcpy.CommTable(2, 0, 2, None, *callbacks, ftcpy.COMM_DEVICE)
 ranks.check(ranks.lib.ftc_set_comm(ranks.state, ctypes.byref(device_table), 0))
 check("ftc_device_stream: the state's stream (null for a CPU step.so)",
       ranks.lib.ftc_device_stream(ranks.state) is not None and

@@ -162,6 +162,25 @@ class Step:
         return {p["name"]: self.param(i).copy() for i, p in enumerate(self.params)}
 
 
+# A communicator for ftc_set_comm (ftc.h's ftc_comm, version 2), for tests
+# that implement one in Python.
+COMM_ALL_REDUCE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                   ctypes.c_int64, ctypes.c_int32,
+                                   ctypes.POINTER(ctypes.c_void_p))
+COMM_WAIT = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
+COMM_ALL_GATHER = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                   ctypes.POINTER(ctypes.c_int64))
+COMM_ERROR = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+COMM_HOST, COMM_DEVICE = 0, 1
+
+
+class CommTable(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_int32), ("rank", ctypes.c_int32), ("size", ctypes.c_int32),
+                ("context", ctypes.c_void_p), ("all_reduce", COMM_ALL_REDUCE),
+                ("wait", COMM_WAIT), ("all_gather", COMM_ALL_GATHER), ("error", COMM_ERROR),
+                ("memory", ctypes.c_int32)]
+
+
 def random_batch(step, rng):
     """Inputs for `step` drawn from the numpy Generator `rng`: integer inputs
     uniform in their range [0, high), floating ones standard normal."""
