@@ -767,11 +767,6 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
   if (dev->launchError)
     return;
   std::string error;
-  std::string shape = "product (" + std::to_string(desc[ftc::gemm::kBatch]) + " x " +
-                      std::to_string(desc[ftc::gemm::kM]) + "x" +
-                      std::to_string(desc[ftc::gemm::kK]) + " by " +
-                      std::to_string(desc[ftc::gemm::kK]) + "x" +
-                      std::to_string(desc[ftc::gemm::kN]) + ")";
   if (!g) {
     error = "has a descriptor cuBLAS cannot take (a compiler bug)";
   } else {
@@ -789,7 +784,12 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
     }
   }
   if (!error.empty()) {
-    dev->gemmError = shape + " failed in cuBLASLt: " + error;
+    // Said only on failure: every step calls this for every product.
+    dev->gemmError = "product (" + std::to_string(desc[ftc::gemm::kBatch]) + " x " +
+                     std::to_string(desc[ftc::gemm::kM]) + "x" +
+                     std::to_string(desc[ftc::gemm::kK]) + " by " +
+                     std::to_string(desc[ftc::gemm::kK]) + "x" +
+                     std::to_string(desc[ftc::gemm::kN]) + ") failed in cuBLASLt: " + error;
     dev->launchError = 1; // nothing more is launched
   }
 }

@@ -78,9 +78,9 @@ std::optional<SmallVector<int64_t>> loopStrides(linalg::LinalgOp op, OpOperand &
   return byLoop;
 }
 
-/// The descriptor (ftc/Codegen/Gemm.h) of the product `op`, or nothing
-/// where it is not one cuBLAS computes.
-std::optional<SmallVector<int64_t>> describe(linalg::LinalgOp op, bool beta) {
+/// The descriptor (ftc/Codegen/Gemm.h) of the product `op` (beta 0), or
+/// nothing where it is not one cuBLAS computes.
+std::optional<SmallVector<int64_t>> describe(linalg::LinalgOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
       !linalg::isaContractionOpInterface(op))
     return std::nullopt;
@@ -148,7 +148,6 @@ std::optional<SmallVector<int64_t>> describe(linalg::LinalgOp op, bool beta) {
   desc[gemm::kStrideCB] = batch->c;
   desc[gemm::kStrideCM] = m->c;
   desc[gemm::kStrideCN] = n->c;
-  desc[gemm::kBeta] = beta;
   if (!gemm::toColumnMajor(desc.data()))
     return std::nullopt;
   return desc;
@@ -190,10 +189,11 @@ struct GpuLibraryContractionsPass
     : public ftc::impl::GpuLibraryContractionsBase<GpuLibraryContractionsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<linalg::LinalgOp> products;
+    // Each product cuBLAS can take, with its descriptor (beta set below).
+    SmallVector<std::pair<linalg::LinalgOp, SmallVector<int64_t>>> products;
     module.walk([&](linalg::LinalgOp op) {
-      if (describe(op, false))
-        products.push_back(op);
+      if (std::optional<SmallVector<int64_t>> desc = describe(op))
+        products.push_back({op, std::move(*desc)});
     });
     if (products.empty())
       return;
@@ -214,9 +214,10 @@ struct GpuLibraryContractionsPass
                                mb.getI32IntegerAttr(static_cast<int32_t>(products.size()))),
         /*constant=*/true, /*alignment=*/nullptr);
     auto descType = MemRefType::get({gemm::kFieldCount}, mb.getI64Type());
-    for (auto [number, op] : llvm::enumerate(products)) {
+    for (auto [number, product] : llvm::enumerate(products)) {
+      auto &[op, desc] = product;
       linalg::FillOp fill = zeroFillBefore(op);
-      SmallVector<int64_t> desc = *describe(op, /*beta=*/!fill);
+      desc[gemm::kBeta] = !fill;
       std::string name = "ftc_gemm_" + std::to_string(number);
       memref::GlobalOp::create(
           mb, op.getLoc(), name, mb.getStringAttr("private"), descType,
