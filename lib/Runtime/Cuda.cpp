@@ -42,6 +42,8 @@ using CUcontext = void *;
 using CUmodule = void *;
 using CUfunction = void *;
 using CUstream = void *;
+using CUgraph = void *;
+using CUgraphExec = void *;
 
 constexpr int kPointerAttributeMemoryType = 2; // CU_POINTER_ATTRIBUTE_MEMORY_TYPE
 constexpr unsigned kMemoryTypeDevice = 2;      // CU_MEMORYTYPE_DEVICE
@@ -49,6 +51,7 @@ constexpr int kJitErrorLogBuffer = 5;          // CU_JIT_ERROR_LOG_BUFFER
 constexpr int kJitErrorLogBufferSize = 6;      // CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES
 constexpr int kAttributeMajor = 75;            // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
 constexpr int kAttributeMinor = 76;
+constexpr int kCaptureThreadLocal = 1;         // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
 
 /// The driver's entry points this runtime calls.
 struct Driver {
@@ -69,6 +72,7 @@ struct Driver {
   CUresult (*cuMemFree)(CUdeviceptr);
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
   CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
   CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamDestroy)(CUstream);
@@ -77,6 +81,12 @@ struct Driver {
                              unsigned, unsigned, CUstream, void **, void **);
   CUresult (*cuGetErrorString)(CUresult, const char **);
   CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);
+  CUresult (*cuStreamBeginCapture)(CUstream, int);
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph *);
+  CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *, CUgraph, unsigned long long);
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
+  CUresult (*cuGraphExecDestroy)(CUgraphExec);
+  CUresult (*cuGraphDestroy)(CUgraph);
 };
 
 /// Loaded once per process; `error` says why not.
@@ -114,6 +124,7 @@ const Driver &driver() {
     bind(d.cuMemFree, "cuMemFree_v2");
     bind(d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
     bind(d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+    bind(d.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2");
     bind(d.cuMemsetD8Async, "cuMemsetD8Async");
     bind(d.cuStreamCreate, "cuStreamCreate");
     bind(d.cuStreamDestroy, "cuStreamDestroy_v2");
@@ -121,6 +132,12 @@ const Driver &driver() {
     bind(d.cuLaunchKernel, "cuLaunchKernel");
     bind(d.cuGetErrorString, "cuGetErrorString");
     bind(d.cuPointerGetAttribute, "cuPointerGetAttribute");
+    bind(d.cuStreamBeginCapture, "cuStreamBeginCapture_v2");
+    bind(d.cuStreamEndCapture, "cuStreamEndCapture");
+    bind(d.cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags");
+    bind(d.cuGraphLaunch, "cuGraphLaunch");
+    bind(d.cuGraphExecDestroy, "cuGraphExecDestroy");
+    bind(d.cuGraphDestroy, "cuGraphDestroy");
   });
   return d;
 }
@@ -261,6 +278,17 @@ std::string describe(CUresult result) {
 /// Which copy of a buffer is current.
 enum class Newer : uint8_t { Neither, Host, Device };
 
+/// An entry point as a CUDA graph: its launches and products captured from
+/// its second call on the state's stream, then replayed by one
+/// cuGraphLaunch per call. Every argument the host code passes is an
+/// address in the state's arena (inputs included, see beforeEntry) or a
+/// constant, so a captured graph stays valid for the state's life.
+struct EntryGraph {
+  CUgraphExec exec = nullptr;
+  int eagerCalls = 0;
+  bool off = false; // the capture or its instantiation failed: run eagerly
+};
+
 } // namespace
 
 struct Device {
@@ -284,6 +312,9 @@ struct Device {
   std::map<std::pair<const int64_t *, unsigned>, GemmPlan> plans;
   /// The first failure of a product in the running entry point.
   std::string gemmError;
+  /// Entry points replayed as CUDA graphs (unless FTC_CUDA_GRAPHS=0).
+  bool useGraphs = true;
+  std::map<EntryFn, EntryGraph> graphs;
 };
 
 namespace {
@@ -370,6 +401,8 @@ ftc_status open(ftc_state &state, size_t arenaBytes, const size_t *offsets) {
       return deviceError(std::string("the step's kernels have no '") + name + "'", r);
     made.kernels.push_back(fn);
   }
+  if (const char *graphs = std::getenv("FTC_CUDA_GRAPHS"))
+    made.useGraphs = std::strcmp(graphs, "0") != 0;
   if (CUresult r = d.cuStreamCreate(&made.stream, 0))
     return deviceError("cannot create a stream", r);
   if (ftcrt_gemm_count && ftcrt_gemm_count[0] > 0) {
@@ -428,6 +461,9 @@ void close(Device *device) {
     bind(*device);
   if (device->stream)
     d.cuStreamSynchronize(device->stream);
+  for (auto &[entry, graph] : device->graphs)
+    if (graph.exec)
+      d.cuGraphExecDestroy(graph.exec);
   for (auto &[key, plan] : device->plans) {
     const Blas &lt = blas();
     for (LtLayout layout : {plan.a, plan.b, plan.c})
@@ -470,7 +506,16 @@ ftc_status beforeEntry(ftc_state &state, const void *const *inputs, bool takesIn
   for (size_t k = 0; takesInputs && k < m.inputs.size(); ++k) {
     size_t i = static_cast<size_t>(m.inputs[k]);
     if (isDevicePointer(state, inputs[k])) {
-      dev->pointers[i] = const_cast<void *>(inputs[k]);
+      if (!dev->useGraphs) {
+        dev->pointers[i] = const_cast<void *>(inputs[k]);
+        continue;
+      }
+      // A graph reads its inputs where it was captured: the state's own.
+      if (CUresult r = d.cuMemcpyDtoDAsync(dev->inputs[i],
+                                           reinterpret_cast<CUdeviceptr>(inputs[k]),
+                                           m.buffers[i].bytes(), dev->stream))
+        return deviceError("cannot copy input '" + m.buffers[i].name + "' on the GPU", r);
+      dev->pointers[i] = reinterpret_cast<void *>(dev->inputs[i]);
       continue;
     }
     // Host memory, pageable: the copy has read it when the call returns.
@@ -498,10 +543,11 @@ void **entryPointers(ftc_state &state) {
   return state.device.ptr ? state.device.ptr->pointers.data() : state.pointers.data();
 }
 
+namespace {
+/// After an entry point ran (or was replayed): what it may write is newer
+/// on the device; the first failure it met.
 ftc_status afterEntry(ftc_state &state, const char *name) {
   Device *dev = state.device.ptr;
-  if (!dev)
-    return FTC_OK;
   running = nullptr;
   const Model &m = model();
   // What an entry point may write is newer on the device now; settings
@@ -523,6 +569,54 @@ ftc_status afterEntry(ftc_state &state, const char *name) {
                        dev->launchError);
   }
   return FTC_OK;
+}
+
+/// Captures `entry` on the device's stream as a graph and instantiates
+/// it: false where the driver refused (nothing ran; the caller runs the
+/// entry point eagerly). A launch or product that failed while being
+/// captured leaves its error in the device for afterEntry.
+bool capture(Device &dev, EntryGraph &graph, EntryFn entry) {
+  const Driver &d = driver();
+  if (d.cuStreamBeginCapture(dev.stream, kCaptureThreadLocal))
+    return false;
+  entry(dev.pointers.data());
+  CUgraph captured = nullptr;
+  CUresult ended = d.cuStreamEndCapture(dev.stream, &captured);
+  bool failedInside = dev.launchError || !dev.gemmError.empty();
+  if (!ended && !failedInside && d.cuGraphInstantiateWithFlags(&graph.exec, captured, 0))
+    graph.exec = nullptr;
+  if (captured)
+    d.cuGraphDestroy(captured);
+  return failedInside || graph.exec;
+}
+} // namespace
+
+ftc_status runEntry(ftc_state &state, EntryFn entry, const char *name) {
+  Device *dev = state.device.ptr;
+  if (!dev) {
+    entry(state.pointers.data());
+    return FTC_OK;
+  }
+  EntryGraph &graph = dev->graphs[entry];
+  if (!graph.exec && dev->useGraphs && !graph.off && graph.eagerCalls > 0 &&
+      !capture(*dev, graph, entry)) {
+    // Not captured (a driver without graphs for this, or a product
+    // cuBLASLt cannot capture): this entry point stays eager.
+    graph.off = true;
+  }
+  CUresult replay = 0;
+  if (graph.exec) {
+    if (!dev->launchError && dev->gemmError.empty())
+      replay = driver().cuGraphLaunch(graph.exec, dev->stream);
+  } else if (!dev->launchError && dev->gemmError.empty()) {
+    entry(dev->pointers.data());
+    ++graph.eagerCalls;
+  }
+  ftc_status status = afterEntry(state, name);
+  if (replay)
+    return deviceError(std::string("the '") + name + "' entry point's graph did not launch",
+                       replay);
+  return status;
 }
 
 namespace {

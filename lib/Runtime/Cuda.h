@@ -40,18 +40,26 @@ ftc_status open(ftc_state &state, size_t arenaBytes, const size_t *offsets);
 void close(Device *device);
 
 /// Before an entry point: the buffers the host changed copied to the
-/// device, the inputs bound (device pointers as they are, host ones copied
-/// into the state's input buffers); fails without having launched anything.
+/// device, the inputs copied into the state's input buffers (host memory
+/// from the host, GPU memory on the device, or bound as it is where the
+/// state replays no graphs); fails without having launched anything.
 ftc_status beforeEntry(ftc_state &state, const void *const *inputs, bool takesInputs);
 /// Whether `pointer` is GPU memory (of a state's device; false for a CPU
 /// step.so).
 bool isDevicePointer(const ftc_state &state, const void *pointer);
-/// The pointers the entry point takes: the device's.
+/// The buffers' addresses as entry points take them: the device's for a
+/// CUDA step.so, the host's otherwise.
 void **entryPointers(ftc_state &state);
-/// After the entry point: what it wrote is newer on the device; the first
-/// launch error, if any.
-ftc_status afterEntry(ftc_state &state, const char *name);
-
+/// An entry point of the generated code: it takes the buffers' addresses.
+using EntryFn = void (*)(void **);
+/// Runs `entry` (after beforeEntry) on the state's buffers: on the host for
+/// a CPU step.so; on the device's stream for a CUDA one, where from its
+/// second call the entry point is captured once as a CUDA graph and then
+/// replayed by one launch (FTC_CUDA_GRAPHS=0: never; a graph the driver
+/// refuses: run as before, launch by launch). Afterwards what the entry
+/// point may write is newer on the device, and the first launch error, if
+/// any, is returned with the entry point's `name`.
+ftc_status runEntry(ftc_state &state, EntryFn entry, const char *name);
 /// The host copy of buffer `index` made current (a copy from the device,
 /// waiting for the step, where the device's is newer). Errors are reported
 /// through the last error and FTC_ERROR_DEVICE.

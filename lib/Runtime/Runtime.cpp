@@ -459,8 +459,7 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
   }
   ftc_status status = cuda::beforeEntry(*state, inputs, takesInputs);
   if (status == FTC_OK) {
-    entry(cuda::entryPointers(*state));
-    status = cuda::afterEntry(*state, name);
+    status = cuda::runEntry(*state, entry, name);
   }
   for (int i : m.inputs)
     state->pointers[i] = nullptr;

@@ -55,6 +55,7 @@ input_bytes = sorted(a.nbytes for a in arrays)
 status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(arrays))
 check("first step: FTC_OK", status == 0, gpu.error())
 lines = log_lines()
+lines_first = lines
 launches = [l for l in lines if l.startswith("launch ")]
 uploaded = [int(l.split()[1]) for l in lines if l.startswith("htod ")]
 params = sum(int(np.prod(p["shape"])) * 4 for p in gpu.params)
@@ -78,13 +79,37 @@ check("second step: the same launches", len([l for l in lines if l.startswith("l
       == len(launches))
 check("second step: the same products", [l for l in lines if l.startswith("gemm ")] == gemms)
 
+# From its second call an entry point is captured as a CUDA graph and
+# replayed: one cuGraphLaunch doing every launch and product in the order
+# of the first (eager) call, with nothing copied or waited for inside.
+nodes = len(launches) + len(gemms)
+replayed = [l for l in lines if l.startswith(("launch ", "gemm "))]
+check(f"second step: captured as a graph of {nodes} nodes and replayed once",
+      lines.count("capture begin") == 1 and f"capture end {nodes} nodes" in lines and
+      lines.count(f"graph launch {nodes} nodes") == 1 and
+      lines.index("capture end " + str(nodes) + " nodes") <
+      lines.index(f"graph launch {nodes} nodes") and
+      lines.index(f"graph launch {nodes} nodes") < lines.index(replayed[0]),
+      str([l for l in lines if not l.startswith(("launch", "gemm"))]))
+eager = [l for l in lines_first if l.startswith(("launch ", "gemm "))]
+check("second step: the graph's launches and products are the first step's, in order",
+      replayed == eager)
+status, _ = call(gpu, gpu.lib.ftc_step, host_pointers(arrays))
+lines = log_lines()
+check("third step: replayed, not captured again",
+      status == 0 and "capture begin" not in lines and
+      lines.count(f"graph launch {nodes} nodes") == 1 and
+      [l for l in lines if l.startswith(("launch ", "gemm "))] == eager)
+
 # The fake runs no kernel: what comes back is what went up, the initial
 # parameters, the same as the CPU step.so's from the same seed.
 same = all(np.array_equal(gpu.param(i), cpu.param(i)) for i in range(len(gpu.params)))
 check("parameters read back from the device equal the CPU's initial ones", same)
 log_lines()
 
-# Inputs already on the device are used where they are: no copy.
+# Inputs already on the device are copied there into the state's own input
+# buffers, where the graph reads them (FTC_CUDA_GRAPHS=0: used where they
+# are, below).
 fake = ctypes.CDLL(fake_so)
 fake.cuMemAlloc_v2.argtypes = [ctypes.POINTER(ctypes.c_ulonglong), ctypes.c_size_t]
 fake.cuMemcpyHtoDAsync_v2.argtypes = [ctypes.c_ulonglong, ctypes.c_void_p, ctypes.c_size_t,
@@ -101,8 +126,11 @@ log_lines()
 status, _ = call(gpu, gpu.lib.ftc_step, device)
 lines = log_lines()
 uploaded = sorted(int(l.split()[1]) for l in lines if l.startswith("htod "))
-check("device inputs: bound as they are (nothing copied but the dropout seed)",
-      status == 0 and all(u <= 24 for u in uploaded), str(uploaded))
+copied = sorted(int(l.split()[1]) for l in lines if l.startswith("dtod "))
+check("device inputs: copied on the device, nothing up from the host but the dropout seed",
+      status == 0 and all(u <= 24 for u in uploaded) and copied == input_bytes,
+      str(uploaded) + " " + str(copied))
+device_inputs = device
 
 # Settings go up before the next step; zeroed gradients are zeroed there.
 gpu.lib.ftc_set_lr.argtypes = [ctypes.c_void_p, ctypes.c_double]
@@ -152,6 +180,57 @@ status, _ = call(fresh, fresh.lib.ftc_step, host_pointers(arrays))
 check("the third launch fails: FTC_ERROR_DEVICE", status == DEVICE)
 print("    " + fresh.error())
 del os.environ["FAKECUDA_FAIL_LAUNCH"]
+
+# A launch that fails while the entry point is being captured: the same
+# error (nothing of the step ran); the next call captures it again.
+per_step = len(launches)
+# (What the capture holds when it fails: the eager order before that launch.)
+before = [i for i, l in enumerate(eager) if l.startswith("launch ")][2]
+os.environ["FAKECUDA_FAIL_LAUNCH"] = str(per_step + 3)
+fresh = ftcpy.Step(cuda_so, seed=1)
+first, _ = call(fresh, fresh.lib.ftc_step, host_pointers(arrays))
+log_lines()
+status, _ = call(fresh, fresh.lib.ftc_step, host_pointers(arrays))
+lines = log_lines()
+message = fresh.error()
+del os.environ["FAKECUDA_FAIL_LAUNCH"]
+check("a launch failing in the capture: FTC_ERROR_DEVICE, nothing replayed",
+      first == 0 and status == DEVICE and f"capture end {before} nodes (invalidated)" in lines
+      and not any(l.startswith(("graph launch", "launch", "gemm")) for l in lines),
+      str(lines[:6]))
+print("    " + message)
+status, _ = call(fresh, fresh.lib.ftc_step, host_pointers(arrays))
+lines = log_lines()
+check("the next step captures it again and replays it",
+      status == 0 and "capture begin" in lines and f"graph launch {nodes} nodes" in lines)
+
+# A driver that will not instantiate the graph: the entry point stays
+# eager, the step as before; no second capture.
+os.environ["FAKECUDA_FAIL_GRAPH"] = "1"
+fresh = ftcpy.Step(cuda_so, seed=1)
+statuses, logs = [], []
+for _ in range(3):
+    statuses.append(call(fresh, fresh.lib.ftc_step, host_pointers(arrays))[0])
+    logs.append(log_lines())
+del os.environ["FAKECUDA_FAIL_GRAPH"]
+check("a graph the driver refuses: every step eager, one capture tried",
+      statuses == [0, 0, 0] and sum(l.count("capture begin") for l in logs) == 1 and
+      not any(l.startswith("graph launch") for lg in logs for l in lg) and
+      all([l for l in lg if l.startswith(("launch ", "gemm "))] == eager for lg in logs))
+
+# FTC_CUDA_GRAPHS=0: no capture; device inputs used where they are.
+os.environ["FTC_CUDA_GRAPHS"] = "0"
+fresh = ftcpy.Step(cuda_so, seed=1)
+del os.environ["FTC_CUDA_GRAPHS"]
+log_lines()
+statuses, logs = [], []
+for pointers in (host_pointers(arrays), host_pointers(arrays), device_inputs):
+    statuses.append(call(fresh, fresh.lib.ftc_step, pointers)[0])
+    logs.append(log_lines())
+check("FTC_CUDA_GRAPHS=0: every step eager, device inputs bound as they are",
+      statuses == [0, 0, 0] and
+      not any(l.startswith(("capture", "graph", "dtod")) for lg in logs for l in lg) and
+      all([l for l in lg if l.startswith(("launch ", "gemm "))] == eager for lg in logs))
 
 # A product that fails: the status, the product's shape, cuBLASLt's words;
 # nothing launched after it.
@@ -227,6 +306,16 @@ check("a step: the accumulate entry's kernels before the sums, apply's after",
       any(l.startswith("launch") for l in lines[:first_sum]) and
       any(l.startswith("launch") for l in lines[last_sum:]) and
       not any(l.startswith("launch") for l in lines[first_sum:last_sum]))
+for _ in range(2):
+    log_lines()
+    status, _ = call(ranks, ranks.lib.ftc_step, host_pointers(arrays))
+lines = log_lines()
+graphs = [i for i, l in enumerate(lines) if l.startswith("graph launch")]
+sums = [i for i, l in enumerate(lines) if l.startswith("allreduce")]
+check("third step: the accumulate and apply graphs replayed, the sums between them",
+      status == 0 and len(graphs) == 2 and "capture begin" not in lines and
+      graphs[0] < sums[0] and sums[-1] < graphs[1],
+      str([l for l in lines if not l.startswith(("launch", "gemm"))]))
 status = ranks.lib.ftc_shard_optimizer(ranks.state)
 check("ZeRO-1 on a CUDA step.so: FTC_ERROR_UNSUPPORTED", status == UNSUPPORTED)
 del ranks

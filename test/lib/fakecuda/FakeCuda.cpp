@@ -21,6 +21,14 @@
 // workspace does; then computes the product on the host as cuBLASLt
 // documents it (ftc/Codegen/Gemm.h's runColumnMajor).
 //
+// Streams can be captured as graphs (cuStreamBeginCapture ...
+// cuGraphLaunch): a launch or product made on a stream being captured is
+// checked then, and its node does it again (checks, log line, the
+// product's arithmetic) with the values the call had at every replay; a
+// copy, memset, wait or allocation while a stream is being captured is a
+// violation, as are NCCL sums (ftc makes them between entry points).
+// FAKECUDA_FAIL_GRAPH=1 makes cuGraphInstantiate fail.
+//
 // A violation makes the call fail (CUDA_ERROR_INVALID_VALUE) and is printed
 // to stderr. FAKECUDA_LOG=FILE appends one line per call that moves data or
 // launches; FAKECUDA_DEVICES=N (default 1) sets the GPU count;
@@ -39,6 +47,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -61,8 +70,19 @@ struct Module {
 struct Kernel {
   std::string name;
   std::vector<bool> pointer; // per parameter: .ptr (or a u64 address)
+  std::vector<size_t> bytes; // per parameter: its size
   Module *module = nullptr;
 };
+
+/// A captured stream's work: each node does again what its call did (the
+/// checks, the log line, a product's arithmetic) on the values the call
+/// had, as the driver copies a launch's parameters when it is captured.
+struct Graph {
+  std::vector<std::function<CUresult()>> nodes;
+};
+Graph *capturing = nullptr; // the graph being captured, on `captureStream`
+void *captureStream = nullptr;
+bool captureBroken = false; // a call failed while being captured
 
 void log(const std::string &line) {
   if (const char *path = std::getenv("FAKECUDA_LOG")) {
@@ -76,6 +96,14 @@ void log(const std::string &line) {
 CUresult violation(const std::string &what) {
   std::fprintf(stderr, "fakecuda: %s\n", what.c_str());
   return kInvalidValue;
+}
+
+/// A call the runtime must not make while a stream is being captured (the
+/// driver refuses synchronizing and allocating calls, and copies of
+/// pageable host memory, in a capture).
+CUresult notInCapture(const char *call) {
+  return capturing ? violation(std::string(call) + " while a stream is being captured")
+                   : kSuccess;
 }
 
 /// Whether [p, p + bytes) lies inside one allocation.
@@ -101,10 +129,50 @@ bool parseEntry(const std::string &ptx, const std::string &name, Kernel &kernel)
     std::string one = params.substr(pos, stop == std::string::npos ? std::string::npos
                                                                    : stop - pos);
     kernel.pointer.push_back(one.find(".ptr") != std::string::npos);
+    // `.param .u64 name`, `.param .align 8 .b8 name[16]`, ...
+    size_t bits = 0, type = one.find(" .", 6);
+    while (type != std::string::npos && one.compare(type, 7, " .align") == 0)
+      type = one.find(" .", one.find(' ', type + 7) + 1);
+    if (type != std::string::npos)
+      bits = std::strtoul(one.c_str() + type + 3, nullptr, 10);
+    size_t array = one.find('[');
+    kernel.bytes.push_back(array != std::string::npos
+                               ? std::strtoul(one.c_str() + array + 1, nullptr, 10)
+                               : std::max<size_t>(bits / 8, 1));
     pos += 6;
   }
   kernel.name = name;
   return true;
+}
+
+/// A launch's grid, block and arguments against the hardware's limits and
+/// the device memory allocated here.
+CUresult checkLaunch(const Kernel &kernel, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                     unsigned by, unsigned bz, unsigned shared, void **args, void **extra) {
+  if (extra)
+    return violation("launch of " + kernel.name + ": 'extra' is not used by ftc");
+  if (gx == 0 || gy == 0 || gz == 0 || gy > 65535 || gz > 65535 || bx * by * bz == 0 ||
+      bx * by * bz > 1024 || bz > 64)
+    return violation("launch of " + kernel.name + ": grid or block out of range");
+  if (shared > 48 * 1024)
+    return violation("launch of " + kernel.name + ": too much shared memory");
+  for (size_t i = 0; i < kernel.pointer.size(); ++i) {
+    if (!args || !args[i])
+      return violation("launch of " + kernel.name + ": argument " + std::to_string(i) +
+                       " is missing");
+    if (!kernel.pointer[i])
+      continue;
+    uintptr_t p = *static_cast<uintptr_t *>(args[i]);
+    if (!inside(p, 1))
+      return violation("launch of " + kernel.name + ": argument " + std::to_string(i) +
+                       " is not device memory");
+  }
+  return kSuccess;
+}
+
+void logLaunch(const Kernel &kernel, unsigned gx, unsigned bx) {
+  log("launch " + kernel.name + " " + std::to_string(gx) + "x" + std::to_string(bx) + " " +
+      std::to_string(kernel.pointer.size()) + " args");
 }
 
 } // namespace
@@ -188,6 +256,8 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
 
 CUresult cuMemAlloc_v2(unsigned long long *pointer, size_t bytes) {
   std::lock_guard<std::mutex> lock(mutex);
+  if (CUresult r = notInCapture("cuMemAlloc"))
+    return r;
   void *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
   if (!p)
     return 2; // CUDA_ERROR_OUT_OF_MEMORY
@@ -200,6 +270,8 @@ CUresult cuMemAlloc_v2(unsigned long long *pointer, size_t bytes) {
 
 CUresult cuMemFree_v2(unsigned long long pointer) {
   std::lock_guard<std::mutex> lock(mutex);
+  if (CUresult r = notInCapture("cuMemFree"))
+    return r;
   if (!allocations.erase(pointer))
     return violation("cuMemFree of memory not allocated here");
   std::free(reinterpret_cast<void *>(pointer));
@@ -208,6 +280,8 @@ CUresult cuMemFree_v2(unsigned long long pointer) {
 
 CUresult cuMemcpyHtoDAsync_v2(unsigned long long dst, const void *src, size_t bytes, void *) {
   std::lock_guard<std::mutex> lock(mutex);
+  if (CUresult r = notInCapture("cuMemcpyHtoDAsync"))
+    return r;
   if (!inside(dst, bytes))
     return violation("a copy to the device outside its allocations");
   std::memcpy(reinterpret_cast<void *>(dst), src, bytes);
@@ -217,6 +291,8 @@ CUresult cuMemcpyHtoDAsync_v2(unsigned long long dst, const void *src, size_t by
 
 CUresult cuMemcpyDtoHAsync_v2(void *dst, unsigned long long src, size_t bytes, void *) {
   std::lock_guard<std::mutex> lock(mutex);
+  if (CUresult r = notInCapture("cuMemcpyDtoHAsync"))
+    return r;
   if (!inside(src, bytes))
     return violation("a copy from the device outside its allocations");
   std::memcpy(dst, reinterpret_cast<const void *>(src), bytes);
@@ -224,8 +300,22 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, unsigned long long src, size_t bytes, v
   return kSuccess;
 }
 
+CUresult cuMemcpyDtoDAsync_v2(unsigned long long dst, unsigned long long src, size_t bytes,
+                              void *) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (CUresult r = notInCapture("cuMemcpyDtoDAsync"))
+    return r;
+  if (!inside(dst, bytes) || !inside(src, bytes))
+    return violation("a copy on the device outside its allocations");
+  std::memmove(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), bytes);
+  log("dtod " + std::to_string(bytes));
+  return kSuccess;
+}
+
 CUresult cuMemsetD8Async(unsigned long long dst, unsigned char value, size_t bytes, void *) {
   std::lock_guard<std::mutex> lock(mutex);
+  if (CUresult r = notInCapture("cuMemsetD8Async"))
+    return r;
   if (!inside(dst, bytes))
     return violation("a memset outside the device's allocations");
   std::memset(reinterpret_cast<void *>(dst), value, bytes);
@@ -239,36 +329,106 @@ CUresult cuStreamCreate(void **stream, unsigned) {
   return kSuccess;
 }
 CUresult cuStreamDestroy_v2(void *) { return kSuccess; }
-CUresult cuStreamSynchronize(void *) { return kSuccess; }
+CUresult cuStreamSynchronize(void *) {
+  std::lock_guard<std::mutex> lock(mutex);
+  return notInCapture("cuStreamSynchronize");
+}
+
+CUresult cuStreamBeginCapture_v2(void *stream, int mode) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (capturing)
+    return violation("a capture begun inside a capture");
+  if (!stream)
+    return violation("a capture of the legacy default stream");
+  if (mode < 0 || mode > 2)
+    return violation("an unknown capture mode");
+  capturing = new Graph;
+  captureStream = stream;
+  captureBroken = false;
+  log("capture begin");
+  return kSuccess;
+}
+
+CUresult cuStreamEndCapture(void *stream, void **graph) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!capturing || stream != captureStream)
+    return violation("cuStreamEndCapture of a stream not being captured");
+  log("capture end " + std::to_string(capturing->nodes.size()) + " nodes" +
+      (captureBroken ? " (invalidated)" : ""));
+  *graph = captureBroken ? nullptr : capturing;
+  if (captureBroken)
+    delete capturing;
+  capturing = nullptr;
+  return captureBroken ? 901 : kSuccess; // CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
+}
+
+CUresult cuGraphInstantiateWithFlags(void **exec, void *graph, unsigned long long) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!graph)
+    return violation("cuGraphInstantiate of no graph");
+  if (std::getenv("FAKECUDA_FAIL_GRAPH"))
+    return 801; // CUDA_ERROR_NOT_SUPPORTED
+  *exec = new Graph(*static_cast<Graph *>(graph));
+  return kSuccess;
+}
+
+CUresult cuGraphLaunch(void *exec, void *stream) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (CUresult r = notInCapture("cuGraphLaunch"))
+    return r;
+  if (!stream)
+    return violation("a graph launched on the legacy default stream");
+  auto *graph = static_cast<Graph *>(exec);
+  log("graph launch " + std::to_string(graph->nodes.size()) + " nodes");
+  for (auto &node : graph->nodes)
+    if (CUresult r = node())
+      return r;
+  return kSuccess;
+}
+
+CUresult cuGraphExecDestroy(void *exec) {
+  delete static_cast<Graph *>(exec);
+  return kSuccess;
+}
+CUresult cuGraphDestroy(void *graph) {
+  delete static_cast<Graph *>(graph);
+  return kSuccess;
+}
 
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                        unsigned by, unsigned bz, unsigned shared, void *, void **args,
+                        unsigned by, unsigned bz, unsigned shared, void *stream, void **args,
                         void **extra) {
   std::lock_guard<std::mutex> lock(mutex);
   auto *kernel = static_cast<Kernel *>(function);
   int launch = ++kernel->module->launches;
+  bool captured = capturing && stream == captureStream;
+  CUresult r = kSuccess;
   if (const char *k = std::getenv("FAKECUDA_FAIL_LAUNCH"); k && std::atoi(k) == launch)
-    return kLaunchFailed;
-  if (extra)
-    return violation("launch of " + kernel->name + ": 'extra' is not used by ftc");
-  if (gx == 0 || gy == 0 || gz == 0 || gy > 65535 || gz > 65535 || bx * by * bz == 0 ||
-      bx * by * bz > 1024 || bz > 64)
-    return violation("launch of " + kernel->name + ": grid or block out of range");
-  if (shared > 48 * 1024)
-    return violation("launch of " + kernel->name + ": too much shared memory");
-  for (size_t i = 0; i < kernel->pointer.size(); ++i) {
-    if (!args || !args[i])
-      return violation("launch of " + kernel->name + ": argument " + std::to_string(i) +
-                       " is missing");
-    if (!kernel->pointer[i])
-      continue;
-    uintptr_t p = *static_cast<uintptr_t *>(args[i]);
-    if (!inside(p, 1))
-      return violation("launch of " + kernel->name + ": argument " + std::to_string(i) +
-                       " is not device memory");
+    r = kLaunchFailed;
+  else
+    r = checkLaunch(*kernel, gx, gy, gz, bx, by, bz, shared, args, extra);
+  if (r || !captured) {
+    captureBroken |= r && captured;
+    if (!r)
+      logLaunch(*kernel, gx, bx);
+    return r;
   }
-  log("launch " + kernel->name + " " + std::to_string(gx) + "x" + std::to_string(bx) + " " +
-      std::to_string(kernel->pointer.size()) + " args");
+  // The parameters' values as they are now, for every replay.
+  std::vector<std::vector<char>> values;
+  for (size_t i = 0; i < kernel->bytes.size(); ++i) {
+    const char *at = static_cast<const char *>(args[i]);
+    values.emplace_back(at, at + kernel->bytes[i]);
+  }
+  capturing->nodes.push_back([=]() {
+    std::vector<void *> copied;
+    for (const std::vector<char> &v : values)
+      copied.push_back(const_cast<char *>(v.data()));
+    CUresult again = checkLaunch(*kernel, gx, gy, gz, bx, by, bz, shared, copied.data(),
+                                 nullptr);
+    if (!again)
+      logLaunch(*kernel, gx, bx);
+    return again;
+  });
   return kSuccess;
 }
 
@@ -415,25 +575,20 @@ int cublasLtMatmulAlgoGetHeuristic(void *, void *, void *, void *, void *, void 
   *count = 1;
   return 0;
 }
-int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *Adesc,
-                   const void *B, void *Bdesc, const void *beta, const void *C, void *Cdesc,
-                   void *D, void *Ddesc, const uint64_t *algo, void *workspace,
-                   size_t workspaceBytes, void *) {
-  std::lock_guard<std::mutex> lock(mutex);
+} // extern "C"
+
+namespace {
+/// A product checked and, with `run`, computed and logged.
+int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void *Bdesc,
+           float b1, const void *C, void *Cdesc, void *D, void *Ddesc, const uint64_t *algo,
+           void *workspace, size_t workspaceBytes, bool run) {
   auto *d = static_cast<FakeDesc *>(desc);
   auto &la = *static_cast<FakeLayout *>(Adesc), &lb = *static_cast<FakeLayout *>(Bdesc),
        &lc = *static_cast<FakeLayout *>(Cdesc);
   if (C != D || Cdesc != Ddesc)
     return blasViolation("C and D differ (ftc computes in place)");
-  static int matmuls = 0;
-  if (const char *k = std::getenv("FAKECUDA_FAIL_GEMM"); k && std::atoi(k) == ++matmuls) {
-    matmuls = 0;
-    log("gemm failed");
-    return 13; // CUBLAS_STATUS_EXECUTION_FAILED
-  }
   if (!algo || algo[0] != 42)
     return blasViolation("an algorithm the heuristic did not return");
-  float a1 = *static_cast<const float *>(alpha), b1 = *static_cast<const float *>(beta);
   if (a1 != 1.0f || (b1 != 0.0f && b1 != 1.0f))
     return blasViolation("alpha other than 1 or beta other than 0 and 1");
   ftc::gemm::ColumnMajor g;
@@ -460,9 +615,43 @@ int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *A
   if (workspaceBytes &&
       !inside(reinterpret_cast<uintptr_t>(workspace), workspaceBytes))
     return blasViolation("a workspace outside the device's allocations");
+  if (!run)
+    return 0;
   ftc::gemm::runColumnMajor(g, A, B, D);
   log("gemm " + std::to_string(g.batch) + "x" + std::to_string(g.rows) + "x" +
       std::to_string(g.cols) + "x" + std::to_string(g.depth) + (g.beta ? " +C" : ""));
+  return 0;
+}
+} // namespace
+
+extern "C" {
+int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *Adesc,
+                   const void *B, void *Bdesc, const void *beta, const void *C, void *Cdesc,
+                   void *D, void *Ddesc, const uint64_t *algo, void *workspace,
+                   size_t workspaceBytes, void *stream) {
+  std::lock_guard<std::mutex> lock(mutex);
+  bool captured = capturing && stream == captureStream;
+  static int matmuls = 0;
+  if (const char *k = std::getenv("FAKECUDA_FAIL_GEMM"); k && std::atoi(k) == ++matmuls) {
+    matmuls = 0;
+    log("gemm failed");
+    captureBroken |= captured;
+    return 13; // CUBLAS_STATUS_EXECUTION_FAILED
+  }
+  // alpha and beta are host scalars: read at the call (at its capture).
+  float a1 = *static_cast<const float *>(alpha), b1 = *static_cast<const float *>(beta);
+  int status = matmul(desc, a1, A, Adesc, B, Bdesc, b1, C, Cdesc, D, Ddesc, algo, workspace,
+                      workspaceBytes, !captured);
+  if (status || !captured) {
+    captureBroken |= status && captured;
+    return status;
+  }
+  capturing->nodes.push_back([=]() -> CUresult {
+    return matmul(desc, a1, A, Adesc, B, Bdesc, b1, C, Cdesc, D, Ddesc, algo, workspace,
+                  workspaceBytes, true)
+               ? kInvalidValue
+               : kSuccess;
+  });
   return 0;
 }
 } // extern "C"
@@ -501,6 +690,8 @@ int ncclCommInitRank(void **comm, int ranks, FakeNcclId id, int rank) {
 int ncclAllReduce(const void *send, void *recv, size_t count, int type, int op, void *comm,
                   void *stream) {
   std::lock_guard<std::mutex> lock(mutex);
+  if (notInCapture("ncclAllReduce")) // ftc sums between entry points, never in a graph
+    return 5;
   size_t bytes = type == 8 ? 8 : type == 7 ? 4 : (type == 6 || type == 9) ? 2 : 0;
   if (!comm || !bytes || op != 0)
     return 4;
