@@ -193,10 +193,12 @@ private:
           return failure();
         continue;
       }
-      if (auto loop = dyn_cast<scf::ForOp>(op); loop && columnLoop(loop)) {
-        if (failed(flush()) || failed(columnKernel(loop, columnLoop(loop))))
-          return failure();
-        continue;
+      if (auto loop = dyn_cast<scf::ForOp>(op)) {
+        if (std::optional<ColumnLoop> column = columnLoop(loop)) {
+          if (failed(flush()) || failed(columnKernel(loop, *column)))
+            return failure();
+          continue;
+        }
       }
       // Kernels before a library call launch before it.
       if (isLibraryCall(op)) {
@@ -210,30 +212,39 @@ private:
     return flush();
   }
 
+  /// What columnLoop found: the inner loop and, where every access to the
+  /// written buffer (of rank 2) is at one row computed outside the inner
+  /// loop, that row and the buffer's row count.
+  struct ColumnLoop {
+    scf::ForOp inner;
+    Value row;
+    int64_t rows = 0;
+  };
+
   /// A serial loop whose body runs one inner loop whose iterations touch
   /// disjoint elements: every buffer the inner loop writes is read and
   /// written, there and only there, at the inner induction variable as its
   /// last index, and nothing else in the outer loop reads it (a scatter-add,
   /// out[idx[p], c] += g[p, c]). Its inner loop is then a parallel one,
   /// each thread running the outer loop in order for its own column: the
-  /// sums are the serial loop's, bit for bit. Returns the inner loop.
-  static scf::ForOp columnLoop(scf::ForOp outer) {
+  /// sums are the serial loop's, bit for bit.
+  static std::optional<ColumnLoop> columnLoop(scf::ForOp outer) {
     if (outer.getNumResults() != 0 || containsParallel(outer))
-      return nullptr;
+      return std::nullopt;
     scf::ForOp inner;
     for (Operation &op : outer.getBody()->without_terminator()) {
       if (auto loop = dyn_cast<scf::ForOp>(op)) {
         if (inner)
-          return nullptr;
+          return std::nullopt;
         inner = loop;
         continue;
       }
       if (!isMemoryEffectFree(&op) && !isa<memref::LoadOp>(op))
-        return nullptr;
+        return std::nullopt;
     }
     if (!inner || inner.getNumResults() != 0 ||
         !tripCount(inner.getLowerBound(), inner.getUpperBound(), inner.getStep()))
-      return nullptr;
+      return std::nullopt;
     Value column = inner.getInductionVar();
     llvm::DenseSet<Value> written;
     WalkResult walk = inner.getBody()->walk([&](Operation *op) {
@@ -248,7 +259,7 @@ private:
       return WalkResult::interrupt();
     });
     if (walk.wasInterrupted() || written.empty())
-      return nullptr;
+      return std::nullopt;
     // Every access to a written buffer, anywhere in the outer loop, is at
     // the column (inside the inner loop).
     WalkResult reads = outer.getBody()->walk([&](memref::LoadOp load) {
@@ -259,23 +270,74 @@ private:
         return WalkResult::interrupt();
       return WalkResult::advance();
     });
-    return reads.wasInterrupted() ? nullptr : inner;
+    if (reads.wasInterrupted())
+      return std::nullopt;
+    ColumnLoop found{inner, Value(), 0};
+    // One rank-2 buffer, every access at the same row, computed before the
+    // inner loop: the rows can be split among threads too.
+    auto type = dyn_cast<MemRefType>((*written.begin()).getType());
+    if (written.size() != 1 || !type || type.getRank() != 2 || type.isDynamicDim(0))
+      return found;
+    Value row;
+    bool oneRow = true;
+    inner.getBody()->walk([&](Operation *op) {
+      Value buffer;
+      ValueRange indices;
+      if (auto load = dyn_cast<memref::LoadOp>(op))
+        buffer = load.getMemRef(), indices = load.getIndices();
+      else if (auto store = dyn_cast<memref::StoreOp>(op))
+        buffer = store.getMemRef(), indices = store.getIndices();
+      if (!buffer || !written.contains(buffer))
+        return;
+      if (row && indices.front() != row)
+        oneRow = false;
+      row = indices.front();
+    });
+    if (oneRow && row && !inner->isAncestor(row.getParentBlock()->getParentOp()) &&
+        row.getParentBlock() != inner.getBody()) {
+      found.row = row;
+      found.rows = type.getDimSize(0);
+    }
+    return found;
   }
 
-  LogicalResult columnKernel(scf::ForOp outer, scf::ForOp inner) {
+  /// A column loop as a kernel. Where its rows are known (a scatter-add
+  /// into a table), the table's rows are split into `chunks` runs too:
+  /// thread (chunk, column) runs every position in order and adds only
+  /// those whose row is in its run. Each element still gets its additions
+  /// in the serial order, by one thread, and no atomics are needed; a
+  /// warp's threads share their chunk, so the test does not diverge.
+  /// About kColumnThreads threads: an embedding's 768 columns alone would
+  /// leave most of a GPU idle while each thread walked every position.
+  static constexpr int64_t kColumnThreads = 65536;
+
+  LogicalResult columnKernel(scf::ForOp outer, const ColumnLoop &found) {
+    scf::ForOp inner = found.inner;
     int64_t lb = *getConstantIntValue(inner.getLowerBound());
     int64_t step = *getConstantIntValue(inner.getStep());
-    int64_t total = *tripCount(inner.getLowerBound(), inner.getUpperBound(), inner.getStep());
-    if (total == 0) {
+    int64_t columns = *tripCount(inner.getLowerBound(), inner.getUpperBound(), inner.getStep());
+    if (columns == 0) {
       outer.erase();
       return success();
     }
+    int64_t perChunk = found.rows, chunks = 1;
+    if (found.row && found.rows > 1) {
+      chunks = std::clamp<int64_t>(llvm::divideCeil(kColumnThreads, columns), 1, found.rows);
+      perChunk = llvm::divideCeil(found.rows, chunks);
+      chunks = llvm::divideCeil(found.rows, perChunk);
+    }
     Location loc = outer.getLoc();
     OpBuilder b(outer);
-    Value linear = threadIndex(b, loc, total);
+    Value linear = threadIndex(b, loc, chunks * columns);
     auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
     IRMapping map;
-    Value column = linear;
+    Value column = linear, first, last;
+    if (chunks > 1) {
+      column = arith::RemUIOp::create(b, loc, linear, c(columns));
+      first = arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, linear, c(columns)),
+                                    c(perChunk));
+      last = arith::AddIOp::create(b, loc, first, c(perChunk));
+    }
     if (step != 1)
       column = arith::MulIOp::create(b, loc, column, c(step));
     if (lb != 0)
@@ -293,6 +355,15 @@ private:
       if (&op != inner.getOperation()) {
         b.clone(op, map);
         continue;
+      }
+      OpBuilder::InsertionGuard guard(b);
+      if (chunks > 1) {
+        Value row = map.lookupOrDefault(found.row);
+        Value mine = arith::AndIOp::create(
+            b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, row, first),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, row, last));
+        auto ifMine = scf::IfOp::create(b, loc, mine, /*withElseRegion=*/false);
+        b.setInsertionPointToStart(ifMine.thenBlock());
       }
       for (Operation &innerOp : inner.getBody()->without_terminator())
         b.clone(innerOp, map);

@@ -138,20 +138,31 @@ func.func @host_loop(%x: memref<4x64xf32>) {
 
 // -----
 
-// A scatter-add (an embedding's gradient): a thread per column, each
-// running the positions in order, so the sums are the serial loop's.
+// A scatter-add (an embedding's gradient): a thread per column and run of
+// the table's rows, each running the positions in order and adding those
+// whose row is in its run, so every sum is the serial loop's. 4 rows of 6
+// columns: 24 threads, a row each.
 // CHECK-LABEL: func.func @scatter_add
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
 // CHECK-DAG: %[[C6:.*]] = arith.constant 6 : index
 // CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
+// CHECK-DAG: %[[C24:.*]] = arith.constant 24 : index
 // CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
 // CHECK: gpu.launch blocks({{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C32]],
-// CHECK:   arith.cmpi ult, %[[TX]], %[[C6]]
+// CHECK:   arith.cmpi ult, %[[TX]], %[[C24]]
+// CHECK:   %[[COL:.*]] = arith.remui %[[TX]], %[[C6]]
+// CHECK:   %[[FIRST:.*]] = arith.divui %[[TX]], %[[C6]]
+// CHECK:   %[[LAST:.*]] = arith.addi %[[FIRST]], %[[C1]]
 // CHECK:   scf.for %[[P:.*]] = %{{.*}} to %[[C8]]
 // CHECK:     %[[I:.*]] = memref.load %arg0[%[[P]]]
 // CHECK:     %[[ROW:.*]] = arith.index_cast %[[I]]
-// CHECK:     memref.load %arg2[%[[ROW]], %[[TX]]]
-// CHECK:     memref.load %arg1[%[[P]], %[[TX]]]
-// CHECK:     memref.store %{{.*}}, %arg2[%[[ROW]], %[[TX]]]
+// CHECK:     %[[GE:.*]] = arith.cmpi sge, %[[ROW]], %[[FIRST]]
+// CHECK:     %[[LT:.*]] = arith.cmpi slt, %[[ROW]], %[[LAST]]
+// CHECK:     %[[MINE:.*]] = arith.andi %[[GE]], %[[LT]]
+// CHECK:     scf.if %[[MINE]]
+// CHECK:       memref.load %arg2[%[[ROW]], %[[COL]]]
+// CHECK:       memref.load %arg1[%[[P]], %[[COL]]]
+// CHECK:       memref.store %{{.*}}, %arg2[%[[ROW]], %[[COL]]]
 func.func @scatter_add(%idx: memref<8xi32>, %g: memref<8x6xf32>, %out: memref<4x6xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -171,6 +182,64 @@ func.func @scatter_add(%idx: memref<8xi32>, %g: memref<8x6xf32>, %out: memref<4x
 }
 
 // -----
+
+// A table of 1000 rows of 768 columns: runs of 12 rows, 84 of them, for
+// 64,512 threads (about 65,536) in blocks of 256.
+// CHECK-LABEL: func.func @scatter_add_runs
+// CHECK-DAG: %[[C12:.*]] = arith.constant 12 : index
+// CHECK-DAG: %[[C252:.*]] = arith.constant 252 : index
+// CHECK-DAG: %[[C768:.*]] = arith.constant 768 : index
+// CHECK-DAG: %[[C64512:.*]] = arith.constant 64512 : index
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %[[C252]],
+// CHECK:   arith.cmpi ult, %{{.*}}, %[[C64512]]
+// CHECK:   %[[CHUNK:.*]] = arith.divui %{{.*}}, %[[C768]]
+// CHECK:   %[[FIRST:.*]] = arith.muli %[[CHUNK]], %[[C12]]
+// CHECK:   arith.addi %[[FIRST]], %[[C12]]
+func.func @scatter_add_runs(%idx: memref<8xi32>, %g: memref<8x768xf32>, %out: memref<1000x768xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c768 = arith.constant 768 : index
+  %c8 = arith.constant 8 : index
+  scf.for %p = %c0 to %c8 step %c1 {
+    %i = memref.load %idx[%p] : memref<8xi32>
+    %row = arith.index_cast %i : i32 to index
+    scf.for %c = %c0 to %c768 step %c1 {
+      %a = memref.load %out[%row, %c] : memref<1000x768xf32>
+      %b = memref.load %g[%p, %c] : memref<8x768xf32>
+      %s = arith.addf %a, %b : f32
+      memref.store %s, %out[%row, %c] : memref<1000x768xf32>
+    }
+  }
+  return
+}
+
+// -----
+
+// Rows not known before the inner loop (each column's row loaded inside
+// it): a thread per column only.
+// CHECK-LABEL: func.func @scatter_rows_inside
+// CHECK-DAG: %[[C6:.*]] = arith.constant 6 : index
+// CHECK: gpu.launch
+// CHECK:   arith.cmpi ult, %{{.*}}, %[[C6]]
+// CHECK-NOT: arith.divui
+// CHECK:   gpu.terminator
+func.func @scatter_rows_inside(%idx: memref<8x6xi32>, %g: memref<8x6xf32>, %out: memref<4x6xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c6 = arith.constant 6 : index
+  %c8 = arith.constant 8 : index
+  scf.for %p = %c0 to %c8 step %c1 {
+    scf.for %c = %c0 to %c6 step %c1 {
+      %i = memref.load %idx[%p, %c] : memref<8x6xi32>
+      %row = arith.index_cast %i : i32 to index
+      %a = memref.load %out[%row, %c] : memref<4x6xf32>
+      %b = memref.load %g[%p, %c] : memref<8x6xf32>
+      %s = arith.addf %a, %b : f32
+      memref.store %s, %out[%row, %c] : memref<4x6xf32>
+    }
+  }
+  return
+}
 
 // Not a column loop: the inner loop writes across columns (a prefix sum
 // along them), so the nest stays one serial kernel.
