@@ -8,7 +8,8 @@
 #
 # Parity of the GPU step with the CPU step (check.py parity), then ftc's
 # step times beside PyTorch's (torch_step.py, eager and torch.compile, fp32
-# and bf16) in the same run, as a table. Every part has its own time limit:
+# and bf16) in the same run, as a table, and where gpt2-small bf16's step
+# spends its GPU time (FTC_CUDA_PROFILE). Every part has its own time limit:
 # a slow one is reported as such and the rest still runs.
 set -u -o pipefail
 dir=$(cd "${1:?usage: run.sh PREPARED_DIR}" && pwd)
@@ -81,4 +82,7 @@ for r in rows:
     else:
         print(f"{what:44} {r['step_ms_median']:>17.2f} {r['step_ms_min']:>9.2f}")
 PY
+echo "== where gpt2-small bf16's step spends its GPU time (FTC_CUDA_PROFILE, 2 steps)"
+FTC_CUDA_PROFILE="$out/profile-gpt2-small-bf16.txt" timeout 90 "$py" "$here/check.py" time "$dir/gpt2-small-bf16-cuda.so" 2 >/dev/null &&
+  head -45 "$out/profile-gpt2-small-bf16.txt" || echo "profile: failed or over 90s"
 exit $status

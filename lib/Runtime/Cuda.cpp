@@ -15,6 +15,8 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -29,6 +31,7 @@ extern "C" {
 extern const char ftcrt_cuda_image[] __attribute__((weak));
 extern const char ftcrt_cuda_kernels[] __attribute__((weak));
 extern const int32_t ftcrt_cuda_kernel_count __attribute__((weak));
+extern const char ftcrt_cuda_kernel_sources[] __attribute__((weak));
 extern const int32_t ftcrt_gemm_count[1] __attribute__((weak));
 }
 
@@ -44,6 +47,7 @@ using CUfunction = void *;
 using CUstream = void *;
 using CUgraph = void *;
 using CUgraphExec = void *;
+using CUevent = void *;
 
 constexpr int kPointerAttributeMemoryType = 2; // CU_POINTER_ATTRIBUTE_MEMORY_TYPE
 constexpr unsigned kMemoryTypeDevice = 2;      // CU_MEMORYTYPE_DEVICE
@@ -87,6 +91,12 @@ struct Driver {
   CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
   CUresult (*cuGraphExecDestroy)(CUgraphExec);
   CUresult (*cuGraphDestroy)(CUgraph);
+  // FTC_CUDA_PROFILE's: optional (null where the driver lacks them).
+  CUresult (*cuEventCreate)(CUevent *, unsigned) = nullptr;
+  CUresult (*cuEventRecord)(CUevent, CUstream) = nullptr;
+  CUresult (*cuEventSynchronize)(CUevent) = nullptr;
+  CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent) = nullptr;
+  CUresult (*cuEventDestroy)(CUevent) = nullptr;
 };
 
 /// Loaded once per process; `error` says why not.
@@ -138,6 +148,16 @@ const Driver &driver() {
     bind(d.cuGraphLaunch, "cuGraphLaunch");
     bind(d.cuGraphExecDestroy, "cuGraphExecDestroy");
     bind(d.cuGraphDestroy, "cuGraphDestroy");
+    auto optional = [&](auto &fn, std::initializer_list<const char *> names) {
+      for (const char *name : names)
+        if (!fn)
+          fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(d.library, name));
+    };
+    optional(d.cuEventCreate, {"cuEventCreate"});
+    optional(d.cuEventRecord, {"cuEventRecord"});
+    optional(d.cuEventSynchronize, {"cuEventSynchronize"});
+    optional(d.cuEventElapsedTime, {"cuEventElapsedTime_v2", "cuEventElapsedTime"});
+    optional(d.cuEventDestroy, {"cuEventDestroy_v2"});
   });
   return d;
 }
@@ -289,6 +309,35 @@ struct EntryGraph {
   bool off = false; // the capture or its instantiation failed: run eagerly
 };
 
+/// FTC_CUDA_PROFILE=FILE: each launch and product timed on the GPU, between
+/// two events recorded around it on the stream, summed per kernel and per
+/// product, and written as a table to FILE ("-": stderr) when the state is
+/// destroyed. Entry points run launch by launch then (no graphs), and the
+/// host waits for each entry point's last event.
+struct Profile {
+  std::string path;
+  std::string error; // why timing stopped, if it did
+  std::vector<CUevent> events; // a pool: this entry point's first `used`
+  size_t used = 0;
+  struct Op {
+    int kernel; // or -1 for a product
+    const int64_t *gemm;
+    size_t start; // events[start], events[start + 1]
+  };
+  std::vector<Op> pending; // this entry point's
+  struct Row {
+    int64_t calls = 0;
+    double ms = 0;
+  };
+  std::map<int, Row> kernels;
+  std::map<const int64_t *, Row> gemms;
+  struct Entry {
+    int64_t calls = 0, ops = 0;
+    double ms = 0, busy = 0; // first event to last; the ops' own times
+  };
+  std::map<std::string, Entry> entries;
+};
+
 } // namespace
 
 struct Device {
@@ -312,9 +361,11 @@ struct Device {
   std::map<std::pair<const int64_t *, unsigned>, GemmPlan> plans;
   /// The first failure of a product in the running entry point.
   std::string gemmError;
-  /// Entry points replayed as CUDA graphs (unless FTC_CUDA_GRAPHS=0).
+  /// Entry points replayed as CUDA graphs (unless FTC_CUDA_GRAPHS=0 or
+  /// FTC_CUDA_PROFILE).
   bool useGraphs = true;
   std::map<EntryFn, EntryGraph> graphs;
+  std::unique_ptr<Profile> profile;
 };
 
 namespace {
@@ -332,6 +383,130 @@ bool residesOnDevice(const Buffer &b) { return b.kind != "input" && b.kind != "w
 /// The state's context made the calling thread's: any thread may call the
 /// C ABI, not only the one that created the state.
 CUresult bind(const Device &dev) { return driver().cuCtxSetCurrent(dev.context); }
+
+/// String `n` of a table of NUL-terminated strings with `count` of them
+/// ("?" past its end or where there is no table).
+const char *nthString(const char *table, int32_t count, int n) {
+  if (!table || n < 0 || n >= count)
+    return "?";
+  for (int k = 0; k < n; ++k)
+    table += std::strlen(table) + 1;
+  return table;
+}
+
+/// The first event of a launch or product (kernel, or -1 and its
+/// descriptor) under FTC_CUDA_PROFILE; profileEnd records the second.
+void profileBegin(Device &dev, int kernel, const int64_t *gemm) {
+  Profile &p = *dev.profile;
+  if (!p.error.empty())
+    return;
+  const Driver &d = driver();
+  while (p.events.size() < p.used + 2) {
+    CUevent e = nullptr;
+    if (CUresult r = d.cuEventCreate(&e, 0)) {
+      p.error = "cuEventCreate: " + describe(r);
+      return;
+    }
+    p.events.push_back(e);
+  }
+  p.pending.push_back({kernel, gemm, p.used});
+  d.cuEventRecord(p.events[p.used], dev.stream);
+  p.used += 2;
+}
+
+void profileEnd(Device &dev) {
+  Profile &p = *dev.profile;
+  if (p.error.empty() && !p.pending.empty())
+    driver().cuEventRecord(p.events[p.pending.back().start + 1], dev.stream);
+}
+
+/// The running entry point's times added to the profile (waiting for its
+/// last event), unless it failed.
+void profileCollect(Device &dev, const char *name, bool failed) {
+  Profile &p = *dev.profile;
+  const Driver &d = driver();
+  if (!failed && p.error.empty() && !p.pending.empty()) {
+    CUevent last = p.events[p.pending.back().start + 1];
+    if (CUresult r = d.cuEventSynchronize(last)) {
+      p.error = "cuEventSynchronize: " + describe(r);
+    } else {
+      Profile::Entry &entry = p.entries[name];
+      float ms = 0;
+      for (const Profile::Op &op : p.pending) {
+        d.cuEventElapsedTime(&ms, p.events[op.start], p.events[op.start + 1]);
+        Profile::Row &row = op.kernel >= 0 ? p.kernels[op.kernel] : p.gemms[op.gemm];
+        ++row.calls;
+        row.ms += ms;
+        entry.busy += ms;
+      }
+      d.cuEventElapsedTime(&ms, p.events[p.pending.front().start], last);
+      entry.ms += ms;
+      entry.ops += static_cast<int64_t>(p.pending.size());
+      ++entry.calls;
+    }
+  }
+  p.pending.clear();
+  p.used = 0;
+}
+
+/// The profile as a table: the entry points, then every kernel and
+/// product by the GPU time it took, the largest first.
+void writeProfile(const Profile &p) {
+  FILE *out = p.path == "-" ? stderr : std::fopen(p.path.c_str(), "w");
+  if (!out) {
+    std::fprintf(stderr, "ftc: FTC_CUDA_PROFILE: cannot write %s: %s\n", p.path.c_str(),
+                 std::strerror(errno));
+    return;
+  }
+  std::fprintf(out, "# ftc CUDA profile: GPU time of every launch and product (CUDA events)\n");
+  if (!p.error.empty())
+    std::fprintf(out, "# timing stopped early: %s\n", p.error.c_str());
+  std::fprintf(out, "%-12s %8s %14s %14s %10s\n", "entry", "calls", "ms/call", "busy ms/call",
+               "ops/call");
+  double total = 0;
+  for (const auto &[name, e] : p.entries) {
+    double calls = static_cast<double>(std::max<int64_t>(e.calls, 1));
+    std::fprintf(out, "%-12s %8lld %14.3f %14.3f %10.0f\n", name.c_str(),
+                 static_cast<long long>(e.calls), e.ms / calls, e.busy / calls,
+                 static_cast<double>(e.ops) / calls);
+    total += e.busy;
+  }
+  struct Line {
+    std::string what, source;
+    const Profile::Row *row;
+  };
+  std::vector<Line> lines;
+  for (const auto &[k, row] : p.kernels)
+    lines.push_back({nthString(ftcrt_cuda_kernels, ftcrt_cuda_kernel_count, k),
+                     nthString(ftcrt_cuda_kernel_sources, ftcrt_cuda_kernel_count, k), &row});
+  for (const auto &[desc, row] : p.gemms) {
+    static const char *types[] = {"f32", "bf16", "f16"};
+    int64_t type = desc[ftc::gemm::kOperandType];
+    char what[160];
+    std::snprintf(what, sizeof(what), "cuBLASLt %lldx[%lldx%lld by %lldx%lld] %s%s",
+                  static_cast<long long>(desc[ftc::gemm::kBatch]),
+                  static_cast<long long>(desc[ftc::gemm::kM]),
+                  static_cast<long long>(desc[ftc::gemm::kK]),
+                  static_cast<long long>(desc[ftc::gemm::kK]),
+                  static_cast<long long>(desc[ftc::gemm::kN]),
+                  type >= 0 && type < 3 ? types[type] : "?",
+                  desc[ftc::gemm::kBeta] ? " +C" : "");
+    lines.push_back({what, "", &row});
+  }
+  std::sort(lines.begin(), lines.end(), [](const Line &a, const Line &b) {
+    return a.row->ms != b.row->ms ? a.row->ms > b.row->ms : a.what < b.what;
+  });
+  std::fprintf(out, "%-44s %-28s %8s %11s %10s %6s\n", "kernel or product", "source", "calls",
+               "total ms", "mean us", "%");
+  for (const Line &l : lines)
+    std::fprintf(out, "%-44s %-28s %8lld %11.3f %10.1f %6.2f\n", l.what.c_str(),
+                 l.source.empty() ? "-" : l.source.c_str(),
+                 static_cast<long long>(l.row->calls), l.row->ms,
+                 1e3 * l.row->ms / static_cast<double>(std::max<int64_t>(l.row->calls, 1)),
+                 total > 0 ? 100.0 * l.row->ms / total : 0.0);
+  if (out != stderr)
+    std::fclose(out);
+}
 
 } // namespace
 
@@ -403,6 +578,14 @@ ftc_status open(ftc_state &state, size_t arenaBytes, const size_t *offsets) {
   }
   if (const char *graphs = std::getenv("FTC_CUDA_GRAPHS"))
     made.useGraphs = std::strcmp(graphs, "0") != 0;
+  if (const char *path = std::getenv("FTC_CUDA_PROFILE"); path && *path) {
+    if (!d.cuEventCreate || !d.cuEventRecord || !d.cuEventSynchronize ||
+        !d.cuEventElapsedTime || !d.cuEventDestroy)
+      return fail(FTC_ERROR_DEVICE, "FTC_CUDA_PROFILE: this driver has no CUDA events");
+    made.profile = std::make_unique<Profile>();
+    made.profile->path = path;
+    made.useGraphs = false;
+  }
   if (CUresult r = d.cuStreamCreate(&made.stream, 0))
     return deviceError("cannot create a stream", r);
   if (ftcrt_gemm_count && ftcrt_gemm_count[0] > 0) {
@@ -464,6 +647,11 @@ void close(Device *device) {
   for (auto &[entry, graph] : device->graphs)
     if (graph.exec)
       d.cuGraphExecDestroy(graph.exec);
+  if (device->profile) {
+    writeProfile(*device->profile);
+    for (CUevent e : device->profile->events)
+      d.cuEventDestroy(e);
+  }
   for (auto &[key, plan] : device->plans) {
     const Blas &lt = blas();
     for (LtLayout layout : {plan.a, plan.b, plan.c})
@@ -558,12 +746,11 @@ ftc_status afterEntry(ftc_state &state, const char *name) {
   if (!dev->gemmError.empty())
     return fail(FTC_ERROR_DEVICE,
                 std::string("the '") + name + "' entry point's " + dev->gemmError);
+  if (dev->profile)
+    profileCollect(*dev, name, dev->launchError || !dev->gemmError.empty());
   if (dev->launchError) {
-    std::string kernel = "?";
-    const char *k = ftcrt_cuda_kernels;
-    for (int32_t n = 0; n < ftcrt_cuda_kernel_count; ++n, k += std::strlen(k) + 1)
-      if (n == dev->failedKernel)
-        kernel = k;
+    std::string kernel = nthString(ftcrt_cuda_kernels, ftcrt_cuda_kernel_count,
+                                   dev->failedKernel);
     return deviceError(std::string("the '") + name + "' entry point could not launch kernel '" +
                            kernel + "'",
                        dev->launchError);
@@ -735,11 +922,15 @@ extern "C" void ftcrt_cuda_launch(int32_t kernel, int64_t gx, int64_t gy, int64_
     }
     return;
   }
+  if (dev->profile)
+    profileBegin(*dev, kernel, nullptr);
   CUresult r = driver().cuLaunchKernel(
       dev->kernels[static_cast<size_t>(kernel)], static_cast<unsigned>(gx),
       static_cast<unsigned>(gy), static_cast<unsigned>(gz), static_cast<unsigned>(bx),
       static_cast<unsigned>(by), static_cast<unsigned>(bz), static_cast<unsigned>(sharedBytes),
       dev->stream, args, nullptr);
+  if (dev->profile)
+    profileEnd(*dev);
   if (r) {
     dev->launchError = r;
     dev->failedKernel = kernel;
@@ -867,6 +1058,8 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
     uintptr_t first = g->swapped ? b : a, second = g->swapped ? a : b;
     const GemmPlan *plan = planFor(*dev, desc, *g, alignmentOf({first, second, c}), error);
     if (plan) {
+      if (dev->profile)
+        profileBegin(*dev, -1, desc);
       float one = 1.0f, beta = g->beta ? 1.0f : 0.0f;
       if (cublasStatus st = blas().matmul(
               dev->blasHandle, plan->desc, &one, reinterpret_cast<const void *>(first),
@@ -875,6 +1068,8 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
               &plan->algo, reinterpret_cast<void *>(dev->blasWorkspace), plan->workspace,
               dev->stream))
         error = "cublasLtMatmul: " + describeBlas(st);
+      if (dev->profile)
+        profileEnd(*dev);
     }
   }
   if (!error.empty()) {

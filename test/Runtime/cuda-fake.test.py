@@ -320,6 +320,56 @@ status = ranks.lib.ftc_shard_optimizer(ranks.state)
 check("ZeRO-1 on a CUDA step.so: FTC_ERROR_UNSUPPORTED", status == UNSUPPORTED)
 del ranks
 
+# FTC_CUDA_PROFILE: every launch and product timed between two events, the
+# table written when the state is destroyed. The stand-in's clock moves by
+# a cost computed from each launch's threads and each product's size, so
+# every row can be checked against the log.
+profile_path = os.path.join(work, "profile.txt")
+os.environ["FTC_CUDA_PROFILE"] = profile_path
+timed = ftcpy.Step(cuda_so, seed=1)
+del os.environ["FTC_CUDA_PROFILE"]
+log_lines()
+for _ in range(3):
+    timed.check(call(timed, timed.lib.ftc_step, host_pointers(arrays))[0])
+lines = log_lines()
+timed.lib.ftc_destroy(timed.state)
+table = open(profile_path).read().splitlines()
+entries = {l.split()[0]: l.split()[1:] for l in table[2:] if l and not l.startswith("#")
+           and l.split()[0] in ("step", "grad", "accumulate", "apply", "eval")}
+check("profile: no graph (each launch timed), the step entry 3 calls of "
+      f"{nodes} launches and products",
+      not any(l.startswith(("capture", "graph")) for l in lines) and
+      entries.get("step", [None])[0] == "3" and
+      float(entries["step"][3]) == nodes, str(entries))
+header = next(i for i, l in enumerate(table) if l.startswith("kernel or product"))
+rows = [l for l in table[header + 1:] if l.strip()]
+expected = {}
+for l in lines:
+    if l.startswith("launch "):
+        name, shape = l.split()[1:3]
+        gx, bx = (int(x) for x in shape.split("x"))
+        calls, ms = expected.get(name, (0, 0.0))
+        expected[name] = (calls + 1, ms + (1 + gx * bx / 1024) / 1e3)
+got = {}
+for r in rows:
+    fields = r.split()
+    if not r.startswith("cuBLASLt"):
+        got[fields[0]] = (int(fields[2]), float(fields[3]), fields[1])
+check("profile: every kernel's calls and GPU time (the stand-in's clock), with its source",
+      set(got) == set(expected) and
+      all(got[k][0] == expected[k][0] and abs(got[k][1] - expected[k][1]) <=
+          1e-3 * expected[k][1] + 1e-3 for k in got) and
+      all(".mlir:" in g[2] for g in got.values()),
+      str(sorted(got.items())[:3]) + " vs " + str(sorted(expected.items())[:3]))
+products = [r for r in rows if r.startswith("cuBLASLt")]
+check("profile: the products, by shape, as many calls as the log has",
+      sum(int(r.split()[-4]) for r in products) ==
+      sum(l.startswith("gemm ") for l in lines) and products)
+totals = [float(r.split()[-3]) for r in rows]
+check("profile: the largest first, the shares adding up to 100%",
+      totals == sorted(totals, reverse=True) and
+      abs(sum(float(r.split()[-1]) for r in rows) - 100) < 0.5)
+
 # No GPU, or kernels the GPU cannot load: ftc_create says so.
 for var, value, what in (("FAKECUDA_DEVICES", "0", "no GPU"),
                          ("FAKECUDA_FAIL_MODULE", "1", "kernels the GPU cannot load")):

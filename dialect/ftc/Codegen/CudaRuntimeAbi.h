@@ -34,6 +34,11 @@ inline constexpr int32_t kFormatFatbin = 2;
 inline constexpr const char *kKernelNamesSymbol = "ftcrt_cuda_kernels";
 inline constexpr const char *kKernelCountSymbol = "ftcrt_cuda_kernel_count";
 
+/// `const char ftcrt_cuda_kernel_sources[]`: per kernel, in the same order,
+/// where in the model its first launch comes from ("file:line:col", empty
+/// where unknown), each NUL-terminated: what FTC_CUDA_PROFILE's table says.
+inline constexpr const char *kKernelSourcesSymbol = "ftcrt_cuda_kernel_sources";
+
 /// `void ftcrt_cuda_launch(int32_t kernel, int64_t gx, int64_t gy, int64_t gz,
 ///                         int64_t bx, int64_t by, int64_t bz,
 ///                         int32_t sharedBytes, void **args)`:

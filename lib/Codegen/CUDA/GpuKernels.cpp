@@ -32,6 +32,7 @@
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Path.h"
 
 namespace ftc {
 #define GEN_PASS_DEF_GPUMERGEKERNELS
@@ -94,6 +95,26 @@ struct GpuMergeKernelsPass : public ftc::impl::GpuMergeKernelsBase<GpuMergeKerne
   }
 };
 
+/// "file:line:col" of the op `loc` names in the model (the callee of a
+/// call site: the op inside a function the model calls), or "".
+std::string sourceOf(Location loc) {
+  if (auto call = dyn_cast<CallSiteLoc>(loc))
+    return sourceOf(call.getCallee());
+  if (auto named = dyn_cast<NameLoc>(loc))
+    return sourceOf(named.getChildLoc());
+  if (auto fused = dyn_cast<FusedLoc>(loc)) {
+    for (Location inner : fused.getLocations())
+      if (std::string s = sourceOf(inner); !s.empty())
+        return s;
+    return "";
+  }
+  if (auto file = dyn_cast<FileLineColLoc>(loc))
+    return (llvm::sys::path::filename(file.getFilename().getValue()) + ":" +
+            Twine(file.getLine()) + ":" + Twine(file.getColumn()))
+        .str();
+  return "";
+}
+
 struct GpuBindLaunchesPass : public ftc::impl::GpuBindLaunchesBase<GpuBindLaunchesPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -144,16 +165,21 @@ struct GpuBindLaunchesPass : public ftc::impl::GpuBindLaunchesBase<GpuBindLaunch
                                : ftc::cuda::kFormatPtx;
     scalar(ftc::cuda::kImageFormatSymbol, i32, format);
 
-    // The kernels by number, in the order of their first launch.
+    // The kernels by number, in the order of their first launch, and where
+    // in the model that launch comes from.
     llvm::MapVector<StringAttr, int32_t> kernels;
-    for (gpu::LaunchFuncOp launch : launches)
-      kernels.insert({launch.getKernelName(), static_cast<int32_t>(kernels.size())});
-    std::string names;
-    for (auto &[name, index] : kernels) {
-      names += name.getValue();
+    std::string names, sources;
+    for (gpu::LaunchFuncOp launch : launches) {
+      if (!kernels.insert({launch.getKernelName(), static_cast<int32_t>(kernels.size())})
+               .second)
+        continue;
+      names += launch.getKernelName().getValue();
       names.push_back('\0');
+      sources += sourceOf(launch.getLoc());
+      sources.push_back('\0');
     }
     global(ftc::cuda::kKernelNamesSymbol, names);
+    global(ftc::cuda::kKernelSourcesSymbol, sources);
     scalar(ftc::cuda::kKernelCountSymbol, i32, static_cast<int64_t>(kernels.size()));
 
     // void ftcrt_cuda_launch(i32 kernel, i64 gx, gy, gz, bx, by, bz,

@@ -12,7 +12,8 @@
 // MERGE-NOT: gpu.module
 
 // The binary as globals the runtime reads, each launch a call with its
-// arguments in a struct allocated in the entry block.
+// arguments in a struct allocated in the entry block; each kernel's source
+// is its first launch's (the op a call site calls, the first of a fusion).
 // BIND-NOT: gpu.container_module
 // BIND-LABEL: llvm.func @twice
 // BIND-COUNT-3: llvm.alloca %{{.*}} x !llvm.struct<(ptr, f32)>
@@ -37,6 +38,7 @@
 // BIND-SAME: .target sm_90
 // BIND: llvm.mlir.global external constant @ftcrt_cuda_image_format(0 : i32)
 // BIND: llvm.mlir.global external constant @ftcrt_cuda_kernels("twice_kernel\00twice_kernel_0\00\00")
+// BIND: llvm.mlir.global external constant @ftcrt_cuda_kernel_sources("model.mlir:7:3\00other.mlir:9:1\00\00")
 // BIND: llvm.mlir.global external constant @ftcrt_cuda_kernel_count(2 : i32)
 // BIND: llvm.func @ftcrt_cuda_launch(i32, i64, i64, i64, i64, i64, i64, i32, !llvm.ptr)
 // BIND-NOT: gpu.binary
@@ -49,20 +51,20 @@ func.func @twice(%x: memref<64xf32>, %s: f32) {
     %w = arith.mulf %v, %s : f32
     memref.store %w, %x[%tx] : memref<64xf32>
     gpu.terminator
-  }
+  } loc(callsite("models/model.mlir":7:3 at "models/model.mlir":20:5))
   gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
              threads(%tx, %ty, %tz) in (%nx = %c64, %ny = %c1, %nz = %c1) {
     %v = memref.load %x[%tx] : memref<64xf32>
     %w = arith.addf %v, %s : f32
     memref.store %w, %x[%tx] : memref<64xf32>
     gpu.terminator
-  }
+  } loc(fused["other.mlir":9:1, "models/model.mlir":30:2])
   gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
              threads(%tx, %ty, %tz) in (%nx = %c64, %ny = %c1, %nz = %c1) {
     %v = memref.load %x[%tx] : memref<64xf32>
     %w = arith.mulf %v, %s : f32
     memref.store %w, %x[%tx] : memref<64xf32>
     gpu.terminator
-  }
+  } loc("models/model.mlir":8:3)
   return
 }

@@ -18,8 +18,11 @@
 // libcublasLt (FTC_LIBCUBLASLT=libftc_fakecuda.so):
 // each cublasLtMatmul checks that every matrix of its batch lies inside
 // device memory allocated here, at the layouts it was given, and that the
-// workspace does; then computes the product on the host as cuBLASLt
-// documents it (ftc/Codegen/Gemm.h's runColumnMajor).
+// workspace does. With FAKECUDA_GEMM=compute it then computes the product
+// on the host as cuBLASLt documents it (ftc/Codegen/Gemm.h's
+// runColumnMajor); by default it does not: no kernel runs here, so the
+// operands are not what a GPU would have, and gpt2-tiny's products take
+// half a minute a step on the host.
 //
 // Streams can be captured as graphs (cuStreamBeginCapture ...
 // cuGraphLaunch): a launch or product made on a stream being captured is
@@ -27,7 +30,9 @@
 // product's arithmetic) with the values the call had at every replay; a
 // copy, memset, wait or allocation while a stream is being captured is a
 // violation, as are NCCL sums (ftc makes them between entry points).
-// FAKECUDA_FAIL_GRAPH=1 makes cuGraphInstantiate fail.
+// FAKECUDA_FAIL_GRAPH=1 makes cuGraphInstantiate fail. Events read a
+// clock that each launch and product moves by a cost computed from its
+// size (see clockUs), so profiles have predictable times.
 //
 // A violation makes the call fail (CUDA_ERROR_INVALID_VALUE) and is printed
 // to stderr. FAKECUDA_LOG=FILE appends one line per call that moves data or
@@ -79,6 +84,13 @@ struct Kernel {
 /// had, as the driver copies a launch's parameters when it is captured.
 struct Graph {
   std::vector<std::function<CUresult()>> nodes;
+};
+/// The GPU's clock, in microseconds: each launch takes 1 + threads / 1024,
+/// each product 1 + 2 * batch * m * n * k / 1e6 (a teraflop per second);
+/// an event records the clock (FTC_CUDA_PROFILE's times, predictable).
+double clockUs = 0;
+struct Event {
+  double us = -1; // not recorded yet
 };
 Graph *capturing = nullptr; // the graph being captured, on `captureStream`
 void *captureStream = nullptr;
@@ -170,7 +182,8 @@ CUresult checkLaunch(const Kernel &kernel, unsigned gx, unsigned gy, unsigned gz
   return kSuccess;
 }
 
-void logLaunch(const Kernel &kernel, unsigned gx, unsigned bx) {
+void logLaunch(const Kernel &kernel, unsigned gx, unsigned bx, unsigned threads) {
+  clockUs += 1.0 + threads / 1024.0;
   log("launch " + kernel.name + " " + std::to_string(gx) + "x" + std::to_string(bx) + " " +
       std::to_string(kernel.pointer.size()) + " args");
 }
@@ -386,6 +399,40 @@ CUresult cuGraphLaunch(void *exec, void *stream) {
   return kSuccess;
 }
 
+CUresult cuEventCreate(void **event, unsigned flags) {
+  if (flags != 0)
+    return violation("an event without timing (ftc times with CU_EVENT_DEFAULT)");
+  *event = new Event;
+  return kSuccess;
+}
+CUresult cuEventRecord(void *event, void *stream) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (capturing)
+    return violation("an event recorded in a capture");
+  if (!stream)
+    return violation("an event on the legacy default stream");
+  static_cast<Event *>(event)->us = clockUs;
+  return kSuccess;
+}
+CUresult cuEventSynchronize(void *event) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (CUresult r = notInCapture("cuEventSynchronize"))
+    return r;
+  return static_cast<Event *>(event)->us < 0 ? violation("a wait for an unrecorded event")
+                                             : kSuccess;
+}
+CUresult cuEventElapsedTime_v2(float *ms, void *start, void *end) {
+  double a = static_cast<Event *>(start)->us, b = static_cast<Event *>(end)->us;
+  if (a < 0 || b < 0)
+    return violation("the time between unrecorded events");
+  *ms = static_cast<float>((b - a) / 1e3);
+  return kSuccess;
+}
+CUresult cuEventDestroy_v2(void *event) {
+  delete static_cast<Event *>(event);
+  return kSuccess;
+}
+
 CUresult cuGraphExecDestroy(void *exec) {
   delete static_cast<Graph *>(exec);
   return kSuccess;
@@ -410,7 +457,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
   if (r || !captured) {
     captureBroken |= r && captured;
     if (!r)
-      logLaunch(*kernel, gx, bx);
+      logLaunch(*kernel, gx, bx, gx * gy * gz * bx * by * bz);
     return r;
   }
   // The parameters' values as they are now, for every replay.
@@ -426,7 +473,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
     CUresult again = checkLaunch(*kernel, gx, gy, gz, bx, by, bz, shared, copied.data(),
                                  nullptr);
     if (!again)
-      logLaunch(*kernel, gx, bx);
+      logLaunch(*kernel, gx, bx, gx * gy * gz * bx * by * bz);
     return again;
   });
   return kSuccess;
@@ -617,7 +664,13 @@ int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void
     return blasViolation("a workspace outside the device's allocations");
   if (!run)
     return 0;
-  ftc::gemm::runColumnMajor(g, A, B, D);
+  static const bool compute = [] {
+    const char *v = std::getenv("FAKECUDA_GEMM");
+    return v && std::strcmp(v, "compute") == 0;
+  }();
+  if (compute)
+    ftc::gemm::runColumnMajor(g, A, B, D);
+  clockUs += 1.0 + 2.0 * static_cast<double>(g.batch * g.rows * g.cols * g.depth) / 1e6;
   log("gemm " + std::to_string(g.batch) + "x" + std::to_string(g.rows) + "x" +
       std::to_string(g.cols) + "x" + std::to_string(g.depth) + (g.beta ? " +C" : ""));
   return 0;
