@@ -41,6 +41,19 @@ std::optional<linalg::SplitReductionOptions> planSplit(linalg::GenericOp op, int
   SmallVector<unsigned> reductionDims;
   op.getReductionDims(reductionDims);
   unsigned red = reductionDims[0], last = op.getNumLoops() - 1;
+  // A product in disguise (one elementwise fusion made of a product and
+  // its neighbours, which cuBLASLt cannot take): an operand read along
+  // the reduced dimension but the same for some output elements. Its
+  // partial sums would be the whole output times the lanes (gpt2-tiny's
+  // fused LM head: 512 MiB); its outputs are threads enough.
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(in);
+    if (!map.isFunctionOfDim(red))
+      continue;
+    for (unsigned d = 0; d <= last; ++d)
+      if (!map.isFunctionOfDim(d))
+        return std::nullopt;
+  }
   int64_t length = ranges[red], threads = 1;
   for (unsigned d = 0; d <= last; ++d)
     if (d != red)

@@ -123,3 +123,35 @@ func.func @not_split(%short: tensor<64x128xf32>, %rows: tensor<64xf32>, %x: tens
   } -> tensor<64xf32>
   return %0, %1, %2, %3 : tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<64xf32>
 }
+
+// -----
+
+// A product fused with its neighbours (a layer norm's scale and shift
+// applied to x as the LM head reads it): not a contraction, so cuBLASLt
+// does not take it, and not split either: the weight is read along the
+// reduced dimension but shared by every row, so the partial sums would be
+// the whole [64, 512] output times 32 lanes. Its 32,768 outputs are
+// threads enough.
+// CHECK-LABEL: func.func @fused_product
+// CHECK-NOT: tensor.expand_shape
+// CHECK: linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK-NOT: linalg.generic
+#xa = affine_map<(m, n, k) -> (m, k)>
+#wa = affine_map<(m, n, k) -> (n, k)>
+#ga = affine_map<(m, n, k) -> (k)>
+#oa = affine_map<(m, n, k) -> (m, n)>
+func.func @fused_product(%x: tensor<64x1024xf32>, %w: tensor<512x1024xf32>,
+                         %gamma: tensor<1024xf32>, %out: tensor<64x512xf32>) -> tensor<64x512xf32> {
+  %0 = linalg.generic {indexing_maps = [#xa, #wa, #ga, #oa],
+                       iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w, %gamma : tensor<64x1024xf32>, tensor<512x1024xf32>, tensor<1024xf32>)
+      outs(%out : tensor<64x512xf32>) {
+  ^bb0(%u: f32, %v: f32, %g: f32, %acc: f32):
+    %n = arith.mulf %u, %g : f32
+    %p = arith.mulf %n, %v : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<64x512xf32>
+  return %0 : tensor<64x512xf32>
+}
