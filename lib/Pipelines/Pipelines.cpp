@@ -140,7 +140,11 @@ void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, Checked
   pm.addNestedPass<func::FuncOp>(ftc::createApproximateMath());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  // Elementwise fusion; on the GPU it leaves products whole (cuBLASLt's).
+  if (isCuda(options))
+    pm.addPass(ftc::createGpuFuseElementwise());
+  else
+    pm.addPass(createLinalgElementwiseOpFusionPass());
   // On the GPU, each op is mapped to a kernel after bufferization; each
   // product's zero-filled destination its own (a fill the product's call
   // drops, not a copy of a shared one).

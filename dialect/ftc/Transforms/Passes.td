@@ -666,6 +666,26 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
 // CUDA
 //===----------------------------------------------------------------------===//
 
+def GpuFuseElementwise : Pass<"ftc-gpu-fuse-elementwise", "::mlir::ModuleOp"> {
+  let summary = "Upstream's elementwise fusion of linalg ops, products kept whole";
+  let description = [{
+    The CUDA target's `linalg-fuse-elementwise-ops`: the same patterns
+    (elementwise producers into their consumers, reshapes folded by
+    expansion, constants folded), with one more condition: no producer is
+    fused into a product (a consumer `linalg::isaContractionOpInterface`
+    accepts). Fused, a product is no longer one cuBLASLt can run
+    (`ftc-gpu-library-contractions`) but a kernel with a thread per output
+    element, each recomputing its producer along the reduced dimension:
+    a forward-only entry's layer norm fused into the LM head made a
+    50257 x 768 product of gpt2-small a CUDA-core kernel. On the CPU the
+    products are tiled before fusion, so upstream's pass is used there.
+    A producer fuses only into its one user, as upstream's pass does.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::affine::AffineDialect"];
+}
+
 def GpuSplitReductions : Pass<"ftc-gpu-split-reductions", "::mlir::func::FuncOp"> {
   let summary = "Splits the step's reductions so that a GPU's threads read them coalesced";
   let description = [{
