@@ -413,8 +413,20 @@ std::string checkRange(const Buffer &b, const void *data) {
          " of the batch); the model takes 0 to " + std::to_string(b.high - 1) + " there";
 }
 
+/// The loss the last entry point computed (waiting for it on a GPU).
+ftc_status readLoss(ftc_state *state, double *loss) {
+  const Model &m = model();
+  if (ftc_status read = cuda::hostRead(*state, m.loss); read != FTC_OK)
+    return read;
+  const Buffer &l = m.buffers[m.loss];
+  const void *p = state->pointers[m.loss];
+  *loss = l.dtype == FTC_F64 ? *static_cast<const double *>(p)
+                             : *static_cast<const float *>(p);
+  return FTC_OK;
+}
+
 /// Runs an entry point with `inputs` bound (none for one that `takesInputs`
-/// not: apply); reports the loss.
+/// not: apply); reports the loss (where `loss` is not null).
 ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
                const void *const *inputs, double *loss, bool takesInputs = true) {
   if (ftc_status status = checkState(state); status != FTC_OK)
@@ -478,15 +490,7 @@ ftc_status run(ftc_state *state, void (*entry)(void **), const char *name,
                       (std::string(name) == "step" ? "; the step was not applied" : ""));
     }
   }
-  if (loss) {
-    if (ftc_status read = cuda::hostRead(*state, m.loss); read != FTC_OK)
-      return read;
-    const Buffer &l = m.buffers[m.loss];
-    const void *p = state->pointers[m.loss];
-    *loss = l.dtype == FTC_F64 ? *static_cast<const double *>(p)
-                               : *static_cast<const float *>(p);
-  }
-  return FTC_OK;
+  return loss ? readLoss(state, loss) : FTC_OK;
 }
 
 } // namespace
@@ -651,8 +655,9 @@ ftc_status dataParallelStep(ftc_state *state, const void *const *inputs, double 
   if (ftc_status status = ftc_zero_grad(state); status != FTC_OK)
     return status;
   comm::beginOverlap(*state);
-  double local = 0.0;
-  ftc_status status = run(state, ftc_entry_accumulate, "accumulate", inputs, &local);
+  // The loss is read once the gradients' sums are under way: on a GPU the
+  // sums go on the stream behind the backward before the host waits.
+  ftc_status status = run(state, ftc_entry_accumulate, "accumulate", inputs, nullptr);
   if (status != FTC_OK) {
     std::string error = ftc_last_error();
     (void)comm::finish(*state); // nothing left running into the buffers
@@ -660,6 +665,9 @@ ftc_status dataParallelStep(ftc_state *state, const void *const *inputs, double 
   }
   if (ftc_status summed = comm::finish(*state); summed != FTC_OK)
     return summed;
+  double local = 0.0;
+  if (ftc_status read = readLoss(state, &local); read != FTC_OK)
+    return read;
   double size = static_cast<double>(comm::size(*state));
   if (ftc_status summed = comm::allReduce(*state, local); summed != FTC_OK)
     return summed;

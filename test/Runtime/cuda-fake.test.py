@@ -316,6 +316,11 @@ check("third step: the accumulate and apply graphs replayed, the sums between th
       status == 0 and len(graphs) == 2 and "capture begin" not in lines and
       graphs[0] < sums[0] and sums[-1] < graphs[1],
       str([l for l in lines if not l.startswith(("launch", "gemm"))]))
+grad_sums = [i for i, l in enumerate(lines) if l.startswith("allreduce") and l.endswith(" 0")]
+reads = [i for i, l in enumerate(lines) if l.startswith("dtoh")]
+check("a step: nothing read back (no wait) before the gradients' sums are on the stream",
+      reads and grad_sums and reads[0] > grad_sums[-1],
+      str([l for l in lines if not l.startswith(("launch", "gemm"))]))
 status = ranks.lib.ftc_shard_optimizer(ranks.state)
 check("ZeRO-1 on a CUDA step.so: FTC_ERROR_UNSUPPORTED", status == UNSUPPORTED)
 del ranks
