@@ -21,8 +21,12 @@
  * in GPU memory; it loads the driver (libcuda.so.1, or $FTC_LIBCUDA) when a
  * state is created, and ftc_create fails with FTC_ERROR_DEVICE where there
  * is no driver or GPU. Its inputs may be host or GPU pointers (GPU ones are
- * read where they are, and their range is not checked); a step returns
- * once its loss is back on the host. Pointers returned by ftc_param_data,
+ * copied on the GPU, or read where they are with FTC_CUDA_GRAPHS=0, and
+ * their range is not checked); a step returns once its loss is back on the
+ * host. From its second call each entry point is replayed as a CUDA graph
+ * (FTC_CUDA_GRAPHS=0: launch by launch); FTC_CUDA_PROFILE=FILE writes the
+ * GPU time of every kernel and product when the state is destroyed.
+ * FTC_CUDA_DEVICE picks the GPU. Pointers returned by ftc_param_data,
  * ftc_grad_data and ftc_output_data point at a host copy, current when
  * returned; what is written through ftc_param_data reaches the GPU before
  * the next step.
