@@ -39,6 +39,12 @@ for i, p in enumerate(cpu.params):
         worst, name = ratio, p["name"]
 check(f"parameters after 3 steps: worst ||p - p_cpu|| / (2e-3 ||p_cpu - p0||) {worst:.3f} "
       f"({name})", worst <= 1)
+# The forward-only entry (its own kernels: no backward keeps its
+# intermediates, so more of it fuses) on the trained parameters.
+batch = ftcpy.random_batch(cpu, rng)
+a, b = emu.eval(batch), cpu.eval(batch)
+rel = abs(a - b) / abs(b)
+check(f"eval: emulated {a:.7f} cpu {b:.7f} rel {rel:.1e} (<= {tolerance:g})", rel <= tolerance)
 check(f"step counter {emu.steps()} = {cpu.steps()}", emu.steps() == cpu.steps())
 check(f"loss scale {emu.loss_scale()} = {cpu.loss_scale()}", emu.loss_scale() == cpu.loss_scale())
 sys.exit(1 if check.failures else 0)
