@@ -119,6 +119,7 @@ def timing(so, steps):
                           first_step_s=round(first, 2),
                           state_mib=round(step.lib.ftc_buffer_bytes(b"all") / 2**20, 1))),
           flush=True)
+    step.lib.ftc_destroy(step.state)  # (FTC_CUDA_PROFILE writes its table here)
     return 0
 
 
