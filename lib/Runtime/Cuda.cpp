@@ -743,11 +743,11 @@ ftc_status afterEntry(ftc_state &state, const char *name) {
   for (size_t i = 0; i < m.buffers.size(); ++i)
     if (residesOnDevice(m.buffers[i]) && m.buffers[i].kind != "setting")
       dev->newer[i] = Newer::Device;
+  if (dev->profile)
+    profileCollect(*dev, name, dev->launchError || !dev->gemmError.empty());
   if (!dev->gemmError.empty())
     return fail(FTC_ERROR_DEVICE,
                 std::string("the '") + name + "' entry point's " + dev->gemmError);
-  if (dev->profile)
-    profileCollect(*dev, name, dev->launchError || !dev->gemmError.empty());
   if (dev->launchError) {
     std::string kernel = nthString(ftcrt_cuda_kernels, ftcrt_cuda_kernel_count,
                                    dev->failedKernel);

@@ -333,6 +333,11 @@ profile_path = os.path.join(work, "profile.txt")
 os.environ["FTC_CUDA_PROFILE"] = profile_path
 timed = ftcpy.Step(cuda_so, seed=1)
 del os.environ["FTC_CUDA_PROFILE"]
+# A step whose second product fails first: not counted, and none of its
+# launches left over for the next.
+os.environ["FAKECUDA_FAIL_GEMM"] = "2"
+failed_first = call(timed, timed.lib.ftc_step, host_pointers(arrays))[0]
+del os.environ["FAKECUDA_FAIL_GEMM"]
 log_lines()
 for _ in range(3):
     timed.check(call(timed, timed.lib.ftc_step, host_pointers(arrays))[0])
@@ -342,7 +347,8 @@ table = open(profile_path).read().splitlines()
 entries = {l.split()[0]: l.split()[1:] for l in table[2:] if l and not l.startswith("#")
            and l.split()[0] in ("step", "grad", "accumulate", "apply", "eval")}
 check("profile: no graph (each launch timed), the step entry 3 calls of "
-      f"{nodes} launches and products",
+      f"{nodes} launches and products (a failed call not counted)",
+      failed_first == DEVICE and
       not any(l.startswith(("capture", "graph")) for l in lines) and
       entries.get("step", [None])[0] == "3" and
       float(entries["step"][3]) == nodes, str(entries))
