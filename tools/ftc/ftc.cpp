@@ -16,6 +16,7 @@
 #include "ftc/Codegen/CpuCodegen.h"
 #include "ftc/Codegen/CpuTiles.h"
 #include "ftc/Codegen/CudaRuntimeAbi.h"
+#include "ftc/Codegen/Gemm.h"
 #include "ftc/Dialect/Train/IR/TrainModel.h"
 #include "ftc/Pipelines/Pipelines.h"
 #include "ftc/Registration/InitAll.h"
@@ -24,7 +25,10 @@
 #include "ftc/Transforms/Passes.h"
 #include "ftc/Transforms/Remat.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Interfaces/CallInterfaces.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -33,6 +37,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -283,6 +288,37 @@ void printReport(ModuleOp module, llvm::raw_ostream &os) {
     os << llvm::formatv("  {0,-26}{1,16}\n", row.label, bytes(row.kind));
   os << llvm::formatv("  {0,-26}{1,16}\n", "total", total);
   os << "heap allocations during a step: " << bytes("heap_allocations") << "\n";
+}
+
+/// --target=cuda: each entry point's kernel launches and cuBLASLt products
+/// (at any stage from the kernels' mapping on: gpu.launch ops, then calls
+/// of the runtime's launcher), so that what a pass changes in the GPU's
+/// work is visible without a GPU.
+void printGpuReport(ModuleOp module, llvm::raw_ostream &os) {
+  llvm::MapVector<StringRef, std::pair<int64_t, int64_t>> entries;
+  module.walk([&](Operation *op) {
+    bool launch = isa<gpu::LaunchOp, gpu::LaunchFuncOp>(op), product = false;
+    if (auto call = dyn_cast<CallOpInterface>(op))
+      if (auto callee = dyn_cast_if_present<SymbolRefAttr>(call.getCallableForCallee())) {
+        launch |= callee.getLeafReference() == ftc::cuda::kLaunchSymbol;
+        product = callee.getLeafReference() == ftc::gemm::kGemmSymbol;
+      }
+    if (!launch && !product)
+      return;
+    auto fn = op->getParentOfType<FunctionOpInterface>();
+    StringRef name = fn ? fn.getName() : "?";
+    if (name.consume_front("ftc_"))
+      name.consume_back("_impl");
+    auto &[launches, products] = entries[name];
+    launches += launch;
+    products += product;
+  });
+  if (entries.empty())
+    return;
+  os << "GPU work per entry point (one call):\n";
+  for (auto &[name, counts] : entries)
+    os << llvm::formatv("  {0,-12}{1,8} kernel launches {2,6} cuBLASLt products\n", name,
+                        counts.first, counts.second);
 }
 
 /// The precision the step computes in and, for bf16 or fp16, the autocast
@@ -955,6 +991,7 @@ int main(int argc, char **argv) {
   if (report) { // beside the module when that goes to stdout
     llvm::raw_ostream &os = outputFile == "-" ? llvm::errs() : llvm::outs();
     printReport(*module, os);
+    printGpuReport(*module, os);
     printPrecisionReport(*module, os);
     if (!original) {
       os << "(what the step trains and recomputes is reported from the model as written, "
