@@ -479,6 +479,9 @@ void writeProfile(const Profile &p) {
   for (const auto &[k, row] : p.kernels)
     lines.push_back({nthString(ftcrt_cuda_kernels, ftcrt_cuda_kernel_count, k),
                      nthString(ftcrt_cuda_kernel_sources, ftcrt_cuda_kernel_count, k), &row});
+  // Products by shape and type: each layer's product has its own
+  // descriptor, and the same work.
+  std::map<std::string, Profile::Row> byShape;
   for (const auto &[desc, row] : p.gemms) {
     static const char *types[] = {"f32", "bf16", "f16"};
     int64_t type = desc[ftc::gemm::kOperandType];
@@ -491,8 +494,12 @@ void writeProfile(const Profile &p) {
                   static_cast<long long>(desc[ftc::gemm::kN]),
                   type >= 0 && type < 3 ? types[type] : "?",
                   desc[ftc::gemm::kBeta] ? " +C" : "");
-    lines.push_back({what, "", &row});
+    Profile::Row &same = byShape[what];
+    same.calls += row.calls;
+    same.ms += row.ms;
   }
+  for (const auto &[what, row] : byShape)
+    lines.push_back({what, "", &row});
   std::sort(lines.begin(), lines.end(), [](const Line &a, const Line &b) {
     return a.row->ms != b.row->ms ? a.row->ms > b.row->ms : a.what < b.what;
   });

@@ -373,9 +373,10 @@ check("profile: every kernel's calls and GPU time (the stand-in's clock), with i
       all(".mlir:" in g[2] for g in got.values()),
       str(sorted(got.items())[:3]) + " vs " + str(sorted(expected.items())[:3]))
 products = [r for r in rows if r.startswith("cuBLASLt")]
-check("profile: the products, by shape, as many calls as the log has",
+check("profile: the products, one row per shape, as many calls as the log has",
       sum(int(r.split()[-4]) for r in products) ==
-      sum(l.startswith("gemm ") for l in lines) and products)
+      sum(l.startswith("gemm ") for l in lines) and products and
+      len({r[:44].strip() for r in products}) == len(products))
 totals = [float(r.split()[-3]) for r in rows]
 check("profile: the largest first, the shares adding up to 100%",
       totals == sorted(totals, reverse=True) and
