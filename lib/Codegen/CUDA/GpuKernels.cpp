@@ -75,7 +75,7 @@ struct GpuMergeKernelsPass : public ftc::impl::GpuMergeKernelsBase<GpuMergeKerne
             if (attr.getName() != SymbolTable::getSymbolAttrName())
               os << attr.getName().getValue() << "=" << attr.getValue();
           for (Operation &inner : func.getBody().front())
-            inner.print(os, OpPrintingFlags().printGenericOpForm().useLocalScope());
+            inner.print(os, OpPrintingFlags().printGenericOpForm().useLocalScope().enableDebugInfo(false));
         }
         SymbolRefAttr old = SymbolRefAttr::get(
             from.getNameAttr(), {FlatSymbolRefAttr::get(func.getNameAttr())});

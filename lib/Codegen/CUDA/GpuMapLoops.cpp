@@ -37,9 +37,12 @@
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Dominance.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/CSE.h"
+#include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace ftc {
@@ -112,6 +115,83 @@ void copiesAsLinalg(func::FuncOp func) {
     OpBuilder b(copy);
     linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
     copy.erase();
+  }
+}
+
+/// The buffer `v` is a view of (an allocation, an argument, a global).
+Value rootOf(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (!isViewLike(def) && !isa<memref::ViewOp>(def))
+      break;
+    v = def->getOperand(0);
+  }
+  return v;
+}
+
+/// A reduction's accumulator in a register: a loop whose body loads one
+/// element, combines it with what it reads, and stores it back at the same
+/// place (indices from outside the loop) carries the value instead, loaded
+/// once before and stored once after. Loops of linalg ops are written with
+/// the accumulator in memory; the GPU's compiler cannot keep it in a
+/// register, since it cannot tell the buffers apart, and a row's sum then
+/// stores to memory on every element it reads. Here the buffers are told
+/// apart by what they view: the loop may read nothing else of the stored
+/// buffer's allocation, and store nothing else. Innermost loops first, so
+/// that a nest of reduction loops carries the value through all of them.
+void accumulateInRegisters(Operation *root) {
+  SmallVector<scf::ForOp> loops;
+  root->walk([&](scf::ForOp loop) { loops.push_back(loop); });
+  IRRewriter rewriter(root->getContext());
+  // Indices out of the loops, and the load's the same values as the store's.
+  for (scf::ForOp loop : loops)
+    moveLoopInvariantCode(cast<LoopLikeOpInterface>(loop.getOperation()));
+  DominanceInfo dominance(root);
+  eliminateCommonSubExpressions(rewriter, dominance, root);
+  for (scf::ForOp loop : loops) {
+    memref::StoreOp store;
+    bool ok = true;
+    loop.getBody()->walk([&](Operation *op) {
+      if (auto s = dyn_cast<memref::StoreOp>(op)) {
+        ok &= !store && s->getBlock() == loop.getBody();
+        store = s;
+      } else if (!isa<memref::LoadOp>(op) && !isMemoryEffectFree(op) &&
+                 !isa<scf::ForOp, scf::YieldOp>(op)) {
+        ok = false;
+      }
+    });
+    if (!ok || !store ||
+        !llvm::all_of(store.getIndices(), [&](Value v) { return loop.isDefinedOutsideOfLoop(v); }))
+      continue;
+    Value buffer = store.getMemRef(), bufferRoot = rootOf(buffer);
+    memref::LoadOp acc;
+    loop.getBody()->walk([&](memref::LoadOp load) {
+      if (rootOf(load.getMemRef()) != bufferRoot)
+        return;
+      bool same = load.getMemRef() == buffer && load->getBlock() == loop.getBody() &&
+                  load->isBeforeInBlock(store) &&
+                  llvm::equal(load.getIndices(), store.getIndices());
+      ok &= same && !acc;
+      acc = load;
+    });
+    if (!ok || !acc)
+      continue;
+    rewriter.setInsertionPoint(loop);
+    Value init = memref::LoadOp::create(rewriter, acc.getLoc(), buffer, store.getIndices());
+    Value stored = store.getValueToStore();
+    FailureOr<LoopLikeOpInterface> carried = loop.replaceWithAdditionalYields(
+        rewriter, init, /*replaceInitOperandUsesInLoop=*/false,
+        [&](OpBuilder &, Location, ArrayRef<BlockArgument>) {
+          return SmallVector<Value>{stored};
+        });
+    if (failed(carried))
+      continue;
+    auto newLoop = cast<scf::ForOp>(carried->getOperation());
+    rewriter.replaceAllUsesWith(acc.getResult(), newLoop.getRegionIterArgs().back());
+    rewriter.setInsertionPointAfter(newLoop);
+    memref::StoreOp::create(rewriter, store.getLoc(), newLoop.getResults().back(), buffer,
+                            store.getIndices());
+    rewriter.eraseOp(store);
+    rewriter.eraseOp(acc);
   }
 }
 
@@ -582,6 +662,7 @@ struct GpuMapLoopsPass : public ftc::impl::GpuMapLoopsBase<GpuMapLoopsPass> {
       copiesAsLinalg(func);
       if (failed(lowerLinalg(func)) || failed(Mapper(func, threadsPerBlock).run()))
         return signalPassFailure();
+      func.walk([&](gpu::LaunchOp launch) { accumulateInRegisters(launch); });
     }
   }
 };

@@ -8,6 +8,8 @@
 
 #include "ftc/Transforms/Passes.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
@@ -74,11 +76,18 @@ std::optional<linalg::SplitReductionOptions> planSplit(linalg::GenericOp op, int
   int64_t outRank = out.getNumResults();
   if (contiguous && red == last) {
     // A row's lanes: lane i sums elements i, i + lanes, ...; at least 8
-    // each.
-    if (length % lanes != 0 || length < 8 * lanes)
+    // each. The split needs lanes dividing the row: where `lanes` does not,
+    // the divisor of the row nearest to it, from lanes / 2 to 2 lanes
+    // (gpt2's vocabulary, 50257 = 29 x 1733: 29 lanes). A row no such
+    // divisor cuts is left to one thread.
+    int64_t ratio = 0;
+    for (int64_t r = std::max<int64_t>(lanes / 2, 2); r <= 2 * lanes; ++r)
+      if (length % r == 0 && (ratio == 0 || std::abs(r - lanes) < std::abs(ratio - lanes)))
+        ratio = r;
+    if (ratio == 0 || length < 8 * ratio)
       return std::nullopt;
     linalg::SplitReductionOptions o;
-    o.ratio = lanes;
+    o.ratio = ratio;
     o.index = static_cast<unsigned>(outRank);
     o.innerParallel = true;
     return o;
@@ -102,16 +111,101 @@ std::optional<linalg::SplitReductionOptions> planSplit(linalg::GenericOp op, int
   return std::nullopt;
 }
 
+/// A reduction over several dimensions with too few outputs for the GPU's
+/// threads (a layer norm's weight gradient, reduced over batch and rows in
+/// the lowering's blocked order: 32 x 768 outputs, each a sum of 256 rows)
+/// keeps its outermost reduced dimension as outputs: partial results
+/// [that dimension, outputs...] from the combiner's identity, then one
+/// reduction of them into the original outputs, in order. Upstream's split
+/// takes ops of one reduced dimension only. The op, or nothing if not split.
+FailureOr<linalg::GenericOp> splitOuterReduction(RewriterBase &rewriter, linalg::GenericOp op,
+                                                 int64_t minThreads) {
+  if (!op.hasPureTensorSemantics() || op.getNumReductionLoops() < 2 ||
+      op.getNumDpsInits() != 1 || op.getNumResults() != 1 || op.hasIndexSemantics() ||
+      linalg::isaContractionOpInterface(op) ||
+      !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isProjectedPermutation())
+    return failure();
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return failure();
+  SmallVector<unsigned> reductionDims;
+  op.getReductionDims(reductionDims);
+  unsigned outer = reductionDims.front();
+  int64_t threads = 1, work = 1;
+  for (auto [d, range] : llvm::enumerate(ranges))
+    (llvm::is_contained(reductionDims, d) ? work : threads) *= range;
+  // Threads enough already, too little left to each, or partial results
+  // larger than the largest input (a product in disguise).
+  int64_t largest = 0;
+  for (Value in : op.getDpsInputs())
+    if (auto type = dyn_cast<RankedTensorType>(in.getType()))
+      largest = std::max(largest, type.getNumElements());
+  if (threads >= minThreads || work / ranges[outer] < 16 ||
+      threads * ranges[outer] > largest)
+    return failure();
+  SmallVector<Operation *> combiners;
+  if (!matchReduction(op.getRegionOutputArgs(), 0, combiners) || combiners.size() != 1)
+    return failure();
+  Operation *combiner = combiners.front();
+  std::optional<TypedAttr> identity = arith::getNeutralElement(combiner);
+  if (!identity)
+    return failure();
+
+  Location loc = op.getLoc();
+  MLIRContext *ctx = op.getContext();
+  Value init = op.getDpsInitOperand(0)->get();
+  auto initType = cast<RankedTensorType>(init.getType());
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  // The partials: the outer reduced dimension first, then the outputs'.
+  SmallVector<int64_t> partialShape{ranges[outer]};
+  llvm::append_range(partialShape, initType.getShape());
+  SmallVector<AffineExpr> partialExprs{getAffineDimExpr(outer, ctx)};
+  llvm::append_range(partialExprs, outMap.getResults());
+  Value empty = tensor::EmptyOp::create(rewriter, loc, partialShape, initType.getElementType());
+  Value id = arith::ConstantOp::create(rewriter, loc, *identity);
+  Value filled = linalg::FillOp::create(rewriter, loc, id, empty).getResult(0);
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  maps.back() = AffineMap::get(op.getNumLoops(), 0, partialExprs, ctx);
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  iterators[outer] = utils::IteratorType::parallel;
+  auto partial = linalg::GenericOp::create(rewriter, loc, filled.getType(),
+                                           op.getDpsInputs(), filled, maps, iterators);
+  rewriter.cloneRegionBefore(op.getRegion(), partial.getRegion(), partial.getRegion().begin());
+
+  // The partials into the outputs, in order of the outer dimension.
+  int64_t rank = initType.getRank();
+  SmallVector<AffineMap> finalMaps{AffineMap::getMultiDimIdentityMap(rank + 1, ctx),
+                                   AffineMap::getMultiDimIdentityMap(rank + 1, ctx).dropResult(0)};
+  SmallVector<utils::IteratorType> finalIterators(rank + 1, utils::IteratorType::parallel);
+  finalIterators[0] = utils::IteratorType::reduction;
+  auto combined = linalg::GenericOp::create(
+      rewriter, loc, init.getType(), partial.getResult(0), init, finalMaps, finalIterators,
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        Operation *c = b.clone(*combiner);
+        c->setOperand(0, args[0]);
+        c->setOperand(1, args[1]);
+        linalg::YieldOp::create(b, l, c->getResult(0));
+      });
+  rewriter.replaceOp(op, combined.getResults());
+  return combined;
+}
+
 struct GpuSplitReductionsPass
     : public ftc::impl::GpuSplitReductionsBase<GpuSplitReductionsPass> {
   using Base::Base;
   void runOnOperation() override {
+    IRRewriter rewriter(&getContext());
+    SmallVector<linalg::GenericOp> nests;
+    getOperation().walk([&](linalg::GenericOp op) { nests.push_back(op); });
+    for (linalg::GenericOp op : nests) {
+      rewriter.setInsertionPoint(op);
+      (void)splitOuterReduction(rewriter, op, minThreads);
+    }
     SmallVector<linalg::GenericOp> reductions;
     getOperation().walk([&](linalg::GenericOp op) {
       if (planSplit(op, lanes, minThreads))
         reductions.push_back(op);
     });
-    IRRewriter rewriter(&getContext());
     for (linalg::GenericOp op : reductions) {
       linalg::SplitReductionOptions options = *planSplit(op, lanes, minThreads);
       rewriter.setInsertionPoint(op);

@@ -1,8 +1,9 @@
 // RUN: ftc-opt %s --ftc-gpu-map-loops --canonicalize --split-input-file | FileCheck %s
 
 // A reduction over rows: interchanged so that the parallel dimension is the
-// grid's and each thread sums its column in order. 16 columns: one block of
-// 32 threads (a warp), the last 16 guarded off. The copy is a kernel too.
+// grid's and each thread sums its column in order, in a register (loaded
+// before the loop, stored after it). 16 columns: one block of 32 threads (a
+// warp), the last 16 guarded off. The copy is a kernel too.
 // CHECK-LABEL: func.func @sum_rows
 // CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
 // CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
@@ -11,10 +12,13 @@
 // CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C1]], %{{.*}} = %[[C1]], %{{.*}} = %[[C1]]) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C32]], %{{.*}} = %[[C1]], %{{.*}} = %[[C1]])
 // CHECK:   %[[IN:.*]] = arith.cmpi ult, %[[TX]], %[[C16]]
 // CHECK:   scf.if %[[IN]]
-// CHECK:     scf.for %[[K:.*]] = %{{.*}} to %[[C8]]
-// CHECK:       memref.load %arg0[%[[K]], %[[TX]]]
-// CHECK:       arith.addf
-// CHECK:       memref.store %{{.*}}, %arg1[%[[TX]]]
+// CHECK:     %[[INIT:.*]] = memref.load %arg1[%[[TX]]]
+// CHECK:     %[[SUM:.*]] = scf.for %[[K:.*]] = %{{.*}} to %[[C8]] step %{{.*}} iter_args(%[[ACC:.*]] = %[[INIT]])
+// CHECK-NOT:   memref.store
+// CHECK:       %[[A:.*]] = memref.load %arg0[%[[K]], %[[TX]]]
+// CHECK:       %[[S:.*]] = arith.addf %[[ACC]], %[[A]]
+// CHECK:       scf.yield %[[S]]
+// CHECK:     memref.store %[[SUM]], %arg1[%[[TX]]]
 // CHECK:   gpu.terminator
 // CHECK: gpu.launch
 // CHECK:   memref.load %arg1
@@ -240,6 +244,44 @@ func.func @scatter_rows_inside(%idx: memref<8x6xi32>, %g: memref<8x6xf32>, %out:
   }
   return
 }
+
+// The accumulator stays in memory where the loop reads another view of its
+// buffer (here the element it accumulates into is one of those it reads);
+// from a buffer of its own, it is carried in a register.
+// Both loops are one single-thread kernel.
+// CHECK-LABEL: func.func @accumulator_aliased
+// CHECK: gpu.launch
+// CHECK:   scf.for
+// CHECK:     memref.load
+// CHECK:     memref.load
+// CHECK:     memref.store
+// CHECK:   memref.load %arg1
+// CHECK:   scf.for {{.*}} iter_args
+// CHECK:     memref.load %arg0
+// CHECK-NOT: memref.store
+// CHECK:     scf.yield
+// CHECK:   memref.store {{.*}} %arg1
+func.func @accumulator_aliased(%x: memref<8xf32>, %y: memref<1xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %acc = memref.subview %x[7] [1] [1] : memref<8xf32> to memref<1xf32, strided<[1], offset: 7>>
+  scf.for %k = %c0 to %c8 step %c1 {
+    %a = memref.load %x[%k] : memref<8xf32>
+    %b = memref.load %acc[%c0] : memref<1xf32, strided<[1], offset: 7>>
+    %s = arith.addf %b, %a : f32
+    memref.store %s, %acc[%c0] : memref<1xf32, strided<[1], offset: 7>>
+  }
+  scf.for %k = %c0 to %c8 step %c1 {
+    %a = memref.load %x[%k] : memref<8xf32>
+    %b = memref.load %y[%c0] : memref<1xf32>
+    %s = arith.addf %b, %a : f32
+    memref.store %s, %y[%c0] : memref<1xf32>
+  }
+  return
+}
+
+// -----
 
 // Not a column loop: the inner loop writes across columns (a prefix sum
 // along them), so the nest stays one serial kernel.

@@ -52,6 +52,39 @@ func.func @row_max(%x: tensor<8x256xf32>, %init: tensor<8xf32>) -> tensor<8xf32>
 
 // -----
 
+// A row 32 does not divide (gpt2's vocabulary, 50257 = 29 x 1733): the
+// divisor nearest 32 between 16 and 64, 29 lanes of 1733 elements. A row
+// of prime length (1031) has none and stays in one thread.
+// CHECK-LABEL: func.func @row_max_odd
+// CHECK: tensor.expand_shape %arg0 {{\[}}[0], [1, 2]] output_shape [4, 1733, 29]
+// CHECK: iterator_types = ["parallel", "reduction", "parallel"]
+// CHECK-SAME: ins(%{{.*}} : tensor<4x1733x29xf32>) outs(%{{.*}} : tensor<4x29xf32>)
+// CHECK:   arith.maximumf
+// CHECK: iterator_types = ["parallel", "reduction"]} ins(%{{.*}} : tensor<4x29xf32>)
+// CHECK-NOT: tensor.expand_shape
+// CHECK: iterator_types = ["parallel", "reduction"]} ins(%arg2 : tensor<4x1031xf32>)
+// CHECK-NOT: linalg.generic
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @row_max_odd(%x: tensor<4x50257xf32>, %init: tensor<4xf32>, %p: tensor<4x1031xf32>)
+    -> (tensor<4xf32>, tensor<4xf32>) {
+  %r = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<4x50257xf32>) outs(%init : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.maximumf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %q = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%p : tensor<4x1031xf32>) outs(%init : tensor<4xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.maximumf %a, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  return %r, %q : tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
 // A column's sum (a bias gradient over 8192 rows, 768 threads): runs of
 // rows, as many as make 32768 threads or more (64 runs of 128 rows: 49152
 // threads), the column still the innermost parallel dimension.
@@ -73,9 +106,51 @@ func.func @column_sum(%g: tensor<8192x768xf32>, %init: tensor<768xf32>) -> tenso
 
 // -----
 
+// A sum over two reduced dimensions with too few outputs (a layer norm's
+// weight gradient, in the lowering's blocked order: batch 8 and 32 blocks
+// of 32 rows reduced, 32 lanes x 768 columns out, 24,576 threads; the
+// blocks' count given by an operand, as the lowering does): the batch
+// becomes an output dimension of partial sums from 0 (196,608 threads of 32
+// rows), then one sum over the batch into the outputs.
+// CHECK-DAG: #[[$X:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1 * 32 + d2, d3)>
+// CHECK-DAG: #[[$R:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1 * 32 + d2)>
+// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1, d2, d3) -> (d1)>
+// CHECK-DAG: #[[$P:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+// CHECK-DAG: #[[$ALL:.*]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-DAG: #[[$OUT:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// CHECK-LABEL: func.func @blocked_column_sum
+// CHECK: %[[E:.*]] = tensor.empty() : tensor<8x32x768xf32>
+// CHECK: %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[E]] : tensor<8x32x768xf32>)
+// CHECK: %[[P:.*]] = linalg.generic {indexing_maps = [#[[$X]], #[[$R]], #[[$B]], #[[$P]]], iterator_types = ["parallel", "reduction", "parallel", "parallel"]}
+// CHECK-SAME: outs(%[[Z]] : tensor<8x32x768xf32>)
+// CHECK:   arith.mulf
+// CHECK:   arith.addf
+// CHECK: linalg.generic {indexing_maps = [#[[$ALL]], #[[$OUT]]], iterator_types = ["reduction", "parallel", "parallel"]} ins(%[[P]] : tensor<8x32x768xf32>) outs(%arg3 : tensor<32x768xf32>)
+// CHECK:   arith.addf
+#x = affine_map<(d0, d1, d2, d3) -> (d0, d1 * 32 + d2, d3)>
+#r = affine_map<(d0, d1, d2, d3) -> (d0, d1 * 32 + d2)>
+#b = affine_map<(d0, d1, d2, d3) -> (d1)>
+#o = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
+func.func @blocked_column_sum(%g: tensor<8x1024x768xf32>, %s: tensor<8x1024xf32>,
+                              %blocks: tensor<32xf32>, %init: tensor<32x768xf32>)
+    -> tensor<32x768xf32> {
+  %r = linalg.generic {indexing_maps = [#x, #r, #b, #o],
+                       iterator_types = ["reduction", "reduction", "parallel", "parallel"]}
+      ins(%g, %s, %blocks : tensor<8x1024x768xf32>, tensor<8x1024xf32>, tensor<32xf32>)
+      outs(%init : tensor<32x768xf32>) {
+  ^bb0(%a: f32, %b: f32, %unused: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %t = arith.addf %p, %acc : f32
+    linalg.yield %t : f32
+  } -> tensor<32x768xf32>
+  return %r : tensor<32x768xf32>
+}
+
+// -----
+
 // Left as they are: a row too short for 32 lanes of 8, a reduction that
 // reads its indices (a causal mask), a product (cuBLASLt's), two reduced
-// dimensions.
+// dimensions with outputs enough for the threads (32768).
 // CHECK-LABEL: func.func @not_split
 // CHECK-NOT: tensor.expand_shape
 // CHECK-COUNT-4: linalg.generic
@@ -89,8 +164,8 @@ func.func @column_sum(%g: tensor<8192x768xf32>, %init: tensor<768xf32>) -> tenso
 #r3 = affine_map<(d0, d1, d2) -> (d0)>
 func.func @not_split(%short: tensor<64x128xf32>, %rows: tensor<64xf32>, %x: tensor<64x1024xf32>,
                      %a: tensor<64x1024xf32>, %b: tensor<1024x64xf32>, %c: tensor<64x64xf32>,
-                     %t: tensor<64x32x32xf32>)
-    -> (tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<64xf32>) {
+                     %t: tensor<32768x4x8xf32>, %many: tensor<32768xf32>)
+    -> (tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32768xf32>) {
   %0 = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
       ins(%short : tensor<64x128xf32>) outs(%rows : tensor<64xf32>) {
   ^bb0(%v: f32, %acc: f32):
@@ -116,12 +191,12 @@ func.func @not_split(%short: tensor<64x128xf32>, %rows: tensor<64xf32>, %x: tens
     linalg.yield %s : f32
   } -> tensor<64x64xf32>
   %3 = linalg.generic {indexing_maps = [#x3, #r3], iterator_types = ["parallel", "reduction", "reduction"]}
-      ins(%t : tensor<64x32x32xf32>) outs(%rows : tensor<64xf32>) {
+      ins(%t : tensor<32768x4x8xf32>) outs(%many : tensor<32768xf32>) {
   ^bb0(%v: f32, %acc: f32):
     %s = arith.addf %v, %acc : f32
     linalg.yield %s : f32
-  } -> tensor<64xf32>
-  return %0, %1, %2, %3 : tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<64xf32>
+  } -> tensor<32768xf32>
+  return %0, %1, %2, %3 : tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32768xf32>
 }
 
 // -----
