@@ -153,6 +153,9 @@ void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, Checked
     // (columns).
     pm.addNestedPass<func::FuncOp>(ftc::createGpuSplitReductions());
     pm.addNestedPass<func::FuncOp>(ftc::createUnshareDestinations());
+    // Rows of 16 bytes for cuBLASLt's products (gpt2's 50257 logits).
+    if (options.cudaProducts == "cublaslt")
+      pm.addNestedPass<func::FuncOp>(ftc::createGpuPadProducts());
     return;
   }
   // What is left, in parallel blocks with its producers fused: one pass

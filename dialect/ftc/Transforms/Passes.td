@@ -686,6 +686,38 @@ def GpuFuseElementwise : Pass<"ftc-gpu-fuse-elementwise", "::mlir::ModuleOp"> {
                            "::mlir::affine::AffineDialect"];
 }
 
+def GpuPadProducts : Pass<"ftc-gpu-pad-products", "::mlir::func::FuncOp"> {
+  let summary = "Pads the rows of the products' operands to 16 bytes, for cuBLASLt's fast kernels";
+  let description = [{
+    Runs on tensors, for the CUDA target with the products on cuBLASLt.
+    Hopper's fastest cuBLASLt kernels read and write their matrices with
+    the tensor memory accelerator, which needs every row to start on 16
+    bytes; a product whose operand has rows of another length runs on an
+    older kernel. gpt2's vocabulary is 50257: the LM head's logits, the
+    logits' gradient (input of the two gradient products) have odd rows,
+    and on an H200 those three products ran at 94 TFLOP/s in bf16.
+
+    For each product (`linalg::isaContractionOpInterface`, two inputs)
+    whose m, n or k dimension is an operand's innermost one and not a
+    multiple of `multiple` elements, that dimension is padded with zeros in
+    every operand that has it (`tensor.pad`), and the result sliced back
+    (`tensor.extract_slice`, a view after bufferization). Zeros padded
+    along k add exact zeros to each sum; rows or columns padded along m or
+    n are computed and never read. A pad of an operand an elementwise op
+    produces is fused into it (upstream's
+    `populateFuseTensorPadWithProducerLinalgOpPatterns`): that op writes
+    into the padded tensor, filled with zeros first. A kind of dimension
+    made of several loops (a head's [h, d]) is left as it is.
+  }];
+  let options = [
+    Option<"multiple", "multiple", "int64_t", /*default=*/"8",
+           "the multiple of elements each padded dimension is rounded up to (8: 16 bytes of bf16)">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def GpuSplitReductions : Pass<"ftc-gpu-split-reductions", "::mlir::func::FuncOp"> {
   let summary = "Splits the step's reductions so that a GPU's threads read them coalesced";
   let description = [{
@@ -704,10 +736,16 @@ def GpuSplitReductions : Pass<"ftc-gpu-split-reductions", "::mlir::func::FuncOp"
 
     Each partial sum is in order and the partials are added in order: the
     sums are blocked, as the numerical contract allows, and the same on
-    every run. Only single-output reductions with one reduction dimension
-    divisible by the ratio, no `linalg.index` and a combiner with an
-    identity (addf, maximumf, ...) are split; products are left to
-    `ftc-gpu-library-contractions`.
+    every run. Only single-output reductions with one reduction dimension,
+    no `linalg.index` and a combiner with an identity (addf, maximumf, ...)
+    are split; products are left to `ftc-gpu-library-contractions`. A row
+    `lanes` does not divide is split by its divisor nearest `lanes` (from
+    half to twice): gpt2's 50257-long logits rows, 29 x 1733, get 29
+    lanes. A reduction over several dimensions with fewer outputs than
+    `min-threads` (a layer norm's weight gradient in the lowering's blocked
+    order: 32 x 768) first keeps its outermost reduced dimension as outputs
+    (partial results from the identity, then reduced in order): the
+    upstream split takes one reduced dimension only.
   }];
   let options = [
     Option<"lanes", "lanes", "int64_t", /*default=*/"32",
