@@ -6,6 +6,8 @@
 #   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/gpu/prepare.py gpu-check
 #   bash bench/gpu/run.sh gpu-check          # there, with gpu-check carried
 #
+# TORCH=0 leaves out PyTorch's timings (a quicker check of ftc's own).
+#
 # Parity of the GPU step with the CPU step (check.py parity), then ftc's
 # step times beside PyTorch's (torch_step.py, eager and torch.compile, fp32
 # and bf16) in the same run, as a table, and where gpt2-small bf16's step
@@ -50,7 +52,8 @@ ftc_time() { # so steps limit
   timeout "$3" "$py" "$here/check.py" time "$dir/$1" "$2" | tee -a "$out/times.jsonl" ||
     echo "{\"so\": \"$1\", \"error\": \"failed or over ${3}s\"}" | tee -a "$out/times.jsonl"
 }
-torch_time() { # args... (limit 120 s each)
+torch_time() { # args... (limit 120 s each; TORCH=0 skips PyTorch's rows)
+  [ "${TORCH:-1}" = 1 ] || return 0
   timeout 120 "$py" "$dir/torch_step.py" --device cuda "$@" 2>>"$out/torch.err" | tee -a "$out/times.jsonl" ||
     echo "{\"torch\": \"$*\", \"error\": \"failed or over 120s\"}" | tee -a "$out/times.jsonl"
 }

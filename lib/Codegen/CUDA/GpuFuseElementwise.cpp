@@ -30,6 +30,43 @@ bool onlyUse(OpOperand *fused) {
   return producer && producer->hasOneUse();
 }
 
+/// A producer with other users fused into an elementwise consumer that
+/// reads nothing else (a cast: attention's probabilities kept in f32 for
+/// the backward and rounded to bf16 for their product): one kernel writes
+/// both, and the cast no longer reads the probabilities back. Upstream's
+/// pattern would compute the producer twice instead (it keeps the
+/// producer for its other users and drops the fused op's copy of its
+/// result); here those users read the fused op's, which comes before them.
+struct FuseIntoOnlyReader : public OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::GenericOp consumer,
+                                PatternRewriter &rewriter) const override {
+    if (!consumer.hasPureTensorSemantics() || consumer.getNumDpsInputs() != 1 ||
+        consumer.getNumLoops() != consumer.getNumParallelLoops())
+      return failure();
+    OpOperand *operand = consumer.getDpsInputOperand(0);
+    auto producer = operand->get().getDefiningOp<linalg::GenericOp>();
+    if (!producer || producer->hasOneUse() ||
+        producer.getNumLoops() != producer.getNumParallelLoops() ||
+        !consumer.getMatchingIndexingMap(operand).isIdentity() ||
+        !linalg::areElementwiseOpsFusable(operand))
+      return failure();
+    for (Operation *user : producer->getUsers())
+      if (user != consumer &&
+          (user->getBlock() != consumer->getBlock() || !consumer->isBeforeInBlock(user)))
+        return failure();
+    FailureOr<linalg::ElementwiseOpFusionResult> fused =
+        linalg::fuseElementwiseOps(rewriter, operand);
+    if (failed(fused))
+      return failure();
+    for (auto [original, replacement] : fused->replacements)
+      rewriter.replaceAllUsesWith(original, replacement);
+    rewriter.eraseOp(consumer);
+    rewriter.eraseOp(producer);
+    return success();
+  }
+};
+
 struct GpuFuseElementwisePass
     : public ftc::impl::GpuFuseElementwiseBase<GpuFuseElementwisePass> {
   void runOnOperation() override {
@@ -37,9 +74,12 @@ struct GpuFuseElementwisePass
     RewritePatternSet patterns(ctx);
     linalg::ControlFusionFn keepProducts = [](OpOperand *fused) {
       auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());
-      return onlyUse(fused) && !(consumer && linalg::isaContractionOpInterface(consumer));
+      if (consumer && linalg::isaContractionOpInterface(consumer))
+        return false;
+      return onlyUse(fused);
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, keepProducts);
+    patterns.add<FuseIntoOnlyReader>(ctx);
     linalg::populateFoldReshapeOpsByExpansionPatterns(patterns, onlyUse);
     tensor::populateBubbleUpExpandShapePatterns(patterns);
     affine::AffineApplyOp::getCanonicalizationPatterns(patterns, ctx);

@@ -79,3 +79,45 @@ func.func @fuses_the_rest(%x: tensor<64x256xf32>, %acc: tensor<64xf32>)
   } -> tensor<64x256xf32>
   return %sum, %y : tensor<64xf32>, tensor<64x256xf32>
 }
+
+// -----
+
+// Probabilities kept in f32 for a later user and rounded to bf16 by a cast
+// that reads nothing else: one op computes the exponential once and writes
+// both, and the later user reads its f32 result (upstream's pattern would
+// compute the exponential twice, once in the cast).
+// CHECK-LABEL: func.func @fused_with_cast
+// CHECK: %[[F:.*]]:2 = linalg.generic
+// CHECK-SAME: outs(%{{.*}}, %{{.*}} : tensor<64x256xf32>, tensor<64x256xbf16>)
+// CHECK: math.exp
+// CHECK-NOT: math.exp
+// CHECK: arith.truncf
+// CHECK: linalg.yield
+// CHECK: linalg.generic {{.*}} ins(%[[F]]#0 : tensor<64x256xf32>)
+// CHECK: return %[[F]]#1, %{{.*}}
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @fused_with_cast(%s: tensor<64x256xf32>, %out: tensor<64xf32>)
+    -> (tensor<64x256xbf16>, tensor<64xf32>) {
+  %e = tensor.empty() : tensor<64x256xf32>
+  %p = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%s : tensor<64x256xf32>) outs(%e : tensor<64x256xf32>) {
+  ^bb0(%u: f32, %o: f32):
+    %x = math.exp %u : f32
+    linalg.yield %x : f32
+  } -> tensor<64x256xf32>
+  %eb = tensor.empty() : tensor<64x256xbf16>
+  %b = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%p : tensor<64x256xf32>) outs(%eb : tensor<64x256xbf16>) {
+  ^bb0(%u: f32, %o: bf16):
+    %t = arith.truncf %u : f32 to bf16
+    linalg.yield %t : bf16
+  } -> tensor<64x256xbf16>
+  %r = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%p : tensor<64x256xf32>) outs(%out : tensor<64xf32>) {
+  ^bb0(%u: f32, %acc: f32):
+    %a = arith.addf %u, %acc : f32
+    linalg.yield %a : f32
+  } -> tensor<64xf32>
+  return %b, %r : tensor<64x256xbf16>, tensor<64xf32>
+}
