@@ -8,7 +8,9 @@
 #include "ftc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -67,10 +69,78 @@ struct FuseIntoOnlyReader : public OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// Cheap to compute again in each consumer rather than write once and read
+/// back: all parallel, one input read whole and no wider than the result
+/// (scalars besides), a few arithmetic ops (attention's scale and causal
+/// mask: a division by a scalar, a comparison of indices and a select,
+/// whose result a softmax's maximum, sum and normalization all read).
+bool cheapToRecompute(linalg::GenericOp op) {
+  if (!op.hasPureTensorSemantics() || op.getNumResults() != 1 ||
+      op.getNumLoops() != op.getNumParallelLoops())
+    return false;
+  int64_t whole = 0;
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(in);
+    if (map.getNumResults() == 0)
+      continue;
+    Type from = getElementTypeOrSelf(in->get().getType()),
+         to = getElementTypeOrSelf(op->getResult(0).getType());
+    if (!map.isPermutation() || !from.isIntOrFloat() || !to.isIntOrFloat() ||
+        from.getIntOrFloatBitWidth() > to.getIntOrFloatBitWidth())
+      return false;
+    ++whole;
+  }
+  if (whole != 1)
+    return false;
+  int64_t work = 0;
+  for (Operation &inner : op.getBody()->without_terminator()) {
+    if (isa<math::MathDialect>(inner.getDialect()))
+      return false;
+    if (!isa<linalg::IndexOp, arith::ConstantOp>(inner))
+      ++work;
+  }
+  return work <= 4;
+}
+
+/// Such a producer with several users: a copy for each elementwise or
+/// reduction consumer it can fuse into (not products), so that each copy
+/// has one use and fuses; the original stays only for the users left.
+/// Repeated, so that a chain of them is copied whole. (A producer read
+/// through a reshape is left: attention's mask is, and the blocked sum
+/// reading it cannot be expanded through the reshape by upstream's
+/// folding.)
+void copyCheapProducers(Operation *root) {
+  IRRewriter rewriter(root->getContext());
+  for (bool changed = true; changed;) {
+    changed = false;
+    SmallVector<linalg::GenericOp> producers;
+    root->walk([&](linalg::GenericOp op) {
+      if (!op->hasOneUse() && !op->use_empty() && cheapToRecompute(op))
+        producers.push_back(op);
+    });
+    for (linalg::GenericOp producer : producers) {
+      for (OpOperand &use : llvm::make_early_inc_range(producer->getResult(0).getUses())) {
+        auto consumer = dyn_cast<linalg::GenericOp>(use.getOwner());
+        if (!consumer || linalg::isaContractionOpInterface(consumer) ||
+            !linalg::areElementwiseOpsFusable(&use))
+          continue;
+        rewriter.setInsertionPointAfter(producer);
+        use.set(rewriter.clone(*producer)->getResult(0));
+        changed = true;
+      }
+      if (producer->use_empty()) {
+        rewriter.eraseOp(producer);
+        changed = true;
+      }
+    }
+  }
+}
+
 struct GpuFuseElementwisePass
     : public ftc::impl::GpuFuseElementwiseBase<GpuFuseElementwisePass> {
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
+    copyCheapProducers(getOperation());
     RewritePatternSet patterns(ctx);
     linalg::ControlFusionFn keepProducts = [](OpOperand *fused) {
       auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());

@@ -30,7 +30,7 @@ namespace {
 std::optional<linalg::SplitReductionOptions> planSplit(linalg::GenericOp op, int64_t lanes,
                                                        int64_t minThreads) {
   if (!op.hasPureTensorSemantics() || op.getNumReductionLoops() != 1 ||
-      op.getNumDpsInits() != 1 || op.hasIndexSemantics() ||
+      op.getNumDpsInits() != 1 ||
       !llvm::all_of(op.getIndexingMapsArray(),
                     [](AffineMap m) { return m.isProjectedPermutation(); }))
     return std::nullopt;
@@ -92,7 +92,8 @@ std::optional<linalg::SplitReductionOptions> planSplit(linalg::GenericOp op, int
     o.innerParallel = true;
     return o;
   }
-  if (strided && red != last && outRank > 0 &&
+  // (A body reading its indices is split by rows only: splitRow.)
+  if (strided && red != last && outRank > 0 && !op.hasIndexSemantics() &&
       out.getDimPosition(outRank - 1) == last) {
     // Columns: runs of rows per thread, as many runs as make minThreads
     // threads, each run 16 rows or more.
@@ -190,6 +191,91 @@ FailureOr<linalg::GenericOp> splitOuterReduction(RewriterBase &rewriter, linalg:
   return combined;
 }
 
+/// A row's split (the reduced dimension last and contiguous) written out
+/// here, for a body that reads its indices (a causal mask fused into a
+/// softmax's maximum): upstream's split takes no `linalg.index`. The same
+/// split as upstream's innerParallel one: the row's dimension becomes
+/// (block: reduced, lane: a new last parallel dimension), each input reads
+/// element block * ratio + lane, the body's index of the row is that
+/// expression, and the lanes' partial results are then reduced in order.
+/// The blocks' count is given by an operand of that shape (the loop ranges
+/// come from the operands' shapes), as the lowering's blocked sums do.
+LogicalResult splitRow(RewriterBase &rewriter, linalg::GenericOp op, int64_t ratio) {
+  SmallVector<Operation *> combiners;
+  if (!matchReduction(op.getRegionOutputArgs(), 0, combiners) || combiners.size() != 1)
+    return failure();
+  Operation *combiner = combiners.front();
+  std::optional<TypedAttr> identity = arith::getNeutralElement(combiner);
+  if (!identity)
+    return failure();
+  MLIRContext *ctx = op.getContext();
+  Location loc = op.getLoc();
+  unsigned n = op.getNumLoops(), red = n - 1;
+  int64_t blocks = op.getStaticLoopRanges()[red] / ratio;
+  AffineExpr row = getAffineDimExpr(red, ctx) * ratio + getAffineDimExpr(n, ctx);
+  SmallVector<AffineExpr> replacement;
+  for (unsigned d = 0; d < n; ++d)
+    replacement.push_back(d == red ? row : getAffineDimExpr(d, ctx));
+  SmallVector<AffineMap> maps;
+  for (OpOperand *in : op.getDpsInputOperands())
+    maps.push_back(op.getMatchingIndexingMap(in).replaceDimsAndSymbols(replacement, {}, n + 1, 0));
+  maps.push_back(AffineMap::get(n + 1, 0, getAffineDimExpr(red, ctx)));
+  Value init = op.getDpsInitOperand(0)->get();
+  auto initType = cast<RankedTensorType>(init.getType());
+  AffineMap outMap = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  SmallVector<AffineExpr> partialExprs(outMap.getResults());
+  partialExprs.push_back(getAffineDimExpr(n, ctx));
+  maps.push_back(AffineMap::get(n + 1, 0, partialExprs, ctx));
+  SmallVector<int64_t> partialShape(initType.getShape());
+  partialShape.push_back(ratio);
+  Value extent = tensor::EmptyOp::create(rewriter, loc, ArrayRef<int64_t>{blocks},
+                                         initType.getElementType());
+  Value empty = tensor::EmptyOp::create(rewriter, loc, partialShape, initType.getElementType());
+  Value id = arith::ConstantOp::create(rewriter, loc, *identity);
+  Value filled = linalg::FillOp::create(rewriter, loc, id, empty).getResult(0);
+  SmallVector<Value> inputs(op.getDpsInputs());
+  inputs.push_back(extent);
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  iterators.push_back(utils::IteratorType::parallel);
+  auto partial =
+      linalg::GenericOp::create(rewriter, loc, filled.getType(), inputs, filled, maps, iterators);
+  rewriter.cloneRegionBefore(op.getRegion(), partial.getRegion(), partial.getRegion().begin());
+  Block &body = partial.getRegion().front();
+  body.insertArgument(op.getNumDpsInputs(), initType.getElementType(), loc);
+  // The row's index: block * ratio + lane.
+  SmallVector<linalg::IndexOp> indices;
+  body.walk([&](linalg::IndexOp index) {
+    if (index.getDim() == red)
+      indices.push_back(index);
+  });
+  for (linalg::IndexOp index : indices) {
+    rewriter.setInsertionPoint(index);
+    Value block = linalg::IndexOp::create(rewriter, loc, red);
+    Value lane = linalg::IndexOp::create(rewriter, loc, n);
+    Value scaled = arith::MulIOp::create(
+        rewriter, loc, block, arith::ConstantIndexOp::create(rewriter, loc, ratio));
+    Value rowIndex = arith::AddIOp::create(rewriter, loc, scaled, lane);
+    rewriter.replaceOp(index, rowIndex);
+  }
+  // The lanes into the outputs, in order.
+  rewriter.setInsertionPoint(op);
+  int64_t rank = initType.getRank();
+  SmallVector<AffineMap> finalMaps{AffineMap::getMultiDimIdentityMap(rank + 1, ctx),
+                                   AffineMap::getMultiDimIdentityMap(rank + 1, ctx).dropResult(rank)};
+  SmallVector<utils::IteratorType> finalIterators(rank + 1, utils::IteratorType::parallel);
+  finalIterators[rank] = utils::IteratorType::reduction;
+  auto combined = linalg::GenericOp::create(
+      rewriter, loc, init.getType(), partial.getResult(0), init, finalMaps, finalIterators,
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        Operation *c = b.clone(*combiner);
+        c->setOperand(0, args[0]);
+        c->setOperand(1, args[1]);
+        linalg::YieldOp::create(b, l, c->getResult(0));
+      });
+  rewriter.replaceOp(op, combined.getResults());
+  return success();
+}
+
 struct GpuSplitReductionsPass
     : public ftc::impl::GpuSplitReductionsBase<GpuSplitReductionsPass> {
   using Base::Base;
@@ -211,8 +297,11 @@ struct GpuSplitReductionsPass
       rewriter.setInsertionPoint(op);
       // A combiner without an identity (or a body upstream cannot read):
       // the reduction stays as it is.
-      (void)linalg::splitReduction(
-          rewriter, op, [&](linalg::LinalgOp) { return options; });
+      if (op.hasIndexSemantics())
+        (void)splitRow(rewriter, op, options.ratio);
+      else
+        (void)linalg::splitReduction(
+            rewriter, op, [&](linalg::LinalgOp) { return options; });
     }
   }
 };

@@ -121,3 +121,53 @@ func.func @fused_with_cast(%s: tensor<64x256xf32>, %out: tensor<64xf32>)
   } -> tensor<64xf32>
   return %b, %r : tensor<64x256xbf16>, tensor<64xf32>
 }
+
+// -----
+
+// A cheap producer (a scale and a mask of its indices) read by a row's
+// maximum and by a normalization: computed again in each (two fused ops,
+// each reading x itself) rather than written once and read back twice.
+// CHECK-LABEL: func.func @copied_into_consumers
+// CHECK: %[[MAX:.*]] = linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "reduction"]
+// CHECK-SAME: ins(%arg0 : tensor<64x256xf32>)
+// CHECK: arith.divf
+// CHECK: arith.select
+// CHECK: arith.maximumf
+// CHECK: linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel"]
+// CHECK-SAME: ins(%arg0, %[[MAX]] : tensor<64x256xf32>, tensor<64xf32>)
+// CHECK: arith.divf
+// CHECK: arith.select
+// CHECK: arith.subf
+// CHECK-NOT: linalg.generic
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @copied_into_consumers(%x: tensor<64x256xf32>, %init: tensor<64xf32>) -> tensor<64x256xf32> {
+  %e = tensor.empty() : tensor<64x256xf32>
+  %m = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<64x256xf32>) outs(%e : tensor<64x256xf32>) {
+  ^bb0(%u: f32, %o: f32):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %eight = arith.constant 8.0 : f32
+    %s = arith.divf %u, %eight : f32
+    %masked = arith.cmpi ugt, %j, %i : index
+    %ninf = arith.constant 0xFF800000 : f32
+    %r = arith.select %masked, %ninf, %s : f32
+    linalg.yield %r : f32
+  } -> tensor<64x256xf32>
+  %max = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%m : tensor<64x256xf32>) outs(%init : tensor<64xf32>) {
+  ^bb0(%u: f32, %acc: f32):
+    %a = arith.maximumf %u, %acc : f32
+    linalg.yield %a : f32
+  } -> tensor<64xf32>
+  %d = linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m, %max : tensor<64x256xf32>, tensor<64xf32>) outs(%e : tensor<64x256xf32>) {
+  ^bb0(%u: f32, %v: f32, %o: f32):
+    %a = arith.subf %u, %v : f32
+    linalg.yield %a : f32
+  } -> tensor<64x256xf32>
+  return %d : tensor<64x256xf32>
+}
