@@ -112,6 +112,63 @@ void padProduct(RewriterBase &rewriter, linalg::LinalgOp op, ArrayRef<unsigned> 
   rewriter.replaceOp(op, sliced);
 }
 
+/// The fill of a padded tensor whose every element but the padding its
+/// producer then writes (the pad fused into it: the fill's result read only
+/// as that producer's destination slice and as the destination the slice
+/// is inserted back into): the fill narrowed to the padding, one slab of
+/// the one padded dimension. The logits' gradient of gpt2-small is 823 MB
+/// of bf16, and filling it whole took 1 ms on an H200.
+void fillOnlyPadding(RewriterBase &rewriter, linalg::FillOp fill) {
+  if (!fill.hasPureTensorSemantics())
+    return;
+  Value full = fill.getResult(0);
+  auto type = cast<RankedTensorType>(full.getType());
+  tensor::ExtractSliceOp slice;
+  tensor::InsertSliceOp insert;
+  for (OpOperand &use : full.getUses()) {
+    if (auto s = dyn_cast<tensor::ExtractSliceOp>(use.getOwner()); s && !slice)
+      slice = s;
+    else if (auto i = dyn_cast<tensor::InsertSliceOp>(use.getOwner());
+             i && !insert && use.get() == i.getDest())
+      insert = i;
+    else
+      return;
+  }
+  if (!slice || !insert || !slice.hasUnitStride() || !insert.hasUnitStride() ||
+      !llvm::all_of(slice.getStaticOffsets(), [](int64_t o) { return o == 0; }) ||
+      slice.getStaticOffsets() != insert.getStaticOffsets() ||
+      slice.getStaticSizes() != insert.getStaticSizes() ||
+      ShapedType::isDynamicShape(slice.getStaticSizes()))
+    return;
+  // The one dimension the slice leaves out the end of.
+  ArrayRef<int64_t> sizes = slice.getStaticSizes();
+  int64_t padded = -1;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    if (sizes[d] == type.getDimSize(d))
+      continue;
+    if (padded >= 0)
+      return;
+    padded = d;
+  }
+  if (padded < 0)
+    return;
+  Value empty = fill.getOutputs()[0];
+  if (!empty.getDefiningOp<tensor::EmptyOp>())
+    return;
+  Location loc = fill.getLoc();
+  rewriter.setInsertionPoint(fill);
+  SmallVector<OpFoldResult> offsets(type.getRank(), rewriter.getIndexAttr(0)),
+      padSizes, strides(type.getRank(), rewriter.getIndexAttr(1));
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    padSizes.push_back(rewriter.getIndexAttr(d == padded ? type.getDimSize(d) - sizes[d]
+                                                         : type.getDimSize(d)));
+  offsets[padded] = rewriter.getIndexAttr(sizes[padded]);
+  Value padRegion = tensor::ExtractSliceOp::create(rewriter, loc, empty, offsets, padSizes, strides);
+  Value zeros = linalg::FillOp::create(rewriter, loc, fill.getInputs()[0], padRegion).getResult(0);
+  Value withZeros = tensor::InsertSliceOp::create(rewriter, loc, zeros, empty, offsets, padSizes, strides);
+  rewriter.replaceOp(fill, withZeros);
+}
+
 struct GpuPadProductsPass : public ftc::impl::GpuPadProductsBase<GpuPadProductsPass> {
   using Base::Base;
   void runOnOperation() override {
@@ -138,6 +195,7 @@ struct GpuPadProductsPass : public ftc::impl::GpuPadProductsBase<GpuPadProductsP
     tensor::PadOp::getCanonicalizationPatterns(patterns, &getContext());
     if (failed(applyPatternsGreedily(func, std::move(patterns))))
       return signalPassFailure();
+    func.walk([&](linalg::FillOp fill) { fillOnlyPadding(rewriter, fill); });
   }
 };
 

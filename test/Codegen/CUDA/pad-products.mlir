@@ -26,12 +26,16 @@ func.func @pad_n(%x: tensor<16x64xbf16>, %w: tensor<50257x64xbf16>) -> tensor<16
 
 // The logits' gradient, made by an elementwise op, read by the two
 // gradient products: padded once (k of the input's gradient, m of the
-// weight's), the elementwise op writing into the zero-filled padded tensor
-// (a slice of it, inserted back: in place after bufferization); the weight
-// padded with zero rows along k; the weight gradient sliced back to 10 rows.
+// weight's), the elementwise op writing into the padded tensor (a slice of
+// it, inserted back: in place after bufferization), whose padding alone is
+// filled with zeros; the weight padded with zero rows along k; the weight
+// gradient sliced back to 10 rows.
 // CHECK-LABEL: func.func @pad_k_and_m
 // CHECK: %[[WP:.*]] = tensor.pad %arg1 low[0, 0] high[6, 0]
-// CHECK: %[[FILL:.*]] = linalg.fill ins(%{{.*}} : bf16) outs(%{{.*}} : tensor<16x16xbf16>)
+// CHECK: %[[E:.*]] = tensor.empty() : tensor<16x16xbf16>
+// CHECK: %[[PADDING:.*]] = tensor.extract_slice %[[E]][0, 10] [16, 6] [1, 1]
+// CHECK: %[[ZEROS:.*]] = linalg.fill ins(%{{.*}} : bf16) outs(%[[PADDING]] : tensor<16x6xbf16>)
+// CHECK: %[[FILL:.*]] = tensor.insert_slice %[[ZEROS]] into %[[E]][0, 10] [16, 6] [1, 1]
 // CHECK: %[[DST:.*]] = tensor.extract_slice %[[FILL]][0, 0] [16, 10] [1, 1]
 // CHECK: %[[G:.*]] = linalg.generic {{.*}} ins(%arg0 : tensor<16x10xf32>) outs(%[[DST]] : tensor<16x10xbf16>)
 // CHECK: %[[GP:.*]] = tensor.insert_slice %[[G]] into %[[FILL]][0, 0] [16, 10] [1, 1]
