@@ -112,6 +112,26 @@ std::optional<linalg::SplitReductionOptions> planSplit(linalg::GenericOp op, int
   return std::nullopt;
 }
 
+/// `partial` (the outputs' shape with one more dimension at `reduced`)
+/// combined along that dimension, in order, into `init` by `combiner`.
+linalg::GenericOp combinePartials(RewriterBase &rewriter, Location loc, Value partial, Value init,
+                                  Operation *combiner, int64_t reduced) {
+  MLIRContext *ctx = rewriter.getContext();
+  int64_t rank = cast<RankedTensorType>(init.getType()).getRank();
+  SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank + 1, ctx),
+                              AffineMap::getMultiDimIdentityMap(rank + 1, ctx).dropResult(reduced)};
+  SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
+  iterators[reduced] = utils::IteratorType::reduction;
+  return linalg::GenericOp::create(
+      rewriter, loc, init.getType(), partial, init, maps, iterators,
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        Operation *c = b.clone(*combiner);
+        c->setOperand(0, args[0]);
+        c->setOperand(1, args[1]);
+        linalg::YieldOp::create(b, l, c->getResult(0));
+      });
+}
+
 /// A reduction over several dimensions with too few outputs for the GPU's
 /// threads (a layer norm's weight gradient, reduced over batch and rows in
 /// the lowering's blocked order: 32 x 768 outputs, each a sum of 256 rows)
@@ -174,19 +194,8 @@ FailureOr<linalg::GenericOp> splitOuterReduction(RewriterBase &rewriter, linalg:
   rewriter.cloneRegionBefore(op.getRegion(), partial.getRegion(), partial.getRegion().begin());
 
   // The partials into the outputs, in order of the outer dimension.
-  int64_t rank = initType.getRank();
-  SmallVector<AffineMap> finalMaps{AffineMap::getMultiDimIdentityMap(rank + 1, ctx),
-                                   AffineMap::getMultiDimIdentityMap(rank + 1, ctx).dropResult(0)};
-  SmallVector<utils::IteratorType> finalIterators(rank + 1, utils::IteratorType::parallel);
-  finalIterators[0] = utils::IteratorType::reduction;
-  auto combined = linalg::GenericOp::create(
-      rewriter, loc, init.getType(), partial.getResult(0), init, finalMaps, finalIterators,
-      [&](OpBuilder &b, Location l, ValueRange args) {
-        Operation *c = b.clone(*combiner);
-        c->setOperand(0, args[0]);
-        c->setOperand(1, args[1]);
-        linalg::YieldOp::create(b, l, c->getResult(0));
-      });
+  linalg::GenericOp combined =
+      combinePartials(rewriter, loc, partial.getResult(0), init, combiner, /*reduced=*/0);
   rewriter.replaceOp(op, combined.getResults());
   return combined;
 }
@@ -259,19 +268,8 @@ LogicalResult splitRow(RewriterBase &rewriter, linalg::GenericOp op, int64_t rat
   }
   // The lanes into the outputs, in order.
   rewriter.setInsertionPoint(op);
-  int64_t rank = initType.getRank();
-  SmallVector<AffineMap> finalMaps{AffineMap::getMultiDimIdentityMap(rank + 1, ctx),
-                                   AffineMap::getMultiDimIdentityMap(rank + 1, ctx).dropResult(rank)};
-  SmallVector<utils::IteratorType> finalIterators(rank + 1, utils::IteratorType::parallel);
-  finalIterators[rank] = utils::IteratorType::reduction;
-  auto combined = linalg::GenericOp::create(
-      rewriter, loc, init.getType(), partial.getResult(0), init, finalMaps, finalIterators,
-      [&](OpBuilder &b, Location l, ValueRange args) {
-        Operation *c = b.clone(*combiner);
-        c->setOperand(0, args[0]);
-        c->setOperand(1, args[1]);
-        linalg::YieldOp::create(b, l, c->getResult(0));
-      });
+  linalg::GenericOp combined = combinePartials(rewriter, loc, partial.getResult(0), init,
+                                               combiner, /*reduced=*/initType.getRank());
   rewriter.replaceOp(op, combined.getResults());
   return success();
 }
