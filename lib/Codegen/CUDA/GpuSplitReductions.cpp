@@ -112,6 +112,18 @@ std::optional<linalg::SplitReductionOptions> planSplit(linalg::GenericOp op, int
   return std::nullopt;
 }
 
+/// The one op combining each element into `op`'s output, and its
+/// identity, or nulls.
+std::pair<Operation *, TypedAttr> combinerOf(linalg::GenericOp op) {
+  SmallVector<Operation *> combiners;
+  if (!matchReduction(op.getRegionOutputArgs(), 0, combiners) || combiners.size() != 1)
+    return {nullptr, nullptr};
+  std::optional<TypedAttr> identity = arith::getNeutralElement(combiners.front());
+  if (!identity)
+    return {nullptr, nullptr};
+  return {combiners.front(), *identity};
+}
+
 /// `partial` (the outputs' shape with one more dimension at `reduced`)
 /// combined along that dimension, in order, into `init` by `combiner`.
 linalg::GenericOp combinePartials(RewriterBase &rewriter, Location loc, Value partial, Value init,
@@ -164,12 +176,8 @@ FailureOr<linalg::GenericOp> splitOuterReduction(RewriterBase &rewriter, linalg:
   if (threads >= minThreads || work / ranges[outer] < 16 ||
       threads * ranges[outer] > largest)
     return failure();
-  SmallVector<Operation *> combiners;
-  if (!matchReduction(op.getRegionOutputArgs(), 0, combiners) || combiners.size() != 1)
-    return failure();
-  Operation *combiner = combiners.front();
-  std::optional<TypedAttr> identity = arith::getNeutralElement(combiner);
-  if (!identity)
+  auto [combiner, identity] = combinerOf(op);
+  if (!combiner)
     return failure();
 
   Location loc = op.getLoc();
@@ -183,7 +191,7 @@ FailureOr<linalg::GenericOp> splitOuterReduction(RewriterBase &rewriter, linalg:
   SmallVector<AffineExpr> partialExprs{getAffineDimExpr(outer, ctx)};
   llvm::append_range(partialExprs, outMap.getResults());
   Value empty = tensor::EmptyOp::create(rewriter, loc, partialShape, initType.getElementType());
-  Value id = arith::ConstantOp::create(rewriter, loc, *identity);
+  Value id = arith::ConstantOp::create(rewriter, loc, identity);
   Value filled = linalg::FillOp::create(rewriter, loc, id, empty).getResult(0);
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   maps.back() = AffineMap::get(op.getNumLoops(), 0, partialExprs, ctx);
@@ -210,12 +218,8 @@ FailureOr<linalg::GenericOp> splitOuterReduction(RewriterBase &rewriter, linalg:
 /// The blocks' count is given by an operand of that shape (the loop ranges
 /// come from the operands' shapes), as the lowering's blocked sums do.
 LogicalResult splitRow(RewriterBase &rewriter, linalg::GenericOp op, int64_t ratio) {
-  SmallVector<Operation *> combiners;
-  if (!matchReduction(op.getRegionOutputArgs(), 0, combiners) || combiners.size() != 1)
-    return failure();
-  Operation *combiner = combiners.front();
-  std::optional<TypedAttr> identity = arith::getNeutralElement(combiner);
-  if (!identity)
+  auto [combiner, identity] = combinerOf(op);
+  if (!combiner)
     return failure();
   MLIRContext *ctx = op.getContext();
   Location loc = op.getLoc();
@@ -240,7 +244,7 @@ LogicalResult splitRow(RewriterBase &rewriter, linalg::GenericOp op, int64_t rat
   Value extent = tensor::EmptyOp::create(rewriter, loc, ArrayRef<int64_t>{blocks},
                                          initType.getElementType());
   Value empty = tensor::EmptyOp::create(rewriter, loc, partialShape, initType.getElementType());
-  Value id = arith::ConstantOp::create(rewriter, loc, *identity);
+  Value id = arith::ConstantOp::create(rewriter, loc, identity);
   Value filled = linalg::FillOp::create(rewriter, loc, id, empty).getResult(0);
   SmallVector<Value> inputs(op.getDpsInputs());
   inputs.push_back(extent);
