@@ -33,6 +33,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -153,17 +154,11 @@ std::optional<SmallVector<int64_t>> describe(linalg::LinalgOp op) {
   return desc;
 }
 
-/// The allocation (or argument) `v` is a view of.
-Value rootOf(Value v) {
-  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
-    v = view.getViewSource();
-  return v;
-}
-
 bool touches(Operation *op, Value root) {
   WalkResult walk = op->walk([&](Operation *inner) {
     for (Value v : inner->getOperands())
-      if (isa<BaseMemRefType>(v.getType()) && rootOf(v) == root)
+      if (auto memref = dyn_cast<MemrefValue>(v);
+          memref && memref::skipViewLikeOps(memref) == root)
         return WalkResult::interrupt();
     return WalkResult::advance();
   });
@@ -174,7 +169,7 @@ bool touches(Operation *op, Value root) {
 /// and `op`, if there is one.
 linalg::FillOp zeroFillBefore(linalg::LinalgOp op) {
   Value c = op.getDpsInitOperand(0)->get();
-  Value root = rootOf(c);
+  Value root = memref::skipViewLikeOps(cast<MemrefValue>(c));
   for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
     if (auto fill = dyn_cast<linalg::FillOp>(prev);
         fill && fill.hasPureBufferSemantics() && fill.getOutputs()[0] == c)

@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
@@ -30,14 +31,6 @@ namespace ftc {
 using namespace mlir;
 
 namespace {
-
-/// The buffer (a value from outside the kernel, or an allocation) `v` is a
-/// view of.
-Value rootOf(Value v) {
-  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
-    v = view.getViewSource();
-  return v;
-}
 
 /// What a kernel reads and writes, by buffer.
 struct Access {
@@ -62,7 +55,11 @@ std::optional<Access> accessOf(gpu::LaunchOp launch) {
       Value v = e.getValue();
       if (!v || !isa<MemoryEffects::Read, MemoryEffects::Write>(e.getEffect()))
         return WalkResult::interrupt();
-      bool &written = access.buffers[rootOf(v)];
+      // By the buffer (a value from outside the kernel, or an allocation)
+      // it views.
+      if (auto memref = dyn_cast<MemrefValue>(v))
+        v = memref::skipViewLikeOps(memref);
+      bool &written = access.buffers[v];
       written |= isa<MemoryEffects::Write>(e.getEffect());
     }
     return WalkResult::advance();

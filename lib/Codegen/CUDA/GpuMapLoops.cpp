@@ -36,6 +36,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/IRMapping.h"
@@ -118,16 +119,6 @@ void copiesAsLinalg(func::FuncOp func) {
   }
 }
 
-/// The buffer `v` is a view of (an allocation, an argument, a global).
-Value rootOf(Value v) {
-  while (Operation *def = v.getDefiningOp()) {
-    if (!isViewLike(def) && !isa<memref::ViewOp>(def))
-      break;
-    v = def->getOperand(0);
-  }
-  return v;
-}
-
 /// A reduction's accumulator in a register: a loop whose body loads one
 /// element, combines it with what it reads, and stores it back at the same
 /// place (indices from outside the loop) carries the value instead, loaded
@@ -139,14 +130,17 @@ Value rootOf(Value v) {
 /// buffer's allocation, and store nothing else. Innermost loops first, so
 /// that a nest of reduction loops carries the value through all of them.
 void accumulateInRegisters(Operation *root) {
-  SmallVector<scf::ForOp> loops;
-  root->walk([&](scf::ForOp loop) { loops.push_back(loop); });
   IRRewriter rewriter(root->getContext());
   // Indices out of the loops, and the load's the same values as the store's.
+  SmallVector<scf::ForOp> loops;
+  root->walk([&](scf::ForOp loop) { loops.push_back(loop); });
   for (scf::ForOp loop : loops)
     moveLoopInvariantCode(cast<LoopLikeOpInterface>(loop.getOperation()));
   DominanceInfo dominance(root);
   eliminateCommonSubExpressions(rewriter, dominance, root);
+  // Collected again: CSE erases loops whose results nothing uses.
+  loops.clear();
+  root->walk([&](scf::ForOp loop) { loops.push_back(loop); });
   for (scf::ForOp loop : loops) {
     memref::StoreOp store;
     bool ok = true;
@@ -162,10 +156,11 @@ void accumulateInRegisters(Operation *root) {
     if (!ok || !store ||
         !llvm::all_of(store.getIndices(), [&](Value v) { return loop.isDefinedOutsideOfLoop(v); }))
       continue;
-    Value buffer = store.getMemRef(), bufferRoot = rootOf(buffer);
+    Value buffer = store.getMemRef();
+    Value bufferRoot = memref::skipViewLikeOps(cast<MemrefValue>(buffer));
     memref::LoadOp acc;
     loop.getBody()->walk([&](memref::LoadOp load) {
-      if (rootOf(load.getMemRef()) != bufferRoot)
+      if (memref::skipViewLikeOps(cast<MemrefValue>(load.getMemRef())) != bufferRoot)
         return;
       bool same = load.getMemRef() == buffer && load->getBlock() == loop.getBody() &&
                   load->isBeforeInBlock(store) &&

@@ -134,7 +134,16 @@ void fillOnlyPadding(RewriterBase &rewriter, linalg::FillOp fill) {
     else
       return;
   }
-  if (!slice || !insert || !slice.hasUnitStride() || !insert.hasUnitStride() ||
+  // The slice only the destination of an op that does not read it (its
+  // elements other than the padding are then never read as zeros).
+  if (!slice || !slice->hasOneUse())
+    return;
+  auto producer = dyn_cast<linalg::LinalgOp>(*slice->getUsers().begin());
+  OpOperand *destination = producer ? &*slice->getUses().begin() : nullptr;
+  if (!producer || !producer.isDpsInit(destination) ||
+      producer.payloadUsesValueFromOperand(destination))
+    return;
+  if (!insert || !slice.hasUnitStride() || !insert.hasUnitStride() ||
       !llvm::all_of(slice.getStaticOffsets(), [](int64_t o) { return o == 0; }) ||
       slice.getStaticOffsets() != insert.getStaticOffsets() ||
       slice.getStaticSizes() != insert.getStaticSizes() ||

@@ -1,8 +1,10 @@
 //===- GpuSplitReductions.cpp - Reductions a GPU's threads share ----------===//
 //
-// See ftc-gpu-split-reductions in Passes.td. The split itself is upstream's
-// (linalg::splitReduction); this pass decides which reductions to split and
-// how, from where the reduced dimension lies in memory.
+// See ftc-gpu-split-reductions in Passes.td. This pass decides which
+// reductions to split and how, from where the reduced dimension lies in
+// memory; the split is upstream's (linalg::splitReduction) except for what
+// upstream does not take: a body that reads its indices (splitRow) and
+// several reduced dimensions (splitOuterReduction).
 //
 //===----------------------------------------------------------------------===//
 
@@ -150,9 +152,9 @@ linalg::GenericOp combinePartials(RewriterBase &rewriter, Location loc, Value pa
 /// keeps its outermost reduced dimension as outputs: partial results
 /// [that dimension, outputs...] from the combiner's identity, then one
 /// reduction of them into the original outputs, in order. Upstream's split
-/// takes ops of one reduced dimension only. The op, or nothing if not split.
-FailureOr<linalg::GenericOp> splitOuterReduction(RewriterBase &rewriter, linalg::GenericOp op,
-                                                 int64_t minThreads) {
+/// takes ops of one reduced dimension only.
+LogicalResult splitOuterReduction(RewriterBase &rewriter, linalg::GenericOp op,
+                                  int64_t minThreads) {
   if (!op.hasPureTensorSemantics() || op.getNumReductionLoops() < 2 ||
       op.getNumDpsInits() != 1 || op.getNumResults() != 1 || op.hasIndexSemantics() ||
       linalg::isaContractionOpInterface(op) ||
@@ -205,7 +207,7 @@ FailureOr<linalg::GenericOp> splitOuterReduction(RewriterBase &rewriter, linalg:
   linalg::GenericOp combined =
       combinePartials(rewriter, loc, partial.getResult(0), init, combiner, /*reduced=*/0);
   rewriter.replaceOp(op, combined.getResults());
-  return combined;
+  return success();
 }
 
 /// A row's split (the reduced dimension last and contiguous) written out
