@@ -112,13 +112,16 @@ void buildOptimizer(OpPassManager &pm, const ftc::PipelineOptions &options,
   pm.addPass(createCSEPass());
 }
 
-void buildLowering(OpPassManager &pm, const ftc::PipelineOptions &, CheckedPasses &) {
+bool isCuda(const ftc::PipelineOptions &options) { return options.target == "cuda"; }
+
+void buildLowering(OpPassManager &pm, const ftc::PipelineOptions &options, CheckedPasses &) {
   pm.addPass(ftc::createBindAbi());
+  // On the GPU, 16-bit attention stays whole for its fused kernels.
+  if (isCuda(options) && options.cudaAttention == "fused")
+    pm.addNestedPass<func::FuncOp>(ftc::createGpuFuseAttention());
   pm.addNestedPass<func::FuncOp>(ftc::createExpandComposites());
   pm.addNestedPass<func::FuncOp>(ftc::createConvertTrainToLinalg());
 }
-
-bool isCuda(const ftc::PipelineOptions &options) { return options.target == "cuda"; }
 
 void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, CheckedPasses &) {
   // The matrix products, packed, tiled and vectorized for the CPU's vector
@@ -188,6 +191,9 @@ void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &options, Chec
   if (isCuda(options)) {
     if (options.cudaProducts == "cublaslt")
       pm.addPass(ftc::createGpuLibraryContractions());
+    ftc::GpuAttentionKernelsOptions attention;
+    attention.emulate = options.cudaEmulate;
+    pm.addPass(ftc::createGpuAttentionKernels(attention));
     pm.addPass(ftc::createGpuMapLoops());
     // Independent neighbouring kernels (the optimizer's updates) as one.
     pm.addPass(ftc::createGpuFuseLaunches());
@@ -492,6 +498,8 @@ void ftc::copyPassOptions(const PipelineOptions &from, PipelineOptions &to) {
   to.cudaFeatures = from.cudaFeatures.getValue();
   to.cudaFormat = from.cudaFormat.getValue();
   to.cudaToolkit = from.cudaToolkit.getValue();
+  to.cudaProducts = from.cudaProducts.getValue();
+  to.cudaAttention = from.cudaAttention.getValue();
   to.cudaEmulate = from.cudaEmulate.getValue();
 }
 

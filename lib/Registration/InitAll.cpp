@@ -18,6 +18,7 @@ void ftc::registerAllFtcDialects(mlir::DialectRegistry &registry) {
   registry.insert<train::TrainDialect>();
   train::registerUpstreamDerivativeRules(registry);
   remat::registerBufferizationModels(registry);
+  registerFusedAttentionBufferization(registry);
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   // gpu-module-to-binary translates the kernels (NVVM) to LLVM IR.

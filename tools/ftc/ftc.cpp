@@ -96,6 +96,12 @@ cl::opt<std::string> cudaProducts(
              "cuBLASLt on tensor cores, loaded by step.so at run time) or kernels "
              "(generated with the rest; slow, needs no library)"),
     cl::init("cublaslt"), cl::cat(category));
+cl::opt<std::string> cudaAttention(
+    "cuda-attention",
+    cl::desc("With --target=cuda: how 16-bit attention runs, fused (the default: one "
+             "tensor-core kernel per pass, the [T, T] scores never in memory) or unfused "
+             "(products and softmax kernels, as in fp32)"),
+    cl::init("fused"), cl::cat(category));
 cl::opt<bool> cudaPtxOnly("cuda-ptx-only",
                           cl::desc("Embed PTX in step.so even where ptxas could make a "
                                    "cubin (the driver compiles it when a state is created)"),
@@ -736,11 +742,13 @@ int main(int argc, char **argv) {
     return error("--emit=ptx writes the kernels of --target=cuda");
   if (!cuda && (cudaArch.getNumOccurrences() || cudaToolkit.getNumOccurrences() ||
                 cudaPtxOnly.getNumOccurrences() || cudaEmulate.getNumOccurrences() ||
-                cudaProducts.getNumOccurrences()))
-    return error("--cuda-arch, --cuda-toolkit, --cuda-ptx-only, --cuda-products and "
-                 "--cuda-emulate configure --target=cuda");
+                cudaProducts.getNumOccurrences() || cudaAttention.getNumOccurrences()))
+    return error("--cuda-arch, --cuda-toolkit, --cuda-ptx-only, --cuda-products, "
+                 "--cuda-attention and --cuda-emulate configure --target=cuda");
   if (cudaProducts != "cublaslt" && cudaProducts != "kernels")
     return error("--cuda-products: expected cublaslt or kernels, got '" + cudaProducts + "'");
+  if (cudaAttention != "fused" && cudaAttention != "unfused")
+    return error("--cuda-attention: expected fused or unfused, got '" + cudaAttention + "'");
   if (cudaEmulate && emit == Emit::Ptx)
     return error("--cuda-emulate compiles the kernels for the CPU: there is no PTX");
   if (cuda && (bf16Dot.getNumOccurrences() || cpuTiles.getNumOccurrences()))
@@ -868,6 +876,7 @@ int main(int argc, char **argv) {
     options.cudaChip = cudaArch.getValue();
     options.cudaEmulate = cudaEmulate;
     options.cudaProducts = cudaProducts.getValue();
+    options.cudaAttention = cudaAttention.getValue();
     std::string toolkit = cudaToolkit;
     if (toolkit.empty())
       if (const char *home = std::getenv("CUDA_HOME"))

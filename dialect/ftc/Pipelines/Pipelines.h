@@ -90,6 +90,12 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
                      "cuBLASLt, ftc-gpu-library-contractions) or kernels (generated, "
                      "one thread per result element)"),
       llvm::cl::init("cublaslt")};
+  Option<std::string> cudaAttention{
+      *this, "cuda-attention",
+      llvm::cl::desc("How 16-bit attention runs on the GPU: fused (one kernel per "
+                     "pass, the scores in registers: ftc-gpu-fuse-attention) or "
+                     "unfused (products and softmax kernels, the scores in memory)"),
+      llvm::cl::init("fused")};
   Option<bool> cudaEmulate{
       *this, "cuda-emulate",
       llvm::cl::desc("Compile the CUDA target's kernels for this CPU, run one thread "

@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -119,6 +120,10 @@ llvm::SmallVector<llvm::cl::Option *> getSiblingOptions(llvm::cl::Option &member
 
 #define GEN_PASS_REGISTRATION
 #include "ftc/Transforms/Passes.h.inc"
+
+/// train.fused_attention and train.fused_attention_grad in one-shot
+/// bufferization: the destinations' buffers written, the inputs read.
+void registerFusedAttentionBufferization(mlir::DialectRegistry &registry);
 
 } // namespace ftc
 

@@ -686,6 +686,65 @@ def GpuFuseElementwise : Pass<"ftc-gpu-fuse-elementwise", "::mlir::ModuleOp"> {
                            "::mlir::affine::AffineDialect"];
 }
 
+def GpuFuseAttention : Pass<"ftc-gpu-fuse-attention", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites 16-bit attention into the fused ops the CUDA target runs as kernels";
+  let description = [{
+    Runs on train ops, before `ftc-expand-composites`, for the CUDA target.
+    A `train.attention` whose q, k and v are bf16 or f16 of one shape
+    `[..., T, D]` (T and D multiples of 16, D at most 128) becomes
+    `train.fused_attention`, which also keeps each row's log-sum-exp; its
+    `train.attention_grad` becomes `train.fused_attention_grad` reading
+    that log-sum-exp and `delta = rowsum(grad * out)` (train ops, in f32).
+    A gradient whose forward op is not found before it (the same q, k, v,
+    causal and scale) runs the fused forward again for its log-sum-exp.
+    Other attention is left to `ftc-expand-composites`. The `[..., T, T]`
+    scores are then never in memory: `ftc-gpu-attention-kernels` makes
+    each fused op a kernel that keeps them in registers.
+
+    ```mlir
+    %y = train.attention %q, %k, %v causal : (tensor<8x4x128x64xbf16>, ...) -> tensor<8x4x128x64xbf16>
+    // becomes
+    %y, %lse = train.fused_attention %q, %k, %v causal outs(%e0, %e1) : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+}
+
+def GpuAttentionKernels : Pass<"ftc-gpu-attention-kernels", "::mlir::ModuleOp"> {
+  let summary = "Runs the fused attention ops on buffers as tensor-core kernels";
+  let description = [{
+    Runs after bufferization, before `ftc-gpu-map-loops`. Flash attention
+    (Dao, 2023) on each warp's 16 rows, with `mma.sync.m16n8k16` (bf16 or
+    f16 operands, f32 sums) and the fragment layouts of the PTX ISA:
+
+    - `train.fused_attention`: a warp keeps 16 queries' rows of q in
+      registers and walks the keys in tiles, the scores `S = q k^T` and
+      the running maximum and sum of the softmax (online, rescaled as the
+      maximum grows) in registers; the probabilities, rounded to 16 bits,
+      become the A operand of `P v` without leaving them. Writes the output
+      and each row's log-sum-exp.
+    - `train.fused_attention_grad`, two kernels with no atomics (the same
+      bits on every run): one warp per 16 keys walks the queries for
+      `dk = dS^T q` and `dv = P^T grad`; one warp per 16 queries walks the
+      keys for `dq = dS k`. Both recompute `P = exp(S - lse)`.
+
+    A causal kernel visits only the tiles on or below the diagonal. With
+    `emulate` (`ftc --cuda-emulate`), each launch "thread" is a whole warp
+    whose values are `vector<32xT>` (one element per lane): shuffles are
+    vector shuffles and `mma.sync` is its arithmetic, so that the kernels
+    run on the CPU under `ftc-gpu-launch-to-loops` and are checked against
+    the CPU step with the same fragment layouts.
+  }];
+  let options = [
+    Option<"emulate", "emulate", "bool", /*default=*/"false",
+           "one launch thread per warp, lanes as vector<32xT> (for ftc-gpu-launch-to-loops)">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect"];
+}
+
 def GpuPadProducts : Pass<"ftc-gpu-pad-products", "::mlir::func::FuncOp"> {
   let summary = "Pads the rows of the products' operands to 16 bytes, for cuBLASLt's fast kernels";
   let description = [{

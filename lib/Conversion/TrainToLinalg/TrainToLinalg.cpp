@@ -71,6 +71,9 @@ struct ConvertTrainToLinalgPass
     target.addLegalOp<ParamOp, SlotOp, GetParamOp, SetParamOp>();
     // ftc-remat's barriers stay until bufferization (see RematBarrierOp).
     target.addLegalOp<RematBarrierOp>();
+    // A target's fused attention (ftc-gpu-fuse-attention) stays until
+    // bufferization, then becomes its kernels.
+    target.addLegalOp<FusedAttentionOp, FusedAttentionGradOp>();
     RewritePatternSet patterns(&getContext());
     ftc::populateTrainToLinalgPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))

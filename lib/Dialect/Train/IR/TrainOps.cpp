@@ -431,6 +431,107 @@ LogicalResult AttentionGradOp::verify() {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Fused attention (the CUDA target's form)
+//===----------------------------------------------------------------------===//
+
+/// Destination-style checks shared by both fused ops: all operands tensors
+/// (one result per destination, of its type) or all buffers (no results).
+static LogicalResult verifyDestinationStyle(Operation *op, unsigned numInits) {
+  bool tensors = isa<RankedTensorType>(op->getOperand(0).getType());
+  for (Value operand : op->getOperands())
+    if (isa<RankedTensorType>(operand.getType()) != tensors ||
+        !(isa<RankedTensorType>(operand.getType()) || isa<MemRefType>(operand.getType())))
+      return op->emitOpError() << "expects ranked tensors or memrefs, all of one kind";
+  if (!tensors)
+    return op->getNumResults() == 0
+               ? success()
+               : op->emitOpError() << "on buffers has no results";
+  if (op->getNumResults() != numInits)
+    return op->emitOpError() << "on tensors has one result per destination (" << numInits
+                             << ")";
+  unsigned first = op->getNumOperands() - numInits;
+  for (unsigned i = 0; i < numInits; ++i)
+    if (op->getResult(i).getType() != op->getOperand(first + i).getType())
+      return op->emitOpError() << "result " << i << " has the type of its destination";
+  return success();
+}
+
+/// q, k, v (and the other [..., T, D] operands) of one 16-bit type with
+/// equal leading dimensions; rows ([..., T]) f32 with q's leading shape.
+static LogicalResult verifyAttentionOperands(Operation *op, ValueRange matrices,
+                                             ValueRange rows) {
+  auto shaped = [](Value v) { return cast<ShapedType>(v.getType()); };
+  ShapedType query = shaped(matrices.front());
+  if (query.getRank() < 2 || !query.hasStaticShape())
+    return op->emitOpError() << "expects static [..., T, D] operands";
+  for (Value m : matrices) {
+    ShapedType type = shaped(m);
+    if (type.getElementType() != query.getElementType() ||
+        !(type.getElementType().isBF16() || type.getElementType().isF16()))
+      return op->emitOpError() << "expects bf16 or f16 operands of one type";
+    if (type.getShape() != query.getShape())
+      return op->emitOpError() << "expects q, k, v and their gradients of one shape";
+  }
+  for (Value r : rows) {
+    ShapedType type = shaped(r);
+    if (!type.getElementType().isF32() || type.getShape() != query.getShape().drop_back())
+      return op->emitOpError() << "expects f32 rows of shape [..., T]";
+  }
+  return success();
+}
+
+MutableOperandRange FusedAttentionOp::getDpsInitsMutable() {
+  return MutableOperandRange(getOperation(), 3, 2);
+}
+
+LogicalResult FusedAttentionOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 2)))
+    return failure();
+  return verifyAttentionOperands(*this, {getQuery(), getKey(), getValue(), getOut()},
+                                 {getLse()});
+}
+
+MutableOperandRange FusedAttentionGradOp::getDpsInitsMutable() {
+  return MutableOperandRange(getOperation(), 6, 3);
+}
+
+LogicalResult FusedAttentionGradOp::verify() {
+  if (failed(verifyDestinationStyle(*this, 3)))
+    return failure();
+  return verifyAttentionOperands(
+      *this, {getGrad(), getQuery(), getKey(), getValue(), getQueryGrad(), getKeyGrad(),
+              getValueGrad()},
+      {getLse(), getDelta()});
+}
+
+/// On buffers: the inputs read, the destinations written (whole); on
+/// tensors, none.
+static void getDestinationStyleEffects(
+    DestinationStyleOpInterface op,
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
+  for (OpOperand &operand : op->getOpOperands()) {
+    if (!isa<MemRefType>(operand.get().getType()))
+      continue;
+    if (op.isDpsInit(&operand))
+      effects.emplace_back(MemoryEffects::Write::get(), &operand,
+                           SideEffects::DefaultResource::get());
+    else
+      effects.emplace_back(MemoryEffects::Read::get(), &operand,
+                           SideEffects::DefaultResource::get());
+  }
+}
+
+void FusedAttentionOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
+
+void FusedAttentionGradOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
+  getDestinationStyleEffects(*this, effects);
+}
+
 LogicalResult DropoutOp::verify() {
   double p = getP().convertToDouble();
   if (!(p >= 0.0 && p <= 1.0))

@@ -14,6 +14,7 @@ include "ftc/Dialect/Train/IR/TrainInterfaces.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
 
 class Train_Op<string mnemonic, list<Trait> traits = []>
     : Op<Train_Dialect, mnemonic, traits>;
@@ -593,6 +594,72 @@ def Train_AttentionGradOp : Train_Op<"attention_grad",
     $grad `,` $query `,` $key `,` $value (`causal` $causal^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+}
+
+// A target's form of attention: on tensors (destination style) until
+// bufferization, then on buffers, where ftc-gpu-attention-kernels makes
+// it a kernel.
+class Train_FusedAttentionBase<string mnemonic>
+    : Train_Op<mnemonic, [DestinationStyleOpInterface,
+                          DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The destinations: the operands after the inputs.
+    ::mlir::MutableOperandRange getDpsInitsMutable();
+  }];
+}
+
+def Train_FusedAttentionOp : Train_FusedAttentionBase<"fused_attention"> {
+  let summary = "attention in one pass over the keys, keeping each row's log-sum-exp";
+  let description = [{
+    `train.attention` as the CUDA target runs it (`ftc-gpu-fuse-attention`):
+    the output, and `lse = log(sum(exp(s)))` of each row of the scaled and
+    masked scores `s` (their maximum added back), which the backward's
+    `train.fused_attention_grad` reads instead of recomputing the softmax's
+    sums. Destination style: `out` and `lse` are the destinations, on
+    tensors (the results) or buffers (no results). q, k, v and out are
+    `[..., T, D]` with equal 16-bit element types; lse is `[..., T]` f32.
+
+    ```mlir
+    %o, %lse = train.fused_attention %q, %k, %v causal outs(%e0, %e1) : tensor<8x4x128x64xbf16>, tensor<8x4x128x64xbf16>, tensor<8x4x128x64xbf16>, tensor<8x4x128x64xbf16>, tensor<8x4x128xf32> -> tensor<8x4x128x64xbf16>, tensor<8x4x128xf32>
+    ```
+  }];
+  let arguments = (ins AnyShaped:$query, AnyShaped:$key, AnyShaped:$value,
+                       AnyShaped:$out, AnyShaped:$lse, UnitAttr:$causal,
+                       OptionalAttr<F64Attr>:$scale);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`causal` $causal^)? `outs` `(` $out `,` $lse `)` attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `,` type($out) `,` type($lse)
+    (`->` type($results)^)?
+  }];
+}
+
+def Train_FusedAttentionGradOp : Train_FusedAttentionBase<"fused_attention_grad"> {
+  let summary = "the gradients of attention from the forward's log-sum-exp";
+  let description = [{
+    `train.attention_grad` as the CUDA target runs it: with the forward's
+    `lse` and `delta = rowsum(grad * out)` (f32, `[..., T]`), the
+    probabilities are `exp(s - lse)` and `dS = P * (dP - delta) * scale`;
+    `dq = dS k`, `dk = dS^T q`, `dv = P^T grad`, as `train.attention_grad`
+    (which sums `dP * P` for delta: the same in exact arithmetic).
+    Destination style: dq, dk and dv are the destinations.
+
+    ```mlir
+    %dq, %dk, %dv = train.fused_attention_grad %g, %q, %k, %v, %lse, %delta causal outs(%e0, %e1, %e2) : ...
+    ```
+  }];
+  let arguments = (ins AnyShaped:$grad, AnyShaped:$query, AnyShaped:$key,
+                       AnyShaped:$value, AnyShaped:$lse, AnyShaped:$delta,
+                       AnyShaped:$query_grad, AnyShaped:$key_grad, AnyShaped:$value_grad,
+                       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale);
+  let assemblyFormat = [{
+    $grad `,` $query `,` $key `,` $value `,` $lse `,` $delta (`causal` $causal^)?
+    `outs` `(` $query_grad `,` $key_grad `,` $value_grad `)` attr-dict
+    `:` type($grad) `,` type($query) `,` type($key) `,` type($value) `,` type($lse) `,`
+    type($delta) `,` type($query_grad) `,` type($key_grad) `,` type($value_grad)
+    (`->` type($results)^)?
+  }];
 }
 
 def Train_DropoutOp : Train_Op<"dropout",

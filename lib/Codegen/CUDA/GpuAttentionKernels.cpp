@@ -1,0 +1,742 @@
+//===- GpuAttentionKernels.cpp - Fused attention on tensor cores ----------===//
+//
+// See ftc-gpu-attention-kernels in Passes.td. Each fused attention op on
+// buffers becomes gpu.launch kernels written warp by warp: a warp owns 16
+// rows and walks the other side in tiles, with mma.sync.m16n8k16 for the
+// products and quad shuffles for the softmax's row maximum and sums.
+// MLIR has the pieces (nvvm.mma.sync, gpu.shuffle) but no flash attention
+// to tile into, so the kernels are built here. The fragment layouts are
+// the PTX ISA's (lane = 4 * group + thread in group):
+//
+//   A (16x16, row):  a_i at row group + 8 ((i >> 1) & 1),
+//                    column 2 thread + (i & 1) + 8 (i >> 2)
+//   B (16x8, col):   b_i at row 2 thread + (i & 1) + 8 (i >> 1), column group
+//   C, D (16x8 f32): c_i at row group + 8 (i >> 1), column 2 thread + (i & 1)
+//
+// so that two neighbouring C tiles of scores are the A operand of the next
+// product as they are (FlashAttention-2's trick): a_i = C[i >> 2].c[i & 3].
+//
+// The same builder writes the emulated kernels (--cuda-emulate): a value of
+// the warp is a vector<32xT> there, a shuffle a vector.shuffle, mma.sync
+// its sums over the fragments in these layouts.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ftc/Dialect/Train/IR/TrainOps.h"
+#include "ftc/Transforms/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
+#include <limits>
+
+namespace ftc {
+#define GEN_PASS_DEF_GPUATTENTIONKERNELS
+#include "ftc/Transforms/Passes.h.inc"
+} // namespace ftc
+
+using namespace mlir;
+using namespace ftc::train;
+
+namespace {
+
+constexpr int64_t kLanes = 32;
+
+/// Values of one warp. On the GPU a lane is a thread and a value a scalar;
+/// emulated, a value is a vector<32xT> (element l: lane l's) and one
+/// launch thread runs the whole warp.
+class Warp {
+public:
+  Warp(OpBuilder &b, Location loc, bool emulate, Value gpuLane)
+      : b(b), loc(loc), emulate(emulate) {
+    if (emulate) {
+      SmallVector<int64_t> ids = llvm::to_vector(llvm::seq<int64_t>(0, kLanes));
+      auto type = VectorType::get({kLanes}, b.getIndexType());
+      lane = arith::ConstantOp::create(b, loc, type, b.getIndexVectorAttr(ids));
+    } else {
+      lane = gpuLane;
+    }
+    group = divi(lane, index(4));
+    thread = remi(lane, index(4));
+  }
+
+  OpBuilder &b;
+  Location loc;
+  bool emulate;
+  Value lane, group, thread;
+
+  Type of(Type scalar) const {
+    return emulate ? Type(VectorType::get({kLanes}, scalar)) : scalar;
+  }
+  /// The same scalar in every lane.
+  Value uniform(Value scalar) {
+    return emulate ? Value(vector::BroadcastOp::create(b, loc, of(scalar.getType()), scalar))
+                   : scalar;
+  }
+  Value index(int64_t v) { return uniform(arith::ConstantIndexOp::create(b, loc, v)); }
+  Value f32(double v) {
+    return uniform(arith::ConstantOp::create(b, loc, b.getF32FloatAttr(static_cast<float>(v))));
+  }
+
+  Value addi(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value addi(Value x, int64_t y) { return y ? addi(x, index(y)) : x; }
+  Value muli(Value x, int64_t y) { return arith::MulIOp::create(b, loc, x, index(y)); }
+  Value divi(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
+  Value remi(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
+  Value gt(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, x, y);
+  }
+  Value addf(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value subf(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value mulf(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value divf(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value maxf(Value x, Value y) { return arith::MaximumFOp::create(b, loc, x, y); }
+  Value exp(Value x) { return math::ExpOp::create(b, loc, x); }
+  Value log(Value x) { return math::LogOp::create(b, loc, x); }
+  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, loc, c, x, y); }
+  Value truncf(Value x, Type scalar) { return arith::TruncFOp::create(b, loc, of(scalar), x); }
+  Value extf(Value x) { return arith::ExtFOp::create(b, loc, of(b.getF32Type()), x); }
+
+  /// memref[indices], each index a lane value.
+  Value load(Value memref, ArrayRef<Value> indices) {
+    if (!emulate)
+      return memref::LoadOp::create(b, loc, memref, indices);
+    Type elem = cast<MemRefType>(memref.getType()).getElementType();
+    Value init = arith::ConstantOp::create(b, loc, of(elem), b.getZeroAttr(of(elem)));
+    auto loop = overLanes(init);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value l = loop.getInductionVar();
+    Value x = memref::LoadOp::create(b, loc, memref, laneOf(indices, l));
+    Value acc = vector::InsertOp::create(b, loc, x, loop.getRegionIterArg(0), l);
+    scf::YieldOp::create(b, loc, acc);
+    return loop.getResult(0);
+  }
+
+  void store(Value value, Value memref, ArrayRef<Value> indices) {
+    if (!emulate) {
+      memref::StoreOp::create(b, loc, value, memref, indices);
+      return;
+    }
+    auto loop = overLanes({});
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value l = loop.getInductionVar();
+    Value x = vector::ExtractOp::create(b, loc, value, l);
+    memref::StoreOp::create(b, loc, x, memref, laneOf(indices, l));
+  }
+
+  /// Lane l's value of lane l ^ mask (mask < 32).
+  Value shuffleXor(Value x, int64_t mask) {
+    if (emulate) {
+      SmallVector<int64_t> perm;
+      for (int64_t l = 0; l < kLanes; ++l)
+        perm.push_back(l ^ mask);
+      return vector::ShuffleOp::create(b, loc, x, x, perm);
+    }
+    Value offset = arith::ConstantIntOp::create(b, loc, b.getI32Type(), mask);
+    Value width = arith::ConstantIntOp::create(b, loc, b.getI32Type(), kLanes);
+    return gpu::ShuffleOp::create(b, loc, x, offset, width, gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+
+  /// D = A B + C for the warp's fragments: a (8 values), b (4), c (4 f32).
+  SmallVector<Value, 4> mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, ArrayRef<Value> c) {
+    return emulate ? emulatedMma(a, bFrag, c) : nvvmMma(a, bFrag, c);
+  }
+
+private:
+  scf::ForOp overLanes(ValueRange inits) {
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value lanes = arith::ConstantIndexOp::create(b, loc, kLanes);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    auto loop = scf::ForOp::create(b, loc, zero, lanes, one, inits);
+    if (inits.empty()) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(loop.getBody());
+      if (loop.getBody()->empty() || !isa<scf::YieldOp>(loop.getBody()->back()))
+        scf::YieldOp::create(b, loc);
+    }
+    return loop;
+  }
+
+  SmallVector<Value> laneOf(ArrayRef<Value> indices, Value l) {
+    SmallVector<Value> scalars;
+    for (Value i : indices)
+      scalars.push_back(vector::ExtractOp::create(b, loc, i, l));
+    return scalars;
+  }
+
+  /// Two 16-bit values as the register mma.sync takes: vector<2xf16> for
+  /// f16, an i32 for bf16.
+  Value pack(Value lo, Value hi) {
+    auto pair = VectorType::get({2}, lo.getType());
+    Value v = LLVM::UndefOp::create(b, loc, pair);
+    for (auto [i, x] : llvm::enumerate(ValueRange{lo, hi})) {
+      Value pos = LLVM::ConstantOp::create(b, loc, b.getI32Type(), static_cast<int64_t>(i));
+      v = LLVM::InsertElementOp::create(b, loc, pair, v, x, pos);
+    }
+    if (lo.getType().isF16())
+      return v;
+    return LLVM::BitcastOp::create(b, loc, b.getI32Type(), v);
+  }
+
+  SmallVector<Value, 4> nvvmMma(ArrayRef<Value> a, ArrayRef<Value> bFrag, ArrayRef<Value> c) {
+    SmallVector<Value> aRegs, bRegs;
+    for (int i = 0; i < 8; i += 2)
+      aRegs.push_back(pack(a[i], a[i + 1]));
+    for (int i = 0; i < 4; i += 2)
+      bRegs.push_back(pack(bFrag[i], bFrag[i + 1]));
+    Type f32 = b.getF32Type();
+    auto result = LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+    NVVM::MMATypes kind = a[0].getType().isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+    auto op = NVVM::MmaOp::create(
+        b, loc, result, aRegs, bRegs, c, ArrayRef<int64_t>{16, 8, 16}, std::nullopt,
+        std::nullopt, std::array<NVVM::MMATypes, 2>{kind, kind},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col});
+    SmallVector<Value, 4> d;
+    for (int64_t i = 0; i < 4; ++i)
+      d.push_back(LLVM::ExtractValueOp::create(b, loc, op.getResult(), i));
+    return d;
+  }
+
+  /// `parts` (vectors of one length) as one vector, in order.
+  Value concat(SmallVector<Value> parts) {
+    while (parts.size() > 1) {
+      SmallVector<Value> next;
+      for (size_t i = 0; i < parts.size(); i += 2) {
+        int64_t n = cast<VectorType>(parts[i].getType()).getNumElements();
+        next.push_back(vector::ShuffleOp::create(b, loc, parts[i], parts[i + 1],
+                                                 llvm::to_vector(llvm::seq<int64_t>(0, 2 * n))));
+      }
+      parts = std::move(next);
+    }
+    return parts.front();
+  }
+
+  /// mma.sync's arithmetic on the emulated warp: the fragments' registers
+  /// side by side (register r of lane l at r * 32 + l), each lane's four
+  /// results summed over k from them in the layouts above.
+  SmallVector<Value, 4> emulatedMma(ArrayRef<Value> a, ArrayRef<Value> bFrag,
+                                    ArrayRef<Value> c) {
+    Value as = concat(SmallVector<Value>(a)), bs = concat(SmallVector<Value>(bFrag));
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value lanes = arith::ConstantIndexOp::create(b, loc, kLanes);
+    Value sixteen = arith::ConstantIndexOp::create(b, loc, 16);
+    auto overLane = scf::ForOp::create(b, loc, zero, lanes, one, ValueRange(c));
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(overLane.getBody());
+      Value l = overLane.getInductionVar();
+      auto cst = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+      auto add = [&](Value x, Value y) -> Value { return arith::AddIOp::create(b, loc, x, y); };
+      auto mul = [&](Value x, int64_t y) -> Value { return arith::MulIOp::create(b, loc, x, cst(y)); };
+      auto div = [&](Value x, int64_t y) -> Value { return arith::DivUIOp::create(b, loc, x, cst(y)); };
+      auto rem = [&](Value x, int64_t y) -> Value { return arith::RemUIOp::create(b, loc, x, cst(y)); };
+      Value g = div(l, 4), t = rem(l, 4);
+      SmallVector<Value> results;
+      for (int64_t i = 0; i < 4; ++i) {
+        Value row = add(g, cst(8 * (i >> 1)));
+        Value col = add(mul(t, 2), cst(i & 1));
+        Value acc = vector::ExtractOp::create(b, loc, overLane.getRegionIterArg(i), l);
+        auto overK = scf::ForOp::create(b, loc, zero, sixteen, one, ValueRange{acc});
+        {
+          OpBuilder::InsertionGuard inner(b);
+          b.setInsertionPointToStart(overK.getBody());
+          Value k = overK.getInductionVar();
+          // A(row, k): lane 4 (row % 8) + (k % 8) / 2, register
+          // (k % 2) + 2 (row / 8) + 4 (k / 8).
+          Value aLane = add(mul(rem(row, 8), 4), div(rem(k, 8), 2));
+          Value aReg = add(add(rem(k, 2), mul(div(row, 8), 2)), mul(div(k, 8), 4));
+          // B(k, col): lane 4 col + (k % 8) / 2, register (k % 2) + 2 (k / 8).
+          Value bLane = add(mul(col, 4), div(rem(k, 8), 2));
+          Value bReg = add(rem(k, 2), mul(div(k, 8), 2));
+          Value x = vector::ExtractOp::create(b, loc, as, add(mul(aReg, kLanes), aLane));
+          Value y = vector::ExtractOp::create(b, loc, bs, add(mul(bReg, kLanes), bLane));
+          Type f32 = b.getF32Type();
+          Value prod = arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, f32, x),
+                                             arith::ExtFOp::create(b, loc, f32, y));
+          scf::YieldOp::create(
+              b, loc, ValueRange{arith::AddFOp::create(b, loc, overK.getRegionIterArg(0), prod)});
+        }
+        results.push_back(vector::InsertOp::create(b, loc, overK.getResult(0),
+                                                   overLane.getRegionIterArg(i), l));
+      }
+      scf::YieldOp::create(b, loc, results);
+    }
+    return SmallVector<Value, 4>(overLane.getResults());
+  }
+};
+
+/// What every kernel of one op shares: the shapes, the launch, a warp's
+/// place in it and the scores' scale.
+struct AttentionShape {
+  SmallVector<int64_t> lead; ///< the leading dimensions (batch, heads)
+  int64_t rows = 0;          ///< T
+  int64_t depth = 0;         ///< D
+  Type elem;                 ///< bf16 or f16
+  bool causal = false;
+  std::optional<double> scale; ///< multiplies the scores; none: divided by sqrt(D)
+
+  AttentionShape(MemRefType query, bool causal, FloatAttr scaleAttr) : causal(causal) {
+    ArrayRef<int64_t> shape = query.getShape();
+    lead.assign(shape.begin(), shape.end() - 2);
+    rows = shape[shape.size() - 2];
+    depth = shape.back();
+    elem = query.getElementType();
+    if (scaleAttr)
+      scale = scaleAttr.getValueAsDouble();
+  }
+
+  int64_t heads() const {
+    int64_t n = 1;
+    for (int64_t d : lead)
+      n *= d;
+    return n;
+  }
+  /// Warps per block: 4 where T allows (16 rows each).
+  int64_t warps() const { return rows % 64 == 0 ? 4 : rows % 32 == 0 ? 2 : 1; }
+  /// Columns of the other side per step of a warp's walk.
+  int64_t tile(int64_t widest) const {
+    for (int64_t t = widest; t > 16; t /= 2)
+      if (rows % t == 0)
+        return t;
+    return 16;
+  }
+};
+
+/// One kernel: a gpu.launch of one-dimensional blocks, each block the
+/// rows [16 w * b, 16 w * (b + 1)) of one (batch, head), warp w of it 16
+/// of them. `body(warp, lead, row0, row0Scalar)` builds a warp's code.
+/// With `heavyFirst` (causal walks that grow with the row), the blocks of
+/// the last rows start first.
+void buildLaunch(OpBuilder &b, Location loc, const AttentionShape &shape, bool emulate,
+                 bool heavyFirst,
+                 function_ref<void(Warp &, ArrayRef<Value>, Value, Value)> body) {
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  int64_t warps = shape.warps();
+  int64_t blocksPerHead = shape.rows / (16 * warps);
+  Value one = c(1);
+  auto launch = gpu::LaunchOp::create(b, loc, c(shape.heads() * blocksPerHead), one, one,
+                                      c(emulate ? warps : warps * kLanes), one, one);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  Value block = launch.getBlockIds().x, thread = launch.getThreadIds().x;
+  Value head = arith::DivUIOp::create(b, loc, block, c(blocksPerHead));
+  Value rowBlock = arith::RemUIOp::create(b, loc, block, c(blocksPerHead));
+  if (heavyFirst)
+    rowBlock = arith::SubIOp::create(b, loc, c(blocksPerHead - 1), rowBlock);
+  Value warp = emulate ? thread : Value(arith::DivUIOp::create(b, loc, thread, c(kLanes)));
+  Value lane = emulate ? Value() : Value(arith::RemUIOp::create(b, loc, thread, c(kLanes)));
+  Value row0 = arith::MulIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, rowBlock, c(warps)), warp),
+      c(16));
+  SmallVector<Value> leadScalars(shape.lead.size());
+  for (int64_t d = static_cast<int64_t>(shape.lead.size()) - 1; d >= 0; --d) {
+    leadScalars[d] = arith::RemUIOp::create(b, loc, head, c(shape.lead[d]));
+    head = arith::DivUIOp::create(b, loc, head, c(shape.lead[d]));
+  }
+  Warp w(b, loc, emulate, lane);
+  SmallVector<Value> lead;
+  for (Value v : leadScalars)
+    lead.push_back(w.uniform(v));
+  body(w, lead, w.uniform(row0), row0);
+  gpu::TerminatorOp::create(b, loc);
+}
+
+/// A 16x8 tile of f32 per lane: the C/D fragment.
+using Tile = SmallVector<Value, 4>;
+
+/// Reads one element of a [..., T, D] buffer at (row, col) of the warp's
+/// (batch, head).
+struct Matrix {
+  Value memref;
+  ArrayRef<Value> lead;
+  Value at(Warp &w, Value row, Value col) const {
+    SmallVector<Value> idx(lead);
+    idx.push_back(row);
+    idx.push_back(col);
+    return w.load(memref, idx);
+  }
+};
+
+/// The A fragment (16x16) at (row0, col0) of `m`, or of its transpose.
+SmallVector<Value, 8> loadA(Warp &w, const Matrix &m, Value row0, Value col0) {
+  SmallVector<Value, 8> a;
+  for (int64_t i = 0; i < 8; ++i) {
+    Value row = w.addi(w.addi(row0, w.group), 8 * ((i >> 1) & 1));
+    Value col = w.addi(w.addi(col0, w.muli(w.thread, 2)), (i & 1) + 8 * (i >> 2));
+    a.push_back(m.at(w, row, col));
+  }
+  return a;
+}
+
+/// The B fragment (16x8, k x n) at (k0, n0): `transposed` reads element
+/// (k, n) at m[n][k] (k^T as the B of q k^T), else at m[k][n].
+SmallVector<Value, 4> loadB(Warp &w, const Matrix &m, Value k0, Value n0, bool transposed) {
+  SmallVector<Value, 4> frag;
+  for (int64_t i = 0; i < 4; ++i) {
+    Value k = w.addi(w.addi(k0, w.muli(w.thread, 2)), (i & 1) + 8 * (i >> 1));
+    Value n = w.addi(n0, w.group);
+    frag.push_back(transposed ? m.at(w, n, k) : m.at(w, k, n));
+  }
+  return frag;
+}
+
+/// The A fragment of k-step s from C tiles (2s and 2s + 1), rounded.
+SmallVector<Value, 8> tilesAsA(Warp &w, ArrayRef<Tile> tiles, int64_t s, Type elem) {
+  SmallVector<Value, 8> a;
+  for (int64_t i = 0; i < 8; ++i)
+    a.push_back(w.truncf(tiles[2 * s + (i >> 2)][i & 3], elem));
+  return a;
+}
+
+Tile zeroTile(Warp &w) {
+  Value z = w.f32(0.0);
+  return {z, z, z, z};
+}
+
+/// `rows` x `cols` of products: tile n of the result, summed over
+/// `depth / 16` k-steps of `a` (A fragments already loaded) with B read
+/// from `m` transposed at (16 s, col0 + 8 n).
+SmallVector<Tile> scores(Warp &w, ArrayRef<SmallVector<Value, 8>> a, const Matrix &m,
+                         Value col0, int64_t cols) {
+  SmallVector<Tile> tiles;
+  for (int64_t n = 0; n < cols / 8; ++n) {
+    Tile acc = zeroTile(w);
+    for (auto [s, frag] : llvm::enumerate(a)) {
+      SmallVector<Value, 4> bFrag =
+          loadB(w, m, w.index(16 * static_cast<int64_t>(s)), w.addi(col0, 8 * n), true);
+      acc = w.mma(frag, bFrag, acc);
+    }
+    tiles.push_back(acc);
+  }
+  return tiles;
+}
+
+/// The scores' scale: times `scale`, or divided by sqrt(D) as the unfused
+/// ops (ftc-expand-composites) compute it.
+Value scaled(Warp &w, const AttentionShape &shape, Value x) {
+  if (shape.scale)
+    return w.mulf(x, w.f32(*shape.scale));
+  return w.divf(x, w.f32(std::sqrt(static_cast<double>(shape.depth))));
+}
+
+/// acc[n] += A (from the tiles of `p`, `cols` wide) times m[col0 + k, 8 n]
+/// for n < D / 8.
+void accumulate(Warp &w, const AttentionShape &shape, ArrayRef<Tile> p, const Matrix &m,
+                Value col0, int64_t cols, MutableArrayRef<Tile> acc) {
+  for (int64_t s = 0; s < cols / 16; ++s) {
+    SmallVector<Value, 8> a = tilesAsA(w, p, s, shape.elem);
+    for (int64_t n = 0; n < shape.depth / 8; ++n)
+      acc[n] = w.mma(a, loadB(w, m, w.addi(col0, 16 * s), w.index(8 * n), false), acc[n]);
+  }
+}
+
+/// Flattens tiles into loop-carried values and back.
+void append(SmallVector<Value> &values, ArrayRef<Tile> tiles) {
+  for (const Tile &t : tiles)
+    values.append(t.begin(), t.end());
+}
+SmallVector<Tile> takeTiles(ValueRange &values, int64_t n) {
+  SmallVector<Tile> tiles;
+  for (int64_t i = 0; i < n; ++i) {
+    tiles.push_back(Tile(values.take_front(4)));
+    values = values.drop_front(4);
+  }
+  return tiles;
+}
+
+/// Stores tiles of f32 (16 rows from row0, D columns) rounded to `elem`,
+/// each element times `factor(i)` if given.
+void storeTiles(Warp &w, const AttentionShape &shape, ArrayRef<Tile> tiles, Value memref,
+                ArrayRef<Value> lead, Value row0, function_ref<Value(int64_t)> factor) {
+  for (auto [n, tile] : llvm::enumerate(tiles))
+    for (int64_t i = 0; i < 4; ++i) {
+      Value x = factor ? w.mulf(tile[i], factor(i)) : tile[i];
+      SmallVector<Value> idx(lead);
+      idx.push_back(w.addi(w.addi(row0, w.group), 8 * (i >> 1)));
+      idx.push_back(w.addi(w.addi(w.muli(w.thread, 2), 8 * static_cast<int64_t>(n)), i & 1));
+      w.store(w.truncf(x, shape.elem), memref, idx);
+    }
+}
+
+/// A warp-uniform loop over tiles [lb, ub) of `step` columns, carrying
+/// `inits`; body(col0, carried) returns the next values.
+SmallVector<Value> walkTiles(OpBuilder &b, Location loc, Value lb, Value ub, ValueRange inits,
+                        function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  auto loop = scf::ForOp::create(b, loc, lb, ub, one, inits);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  scf::YieldOp::create(b, loc, body(loop.getInductionVar(), loop.getRegionIterArgs()));
+  return SmallVector<Value>(loop.getResults());
+}
+
+/// Tiles of `tile` columns a warp with rows [row0, row0 + 16) walks: up to
+/// the diagonal when causal.
+Value tilesUpTo(OpBuilder &b, Location loc, const AttentionShape &shape, Value row0,
+                int64_t tile) {
+  if (!shape.causal)
+    return arith::ConstantIndexOp::create(b, loc, shape.rows / tile);
+  Value end = arith::AddIOp::create(b, loc, row0,
+                                    arith::ConstantIndexOp::create(b, loc, 16 + tile - 1));
+  return arith::DivUIOp::create(b, loc, end, arith::ConstantIndexOp::create(b, loc, tile));
+}
+
+/// The row (r = 0: group, r = 1: group + 8) of element i of a C tile.
+Value rowOf(Warp &w, Value row0, int64_t i) {
+  return w.addi(w.addi(row0, w.group), 8 * (i >> 1));
+}
+/// The column of element i of C tile n.
+Value colOf(Warp &w, Value col0, int64_t n, int64_t i) {
+  return w.addi(w.addi(col0, w.muli(w.thread, 2)), 8 * n + (i & 1));
+}
+
+/// The sum (or maximum) over the four lanes of a quad, in every lane.
+Value quad(Warp &w, Value x, bool max) {
+  for (int64_t mask : {1, 2}) {
+    Value other = w.shuffleXor(x, mask);
+    x = max ? w.maxf(x, other) : w.addf(x, other);
+  }
+  return x;
+}
+
+//===----------------------------------------------------------------------===//
+// The forward kernel
+//===----------------------------------------------------------------------===//
+
+void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
+  Location loc = op.getLoc();
+  AttentionShape shape(cast<MemRefType>(op.getQuery().getType()), op.getCausal(),
+                       op.getScaleAttr());
+  int64_t tile = shape.tile(64), dTiles = shape.depth / 8;
+  buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/shape.causal,
+              [&](Warp &w, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
+    Matrix q{op.getQuery(), lead}, k{op.getKey(), lead}, v{op.getValue(), lead};
+    SmallVector<SmallVector<Value, 8>> qa;
+    for (int64_t s = 0; s < shape.depth / 16; ++s)
+      qa.push_back(loadA(w, q, row0, w.index(16 * s)));
+    Value negInf = w.f32(-std::numeric_limits<double>::infinity());
+    // Carried: the running maximum and (this lane's part of the) sum of
+    // each of the lane's two rows, then the output tiles.
+    SmallVector<Value> inits = {negInf, negInf, w.f32(0.0), w.f32(0.0)};
+    for (int64_t n = 0; n < dTiles; ++n)
+      append(inits, zeroTile(w));
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    SmallVector<Value> out = walkTiles(
+        b, loc, zero, tilesUpTo(b, loc, shape, row0Scalar, tile), inits,
+        [&](Value t, ValueRange carried) {
+          Value col0 = w.uniform(arith::MulIOp::create(
+              b, loc, t, arith::ConstantIndexOp::create(b, loc, tile)));
+          SmallVector<Tile> s = scores(w, qa, k, col0, tile);
+          Value rowMax[2] = {negInf, negInf};
+          for (auto [n, st] : llvm::enumerate(s))
+            for (int64_t i = 0; i < 4; ++i) {
+              Value x = scaled(w, shape, st[i]);
+              if (shape.causal)
+                x = w.select(w.gt(colOf(w, col0, n, i), rowOf(w, row0, i)), negInf, x);
+              st[i] = x;
+              rowMax[i >> 1] = w.maxf(rowMax[i >> 1], x);
+            }
+          Value maxNew[2], alpha[2], sum[2];
+          for (int r = 0; r < 2; ++r) {
+            maxNew[r] = w.maxf(carried[r], quad(w, rowMax[r], /*max=*/true));
+            alpha[r] = w.exp(w.subf(carried[r], maxNew[r]));
+            sum[r] = w.mulf(carried[2 + r], alpha[r]);
+          }
+          for (Tile &st : s)
+            for (int64_t i = 0; i < 4; ++i) {
+              st[i] = w.exp(w.subf(st[i], maxNew[i >> 1]));
+              sum[i >> 1] = w.addf(sum[i >> 1], st[i]);
+            }
+          ValueRange rest = carried.drop_front(4);
+          SmallVector<Tile> o = takeTiles(rest, dTiles);
+          for (Tile &ot : o)
+            for (int64_t i = 0; i < 4; ++i)
+              ot[i] = w.mulf(ot[i], alpha[i >> 1]);
+          accumulate(w, shape, s, v, col0, tile, o);
+          SmallVector<Value> next = {maxNew[0], maxNew[1], sum[0], sum[1]};
+          append(next, o);
+          return next;
+        });
+    Value inverse[2];
+    for (int r = 0; r < 2; ++r) {
+      Value total = quad(w, out[2 + r], /*max=*/false);
+      inverse[r] = w.divf(w.f32(1.0), total);
+      // Every lane of the quad writes its row's log-sum-exp (the same).
+      SmallVector<Value> idx(lead);
+      idx.push_back(w.addi(w.addi(row0, w.group), 8 * r));
+      w.store(w.addf(out[r], w.log(total)), op.getLse(), idx);
+    }
+    ValueRange rest = ValueRange(out).drop_front(4);
+    storeTiles(w, shape, takeTiles(rest, dTiles), op.getOut(), lead, row0,
+               [&](int64_t i) { return inverse[i >> 1]; });
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// The backward kernels
+//===----------------------------------------------------------------------===//
+
+/// P = exp(s * scale - lse) (zero above the diagonal when causal) and
+/// dS = P (dP - delta) scale, for one C tile: `row` and `col` give each
+/// element's query and key, lse and delta each element's query's.
+void probabilities(Warp &w, const AttentionShape &shape, Tile &s, Tile &dp,
+                   function_ref<Value(int64_t)> query, function_ref<Value(int64_t)> key,
+                   function_ref<Value(int64_t)> lse, function_ref<Value(int64_t)> delta) {
+  Value zero = w.f32(0.0);
+  for (int64_t i = 0; i < 4; ++i) {
+    Value p = w.exp(w.subf(scaled(w, shape, s[i]), lse(i)));
+    if (shape.causal)
+      p = w.select(w.gt(key(i), query(i)), zero, p);
+    s[i] = p;
+    dp[i] = scaled(w, shape, w.mulf(p, w.subf(dp[i], delta(i))));
+  }
+}
+
+/// dq: a warp's 16 queries walk the keys up to the diagonal.
+void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape &shape,
+                    bool emulate) {
+  Location loc = op.getLoc();
+  int64_t tile = shape.tile(64), dTiles = shape.depth / 8;
+  buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/shape.causal,
+              [&](Warp &w, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
+    Matrix q{op.getQuery(), lead}, k{op.getKey(), lead}, v{op.getValue(), lead},
+        g{op.getGrad(), lead};
+    SmallVector<SmallVector<Value, 8>> qa, ga;
+    for (int64_t s = 0; s < shape.depth / 16; ++s) {
+      qa.push_back(loadA(w, q, row0, w.index(16 * s)));
+      ga.push_back(loadA(w, g, row0, w.index(16 * s)));
+    }
+    Value lse[2], delta[2];
+    for (int r = 0; r < 2; ++r) {
+      SmallVector<Value> idx(lead);
+      idx.push_back(w.addi(w.addi(row0, w.group), 8 * r));
+      lse[r] = w.load(op.getLse(), idx);
+      delta[r] = w.load(op.getDelta(), idx);
+    }
+    SmallVector<Value> inits;
+    for (int64_t n = 0; n < dTiles; ++n)
+      append(inits, zeroTile(w));
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    SmallVector<Value> out = walkTiles(
+        b, loc, zero, tilesUpTo(b, loc, shape, row0Scalar, tile), inits,
+        [&](Value t, ValueRange carried) {
+          Value col0 = w.uniform(arith::MulIOp::create(
+              b, loc, t, arith::ConstantIndexOp::create(b, loc, tile)));
+          SmallVector<Tile> s = scores(w, qa, k, col0, tile);
+          SmallVector<Tile> dp = scores(w, ga, v, col0, tile);
+          for (int64_t n = 0; n < tile / 8; ++n)
+            probabilities(
+                w, shape, s[n], dp[n], [&](int64_t i) { return rowOf(w, row0, i); },
+                [&](int64_t i) { return colOf(w, col0, n, i); },
+                [&](int64_t i) { return lse[i >> 1]; },
+                [&](int64_t i) { return delta[i >> 1]; });
+          ValueRange rest = carried;
+          SmallVector<Tile> dq = takeTiles(rest, dTiles);
+          accumulate(w, shape, dp, k, col0, tile, dq);
+          SmallVector<Value> next;
+          append(next, dq);
+          return next;
+        });
+    ValueRange rest = out;
+    storeTiles(w, shape, takeTiles(rest, dTiles), op.getQueryGrad(), lead, row0, nullptr);
+  });
+}
+
+/// dk and dv: a warp's 16 keys walk the queries from the diagonal.
+void buildKeyValueGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape &shape,
+                       bool emulate) {
+  Location loc = op.getLoc();
+  int64_t tile = shape.tile(32), dTiles = shape.depth / 8;
+  buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/false,
+              [&](Warp &w, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
+    Matrix q{op.getQuery(), lead}, k{op.getKey(), lead}, v{op.getValue(), lead},
+        g{op.getGrad(), lead};
+    SmallVector<SmallVector<Value, 8>> ka, va;
+    for (int64_t s = 0; s < shape.depth / 16; ++s) {
+      ka.push_back(loadA(w, k, row0, w.index(16 * s)));
+      va.push_back(loadA(w, v, row0, w.index(16 * s)));
+    }
+    SmallVector<Value> inits;
+    for (int64_t n = 0; n < 2 * dTiles; ++n)
+      append(inits, zeroTile(w));
+    Value tileSize = arith::ConstantIndexOp::create(b, loc, tile);
+    Value first = shape.causal ? Value(arith::DivUIOp::create(b, loc, row0Scalar, tileSize))
+                               : Value(arith::ConstantIndexOp::create(b, loc, 0));
+    Value last = arith::ConstantIndexOp::create(b, loc, shape.rows / tile);
+    SmallVector<Value> out = walkTiles(
+        b, loc, first, last, inits, [&](Value t, ValueRange carried) {
+          Value col0 = w.uniform(arith::MulIOp::create(b, loc, t, tileSize));
+          // Transposed scores: rows are keys, columns queries.
+          SmallVector<Tile> st = scores(w, ka, q, col0, tile);
+          SmallVector<Tile> dpt = scores(w, va, g, col0, tile);
+          for (int64_t n = 0; n < tile / 8; ++n) {
+            Value rowLse[2], rowDelta[2];
+            for (int64_t j = 0; j < 2; ++j) {
+              SmallVector<Value> idx(lead);
+              idx.push_back(colOf(w, col0, n, j));
+              rowLse[j] = w.load(op.getLse(), idx);
+              rowDelta[j] = w.load(op.getDelta(), idx);
+            }
+            probabilities(
+                w, shape, st[n], dpt[n], [&](int64_t i) { return colOf(w, col0, n, i); },
+                [&](int64_t i) { return rowOf(w, row0, i); },
+                [&](int64_t i) { return rowLse[i & 1]; },
+                [&](int64_t i) { return rowDelta[i & 1]; });
+          }
+          ValueRange rest = carried;
+          SmallVector<Tile> dk = takeTiles(rest, dTiles);
+          SmallVector<Tile> dv = takeTiles(rest, dTiles);
+          accumulate(w, shape, st, g, col0, tile, dv);
+          accumulate(w, shape, dpt, q, col0, tile, dk);
+          SmallVector<Value> next;
+          append(next, dk);
+          append(next, dv);
+          return next;
+        });
+    ValueRange rest = out;
+    storeTiles(w, shape, takeTiles(rest, dTiles), op.getKeyGrad(), lead, row0, nullptr);
+    storeTiles(w, shape, takeTiles(rest, dTiles), op.getValueGrad(), lead, row0, nullptr);
+  });
+}
+
+struct GpuAttentionKernelsPass
+    : public ftc::impl::GpuAttentionKernelsBase<GpuAttentionKernelsPass> {
+  using GpuAttentionKernelsBase::GpuAttentionKernelsBase;
+
+  void runOnOperation() override {
+    SmallVector<Operation *> ops;
+    getOperation().walk([&](Operation *op) {
+      if (isa<FusedAttentionOp, FusedAttentionGradOp>(op))
+        ops.push_back(op);
+    });
+    for (Operation *op : ops) {
+      if (op->getNumResults() != 0) {
+        op->emitError("runs as a kernel only on buffers: bufferize first");
+        return signalPassFailure();
+      }
+      OpBuilder b(op);
+      if (auto forward = dyn_cast<FusedAttentionOp>(op)) {
+        buildForward(b, forward, emulate);
+      } else {
+        auto grad = cast<FusedAttentionGradOp>(op);
+        AttentionShape shape(cast<MemRefType>(grad.getQuery().getType()), grad.getCausal(),
+                             grad.getScaleAttr());
+        buildKeyValueGrad(b, grad, shape, emulate);
+        buildQueryGrad(b, grad, shape, emulate);
+      }
+      op->erase();
+    }
+  }
+};
+
+} // namespace
