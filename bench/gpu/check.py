@@ -9,6 +9,12 @@
                                contract (||p - p64|| <= 1e-3 ||p64 - p0||, or
                                within 3x PyTorch float32's own distance from
                                float64)
+  check.py attention DIR       the fused attention kernels (ftc-gpu-attention-
+                               kernels) against float64: the gradients of
+                               sum(attention(q, k, v) * probe) in bf16 by the
+                               CUDA and CPU step.so (attention-bf16-*.so), each
+                               CUDA gradient within 1.5 times the CPU's error
+                               and under 2e-2 (prepare.py gives the shape)
   check.py time SO STEPS       ms per step of a CUDA step.so (one JSON line)
   check.py nccl DIR TAG        data parallelism's GPU path with a real NCCL: a
                                one-rank NCCL communicator (FTC_COMM_DEVICE)
@@ -97,6 +103,17 @@ def parity(directory, tag):
     return 0 if ok else 1
 
 
+def attention(directory):
+    sys.path.insert(0, here)
+    from prepare import ATTENTION_CAUSAL
+    check = ftcpy.Checks()
+    steps = {"cuda": ftcpy.Step(os.path.join(directory, "attention-bf16-cuda.so"), seed=3),
+             "cpu": ftcpy.Step(os.path.join(directory, "attention-bf16-cpu.so"), seed=3)}
+    ftcpy.check_attention(check, steps, "cuda", ATTENTION_CAUSAL)
+    print(f"attention: {'ok' if not check.failures else 'FAIL'}", flush=True)
+    return 1 if check.failures else 0
+
+
 def timing(so, steps):
     step = ftcpy.Step(so)
     batch = ftcpy.random_batch(step, np.random.default_rng(0))
@@ -180,6 +197,8 @@ def nccl(directory, tag):
 if __name__ == "__main__":
     if sys.argv[1] == "parity":
         sys.exit(parity(sys.argv[2], sys.argv[3]))
+    if sys.argv[1] == "attention":
+        sys.exit(attention(sys.argv[2]))
     if sys.argv[1] == "nccl":
         sys.exit(nccl(sys.argv[2], sys.argv[3]))
     sys.exit(timing(sys.argv[2], int(sys.argv[3])))

@@ -10,6 +10,11 @@ outputs are made here, into OUT (carried there whole, a few MiB):
   - CPU step.so of the models the check compares (mlp, gpt2-tiny fp32 and
     bf16), for x86-64-v3 (AVX2: any recent server), with LLVM's OpenMP
     runtime beside them (libomp.so.5);
+  - the fused attention kernels' check (check.py attention): a model whose
+    loss is attention's output times a probe (q, k, v [2, 12, 256, 64],
+    causal), for CUDA and the CPU, in bf16;
+  - gpt2-small bf16 with attention unfused (--cuda-attention=unfused), to
+    time against the fused default;
   - torch_step.py from ../shared/peers (the reference models and timings).
 
   /usr/bin/python3 bench/gpu/prepare.py OUT
@@ -25,7 +30,10 @@ CUDA_BUILDS = [("mlp", "fp32"), ("gpt2-tiny", "fp32"), ("gpt2-tiny", "bf16"),
                ("gpt2-small", "fp32"), ("gpt2-small", "bf16")]
 CPU_BUILDS = [("mlp", "fp32"), ("gpt2-tiny", "fp32"), ("gpt2-tiny", "bf16")]
 # (model, precision, suffix, extra ftc flags)
-VARIANTS = [("gpt2-tiny", "bf16", "kernels", ["--cuda-products=kernels"])]
+VARIANTS = [("gpt2-tiny", "bf16", "kernels", ["--cuda-products=kernels"]),
+            ("gpt2-small", "bf16", "unfused", ["--cuda-attention=unfused"])]
+# The fused attention check's shape and mask (check.py attention).
+ATTENTION_SHAPE, ATTENTION_CAUSAL = [2, 12, 256, 64], True
 
 
 def main():
@@ -36,13 +44,21 @@ def main():
     shutil.copy(os.path.join(peers, "torch_step.py"), out)
     shutil.copy(os.path.realpath("/usr/lib/llvm-22/lib/libomp.so.5"),
                 os.path.join(out, "libomp.so.5"))
+    sys.path.insert(0, os.path.join(root, "test", "lib"))
+    import ftcpy
+    attention = os.path.join(out, "attention.mlir")
+    with open(attention, "w") as f:
+        f.write(ftcpy.attention_model(ATTENTION_SHAPE, ATTENTION_CAUSAL))
+    examples = os.path.join(root, "examples")
     builds = ([(m, p, "cuda", "cuda", []) for m, p in CUDA_BUILDS] +
               [(m, p, "cpu", "cpu", []) for m, p in CPU_BUILDS] +
-              [(m, p, "cuda", s + "-cuda", f) for m, p, s, f in VARIANTS])
+              [(m, p, "cuda", s + "-cuda", f) for m, p, s, f in VARIANTS] +
+              [(attention, "bf16", t, t, []) for t in ("cuda", "cpu")])
     for n, (model, precision, target, suffix, flags) in enumerate(builds, 1):
-        so = os.path.join(out, f"{model}-{precision}-{suffix}.so")
-        args = [ftc, os.path.join(root, "examples", model + ".mlir"), "-o", so,
-                "--precision=" + precision] + flags
+        name = os.path.splitext(os.path.basename(model))[0]
+        so = os.path.join(out, f"{name}-{precision}-{suffix}.so")
+        source = model if os.path.isabs(model) else os.path.join(examples, model + ".mlir")
+        args = [ftc, source, "-o", so, "--precision=" + precision] + flags
         args += ["--target=cuda"] if target == "cuda" else ["--mcpu=x86-64-v3"]
         print(f"[{n}/{len(builds)}] ftc " + " ".join(args[1:]), flush=True)
         subprocess.run(args, check=True)

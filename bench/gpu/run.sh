@@ -44,6 +44,8 @@ echo "== parity: the GPU step against the CPU step (3 steps, same init and batch
 for tag in mlp-fp32 gpt2-tiny-fp32 gpt2-tiny-bf16; do
   timeout 90 "$py" "$here/check.py" parity "$dir" "$tag" || { echo "$tag parity: FAIL (or timed out)"; status=1; }
 done
+echo "== fused attention's gradients on tensor cores against float64 (bf16)"
+timeout 90 "$py" "$here/check.py" attention "$dir" || { echo "attention: FAIL (or timed out)"; status=1; }
 echo "== data parallelism: a one-rank NCCL communicator against the plain step"
 timeout 90 "$py" "$here/check.py" nccl "$dir" gpt2-tiny-fp32 || { echo "nccl: FAIL (or timed out)"; status=1; }
 echo "== times"
@@ -63,6 +65,7 @@ ftc_time gpt2-tiny-bf16-cuda.so 10 40
 ftc_time gpt2-tiny-bf16-kernels-cuda.so 5 60
 ftc_time gpt2-small-fp32-cuda.so 2 90
 ftc_time gpt2-small-bf16-cuda.so 2 90
+ftc_time gpt2-small-bf16-unfused-cuda.so 2 90
 # The same steps launched kernel by kernel (no CUDA graph): what graphs save.
 FTC_CUDA_GRAPHS=0 ftc_time gpt2-tiny-bf16-cuda.so 10 40
 FTC_CUDA_GRAPHS=0 ftc_time gpt2-small-bf16-cuda.so 2 90

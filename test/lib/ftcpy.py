@@ -193,6 +193,64 @@ def random_batch(step, rng):
     return batch
 
 
+def attention_model(shape, causal, scale=None):
+    """A model whose loss is sum(attention(q, k, v) * probe): q, k and v
+    f32 parameters of `shape` ([..., T, D], rank 4), probe an input; scale
+    None is attention's default (scores divided by sqrt(D))."""
+    t = "x".join(str(n) for n in shape) + "xf32"
+    attrs = "" if scale is None else f" {{scale = {float(scale)!r} : f64}}"
+    return f"""train.param @q : tensor<{t}> init #train.normal
+train.param @k : tensor<{t}> init #train.normal
+train.param @v : tensor<{t}> init #train.normal
+func.func @loss(%probe: tensor<{t}> {{train.input = "probe"}}) -> tensor<f32> attributes {{train.loss}} {{
+  %q = train.get_param @q : tensor<{t}>
+  %k = train.get_param @k : tensor<{t}>
+  %v = train.get_param @v : tensor<{t}>
+  %y = train.attention %q, %k, %v{" causal" if causal else ""}{attrs} : (tensor<{t}>, tensor<{t}>, tensor<{t}>) -> tensor<{t}>
+  %w = train.mul %y, %probe : (tensor<{t}>, tensor<{t}>) -> tensor<{t}>
+  %l = train.sum %w dims [0, 1, 2, 3] : tensor<{t}> -> tensor<f32>
+  return %l : tensor<f32>
+}}
+"""
+
+
+def attention_reference(q, k, v, probe, causal, scale=None):
+    """attention_model's loss and the gradients of q, k and v, by PyTorch in
+    float64 from the given (numpy) values."""
+    import torch
+    q, k, v = (torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in (q, k, v))
+    scores = q @ k.transpose(-1, -2)
+    scores = scores * scale if scale is not None else scores / np.sqrt(q.shape[-1])
+    if causal:
+        t = q.shape[-2]
+        scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+    loss = (torch.softmax(scores, -1) @ v * torch.tensor(probe, dtype=torch.float64)).sum()
+    loss.backward()
+    return loss.item(), [x.grad.numpy() for x in (q, k, v)]
+
+
+def check_attention(check, steps, test, causal, scale=None):
+    """Takes the gradient of attention_model with each of `steps` (name ->
+    Step, one named "cpu") from the same parameters and probe, and checks
+    each step but the CPU's against float64: the loss within 1e-2 relative,
+    each gradient's relative (Frobenius) error within 1.5 times the CPU
+    step's and under 2e-2."""
+    cpu = steps["cpu"]
+    batch = random_batch(cpu, np.random.default_rng(7))
+    losses = {name: s.grad(batch) for name, s in steps.items()}
+    ref, grads = attention_reference(*(cpu.param(i) for i in range(3)), batch["probe"],
+                                     causal, scale)
+    rel = abs(losses[test] - ref) / abs(ref)
+    check(f"loss: {test} {losses[test]:.6f} float64 {ref:.6f} rel {rel:.1e} (<= 1e-2)",
+          rel <= 1e-2)
+    for i, name in enumerate("qkv"):
+        errors = {n: np.linalg.norm(s.grad_of(i).astype(np.float64) - grads[i]) /
+                  np.linalg.norm(grads[i]) for n, s in steps.items()}
+        bound = min(1.5 * errors["cpu"], 2e-2)
+        check(f"d{name}: {test} rel {errors[test]:.2e}, cpu rel {errors['cpu']:.2e} "
+              f"(<= {bound:.2e})", errors[test] <= bound)
+
+
 def write_safetensors(path, tensors):
     """tensors: name -> numpy array (a PyTorch state_dict as numpy)."""
     header, offset, blobs = {}, 0, []

@@ -10,7 +10,16 @@ round differently), and after 3 steps every parameter tensor within
 float64 by the numerical contract). The step counter and, with loss
 scaling, the scale are exact.
 
-  emulate.py EMULATED.so CPU.so PRECISION
+  emulate.py EMULATED.so CPU.so PRECISION [losses]
+
+With `losses`, the parameters are not compared: for 16-bit steps whose
+attention is fused (ftc-gpu-fuse-attention), which rounds otherwise than
+the CPU's unfused ops, by design. AdamW's first steps move each element by
+about lr whatever the size of its gradient, so an element whose gradient
+is zero but for rounding (attention's key bias: the softmax ignores it)
+moves by +-lr in both steps, on different noise; the parameters then agree
+to the rounding of the ops, not to the bound. The fused kernels' gradients
+are checked against float64 instead (attention.test).
 """
 import sys
 
@@ -19,6 +28,7 @@ import ftcpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 emulated_so, cpu_so, precision = sys.argv[1:4]
+compare_params = sys.argv[4:5] != ["losses"]
 check = ftcpy.Checks()
 emu, cpu = ftcpy.Step(emulated_so, seed=5), ftcpy.Step(cpu_so, seed=5)
 initial = [cpu.param(i).copy() for i in range(len(cpu.params))]
@@ -31,14 +41,18 @@ for k in range(3):
     check(f"loss {k + 1}: emulated {a:.7f} cpu {b:.7f} rel {rel:.1e} (<= {tolerance:g})",
           rel <= tolerance)
 worst, name = 0.0, ""
-for i, p in enumerate(cpu.params):
+for i, p in enumerate(cpu.params if compare_params else []):
     moved = np.linalg.norm(cpu.param(i).astype(np.float64) - initial[i])
     dist = np.linalg.norm(emu.param(i).astype(np.float64) - cpu.param(i))
     ratio = dist / (2e-3 * moved) if moved > 0 else (0.0 if dist == 0 else np.inf)
     if ratio > worst:
         worst, name = ratio, p["name"]
-check(f"parameters after 3 steps: worst ||p - p_cpu|| / (2e-3 ||p_cpu - p0||) {worst:.3f} "
-      f"({name})", worst <= 1)
+if compare_params:
+    check(f"parameters after 3 steps: worst ||p - p_cpu|| / (2e-3 ||p_cpu - p0||) {worst:.3f} "
+          f"({name})", worst <= 1)
+else:
+    finite = all(np.isfinite(emu.param(i)).all() for i in range(len(cpu.params)))
+    check("parameters after 3 steps finite (not compared: losses only)", finite)
 # The forward-only entry (its own kernels: no backward keeps its
 # intermediates, so more of it fuses) on the trained parameters.
 batch = ftcpy.random_batch(cpu, rng)
