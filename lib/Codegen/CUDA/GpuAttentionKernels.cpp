@@ -119,6 +119,21 @@ public:
     return loop.getResult(0);
   }
 
+  /// memref[indices] and the element after it in the innermost dimension
+  /// (the last index even): on the GPU one 4-byte load where the rows are
+  /// contiguous and every pair starts on 4 bytes, else two.
+  std::pair<Value, Value> loadPair(Value memref, ArrayRef<Value> indices) {
+    SmallVector<Value> next(indices);
+    next.back() = addi(next.back(), 1);
+    auto type = cast<MemRefType>(memref.getType());
+    if (emulate || !pairsAligned(type))
+      return {load(memref, indices), load(memref, next)};
+    auto pair = VectorType::get({2}, type.getElementType());
+    Value v = vector::LoadOp::create(b, loc, pair, memref, indices, /*nontemporal=*/false,
+                                     llvm::MaybeAlign(4));
+    return {vector::ExtractOp::create(b, loc, v, 0), vector::ExtractOp::create(b, loc, v, 1)};
+  }
+
   void store(Value value, Value memref, ArrayRef<Value> indices) {
     if (!emulate) {
       memref::StoreOp::create(b, loc, value, memref, indices);
@@ -152,6 +167,21 @@ public:
   }
 
 private:
+  /// 16-bit elements whose even-indexed pairs start on 4 bytes: unit stride
+  /// innermost, the other strides and the offset even (the buffers
+  /// themselves start on 64 bytes: ftc-plan-memory).
+  static bool pairsAligned(MemRefType type) {
+    if (type.getElementTypeBitWidth() != 16)
+      return false;
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (failed(type.getStridesAndOffset(strides, offset)) || strides.back() != 1 ||
+        ShapedType::isDynamic(offset) || offset % 2 != 0)
+      return false;
+    return llvm::all_of(ArrayRef<int64_t>(strides).drop_back(),
+                        [](int64_t s) { return !ShapedType::isDynamic(s) && s % 2 == 0; });
+  }
+
   scf::ForOp overLanes(ValueRange inits) {
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
     Value lanes = arith::ConstantIndexOp::create(b, loc, kLanes);
@@ -359,33 +389,47 @@ using Tile = SmallVector<Value, 4>;
 struct Matrix {
   Value memref;
   ArrayRef<Value> lead;
-  Value at(Warp &w, Value row, Value col) const {
+  SmallVector<Value> indices(Value row, Value col) const {
     SmallVector<Value> idx(lead);
     idx.push_back(row);
     idx.push_back(col);
-    return w.load(memref, idx);
+    return idx;
+  }
+  Value at(Warp &w, Value row, Value col) const { return w.load(memref, indices(row, col)); }
+  /// (row, col) and (row, col + 1), col even.
+  std::pair<Value, Value> pairAt(Warp &w, Value row, Value col) const {
+    return w.loadPair(memref, indices(row, col));
   }
 };
 
 /// The A fragment (16x16) at (row0, col0) of `m`, or of its transpose.
+/// (a_i and a_{i+1} are neighbours in a row: one pair load each.)
 SmallVector<Value, 8> loadA(Warp &w, const Matrix &m, Value row0, Value col0) {
   SmallVector<Value, 8> a;
-  for (int64_t i = 0; i < 8; ++i) {
+  for (int64_t i = 0; i < 8; i += 2) {
     Value row = w.addi(w.addi(row0, w.group), 8 * ((i >> 1) & 1));
-    Value col = w.addi(w.addi(col0, w.muli(w.thread, 2)), (i & 1) + 8 * (i >> 2));
-    a.push_back(m.at(w, row, col));
+    Value col = w.addi(w.addi(col0, w.muli(w.thread, 2)), 8 * (i >> 2));
+    auto [lo, hi] = m.pairAt(w, row, col);
+    a.append({lo, hi});
   }
   return a;
 }
 
 /// The B fragment (16x8, k x n) at (k0, n0): `transposed` reads element
 /// (k, n) at m[n][k] (k^T as the B of q k^T), else at m[k][n].
+/// (Transposed, b_i and b_{i+1} are neighbours in a row of m: one pair
+/// load each.)
 SmallVector<Value, 4> loadB(Warp &w, const Matrix &m, Value k0, Value n0, bool transposed) {
   SmallVector<Value, 4> frag;
-  for (int64_t i = 0; i < 4; ++i) {
-    Value k = w.addi(w.addi(k0, w.muli(w.thread, 2)), (i & 1) + 8 * (i >> 1));
-    Value n = w.addi(n0, w.group);
-    frag.push_back(transposed ? m.at(w, n, k) : m.at(w, k, n));
+  Value n = w.addi(n0, w.group);
+  for (int64_t i = 0; i < 4; i += 2) {
+    Value k = w.addi(w.addi(k0, w.muli(w.thread, 2)), 8 * (i >> 1));
+    if (transposed) {
+      auto [lo, hi] = m.pairAt(w, n, k);
+      frag.append({lo, hi});
+    } else {
+      frag.append({m.at(w, k, n), m.at(w, w.addi(k, 1), n)});
+    }
   }
   return frag;
 }

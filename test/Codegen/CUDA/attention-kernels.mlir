@@ -8,7 +8,8 @@
 // 2 output tiles (12 values): 4 products for the scores (4 column tiles of
 // 8, one k-step) and 4 for P v (2 k-steps, 2 column tiles), the row
 // maximum over the quad by xor shuffles 1 and 2. After it, each row's
-// log-sum-exp, and the output divided by the sum.
+// log-sum-exp, and the output divided by the sum. Neighbouring elements
+// of a fragment's row are one 4-byte load.
 // CHECK-LABEL: func.func @forward
 // CHECK-DAG: %[[C3:.*]] = arith.constant 3 : index
 // CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
@@ -16,7 +17,7 @@
 // CHECK: %[[WARP:.*]] = arith.divui %[[T]], %c32
 // CHECK: %[[LANE:.*]] = arith.remui %[[T]], %c32
 // CHECK: %[[ROW0:.*]] = arith.muli %[[WARP]], %c16
-// CHECK-COUNT-8: memref.load %arg0
+// CHECK-COUNT-4: vector.load %arg0[{{.*}}] {alignment = 4 : i64} : memref<3x32x16xbf16>, vector<2xbf16>
 // CHECK: %[[END:.*]] = arith.addi %[[ROW0]], %c47
 // CHECK: %[[TILES:.*]] = arith.divui %[[END]], %c32
 // CHECK: %[[LOOP:.*]]:12 = scf.for %{{.*}} = %c0 to %[[TILES]] step %c1
@@ -74,3 +75,17 @@ func.func @grad(%g: memref<3x32x16xbf16>, %q: memref<3x32x16xbf16>, %k: memref<3
   return
 }
 
+
+// -----
+
+// q a view whose pairs do not start on 4 bytes (an odd offset): two
+// 2-byte loads per pair, k's rows still one load per pair.
+// CHECK-LABEL: func.func @unaligned
+// CHECK: gpu.launch
+// CHECK-COUNT-8: memref.load %arg0
+// CHECK: scf.for
+// CHECK: vector.load %arg1
+func.func @unaligned(%q: memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, %k: memref<3x32x16xbf16>, %v: memref<3x32x16xbf16>, %o: memref<3x32x16xbf16>, %lse: memref<3x32xf32>) {
+  train.fused_attention %q, %k, %v causal outs(%o, %lse) : memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32xf32>
+  return
+}
