@@ -134,6 +134,23 @@ public:
     return {vector::ExtractOp::create(b, loc, v, 0), vector::ExtractOp::create(b, loc, v, 1)};
   }
 
+  /// Stores lo at memref[indices] and hi after it (the last index even):
+  /// on the GPU one 4-byte store where loadPair would load them as one.
+  void storePair(Value lo, Value hi, Value memref, ArrayRef<Value> indices) {
+    auto type = cast<MemRefType>(memref.getType());
+    if (emulate || !pairsAligned(type)) {
+      SmallVector<Value> next(indices);
+      next.back() = addi(next.back(), 1);
+      store(lo, memref, indices);
+      store(hi, memref, next);
+      return;
+    }
+    auto pair = VectorType::get({2}, type.getElementType());
+    Value v = vector::FromElementsOp::create(b, loc, pair, ValueRange{lo, hi});
+    vector::StoreOp::create(b, loc, v, memref, indices, /*nontemporal=*/false,
+                            llvm::MaybeAlign(4));
+  }
+
   void store(Value value, Value memref, ArrayRef<Value> indices) {
     if (!emulate) {
       memref::StoreOp::create(b, loc, value, memref, indices);
@@ -502,13 +519,18 @@ SmallVector<Tile> takeTiles(ValueRange &values, int64_t n) {
 /// each element times `factor(i)` if given.
 void storeTiles(Warp &w, const AttentionShape &shape, ArrayRef<Tile> tiles, Value memref,
                 ArrayRef<Value> lead, Value row0, function_ref<Value(int64_t)> factor) {
+  // c_i and c_{i+1} (i even) are neighbours in a row: one pair store.
   for (auto [n, tile] : llvm::enumerate(tiles))
-    for (int64_t i = 0; i < 4; ++i) {
-      Value x = factor ? w.mulf(tile[i], factor(i)) : tile[i];
+    for (int64_t i = 0; i < 4; i += 2) {
+      Value pair[2];
+      for (int64_t j = 0; j < 2; ++j) {
+        Value x = factor ? w.mulf(tile[i + j], factor(i + j)) : tile[i + j];
+        pair[j] = w.truncf(x, shape.elem);
+      }
       SmallVector<Value> idx(lead);
       idx.push_back(w.addi(w.addi(row0, w.group), 8 * (i >> 1)));
-      idx.push_back(w.addi(w.addi(w.muli(w.thread, 2), 8 * static_cast<int64_t>(n)), i & 1));
-      w.store(w.truncf(x, shape.elem), memref, idx);
+      idx.push_back(w.addi(w.muli(w.thread, 2), 8 * static_cast<int64_t>(n)));
+      w.storePair(pair[0], pair[1], memref, idx);
     }
 }
 

@@ -9,7 +9,7 @@
 // 8, one k-step) and 4 for P v (2 k-steps, 2 column tiles), the row
 // maximum over the quad by xor shuffles 1 and 2. After it, each row's
 // log-sum-exp, and the output divided by the sum. Neighbouring elements
-// of a fragment's row are one 4-byte load.
+// of a fragment's row are one 4-byte load or store.
 // CHECK-LABEL: func.func @forward
 // CHECK-DAG: %[[C3:.*]] = arith.constant 3 : index
 // CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
@@ -31,7 +31,7 @@
 // CHECK: gpu.shuffle xor %[[LOOP]]#2, %c1_i32
 // CHECK: math.log
 // CHECK: memref.store %{{.*}}, %arg4
-// CHECK-COUNT-8: memref.store %{{.*}}, %arg3
+// CHECK-COUNT-4: vector.store %{{.*}}, %arg3[{{.*}}] {alignment = 4 : i64} : memref<3x32x16xbf16>, vector<2xbf16>
 // CHECK: gpu.terminator
 
 // Emulated: one launch thread per warp (2), lanes as vector<32xT>, a lane's
@@ -63,13 +63,13 @@ func.func @forward(%q: memref<3x32x16xbf16>, %k: memref<3x32x16xbf16>, %v: memre
 // CHECK-COUNT-16: nvvm.mma.sync
 // CHECK-NOT: nvvm.mma.sync
 // CHECK-NOT: gpu.shuffle
-// CHECK-COUNT-8: memref.store %{{.*}}, %arg7
-// CHECK-COUNT-8: memref.store %{{.*}}, %arg8
+// CHECK-COUNT-4: vector.store %{{.*}}, %arg7
+// CHECK-COUNT-4: vector.store %{{.*}}, %arg8
 // CHECK: gpu.launch
 // CHECK: scf.for %{{.*}} = %c0 to %{{.*}} step %c1 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
 // CHECK-COUNT-12: nvvm.mma.sync
 // CHECK-NOT: nvvm.mma.sync
-// CHECK-COUNT-8: memref.store %{{.*}}, %arg6
+// CHECK-COUNT-4: vector.store %{{.*}}, %arg6
 func.func @grad(%g: memref<3x32x16xbf16>, %q: memref<3x32x16xbf16>, %k: memref<3x32x16xbf16>, %v: memref<3x32x16xbf16>, %lse: memref<3x32xf32>, %delta: memref<3x32xf32>, %dq: memref<3x32x16xbf16>, %dk: memref<3x32x16xbf16>, %dv: memref<3x32x16xbf16>) {
   train.fused_attention_grad %g, %q, %k, %v, %lse, %delta causal outs(%dq, %dk, %dv) : memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32xf32>, memref<3x32xf32>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>
   return
