@@ -534,15 +534,19 @@ void storeTiles(Warp &w, const AttentionShape &shape, ArrayRef<Tile> tiles, Valu
     }
 }
 
-/// A warp-uniform loop over tiles [lb, ub) of `step` columns, carrying
-/// `inits`; body(col0, carried) returns the next values.
-SmallVector<Value> walkTiles(OpBuilder &b, Location loc, Value lb, Value ub, ValueRange inits,
-                        function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  auto loop = scf::ForOp::create(b, loc, lb, ub, one, inits);
+/// A warp-uniform loop over the tiles [lb, ub) of `tile` columns, carrying
+/// `inits`; body(col0, carried), col0 the tile's first column, returns the
+/// next values.
+SmallVector<Value> walkTiles(Warp &w, Value lb, Value ub, int64_t tile, ValueRange inits,
+                             function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  OpBuilder &b = w.b;
+  Value one = arith::ConstantIndexOp::create(b, w.loc, 1);
+  auto loop = scf::ForOp::create(b, w.loc, lb, ub, one, inits);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
-  scf::YieldOp::create(b, loc, body(loop.getInductionVar(), loop.getRegionIterArgs()));
+  Value col0 = w.uniform(arith::MulIOp::create(
+      b, w.loc, loop.getInductionVar(), arith::ConstantIndexOp::create(b, w.loc, tile)));
+  scf::YieldOp::create(b, w.loc, body(col0, loop.getRegionIterArgs()));
   return SmallVector<Value>(loop.getResults());
 }
 
@@ -556,6 +560,41 @@ Value tilesUpTo(OpBuilder &b, Location loc, const AttentionShape &shape, Value r
                                     arith::ConstantIndexOp::create(b, loc, 16 + tile - 1));
   return arith::DivUIOp::create(b, loc, end, arith::ConstantIndexOp::create(b, loc, tile));
 }
+
+/// walkTiles over the tiles from the first, up to the diagonal when causal.
+SmallVector<Value> walkToDiagonal(Warp &w, const AttentionShape &shape, Value row0Scalar,
+                                  int64_t tile, ValueRange inits,
+                                  function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  Value zero = arith::ConstantIndexOp::create(w.b, w.loc, 0);
+  return walkTiles(w, zero, tilesUpTo(w.b, w.loc, shape, row0Scalar, tile), tile, inits, body);
+}
+
+/// `n` C tiles of zeros, flattened (a walk's initial accumulators).
+SmallVector<Value> zeroTiles(Warp &w, int64_t n) {
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < n; ++i)
+    append(values, zeroTile(w));
+  return values;
+}
+
+/// The A fragments of the warp's 16 rows of `m` (from row0), one per
+/// k-step of D.
+SmallVector<SmallVector<Value, 8>> loadRows(Warp &w, const AttentionShape &shape,
+                                            const Matrix &m, Value row0) {
+  SmallVector<SmallVector<Value, 8>> frags;
+  for (int64_t s = 0; s < shape.depth / 16; ++s)
+    frags.push_back(loadA(w, m, row0, w.index(16 * s)));
+  return frags;
+}
+
+/// The indices of row r (0: group, 1: group + 8) of a warp's 16 rows in a
+/// [..., T] buffer.
+SmallVector<Value> rowIndices(Warp &w, ArrayRef<Value> lead, Value row0, int64_t r) {
+  SmallVector<Value> idx(lead);
+  idx.push_back(w.addi(w.addi(row0, w.group), 8 * r));
+  return idx;
+}
+
 
 /// The row (r = 0: group, r = 1: group + 8) of element i of a C tile.
 Value rowOf(Warp &w, Value row0, int64_t i) {
@@ -587,21 +626,14 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
   buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/shape.causal,
               [&](Warp &w, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
     Matrix q{op.getQuery(), lead}, k{op.getKey(), lead}, v{op.getValue(), lead};
-    SmallVector<SmallVector<Value, 8>> qa;
-    for (int64_t s = 0; s < shape.depth / 16; ++s)
-      qa.push_back(loadA(w, q, row0, w.index(16 * s)));
+    SmallVector<SmallVector<Value, 8>> qa = loadRows(w, shape, q, row0);
     Value negInf = w.f32(-std::numeric_limits<double>::infinity());
     // Carried: the running maximum and (this lane's part of the) sum of
     // each of the lane's two rows, then the output tiles.
     SmallVector<Value> inits = {negInf, negInf, w.f32(0.0), w.f32(0.0)};
-    for (int64_t n = 0; n < dTiles; ++n)
-      append(inits, zeroTile(w));
-    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-    SmallVector<Value> out = walkTiles(
-        b, loc, zero, tilesUpTo(b, loc, shape, row0Scalar, tile), inits,
-        [&](Value t, ValueRange carried) {
-          Value col0 = w.uniform(arith::MulIOp::create(
-              b, loc, t, arith::ConstantIndexOp::create(b, loc, tile)));
+    inits.append(zeroTiles(w, dTiles));
+    SmallVector<Value> out = walkToDiagonal(
+        w, shape, row0Scalar, tile, inits, [&](Value col0, ValueRange carried) {
           SmallVector<Tile> s = scores(w, qa, k, col0, tile);
           Value rowMax[2] = {negInf, negInf};
           for (auto [n, st] : llvm::enumerate(s))
@@ -638,9 +670,7 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
       Value total = quad(w, out[2 + r], /*max=*/false);
       inverse[r] = w.divf(w.f32(1.0), total);
       // Every lane of the quad writes its row's log-sum-exp (the same).
-      SmallVector<Value> idx(lead);
-      idx.push_back(w.addi(w.addi(row0, w.group), 8 * r));
-      w.store(w.addf(out[r], w.log(total)), op.getLse(), idx);
+      w.store(w.addf(out[r], w.log(total)), op.getLse(), rowIndices(w, lead, row0, r));
     }
     ValueRange rest = ValueRange(out).drop_front(4);
     storeTiles(w, shape, takeTiles(rest, dTiles), op.getOut(), lead, row0,
@@ -677,27 +707,15 @@ void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape 
               [&](Warp &w, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
     Matrix q{op.getQuery(), lead}, k{op.getKey(), lead}, v{op.getValue(), lead},
         g{op.getGrad(), lead};
-    SmallVector<SmallVector<Value, 8>> qa, ga;
-    for (int64_t s = 0; s < shape.depth / 16; ++s) {
-      qa.push_back(loadA(w, q, row0, w.index(16 * s)));
-      ga.push_back(loadA(w, g, row0, w.index(16 * s)));
-    }
+    SmallVector<SmallVector<Value, 8>> qa = loadRows(w, shape, q, row0),
+                                       ga = loadRows(w, shape, g, row0);
     Value lse[2], delta[2];
     for (int r = 0; r < 2; ++r) {
-      SmallVector<Value> idx(lead);
-      idx.push_back(w.addi(w.addi(row0, w.group), 8 * r));
-      lse[r] = w.load(op.getLse(), idx);
-      delta[r] = w.load(op.getDelta(), idx);
+      lse[r] = w.load(op.getLse(), rowIndices(w, lead, row0, r));
+      delta[r] = w.load(op.getDelta(), rowIndices(w, lead, row0, r));
     }
-    SmallVector<Value> inits;
-    for (int64_t n = 0; n < dTiles; ++n)
-      append(inits, zeroTile(w));
-    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-    SmallVector<Value> out = walkTiles(
-        b, loc, zero, tilesUpTo(b, loc, shape, row0Scalar, tile), inits,
-        [&](Value t, ValueRange carried) {
-          Value col0 = w.uniform(arith::MulIOp::create(
-              b, loc, t, arith::ConstantIndexOp::create(b, loc, tile)));
+    SmallVector<Value> out = walkToDiagonal(
+        w, shape, row0Scalar, tile, zeroTiles(w, dTiles), [&](Value col0, ValueRange carried) {
           SmallVector<Tile> s = scores(w, qa, k, col0, tile);
           SmallVector<Tile> dp = scores(w, ga, v, col0, tile);
           for (int64_t n = 0; n < tile / 8; ++n)
@@ -727,21 +745,14 @@ void buildKeyValueGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionSha
               [&](Warp &w, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
     Matrix q{op.getQuery(), lead}, k{op.getKey(), lead}, v{op.getValue(), lead},
         g{op.getGrad(), lead};
-    SmallVector<SmallVector<Value, 8>> ka, va;
-    for (int64_t s = 0; s < shape.depth / 16; ++s) {
-      ka.push_back(loadA(w, k, row0, w.index(16 * s)));
-      va.push_back(loadA(w, v, row0, w.index(16 * s)));
-    }
-    SmallVector<Value> inits;
-    for (int64_t n = 0; n < 2 * dTiles; ++n)
-      append(inits, zeroTile(w));
+    SmallVector<SmallVector<Value, 8>> ka = loadRows(w, shape, k, row0),
+                                       va = loadRows(w, shape, v, row0);
     Value tileSize = arith::ConstantIndexOp::create(b, loc, tile);
     Value first = shape.causal ? Value(arith::DivUIOp::create(b, loc, row0Scalar, tileSize))
                                : Value(arith::ConstantIndexOp::create(b, loc, 0));
     Value last = arith::ConstantIndexOp::create(b, loc, shape.rows / tile);
     SmallVector<Value> out = walkTiles(
-        b, loc, first, last, inits, [&](Value t, ValueRange carried) {
-          Value col0 = w.uniform(arith::MulIOp::create(b, loc, t, tileSize));
+        w, first, last, tile, zeroTiles(w, 2 * dTiles), [&](Value col0, ValueRange carried) {
           // Transposed scores: rows are keys, columns queries.
           SmallVector<Tile> st = scores(w, ka, q, col0, tile);
           SmallVector<Tile> dpt = scores(w, va, g, col0, tile);
