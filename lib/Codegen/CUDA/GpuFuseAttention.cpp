@@ -25,17 +25,14 @@ using namespace ftc::train;
 
 namespace {
 
-/// The shapes the kernels take: q, k and v of one 16-bit type and one
-/// static shape [..., T, D], T and D multiples of 16 (the mma tiles), D at
-/// most 128 (a warp's rows of the output in registers).
+/// What the kernels take: q, k and v of one 16-bit type and one shape
+/// (FusedAttentionOp::isKernelShape).
 bool isFusable(Value query, Value key, Value value) {
   auto type = cast<RankedTensorType>(query.getType());
-  if (key.getType() != type || value.getType() != type || !type.hasStaticShape() ||
-      type.getRank() < 2)
+  if (key.getType() != type || value.getType() != type)
     return false;
   Type elem = type.getElementType();
-  int64_t rows = type.getShape().drop_back().back(), depth = type.getShape().back();
-  return (elem.isBF16() || elem.isF16()) && rows % 16 == 0 && depth % 16 == 0 && depth <= 128;
+  return (elem.isBF16() || elem.isF16()) && FusedAttentionOp::isKernelShape(type.getShape());
 }
 
 /// [..., T] f32: one number per row of `matrix` ([..., T, D]).

@@ -37,3 +37,19 @@ func.func @results(%q: tensor<32x16xbf16>, %lse: tensor<32xf32>) {
   %r = train.fused_attention %q, %q, %q outs(%q, %lse) : tensor<32x16xbf16>, tensor<32x16xbf16>, tensor<32x16xbf16>, tensor<32x16xbf16>, tensor<32xf32> -> tensor<32x16xbf16>
   return
 }
+
+// -----
+
+func.func @odd_rows(%q: memref<40x16xbf16>, %lse: memref<40xf32>) {
+  // expected-error @below {{expects static [..., T, D] operands, T and D multiples of 16, D at most 128}}
+  train.fused_attention %q, %q, %q outs(%q, %lse) : memref<40x16xbf16>, memref<40x16xbf16>, memref<40x16xbf16>, memref<40x16xbf16>, memref<40xf32>
+  return
+}
+
+// -----
+
+func.func @depth(%q: memref<32x256xbf16>, %lse: memref<32xf32>) {
+  // expected-error @below {{expects static [..., T, D] operands, T and D multiples of 16, D at most 128}}
+  train.fused_attention %q, %q, %q outs(%q, %lse) : memref<32x256xbf16>, memref<32x256xbf16>, memref<32x256xbf16>, memref<32x256xbf16>, memref<32xf32>
+  return
+}

@@ -463,8 +463,9 @@ static LogicalResult verifyAttentionOperands(Operation *op, ValueRange matrices,
                                              ValueRange rows) {
   auto shaped = [](Value v) { return cast<ShapedType>(v.getType()); };
   ShapedType query = shaped(matrices.front());
-  if (query.getRank() < 2 || !query.hasStaticShape())
-    return op->emitOpError() << "expects static [..., T, D] operands";
+  if (!query.hasStaticShape() || !FusedAttentionOp::isKernelShape(query.getShape()))
+    return op->emitOpError() << "expects static [..., T, D] operands, T and D multiples of "
+                                "16, D at most 128";
   for (Value m : matrices) {
     ShapedType type = shaped(m);
     if (type.getElementType() != query.getElementType() ||
@@ -479,6 +480,21 @@ static LogicalResult verifyAttentionOperands(Operation *op, ValueRange matrices,
       return op->emitOpError() << "expects f32 rows of shape [..., T]";
   }
   return success();
+}
+
+static bool isAttentionKernelShape(ArrayRef<int64_t> shape) {
+  if (shape.size() < 2 || ShapedType::isDynamicShape(shape))
+    return false;
+  int64_t rows = shape[shape.size() - 2], depth = shape.back();
+  return rows % 16 == 0 && depth % 16 == 0 && depth <= 128;
+}
+
+bool FusedAttentionOp::isKernelShape(ArrayRef<int64_t> shape) {
+  return isAttentionKernelShape(shape);
+}
+
+bool FusedAttentionGradOp::isKernelShape(ArrayRef<int64_t> shape) {
+  return isAttentionKernelShape(shape);
 }
 
 MutableOperandRange FusedAttentionOp::getDpsInitsMutable() {

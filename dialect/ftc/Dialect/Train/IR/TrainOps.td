@@ -607,6 +607,10 @@ class Train_FusedAttentionBase<string mnemonic>
   let extraClassDeclaration = [{
     /// The destinations: the operands after the inputs.
     ::mlir::MutableOperandRange getDpsInitsMutable();
+    /// The [..., T, D] shapes the kernels take: static, T and D multiples
+    /// of 16 (the mma tiles), D at most 128 (a warp's rows of the output
+    /// in registers).
+    static bool isKernelShape(::llvm::ArrayRef<int64_t> shape);
   }];
 }
 
@@ -619,7 +623,8 @@ def Train_FusedAttentionOp : Train_FusedAttentionBase<"fused_attention"> {
     `train.fused_attention_grad` reads instead of recomputing the softmax's
     sums. Destination style: `out` and `lse` are the destinations, on
     tensors (the results) or buffers (no results). q, k, v and out are
-    `[..., T, D]` with equal 16-bit element types; lse is `[..., T]` f32.
+    `[..., T, D]` with equal 16-bit element types, T and D multiples of 16,
+    D at most 128 (the shapes the kernels take); lse is `[..., T]` f32.
 
     ```mlir
     %o, %lse = train.fused_attention %q, %k, %v causal outs(%e0, %e1) : tensor<8x4x128x64xbf16>, tensor<8x4x128x64xbf16>, tensor<8x4x128x64xbf16>, tensor<8x4x128x64xbf16>, tensor<8x4x128xf32> -> tensor<8x4x128x64xbf16>, tensor<8x4x128xf32>
