@@ -886,7 +886,8 @@ def GpuFuseLaunches : Pass<"ftc-gpu-fuse-launches", "::mlir::ModuleOp"> {
     one-dimensional blocks, none writing a buffer another reads or writes,
     becomes one launch: its grid the sum of theirs, block b running the
     body of the launch whose blocks b falls in, with b less that launch's
-    offset as its block id. The optimizer's update of every parameter (one
+    offset as its block id; a block finds that launch by bisection on the
+    offsets (log2 of the launches' number of comparisons). The optimizer's update of every parameter (one
     kernel each: AdamW's p, m and v) is one multi-tensor kernel, one launch
     instead of one per parameter, as PyTorch's `foreach` and fused AdamW.
     Each thread computes what it computed before: the numbers do not change.
@@ -898,8 +899,7 @@ def GpuFuseLaunches : Pass<"ftc-gpu-fuse-launches", "::mlir::ModuleOp"> {
     gpu.launch blocks(...) in (%gx = %c128, ...) threads(...) in (%bx = %c256, ...) {B}
     // becomes
     gpu.launch blocks(%b, ...) in (%gx = %c4224, ...) threads(...) in (%bx = %c256, ...) {
-      scf.if (%b < 4096) {A}
-      scf.if (4096 <= %b < 4224) {B with %b - 4096}
+      scf.if (%b < 4096) {A} else {B with %b - 4096}
     }
     ```
   }];

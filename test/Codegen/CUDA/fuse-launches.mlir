@@ -3,32 +3,27 @@
 // Two updates of different buffers (two parameters' AdamW steps), their
 // sizes between them, and a buffer freed between them: one launch of
 // 4 + 2 blocks where the first was, block b running the first body for
-// b < 4 and the second for 4 <= b < 6 with b - 4 as its block id; the
-// deallocation stays after it.
+// b < 4, else the second with b - 4 as its block id; the deallocation
+// stays after it.
 // CHECK-LABEL: func.func @independent
 // CHECK: %[[C6:.*]] = arith.constant 6 : index
 // CHECK: %[[C256:.*]] = arith.constant 256 : index
 // CHECK: gpu.launch blocks(%[[B:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C6]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%[[T:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C256]],
-// CHECK:   %[[LO0:.*]] = arith.constant 0 : index
-// CHECK:   %[[HI0:.*]] = arith.constant 4 : index
-// CHECK:   %[[GE0:.*]] = arith.cmpi uge, %[[B]], %[[LO0]]
-// CHECK:   %[[LT0:.*]] = arith.cmpi ult, %[[B]], %[[HI0]]
-// CHECK:   %[[IN0:.*]] = arith.andi %[[GE0]], %[[LT0]]
-// CHECK:   scf.if %[[IN0]] {
+// CHECK:   %[[MID:.*]] = arith.constant 4 : index
+// CHECK:   %[[BELOW:.*]] = arith.cmpi ult, %[[B]], %[[MID]]
+// CHECK:   scf.if %[[BELOW]] {
+// CHECK:     %[[LO0:.*]] = arith.constant 0 : index
 // CHECK:     %[[B0:.*]] = arith.subi %[[B]], %[[LO0]]
 // CHECK:     %[[X0:.*]] = arith.muli %[[B0]]
 // CHECK:     %[[I0:.*]] = arith.addi %[[X0]], %[[T]]
 // CHECK:     memref.store %{{.*}}, %arg0[%[[I0]]]
-// CHECK:   %[[LO1:.*]] = arith.constant 4 : index
-// CHECK:   %[[HI1:.*]] = arith.constant 6 : index
-// CHECK:   %[[GE1:.*]] = arith.cmpi uge, %[[B]], %[[LO1]]
-// CHECK:   %[[LT1:.*]] = arith.cmpi ult, %[[B]], %[[HI1]]
-// CHECK:   %[[IN1:.*]] = arith.andi %[[GE1]], %[[LT1]]
-// CHECK:   scf.if %[[IN1]] {
+// CHECK:   } else {
+// CHECK:     %[[LO1:.*]] = arith.constant 4 : index
 // CHECK:     %[[B1:.*]] = arith.subi %[[B]], %[[LO1]]
 // CHECK:     %[[X1:.*]] = arith.muli %[[B1]]
 // CHECK:     %[[I1:.*]] = arith.addi %[[X1]], %[[T]]
 // CHECK:     memref.store %{{.*}}, %arg1[%[[I1]]]
+// CHECK:   }
 // CHECK:   gpu.terminator
 // CHECK: memref.dealloc %arg2
 // CHECK-NOT: gpu.launch
@@ -90,6 +85,70 @@ func.func @dependent(%p: memref<256xf32>, %q: memref<256xf32>, %r: memref<256xf3
   gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
              threads(%tx, %ty, %tz) in (%sx = %c128, %sy = %c1, %sz = %c1) {
     memref.store %one, %r[%tx] : memref<256xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// Five members (1, 2, 3, 4 and 5 blocks: offsets 0, 1, 3, 6, 10, 15): a
+// block finds its member by bisection, at most three comparisons deep.
+// CHECK-LABEL: func.func @five
+// CHECK: gpu.launch blocks(%[[B:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c15,
+// CHECK:   %[[C3:.*]] = arith.constant 3 : index
+// CHECK:   %[[L:.*]] = arith.cmpi ult, %[[B]], %[[C3]]
+// CHECK:   scf.if %[[L]] {
+// CHECK:     %[[C1:.*]] = arith.constant 1 : index
+// CHECK:     %[[LL:.*]] = arith.cmpi ult, %[[B]], %[[C1]]
+// CHECK:     scf.if %[[LL]] {
+// CHECK:       memref.store %{{.*}}, %arg0
+// CHECK:     } else {
+// CHECK:       memref.store %{{.*}}, %arg1
+// CHECK:     }
+// CHECK:   } else {
+// CHECK:     %[[C6:.*]] = arith.constant 6 : index
+// CHECK:     %[[RL:.*]] = arith.cmpi ult, %[[B]], %[[C6]]
+// CHECK:     scf.if %[[RL]] {
+// CHECK:       memref.store %{{.*}}, %arg2
+// CHECK:     } else {
+// CHECK:       %[[C10:.*]] = arith.constant 10 : index
+// CHECK:       %[[RRL:.*]] = arith.cmpi ult, %[[B]], %[[C10]]
+// CHECK:       scf.if %[[RRL]] {
+// CHECK:         memref.store %{{.*}}, %arg3
+// CHECK:       } else {
+// CHECK:         memref.store %{{.*}}, %arg4
+func.func @five(%a: memref<256xf32>, %b: memref<512xf32>, %c: memref<768xf32>, %d: memref<1024xf32>, %e: memref<1280xf32>) {
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c3 = arith.constant 3 : index
+  %c4 = arith.constant 4 : index
+  %c5 = arith.constant 5 : index
+  %c256 = arith.constant 256 : index
+  %one = arith.constant 1.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c256, %sy = %c1, %sz = %c1) {
+    memref.store %one, %a[%tx] : memref<256xf32>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c2, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c256, %sy = %c1, %sz = %c1) {
+    memref.store %one, %b[%tx] : memref<512xf32>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c3, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c256, %sy = %c1, %sz = %c1) {
+    memref.store %one, %c[%tx] : memref<768xf32>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c4, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c256, %sy = %c1, %sz = %c1) {
+    memref.store %one, %d[%tx] : memref<1024xf32>
+    gpu.terminator
+  }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c5, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c256, %sy = %c1, %sz = %c1) {
+    memref.store %one, %e[%tx] : memref<1280xf32>
     gpu.terminator
   }
   return
