@@ -101,7 +101,6 @@ public:
   Value log(Value x) { return math::LogOp::create(b, loc, x); }
   Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, loc, c, x, y); }
   Value truncf(Value x, Type scalar) { return arith::TruncFOp::create(b, loc, of(scalar), x); }
-  Value extf(Value x) { return arith::ExtFOp::create(b, loc, of(b.getF32Type()), x); }
 
   /// memref[indices], each index a lane value.
   Value load(Value memref, ArrayRef<Value> indices) {
@@ -419,7 +418,7 @@ struct Matrix {
   }
 };
 
-/// The A fragment (16x16) at (row0, col0) of `m`, or of its transpose.
+/// The A fragment (16x16) at (row0, col0) of `m`.
 /// (a_i and a_{i+1} are neighbours in a row: one pair load each.)
 SmallVector<Value, 8> loadA(Warp &w, const Matrix &m, Value row0, Value col0) {
   SmallVector<Value, 8> a;
@@ -464,9 +463,9 @@ Tile zeroTile(Warp &w) {
   return {z, z, z, z};
 }
 
-/// `rows` x `cols` of products: tile n of the result, summed over
-/// `depth / 16` k-steps of `a` (A fragments already loaded) with B read
-/// from `m` transposed at (16 s, col0 + 8 n).
+/// The warp's 16 rows by `cols` columns of products: tile n summed over
+/// the k-steps of `a` (A fragments already loaded) with B read from `m`
+/// transposed at (16 s, col0 + 8 n).
 SmallVector<Tile> scores(Warp &w, ArrayRef<SmallVector<Value, 8>> a, const Matrix &m,
                          Value col0, int64_t cols) {
   SmallVector<Tile> tiles;
@@ -515,6 +514,15 @@ SmallVector<Tile> takeTiles(ValueRange &values, int64_t n) {
   return tiles;
 }
 
+/// The row (r = 0: group, r = 1: group + 8) of element i of a C tile.
+Value rowOf(Warp &w, Value row0, int64_t i) {
+  return w.addi(w.addi(row0, w.group), 8 * (i >> 1));
+}
+/// The column of element i of C tile n.
+Value colOf(Warp &w, Value col0, int64_t n, int64_t i) {
+  return w.addi(w.addi(col0, w.muli(w.thread, 2)), 8 * n + (i & 1));
+}
+
 /// Stores tiles of f32 (16 rows from row0, D columns) rounded to `elem`,
 /// each element times `factor(i)` if given.
 void storeTiles(Warp &w, const AttentionShape &shape, ArrayRef<Tile> tiles, Value memref,
@@ -528,7 +536,7 @@ void storeTiles(Warp &w, const AttentionShape &shape, ArrayRef<Tile> tiles, Valu
         pair[j] = w.truncf(x, shape.elem);
       }
       SmallVector<Value> idx(lead);
-      idx.push_back(w.addi(w.addi(row0, w.group), 8 * (i >> 1)));
+      idx.push_back(rowOf(w, row0, i));
       idx.push_back(w.addi(w.muli(w.thread, 2), 8 * static_cast<int64_t>(n)));
       w.storePair(pair[0], pair[1], memref, idx);
     }
@@ -591,18 +599,8 @@ SmallVector<SmallVector<Value, 8>> loadRows(Warp &w, const AttentionShape &shape
 /// [..., T] buffer.
 SmallVector<Value> rowIndices(Warp &w, ArrayRef<Value> lead, Value row0, int64_t r) {
   SmallVector<Value> idx(lead);
-  idx.push_back(w.addi(w.addi(row0, w.group), 8 * r));
+  idx.push_back(rowOf(w, row0, 2 * r));
   return idx;
-}
-
-
-/// The row (r = 0: group, r = 1: group + 8) of element i of a C tile.
-Value rowOf(Warp &w, Value row0, int64_t i) {
-  return w.addi(w.addi(row0, w.group), 8 * (i >> 1));
-}
-/// The column of element i of C tile n.
-Value colOf(Warp &w, Value col0, int64_t n, int64_t i) {
-  return w.addi(w.addi(col0, w.muli(w.thread, 2)), 8 * n + (i & 1));
 }
 
 /// The sum (or maximum) over the four lanes of a quad, in every lane.
