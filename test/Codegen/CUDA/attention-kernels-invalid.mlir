@@ -53,3 +53,27 @@ func.func @depth(%q: memref<32x256xbf16>, %lse: memref<32xf32>) {
   train.fused_attention %q, %q, %q outs(%q, %lse) : memref<32x256xbf16>, memref<32x256xbf16>, memref<32x256xbf16>, memref<32x256xbf16>, memref<32xf32>
   return
 }
+
+// -----
+
+func.func @buffer_results(%q: memref<32x16xbf16>, %lse: memref<32xf32>) {
+  // expected-error @below {{on buffers has no results}}
+  %r = train.fused_attention %q, %q, %q outs(%q, %lse) : memref<32x16xbf16>, memref<32x16xbf16>, memref<32x16xbf16>, memref<32x16xbf16>, memref<32xf32> -> tensor<32x16xbf16>
+  return
+}
+
+// -----
+
+func.func @result_type(%q: tensor<32x16xbf16>, %lse: tensor<32xf32>) {
+  // expected-error @below {{result 1 has the type of its destination}}
+  %r:2 = train.fused_attention %q, %q, %q outs(%q, %lse) : tensor<32x16xbf16>, tensor<32x16xbf16>, tensor<32x16xbf16>, tensor<32x16xbf16>, tensor<32xf32> -> tensor<32x16xbf16>, tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @grad_shapes(%q: memref<32x16xbf16>, %k: memref<16x16xbf16>, %lse: memref<32xf32>) {
+  // expected-error @below {{expects q, k, v and their gradients of one shape}}
+  train.fused_attention_grad %q, %q, %k, %q, %lse, %lse outs(%q, %q, %q) : memref<32x16xbf16>, memref<32x16xbf16>, memref<16x16xbf16>, memref<32x16xbf16>, memref<32xf32>, memref<32xf32>, memref<32x16xbf16>, memref<32x16xbf16>, memref<32x16xbf16>
+  return
+}
