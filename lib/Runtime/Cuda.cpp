@@ -484,16 +484,17 @@ void writeProfile(const Profile &p) {
   std::map<std::string, Profile::Row> byShape;
   for (const auto &[desc, row] : p.gemms) {
     static const char *types[] = {"f32", "bf16", "f16"};
-    int64_t type = desc[ftc::gemm::kOperandType];
+    int64_t type = desc[ftc::gemm::kOperandType], result = desc[ftc::gemm::kResultType];
     char what[160];
-    std::snprintf(what, sizeof(what), "cuBLASLt %lldx[%lldx%lld by %lldx%lld] %s%s",
+    // "bf16" sums to f32, "bf16>bf16" rounds the sums to bf16.
+    std::snprintf(what, sizeof(what), "cuBLASLt %lldx[%lldx%lld by %lldx%lld] %s%s%s%s",
                   static_cast<long long>(desc[ftc::gemm::kBatch]),
                   static_cast<long long>(desc[ftc::gemm::kM]),
                   static_cast<long long>(desc[ftc::gemm::kK]),
                   static_cast<long long>(desc[ftc::gemm::kK]),
                   static_cast<long long>(desc[ftc::gemm::kN]),
-                  type >= 0 && type < 3 ? types[type] : "?",
-                  desc[ftc::gemm::kBeta] ? " +C" : "");
+                  type >= 0 && type < 3 ? types[type] : "?", result ? ">" : "",
+                  result > 0 && result < 3 ? types[result] : "", desc[ftc::gemm::kBeta] ? " +C" : "");
     Profile::Row &same = byShape[what];
     same.calls += row.calls;
     same.ms += row.ms;

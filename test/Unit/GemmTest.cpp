@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -120,6 +121,97 @@ TEST(Gemm, SixteenBitOperandsWidenExactly) {
   uint16_t one = 0x3C00; // f16 1.0
   runColumnMajor(g, &hf[2], &one, &c);
   EXPECT_EQ(c, std::ldexp(1.0f, -24));
+}
+
+/// The bf16 nearest to finite `f` (ties to the even one), found by
+/// measuring: of the bf16 just below |f| (its bits truncated) and the one
+/// above, the closer in double arithmetic. (Debian's libgcc has no __bf16
+/// conversion to take as the reference.)
+uint16_t nearestBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  if ((bits & 0x7fffffffu) >= 0x7f800000u)
+    return static_cast<uint16_t>(bits >> 16); // inf (NaN is checked apart)
+  uint16_t below = static_cast<uint16_t>(bits >> 16), above = below + 1;
+  auto value = [](uint16_t h) {
+    uint32_t w = static_cast<uint32_t>(h) << 16;
+    float v;
+    std::memcpy(&v, &w, sizeof(v));
+    return static_cast<double>(v);
+  };
+  double x = f, dBelow = std::fabs(x - value(below));
+  // Above the largest finite bf16, (2 - 2^-7) 2^127, lies inf: |f| rounds
+  // to it from the halfway point 2^128 - 2^119 on (a tie goes to inf, whose
+  // mantissa is the even one).
+  double dAbove = (above & 0x7fff) == 0x7f80
+                      ? std::fabs(x) - (std::ldexp(2.0, 127) - std::ldexp(1.0, 119))
+                      : std::fabs(x - value(above));
+  if ((above & 0x7fff) == 0x7f80)
+    return dAbove >= 0 ? above : below;
+  if (dBelow != dAbove)
+    return dBelow < dAbove ? below : above;
+  return (below & 1) ? above : below;
+}
+
+TEST(Gemm, SixteenBitResultsRoundToNearestEven) {
+  // round16 against clang's _Float16 conversion and against nearestBf16
+  // (round to nearest even both) over every exponent, with mantissas that
+  // land on, beside and between halfway points, and the special values.
+  std::mt19937 rng(11);
+  std::vector<uint32_t> cases = {0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u,
+                                 0x7f7fffffu, 0x477fe000u, 0x477fefffu, 0x477ff000u,
+                                 0x33000000u, 0x33000001u, 0x33800000u, 0x387fe000u,
+                                 0x387ff000u, 0x38800000u, 0x00000001u};
+  for (uint32_t exp = 0; exp < 255; ++exp)
+    for (uint32_t low : {0x0000u, 0x0fffu, 0x1000u, 0x1001u, 0x3000u, 0x7fffu, 0x8000u,
+                         0x8001u, 0x18000u, 0x1fffu, 0x2000u})
+      for (uint32_t sign : {0u, 0x80000000u}) {
+        cases.push_back(sign | exp << 23 | low);
+        cases.push_back(sign | exp << 23 | (rng() & 0x7fffffu));
+        cases.push_back(sign | exp << 23 | ((rng() & 0x7f0000u) | low));
+      }
+  int checked = 0;
+  for (uint32_t bits : cases) {
+    float f;
+    std::memcpy(&f, &bits, sizeof(f));
+    _Float16 h = static_cast<_Float16>(f);
+    uint16_t hBits, bfBits = nearestBf16(f);
+    std::memcpy(&hBits, &h, 2);
+    EXPECT_EQ(detail::round16(Elem::F16, f), hBits) << std::hex << "f16 of 0x" << bits;
+    EXPECT_EQ(detail::round16(Elem::BF16, f), bfBits) << std::hex << "bf16 of 0x" << bits;
+    ++checked;
+  }
+  EXPECT_GT(checked, 255 * 11 * 2 * 3);
+  // NaN stays NaN in both.
+  float nan = std::nanf("");
+  EXPECT_EQ(detail::round16(Elem::F16, nan) & 0x7c00, 0x7c00);
+  EXPECT_NE(detail::round16(Elem::F16, nan) & 0x3ff, 0);
+  EXPECT_EQ(detail::round16(Elem::BF16, nan) & 0x7f80, 0x7f80);
+  EXPECT_NE(detail::round16(Elem::BF16, nan) & 0x7f, 0);
+}
+
+TEST(Gemm, SixteenBitResultSummedInF32RoundedOnce) {
+  // C (bf16) = A B + C: the bias read as bf16, the sum in f32, one rounding.
+  // 1 + 2^-8 + 2^-8 in f32 is 1 + 2^-7: representable in bf16, where
+  // rounding after each term (1 + 2^-8 ties to 1) would give 1.
+  uint16_t a[2] = {0x3B80, 0x3B80}; // bf16 2^-8
+  uint16_t b[2] = {0x3F80, 0x3F80}; // bf16 1
+  uint16_t c = 0x3F80;              // bf16 1 (the bias)
+  ColumnMajor g;
+  g.rows = g.cols = 1, g.depth = 2, g.lda = g.ldb = g.ldc = 1;
+  g.transA = true;
+  g.operand = g.result = Elem::BF16;
+  g.beta = true;
+  runColumnMajor(g, a, b, &c);
+  EXPECT_EQ(c, 0x3F81); // 1 + 2^-7
+  // A result type other than f32 or the operands' is no product cuBLAS runs.
+  int64_t mixed[kFieldCount] = {kDescriptorVersion, 1, 2, 1, 4, 4, 4, 0, 4, 1,
+                                0, 4, 1, 0, 4, 1, 0};
+  EXPECT_FALSE(toColumnMajor(mixed));
+  mixed[kResultType] = 1;
+  EXPECT_TRUE(toColumnMajor(mixed));
+  mixed[kOperandType] = 0;
+  EXPECT_FALSE(toColumnMajor(mixed)); // f32 operands, bf16 result
 }
 
 } // namespace

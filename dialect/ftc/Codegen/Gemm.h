@@ -39,7 +39,9 @@ inline constexpr const char *kGemmSymbol = "ftcrt_gemm";
 /// runtime loads cuBLASLt only for a step that has some).
 inline constexpr const char *kGemmCountSymbol = "ftcrt_gemm_count";
 
-/// Element types: f32 accumulators, operands of any.
+/// Element types. The sums are f32; the result is f32 or the operands'
+/// 16-bit type (each sum rounded once), as cuBLASLt's CUBLAS_COMPUTE_32F
+/// takes them.
 enum class Elem : int64_t { F32 = 0, BF16 = 1, F16 = 2 };
 
 inline int64_t elemBytes(Elem e) { return e == Elem::F32 ? 4 : 2; }
@@ -119,9 +121,14 @@ inline std::optional<ColumnMajor> toColumnMajor(const int64_t *desc) {
   int64_t ab = desc[kStrideAB], bb = desc[kStrideBB], cb = desc[kStrideCB];
   if (m < 1 || n < 1 || k < 1 || desc[kBatch] < 1 || desc[kBatch] > INT32_MAX)
     return std::nullopt;
+  // f32 operands give f32; 16-bit ones f32 or their own type.
+  int64_t operandType = desc[kOperandType], resultType = desc[kResultType];
+  if (operandType < 0 || operandType > 2 ||
+      (resultType != static_cast<int64_t>(Elem::F32) && resultType != operandType))
+    return std::nullopt;
   ColumnMajor g;
-  g.operand = static_cast<Elem>(desc[kOperandType]);
-  g.result = static_cast<Elem>(desc[kResultType]);
+  g.operand = static_cast<Elem>(operandType);
+  g.result = static_cast<Elem>(resultType);
   g.batch = desc[kBatch];
   g.beta = desc[kBeta] != 0;
   // C must be column-major (unit stride down a column). If its rows are
@@ -191,23 +198,64 @@ inline float load(Elem e, const void *base, int64_t index) {
 }
 } // namespace detail
 
+namespace detail {
+/// `f` rounded to the nearest value of 16-bit type `e` (ties to even), as
+/// its bits.
+inline uint16_t round16(Elem e, float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  uint32_t sign = (bits >> 16) & 0x8000, abs = bits & 0x7fffffffu;
+  if (e == Elem::BF16) {
+    if (abs > 0x7f800000u) // NaN stays a (quiet) NaN
+      return static_cast<uint16_t>((bits >> 16) | 0x40);
+    return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1)) >> 16);
+  }
+  if (abs >= 0x7f800000u) // inf, NaN
+    return static_cast<uint16_t>(sign | (abs > 0x7f800000u ? 0x7e00 : 0x7c00));
+  if (abs >= 0x477ff000u) // 65520 and above round to inf
+    return static_cast<uint16_t>(sign | 0x7c00);
+  auto nearest = [](uint32_t kept, uint32_t dropped, uint32_t half) {
+    return kept + (dropped > half || (dropped == half && (kept & 1)));
+  };
+  if (abs < 0x38800000u) { // below 2^-14: a subnormal half (or zero)
+    if (abs <= 0x33000000u) // at most 2^-25: ties to 0
+      return static_cast<uint16_t>(sign);
+    uint32_t man = (abs & 0x7fffffu) | 0x800000u;
+    uint32_t shift = 126 - (abs >> 23); // 14 ... 24: units of 2^-24
+    return static_cast<uint16_t>(
+        sign | nearest(man >> shift, man & ((1u << shift) - 1), 1u << (shift - 1)));
+  }
+  // A normal half: rebias the exponent, keep 10 bits of the mantissa (a
+  // carry out of it steps the exponent, as it should).
+  return static_cast<uint16_t>(
+      sign | nearest((abs >> 13) - (112u << 10), abs & 0x1fffu, 0x1000u));
+}
+
+inline void store(Elem e, void *base, int64_t index, float value) {
+  if (e == Elem::F32)
+    static_cast<float *>(base)[index] = value;
+  else
+    static_cast<uint16_t *>(base)[index] = round16(e, value);
+}
+} // namespace detail
+
 /// `g` computed on the CPU as cuBLASLt documents it, each element summed in
 /// f32 over the depth in order with fused multiply-adds (from C's value
-/// with beta, else from 0).
-/// Only f32 results (the only ones the compiler asks for).
+/// with beta, else from 0), then stored in C's type (a 16-bit result
+/// rounded to nearest, ties to even).
 inline void runColumnMajor(const ColumnMajor &g, const void *a, const void *b, void *c) {
-  float *out = static_cast<float *>(c);
   for (int64_t p = 0; p < g.batch; ++p)
     for (int64_t j = 0; j < g.cols; ++j)
       for (int64_t i = 0; i < g.rows; ++i) {
-        float sum = g.beta ? out[p * g.strideC + i + j * g.ldc] : 0.0f;
+        int64_t at = p * g.strideC + i + j * g.ldc;
+        float sum = g.beta ? detail::load(g.result, c, at) : 0.0f;
         for (int64_t l = 0; l < g.depth; ++l) {
           int64_t ia = g.transA ? l + i * g.lda : i + l * g.lda;
           int64_t ib = g.transB ? j + l * g.ldb : l + j * g.ldb;
           sum = std::fma(detail::load(g.operand, a, p * g.strideA + ia),
                          detail::load(g.operand, b, p * g.strideB + ib), sum);
         }
-        out[p * g.strideC + i + j * g.ldc] = sum;
+        detail::store(g.result, c, at, sum);
       }
 }
 

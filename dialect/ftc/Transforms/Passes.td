@@ -827,8 +827,13 @@ def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::Modul
     and an f32 result, whose layouts cuBLAS can read (a unit stride in each
     matrix), becomes a call `ftcrt_gemm(desc, a, b, c)`: `desc` a constant
     array describing the product (`ftc/Codegen/Gemm.h`), the others the
-    operands' addresses. A zero fill of the result right before the product
-    becomes beta = 0. The runtime in step.so runs each call with cuBLASLt
+    operands' addresses. A zero fill of the result (or of a reshape of it)
+    right before the product becomes beta = 0. Where a 16-bit product's
+    f32 result is a temporary only ever read rounded to the operands' type
+    (and set before the product, if at all, by one generic storing values
+    of that type extended: a bias), the buffer becomes one of that type:
+    the product rounds each f32 sum once into it, the setter stores the
+    values unextended, the readers read them without rounding. The runtime in step.so runs each call with cuBLASLt
     on the step's stream (tensor cores for bf16 and f16; f32 stays f32, no
     TF32), and on the CPU under `--cuda-emulate`. The products it cannot
     take stay linalg ops, which become kernels.

@@ -34,6 +34,7 @@
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -165,19 +166,167 @@ bool touches(Operation *op, Value root) {
   return walk.wasInterrupted();
 }
 
-/// The zero fill of `op`'s result that nothing reads or writes between it
-/// and `op`, if there is one.
+/// `value` without the reshapes (expand_shape, collapse_shape) it is made
+/// by: the buffer whose elements, all of them, it views.
+Value beforeReshapes(Value value) {
+  while (isa_and_nonnull<memref::ExpandShapeOp, memref::CollapseShapeOp>(value.getDefiningOp()))
+    value = value.getDefiningOp()->getOperand(0);
+  return value;
+}
+
+/// The zero fill of `op`'s result (of the same elements: the result or a
+/// reshape of it) that nothing reads or writes between it and `op`, if
+/// there is one.
 linalg::FillOp zeroFillBefore(linalg::LinalgOp op) {
   Value c = op.getDpsInitOperand(0)->get();
   Value root = memref::skipViewLikeOps(cast<MemrefValue>(c));
   for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
     if (auto fill = dyn_cast<linalg::FillOp>(prev);
-        fill && fill.hasPureBufferSemantics() && fill.getOutputs()[0] == c)
+        fill && fill.hasPureBufferSemantics() &&
+        beforeReshapes(fill.getOutputs()[0]) == beforeReshapes(c))
       return matchPattern(fill.getInputs()[0], m_AnyZeroFloat()) ? fill : nullptr;
-    if (touches(prev, root))
+    // Views (a reshape of the filled buffer) neither read nor write.
+    if (!isa<ViewLikeOpInterface>(prev) && touches(prev, root))
       return nullptr;
   }
   return nullptr;
+}
+
+/// A product's f32 result that is only ever read rounded to its operands'
+/// 16-bit type: a linear's output under --precision=bf16 (the product sums
+/// in f32 into a buffer that holds the bias, then a kernel rounds it), a
+/// backward product's gradient of a 16-bit value. cuBLASLt writes it in
+/// that type itself, rounding each f32 sum once as the kernels did, and
+/// reads the bias in that type too (it was one: the f32 buffer held it
+/// extended). Half the bytes written, read and kept for each such result.
+struct Narrowing {
+  memref::AllocOp alloc;              // the result's f32 buffer
+  Type type;                          // bf16 or f16: the operands' type
+  linalg::GenericOp writer;           // sets it before the product (the bias), if any
+  SmallVector<Operation *> views;     // views of it, each after its source
+  SmallVector<OpOperand *> reads;     // generics' inputs that read it rounded
+  SmallVector<memref::DeallocOp> deallocs;
+};
+
+/// Whether product `op`'s result (zero-filled by `fill`, or not) can be
+/// written in its operands' 16-bit type: its buffer is a temporary of the
+/// product's block that is, besides views and its deallocation, written
+/// only by the product and by one generic before it that stores 16-bit
+/// values extended, and read only after it, by generics that round each
+/// element they read to that type before anything else.
+std::optional<Narrowing> narrowable(linalg::LinalgOp op, linalg::FillOp fill) {
+  Type type = getElementTypeOrSelf(op.getDpsInputOperand(0)->get().getType());
+  if (!type.isBF16() && !type.isF16())
+    return std::nullopt;
+  OpOperand *init = op.getDpsInitOperand(0);
+  auto alloc = memref::skipViewLikeOps(cast<MemrefValue>(init->get()))
+                   .getDefiningOp<memref::AllocOp>();
+  Block *block = op->getBlock();
+  if (!alloc || alloc->getBlock() != block)
+    return std::nullopt;
+  Narrowing n{alloc, type, nullptr, {}, {}, {}};
+  SmallVector<Value> work{alloc.getResult()};
+  while (!work.empty()) {
+    Value v = work.pop_back_val();
+    for (OpOperand &use : v.getUses()) {
+      Operation *user = use.getOwner();
+      if (user->getBlock() != block)
+        return std::nullopt;
+      if (isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
+              memref::TransposeOp, memref::CastOp>(user)) {
+        n.views.push_back(user);
+        work.push_back(user->getResult(0));
+        continue;
+      }
+      if (user == op.getOperation() && &use == init)
+        continue;
+      if (fill && user == fill.getOperation())
+        continue;
+      if (auto dealloc = dyn_cast<memref::DeallocOp>(user)) {
+        n.deallocs.push_back(dealloc);
+        continue;
+      }
+      auto generic = dyn_cast<linalg::GenericOp>(user);
+      if (!generic || !generic.hasPureBufferSemantics())
+        return std::nullopt;
+      BlockArgument arg = generic.getMatchingBlockArgument(&use);
+      if (generic.isDpsInit(&use)) {
+        // The writer: stores extended 16-bit values, reads none of C.
+        auto ext = generic.getMatchingYieldValue(&use)->get().getDefiningOp<arith::ExtFOp>();
+        if (n.writer || !user->isBeforeInBlock(op) || !arg.use_empty() || !ext ||
+            ext.getIn().getType() != type)
+          return std::nullopt;
+        n.writer = generic;
+        continue;
+      }
+      if (!op->isBeforeInBlock(user))
+        return std::nullopt;
+      for (Operation *reader : arg.getUsers())
+        if (!isa<arith::TruncFOp>(reader) || reader->getResult(0).getType() != type)
+          return std::nullopt;
+      n.reads.push_back(&use);
+    }
+  }
+  // The views were found source first: each one's source is the buffer or
+  // a view before it in the list.
+  return n;
+}
+
+/// `n`'s buffer in its 16-bit type: a new buffer, its views, the writer
+/// and the readers moved onto it (storing the 16-bit values, reading them
+/// without rounding). Returns what `value` (the buffer or a view of it)
+/// became. The old buffer and its views are left for the caller to erase,
+/// once the product and its fill are gone.
+Value narrow(Narrowing &n, Value value) {
+  OpBuilder b(n.alloc);
+  b.setInsertionPointAfter(n.alloc);
+  MemRefType oldType = n.alloc.getType();
+  auto alloc = memref::AllocOp::create(
+      b, n.alloc.getLoc(), MemRefType(MemRefType::Builder(oldType).setElementType(n.type)),
+      n.alloc.getDynamicSizes(), n.alloc.getSymbolOperands(), n.alloc.getAlignmentAttr());
+  IRMapping map;
+  map.map(n.alloc.getResult(), alloc.getResult());
+  for (Operation *view : n.views) {
+    OpBuilder vb(view);
+    Operation *clone = vb.clone(*view, map);
+    clone->getResult(0).setType(
+        MemRefType::Builder(cast<MemRefType>(view->getResult(0).getType()))
+            .setElementType(n.type));
+    map.map(view->getResult(0), clone->getResult(0));
+  }
+  if (n.writer) {
+    for (OpOperand &out : n.writer.getDpsInitsMutable()) {
+      if (!map.contains(out.get()))
+        continue;
+      n.writer.getMatchingBlockArgument(&out).setType(n.type);
+      OpOperand *yielded = n.writer.getMatchingYieldValue(&out);
+      auto ext = yielded->get().getDefiningOp<arith::ExtFOp>();
+      yielded->set(ext.getIn());
+      if (ext->use_empty())
+        ext->erase();
+      out.set(map.lookup(out.get()));
+    }
+  }
+  for (OpOperand *read : n.reads) {
+    BlockArgument arg =
+        cast<linalg::LinalgOp>(read->getOwner()).getMatchingBlockArgument(read);
+    arg.setType(n.type);
+    for (Operation *trunc : llvm::make_early_inc_range(arg.getUsers())) {
+      trunc->getResult(0).replaceAllUsesWith(arg);
+      trunc->erase();
+    }
+    read->set(map.lookup(read->get()));
+  }
+  for (memref::DeallocOp dealloc : n.deallocs)
+    dealloc->setOperand(0, map.lookup(dealloc.getMemref()));
+  return map.lookup(value);
+}
+
+/// Erases `n`'s old buffer and views, which nothing uses any more.
+void eraseOld(Narrowing &n) {
+  for (Operation *view : llvm::reverse(n.views))
+    view->erase();
+  n.alloc->erase();
 }
 
 struct GpuLibraryContractionsPass
@@ -213,6 +362,12 @@ struct GpuLibraryContractionsPass
       auto &[op, desc] = product;
       linalg::FillOp fill = zeroFillBefore(op);
       desc[gemm::kBeta] = !fill;
+      std::optional<Narrowing> narrowing = narrowable(op, fill);
+      Value result = op.getDpsInitOperand(0)->get();
+      if (narrowing) {
+        result = narrow(*narrowing, result);
+        desc[gemm::kResultType] = static_cast<int64_t>(*elemOf(narrowing->type));
+      }
       std::string name = "ftc_gemm_" + std::to_string(number);
       memref::GlobalOp::create(
           mb, op.getLoc(), name, mb.getStringAttr("private"), descType,
@@ -235,11 +390,13 @@ struct GpuLibraryContractionsPass
       Value descriptor = memref::GetGlobalOp::create(b, l, descType, name);
       Value args[] = {address(descriptor), address(op.getDpsInputOperand(0)->get()),
                       address(op.getDpsInputOperand(1)->get()),
-                      address(op.getDpsInitOperand(0)->get())};
+                      address(result)};
       func::CallOp::create(b, l, gemm::kGemmSymbol, TypeRange{}, args);
       op->erase();
       if (fill)
         fill->erase();
+      if (narrowing)
+        eraseOld(*narrowing);
     }
   }
 };

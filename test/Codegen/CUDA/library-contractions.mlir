@@ -156,3 +156,161 @@ func.func @not_blas(%a: memref<8x64xf32>, %b: memref<32x16xf32>, %c: memref<8x16
   }
   return
 }
+
+// -----
+
+// A linear under --precision=bf16: its buffer holds the bias (bf16,
+// extended), the product adds to it in f32, and every read rounds it back
+// to bf16. cuBLASLt writes it in bf16 instead (result type 1 = bf16, beta
+// 1): the buffer is bf16, the bias stored unextended, the readers read
+// bf16 with no rounding, through the same views; the f32 buffer is gone.
+// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 1, 1, 1, 16, 32, 64, 0, 64, 1, 0, 1, 64, 0, 32, 1, 1]>
+// CHECK-LABEL: func.func @linear_rounded
+// CHECK: %[[C:.*]] = memref.alloc() {alignment = 64 : i64} : memref<16x32xbf16>
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : memref<32xf32>) outs(%[[C]] : memref<16x32xbf16>)
+// CHECK-NEXT: ^bb0(%[[IN:.*]]: f32, %{{.*}}: bf16):
+// CHECK-NEXT: %[[T:.*]] = arith.truncf %[[IN]] : f32 to bf16
+// CHECK-NEXT: linalg.yield %[[T]] : bf16
+// CHECK: %[[CP:.*]] = memref.extract_aligned_pointer_as_index %[[C]]
+// CHECK: call @ftcrt_gemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[CP]])
+// CHECK: %[[V:.*]] = memref.expand_shape %[[C]] {{.*}} into memref<2x8x32xbf16>
+// CHECK: linalg.generic {{.*}} ins(%[[V]] : memref<2x8x32xbf16>) outs(%{{.*}} : memref<2x8x32xbf16>)
+// CHECK-NEXT: ^bb0(%[[R:.*]]: bf16, %{{.*}}: bf16):
+// CHECK-NEXT: linalg.yield %[[R]] : bf16
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[C]] : memref<16x32xf32>, memref<16x32xbf16>)
+// CHECK-NEXT: ^bb0(%[[X:.*]]: f32, %[[Y:.*]]: bf16, %{{.*}}: f32):
+// CHECK-NEXT: %[[E:.*]] = arith.extf %[[Y]] : bf16 to f32
+// CHECK-NEXT: arith.addf %[[X]], %[[E]]
+// CHECK: memref.dealloc %[[C]] : memref<16x32xbf16>
+#lhs = affine_map<(m, n, k) -> (m, k)>
+#rhsT = affine_map<(m, n, k) -> (n, k)>
+#out = affine_map<(m, n, k) -> (m, n)>
+#bias = affine_map<(m, n) -> (n)>
+#id2 = affine_map<(m, n) -> (m, n)>
+#id3 = affine_map<(b, t, n) -> (b, t, n)>
+func.func @linear_rounded(%x: memref<16x64xbf16>, %w: memref<32x64xbf16>, %b: memref<32xf32>,
+                          %y: memref<2x8x32xbf16>, %res: memref<16x32xf32>, %sum: memref<16x32xf32>) {
+  %c = memref.alloc() {alignment = 64 : i64} : memref<16x32xf32>
+  linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%b : memref<32xf32>) outs(%c : memref<16x32xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %t = arith.truncf %in : f32 to bf16
+    %e = arith.extf %t : bf16 to f32
+    linalg.yield %e : f32
+  }
+  linalg.contract indexing_maps = [#lhs, #rhsT, #out]
+      ins(%x, %w : memref<16x64xbf16>, memref<32x64xbf16>) outs(%c : memref<16x32xf32>)
+  %v = memref.expand_shape %c [[0, 1], [2]] output_shape [2, 8, 32] : memref<16x32xf32> into memref<2x8x32xf32>
+  linalg.generic {indexing_maps = [#id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%v : memref<2x8x32xf32>) outs(%y : memref<2x8x32xbf16>) {
+  ^bb0(%in: f32, %o: bf16):
+    %t = arith.truncf %in : f32 to bf16
+    linalg.yield %t : bf16
+  }
+  // A residual: the rounded value extended again.
+  linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%res, %c : memref<16x32xf32>, memref<16x32xf32>) outs(%sum : memref<16x32xf32>) {
+  ^bb0(%r: f32, %in: f32, %o: f32):
+    %t = arith.truncf %in : f32 to bf16
+    %e = arith.extf %t : bf16 to f32
+    %s = arith.addf %r, %e : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %c : memref<16x32xf32>
+  return
+}
+
+// -----
+
+// A backward product (dx = dy w) into a zero-filled buffer the product
+// sees through a reshape: the fill goes (beta = 0), and the gradient, read
+// rounded to f16, is written in f16 (result type 2).
+// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 2, 2, 1, 16, 64, 32, 0, 32, 1, 0, 64, 1, 0, 64, 1, 0]>
+// CHECK-LABEL: func.func @dx_rounded
+// CHECK-NOT: linalg.fill
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<16x64xf16>
+// CHECK: call @ftcrt_gemm
+// CHECK-NOT: arith.truncf
+// CHECK: return
+#dy = affine_map<(b, t, n, k) -> (b, t, k)>
+#wk = affine_map<(b, t, n, k) -> (k, n)>
+#dx = affine_map<(b, t, n, k) -> (b, t, n)>
+func.func @dx_rounded(%dy: memref<2x8x32xf16>, %w: memref<32x64xf16>, %out: memref<2x8x64xf16>) {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() {alignment = 64 : i64} : memref<16x64xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<16x64xf32>)
+  %v = memref.expand_shape %c [[0, 1], [2]] output_shape [2, 8, 64] : memref<16x64xf32> into memref<2x8x64xf32>
+  linalg.generic {indexing_maps = [#dy, #wk, #dx],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%dy, %w : memref<2x8x32xf16>, memref<32x64xf16>) outs(%v : memref<2x8x64xf32>) {
+  ^bb0(%a: f16, %b: f16, %acc: f32):
+    %ea = arith.extf %a : f16 to f32
+    %eb = arith.extf %b : f16 to f32
+    %p = arith.mulf %ea, %eb : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>],
+                  iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%v : memref<2x8x64xf32>) outs(%out : memref<2x8x64xf16>) {
+  ^bb0(%in: f32, %o: f16):
+    %t = arith.truncf %in : f32 to f16
+    linalg.yield %t : f16
+  }
+  memref.dealloc %c : memref<16x64xf32>
+  return
+}
+
+// -----
+
+// Results that stay f32: one read unrounded (an f32 sum of the gradient),
+// one whose bias is not a 16-bit value, one the caller gave (not a
+// temporary), one of f32 operands.
+// CHECK-COUNT-4: memref.global "private" constant @ftc_gemm_{{[0-3]}} : memref<17xi64> = dense<[1, {{[01]}}, 0,
+// CHECK-LABEL: func.func @stays_f32
+#l = affine_map<(m, n, k) -> (m, k)>
+#r = affine_map<(m, n, k) -> (k, n)>
+#o = affine_map<(m, n, k) -> (m, n)>
+#e = affine_map<(m, n) -> (m, n)>
+#bn = affine_map<(m, n) -> (n)>
+func.func @stays_f32(%a: memref<8x16xbf16>, %b: memref<16x4xbf16>, %bias: memref<4xf32>,
+                     %given: memref<8x4xf32>, %af: memref<8x16xf32>, %bf: memref<16x4xf32>,
+                     %out: memref<8x4xf32>, %out16: memref<8x4xbf16>) {
+  %zero = arith.constant 0.0 : f32
+  %c1 = memref.alloc() : memref<8x4xf32>
+  linalg.fill ins(%zero : f32) outs(%c1 : memref<8x4xf32>)
+  linalg.contract indexing_maps = [#l, #r, #o] ins(%a, %b : memref<8x16xbf16>, memref<16x4xbf16>) outs(%c1 : memref<8x4xf32>)
+  linalg.generic {indexing_maps = [#e, #e], iterator_types = ["parallel", "parallel"]}
+      ins(%c1 : memref<8x4xf32>) outs(%out : memref<8x4xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %s = arith.addf %in, %o : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %c1 : memref<8x4xf32>
+  %c2 = memref.alloc() : memref<8x4xf32>
+  linalg.generic {indexing_maps = [#bn, #e], iterator_types = ["parallel", "parallel"]}
+      ins(%bias : memref<4xf32>) outs(%c2 : memref<8x4xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    linalg.yield %in : f32
+  }
+  linalg.contract indexing_maps = [#l, #r, #o] ins(%a, %b : memref<8x16xbf16>, memref<16x4xbf16>) outs(%c2 : memref<8x4xf32>)
+  linalg.generic {indexing_maps = [#e, #e], iterator_types = ["parallel", "parallel"]}
+      ins(%c2 : memref<8x4xf32>) outs(%out16 : memref<8x4xbf16>) {
+  ^bb0(%in: f32, %o: bf16):
+    %t = arith.truncf %in : f32 to bf16
+    linalg.yield %t : bf16
+  }
+  memref.dealloc %c2 : memref<8x4xf32>
+  linalg.contract indexing_maps = [#l, #r, #o] ins(%a, %b : memref<8x16xbf16>, memref<16x4xbf16>) outs(%given : memref<8x4xf32>)
+  %c4 = memref.alloc() : memref<8x4xf32>
+  linalg.fill ins(%zero : f32) outs(%c4 : memref<8x4xf32>)
+  linalg.contract indexing_maps = [#l, #r, #o] ins(%af, %bf : memref<8x16xf32>, memref<16x4xf32>) outs(%c4 : memref<8x4xf32>)
+  linalg.generic {indexing_maps = [#e, #e], iterator_types = ["parallel", "parallel"]}
+      ins(%c4 : memref<8x4xf32>) outs(%out16 : memref<8x4xbf16>) {
+  ^bb0(%in: f32, %o: bf16):
+    %t = arith.truncf %in : f32 to bf16
+    linalg.yield %t : bf16
+  }
+  memref.dealloc %c4 : memref<8x4xf32>
+  return
+}

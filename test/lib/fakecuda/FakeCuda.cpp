@@ -639,9 +639,11 @@ int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void
   if (a1 != 1.0f || (b1 != 0.0f && b1 != 1.0f))
     return blasViolation("alpha other than 1 or beta other than 0 and 1");
   ftc::gemm::ColumnMajor g;
+  // CUBLAS_COMPUTE_32F's combinations: A and B of one type, C (and D) f32
+  // or that type.
   if (!elemOf(la.type, g.operand) || la.type != lb.type || !elemOf(lc.type, g.result) ||
-      g.result != ftc::gemm::Elem::F32)
-    return blasViolation("operand types that differ, or a result not f32");
+      (g.result != ftc::gemm::Elem::F32 && g.result != g.operand))
+    return blasViolation("operand types that differ, or a result neither f32 nor theirs");
   g.transA = d->transA, g.transB = d->transB;
   g.rows = static_cast<int64_t>(lc.rows), g.cols = static_cast<int64_t>(lc.cols);
   g.depth = static_cast<int64_t>(g.transA ? la.rows : la.cols);
@@ -657,7 +659,7 @@ int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void
   int64_t ab = ftc::gemm::elemBytes(g.operand);
   if (!matricesInside(reinterpret_cast<uintptr_t>(A), la, ab) ||
       !matricesInside(reinterpret_cast<uintptr_t>(B), lb, ab) ||
-      !matricesInside(reinterpret_cast<uintptr_t>(D), lc, 4))
+      !matricesInside(reinterpret_cast<uintptr_t>(D), lc, ftc::gemm::elemBytes(g.result)))
     return blasViolation("a matrix outside the device's allocations");
   if (workspaceBytes &&
       !inside(reinterpret_cast<uintptr_t>(workspace), workspaceBytes))
