@@ -679,7 +679,14 @@ def GpuFuseElementwise : Pass<"ftc-gpu-fuse-elementwise", "::mlir::ModuleOp"> {
     a forward-only entry's layer norm fused into the LM head made a
     50257 x 768 product of gpt2-small a CUDA-core kernel. On the CPU the
     products are tiled before fusion, so upstream's pass is used there.
-    A producer fuses only into its one user, as upstream's pass does.
+    A producer fuses only into its one user, as upstream's pass does,
+    except a cheap one (one input read whole, a few ops: a cast, a scale
+    and mask), which is copied into each of its consumers first; one that
+    computes each element from that element of its input alone is also
+    moved past the reshapes it is read through and computed for each
+    element `tensor.extract` takes of it. A rounding of a product's f32
+    sums counts as cheap: the product then writes them rounded
+    (`ftc-gpu-library-contractions`).
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
@@ -863,6 +870,9 @@ def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
     A serial `scf.for` around parallel loops stays on the host. Views are
     cloned into the kernels that use them: kernels take whole buffers. The
     module becomes a `gpu.container_module` for `gpu-kernel-outlining`.
+    A constant fill of a reduction's result right before it, where the
+    reduction writes every element, is folded into it (each element starts
+    from the constant at the first reduced index): no fill kernel.
 
     ```mlir
     // scf.parallel (%i, %j) = (%c0, %c0) to (%c128, %c10) step (%c1, %c1) {...}

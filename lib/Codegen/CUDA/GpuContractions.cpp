@@ -205,6 +205,7 @@ struct Narrowing {
   linalg::GenericOp writer;           // sets it before the product (the bias), if any
   SmallVector<Operation *> views;     // views of it, each after its source
   SmallVector<OpOperand *> reads;     // generics' inputs that read it rounded
+  SmallVector<memref::LoadOp> loads;  // loads of an element, rounded (in a kernel's body)
   SmallVector<memref::DeallocOp> deallocs;
 };
 
@@ -224,12 +225,26 @@ std::optional<Narrowing> narrowable(linalg::LinalgOp op, linalg::FillOp fill) {
   Block *block = op->getBlock();
   if (!alloc || alloc->getBlock() != block)
     return std::nullopt;
-  Narrowing n{alloc, type, nullptr, {}, {}, {}};
+  Narrowing n{alloc, type, nullptr, {}, {}, {}, {}};
+  auto roundedOnly = [&](Value v) {
+    return llvm::all_of(v.getUsers(), [&](Operation *user) {
+      return isa<arith::TruncFOp>(user) && user->getResult(0).getType() == type;
+    });
+  };
   SmallVector<Value> work{alloc.getResult()};
   while (!work.empty()) {
     Value v = work.pop_back_val();
     for (OpOperand &use : v.getUses()) {
       Operation *user = use.getOwner();
+      // An element loaded and rounded, in the body of an op after the
+      // product (the loss's logit of each row's target).
+      if (auto load = dyn_cast<memref::LoadOp>(user)) {
+        Operation *outer = block->findAncestorOpInBlock(*load);
+        if (!outer || !op->isBeforeInBlock(outer) || !roundedOnly(load.getResult()))
+          return std::nullopt;
+        n.loads.push_back(load);
+        continue;
+      }
       if (user->getBlock() != block)
         return std::nullopt;
       if (isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
@@ -259,11 +274,8 @@ std::optional<Narrowing> narrowable(linalg::LinalgOp op, linalg::FillOp fill) {
         n.writer = generic;
         continue;
       }
-      if (!op->isBeforeInBlock(user))
+      if (!op->isBeforeInBlock(user) || !roundedOnly(arg))
         return std::nullopt;
-      for (Operation *reader : arg.getUsers())
-        if (!isa<arith::TruncFOp>(reader) || reader->getResult(0).getType() != type)
-          return std::nullopt;
       n.reads.push_back(&use);
     }
   }
@@ -316,6 +328,14 @@ Value narrow(Narrowing &n, Value value) {
       trunc->erase();
     }
     read->set(map.lookup(read->get()));
+  }
+  for (memref::LoadOp load : n.loads) {
+    load.getMemrefMutable().set(map.lookup(load.getMemref()));
+    load.getResult().setType(n.type);
+    for (Operation *trunc : llvm::make_early_inc_range(load.getResult().getUsers())) {
+      trunc->getResult(0).replaceAllUsesWith(load.getResult());
+      trunc->erase();
+    }
   }
   for (memref::DeallocOp dealloc : n.deallocs)
     dealloc->setOperand(0, map.lookup(dealloc.getMemref()));

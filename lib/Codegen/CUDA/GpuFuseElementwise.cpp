@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace ftc {
@@ -71,9 +72,28 @@ struct FuseIntoOnlyReader : public OpRewritePattern<linalg::GenericOp> {
 
 /// Cheap to compute again in each consumer rather than write once and read
 /// back: all parallel, one input read whole and no wider than the result
-/// (scalars besides), a few arithmetic ops (attention's scale and causal
+/// (or a product's f32 sums: see productSummingInF32) (scalars besides), a
+/// few arithmetic ops (attention's scale and causal
 /// mask: a division by a scalar, a comparison of indices and a select,
 /// whose result a softmax's maximum, sum and normalization all read).
+/// Whether `value` is (a slice or reshape of) the f32 result of a product
+/// of `type` operands: a result that, where it is only read rounded to
+/// `type`, the product writes in `type` itself (ftc-gpu-library-
+/// contractions), so that reading it rounded costs no more than reading a
+/// rounded copy.
+bool productSummingInF32(Value value, Type type) {
+  while (Operation *def = value.getDefiningOp()) {
+    if (!isa<tensor::ExtractSliceOp, tensor::CollapseShapeOp, tensor::ExpandShapeOp>(def))
+      break;
+    value = def->getOperand(0);
+  }
+  auto product = value.getDefiningOp<linalg::LinalgOp>();
+  return product && linalg::isaContractionOpInterface(product) &&
+         getElementTypeOrSelf(value.getType()).isF32() && product.getNumDpsInputs() == 2 &&
+         llvm::all_of(product.getDpsInputs(),
+                      [&](Value in) { return getElementTypeOrSelf(in.getType()) == type; });
+}
+
 bool cheapToRecompute(linalg::GenericOp op) {
   if (!op.hasPureTensorSemantics() || op.getNumResults() != 1 ||
       op.getNumLoops() != op.getNumParallelLoops())
@@ -85,8 +105,12 @@ bool cheapToRecompute(linalg::GenericOp op) {
       continue;
     Type from = getElementTypeOrSelf(in->get().getType()),
          to = getElementTypeOrSelf(op->getResult(0).getType());
+    // Narrower than its input only where that is a product's f32 sums,
+    // which the product will write rounded (the logits in bf16).
+    bool narrows = from.isIntOrFloat() && to.isIntOrFloat() &&
+                   from.getIntOrFloatBitWidth() > to.getIntOrFloatBitWidth();
     if (!map.isPermutation() || !from.isIntOrFloat() || !to.isIntOrFloat() ||
-        from.getIntOrFloatBitWidth() > to.getIntOrFloatBitWidth())
+        (narrows && !productSummingInF32(in->get(), to)))
       return false;
     ++whole;
   }
@@ -102,25 +126,132 @@ bool cheapToRecompute(linalg::GenericOp op) {
   return work <= 4;
 }
 
+/// A cheap producer that computes each element from the same element of
+/// its input alone (identity maps, scalars besides, no indices): the same
+/// op on a reshape of its input is the reshape of its result, and one
+/// element of its result is its body applied to that element of the input.
+bool elementByElement(linalg::GenericOp op) {
+  if (!cheapToRecompute(op) || !op.getBody()->getOps<linalg::IndexOp>().empty())
+    return false;
+  for (OpOperand &operand : op->getOpOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    if (map.getNumResults() != 0 && !map.isIdentity())
+      return false;
+  }
+  return true;
+}
+
+/// The input such a producer reads whole.
+OpOperand *wholeInput(linalg::GenericOp op) {
+  for (OpOperand *in : op.getDpsInputOperands())
+    if (op.getMatchingIndexingMap(in).getNumResults() != 0)
+      return in;
+  return nullptr;
+}
+
+/// `reshape` (of `producer`'s result) replaced by `producer` applied to the
+/// same reshape of its input, so that the consumers behind the reshape get
+/// their own copies of it (the logits' cast to f32, read as [rows, vocab]
+/// by the loss's reductions: each reads the 16-bit logits instead of an
+/// f32 copy written for them).
+void sinkThroughReshape(IRRewriter &rewriter, linalg::GenericOp producer, Operation *reshape) {
+  rewriter.setInsertionPoint(reshape);
+  Location loc = reshape->getLoc();
+  OpOperand *whole = wholeInput(producer);
+  auto resultType = cast<RankedTensorType>(reshape->getResult(0).getType());
+  auto inputType = resultType.clone(getElementTypeOrSelf(whole->get().getType()));
+  Value input;
+  if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(reshape))
+    input = tensor::CollapseShapeOp::create(rewriter, loc, inputType, whole->get(),
+                                            collapse.getReassociationIndices());
+  else {
+    auto expand = cast<tensor::ExpandShapeOp>(reshape);
+    input = tensor::ExpandShapeOp::create(rewriter, loc, inputType, whole->get(),
+                                          expand.getReassociationIndices(),
+                                          expand.getMixedOutputShape());
+  }
+  unsigned rank = resultType.getRank();
+  SmallVector<Value> inputs;
+  SmallVector<AffineMap> maps;
+  for (OpOperand *in : producer.getDpsInputOperands()) {
+    bool isWhole = in == whole;
+    inputs.push_back(isWhole ? input : in->get());
+    maps.push_back(isWhole ? rewriter.getMultiDimIdentityMap(rank)
+                           : AffineMap::get(rank, 0, {}, rewriter.getContext()));
+  }
+  maps.push_back(rewriter.getMultiDimIdentityMap(rank));
+  Value init = tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
+                                       resultType.getElementType());
+  auto sunk = linalg::GenericOp::create(
+      rewriter, loc, TypeRange{resultType}, inputs, ValueRange{init}, maps,
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel));
+  rewriter.cloneRegionBefore(producer.getRegion(), sunk.getRegion(), sunk.getRegion().end());
+  rewriter.replaceOp(reshape, sunk->getResults());
+}
+
+/// `extract` (of an element of `producer`'s result) computed from that
+/// element of its input (the loss reads the logit of each row's target).
+void computeExtracted(IRRewriter &rewriter, linalg::GenericOp producer,
+                      tensor::ExtractOp extract) {
+  rewriter.setInsertionPoint(extract);
+  Location loc = extract.getLoc();
+  IRMapping map;
+  Block *body = producer.getBody();
+  for (OpOperand *in : producer.getDpsInputOperands()) {
+    bool scalar = producer.getMatchingIndexingMap(in).getNumResults() == 0;
+    Value value = in->get();
+    if (isa<RankedTensorType>(value.getType()))
+      value = tensor::ExtractOp::create(rewriter, loc, value,
+                                        scalar ? ValueRange{} : extract.getIndices());
+    map.map(producer.getMatchingBlockArgument(in), value);
+  }
+  for (Operation &op : body->without_terminator())
+    rewriter.clone(op, map);
+  Value result = map.lookupOrDefault(body->getTerminator()->getOperand(0));
+  rewriter.replaceOp(extract, result);
+}
+
 /// Such a producer with several users: a copy for each elementwise or
 /// reduction consumer it can fuse into (not products), so that each copy
 /// has one use and fuses; the original stays only for the users left.
-/// Repeated, so that a chain of them is copied whole. (A producer read
-/// through a reshape is left: attention's mask is, and the blocked sum
-/// reading it cannot be expanded through the reshape by upstream's
-/// folding.)
+/// One read through a reshape, or an element at a time, computes each
+/// element from its input alone: it is moved past the reshape (and copied
+/// into the consumers there) and computed for the element. Repeated, so
+/// that a chain of them is copied whole. (A producer that reads its
+/// indices is not moved past a reshape: attention's mask, whose indices the
+/// reshape would change.)
 void copyCheapProducers(Operation *root) {
   IRRewriter rewriter(root->getContext());
   for (bool changed = true; changed;) {
     changed = false;
     SmallVector<linalg::GenericOp> producers;
     root->walk([&](linalg::GenericOp op) {
-      if (!op->hasOneUse() && !op->use_empty() && cheapToRecompute(op))
+      if (op->use_empty() || !cheapToRecompute(op))
+        return;
+      bool movable =
+          elementByElement(op) &&
+          llvm::any_of(op->getUsers(), [](Operation *user) {
+            return isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp, tensor::ExtractOp>(user);
+          });
+      if (!op->hasOneUse() || movable)
         producers.push_back(op);
     });
     for (linalg::GenericOp producer : producers) {
       for (OpOperand &use : llvm::make_early_inc_range(producer->getResult(0).getUses())) {
-        auto consumer = dyn_cast<linalg::GenericOp>(use.getOwner());
+        Operation *user = use.getOwner();
+        if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user) &&
+            elementByElement(producer)) {
+          sinkThroughReshape(rewriter, producer, user);
+          changed = true;
+          continue;
+        }
+        if (auto extract = dyn_cast<tensor::ExtractOp>(user);
+            extract && elementByElement(producer)) {
+          computeExtracted(rewriter, producer, extract);
+          changed = true;
+          continue;
+        }
+        auto consumer = dyn_cast<linalg::GenericOp>(user);
         if (!consumer || linalg::isaContractionOpInterface(consumer) ||
             !linalg::areElementwiseOpsFusable(&use))
           continue;

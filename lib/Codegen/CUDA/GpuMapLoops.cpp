@@ -108,6 +108,73 @@ LogicalResult lowerLinalg(func::FuncOp func) {
   return success();
 }
 
+/// A reduction's zero (or other constant) fill folded into it: the fill
+/// of its result right before it (nothing between reading or writing that
+/// buffer) is a kernel of its own, a launch that writes what the reduction
+/// then reads back, for every partial sum of a split reduction. Where the
+/// reduction writes every element of the result (its result's indices are
+/// all of its parallel dimensions), it starts each element from the
+/// constant instead: its body takes the constant where every reduced index
+/// is 0, the result's value after that. The fill goes.
+void foldFillsIntoReductions(func::FuncOp func) {
+  SmallVector<linalg::GenericOp> reductions;
+  func.walk([&](linalg::GenericOp op) {
+    if (op.getNumReductionLoops() > 0 && op.getNumDpsInits() == 1 &&
+        op.hasPureBufferSemantics())
+      reductions.push_back(op);
+  });
+  for (linalg::GenericOp op : reductions) {
+    OpOperand *init = op.getDpsInitOperand(0);
+    AffineMap map = op.getMatchingIndexingMap(init);
+    if (!map.isProjectedPermutation() ||
+        static_cast<int64_t>(map.getNumResults()) != op.getNumParallelLoops())
+      continue;
+    Value out = init->get();
+    Value root = memref::skipViewLikeOps(cast<MemrefValue>(out));
+    linalg::FillOp fill;
+    for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
+      if (auto f = dyn_cast<linalg::FillOp>(prev);
+          f && f.hasPureBufferSemantics() && f.getOutputs()[0] == out) {
+        fill = f;
+        break;
+      }
+      if (isViewLike(prev))
+        continue;
+      // Anything else that uses the buffer (or what it views) ends the
+      // search: an op on it, its address taken for a product's call.
+      bool touches = false;
+      prev->walk([&](Operation *inner) {
+        for (Value v : inner->getOperands())
+          if (auto m = dyn_cast<MemrefValue>(v); m && memref::skipViewLikeOps(m) == root)
+            touches = true;
+      });
+      if (touches)
+        break;
+    }
+    arith::ConstantOp constant =
+        fill ? fill.getInputs()[0].getDefiningOp<arith::ConstantOp>() : nullptr;
+    BlockArgument acc = op.getMatchingBlockArgument(init);
+    if (!constant || constant.getType() != acc.getType())
+      continue;
+    Block *body = op.getBody();
+    OpBuilder b = OpBuilder::atBlockBegin(body);
+    Location loc = op.getLoc();
+    Value first;
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    for (unsigned d : llvm::seq(op.getNumLoops())) {
+      if (op.getIteratorTypesArray()[d] == utils::IteratorType::parallel)
+        continue;
+      Value atZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                           linalg::IndexOp::create(b, loc, d), zero);
+      first = first ? arith::AndIOp::create(b, loc, first, atZero) : atZero;
+    }
+    Value start = arith::ConstantOp::create(b, loc, constant.getValue());
+    Value from = arith::SelectOp::create(b, loc, first, start, acc);
+    acc.replaceAllUsesExcept(from, from.getDefiningOp());
+    fill->erase();
+  }
+}
+
 /// memref.copy as linalg.copy (which becomes a parallel kernel).
 void copiesAsLinalg(func::FuncOp func) {
   SmallVector<memref::CopyOp> copies;
@@ -655,6 +722,7 @@ struct GpuMapLoopsPass : public ftc::impl::GpuMapLoopsBase<GpuMapLoopsPass> {
       if (!func.getBody().hasOneBlock())
         return (void)(func.emitError("a function of one block is expected"), signalPassFailure());
       copiesAsLinalg(func);
+      foldFillsIntoReductions(func);
       if (failed(lowerLinalg(func)) || failed(Mapper(func, threadsPerBlock).run()))
         return signalPassFailure();
       func.walk([&](gpu::LaunchOp launch) { accumulateInRegisters(launch); });

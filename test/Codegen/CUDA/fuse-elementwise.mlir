@@ -171,3 +171,72 @@ func.func @copied_into_consumers(%x: tensor<64x256xf32>, %init: tensor<64xf32>) 
   } -> tensor<64x256xf32>
   return %d : tensor<64x256xf32>
 }
+
+// -----
+
+// The LM head's logits: the product's f32 sums rounded to bf16 and
+// extended again for the loss, read through a reshape by a row's maximum
+// and, one element a row, by the loss. The casts move past the reshape and
+// into each reader (an element computed where it is extracted), so that no
+// op writes the rounded logits: each reads the product's result rounded,
+// which ftc-gpu-library-contractions then has the product write in bf16.
+// (The reshape moves on into the product, as upstream's folding does.)
+// CHECK-LABEL: func.func @logits
+// CHECK: %[[P:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+// CHECK-SAME: outs(%{{.*}} : tensor<2x8x64xf32>)
+// CHECK: linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK-SAME: ins(%[[P]] : tensor<2x8x64xf32>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.truncf
+// CHECK-NEXT: arith.extf
+// CHECK-NEXT: arith.maximumf
+// CHECK: linalg.generic
+// CHECK: %[[X:.*]] = tensor.extract %[[P]]
+// CHECK: %[[T:.*]] = arith.truncf %[[X]]
+// CHECK: arith.extf %[[T]]
+// CHECK-NOT: linalg.generic
+// CHECK: return
+#a = affine_map<(m, n, k) -> (m, k)>
+#b = affine_map<(m, n, k) -> (n, k)>
+#c = affine_map<(m, n, k) -> (m, n)>
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#rows = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @logits(%x: tensor<16x32xbf16>, %w: tensor<64x32xbf16>, %init: tensor<16x64xf32>,
+                  %maxInit: tensor<2x8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>) {
+  %p = linalg.contract indexing_maps = [#a, #b, #c]
+      ins(%x, %w : tensor<16x32xbf16>, tensor<64x32xbf16>) outs(%init : tensor<16x64xf32>) -> tensor<16x64xf32>
+  %eb = tensor.empty() : tensor<16x64xbf16>
+  %r = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%p : tensor<16x64xf32>) outs(%eb : tensor<16x64xbf16>) {
+  ^bb0(%u: f32, %o: bf16):
+    %t = arith.truncf %u : f32 to bf16
+    linalg.yield %t : bf16
+  } -> tensor<16x64xbf16>
+  %ef = tensor.empty() : tensor<16x64xf32>
+  %f = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r : tensor<16x64xbf16>) outs(%ef : tensor<16x64xf32>) {
+  ^bb0(%u: bf16, %o: f32):
+    %e = arith.extf %u : bf16 to f32
+    linalg.yield %e : f32
+  } -> tensor<16x64xf32>
+  %v = tensor.expand_shape %f [[0, 1], [2]] output_shape [2, 8, 64] : tensor<16x64xf32> into tensor<2x8x64xf32>
+  %max = linalg.generic {indexing_maps = [#id3, #rows], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%v : tensor<2x8x64xf32>) outs(%maxInit : tensor<2x8xf32>) {
+  ^bb0(%u: f32, %acc: f32):
+    %m = arith.maximumf %u, %acc : f32
+    linalg.yield %m : f32
+  } -> tensor<2x8xf32>
+  %el = tensor.empty() : tensor<2x8xf32>
+  %loss = linalg.generic {indexing_maps = [#id2], iterator_types = ["parallel", "parallel"]}
+      outs(%el : tensor<2x8xf32>) {
+  ^bb0(%o: f32):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %c3 = arith.constant 3 : index
+    %x3 = tensor.extract %v[%i, %j, %c3] : tensor<2x8x64xf32>
+    linalg.yield %x3 : f32
+  } -> tensor<2x8xf32>
+  return %max, %loss : tensor<2x8xf32>, tensor<2x8xf32>
+}

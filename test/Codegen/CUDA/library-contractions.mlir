@@ -314,3 +314,36 @@ func.func @stays_f32(%a: memref<8x16xbf16>, %b: memref<16x4xbf16>, %bias: memref
   memref.dealloc %c4 : memref<8x4xf32>
   return
 }
+
+// -----
+
+// The loss's logit of each row's target: an element of the result loaded
+// in an op's body and rounded is a read like the others; the load reads
+// bf16 and the rounding goes.
+// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 1, 1,
+// CHECK-LABEL: func.func @element_loaded
+// CHECK: %[[C:.*]] = memref.alloc() : memref<8x4xbf16>
+// CHECK: call @ftcrt_gemm
+// CHECK: linalg.generic
+// CHECK: %[[L:.*]] = memref.load %[[C]][%{{.*}}, %{{.*}}] : memref<8x4xbf16>
+// CHECK-NEXT: linalg.yield %[[L]] : bf16
+func.func @element_loaded(%a: memref<8x16xbf16>, %b: memref<16x4xbf16>, %t: memref<8xindex>,
+                          %out: memref<8xbf16>) {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<8x4xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<8x4xf32>)
+  linalg.contract indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (k, n)>,
+                                   affine_map<(m, n, k) -> (m, n)>]
+      ins(%a, %b : memref<8x16xbf16>, memref<16x4xbf16>) outs(%c : memref<8x4xf32>)
+  linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>],
+                  iterator_types = ["parallel"]}
+      ins(%t : memref<8xindex>) outs(%out : memref<8xbf16>) {
+  ^bb0(%j: index, %o: bf16):
+    %i = linalg.index 0 : index
+    %v = memref.load %c[%i, %j] : memref<8x4xf32>
+    %r = arith.truncf %v : f32 to bf16
+    linalg.yield %r : bf16
+  }
+  memref.dealloc %c : memref<8x4xf32>
+  return
+}

@@ -355,3 +355,65 @@ func.func @around_library_call(%flag: memref<1xf32>, %p: index) {
   memref.store %one, %flag[%c0] : memref<1xf32>
   return
 }
+
+// -----
+
+// A reduction right after the zero fill of its result: one kernel, each
+// thread starting its sum from the fill's value at the first reduced index
+// (a select), not a fill kernel whose values the sum reads back. A fill
+// the product's call reads in between, or one of part of the result, stays
+// a kernel of its own.
+// CHECK-LABEL: func.func @fill_folded
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: gpu.launch
+// CHECK:   scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %{{.*}})
+// CHECK:     %[[FIRST:.*]] = arith.cmpi eq, %[[K]], %{{.*}}
+// CHECK:     %[[FROM:.*]] = arith.select %[[FIRST]], %[[ZERO]], %[[ACC]]
+// CHECK:     arith.addf %[[FROM]]
+// CHECK-NOT: gpu.launch
+// CHECK: return
+func.func @fill_folded(%x: memref<8x16xf32>, %out: memref<16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%out : memref<16xf32>)
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d1)>],
+                  iterator_types = ["reduction", "parallel"]}
+      ins(%x : memref<8x16xf32>) outs(%out : memref<16xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %acc, %a : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @fill_kept
+// CHECK-COUNT-4: gpu.launch
+// CHECK-NOT: gpu.launch
+// CHECK: return
+func.func private @ftcrt_gemm(index, index, index, index)
+func.func @fill_kept(%x: memref<8x16xf32>, %out: memref<16xf32>, %d: index, %p: memref<4xf32>,
+                     %big: memref<2x16xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%out : memref<16xf32>)
+  %a = memref.extract_aligned_pointer_as_index %out : memref<16xf32> -> index
+  func.call @ftcrt_gemm(%d, %a, %a, %a) : (index, index, index, index) -> ()
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d1)>],
+                  iterator_types = ["reduction", "parallel"]}
+      ins(%x : memref<8x16xf32>) outs(%out : memref<16xf32>) {
+  ^bb0(%a0: f32, %acc: f32):
+    %s = arith.addf %acc, %a0 : f32
+    linalg.yield %s : f32
+  }
+  // The result is one row of what was filled.
+  linalg.fill ins(%zero : f32) outs(%big : memref<2x16xf32>)
+  %row = memref.subview %big[0, 0] [1, 16] [1, 1] : memref<2x16xf32> to memref<16xf32, strided<[1]>>
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d1)>],
+                  iterator_types = ["reduction", "parallel"]}
+      ins(%x : memref<8x16xf32>) outs(%row : memref<16xf32, strided<[1]>>) {
+  ^bb0(%a1: f32, %acc: f32):
+    %s = arith.addf %acc, %a1 : f32
+    linalg.yield %s : f32
+  }
+  return
+}
