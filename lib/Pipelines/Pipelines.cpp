@@ -191,6 +191,9 @@ void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &options, Chec
   if (isCuda(options)) {
     if (options.cudaProducts == "cublaslt")
       pm.addPass(ftc::createGpuLibraryContractions());
+    // Layout changes (attention's transposes, a product's copied result)
+    // read or written in place.
+    pm.addPass(ftc::createGpuElideCopies());
     ftc::GpuAttentionKernelsOptions attention;
     attention.emulate = options.cudaEmulate;
     pm.addPass(ftc::createGpuAttentionKernels(attention));

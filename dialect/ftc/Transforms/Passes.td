@@ -824,6 +824,43 @@ def GpuSplitReductions : Pass<"ftc-gpu-split-reductions", "::mlir::func::FuncOp"
                            "::mlir::arith::ArithDialect"];
 }
 
+def GpuElideCopies : Pass<"ftc-gpu-elide-copies", "::mlir::ModuleOp"> {
+  let summary = "Replaces copies and transposes between buffers by views of one of them";
+  let description = [{
+    Runs after `ftc-gpu-library-contractions`, before the kernels are made
+    (CUDA). A copy (`memref.copy`, `linalg.copy`, a generic that yields its
+    input) or `linalg.transpose` from a buffer `src` into `dst` goes, where
+    one of two holds (in a function's body, straight-line):
+
+    - `dst` is an allocation only the copy writes, read after it only
+      through its layout (a destination-style op's input, a load; any use
+      where the view has `dst`'s very type), and nothing writes `src`'s
+      region while `dst` is read: `dst` becomes `src` (a plain copy) or
+      `memref.transpose` of it, and `src`'s buffer lives as long as `dst`
+      did (attention's q, k and v read in place from the qkv product's
+      result);
+    - `src` is an allocation (read as it is, or collapsed) that one
+      destination-style op writes and others read only through layouts, and
+      nothing touches `dst`'s region (its static slice of its allocation)
+      between that write and the copy, or writes it while `src` is read:
+      the op writes `dst` (expanded, or transposed back) instead
+      (attention's output written in [batch, T, head, D] order, the
+      gradients of q, k and v into their slices of one dqkv buffer).
+
+    A buffer whose address a library call takes keeps its layout: it is
+    replaced only by a view of its very type, and a call's output operand
+    counts as a write.
+
+    ```mlir
+    // linalg.transpose ins(%qkv_q : memref<8x128x4x64xbf16, strided<...>>) outs(%q : memref<8x4x128x64xbf16>) permutation = [0, 2, 1, 3]
+    // train.fused_attention %q, ...
+    %q = memref.transpose %qkv_q (d0, d1, d2, d3) -> (d0, d2, d1, d3) : ...
+    train.fused_attention %q, ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::ModuleOp"> {
   let summary = "Runs the step's matrix products with cuBLASLt (calls to the runtime)";
   let description = [{
