@@ -909,7 +909,15 @@ def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
     module becomes a `gpu.container_module` for `gpu-kernel-outlining`.
     A constant fill of a reduction's result right before it, where the
     reduction writes every element, is folded into it (each element starts
-    from the constant at the first reduced index): no fill kernel.
+    from the constant at the first reduced index): no fill kernel. An
+    elementwise nest (no loops or branches in its body) whose innermost
+    dimension is a multiple of 4 gives each thread 4 neighbouring
+    iterations, and its loads and stores along that dimension become one
+    `vector.load`/`vector.store` of 4 (aligned to 16 bytes for f32, 8 for
+    16-bit types) on buffers that start on 64 bytes (every buffer but the
+    entry point's inputs: `ftc.abi_indices` and `ftc.abi` say which) at
+    layouts that keep the vectors aligned; other accesses stay one element
+    each.
 
     ```mlir
     // scf.parallel (%i, %j) = (%c0, %c0) to (%c128, %c10) step (%c1, %c1) {...}
@@ -923,6 +931,7 @@ def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
            "threads of a block of a parallel kernel">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::vector::VectorDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect",

@@ -30,6 +30,7 @@
 #include "ftc/Codegen/Gemm.h"
 #include "ftc/Transforms/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -38,6 +39,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
@@ -257,9 +259,37 @@ void accumulateInRegisters(Operation *root) {
   }
 }
 
+/// The arguments of an entry point's function that are the step's inputs
+/// (`ftc.abi_indices` into the module's `ftc.abi`); every argument where
+/// those are missing.
+llvm::DenseSet<Value> inputArguments(func::FuncOp func) {
+  llvm::DenseSet<Value> found;
+  auto indices = func->getAttrOfType<DenseI64ArrayAttr>("ftc.abi_indices");
+  auto module = func->getParentOfType<ModuleOp>();
+  auto abi = module ? module->getAttrOfType<ArrayAttr>("ftc.abi") : nullptr;
+  for (BlockArgument arg : func.getArguments()) {
+    bool input = true;
+    if (indices && abi && arg.getArgNumber() < indices.size()) {
+      int64_t i = indices[arg.getArgNumber()];
+      auto entry = i >= 0 && i < static_cast<int64_t>(abi.size())
+                       ? dyn_cast<DictionaryAttr>(abi[i])
+                       : nullptr;
+      auto kind = entry ? entry.getAs<StringAttr>("kind") : nullptr;
+      input = !kind || kind.getValue() == "input";
+    }
+    if (input)
+      found.insert(arg);
+  }
+  return found;
+}
+
 class Mapper {
 public:
-  Mapper(func::FuncOp func, int64_t threads) : func(func), threads(threads) {}
+  /// `inputs`: the function's arguments that are the step's inputs, which
+  /// a caller may pass from anywhere in device memory (the other buffers
+  /// start on 64 bytes: the arena's and the memory plan's offsets).
+  Mapper(func::FuncOp func, int64_t threads, llvm::DenseSet<Value> inputs)
+      : func(func), threads(threads), inputs(std::move(inputs)) {}
 
   LogicalResult run() {
     if (failed(mapBlock(func.getBody().front())))
@@ -281,6 +311,7 @@ public:
 private:
   func::FuncOp func;
   int64_t threads;
+  llvm::DenseSet<Value> inputs;
   /// The host loads standing for scalars that kernels computed: a kernel
   /// that uses one loads the spill itself.
   SmallVector<Operation *> placeholders;
@@ -599,6 +630,113 @@ private:
     return linear;
   }
 
+  /// Iterations of the innermost dimension one thread of an elementwise
+  /// kernel runs: neighbouring elements read and written as one vector
+  /// (16 bytes of f32, 8 of bf16), where a thread's single 2- or 4-byte
+  /// accesses would leave most of a GPU's memory bandwidth unused.
+  static constexpr int64_t kVectorWidth = 4;
+
+  /// Whether `memref` (a buffer or a view of one, as the body uses it) is
+  /// read and written kVectorWidth elements at a time along its last
+  /// dimension at indices multiple of kVectorWidth: unit stride there, the
+  /// other strides and the offset multiples of kVectorWidth, on a buffer
+  /// that starts on 64 bytes (not an input). The vector's alignment in
+  /// bytes, or 0.
+  int64_t vectorAlignment(Value memref) {
+    auto type = dyn_cast<MemRefType>(memref.getType());
+    if (!type || type.getRank() == 0 || !type.getElementType().isIntOrFloat())
+      return 0;
+    Value root = memref::skipViewLikeOps(cast<MemrefValue>(memref));
+    if (!root.getDefiningOp<memref::AllocOp>() &&
+        !(isa<BlockArgument>(root) && !inputs.contains(root) &&
+          cast<BlockArgument>(root).getOwner() == &func.getBody().front()))
+      return 0;
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (failed(type.getStridesAndOffset(strides, offset)) || strides.back() != 1 ||
+        ShapedType::isDynamic(offset) || offset % kVectorWidth != 0 ||
+        type.getDimSize(type.getRank() - 1) % kVectorWidth != 0)
+      return 0;
+    for (int64_t stride : ArrayRef<int64_t>(strides).drop_back())
+      if (ShapedType::isDynamic(stride) || stride % kVectorWidth != 0)
+        return 0;
+    int64_t bits = type.getElementTypeBitWidth();
+    if (bits % 8 != 0)
+      return 0;
+    return std::min<int64_t>(16, kVectorWidth * bits / 8);
+  }
+
+  /// `index` without an identity affine.apply (linalg's loops index
+  /// through them).
+  static Value innerIndex(Value index) {
+    if (auto apply = index.getDefiningOp<affine::AffineApplyOp>();
+        apply && apply.getAffineMap().isIdentity() && apply.getMapOperands().size() == 1)
+      return apply.getMapOperands()[0];
+    return index;
+  }
+
+  /// Whether `value` is computed from `iv` (in the loop body it belongs to).
+  static bool dependsOn(Value value, Value iv) {
+    if (value == iv)
+      return true;
+    Operation *def = value.getDefiningOp();
+    Block *body = cast<BlockArgument>(iv).getOwner();
+    if (!def || def->getBlock() != body)
+      return false;
+    return llvm::any_of(def->getOperands(), [&](Value v) { return dependsOn(v, iv); });
+  }
+
+  /// The body of an elementwise nest, `width` iterations of its innermost
+  /// dimension (induction variable `inner`, mapped to base + j in maps[j])
+  /// at once: loads and stores along that dimension at `inner` as vectors
+  /// where vectorAlignment allows, everything else once per iteration.
+  /// (The iterations of a parallel loop are independent: running them op
+  /// by op instead of one after the other is one of their orders.)
+  void cloneWide(OpBuilder &b, Location loc, ArrayRef<Operation *> body, Value inner,
+                 MutableArrayRef<IRMapping> maps) {
+    int64_t width = maps.size();
+    auto atInner = [&](ValueRange indices) {
+      if (indices.empty() || innerIndex(indices.back()) != inner)
+        return false;
+      return llvm::none_of(indices.drop_back(),
+                           [&](Value index) { return dependsOn(index, inner); });
+    };
+    for (Operation *op : body) {
+      if (auto load = dyn_cast<memref::LoadOp>(op)) {
+        int64_t align = vectorAlignment(load.getMemRef());
+        if (align && atInner(load.getIndices())) {
+          auto type = VectorType::get({width}, load.getType());
+          SmallVector<Value> indices;
+          for (Value index : load.getIndices())
+            indices.push_back(maps[0].lookupOrDefault(index));
+          Value v = vector::LoadOp::create(b, loc, type, maps[0].lookupOrDefault(load.getMemRef()),
+                                           indices, /*nontemporal=*/false,
+                                           llvm::MaybeAlign(align));
+          for (int64_t j = 0; j < width; ++j)
+            maps[j].map(load.getResult(), vector::ExtractOp::create(b, loc, v, j).getResult());
+          continue;
+        }
+      }
+      if (auto store = dyn_cast<memref::StoreOp>(op)) {
+        int64_t align = vectorAlignment(store.getMemRef());
+        if (align && atInner(store.getIndices())) {
+          auto type = VectorType::get({width}, store.getValueToStore().getType());
+          SmallVector<Value> values, indices;
+          for (int64_t j = 0; j < width; ++j)
+            values.push_back(maps[j].lookupOrDefault(store.getValueToStore()));
+          for (Value index : store.getIndices())
+            indices.push_back(maps[0].lookupOrDefault(index));
+          Value v = vector::FromElementsOp::create(b, loc, type, values);
+          vector::StoreOp::create(b, loc, v, maps[0].lookupOrDefault(store.getMemRef()), indices,
+                                  /*nontemporal=*/false, llvm::MaybeAlign(align));
+          continue;
+        }
+      }
+      for (IRMapping &map : maps)
+        b.clone(*op, map);
+    }
+  }
+
   LogicalResult parallelKernel(scf::ParallelOp loop) {
     SmallVector<int64_t> trips = *tripCounts(loop);
     int64_t total = 1;
@@ -608,33 +746,64 @@ private:
       loop.erase();
       return success();
     }
+    SmallVector<Operation *> body;
+    for (Operation &op : loop.getBody()->without_terminator())
+      body.push_back(&op);
+    // An elementwise body (no loops, no branches) whose innermost
+    // dimension starts at 0 with step 1 and splits into vectors: a thread
+    // per kVectorWidth iterations of it, where some access is a vector.
+    int64_t innermost = static_cast<int64_t>(trips.size()) - 1;
+    Value inner = loop.getInductionVars()[innermost];
+    int64_t width = 1;
+    if (trips[innermost] % kVectorWidth == 0 &&
+        getConstantIntValue(loop.getLowerBound()[innermost]) == 0 &&
+        getConstantIntValue(loop.getStep()[innermost]) == 1 &&
+        llvm::all_of(body, [](Operation *op) { return op->getNumRegions() == 0; }) &&
+        llvm::any_of(body, [&](Operation *op) {
+          auto load = dyn_cast<memref::LoadOp>(op);
+          auto store = dyn_cast<memref::StoreOp>(op);
+          Value memref = load ? load.getMemRef() : store ? store.getMemRef() : Value();
+          ValueRange indices = load    ? ValueRange(load.getIndices())
+                               : store ? ValueRange(store.getIndices())
+                                       : ValueRange();
+          return memref && !indices.empty() && innerIndex(indices.back()) == inner &&
+                 vectorAlignment(memref);
+        }))
+      width = kVectorWidth;
+    trips[innermost] /= width;
     Location loc = loop.getLoc();
     OpBuilder b(loop);
-    Value linear = threadIndex(b, loc, total);
+    Value linear = threadIndex(b, loc, total / width);
     auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
-    IRMapping map;
+    SmallVector<IRMapping> maps(width);
     // The induction variables, the innermost dimension fastest.
     Value rest = linear;
-    for (int64_t d = static_cast<int64_t>(trips.size()) - 1; d >= 0; --d) {
+    for (int64_t d = innermost; d >= 0; --d) {
       Value index = d == 0 ? rest : arith::RemUIOp::create(b, loc, rest, c(trips[d])).getResult();
       if (d > 0)
         rest = arith::DivUIOp::create(b, loc, rest, c(trips[d]));
       int64_t lb = *getConstantIntValue(loop.getLowerBound()[d]);
       int64_t step = *getConstantIntValue(loop.getStep()[d]);
       Value iv = index;
+      if (d == innermost && width > 1)
+        iv = arith::MulIOp::create(b, loc, iv, c(width));
       if (step != 1)
         iv = arith::MulIOp::create(b, loc, iv, c(step));
       if (lb != 0)
         iv = arith::AddIOp::create(b, loc, iv, c(lb));
-      map.map(loop.getInductionVars()[d], iv);
+      for (auto [j, map] : llvm::enumerate(maps))
+        map.map(loop.getInductionVars()[d],
+                d == innermost && j > 0 ? arith::AddIOp::create(b, loc, iv, c(j)).getResult()
+                                        : iv);
     }
-    SmallVector<Operation *> body;
-    for (Operation &op : loop.getBody()->without_terminator())
-      body.push_back(&op);
+    // What the body uses from outside, in the kernel once.
     for (Value v : capturedValues(body))
-      importValue(b, v, map);
-    for (Operation *op : body)
-      b.clone(*op, map);
+      importValue(b, v, maps[0]);
+    for (IRMapping &map : MutableArrayRef<IRMapping>(maps).drop_front())
+      for (auto [from, to] : maps[0].getValueMap())
+        if (from != inner)
+          map.map(from, to);
+    cloneWide(b, loc, body, inner, maps);
     loop.erase();
     return success();
   }
@@ -723,7 +892,8 @@ struct GpuMapLoopsPass : public ftc::impl::GpuMapLoopsBase<GpuMapLoopsPass> {
         return (void)(func.emitError("a function of one block is expected"), signalPassFailure());
       copiesAsLinalg(func);
       foldFillsIntoReductions(func);
-      if (failed(lowerLinalg(func)) || failed(Mapper(func, threadsPerBlock).run()))
+      if (failed(lowerLinalg(func)) ||
+          failed(Mapper(func, threadsPerBlock, inputArguments(func)).run()))
         return signalPassFailure();
       func.walk([&](gpu::LaunchOp launch) { accumulateInRegisters(launch); });
     }

@@ -417,3 +417,62 @@ func.func @fill_kept(%x: memref<8x16xf32>, %out: memref<16xf32>, %d: index, %p: 
   }
   return
 }
+
+// -----
+
+// An elementwise kernel over buffers that start on 64 bytes: a thread per
+// 4 elements of the innermost dimension, read and written as vectors (16
+// bytes of f32 aligned to 16, 8 of bf16 aligned to 8): 2 x 64 elements, 32
+// threads. The input of the entry point (ftc.abi's kind "input") may lie
+// anywhere: read element by element, as a row of 6 (not a multiple of 4)
+// is.
+// CHECK-LABEL: func.func @vectors
+// CHECK: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c1{{.*}}) threads(%[[T:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c32
+// CHECK: %[[COL:.*]] = arith.muli %{{.*}}, %c4
+// CHECK: %[[X:.*]] = vector.load %[[A:.*]][%{{.*}}, %[[COL]]] {alignment = 16 : i64} : memref<2x64xf32>, vector<4xf32>
+// CHECK-COUNT-4: vector.extract %[[X]]
+// CHECK-COUNT-4: arith.truncf
+// CHECK: vector.from_elements
+// CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %[[COL]]] {alignment = 8 : i64} : memref<2x64xbf16>, vector<4xbf16>
+// CHECK: gpu.launch
+// CHECK-COUNT-4: memref.load %arg0
+// CHECK: vector.store
+// CHECK: gpu.launch
+// CHECK-NOT: vector.
+// CHECK: memref.load %alloc
+// CHECK-NOT: vector.
+// CHECK: return
+module attributes {ftc.abi = [{kind = "input", name = "x", type = tensor<2x64xf32>}]} {
+func.func @vectors(%in: memref<2x64xf32>, %odd: memref<2x6xf32>) attributes {ftc.abi_indices = array<i64: 0, -1>} {
+  %a = memref.alloc() {alignment = 64 : i64} : memref<2x64xf32>
+  %b = memref.alloc() {alignment = 64 : i64} : memref<2x64xbf16>
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%a : memref<2x64xf32>) outs(%b : memref<2x64xbf16>) {
+  ^bb0(%x: f32, %o: bf16):
+    %t = arith.truncf %x : f32 to bf16
+    linalg.yield %t : bf16
+  }
+  %c = memref.alloc() {alignment = 64 : i64} : memref<2x64xbf16>
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%in : memref<2x64xf32>) outs(%c : memref<2x64xbf16>) {
+  ^bb0(%x: f32, %o: bf16):
+    %t = arith.truncf %x : f32 to bf16
+    linalg.yield %t : bf16
+  }
+  %d = memref.alloc() {alignment = 64 : i64} : memref<2x6xf32>
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%d : memref<2x6xf32>) outs(%odd : memref<2x6xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %n = arith.negf %x : f32
+    linalg.yield %n : f32
+  }
+  memref.dealloc %a : memref<2x64xf32>
+  memref.dealloc %b : memref<2x64xbf16>
+  memref.dealloc %c : memref<2x64xbf16>
+  memref.dealloc %d : memref<2x6xf32>
+  return
+}
+}
