@@ -911,10 +911,11 @@ def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
     reduction writes every element, is folded into it (each element starts
     from the constant at the first reduced index): no fill kernel. An
     elementwise nest (no loops or branches in its body) whose innermost
-    dimension is a multiple of 4 gives each thread 4 neighbouring
-    iterations, and its loads and stores along that dimension become one
-    `vector.load`/`vector.store` of 4 (aligned to 16 bytes for f32, 8 for
-    16-bit types) on buffers that start on 64 bytes (every buffer but the
+    dimension is a multiple of 8 or 4 gives each thread 8 (where every
+    vector is of a 16-bit type) or 4 neighbouring iterations, and its
+    loads and stores along that dimension become one
+    `vector.load`/`vector.store` (aligned to at most 16 bytes: 8 bf16, 4
+    f32, 4 bf16 beside f32) on buffers that start on 64 bytes (every buffer but the
     entry point's inputs: `ftc.abi_indices` and `ftc.abi` say which) at
     layouts that keep the vectors aligned; other accesses stay one element
     each.

@@ -631,18 +631,18 @@ private:
   }
 
   /// Iterations of the innermost dimension one thread of an elementwise
-  /// kernel runs: neighbouring elements read and written as one vector
-  /// (16 bytes of f32, 8 of bf16), where a thread's single 2- or 4-byte
-  /// accesses would leave most of a GPU's memory bandwidth unused.
-  static constexpr int64_t kVectorWidth = 4;
+  /// kernel runs: neighbouring elements read and written as one vector of
+  /// up to 16 bytes (8 elements where every vector is of a 16-bit type,
+  /// else 4: 16 bytes of f32, 8 of bf16), where a thread's single 2- or
+  /// 4-byte accesses would leave most of a GPU's memory bandwidth unused.
+  static constexpr int64_t kVectorWidths[] = {8, 4};
 
   /// Whether `memref` (a buffer or a view of one, as the body uses it) is
-  /// read and written kVectorWidth elements at a time along its last
-  /// dimension at indices multiple of kVectorWidth: unit stride there, the
-  /// other strides and the offset multiples of kVectorWidth, on a buffer
-  /// that starts on 64 bytes (not an input). The vector's alignment in
-  /// bytes, or 0.
-  int64_t vectorAlignment(Value memref) {
+  /// read and written `width` elements at a time along its last dimension
+  /// at indices multiple of `width`: unit stride there, the other strides
+  /// and the offset multiples of `width`, on a buffer that starts on 64
+  /// bytes (not an input). The vector's alignment in bytes, or 0.
+  int64_t vectorAlignment(Value memref, int64_t width) {
     auto type = dyn_cast<MemRefType>(memref.getType());
     if (!type || type.getRank() == 0 || !type.getElementType().isIntOrFloat())
       return 0;
@@ -654,16 +654,51 @@ private:
     SmallVector<int64_t> strides;
     int64_t offset;
     if (failed(type.getStridesAndOffset(strides, offset)) || strides.back() != 1 ||
-        ShapedType::isDynamic(offset) || offset % kVectorWidth != 0 ||
-        type.getDimSize(type.getRank() - 1) % kVectorWidth != 0)
+        ShapedType::isDynamic(offset) || offset % width != 0 ||
+        type.getDimSize(type.getRank() - 1) % width != 0)
       return 0;
     for (int64_t stride : ArrayRef<int64_t>(strides).drop_back())
-      if (ShapedType::isDynamic(stride) || stride % kVectorWidth != 0)
+      if (ShapedType::isDynamic(stride) || stride % width != 0)
         return 0;
     int64_t bits = type.getElementTypeBitWidth();
     if (bits % 8 != 0)
       return 0;
-    return std::min<int64_t>(16, kVectorWidth * bits / 8);
+    return std::min<int64_t>(16, width * bits / 8);
+  }
+
+  /// The load's or store's buffer and indices (null for other ops).
+  static std::pair<Value, ValueRange> access(Operation *op) {
+    if (auto load = dyn_cast<memref::LoadOp>(op))
+      return {load.getMemRef(), load.getIndices()};
+    if (auto store = dyn_cast<memref::StoreOp>(op))
+      return {store.getMemRef(), store.getIndices()};
+    return {Value(), ValueRange()};
+  }
+
+  /// How many iterations of the innermost dimension (induction variable
+  /// `inner`, `trips` of them from 0 step 1) a thread of the elementwise
+  /// `body` runs: the widest of kVectorWidths that divides them, at which
+  /// some access is a vector, and every vector at most 16 bytes; 1 where
+  /// none is.
+  int64_t vectorWidth(ArrayRef<Operation *> body, Value inner, int64_t trips) {
+    if (llvm::any_of(body, [](Operation *op) { return op->getNumRegions() > 0; }))
+      return 1;
+    for (int64_t width : kVectorWidths) {
+      if (trips % width != 0)
+        continue;
+      bool some = false, fits = true;
+      for (Operation *op : body) {
+        auto [memref, indices] = access(op);
+        if (!memref || indices.empty() || innerIndex(indices.back()) != inner ||
+            !vectorAlignment(memref, width))
+          continue;
+        some = true;
+        fits &= cast<MemRefType>(memref.getType()).getElementTypeBitWidth() * width <= 128;
+      }
+      if (some && fits)
+        return width;
+    }
+    return 1;
   }
 
   /// `index` without an identity affine.apply (linalg's loops index
@@ -696,14 +731,14 @@ private:
                  MutableArrayRef<IRMapping> maps) {
     int64_t width = maps.size();
     auto atInner = [&](ValueRange indices) {
-      if (indices.empty() || innerIndex(indices.back()) != inner)
+      if (width == 1 || indices.empty() || innerIndex(indices.back()) != inner)
         return false;
       return llvm::none_of(indices.drop_back(),
                            [&](Value index) { return dependsOn(index, inner); });
     };
     for (Operation *op : body) {
       if (auto load = dyn_cast<memref::LoadOp>(op)) {
-        int64_t align = vectorAlignment(load.getMemRef());
+        int64_t align = vectorAlignment(load.getMemRef(), width);
         if (align && atInner(load.getIndices())) {
           auto type = VectorType::get({width}, load.getType());
           SmallVector<Value> indices;
@@ -718,7 +753,7 @@ private:
         }
       }
       if (auto store = dyn_cast<memref::StoreOp>(op)) {
-        int64_t align = vectorAlignment(store.getMemRef());
+        int64_t align = vectorAlignment(store.getMemRef(), width);
         if (align && atInner(store.getIndices())) {
           auto type = VectorType::get({width}, store.getValueToStore().getType());
           SmallVector<Value> values, indices;
@@ -751,25 +786,13 @@ private:
       body.push_back(&op);
     // An elementwise body (no loops, no branches) whose innermost
     // dimension starts at 0 with step 1 and splits into vectors: a thread
-    // per kVectorWidth iterations of it, where some access is a vector.
+    // per vector of iterations of it.
     int64_t innermost = static_cast<int64_t>(trips.size()) - 1;
     Value inner = loop.getInductionVars()[innermost];
     int64_t width = 1;
-    if (trips[innermost] % kVectorWidth == 0 &&
-        getConstantIntValue(loop.getLowerBound()[innermost]) == 0 &&
-        getConstantIntValue(loop.getStep()[innermost]) == 1 &&
-        llvm::all_of(body, [](Operation *op) { return op->getNumRegions() == 0; }) &&
-        llvm::any_of(body, [&](Operation *op) {
-          auto load = dyn_cast<memref::LoadOp>(op);
-          auto store = dyn_cast<memref::StoreOp>(op);
-          Value memref = load ? load.getMemRef() : store ? store.getMemRef() : Value();
-          ValueRange indices = load    ? ValueRange(load.getIndices())
-                               : store ? ValueRange(store.getIndices())
-                                       : ValueRange();
-          return memref && !indices.empty() && innerIndex(indices.back()) == inner &&
-                 vectorAlignment(memref);
-        }))
-      width = kVectorWidth;
+    if (getConstantIntValue(loop.getLowerBound()[innermost]) == 0 &&
+        getConstantIntValue(loop.getStep()[innermost]) == 1)
+      width = vectorWidth(body, inner, trips[innermost]);
     trips[innermost] /= width;
     Location loc = loop.getLoc();
     OpBuilder b(loop);

@@ -425,7 +425,8 @@ func.func @fill_kept(%x: memref<8x16xf32>, %out: memref<16xf32>, %d: index, %p: 
 // bytes of f32 aligned to 16, 8 of bf16 aligned to 8): 2 x 64 elements, 32
 // threads. The input of the entry point (ftc.abi's kind "input") may lie
 // anywhere: read element by element, as a row of 6 (not a multiple of 4)
-// is.
+// is; where every vector is bf16 (the second kernel's store), 8 elements
+// a thread, 16 bytes.
 // CHECK-LABEL: func.func @vectors
 // CHECK: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c1{{.*}}) threads(%[[T:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c32
 // CHECK: %[[COL:.*]] = arith.muli %{{.*}}, %c4
@@ -435,8 +436,8 @@ func.func @fill_kept(%x: memref<8x16xf32>, %out: memref<16xf32>, %d: index, %p: 
 // CHECK: vector.from_elements
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %[[COL]]] {alignment = 8 : i64} : memref<2x64xbf16>, vector<4xbf16>
 // CHECK: gpu.launch
-// CHECK-COUNT-4: memref.load %arg0
-// CHECK: vector.store
+// CHECK-COUNT-8: memref.load %arg0
+// CHECK: vector.store %{{.*}} {alignment = 16 : i64} : memref<2x64xbf16>, vector<8xbf16>
 // CHECK: gpu.launch
 // CHECK-NOT: vector.
 // CHECK: memref.load %alloc
