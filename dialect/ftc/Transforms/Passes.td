@@ -944,9 +944,11 @@ def GpuFuseLaunches : Pass<"ftc-gpu-fuse-launches", "::mlir::ModuleOp"> {
   let description = [{
     Runs after `ftc-gpu-map-loops`. A run of `gpu.launch` ops with nothing
     but pure host ops (their sizes) and deallocations between them (the
-    fused launch is where the first was), with the same
-    one-dimensional blocks, none writing a buffer another reads or writes,
-    becomes one launch: its grid the sum of theirs, block b running the
+    fused launch is where the first was), with one-dimensional blocks,
+    none writing a buffer another reads or writes, becomes one launch: its
+    blocks the largest of theirs (a launch of smaller blocks runs in the
+    first threads of each, the others idle), its grid the sum of theirs,
+    block b running the
     body of the launch whose blocks b falls in, with b less that launch's
     offset as its block id; a block finds that launch by bisection on the
     offsets (log2 of the launches' number of comparisons). The optimizer's update of every parameter (one

@@ -151,9 +151,14 @@ void merge(ArrayRef<Candidate> group) {
   int64_t total = 0;
   for (const Candidate &m : group)
     total += m.blocks;
+  // Blocks of the largest member's threads; a member of smaller blocks
+  // (an elementwise kernel of few vectors) keeps its threads per block,
+  // the others of its blocks idle.
+  int64_t threads = 0;
+  for (const Candidate &m : group)
+    threads = std::max(threads, m.threads);
   Value one = c(1);
-  auto fused = gpu::LaunchOp::create(b, loc, c(total), one, one, c(group.front().threads), one,
-                                     one);
+  auto fused = gpu::LaunchOp::create(b, loc, c(total), one, one, c(threads), one, one);
   Block &body = fused.getBody().front();
   b.setInsertionPointToStart(&body);
   Value block = fused.getBlockIds().x;
@@ -177,6 +182,16 @@ void merge(ArrayRef<Candidate> group) {
     map.map(old.getBlockIds().x, arith::SubIOp::create(inner, loc, block, lo).getResult());
     map.map(old.getGridSize().x,
             arith::ConstantIndexOp::create(inner, loc, group[i].blocks).getResult());
+    map.map(old.getBlockSize().x,
+            arith::ConstantIndexOp::create(inner, loc, group[i].threads).getResult());
+    OpBuilder::InsertionGuard guard(inner);
+    if (group[i].threads < threads) {
+      Value mine = arith::CmpIOp::create(
+          inner, loc, arith::CmpIPredicate::ult, fused.getThreadIds().x,
+          arith::ConstantIndexOp::create(inner, loc, group[i].threads));
+      auto ifMine = scf::IfOp::create(inner, loc, mine, /*withElseRegion=*/false);
+      inner.setInsertionPointToStart(ifMine.thenBlock());
+    }
     for (Operation &op : old.getBody().front().without_terminator())
       inner.clone(op, map);
   };
@@ -218,7 +233,7 @@ void fuseBlock(Block &block) {
         continue;
       }
       if (!group.empty() &&
-          (c->threads != group.front().threads || !independent(*c, group) ||
+          (!independent(*c, group) ||
            parameters(group, *c) > kMaxParameters))
         flush();
       group.push_back(std::move(*c));

@@ -54,11 +54,20 @@ func.func @independent(%p: memref<1024xf32>, %q: memref<512xf32>, %dead: memref<
 
 // -----
 
-// Not merged: the second reads what the first writes; the third has
-// another block size; a call (a product on cuBLASLt) stands between the
-// third and the fourth.
+// Not merged: the second reads what the first writes; a call (a product
+// on cuBLASLt) stands between the third and the fourth. The third, of
+// blocks of 128 threads, joins the second in blocks of 256, its block's
+// other 128 threads idle.
 // CHECK-LABEL: func.func @dependent
-// CHECK-COUNT-4: gpu.launch blocks
+// CHECK: gpu.launch blocks
+// CHECK: gpu.launch blocks(%[[B:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c2, %{{.*}}, %{{.*}}) threads(%[[T:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c256
+// CHECK:   } else {
+// CHECK:     %[[MINE:.*]] = arith.cmpi ult, %[[T]], %c128
+// CHECK:     scf.if %[[MINE]]
+// CHECK:       memref.store %{{.*}}, %arg2[%[[T]]]
+// CHECK: call @ftcrt_gemm
+// CHECK: gpu.launch blocks
+// CHECK-NOT: gpu.launch
 func.func private @ftcrt_gemm(index, index, index, index)
 func.func @dependent(%p: memref<256xf32>, %q: memref<256xf32>, %r: memref<256xf32>, %k: index) {
   %c1 = arith.constant 1 : index

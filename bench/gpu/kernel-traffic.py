@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""The memory traffic of a CUDA step's kernels, estimated at compile time.
+
+  kernel-traffic.py MODEL.mlir [--entry step] [--top 15] [--bandwidth 3.5] -- [ftc flags]
+
+Compiles MODEL.mlir for the CUDA target up to the kernels (`ftc
+--target=cuda --stop-after=after-bufferize`, with the flags after `--`) and,
+for one entry point, lists its kernel launches in order with the bytes of
+every buffer each one loads or stores (each buffer counted once and whole:
+an upper bound where a kernel reads part of one) and its products (cuBLASLt
+calls, not counted). It prints the launches, the products, the total and the
+time that traffic takes at `--bandwidth` TB/s (a floor for the kernels: an
+H200 reads and writes about 4.8 TB/s at best), then the kernels that move
+the most. No GPU needed: it says where a step's kernel time can go, and what
+a change to the compiler saved, before a GPU says how fast it ran.
+
+Example (the figures in the README's CUDA section):
+  bench/gpu/kernel-traffic.py examples/gpt2-small.mlir -- --precision=bf16
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ELEMENT_BYTES = {"f64": 8, "f32": 4, "bf16": 2, "f16": 2, "i64": 8, "i32": 4,
+                 "i8": 1, "i1": 1, "index": 8}
+ACCESS = re.compile(r"(memref\.load|memref\.store|vector\.load|vector\.store|"
+                    r"memref\.atomic_rmw)\b[^:]*?(%[\w#]+)\[.*:\s*(memref<[^>]*>)")
+MEMREF = re.compile(r"memref<([0-9x]*)(" + "|".join(ELEMENT_BYTES) + r")\b")
+
+
+def buffer_bytes(memref_type):
+    m = MEMREF.match(memref_type)
+    if not m:
+        return 0
+    count = 1
+    for d in m.group(1).split("x"):
+        if d:
+            count *= int(d)
+    return count * ELEMENT_BYTES[m.group(2)]
+
+
+def kernels(lines, entry):
+    """(bytes, buffers, first line) of each launch of `entry`, in order, and
+    the number of products."""
+    name = "  func.func private @ftc_%s_impl(" % entry
+    start = next((i for i, l in enumerate(lines) if l.startswith(name)), None)
+    if start is None:
+        sys.exit("kernel-traffic.py: no entry point '%s' in the step" % entry)
+    found, products, current, depth = [], 0, None, 0
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        if line.startswith("  func.func"):
+            break
+        if current is None:
+            if "call @ftcrt_gemm(" in line:
+                products += 1
+            if "gpu.launch " in line:
+                current, depth = {"line": i + 1, "buffers": {}}, 0
+            else:
+                continue
+        depth += line.count("{") - line.count("}")
+        for m in ACCESS.finditer(line):
+            current["buffers"][m.group(2)] = m.group(3)
+        if depth <= 0:
+            total = sum(buffer_bytes(t) for t in current["buffers"].values())
+            found.append((total, current["buffers"], current["line"]))
+            current = None
+    return found, products
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("--entry", default="step")
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--bandwidth", type=float, default=3.5, help="TB/s")
+    parser.add_argument("--ftc", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin", "ftc"))
+    argv = sys.argv[1:]
+    flags = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "kernels.mlir")
+        subprocess.run([args.ftc, args.model, "--target=cuda", "--stop-after=after-bufferize",
+                        "-o", out] + flags, check=True)
+        with open(out) as f:
+            lines = f.read().split("\n")
+    found, products = kernels(lines, args.entry)
+    total = sum(k[0] for k in found)
+    print("%s, entry %s: %d kernel launches, %d cuBLASLt products" %
+          (os.path.basename(args.model), args.entry, len(found), products))
+    print("kernels' buffers: %.2f GB, %.2f ms at %.1f TB/s" %
+          (total / 1e9, total / (args.bandwidth * 1e9), args.bandwidth))
+    print("%10s  %6s  %s" % ("MB", "line", "buffers (the largest first)"))
+    for size, buffers, line in sorted(found, key=lambda k: -k[0])[:args.top]:
+        types = sorted(set(buffers.values()), key=lambda t: -buffer_bytes(t))
+        shown = ", ".join(re.sub(r",? ?strided<.*", "", t)[7:] for t in types[:3])
+        print("%10.1f  %6d  %s%s" % (size / 1e6, line, shown, ", ..." if len(types) > 3 else ""))
+
+
+if __name__ == "__main__":
+    main()
