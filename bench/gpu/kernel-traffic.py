@@ -96,7 +96,7 @@ def main():
           (total / 1e9, total / (args.bandwidth * 1e9), args.bandwidth))
     print("%10s  %6s  %s" % ("MB", "line", "buffers (the largest first)"))
     for size, buffers, line in sorted(found, key=lambda k: -k[0])[:args.top]:
-        types = sorted(set(buffers.values()), key=lambda t: -buffer_bytes(t))
+        types = sorted(set(buffers.values()), key=lambda t: (-buffer_bytes(t), t))
         shown = ", ".join(re.sub(r",? ?strided<.*", "", t)[7:] for t in types[:3])
         print("%10.1f  %6d  %s%s" % (size / 1e6, line, shown, ", ..." if len(types) > 3 else ""))
 
