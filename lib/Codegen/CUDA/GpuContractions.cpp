@@ -25,6 +25,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BufferUses.h"
 #include "ftc/Codegen/Gemm.h"
 #include "ftc/Transforms/Passes.h"
 
@@ -155,41 +156,13 @@ std::optional<SmallVector<int64_t>> describe(linalg::LinalgOp op) {
   return desc;
 }
 
-bool touches(Operation *op, Value root) {
-  WalkResult walk = op->walk([&](Operation *inner) {
-    for (Value v : inner->getOperands())
-      if (auto memref = dyn_cast<MemrefValue>(v);
-          memref && memref::skipViewLikeOps(memref) == root)
-        return WalkResult::interrupt();
-    return WalkResult::advance();
-  });
-  return walk.wasInterrupted();
-}
-
-/// `value` without the reshapes (expand_shape, collapse_shape) it is made
-/// by: the buffer whose elements, all of them, it views.
-Value beforeReshapes(Value value) {
-  while (isa_and_nonnull<memref::ExpandShapeOp, memref::CollapseShapeOp>(value.getDefiningOp()))
-    value = value.getDefiningOp()->getOperand(0);
-  return value;
-}
-
 /// The zero fill of `op`'s result (of the same elements: the result or a
 /// reshape of it) that nothing reads or writes between it and `op`, if
 /// there is one.
 linalg::FillOp zeroFillBefore(linalg::LinalgOp op) {
-  Value c = op.getDpsInitOperand(0)->get();
-  Value root = memref::skipViewLikeOps(cast<MemrefValue>(c));
-  for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
-    if (auto fill = dyn_cast<linalg::FillOp>(prev);
-        fill && fill.hasPureBufferSemantics() &&
-        beforeReshapes(fill.getOutputs()[0]) == beforeReshapes(c))
-      return matchPattern(fill.getInputs()[0], m_AnyZeroFloat()) ? fill : nullptr;
-    // Views (a reshape of the filled buffer) neither read nor write.
-    if (!isa<ViewLikeOpInterface>(prev) && touches(prev, root))
-      return nullptr;
-  }
-  return nullptr;
+  linalg::FillOp fill =
+      ftc::cuda::fillRightBefore(op, op.getDpsInitOperand(0)->get(), /*throughReshapes=*/true);
+  return fill && matchPattern(fill.getInputs()[0], m_AnyZeroFloat()) ? fill : nullptr;
 }
 
 /// A product's f32 result that is only ever read rounded to its operands'

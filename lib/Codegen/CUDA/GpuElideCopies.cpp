@@ -17,6 +17,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BufferUses.h"
+#include "ftc/Codegen/Gemm.h"
 #include "ftc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -69,6 +71,13 @@ std::optional<Copy> asCopy(Operation *op) {
   return Copy{op, src, dst, identityOf(src)};
 }
 
+/// The views this pass sees through (and makes): they neither read nor
+/// write.
+bool isView(Operation *op) {
+  return isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
+             memref::TransposeOp, memref::CastOp>(op);
+}
+
 /// Whether `use` only reads its buffer, through its layout (a destination-
 /// style op's input, a load): a reader that takes a view of any strides.
 bool readsThroughLayout(OpOperand &use) {
@@ -87,7 +96,7 @@ bool onlyProductOperand(Value address) {
     if (isa<arith::AddIOp>(user))
       return onlyProductOperand(user->getResult(0));
     auto call = dyn_cast<func::CallOp>(user);
-    return call && call.getCallee() == "ftcrt_gemm" &&
+    return call && call.getCallee() == ftc::gemm::kGemmSymbol &&
            (use.getOperandNumber() == 1 || use.getOperandNumber() == 2);
   });
 }
@@ -97,8 +106,7 @@ bool onlyProductOperand(Value address) {
 /// only as a product's operand).
 bool mayWrite(OpOperand &use) {
   Operation *user = use.getOwner();
-  if (isa<memref::DeallocOp, memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
-          memref::TransposeOp, memref::CastOp, memref::ExtractStridedMetadataOp>(user))
+  if (isView(user) || isa<memref::DeallocOp, memref::ExtractStridedMetadataOp>(user))
     return false;
   if (auto copy = dyn_cast<memref::CopyOp>(user))
     return use.get() == copy.getTarget();
@@ -130,9 +138,7 @@ struct Footprint {
 
 Footprint footprintOf(Value value) {
   Footprint f{memref::skipViewLikeOps(cast<MemrefValue>(value)), std::nullopt};
-  while (isa_and_nonnull<memref::ExpandShapeOp, memref::CollapseShapeOp>(value.getDefiningOp()))
-    value = value.getDefiningOp()->getOperand(0);
-  auto sub = value.getDefiningOp<memref::SubViewOp>();
+  auto sub = ftc::cuda::beforeReshapes(value).getDefiningOp<memref::SubViewOp>();
   if (!sub || sub.getSource() != f.root || !sub.hasUnitStride() ||
       ShapedType::isDynamicShape(sub.getStaticOffsets()) ||
       ShapedType::isDynamicShape(sub.getStaticSizes()) ||
@@ -140,11 +146,6 @@ Footprint footprintOf(Value value) {
     return f;
   f.box = {llvm::to_vector(sub.getStaticOffsets()), llvm::to_vector(sub.getStaticSizes())};
   return f;
-}
-
-bool isViewLikeOrFree(Operation *op) {
-  return isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
-             memref::TransposeOp, memref::CastOp, memref::DeallocOp>(op);
 }
 
 /// Every use of `root` and of the views made of it.
@@ -155,8 +156,7 @@ SmallVector<OpOperand *> usesThroughViews(Value root) {
     Value v = work.pop_back_val();
     for (OpOperand &use : v.getUses()) {
       uses.push_back(&use);
-      if (isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
-              memref::TransposeOp, memref::CastOp>(use.getOwner()))
+      if (isView(use.getOwner()))
         work.push_back(use.getOwner()->getResult(0));
     }
   }
@@ -166,15 +166,16 @@ SmallVector<OpOperand *> usesThroughViews(Value root) {
 /// The op of `block` that holds `op` (itself or an ancestor).
 Operation *inBlock(Block *block, Operation *op) { return block->findAncestorOpInBlock(*op); }
 
-/// Whether an op strictly between `from` and `to` (in their block) uses
-/// `region` (writes it, where `writesOnly`).
-bool touchedBetween(Operation *from, Operation *to, const Footprint &region, bool writesOnly) {
+/// Whether an op after `from` and before `to` (in their block; up to and
+/// including `to` where `throughTo`) uses `region` (writes it, where
+/// `writesOnly`).
+bool touchedBetween(Operation *from, Operation *to, const Footprint &region, bool writesOnly,
+                    bool throughTo = false) {
   for (OpOperand *use : usesThroughViews(region.root)) {
     Operation *at = inBlock(from->getBlock(), use->getOwner());
-    if (!at || !from->isBeforeInBlock(at) || !at->isBeforeInBlock(to))
+    if (!at || !from->isBeforeInBlock(at) || (to->isBeforeInBlock(at) || (at == to && !throughTo)))
       continue;
-    if (isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
-            memref::TransposeOp, memref::CastOp, memref::DeallocOp>(use->getOwner()))
+    if (isView(use->getOwner()) || isa<memref::DeallocOp>(use->getOwner()))
       continue;
     if (writesOnly && !mayWrite(*use))
       continue;
@@ -244,7 +245,11 @@ bool forwardSource(Copy &copy) {
   if (!dst || dst->getBlock() != block || !dst.getType().getLayout().isIdentity())
     return false;
   Value src = copy.src;
+  // A plain copy: the destination becomes the source, of its very type; a
+  // transpose: a transposed view of it (of any strides).
   bool sameType = copy.identity() && src.getType() == copy.dst.getType();
+  if (copy.identity() && !sameType)
+    return false;
   if (!copy.identity() && !cast<MemRefType>(src.getType()).getLayout().isIdentity() &&
       !isa<StridedLayoutAttr>(cast<MemRefType>(src.getType()).getLayout()))
     return false;
@@ -263,8 +268,7 @@ bool forwardSource(Copy &copy) {
   if (!last)
     return false;
   Footprint source = footprintOf(src);
-  if (touchedBetween(copy.op, last->getNextNode() ? last->getNextNode() : last, source,
-                     /*writesOnly=*/true))
+  if (touchedBetween(copy.op, last, source, /*writesOnly=*/true, /*throughTo=*/true))
     return false;
   OpBuilder b(copy.op);
   Value view = src;
@@ -272,8 +276,6 @@ bool forwardSource(Copy &copy) {
     view = memref::TransposeOp::create(
         b, copy.op->getLoc(), src,
         AffineMapAttr::get(AffineMap::getPermutationMap(copy.perm, b.getContext())));
-  else if (!sameType)
-    return false;
   for (OpOperand &use : llvm::make_early_inc_range(copy.dst.getUses()))
     if (use.getOwner() != copy.op && !isa<memref::DeallocOp>(use.getOwner()))
       use.set(view);
@@ -341,7 +343,8 @@ bool writeInPlace(Copy &copy) {
     return false;
   for (OpOperand *use : usesThroughViews(src)) {
     Operation *at = inBlock(block, use->getOwner());
-    if (at != writer && !isViewLikeOrFree(use->getOwner()) && at && at->isBeforeInBlock(writer))
+    if (at != writer && !isView(use->getOwner()) && !isa<memref::DeallocOp>(use->getOwner()) &&
+        at && at->isBeforeInBlock(writer))
       return false;
   }
   Footprint target = footprintOf(copy.dst);
@@ -349,10 +352,7 @@ bool writeInPlace(Copy &copy) {
     return false;
   Operation *last = lastUse(block, src);
   if (last && last != copy.op && copy.op->isBeforeInBlock(last) &&
-      touchedBetween(copy.op, last->getNextNode() ? last->getNextNode() : last, target,
-                     /*writesOnly=*/true))
-    return false;
-  if (!defineBefore(copy.dst, writer))
+      touchedBetween(copy.op, last, target, /*writesOnly=*/true, /*throughTo=*/true))
     return false;
   // The transposes of the source are made before the writer; the new view
   // goes before the first of them.

@@ -70,12 +70,6 @@ struct FuseIntoOnlyReader : public OpRewritePattern<linalg::GenericOp> {
   }
 };
 
-/// Cheap to compute again in each consumer rather than write once and read
-/// back: all parallel, one input read whole and no wider than the result
-/// (or a product's f32 sums: see productSummingInF32) (scalars besides), a
-/// few arithmetic ops (attention's scale and causal
-/// mask: a division by a scalar, a comparison of indices and a select,
-/// whose result a softmax's maximum, sum and normalization all read).
 /// Whether `value` is (a slice or reshape of) the f32 result of a product
 /// of `type` operands: a result that, where it is only read rounded to
 /// `type`, the product writes in `type` itself (ftc-gpu-library-
@@ -94,6 +88,12 @@ bool productSummingInF32(Value value, Type type) {
                       [&](Value in) { return getElementTypeOrSelf(in.getType()) == type; });
 }
 
+/// Cheap to compute again in each consumer rather than write once and read
+/// back: all parallel, one input read whole and no wider than the result
+/// (or a product's f32 sums: see productSummingInF32) (scalars besides), a
+/// few arithmetic ops (attention's scale and causal
+/// mask: a division by a scalar, a comparison of indices and a select,
+/// whose result a softmax's maximum, sum and normalization all read).
 bool cheapToRecompute(linalg::GenericOp op) {
   if (!op.hasPureTensorSemantics() || op.getNumResults() != 1 ||
       op.getNumLoops() != op.getNumParallelLoops())
@@ -161,10 +161,10 @@ void sinkThroughReshape(IRRewriter &rewriter, linalg::GenericOp producer, Operat
   auto resultType = cast<RankedTensorType>(reshape->getResult(0).getType());
   auto inputType = resultType.clone(getElementTypeOrSelf(whole->get().getType()));
   Value input;
-  if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(reshape))
+  if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(reshape)) {
     input = tensor::CollapseShapeOp::create(rewriter, loc, inputType, whole->get(),
                                             collapse.getReassociationIndices());
-  else {
+  } else {
     auto expand = cast<tensor::ExpandShapeOp>(reshape);
     input = tensor::ExpandShapeOp::create(rewriter, loc, inputType, whole->get(),
                                           expand.getReassociationIndices(),

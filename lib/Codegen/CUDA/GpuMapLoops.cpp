@@ -27,6 +27,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BufferUses.h"
 #include "ftc/Codegen/Gemm.h"
 #include "ftc/Transforms/Passes.h"
 
@@ -131,28 +132,8 @@ void foldFillsIntoReductions(func::FuncOp func) {
     if (!map.isProjectedPermutation() ||
         static_cast<int64_t>(map.getNumResults()) != op.getNumParallelLoops())
       continue;
-    Value out = init->get();
-    Value root = memref::skipViewLikeOps(cast<MemrefValue>(out));
-    linalg::FillOp fill;
-    for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
-      if (auto f = dyn_cast<linalg::FillOp>(prev);
-          f && f.hasPureBufferSemantics() && f.getOutputs()[0] == out) {
-        fill = f;
-        break;
-      }
-      if (isViewLike(prev))
-        continue;
-      // Anything else that uses the buffer (or what it views) ends the
-      // search: an op on it, its address taken for a product's call.
-      bool touches = false;
-      prev->walk([&](Operation *inner) {
-        for (Value v : inner->getOperands())
-          if (auto m = dyn_cast<MemrefValue>(v); m && memref::skipViewLikeOps(m) == root)
-            touches = true;
-      });
-      if (touches)
-        break;
-    }
+    linalg::FillOp fill =
+        ftc::cuda::fillRightBefore(op, init->get(), /*throughReshapes=*/false);
     arith::ConstantOp constant =
         fill ? fill.getInputs()[0].getDefiningOp<arith::ConstantOp>() : nullptr;
     BlockArgument acc = op.getMatchingBlockArgument(init);
@@ -675,6 +656,19 @@ private:
     return {Value(), ValueRange()};
   }
 
+  /// The alignment of `op` (a load or a store) as one access to `width`
+  /// iterations of the innermost dimension (induction variable `inner`):
+  /// along its buffer's last dimension at `inner`, its other indices the
+  /// same for all of them, at a layout vectorAlignment takes; 0 where it is
+  /// no such access.
+  int64_t vectorAccess(Operation *op, Value inner, int64_t width) {
+    auto [memref, indices] = access(op);
+    if (width == 1 || !memref || indices.empty() || innerIndex(indices.back()) != inner ||
+        llvm::any_of(indices.drop_back(), [&](Value index) { return dependsOn(index, inner); }))
+      return 0;
+    return vectorAlignment(memref, width);
+  }
+
   /// How many iterations of the innermost dimension (induction variable
   /// `inner`, `trips` of them from 0 step 1) a thread of the elementwise
   /// `body` runs: the widest of kVectorWidths that divides them, at which
@@ -688,12 +682,11 @@ private:
         continue;
       bool some = false, fits = true;
       for (Operation *op : body) {
-        auto [memref, indices] = access(op);
-        if (!memref || indices.empty() || innerIndex(indices.back()) != inner ||
-            !vectorAlignment(memref, width))
+        if (!vectorAccess(op, inner, width))
           continue;
         some = true;
-        fits &= cast<MemRefType>(memref.getType()).getElementTypeBitWidth() * width <= 128;
+        fits &= cast<MemRefType>(access(op).first.getType()).getElementTypeBitWidth() * width <=
+                128;
       }
       if (some && fits)
         return width;
@@ -730,47 +723,36 @@ private:
   void cloneWide(OpBuilder &b, Location loc, ArrayRef<Operation *> body, Value inner,
                  MutableArrayRef<IRMapping> maps) {
     int64_t width = maps.size();
-    auto atInner = [&](ValueRange indices) {
-      if (width == 1 || indices.empty() || innerIndex(indices.back()) != inner)
-        return false;
-      return llvm::none_of(indices.drop_back(),
-                           [&](Value index) { return dependsOn(index, inner); });
+    auto indicesOf = [&](ValueRange indices) {
+      return llvm::map_to_vector(indices, [&](Value i) { return maps[0].lookupOrDefault(i); });
     };
     for (Operation *op : body) {
-      if (auto load = dyn_cast<memref::LoadOp>(op)) {
-        int64_t align = vectorAlignment(load.getMemRef(), width);
-        if (align && atInner(load.getIndices())) {
-          auto type = VectorType::get({width}, load.getType());
-          SmallVector<Value> indices;
-          for (Value index : load.getIndices())
-            indices.push_back(maps[0].lookupOrDefault(index));
-          Value v = vector::LoadOp::create(b, loc, type, maps[0].lookupOrDefault(load.getMemRef()),
-                                           indices, /*nontemporal=*/false,
-                                           llvm::MaybeAlign(align));
-          for (int64_t j = 0; j < width; ++j)
-            maps[j].map(load.getResult(), vector::ExtractOp::create(b, loc, v, j).getResult());
-          continue;
-        }
+      int64_t align = vectorAccess(op, inner, width);
+      if (auto load = dyn_cast<memref::LoadOp>(op); load && align) {
+        auto type = VectorType::get({width}, load.getType());
+        Value v = vector::LoadOp::create(b, loc, type, maps[0].lookupOrDefault(load.getMemRef()),
+                                         indicesOf(load.getIndices()), /*nontemporal=*/false,
+                                         llvm::MaybeAlign(align));
+        for (int64_t j = 0; j < width; ++j)
+          maps[j].map(load.getResult(), vector::ExtractOp::create(b, loc, v, j).getResult());
+        continue;
       }
-      if (auto store = dyn_cast<memref::StoreOp>(op)) {
-        int64_t align = vectorAlignment(store.getMemRef(), width);
-        if (align && atInner(store.getIndices())) {
-          auto type = VectorType::get({width}, store.getValueToStore().getType());
-          SmallVector<Value> values, indices;
-          for (int64_t j = 0; j < width; ++j)
-            values.push_back(maps[j].lookupOrDefault(store.getValueToStore()));
-          for (Value index : store.getIndices())
-            indices.push_back(maps[0].lookupOrDefault(index));
-          Value v = vector::FromElementsOp::create(b, loc, type, values);
-          vector::StoreOp::create(b, loc, v, maps[0].lookupOrDefault(store.getMemRef()), indices,
-                                  /*nontemporal=*/false, llvm::MaybeAlign(align));
-          continue;
-        }
+      if (auto store = dyn_cast<memref::StoreOp>(op); store && align) {
+        auto type = VectorType::get({width}, store.getValueToStore().getType());
+        SmallVector<Value> values;
+        for (IRMapping &map : maps)
+          values.push_back(map.lookupOrDefault(store.getValueToStore()));
+        Value v = vector::FromElementsOp::create(b, loc, type, values);
+        vector::StoreOp::create(b, loc, v, maps[0].lookupOrDefault(store.getMemRef()),
+                                indicesOf(store.getIndices()), /*nontemporal=*/false,
+                                llvm::MaybeAlign(align));
+        continue;
       }
       for (IRMapping &map : maps)
         b.clone(*op, map);
     }
   }
+
 
   LogicalResult parallelKernel(scf::ParallelOp loop) {
     SmallVector<int64_t> trips = *tripCounts(loop);
