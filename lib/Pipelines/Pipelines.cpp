@@ -152,8 +152,8 @@ void buildTiling(OpPassManager &pm, const ftc::PipelineOptions &options, Checked
   // product's zero-filled destination its own (a fill the product's call
   // drops, not a copy of a shared one).
   if (isCuda(options)) {
-    // Reductions shared by a warp's lanes (rows) or by more threads
-    // (columns).
+    // Reductions shared by more threads (columns, or a few long rows);
+    // the other rows are a warp's each (ftc-gpu-row-kernels).
     pm.addNestedPass<func::FuncOp>(ftc::createGpuSplitReductions());
     pm.addNestedPass<func::FuncOp>(ftc::createUnshareDestinations());
     // Rows of 16 bytes for cuBLASLt's products (gpt2's 50257 logits).
@@ -197,6 +197,10 @@ void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &options, Chec
     ftc::GpuAttentionKernelsOptions attention;
     attention.emulate = options.cudaEmulate;
     pm.addPass(ftc::createGpuAttentionKernels(attention));
+    // A layer norm's, a softmax's, a cross-entropy's ops: a warp per row.
+    ftc::GpuRowKernelsOptions rows;
+    rows.emulate = options.cudaEmulate;
+    pm.addPass(ftc::createGpuRowKernels(rows));
     pm.addPass(ftc::createGpuMapLoops());
     // Independent neighbouring kernels (the optimizer's updates) as one.
     pm.addPass(ftc::createGpuFuseLaunches());

@@ -789,10 +789,12 @@ def GpuSplitReductions : Pass<"ftc-gpu-split-reductions", "::mlir::func::FuncOp"
   let description = [{
     Runs on tensors, after elementwise fusion, for the CUDA target. A
     reduction `ftc-gpu-map-loops` maps gives one thread a whole row: a
-    softmax or layer norm's threads each walk their own row (neighbouring
-    threads 4 KiB apart: a cache line per thread per load), a bias
-    gradient's few hundred threads each sum thousands of rows. Upstream's
-    `linalg::splitReduction` splits the reduction in two:
+    bias gradient's few hundred threads each sum thousands of rows, a
+    loss's one thread its 8192 tokens. A row reduction with rows enough
+    (64 or more: a softmax's, a layer norm's) is left whole for
+    `ftc-gpu-row-kernels`, which gives each row a warp (with `split-rows`,
+    it is split as below). Upstream's `linalg::splitReduction` splits the
+    others in two:
 
       - over the contiguous dimension (a row's sum): `ratio` (32) lanes,
         lane i summing elements i, i + 32, ... (neighbouring threads,
@@ -818,6 +820,8 @@ def GpuSplitReductions : Pass<"ftc-gpu-split-reductions", "::mlir::func::FuncOp"
            "partial sums of a contiguous reduction (a warp's threads)">,
     Option<"minThreads", "min-threads", "int64_t", /*default=*/"32768",
            "threads a strided reduction is split to reach">,
+    Option<"splitRows", "split-rows", "bool", /*default=*/"false",
+           "split the rows ftc-gpu-row-kernels would take (a warp per row) too">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
@@ -893,6 +897,57 @@ def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::Modul
                            "::mlir::arith::ArithDialect"];
 }
 
+def GpuRowKernels : Pass<"ftc-gpu-row-kernels", "::mlir::ModuleOp"> {
+  let summary = "Runs a layer norm's, a softmax's or a cross-entropy's ops as one kernel, a warp per row";
+  let description = [{
+    Runs after bufferization, before `ftc-gpu-map-loops`. A row reduction
+    (one output, the last loop reduced, every other loop an output
+    dimension: a row's sum or maximum; `ftc-gpu-split-reductions` leaves
+    these whole) and the ops around it that iterate the same rows become
+    one `gpu.launch` in which each warp owns a row and runs the ops in
+    turn, with a `bar.warp.sync` between them:
+
+      - an op along the row: lane l takes elements l, l + 32, ...
+        (neighbouring lanes, neighbouring elements);
+      - a reduction: lane l combines its elements in order from the
+        combiner's identity, the 32 partial results are combined by a
+        butterfly of shuffles (lane l with lane l ^ 16, ^ 8, ..., ^ 1; the
+        same order on every run) and lane 0 combines the total into the
+        output;
+      - an op with one element per row: lane 0.
+
+    A group is a run of consecutive ops (allocations, deallocations and
+    views aside) whose loops are the rows (their sizes multiplying to the
+    reduction's row count) and at most one loop along the row, each
+    touching a buffer one of them writes only in its warp's own row: seen
+    through reshapes alone, indexed by the row loops in its leading
+    dimensions. What one op writes, the next reads back from the cache in
+    the same warp: a layer norm (residual add, mean, variance,
+    normalization) is one kernel, not six, and no partial sums are
+    written. The ops at a group's ends that share no buffer with the rest
+    are left to `ftc-gpu-map-loops`. With `emulate`, a launch thread is a
+    warp that runs its lanes one after the other (the same arithmetic in
+    the same order), for `ftc-gpu-launch-to-loops`.
+
+    ```mlir
+    // linalg.fill %s; linalg.generic {iterator_types = ["parallel", "reduction"]}
+    //   ins(%x : memref<8192x768xf32>) outs(%s : memref<8192xf32>)
+    gpu.launch blocks(%b, ...) in (%nb = %c2048, ...) threads(%t, ...) in (%nt = %c128, ...) {
+      // row = b * 4 + t / 32, lane = t % 32: lane's sum, 5 shuffles, lane 0 stores
+    }
+    ```
+  }];
+  let options = [
+    Option<"warpsPerBlock", "warps-per-block", "int64_t", /*default=*/"4",
+           "rows (warps) of a block">,
+    Option<"emulate", "emulate", "bool", /*default=*/"false",
+           "one launch thread per warp, its lanes in turn (for ftc-gpu-launch-to-loops)">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::affine::AffineDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::NVVM::NVVMDialect"];
+}
 def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
   let summary = "Runs every op of a step on buffers in a GPU kernel (gpu.launch)";
   let description = [{

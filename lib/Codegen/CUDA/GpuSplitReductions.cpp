@@ -8,6 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Rows.h"
+
 #include "ftc/Transforms/Passes.h"
 
 #include "mlir/Analysis/SliceAnalysis.h"
@@ -30,7 +32,10 @@ namespace {
 
 /// How to split `op`, or nothing.
 std::optional<linalg::SplitReductionOptions> planSplit(linalg::GenericOp op, int64_t lanes,
-                                                       int64_t minThreads) {
+                                                       int64_t minThreads, bool splitRows) {
+  // A row's reduction is a warp's (ftc-gpu-row-kernels).
+  if (!splitRows && (ftc::cuda::rowReduction(op) || ftc::cuda::rowPartials(op)))
+    return std::nullopt;
   if (!op.hasPureTensorSemantics() || op.getNumReductionLoops() != 1 ||
       op.getNumDpsInits() != 1 ||
       !llvm::all_of(op.getIndexingMapsArray(),
@@ -114,17 +119,7 @@ std::optional<linalg::SplitReductionOptions> planSplit(linalg::GenericOp op, int
   return std::nullopt;
 }
 
-/// The one op combining each element into `op`'s output, and its
-/// identity, or nulls.
-std::pair<Operation *, TypedAttr> combinerOf(linalg::GenericOp op) {
-  SmallVector<Operation *> combiners;
-  if (!matchReduction(op.getRegionOutputArgs(), 0, combiners) || combiners.size() != 1)
-    return {nullptr, nullptr};
-  std::optional<TypedAttr> identity = arith::getNeutralElement(combiners.front());
-  if (!identity)
-    return {nullptr, nullptr};
-  return {combiners.front(), *identity};
-}
+using ftc::cuda::combinerOf;
 
 /// `partial` (the outputs' shape with one more dimension at `reduced`)
 /// combined along that dimension, in order, into `init` by `combiner`.
@@ -289,15 +284,16 @@ struct GpuSplitReductionsPass
     getOperation().walk([&](linalg::GenericOp op) { nests.push_back(op); });
     for (linalg::GenericOp op : nests) {
       rewriter.setInsertionPoint(op);
-      (void)splitOuterReduction(rewriter, op, minThreads);
+      if (splitRows || !ftc::cuda::rowPartials(op))
+        (void)splitOuterReduction(rewriter, op, minThreads);
     }
     SmallVector<linalg::GenericOp> reductions;
     getOperation().walk([&](linalg::GenericOp op) {
-      if (planSplit(op, lanes, minThreads))
+      if (planSplit(op, lanes, minThreads, splitRows))
         reductions.push_back(op);
     });
     for (linalg::GenericOp op : reductions) {
-      linalg::SplitReductionOptions options = *planSplit(op, lanes, minThreads);
+      linalg::SplitReductionOptions options = *planSplit(op, lanes, minThreads, splitRows);
       rewriter.setInsertionPoint(op);
       // A combiner without an identity (or a body upstream cannot read):
       // the reduction stays as it is.

@@ -1,4 +1,24 @@
-// RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-gpu-split-reductions))' | FileCheck %s
+// RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-gpu-split-reductions{split-rows=true}))' | FileCheck %s
+// RUN: ftc-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(ftc-gpu-split-reductions))' | FileCheck %s --check-prefix=ROWS
+
+// By default the rows of 64 or more (ftc-gpu-row-kernels' warps') are left
+// whole; fewer rows (8, 4: a warp each would leave the GPU idle) are split
+// as with split-rows, and columns are split either way.
+// ROWS-LABEL: func.func @row_sum
+// ROWS-NOT: tensor.expand_shape
+// ROWS: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%arg0 : tensor<64x1024xf32>)
+// ROWS-NOT: linalg.generic
+// ROWS-LABEL: func.func @row_max
+// ROWS: tensor.expand_shape {{.*}} output_shape [8, 8, 32]
+// ROWS-LABEL: func.func @row_max_odd
+// ROWS: output_shape [4, 1733, 29]
+// ROWS-LABEL: func.func @column_sum
+// ROWS: tensor.expand_shape
+// ROWS-LABEL: func.func @row_max_indices
+// ROWS-NOT: tensor.empty
+// ROWS: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%arg0 : tensor<64x1024xf32>)
+// ROWS-NOT: linalg.generic
+// ROWS-LABEL: func.func @not_split
 
 // A row's sum (a softmax's, a layer norm's): 32 lanes, lane i summing
 // elements i, i + 32, ... of its row (the new parallel dimension is the

@@ -1,0 +1,646 @@
+//===- GpuRowKernels.cpp - A warp per row: layer norms, softmaxes ---------===//
+//
+// See ftc-gpu-row-kernels in Passes.td. Upstream maps a linalg op to
+// threads one output element each (what ftc-gpu-map-loops does); a row
+// reduction then gives one thread a whole row, or is split into partial
+// sums that cost kernels and memory of their own. Upstream has no kernel
+// in which a warp walks a row for several ops in turn, each reading what
+// the last wrote: this pass builds those from the ops on buffers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "BufferUses.h"
+#include "Rows.h"
+
+#include "ftc/Transforms/Passes.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseMap.h"
+
+#include <functional>
+
+namespace ftc {
+#define GEN_PASS_DEF_GPUROWKERNELS
+#include "ftc/Transforms/Passes.h.inc"
+} // namespace ftc
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kLanes = 32;
+
+/// How an op of a row kernel iterates: its first `outer` loops index the
+/// row (their sizes multiply to the kernel's rows), then reduced loops
+/// each lane walks in order (`serial`: the blocks of a blocked sum's first
+/// half), then at most one loop along the row, parallel or reduced.
+struct RowNest {
+  linalg::LinalgOp op;
+  unsigned outer = 0;
+  unsigned serial = 0;
+  int64_t length = 0; // the loop along the row; 0 where there is none
+  bool reduction = false;
+};
+
+std::optional<RowNest> rowNestOf(linalg::LinalgOp op, int64_t rows) {
+  if (!op.hasPureBufferSemantics() || op->getNumRegions() != 1 ||
+      linalg::isaContractionOpInterface(op))
+    return std::nullopt;
+  // The body's own stores would be writes nobody checked.
+  if (op.getBlock()->walk([](memref::StoreOp) { return WalkResult::interrupt(); }).wasInterrupted())
+    return std::nullopt;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return std::nullopt;
+  unsigned n = op.getNumLoops();
+  if (op.getNumReductionLoops() > 0) {
+    if (ftc::cuda::rowReduction(op) == rows)
+      return RowNest{op, n - 1, 0, ranges[n - 1], true};
+    if (ftc::cuda::rowPartials(op) == rows) {
+      unsigned serial = op.getNumReductionLoops();
+      return RowNest{op, n - 1 - serial, serial, ranges[n - 1], false};
+    }
+    return std::nullopt;
+  }
+  int64_t all = 1;
+  for (int64_t r : ranges)
+    all *= r;
+  if (all == rows)
+    return RowNest{op, n, 0, 0, false};
+  if (n >= 1 && ranges[n - 1] > 1 && all / ranges[n - 1] == rows)
+    return RowNest{op, n - 1, 0, ranges[n - 1], false};
+  return std::nullopt;
+}
+
+bool isFiller(Operation *op) {
+  return isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp, arith::ConstantOp,
+             ViewLikeOpInterface>(op);
+}
+
+/// One buffer an op of a row kernel reads or writes, and whether each
+/// row's warp touches only that row's part of it: the buffer seen through
+/// reshapes alone, indexed by the op's row loops in its leading
+/// dimensions, in order, and by the loop along the row (or constants) in
+/// the others. Row r's warp then touches elements [r L, (r + 1) L) of the
+/// buffer (L its size over the rows) and no other row's.
+struct Access {
+  Value buffer;
+  bool write = false;
+  bool ownRow = false;
+};
+
+bool ownRow(Value view, AffineMap map, const RowNest &nest) {
+  auto type = dyn_cast<MemRefType>(view.getType());
+  if (!type || !type.getLayout().isIdentity() ||
+      memref::skipViewLikeOps(cast<MemrefValue>(view)) != ftc::cuda::beforeReshapes(view))
+    return false;
+  linalg::LinalgOp op = nest.op;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (map.getNumResults() < nest.outer)
+    return false;
+  for (auto [i, e] : llvm::enumerate(map.getResults())) {
+    if (i < nest.outer) {
+      auto dim = dyn_cast<AffineDimExpr>(e);
+      if (!dim || dim.getPosition() != i || type.getDimSize(i) != ranges[i])
+        return false;
+      continue;
+    }
+    for (unsigned d = 0; d < nest.outer; ++d)
+      if (e.isFunctionOfDim(d))
+        return false;
+  }
+  return true;
+}
+
+SmallVector<Access> accessesOf(const RowNest &nest) {
+  SmallVector<Access> accesses;
+  linalg::LinalgOp op = nest.op;
+  for (OpOperand &operand : op->getOpOperands()) {
+    if (!isa<MemRefType>(operand.get().getType()))
+      continue;
+    bool write = op.isDpsInit(&operand);
+    accesses.push_back({memref::skipViewLikeOps(cast<MemrefValue>(operand.get())), write,
+                        ownRow(operand.get(), op.getMatchingIndexingMap(&operand), nest)});
+  }
+  // Loads in the body (an embedding's gather) at indices of their own.
+  op.getBlock()->walk([&](memref::LoadOp load) {
+    accesses.push_back({memref::skipViewLikeOps(cast<MemrefValue>(load.getMemRef())), false,
+                        false});
+  });
+  return accesses;
+}
+
+/// The ops one kernel runs, in order, and what they touch.
+struct RowGroup {
+  int64_t rows = 0;
+  SmallVector<RowNest> members;
+  llvm::DenseMap<Value, bool> written;  // buffer -> written by a member
+  llvm::DenseMap<Value, bool> foreign;  // buffer -> a member reaches other rows' part
+
+  /// Whether `nest` can join: each buffer a member writes is touched by
+  /// every member only in the warp's own row.
+  bool admits(const RowNest &nest) const {
+    SmallVector<Access> accesses = accessesOf(nest);
+    for (const Access &a : accesses) {
+      bool writtenHere = written.lookup(a.buffer) ||
+                         llvm::any_of(accesses, [&](const Access &o) {
+                           return o.write && o.buffer == a.buffer;
+                         });
+      if (writtenHere && !a.ownRow)
+        return false;
+      if (a.write && foreign.lookup(a.buffer))
+        return false;
+    }
+    return true;
+  }
+
+  void add(const RowNest &nest) {
+    for (const Access &a : accessesOf(nest)) {
+      written[a.buffer] |= a.write;
+      foreign[a.buffer] |= !a.ownRow;
+    }
+    members.push_back(nest);
+  }
+
+  bool reads(const RowNest &nest, Value buffer) const {
+    return llvm::any_of(accessesOf(nest),
+                        [&](const Access &a) { return !a.write && a.buffer == buffer; });
+  }
+};
+
+/// A group without the ops at its ends that share nothing with the rest:
+/// a first op whose outputs no later op reads, a last op that reads
+/// nothing an earlier op wrote (a bias broadcast beside a layer norm,
+/// better as a vectorized kernel of its own). Reductions stay.
+SmallVector<RowNest> trimmed(ArrayRef<RowNest> members) {
+  size_t begin = 0, end = members.size();
+  auto writes = [](const RowNest &n) {
+    SmallVector<Value> out;
+    for (const Access &a : accessesOf(n))
+      if (a.write)
+        out.push_back(a.buffer);
+    return out;
+  };
+  auto readBy = [&](Value buffer, size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i)
+      for (const Access &a : accessesOf(members[i]))
+        if (!a.write && a.buffer == buffer)
+          return true;
+    return false;
+  };
+  bool changed = true;
+  while (changed && begin < end) {
+    changed = false;
+    if (!members[begin].reduction && members[begin].serial == 0 &&
+        llvm::none_of(writes(members[begin]),
+                      [&](Value v) { return readBy(v, begin + 1, end); })) {
+      ++begin;
+      changed = true;
+    }
+    if (begin < end && !members[end - 1].reduction && members[end - 1].serial == 0) {
+      bool connected = false;
+      for (size_t i = begin; i + 1 < end && !connected; ++i)
+        for (Value v : writes(members[i]))
+          connected |= readBy(v, end - 1, end);
+      if (!connected) {
+        --end;
+        changed = true;
+      }
+    }
+  }
+  return SmallVector<RowNest>(members.begin() + begin, members.begin() + end);
+}
+
+/// Code for a warp's lanes. On the GPU a lane is a thread; emulated
+/// (`--cuda-emulate`), a launch thread is a whole warp, which runs its
+/// lanes one after the other: the same arithmetic, in the same order.
+class Lanes {
+public:
+  Lanes(OpBuilder &b, Location loc, bool emulate, Value lane)
+      : b(b), loc(loc), emulate(emulate), gpuLane(lane) {}
+
+  OpBuilder &b;
+  Location loc;
+  bool emulate;
+  Value gpuLane;
+
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+
+  /// `body(lane)` for each lane.
+  void each(function_ref<void(Value)> body) {
+    if (!emulate)
+      return body(gpuLane);
+    auto loop = scf::ForOp::create(b, loc, index(0), index(kLanes), index(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    body(loop.getInductionVar());
+  }
+
+  /// `body()` by lane 0 alone.
+  void first(function_ref<void()> body) {
+    if (emulate)
+      return body();
+    Value isFirst = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, gpuLane, index(0));
+    auto branch = scf::IfOp::create(b, loc, isFirst, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(branch.thenBlock());
+    body();
+  }
+
+  /// Every lane's `partial(lane)` combined by `combine` in a butterfly
+  /// (lane l with lane l ^ 16, then ^ 8, ..., ^ 1): the total, the same in
+  /// every lane.
+  Value butterfly(Type type, TypedAttr identity, function_ref<Value(Value)> partial,
+                  function_ref<Value(Value, Value)> combine) {
+    if (!emulate) {
+      Value acc = partial(gpuLane);
+      for (int64_t mask = kLanes / 2; mask >= 1; mask /= 2)
+        acc = combine(acc, shuffleXor(acc, mask));
+      return acc;
+    }
+    auto vectorType = VectorType::get({kLanes}, type);
+    Value init = arith::ConstantOp::create(
+        b, loc, vectorType, DenseElementsAttr::get(vectorType, cast<Attribute>(identity)));
+    auto loop = scf::ForOp::create(b, loc, index(0), index(kLanes), index(1), init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value lane = loop.getInductionVar();
+      Value p = partial(lane);
+      Value inserted = vector::InsertOp::create(b, loc, p, loop.getRegionIterArg(0),
+                                                ArrayRef<OpFoldResult>{lane});
+      scf::YieldOp::create(b, loc, inserted);
+    }
+    Value all = loop.getResult(0);
+    for (int64_t mask = kLanes / 2; mask >= 1; mask /= 2) {
+      SmallVector<int64_t> perm;
+      for (int64_t l = 0; l < kLanes; ++l)
+        perm.push_back(l ^ mask);
+      all = combine(all, vector::ShuffleOp::create(b, loc, all, all, perm));
+    }
+    return vector::ExtractOp::create(b, loc, all, ArrayRef<int64_t>{0});
+  }
+
+  /// The lanes' writes so far seen by every lane.
+  void sync() {
+    if (emulate)
+      return;
+    Value all = arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1);
+    NVVM::SyncWarpOp::create(b, loc, all);
+  }
+
+private:
+  Value shuffleXor(Value x, int64_t mask) {
+    Type type = x.getType();
+    if (type.isBF16() || type.isF16())
+      x = arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+    Value offset = arith::ConstantIntOp::create(b, loc, b.getI32Type(), mask);
+    Value width = arith::ConstantIntOp::create(b, loc, b.getI32Type(), kLanes);
+    Value y = gpu::ShuffleOp::create(b, loc, x, offset, width, gpu::ShuffleMode::XOR)
+                  .getShuffleResult();
+    if (y.getType() != type)
+      y = arith::TruncFOp::create(b, loc, type, y);
+    return y;
+  }
+};
+
+/// A float sum no longer than this a lane adds alone, in order.
+constexpr int64_t kSerialLength = 1024;
+
+/// Whether `combiner` gives the same result in any order: a maximum or
+/// minimum, integer arithmetic; not a float sum or product.
+bool exactCombiner(Operation *combiner) {
+  return isa<arith::MaximumFOp, arith::MinimumFOp, arith::MaxNumFOp, arith::MinNumFOp,
+             arith::AddIOp, arith::MulIOp, arith::MaxSIOp, arith::MinSIOp, arith::MaxUIOp,
+             arith::MinUIOp, arith::AndIOp, arith::OrIOp, arith::XOrIOp>(combiner);
+}
+
+/// `combiner` (a binary op of the body) applied to (acc, x) with acc in
+/// the place of the body's accumulator, on scalars or vectors.
+Value combineWith(OpBuilder &b, Location loc, Operation *combiner, Value accumulatorArg, Value acc,
+                  Value x) {
+  Value lhs = combiner->getOperand(0) == accumulatorArg ? acc : x;
+  Value rhs = combiner->getOperand(0) == accumulatorArg ? x : acc;
+  OperationState state(loc, combiner->getName());
+  state.addOperands({lhs, rhs});
+  state.addTypes(acc.getType());
+  state.addAttributes(combiner->getAttrs());
+  return b.create(state)->getResult(0);
+}
+
+/// The element of `operand` at the loop indices `loops`.
+Value loadAt(OpBuilder &b, Location loc, linalg::LinalgOp op, OpOperand *operand,
+             ArrayRef<Value> loops) {
+  Value v = operand->get();
+  if (!isa<MemRefType>(v.getType()))
+    return v;
+  AffineMap map = op.getMatchingIndexingMap(operand);
+  SmallVector<Value> indices;
+  for (AffineExpr e : map.getResults()) {
+    if (auto dim = dyn_cast<AffineDimExpr>(e))
+      indices.push_back(loops[dim.getPosition()]);
+    else if (auto cst = dyn_cast<AffineConstantExpr>(e))
+      indices.push_back(arith::ConstantIndexOp::create(b, loc, cst.getValue()));
+    else
+      indices.push_back(affine::AffineApplyOp::create(
+          b, loc, AffineMap::get(map.getNumDims(), 0, e), loops));
+  }
+  return memref::LoadOp::create(b, loc, v, indices);
+}
+
+void storeAt(OpBuilder &b, Location loc, linalg::LinalgOp op, OpOperand *operand, Value value,
+             ArrayRef<Value> loops) {
+  AffineMap map = op.getMatchingIndexingMap(operand);
+  SmallVector<Value> indices;
+  for (AffineExpr e : map.getResults()) {
+    if (auto dim = dyn_cast<AffineDimExpr>(e))
+      indices.push_back(loops[dim.getPosition()]);
+    else
+      indices.push_back(affine::AffineApplyOp::create(
+          b, loc, AffineMap::get(map.getNumDims(), 0, e), loops));
+  }
+  memref::StoreOp::create(b, loc, value, operand->get(), indices);
+}
+
+/// The body of `op` at the loop indices `loops`, its outputs' block
+/// arguments `inits`: the values it yields.
+SmallVector<Value> bodyAt(OpBuilder &b, Location loc, linalg::LinalgOp op, ArrayRef<Value> loops,
+                          ValueRange inits) {
+  Block *body = op.getBlock();
+  IRMapping map;
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    BlockArgument arg = op.getMatchingBlockArgument(in);
+    if (!arg.use_empty())
+      map.map(arg, loadAt(b, loc, op, in, loops));
+  }
+  for (auto [arg, init] : llvm::zip(op.getRegionOutputArgs(), inits))
+    if (init)
+      map.map(arg, init);
+  for (Operation &inner : body->without_terminator()) {
+    if (auto index = dyn_cast<linalg::IndexOp>(inner)) {
+      map.map(index.getResult(), loops[index.getDim()]);
+      continue;
+    }
+    b.clone(inner, map);
+  }
+  SmallVector<Value> yielded;
+  for (Value v : body->getTerminator()->getOperands())
+    yielded.push_back(map.lookupOrDefault(v));
+  return yielded;
+}
+
+/// The code of one op for the warp's row (`outerIndices` its row loops).
+void emitMember(Lanes &lanes, const RowNest &nest, ArrayRef<Value> outerIndices) {
+  OpBuilder &b = lanes.b;
+  linalg::LinalgOp op = nest.op;
+  Location loc = op.getLoc();
+  auto inits = [&](ArrayRef<Value> loops) {
+    SmallVector<Value> values;
+    for (OpOperand &init : op.getDpsInitsMutable())
+      values.push_back(op.getMatchingBlockArgument(&init).use_empty()
+                           ? Value()
+                           : loadAt(b, loc, op, &init, loops));
+    return values;
+  };
+  auto store = [&](ArrayRef<Value> values, ArrayRef<Value> loops) {
+    for (auto [init, v] : llvm::zip(op.getDpsInitsMutable(), values))
+      storeAt(b, loc, op, &init, v, loops);
+  };
+  SmallVector<Value> loops(outerIndices);
+  if (nest.length == 0) {
+    // One element per row: lane 0's.
+    lanes.first([&] { store(bodyAt(b, loc, op, loops, inits(loops)), loops); });
+    return;
+  }
+  // Elements start, start + stride, ... of the row.
+  auto alongRow = [&](Value start, int64_t stride, ValueRange iterArgs,
+                      function_ref<SmallVector<Value>(ArrayRef<Value>, ValueRange)> step) {
+    auto loop = scf::ForOp::create(b, loc, start, lanes.index(nest.length), lanes.index(stride),
+                                   iterArgs);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> at(loops);
+    at.push_back(loop.getInductionVar());
+    SmallVector<Value> next = step(at, loop.getRegionIterArgs());
+    if (!iterArgs.empty())
+      scf::YieldOp::create(b, loc, next);
+    return loop;
+  };
+  if (!nest.reduction) {
+    // Lane l: elements l, l + 32, ... of the row; each through the serial
+    // loops, in order, where there are some.
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    lanes.each([&](Value lane) {
+      alongRow(lane, kLanes, {}, [&](ArrayRef<Value> at, ValueRange) {
+        if (nest.serial == 0) {
+          store(bodyAt(b, loc, op, at, inits(at)), at);
+          return SmallVector<Value>();
+        }
+        // The loop indices with the serial ones (zero where the outputs
+        // are read and written: their maps skip them).
+        Value zero = lanes.index(0);
+        SmallVector<Value> all(at.drop_back());
+        for (unsigned i = 0; i < nest.serial; ++i)
+          all.push_back(zero);
+        all.push_back(at.back());
+        SmallVector<Value> acc;
+        for (OpOperand &init : op.getDpsInitsMutable())
+          acc.push_back(loadAt(b, loc, op, &init, all));
+        std::function<SmallVector<Value>(unsigned, ValueRange)> walk =
+            [&](unsigned i, ValueRange values) -> SmallVector<Value> {
+          if (i == nest.serial)
+            return bodyAt(b, loc, op, all, values);
+          unsigned dim = nest.outer + i;
+          auto loop = scf::ForOp::create(b, loc, lanes.index(0), lanes.index(ranges[dim]),
+                                         lanes.index(1), values);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(loop.getBody());
+          all[dim] = loop.getInductionVar();
+          scf::YieldOp::create(b, loc, walk(i + 1, loop.getRegionIterArgs()));
+          all[dim] = zero;
+          return SmallVector<Value>(loop.getResults());
+        };
+        store(walk(0, acc), all);
+        return SmallVector<Value>();
+      });
+    });
+    return;
+  }
+  Operation *combiner;
+  TypedAttr identity;
+  std::tie(combiner, identity) = ftc::cuda::combinerOf(op);
+  Value accArg = op.getRegionOutputArgs()[0];
+  OpOperand *out = op.getDpsInitOperand(0);
+  if (!exactCombiner(combiner) && nest.length <= kSerialLength) {
+    // A float sum: lane 0 adds the row in order, from the output's value,
+    // as the op reads (and the CPU's code adds it): the lowering already
+    // cut long sums into blocks (LinalgBuilder::reduce), whose lanes are
+    // this row. The GPU's sums are then the CPU's, bit for bit.
+    lanes.first([&] {
+      Value init = loadAt(b, loc, op, out, loops);
+      auto loop = alongRow(lanes.index(0), 1, init, [&](ArrayRef<Value> at, ValueRange acc) {
+        return bodyAt(b, loc, op, at, acc);
+      });
+      storeAt(b, loc, op, out, loop.getResult(0), loops);
+    });
+    return;
+  }
+  // Lane l combines elements l, l + 32, ... in order from the identity;
+  // the lanes' results are combined in a butterfly, then into the output.
+  Value total = lanes.butterfly(
+      accArg.getType(), identity,
+      [&](Value lane) {
+        Value id = arith::ConstantOp::create(b, loc, identity);
+        auto loop = alongRow(lane, kLanes, id, [&](ArrayRef<Value> at, ValueRange acc) {
+          return bodyAt(b, loc, op, at, acc);
+        });
+        return loop.getResult(0);
+      },
+      [&](Value acc, Value x) { return combineWith(b, loc, combiner, accArg, acc, x); });
+  lanes.first([&] {
+    Value init = loadAt(b, loc, op, out, loops);
+    storeAt(b, loc, op, out, combineWith(b, loc, combiner, accArg, init, total), loops);
+  });
+}
+
+/// The group's ops as one gpu.launch at the place of its last op: blocks
+/// of `warps` warps, a warp per row. Allocations and views between the
+/// ops stay before it, deallocations between them move after it.
+void emitGroup(ArrayRef<RowNest> members, int64_t rows, int64_t warps, bool emulate) {
+  Operation *first = members.front().op, *last = members.back().op;
+  Location loc = last->getLoc();
+  OpBuilder b(last);
+  b.setInsertionPointAfter(last);
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value one = c(1);
+  int64_t blocks = (rows + warps - 1) / warps;
+  auto launch = gpu::LaunchOp::create(b, loc, c(blocks), one, one,
+                                      c(emulate ? warps : warps * kLanes), one, one);
+  // Deallocations between the ops: after the kernel.
+  SmallVector<Operation *> deallocs;
+  for (Operation *op = first; op != last; op = op->getNextNode())
+    if (isa<memref::DeallocOp>(op))
+      deallocs.push_back(op);
+  for (Operation *d : llvm::reverse(deallocs))
+    d->moveAfter(launch);
+
+  b.setInsertionPointToStart(&launch.getBody().front());
+  Value block = launch.getBlockIds().x, thread = launch.getThreadIds().x;
+  Value warp = emulate ? thread : Value(arith::DivUIOp::create(b, loc, thread, c(kLanes)));
+  Value lane = emulate ? Value() : Value(arith::RemUIOp::create(b, loc, thread, c(kLanes)));
+  Value row = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, block, c(warps)), warp);
+  gpu::TerminatorOp::create(b, loc);
+  b.setInsertionPoint(launch.getBody().front().getTerminator());
+  if (rows % warps != 0) {
+    Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row, c(rows));
+    auto guard = scf::IfOp::create(b, loc, inside, /*withElseRegion=*/false);
+    b.setInsertionPointToStart(guard.thenBlock());
+  }
+  Lanes lanes(b, loc, emulate, lane);
+  for (auto [i, nest] : llvm::enumerate(members)) {
+    if (i > 0)
+      lanes.sync();
+    linalg::LinalgOp op = nest.op;
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    SmallVector<Value> outer(nest.outer);
+    Value rest = row;
+    for (int64_t d = static_cast<int64_t>(nest.outer) - 1; d >= 0; --d) {
+      if (d == 0) {
+        outer[d] = rest;
+        break;
+      }
+      outer[d] = arith::RemUIOp::create(b, loc, rest, c(ranges[d]));
+      rest = arith::DivUIOp::create(b, loc, rest, c(ranges[d]));
+    }
+    emitMember(lanes, nest, outer);
+  }
+  for (const RowNest &nest : members)
+    nest.op->erase();
+}
+
+/// The row kernels of one block, found in order: a run of consecutive ops
+/// (fillers aside) that iterate the same rows, each touching a buffer one
+/// of them writes only in the warp's own row, with a row reduction among
+/// them.
+void rowKernels(Block &block, int64_t warps, bool emulate) {
+  SmallVector<Operation *> ops;
+  for (Operation &op : block)
+    if (!isFiller(&op))
+      ops.push_back(&op);
+  // The rows of the first reduction at or after `i` that every op from
+  // `i` to it iterates.
+  auto seedRows = [&](size_t i) -> std::optional<int64_t> {
+    for (size_t j = i; j < ops.size() && j < i + 8; ++j) {
+      auto op = dyn_cast<linalg::LinalgOp>(ops[j]);
+      if (!op)
+        return std::nullopt;
+      std::optional<int64_t> rows = ftc::cuda::rowReduction(op);
+      if (!rows)
+        rows = ftc::cuda::rowPartials(op);
+      if (!rows || !op.hasPureBufferSemantics())
+        continue;
+      for (size_t k = i; k <= j; ++k)
+        if (!rowNestOf(cast<linalg::LinalgOp>(ops[k]), *rows))
+          return std::nullopt;
+      return rows;
+    }
+    return std::nullopt;
+  };
+  SmallVector<SmallVector<RowNest>> groups;
+  SmallVector<int64_t> groupRows;
+  RowGroup current;
+  auto close = [&] {
+    bool reduces = llvm::any_of(current.members,
+                                [](const RowNest &n) { return n.reduction || n.serial > 0; });
+    if (reduces) {
+      groups.push_back(trimmed(current.members));
+      groupRows.push_back(current.rows);
+    }
+    current = RowGroup();
+  };
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto op = dyn_cast<linalg::LinalgOp>(ops[i]);
+    if (op && !current.members.empty()) {
+      if (std::optional<RowNest> nest = rowNestOf(op, current.rows);
+          nest && current.admits(*nest)) {
+        current.add(*nest);
+        continue;
+      }
+    }
+    close();
+    if (!op)
+      continue;
+    if (std::optional<int64_t> rows = seedRows(i)) {
+      RowNest nest = *rowNestOf(op, *rows);
+      current.rows = *rows;
+      if (current.admits(nest))
+        current.add(nest);
+      else
+        current = RowGroup();
+    }
+  }
+  close();
+  for (auto [members, rows] : llvm::zip(groups, groupRows))
+    emitGroup(members, rows, warps, emulate);
+}
+
+struct GpuRowKernelsPass : public ftc::impl::GpuRowKernelsBase<GpuRowKernelsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    getOperation().walk([&](func::FuncOp func) {
+      for (Block &block : func.getBody())
+        rowKernels(block, warpsPerBlock, emulate);
+    });
+  }
+};
+
+} // namespace
