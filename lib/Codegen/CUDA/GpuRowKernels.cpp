@@ -25,6 +25,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
 
 #include <functional>
 
@@ -313,6 +315,9 @@ private:
   }
 };
 
+/// How many ops on a group looks for one to pull up into it.
+constexpr size_t kLookahead = 32;
+
 /// A float sum no longer than this a lane adds alone, in order.
 constexpr int64_t kSerialLength = 1024;
 
@@ -567,6 +572,63 @@ void emitGroup(ArrayRef<RowNest> members, int64_t rows, int64_t warps, bool emul
     nest.op->erase();
 }
 
+/// The buffers `op` reads and writes (any op: an op this pass does not
+/// know reads and writes every buffer it names, in its regions too).
+void buffersOf(Operation *op, llvm::DenseSet<Value> &reads, llvm::DenseSet<Value> &writes) {
+  if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
+      linalgOp && linalgOp.hasPureBufferSemantics()) {
+    for (const Access &a : accessesOf(RowNest{linalgOp}))
+      (a.write ? writes : reads).insert(a.buffer);
+    return;
+  }
+  op->walk([&](Operation *inner) {
+    for (Value v : inner->getOperands())
+      if (auto memref = dyn_cast<MemrefValue>(v)) {
+        Value root = memref::skipViewLikeOps(memref);
+        reads.insert(root);
+        writes.insert(root);
+      }
+  });
+}
+
+/// Whether `op` can move up to before `before` (in the same block): it
+/// touches no buffer the ops between write, writes none they read, and
+/// what defines its operands there is a filler that can move up with it
+/// (collected into `defs`, in order).
+bool canHoist(Operation *op, Operation *before, SmallVectorImpl<Operation *> &defs) {
+  llvm::DenseSet<Value> reads, writes;
+  buffersOf(op, reads, writes);
+  for (Operation *x = before; x != op; x = x->getNextNode()) {
+    if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp, arith::ConstantOp,
+            ViewLikeOpInterface>(x))
+      continue;
+    llvm::DenseSet<Value> xReads, xWrites;
+    buffersOf(x, xReads, xWrites);
+    for (Value v : writes)
+      if (xReads.contains(v) || xWrites.contains(v))
+        return false;
+    for (Value v : reads)
+      if (xWrites.contains(v))
+        return false;
+  }
+  // The operands' definitions between `before` and `op`.
+  SmallVector<Value> pending(op->getOperands());
+  llvm::SetVector<Operation *> found;
+  while (!pending.empty()) {
+    Value v = pending.pop_back_val();
+    Operation *def = v.getDefiningOp();
+    if (!def || def->getBlock() != op->getBlock() || def->isBeforeInBlock(before))
+      continue;
+    if (!isa<memref::AllocOp, memref::GetGlobalOp, arith::ConstantOp, ViewLikeOpInterface>(def))
+      return false;
+    if (found.insert(def))
+      llvm::append_range(pending, def->getOperands());
+  }
+  defs.assign(found.begin(), found.end());
+  llvm::sort(defs, [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+  return true;
+}
+
 /// The row kernels of one block, found in order: a run of consecutive ops
 /// (fillers aside) that iterate the same rows, each touching a buffer one
 /// of them writes only in the warp's own row, with a row reduction among
@@ -607,7 +669,34 @@ void rowKernels(Block &block, int64_t warps, bool emulate) {
     }
     current = RowGroup();
   };
+  llvm::DenseSet<Operation *> taken;
+  // Ops a few places on that read what the group wrote and are
+  // independent of the ops between (a layer norm's input gradient after
+  // its weight's gradient sums), moved up into the group.
+  auto pullLater = [&](size_t i) {
+    for (size_t j = i + 1; j < ops.size() && j < i + 1 + kLookahead; ++j) {
+      auto later = dyn_cast<linalg::LinalgOp>(ops[j]);
+      if (!later || taken.contains(later))
+        continue;
+      std::optional<RowNest> nest = rowNestOf(later, current.rows);
+      if (!nest || !current.admits(*nest) ||
+          llvm::none_of(accessesOf(*nest), [&](const Access &a) {
+            return !a.write && current.written.lookup(a.buffer);
+          }))
+        continue;
+      SmallVector<Operation *> defs;
+      if (!canHoist(later, ops[i], defs))
+        continue;
+      for (Operation *def : defs)
+        def->moveBefore(ops[i]);
+      later->moveBefore(ops[i]);
+      current.add(*nest);
+      taken.insert(later);
+    }
+  };
   for (size_t i = 0; i < ops.size(); ++i) {
+    if (taken.contains(ops[i]))
+      continue;
     auto op = dyn_cast<linalg::LinalgOp>(ops[i]);
     if (op && !current.members.empty()) {
       if (std::optional<RowNest> nest = rowNestOf(op, current.rows);
@@ -616,6 +705,8 @@ void rowKernels(Block &block, int64_t warps, bool emulate) {
         continue;
       }
     }
+    if (!current.members.empty())
+      pullLater(i);
     close();
     if (!op)
       continue;
