@@ -129,9 +129,14 @@ SmallVector<Access> accessesOf(const RowNest &nest) {
   for (OpOperand &operand : op->getOpOperands()) {
     if (!isa<MemRefType>(operand.get().getType()))
       continue;
-    bool write = op.isDpsInit(&operand);
-    accesses.push_back({memref::skipViewLikeOps(cast<MemrefValue>(operand.get())), write,
-                        ownRow(operand.get(), op.getMatchingIndexingMap(&operand), nest)});
+    Value buffer = memref::skipViewLikeOps(cast<MemrefValue>(operand.get()));
+    bool own = ownRow(operand.get(), op.getMatchingIndexingMap(&operand), nest);
+    bool init = op.isDpsInit(&operand);
+    // An output is read too where the body reads it (a sum's start).
+    if (!init || !op.getMatchingBlockArgument(&operand).use_empty())
+      accesses.push_back({buffer, false, own});
+    if (init)
+      accesses.push_back({buffer, true, own});
   }
   // Loads in the body (an embedding's gather) at indices of their own.
   op.getBlock()->walk([&](memref::LoadOp load) {

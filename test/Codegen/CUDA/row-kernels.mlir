@@ -1,0 +1,228 @@
+// RUN: ftc-opt %s --split-input-file --ftc-gpu-row-kernels --canonicalize | FileCheck %s
+// RUN: ftc-opt %s --split-input-file --ftc-gpu-row-kernels=emulate=true --canonicalize | FileCheck %s --check-prefix=EMU
+
+// A layer norm's forward as the lowering writes it: a residual add, the
+// blocked sum of each row (32 lanes' partial sums over 8 blocks, then the
+// lanes'), the normalization. One kernel, a warp per row (128 rows, 4 per
+// block: 32 blocks of 128 threads), the ops in turn with a warp barrier
+// between them: lane l takes elements l, l + 32, ... of each op along the
+// row (the partials: its lane of the row, walking the 8 blocks in order),
+// lane 0 the one element per row (the fill, the row's sum, in order from
+// its start: the CPU's order). The bias broadcast after it shares nothing
+// with it and stays a linalg op (a vectorized kernel of its own).
+// CHECK-LABEL: func.func @layer_norm
+// CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
+// CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+// CHECK-DAG: %[[C128:.*]] = arith.constant 128 : index
+// CHECK-DAG: %[[C256:.*]] = arith.constant 256 : index
+// CHECK: %[[SUM:.*]] = memref.alloc() : memref<128x256xf32>
+// CHECK: %[[PART:.*]] = memref.alloc() : memref<128x32xf32>
+// CHECK: %[[MEAN:.*]] = memref.alloc() : memref<128xf32>
+// CHECK: gpu.launch blocks(%[[B:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C32]], %{{.*}} = %[[C1]], %{{.*}} = %[[C1]]) threads(%[[T:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C128]], %{{.*}} = %[[C1]], %{{.*}} = %[[C1]])
+// CHECK:   %[[WARP:.*]] = arith.divui %[[T]], %[[C32]]
+// CHECK:   %[[LANE:.*]] = arith.remui %[[T]], %[[C32]]
+// CHECK:   %[[ROW:.*]] = arith.addi %{{.*}}, %[[WARP]]
+// CHECK:   scf.for %[[J:.*]] = %[[LANE]] to %[[C256]] step %[[C32]]
+// CHECK:     arith.addf
+// CHECK:     memref.store %{{.*}}, %[[SUM]][%[[ROW]], %[[J]]]
+// CHECK:   nvvm.bar.warp.sync
+// CHECK:   scf.for %{{.*}} = %[[LANE]] to %[[C32]] step %[[C32]]
+// CHECK:     memref.store %{{.*}}, %[[PART]]
+// CHECK:   nvvm.bar.warp.sync
+// CHECK:   scf.for %[[L:.*]] = %[[LANE]] to %[[C32]] step %[[C32]]
+// CHECK:     %[[P0:.*]] = memref.load %[[PART]][%[[ROW]], %[[L]]]
+// CHECK:     %[[P:.*]] = scf.for %[[K:.*]] = %[[C0]] to %[[C8]] step %[[C1]] iter_args(%[[ACC:.*]] = %[[P0]])
+// CHECK:       %[[AT:.*]] = affine.apply #{{.*}}(%[[K]], %[[L]])
+// CHECK:       %[[X:.*]] = memref.load %[[SUM]][%[[ROW]], %[[AT]]]
+// CHECK:       arith.addf %[[ACC]], %[[X]]
+// CHECK:     memref.store %[[P]], %[[PART]][%[[ROW]], %[[L]]]
+// CHECK:   nvvm.bar.warp.sync
+// CHECK:   %[[FIRST:.*]] = arith.cmpi eq, %[[LANE]], %[[C0]]
+// CHECK:   scf.if %[[FIRST]]
+// CHECK:     memref.store %{{.*}}, %[[MEAN]][%[[ROW]]]
+// CHECK:   nvvm.bar.warp.sync
+// CHECK:   scf.if
+// CHECK:     %[[M0:.*]] = memref.load %[[MEAN]][%[[ROW]]]
+// CHECK:     %[[M:.*]] = scf.for %[[I:.*]] = %[[C0]] to %[[C32]] step %[[C1]] iter_args(%[[MACC:.*]] = %[[M0]])
+// CHECK:       %[[Q:.*]] = memref.load %[[PART]][%[[ROW]], %[[I]]]
+// CHECK:       arith.addf %[[MACC]], %[[Q]]
+// CHECK:     memref.store %[[M]], %[[MEAN]][%[[ROW]]]
+// CHECK:   nvvm.bar.warp.sync
+// CHECK:   scf.for %[[J2:.*]] = %[[LANE]] to %[[C256]] step %[[C32]]
+// CHECK:     memref.load %[[MEAN]][%[[ROW]]]
+// CHECK:     arith.truncf
+// CHECK:     memref.store %{{.*}}, %arg3[%[[ROW]], %[[J2]]]
+// CHECK:   gpu.terminator
+// CHECK-NOT: gpu.launch
+// CHECK: memref.dealloc %[[PART]]
+// CHECK: memref.dealloc %[[MEAN]]
+// CHECK: memref.dealloc %[[SUM]]
+// CHECK: linalg.generic {{.*}} ins(%arg5 : memref<64xf32>) outs(%arg4 : memref<128x64xbf16>)
+// EMU-LABEL: func.func @layer_norm
+// EMU: gpu.launch {{.*}} threads(%[[T:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c4,
+// EMU-NOT: nvvm.bar.warp.sync
+// EMU: scf.for %[[LANE:.*]] = %c0 to %c32 step %c1
+// EMU:   scf.for %{{.*}} = %[[LANE]] to %c256 step %c32
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#col = affine_map<(d0, d1) -> (d1)>
+#bx = affine_map<(d0, d1, d2) -> (d0, d1 * 32 + d2)>
+#bb = affine_map<(d0, d1, d2) -> (d1)>
+#bp = affine_map<(d0, d1, d2) -> (d0, d2)>
+func.func @layer_norm(%x: memref<128x256xf32>, %y: memref<128x256xf32>, %w: memref<256xf32>,
+                      %out: memref<128x256xbf16>, %bias: memref<128x64xbf16>, %b64: memref<64xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %n = arith.constant 256.0 : f32
+  %sum = memref.alloc() : memref<128x256xf32>
+  linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %y : memref<128x256xf32>, memref<128x256xf32>) outs(%sum : memref<128x256xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  }
+  %partial = memref.alloc() : memref<128x32xf32>
+  linalg.fill ins(%zero : f32) outs(%partial : memref<128x32xf32>)
+  %blocks = memref.alloc() : memref<8xf32>
+  linalg.generic {indexing_maps = [#bx, #bb, #bp], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%sum, %blocks : memref<128x256xf32>, memref<8xf32>) outs(%partial : memref<128x32xf32>) {
+  ^bb0(%a: f32, %unused: f32, %acc: f32):
+    %s = arith.addf %acc, %a : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %blocks : memref<8xf32>
+  %mean = memref.alloc() : memref<128xf32>
+  linalg.fill ins(%zero : f32) outs(%mean : memref<128xf32>)
+  linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%partial : memref<128x32xf32>) outs(%mean : memref<128xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %acc, %a : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %partial : memref<128x32xf32>
+  linalg.generic {indexing_maps = [#id, #row, #col, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%sum, %mean, %w : memref<128x256xf32>, memref<128xf32>, memref<256xf32>) outs(%out : memref<128x256xbf16>) {
+  ^bb0(%a: f32, %m: f32, %g: f32, %o: bf16):
+    %mu = arith.divf %m, %n : f32
+    %c = arith.subf %a, %mu : f32
+    %s = arith.mulf %c, %g : f32
+    %t = arith.truncf %s : f32 to bf16
+    linalg.yield %t : bf16
+  }
+  memref.dealloc %mean : memref<128xf32>
+  memref.dealloc %sum : memref<128x256xf32>
+  linalg.generic {indexing_maps = [#col, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%b64 : memref<64xf32>) outs(%bias : memref<128x64xbf16>) {
+  ^bb0(%a: f32, %o: bf16):
+    %t = arith.truncf %a : f32 to bf16
+    linalg.yield %t : bf16
+  }
+  return
+}
+
+// -----
+
+// A row's maximum (exact in any order): lane l takes elements l, l + 32,
+// ... from maximumf's identity, then a butterfly of shuffles (lanes 16, 8,
+// 4, 2, 1 apart) and lane 0 combines the total into the output. 100 rows:
+// 25 blocks. Emulated, a launch thread is a warp (4 a block): its lanes'
+// partial results in a vector, the butterfly as vector shuffles.
+// CHECK-LABEL: func.func @row_max
+// CHECK-DAG: %[[NINF:.*]] = arith.constant 0xFF800000 : f32
+// CHECK-NOT: linalg
+// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c25,
+// CHECK:   %[[LANE:.*]] = arith.remui
+// CHECK:   %[[PART:.*]] = scf.for %{{.*}} = %[[LANE]] to %c512 step %c32 iter_args(%[[ACC:.*]] = %[[NINF]])
+// CHECK:     arith.maximumf %[[ACC]]
+// CHECK:   %[[S16:.*]], %{{.*}} = gpu.shuffle  xor %[[PART]], %c16_i32, %c32_i32 : f32
+// CHECK:   %[[M16:.*]] = arith.maximumf %[[PART]], %[[S16]]
+// CHECK:   gpu.shuffle  xor %[[M16]], %c8_i32, %c32_i32
+// CHECK:   gpu.shuffle  xor %{{.*}}, %c4_i32, %c32_i32
+// CHECK:   gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32
+// CHECK:   %[[S1:.*]], %{{.*}} = gpu.shuffle  xor %[[M2:.*]], %c1_i32, %c32_i32
+// CHECK:   %[[TOTAL:.*]] = arith.maximumf %[[M2]], %[[S1]]
+// CHECK:   scf.if
+// CHECK:     %[[INIT:.*]] = memref.load %arg1
+// CHECK:     %[[OUT:.*]] = arith.maximumf %[[INIT]], %[[TOTAL]]
+// CHECK:     memref.store %[[OUT]], %arg1
+// EMU-LABEL: func.func @row_max
+// EMU-NOT: gpu.shuffle
+// EMU: gpu.launch {{.*}} in (%{{.*}} = %c25, {{.*}} threads({{.*}}) in (%{{.*}} = %c4,
+// EMU: %[[ALL:.*]] = scf.for %[[LANE:.*]] = %c0 to %c32 step %c1 iter_args(%[[V:.*]] = %{{.*}}) -> (vector<32xf32>)
+// EMU:   %[[P:.*]] = scf.for %{{.*}} = %[[LANE]] to %c512 step %c32
+// EMU:   vector.insert %[[P]], %[[V]] [%[[LANE]]]
+// EMU: vector.shuffle %[[ALL]], %[[ALL]] [16, 17,
+// EMU: vector.shuffle {{.*}} [1, 0, 3, 2,
+// EMU: vector.extract %{{.*}}[0]
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#col = affine_map<(d0, d1) -> (d1)>
+func.func @row_max(%x: memref<100x512xbf16>, %m: memref<100xf32>) {
+  %ninf = arith.constant 0xFF800000 : f32
+  linalg.fill ins(%ninf : f32) outs(%m : memref<100xf32>)
+  linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<100x512xbf16>) outs(%m : memref<100xf32>) {
+  ^bb0(%a: bf16, %acc: f32):
+    %e = arith.extf %a : bf16 to f32
+    %s = arith.maximumf %acc, %e : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// An op a few places on that reads what the group wrote and is
+// independent of the ops between moves up into the kernel (the row's
+// centring, past a column sum). One that reads other rows' sums (%s at
+// the column's index) stays out, after it.
+// CHECK-LABEL: func.func @pulled
+// CHECK: gpu.launch
+// CHECK:   scf.if
+// CHECK:     memref.store
+// CHECK:   nvvm.bar.warp.sync
+// CHECK:   scf.if
+// CHECK:   nvvm.bar.warp.sync
+// CHECK:   scf.for
+// CHECK:     arith.subf
+// CHECK:     memref.store %{{.*}}, %arg2
+// CHECK:   gpu.terminator
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%arg0 : memref<128x256xf32>) outs(%arg1 : memref<256xf32>)
+// CHECK: linalg.generic {{.*}} ins(%arg3, %{{.*}} : memref<128x128xf32>, memref<128xf32>)
+// CHECK:   arith.mulf
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#col = affine_map<(d0, d1) -> (d1)>
+func.func @pulled(%x: memref<128x256xf32>, %cols: memref<256xf32>, %y: memref<128x256xf32>,
+                  %other: memref<128x128xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %s = memref.alloc() : memref<128xf32>
+  linalg.fill ins(%zero : f32) outs(%s : memref<128xf32>)
+  linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<128x256xf32>) outs(%s : memref<128xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %r = arith.addf %acc, %a : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#id, #col], iterator_types = ["reduction", "parallel"]}
+      ins(%x : memref<128x256xf32>) outs(%cols : memref<256xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %r = arith.addf %acc, %a : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %s : memref<128x256xf32>, memref<128xf32>) outs(%y : memref<128x256xf32>) {
+  ^bb0(%a: f32, %m: f32, %o: f32):
+    %r = arith.subf %a, %m : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#id, #col, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%other, %s : memref<128x128xf32>, memref<128xf32>) outs(%other : memref<128x128xf32>) {
+  ^bb0(%a: f32, %m: f32, %o: f32):
+    %r = arith.mulf %a, %m : f32
+    linalg.yield %r : f32
+  }
+  memref.dealloc %s : memref<128xf32>
+  return
+}
