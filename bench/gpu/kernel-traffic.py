@@ -42,18 +42,34 @@ def buffer_bytes(memref_type):
     return count * ELEMENT_BYTES[m.group(2)]
 
 
+VIEW = re.compile(r"^\s*(%[\w#]+) = memref\.(?:collapse_shape|expand_shape|subview|transpose|"
+                  r"reinterpret_cast|cast) (%[\w#]+)")
+
+
 def kernels(lines, entry):
     """(bytes, buffers, first line) of each launch of `entry`, in order, and
-    the number of products."""
+    the number of products. A buffer seen through several views (a kernel
+    of ftc-gpu-row-kernels reads [8192, 768] and [8, 1024, 768] views of one
+    allocation) counts once, at the size of its largest view."""
     name = "  func.func private @ftc_%s_impl(" % entry
     start = next((i for i, l in enumerate(lines) if l.startswith(name)), None)
     if start is None:
         sys.exit("kernel-traffic.py: no entry point '%s' in the step" % entry)
+    source = {}
+
+    def root(value):
+        while value in source:
+            value = source[value]
+        return value
+
     found, products, current, depth = [], 0, None, 0
     for i in range(start + 1, len(lines)):
         line = lines[i]
         if line.startswith("  func.func"):
             break
+        view = VIEW.match(line)
+        if view:
+            source[view.group(1)] = view.group(2)
         if current is None:
             if "call @ftcrt_gemm(" in line:
                 products += 1
@@ -63,7 +79,9 @@ def kernels(lines, entry):
                 continue
         depth += line.count("{") - line.count("}")
         for m in ACCESS.finditer(line):
-            current["buffers"][m.group(2)] = m.group(3)
+            buffers, key = current["buffers"], root(m.group(2))
+            if buffer_bytes(m.group(3)) >= buffer_bytes(buffers.get(key, "")):
+                buffers[key] = m.group(3)
         if depth <= 0:
             total = sum(buffer_bytes(t) for t in current["buffers"].values())
             found.append((total, current["buffers"], current["line"]))
