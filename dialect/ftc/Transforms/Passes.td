@@ -898,7 +898,7 @@ def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::Modul
 }
 
 def GpuRowKernels : Pass<"ftc-gpu-row-kernels", "::mlir::ModuleOp"> {
-  let summary = "Runs a layer norm's, a softmax's or a cross-entropy's ops as one kernel, a warp per row";
+  let summary = "Runs a layer norm's, a softmax's or a cross-entropy's ops as one kernel, a warp per row, and a column's staged sums as one";
   let description = [{
     Runs after bufferization, before `ftc-gpu-map-loops`. A row reduction
     (one output, the last loop reduced, every other loop an output
@@ -908,12 +908,19 @@ def GpuRowKernels : Pass<"ftc-gpu-row-kernels", "::mlir::ModuleOp"> {
     turn, with a `bar.warp.sync` between them:
 
       - an op along the row: lane l takes elements l, l + 32, ...
-        (neighbouring lanes, neighbouring elements);
-      - a reduction: lane l combines its elements in order from the
-        combiner's identity, the 32 partial results are combined by a
-        butterfly of shuffles (lane l with lane l ^ 16, ^ 8, ..., ^ 1; the
-        same order on every run) and lane 0 combines the total into the
-        output;
+        (neighbouring lanes, neighbouring elements); the first half of
+        one of the lowering's blocked sums ([rows, lanes] partial sums,
+        each over the blocks of the row) the same, each lane walking the
+        blocks of its elements in order;
+      - a reduction whose combiner is exact in any order (a maximum, a
+        minimum, integer arithmetic): lane l combines its elements in
+        order from the identity, the 32 results are combined by a
+        butterfly of shuffles (lane l with lane l ^ 16, ^ 8, ..., ^ 1) and
+        lane 0 combines the total into the output;
+      - a float sum of a row no longer than 1024 (the lowering's blocked
+        sums are all shorter): lane 0 adds it in the op's order, from the
+        output's value. The GPU adds what the CPU adds, in the same
+        order: the same bits;
       - an op with one element per row: lane 0.
 
     A group is a run of consecutive ops (allocations, deallocations and
@@ -922,12 +929,28 @@ def GpuRowKernels : Pass<"ftc-gpu-row-kernels", "::mlir::ModuleOp"> {
     touching a buffer one of them writes only in its warp's own row: seen
     through reshapes alone, indexed by the row loops in its leading
     dimensions. What one op writes, the next reads back from the cache in
-    the same warp: a layer norm (residual add, mean, variance,
-    normalization) is one kernel, not six, and no partial sums are
-    written. The ops at a group's ends that share no buffer with the rest
-    are left to `ftc-gpu-map-loops`. With `emulate`, a launch thread is a
-    warp that runs its lanes one after the other (the same arithmetic in
-    the same order), for `ftc-gpu-launch-to-loops`.
+    the same warp: a layer norm's forward (residual add, blocked sums of
+    the mean and the variance, normalization) is one kernel, not six. The
+    ops at a group's ends that share no buffer with the rest are left to
+    `ftc-gpu-map-loops`. An op a few places on that reads what a group
+    wrote, and is independent of the ops between, moves up into it (a
+    layer norm's input gradient, past its weight's gradient sums).
+
+    Then column kernels: a run of consecutive ops whose last loop is the
+    same columns, each output indexed by the column last, few outputs
+    each (2^20 at most), two of them or more reductions, each touching a
+    buffer one of them writes only in its own columns (a bias gradient:
+    the lowering's blocked partial sums over the rows, the sum of those,
+    the rows left over, the gradient's accumulation), become one
+    `gpu.launch`: a block per 16 (or 32) columns, its 256 threads in
+    groups sharing out each op's other parallel iterations, each walking
+    the reduced loops in order (the sums of a thread per output element),
+    a `gpu.barrier` between ops. A bias gradient is one kernel, not four.
+
+    With `emulate`, a launch thread is a warp that runs its lanes one after
+    the other (a column that runs its groups' iterations one after the
+    other): the same arithmetic in the same order, for
+    `ftc-gpu-launch-to-loops`.
 
     ```mlir
     // linalg.fill %s; linalg.generic {iterator_types = ["parallel", "reduction"]}

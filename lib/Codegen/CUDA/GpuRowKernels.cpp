@@ -100,11 +100,18 @@ struct Access {
   bool ownRow = false;
 };
 
-bool ownRow(Value view, AffineMap map, const RowNest &nest) {
+/// Whether `view` shows a buffer through reshapes alone, in its identity
+/// layout: element i of its row-major order is the buffer's element i.
+bool plainView(Value view) {
   auto type = dyn_cast<MemRefType>(view.getType());
-  if (!type || !type.getLayout().isIdentity() ||
-      memref::skipViewLikeOps(cast<MemrefValue>(view)) != ftc::cuda::beforeReshapes(view))
+  return type && type.getLayout().isIdentity() &&
+         memref::skipViewLikeOps(cast<MemrefValue>(view)) == ftc::cuda::beforeReshapes(view);
+}
+
+bool ownRow(Value view, AffineMap map, const RowNest &nest) {
+  if (!plainView(view))
     return false;
+  auto type = cast<MemRefType>(view.getType());
   linalg::LinalgOp op = nest.op;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (map.getNumResults() < nest.outer)
@@ -123,20 +130,22 @@ bool ownRow(Value view, AffineMap map, const RowNest &nest) {
   return true;
 }
 
-SmallVector<Access> accessesOf(const RowNest &nest) {
+/// The buffers `op` reads and writes; `own(view, map)` says whether an
+/// operand's accesses stay in the part of the buffer that the thread (or
+/// warp) running them owns.
+SmallVector<Access> accessesOf(linalg::LinalgOp op, function_ref<bool(Value, AffineMap)> own) {
   SmallVector<Access> accesses;
-  linalg::LinalgOp op = nest.op;
   for (OpOperand &operand : op->getOpOperands()) {
     if (!isa<MemRefType>(operand.get().getType()))
       continue;
     Value buffer = memref::skipViewLikeOps(cast<MemrefValue>(operand.get()));
-    bool own = ownRow(operand.get(), op.getMatchingIndexingMap(&operand), nest);
+    bool owned = own(operand.get(), op.getMatchingIndexingMap(&operand));
     bool init = op.isDpsInit(&operand);
     // An output is read too where the body reads it (a sum's start).
     if (!init || !op.getMatchingBlockArgument(&operand).use_empty())
-      accesses.push_back({buffer, false, own});
+      accesses.push_back({buffer, false, owned});
     if (init)
-      accesses.push_back({buffer, true, own});
+      accesses.push_back({buffer, true, owned});
   }
   // Loads in the body (an embedding's gather) at indices of their own.
   op.getBlock()->walk([&](memref::LoadOp load) {
@@ -146,17 +155,18 @@ SmallVector<Access> accessesOf(const RowNest &nest) {
   return accesses;
 }
 
-/// The ops one kernel runs, in order, and what they touch.
-struct RowGroup {
-  int64_t rows = 0;
-  SmallVector<RowNest> members;
-  llvm::DenseMap<Value, bool> written;  // buffer -> written by a member
-  llvm::DenseMap<Value, bool> foreign;  // buffer -> a member reaches other rows' part
+SmallVector<Access> accessesOf(const RowNest &nest) {
+  return accessesOf(nest.op, [&](Value view, AffineMap map) { return ownRow(view, map, nest); });
+}
 
-  /// Whether `nest` can join: each buffer a member writes is touched by
-  /// every member only in the warp's own row.
-  bool admits(const RowNest &nest) const {
-    SmallVector<Access> accesses = accessesOf(nest);
+/// What the ops of one kernel touch.
+struct Footprint {
+  llvm::DenseMap<Value, bool> written; // buffer -> written by one of them
+  llvm::DenseMap<Value, bool> foreign; // buffer -> one reaches another's part
+
+  /// Whether an op with `accesses` can join: each buffer one of them
+  /// writes is touched by every one only in its own part.
+  bool admits(ArrayRef<Access> accesses) const {
     for (const Access &a : accesses) {
       bool writtenHere = written.lookup(a.buffer) ||
                          llvm::any_of(accesses, [&](const Access &o) {
@@ -170,36 +180,38 @@ struct RowGroup {
     return true;
   }
 
-  void add(const RowNest &nest) {
-    for (const Access &a : accessesOf(nest)) {
+  void add(ArrayRef<Access> accesses) {
+    for (const Access &a : accesses) {
       written[a.buffer] |= a.write;
       foreign[a.buffer] |= !a.ownRow;
     }
-    members.push_back(nest);
-  }
-
-  bool reads(const RowNest &nest, Value buffer) const {
-    return llvm::any_of(accessesOf(nest),
-                        [&](const Access &a) { return !a.write && a.buffer == buffer; });
   }
 };
 
-/// A group without the ops at its ends that share nothing with the rest:
-/// a first op whose outputs no later op reads, a last op that reads
-/// nothing an earlier op wrote (a bias broadcast beside a layer norm,
-/// better as a vectorized kernel of its own). Reductions stay.
-SmallVector<RowNest> trimmed(ArrayRef<RowNest> members) {
-  size_t begin = 0, end = members.size();
-  auto writes = [](const RowNest &n) {
-    SmallVector<Value> out;
-    for (const Access &a : accessesOf(n))
-      if (a.write)
-        out.push_back(a.buffer);
-    return out;
-  };
+/// The ops one row kernel runs, in order, and what they touch.
+struct RowGroup {
+  int64_t rows = 0;
+  SmallVector<RowNest> members;
+  Footprint footprint;
+
+  bool admits(const RowNest &nest) const { return footprint.admits(accessesOf(nest)); }
+  void add(const RowNest &nest) {
+    footprint.add(accessesOf(nest));
+    members.push_back(nest);
+  }
+};
+
+/// The ops of a group, by their accesses, without those at its ends that
+/// share nothing with the rest: a first op whose outputs no later op
+/// reads, a last op that reads nothing an earlier op wrote (a bias
+/// broadcast beside a layer norm, better as a vectorized kernel of its
+/// own). The ops `keep` marks (reductions) stay. [begin, end) of them.
+std::pair<size_t, size_t> connected(ArrayRef<SmallVector<Access>> accesses,
+                                    ArrayRef<bool> keep) {
+  size_t begin = 0, end = accesses.size();
   auto readBy = [&](Value buffer, size_t from, size_t to) {
     for (size_t i = from; i < to; ++i)
-      for (const Access &a : accessesOf(members[i]))
+      for (const Access &a : accesses[i])
         if (!a.write && a.buffer == buffer)
           return true;
     return false;
@@ -207,23 +219,34 @@ SmallVector<RowNest> trimmed(ArrayRef<RowNest> members) {
   bool changed = true;
   while (changed && begin < end) {
     changed = false;
-    if (!members[begin].reduction && members[begin].serial == 0 &&
-        llvm::none_of(writes(members[begin]),
-                      [&](Value v) { return readBy(v, begin + 1, end); })) {
+    if (!keep[begin] && llvm::none_of(accesses[begin], [&](const Access &a) {
+          return a.write && readBy(a.buffer, begin + 1, end);
+        })) {
       ++begin;
       changed = true;
     }
-    if (begin < end && !members[end - 1].reduction && members[end - 1].serial == 0) {
-      bool connected = false;
-      for (size_t i = begin; i + 1 < end && !connected; ++i)
-        for (Value v : writes(members[i]))
-          connected |= readBy(v, end - 1, end);
-      if (!connected) {
+    if (begin < end && !keep[end - 1]) {
+      bool linked = false;
+      for (size_t i = begin; i + 1 < end && !linked; ++i)
+        for (const Access &a : accesses[i])
+          linked |= a.write && readBy(a.buffer, end - 1, end);
+      if (!linked) {
         --end;
         changed = true;
       }
     }
   }
+  return {begin, end};
+}
+
+SmallVector<RowNest> trimmed(ArrayRef<RowNest> members) {
+  SmallVector<SmallVector<Access>> accesses;
+  SmallVector<bool> keep;
+  for (const RowNest &n : members) {
+    accesses.push_back(accessesOf(n));
+    keep.push_back(n.reduction || n.serial > 0);
+  }
+  auto [begin, end] = connected(accesses, keep);
   return SmallVector<RowNest>(members.begin() + begin, members.begin() + end);
 }
 
@@ -408,6 +431,27 @@ SmallVector<Value> bodyAt(OpBuilder &b, Location loc, linalg::LinalgOp op, Array
   return yielded;
 }
 
+/// `op`'s body at `indices`, walked over its loops `serial` (nested in
+/// that order, each from 0, `indices` updated in place) with the outputs'
+/// values `acc` carried from one step to the next: the values of the last.
+SmallVector<Value> serialBody(OpBuilder &b, Location loc, linalg::LinalgOp op,
+                              SmallVectorImpl<Value> &indices, ArrayRef<unsigned> serial,
+                              ValueRange acc) {
+  if (serial.empty())
+    return bodyAt(b, loc, op, indices, acc);
+  unsigned dim = serial.front();
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  auto loop = scf::ForOp::create(b, loc, c(0), c(op.getStaticLoopRanges()[dim]), c(1), acc);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value outer = indices[dim];
+  indices[dim] = loop.getInductionVar();
+  scf::YieldOp::create(b, loc,
+                       serialBody(b, loc, op, indices, serial.drop_front(), loop.getRegionIterArgs()));
+  indices[dim] = outer;
+  return SmallVector<Value>(loop.getResults());
+}
+
 /// The code of one op for the warp's row (`outerIndices` its row loops).
 void emitMember(Lanes &lanes, const RowNest &nest, ArrayRef<Value> outerIndices) {
   OpBuilder &b = lanes.b;
@@ -459,27 +503,16 @@ void emitMember(Lanes &lanes, const RowNest &nest, ArrayRef<Value> outerIndices)
         // are read and written: their maps skip them).
         Value zero = lanes.index(0);
         SmallVector<Value> all(at.drop_back());
-        for (unsigned i = 0; i < nest.serial; ++i)
+        SmallVector<unsigned> serial;
+        for (unsigned i = 0; i < nest.serial; ++i) {
+          serial.push_back(nest.outer + i);
           all.push_back(zero);
+        }
         all.push_back(at.back());
         SmallVector<Value> acc;
         for (OpOperand &init : op.getDpsInitsMutable())
           acc.push_back(loadAt(b, loc, op, &init, all));
-        std::function<SmallVector<Value>(unsigned, ValueRange)> walk =
-            [&](unsigned i, ValueRange values) -> SmallVector<Value> {
-          if (i == nest.serial)
-            return bodyAt(b, loc, op, all, values);
-          unsigned dim = nest.outer + i;
-          auto loop = scf::ForOp::create(b, loc, lanes.index(0), lanes.index(ranges[dim]),
-                                         lanes.index(1), values);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(loop.getBody());
-          all[dim] = loop.getInductionVar();
-          scf::YieldOp::create(b, loc, walk(i + 1, loop.getRegionIterArgs()));
-          all[dim] = zero;
-          return SmallVector<Value>(loop.getResults());
-        };
-        store(walk(0, acc), all);
+        store(serialBody(b, loc, op, all, serial, acc), all);
         return SmallVector<Value>();
       });
     });
@@ -686,7 +719,7 @@ void rowKernels(Block &block, int64_t warps, bool emulate) {
       std::optional<RowNest> nest = rowNestOf(later, current.rows);
       if (!nest || !current.admits(*nest) ||
           llvm::none_of(accessesOf(*nest), [&](const Access &a) {
-            return !a.write && current.written.lookup(a.buffer);
+            return !a.write && current.footprint.written.lookup(a.buffer);
           }))
         continue;
       SmallVector<Operation *> defs;
@@ -729,12 +762,240 @@ void rowKernels(Block &block, int64_t warps, bool emulate) {
     emitGroup(members, rows, warps, emulate);
 }
 
+//===----------------------------------------------------------------------===//
+// Column kernels: a column's sum in stages (a bias gradient: the lowering's
+// blocked partial sums over 8192 rows, upstream's split of them, the rest)
+// as one kernel, a block per tile of columns.
+//===----------------------------------------------------------------------===//
+
+/// Threads of a column kernel's block: kColumnThreads / tile groups of
+/// `tile` neighbouring columns each.
+constexpr int64_t kColumnThreads = 256;
+
+/// An op joins a column kernel only where it has few outputs (partial
+/// sums, their fills, a gradient's accumulation): one with more is better
+/// as a kernel of its own with a thread per output.
+constexpr int64_t kColumnOutputs = int64_t{1} << 20;
+
+/// Whether `op` is a column kernel's: on buffers, static, its last loop
+/// parallel over `columns` columns that each output is indexed by last
+/// (and by no other index), at most kColumnOutputs outputs.
+bool columnOp(linalg::LinalgOp op, int64_t columns) {
+  if (!op.hasPureBufferSemantics() || op->getNumRegions() != 1 ||
+      linalg::isaContractionOpInterface(op) || op.getNumLoops() == 0)
+    return false;
+  if (op.getBlock()->walk([](memref::StoreOp) { return WalkResult::interrupt(); }).wasInterrupted())
+    return false;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return false;
+  unsigned last = op.getNumLoops() - 1;
+  if (op.getIteratorTypesArray()[last] != utils::IteratorType::parallel || ranges[last] != columns)
+    return false;
+  for (OpOperand &init : op.getDpsInitsMutable()) {
+    AffineMap map = op.getMatchingIndexingMap(&init);
+    if (map.getNumResults() == 0 || map.getResults().back() != getAffineDimExpr(last, op.getContext()))
+      return false;
+    for (AffineExpr e : map.getResults().drop_back())
+      if (e.isFunctionOfDim(last))
+        return false;
+  }
+  int64_t outputs = 1;
+  for (auto [range, iterator] : llvm::zip(ranges, op.getIteratorTypesArray()))
+    if (iterator == utils::IteratorType::parallel)
+      outputs *= range;
+  return outputs <= kColumnOutputs;
+}
+
+/// Whether an operand of a column op stays in its column: the buffer,
+/// through reshapes alone, indexed by the column loop last (its rows of
+/// `columns` elements) and by other loops elsewhere.
+bool ownColumn(Value view, AffineMap map, unsigned column, int64_t columns) {
+  if (!plainView(view) || map.getNumResults() == 0)
+    return false;
+  auto type = cast<MemRefType>(view.getType());
+  if (type.getShape().back() != columns ||
+      map.getResults().back() != getAffineDimExpr(column, map.getContext()))
+    return false;
+  return llvm::none_of(map.getResults().drop_back(),
+                       [&](AffineExpr e) { return e.isFunctionOfDim(column); });
+}
+
+SmallVector<Access> columnAccessesOf(linalg::LinalgOp op) {
+  unsigned column = op.getNumLoops() - 1;
+  int64_t columns = op.getStaticLoopRanges()[column];
+  return accessesOf(op, [&](Value view, AffineMap map) {
+    return ownColumn(view, map, column, columns);
+  });
+}
+
+/// One column kernel: a block per `tile` columns, each column's thread
+/// groups sharing out an op's other parallel iterations (each walking its
+/// reduced loops in order: the same sums as the op's thread per element),
+/// a block barrier between ops. Emulated, a launch thread is a column that
+/// runs its groups' iterations one after the other.
+void emitColumns(ArrayRef<linalg::LinalgOp> members, int64_t columns, bool emulate) {
+  Operation *first = members.front(), *last = members.back();
+  Location loc = last->getLoc();
+  OpBuilder b(last);
+  b.setInsertionPointAfter(last);
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  int64_t tile = columns % 16 == 0 ? 16 : 32;
+  int64_t groups = kColumnThreads / tile;
+  Value one = c(1);
+  auto launch = gpu::LaunchOp::create(b, loc, c((columns + tile - 1) / tile), one, one,
+                                      c(emulate ? tile : kColumnThreads), one, one);
+  SmallVector<Operation *> deallocs;
+  for (Operation *op = first; op != last; op = op->getNextNode())
+    if (isa<memref::DeallocOp>(op))
+      deallocs.push_back(op);
+  for (Operation *d : llvm::reverse(deallocs))
+    d->moveAfter(launch);
+
+  b.setInsertionPointToStart(&launch.getBody().front());
+  Value block = launch.getBlockIds().x, thread = launch.getThreadIds().x;
+  Value inTile = emulate ? thread : Value(arith::RemUIOp::create(b, loc, thread, c(tile)));
+  Value group = emulate ? c(0) : Value(arith::DivUIOp::create(b, loc, thread, c(tile)));
+  Value column = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, block, c(tile)), inTile);
+  Value inside = columns % tile == 0
+                     ? Value()
+                     : Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column,
+                                                   c(columns)));
+  gpu::TerminatorOp::create(b, loc);
+  b.setInsertionPoint(launch.getBody().front().getTerminator());
+  for (auto [i, member] : llvm::enumerate(members)) {
+    linalg::LinalgOp op = member;
+    if (i > 0 && !emulate)
+      gpu::BarrierOp::create(b, loc);
+    OpBuilder::InsertionGuard guard(b);
+    if (inside) {
+      auto branch = scf::IfOp::create(b, loc, inside, /*withElseRegion=*/false);
+      b.setInsertionPointToStart(branch.thenBlock());
+    }
+    Location opLoc = op.getLoc();
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+    unsigned last = op.getNumLoops() - 1;
+    SmallVector<unsigned> parallel, serial;
+    int64_t count = 1;
+    for (unsigned d = 0; d < last; ++d) {
+      if (iterators[d] == utils::IteratorType::parallel) {
+        parallel.push_back(d);
+        count *= ranges[d];
+      } else {
+        serial.push_back(d);
+      }
+    }
+    // Iterations group, group + groups, ... of the other parallel loops.
+    auto loop = scf::ForOp::create(b, opLoc, group, c(count), c(emulate ? 1 : groups));
+    b.setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> indices(op.getNumLoops(), c(0));
+    indices[last] = column;
+    Value rest = loop.getInductionVar();
+    for (unsigned d : llvm::reverse(parallel)) {
+      indices[d] = arith::RemUIOp::create(b, opLoc, rest, c(ranges[d]));
+      rest = arith::DivUIOp::create(b, opLoc, rest, c(ranges[d]));
+    }
+    SmallVector<Value> acc;
+    for (OpOperand &init : op.getDpsInitsMutable())
+      acc.push_back(serial.empty() && op.getMatchingBlockArgument(&init).use_empty()
+                        ? Value()
+                        : loadAt(b, opLoc, op, &init, indices));
+    SmallVector<Value> results = serial.empty() ? bodyAt(b, opLoc, op, indices, acc)
+                                                : serialBody(b, opLoc, op, indices, serial, acc);
+    for (auto [init, v] : llvm::zip(op.getDpsInitsMutable(), results))
+      storeAt(b, opLoc, op, &init, v, indices);
+  }
+  for (linalg::LinalgOp op : members)
+    op->erase();
+}
+
+/// The column kernels of one block: runs of consecutive column ops of the
+/// same columns (fillers aside), each touching a buffer one of them writes
+/// only in its own columns, two of them reductions or more.
+void columnKernels(Block &block, bool emulate) {
+  SmallVector<linalg::LinalgOp> ops;
+  SmallVector<Operation *> all;
+  for (Operation &op : block)
+    if (!isFiller(&op))
+      all.push_back(&op);
+  auto columnsOf = [](linalg::LinalgOp op) -> int64_t {
+    return op.getStaticLoopRanges()[op.getNumLoops() - 1];
+  };
+  // The columns of the first reduction at or after `i` that every op from
+  // `i` to it iterates.
+  auto seed = [&](size_t i) -> std::optional<int64_t> {
+    for (size_t j = i; j < all.size() && j < i + 8; ++j) {
+      auto op = dyn_cast<linalg::LinalgOp>(all[j]);
+      if (!op || op.getNumLoops() == 0 || !columnOp(op, columnsOf(op)))
+        return std::nullopt;
+      if (op.getNumReductionLoops() == 0)
+        continue;
+      for (size_t k = i; k < j; ++k)
+        if (!columnOp(cast<linalg::LinalgOp>(all[k]), columnsOf(op)))
+          return std::nullopt;
+      return columnsOf(op);
+    }
+    return std::nullopt;
+  };
+  struct Group {
+    int64_t columns = 0;
+    SmallVector<linalg::LinalgOp> members;
+    SmallVector<SmallVector<Access>> accesses;
+    Footprint footprint;
+  };
+  SmallVector<Group> groups;
+  Group current;
+  auto close = [&] {
+    SmallVector<bool> keep;
+    for (linalg::LinalgOp op : current.members)
+      keep.push_back(op.getNumReductionLoops() > 0);
+    auto [begin, end] = connected(current.accesses, keep);
+    if (llvm::count(ArrayRef(keep).slice(begin, end - begin), true) >= 2) {
+      Group g;
+      g.columns = current.columns;
+      g.members.assign(current.members.begin() + begin, current.members.begin() + end);
+      groups.push_back(std::move(g));
+    }
+    current = Group();
+  };
+  for (size_t i = 0; i < all.size(); ++i) {
+    auto op = dyn_cast<linalg::LinalgOp>(all[i]);
+    if (op && !current.members.empty() && columnOp(op, current.columns)) {
+      SmallVector<Access> accesses = columnAccessesOf(op);
+      if (current.footprint.admits(accesses)) {
+        current.footprint.add(accesses);
+        current.members.push_back(op);
+        current.accesses.push_back(std::move(accesses));
+        continue;
+      }
+    }
+    close();
+    if (!op)
+      continue;
+    if (std::optional<int64_t> columns = seed(i)) {
+      SmallVector<Access> accesses = columnAccessesOf(op);
+      if (Footprint().admits(accesses)) {
+        current.columns = *columns;
+        current.footprint.add(accesses);
+        current.members.push_back(op);
+        current.accesses.push_back(std::move(accesses));
+      }
+    }
+  }
+  close();
+  for (Group &g : groups)
+    emitColumns(g.members, g.columns, emulate);
+}
+
 struct GpuRowKernelsPass : public ftc::impl::GpuRowKernelsBase<GpuRowKernelsPass> {
   using Base::Base;
   void runOnOperation() override {
     getOperation().walk([&](func::FuncOp func) {
-      for (Block &block : func.getBody())
+      for (Block &block : func.getBody()) {
         rowKernels(block, warpsPerBlock, emulate);
+        columnKernels(block, emulate);
+      }
     });
   }
 };

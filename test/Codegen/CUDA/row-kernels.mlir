@@ -226,3 +226,106 @@ func.func @pulled(%x: memref<128x256xf32>, %cols: memref<256xf32>, %y: memref<12
   memref.dealloc %s : memref<128xf32>
   return
 }
+
+// -----
+
+// A bias gradient as the lowering writes it: 200 rows summed in 12 blocks
+// of 16 (each of 16 partial sums walking its blocks in order), the partial
+// sums added, the 8 rows left added, the total added to the gradient. One
+// kernel, a block per 16 columns (4 blocks), 16 groups of 16 threads: a
+// group shares out an op's other parallel iterations (the partial sums'
+// 16), each walking its reduced loops in order (the sums of the thread per
+// output element before); a block barrier between ops. Emulated, a launch
+// thread is a column (16 a block) and no barrier.
+// CHECK-LABEL: func.func @bias_grad
+// CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG: %[[C12:.*]] = arith.constant 12 : index
+// CHECK-DAG: %[[C16:.*]] = arith.constant 16 : index
+// CHECK-DAG: %[[C256:.*]] = arith.constant 256 : index
+// CHECK: %[[PART:.*]] = memref.alloc() : memref<16x64xf32>
+// CHECK: %[[SUM:.*]] = memref.alloc() : memref<64xf32>
+// CHECK: gpu.launch blocks(%[[B:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c4, %{{.*}} = %[[C1]], %{{.*}} = %[[C1]]) threads(%[[T:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C256]],
+// CHECK:   %[[X:.*]] = arith.remui %[[T]], %[[C16]]
+// CHECK:   %[[G:.*]] = arith.divui %[[T]], %[[C16]]
+// CHECK:   %[[COL:.*]] = arith.addi %{{.*}}, %[[X]]
+// CHECK:   scf.for
+// CHECK:     memref.store %{{.*}}, %[[PART]]
+// CHECK:   gpu.barrier
+// CHECK:   scf.for %[[Q:.*]] = %[[G]] to %[[C16]] step %[[C16]]
+// CHECK:     %[[L:.*]] = arith.remui %[[Q]], %[[C16]]
+// CHECK:     %[[P0:.*]] = memref.load %[[PART]][%[[L]], %[[COL]]]
+// CHECK:     %[[P:.*]] = scf.for %{{.*}} = %[[C0]] to %[[C12]] step %[[C1]] iter_args(%{{.*}} = %[[P0]])
+// CHECK:       memref.load %arg0[%{{.*}}, %[[COL]]]
+// CHECK:     memref.store %[[P]], %[[PART]][%[[L]], %[[COL]]]
+// CHECK:   gpu.barrier
+// CHECK:   scf.for %{{.*}} = %[[G]] to %[[C1]] step %[[C16]]
+// CHECK:     memref.store %{{.*}}, %[[SUM]][%[[COL]]]
+// CHECK:   gpu.barrier
+// CHECK:   scf.for %{{.*}} = %[[G]] to %[[C1]] step %[[C16]]
+// CHECK:     scf.for %{{.*}} = %[[C0]] to %[[C16]] step %[[C1]]
+// CHECK:       memref.load %[[PART]]
+// CHECK:   gpu.barrier
+// CHECK:   scf.for %{{.*}} = %[[G]] to %[[C1]] step %[[C16]]
+// CHECK:     scf.for %{{.*}} = %[[C0]] to %c8 step %[[C1]]
+// CHECK:       memref.load %arg0
+// CHECK:   gpu.barrier
+// CHECK:   scf.for %{{.*}} = %[[G]] to %[[C1]] step %[[C16]]
+// CHECK:     memref.load %arg1[%[[COL]]]
+// CHECK:     memref.store %{{.*}}, %arg1[%[[COL]]]
+// CHECK:   gpu.terminator
+// CHECK-NOT: linalg.generic
+// EMU-LABEL: func.func @bias_grad
+// EMU: gpu.launch {{.*}} in (%{{.*}} = %c4, {{.*}} threads(%[[T:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c16,
+// EMU-NOT: gpu.barrier
+// EMU: scf.for %{{.*}} = %c0 to %c16 step %c1
+// EMU-NOT: gpu.barrier
+// EMU: gpu.terminator
+#g1 = affine_map<(d0, d1, d2) -> (d0 * 16 + d1, d2)>
+#p1 = affine_map<(d0, d1, d2) -> (d1, d2)>
+#b1 = affine_map<(d0, d1, d2) -> (d0)>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#col = affine_map<(d0, d1) -> (d1)>
+#rest = affine_map<(d0, d1) -> (d0 + 192, d1)>
+#v = affine_map<(d0) -> (d0)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @bias_grad(%g: memref<200x64xbf16>, %grad: memref<64xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %partial = memref.alloc() : memref<16x64xf32>
+  linalg.fill ins(%zero : f32) outs(%partial : memref<16x64xf32>)
+  %blocks = memref.alloc() : memref<12xbf16>
+  linalg.generic {indexing_maps = [#g1, #b1, #p1], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%g, %blocks : memref<200x64xbf16>, memref<12xbf16>) outs(%partial : memref<16x64xf32>) {
+  ^bb0(%a: bf16, %unused: bf16, %acc: f32):
+    %e = arith.extf %a : bf16 to f32
+    %s = arith.addf %acc, %e : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %blocks : memref<12xbf16>
+  %sum = memref.alloc() : memref<64xf32>
+  linalg.fill ins(%zero : f32) outs(%sum : memref<64xf32>)
+  linalg.generic {indexing_maps = [#id, #col], iterator_types = ["reduction", "parallel"]}
+      ins(%partial : memref<16x64xf32>) outs(%sum : memref<64xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %acc, %a : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %partial : memref<16x64xf32>
+  %left = memref.alloc() : memref<8xbf16>
+  linalg.generic {indexing_maps = [#rest, #row, #col], iterator_types = ["reduction", "parallel"]}
+      ins(%g, %left : memref<200x64xbf16>, memref<8xbf16>) outs(%sum : memref<64xf32>) {
+  ^bb0(%a: bf16, %unused: bf16, %acc: f32):
+    %e = arith.extf %a : bf16 to f32
+    %s = arith.addf %acc, %e : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#v, #v, #v], iterator_types = ["parallel"]}
+      ins(%grad, %sum : memref<64xf32>, memref<64xf32>) outs(%grad : memref<64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %left : memref<8xbf16>
+  memref.dealloc %sum : memref<64xf32>
+  return
+}
