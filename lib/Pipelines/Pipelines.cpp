@@ -189,8 +189,11 @@ void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &options, Chec
   // in a kernel (gpu.launch), before the memory plan places the scalars the
   // kernels pass on.
   if (isCuda(options)) {
-    if (options.cudaProducts == "cublaslt")
-      pm.addPass(ftc::createGpuLibraryContractions());
+    if (options.cudaProducts == "cublaslt") {
+      ftc::GpuLibraryContractionsOptions products;
+      products.biasEpilogue = options.cudaBias == "epilogue";
+      pm.addPass(ftc::createGpuLibraryContractions(products));
+    }
     // Layout changes (attention's transposes, a product's copied result)
     // read or written in place.
     pm.addPass(ftc::createGpuElideCopies());
@@ -507,6 +510,7 @@ void ftc::copyPassOptions(const PipelineOptions &from, PipelineOptions &to) {
   to.cudaToolkit = from.cudaToolkit.getValue();
   to.cudaProducts = from.cudaProducts.getValue();
   to.cudaAttention = from.cudaAttention.getValue();
+  to.cudaBias = from.cudaBias.getValue();
   to.cudaEmulate = from.cudaEmulate.getValue();
 }
 

@@ -185,6 +185,9 @@ constexpr int kRealF16 = 2;             // CUDA_R_16F
 constexpr int kRealBF16 = 14;           // CUDA_R_16BF
 constexpr int kDescTransA = 3;          // CUBLASLT_MATMUL_DESC_TRANSA (int32)
 constexpr int kDescTransB = 4;          // CUBLASLT_MATMUL_DESC_TRANSB (int32)
+constexpr int kDescEpilogue = 7;        // CUBLASLT_MATMUL_DESC_EPILOGUE (uint32)
+constexpr int kDescBiasPointer = 8;     // CUBLASLT_MATMUL_DESC_BIAS_POINTER (void *)
+constexpr uint32_t kEpilogueBias = 4;   // CUBLASLT_EPILOGUE_BIAS: a bias per row of D, D's type
 constexpr int kLayoutBatchCount = 5;    // CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT (int32)
 constexpr int kLayoutBatchStride = 6;   // CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET (int64)
 constexpr int kPrefMaxWorkspace = 1;    // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES (uint64)
@@ -1002,6 +1005,9 @@ const GemmPlan *planFor(Device &dev, const int64_t *desc, const ftc::gemm::Colum
             "cublasLtMatmulDescSetAttribute") &&
       check(lt.descSet(plan.desc, kDescTransB, &transB, sizeof(transB)),
             "cublasLtMatmulDescSetAttribute") &&
+      (!g.bias || check(lt.descSet(plan.desc, kDescEpilogue, &kEpilogueBias,
+                                   sizeof(kEpilogueBias)),
+                        "cublasLtMatmulDescSetAttribute")) &&
       layout(plan.a, g.operand, g.transA ? g.depth : g.rows, g.transA ? g.rows : g.depth,
              g.lda, g.strideA) &&
       layout(plan.b, g.operand, g.transB ? g.cols : g.depth, g.transB ? g.depth : g.cols,
@@ -1046,7 +1052,8 @@ const GemmPlan *planFor(Device &dev, const int64_t *desc, const ftc::gemm::Colum
 }
 } // namespace
 
-extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintptr_t c) {
+extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintptr_t c,
+                           uintptr_t bias) {
   std::optional<ftc::gemm::ColumnMajor> g = ftc::gemm::toColumnMajor(desc);
   Device *dev = running;
   if (!dev) {
@@ -1054,7 +1061,7 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
     if (g)
       ftc::gemm::runColumnMajor(*g, reinterpret_cast<const void *>(g->swapped ? b : a),
                                 reinterpret_cast<const void *>(g->swapped ? a : b),
-                                reinterpret_cast<void *>(c));
+                                reinterpret_cast<void *>(c), reinterpret_cast<const void *>(bias));
     return;
   }
   if (dev->launchError)
@@ -1069,7 +1076,13 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
       if (dev->profile)
         profileBegin(*dev, -1, desc);
       float one = 1.0f, beta = g->beta ? 1.0f : 0.0f;
-      if (cublasStatus st = blas().matmul(
+      // The bias's address, read (and captured in a graph) at the call.
+      const void *biasPointer = reinterpret_cast<const void *>(bias);
+      if (cublasStatus st = g->bias ? blas().descSet(plan->desc, kDescBiasPointer, &biasPointer,
+                                                     sizeof(biasPointer))
+                                    : 0)
+        error = "cublasLtMatmulDescSetAttribute: " + describeBlas(st);
+      else if (cublasStatus st = blas().matmul(
               dev->blasHandle, plan->desc, &one, reinterpret_cast<const void *>(first),
               plan->a, reinterpret_cast<const void *>(second), plan->b, &beta,
               reinterpret_cast<const void *>(c), plan->c, reinterpret_cast<void *>(c), plan->c,

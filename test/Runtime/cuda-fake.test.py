@@ -64,6 +64,11 @@ check(f"first step: {len(launches)} launches, each with device memory as its poi
 gemms = [l for l in lines if l.startswith("gemm ")]
 check(f"first step: {len(gemms)} products through cuBLASLt, every matrix in device memory",
       len(gemms) >= 3)
+# (mlp: two of three; its last linear's 10 outputs are padded to 16 for
+# cuBLASLt, and its bias, broadcast into the padded result, stays C.
+# gpt2-tiny: the 16 linears'.)
+check("the linears' biases added by cuBLASLt's bias epilogue (a bias in device memory)",
+      sum(l.endswith(" +bias") for l in gemms) >= 2, str(gemms))
 check("first step: the initial state copied up once (parameters among it), the inputs too",
       sum(uploaded) >= params + sum(input_bytes), f"{sum(uploaded)} bytes")
 

@@ -214,4 +214,54 @@ TEST(Gemm, SixteenBitResultSummedInF32RoundedOnce) {
   EXPECT_FALSE(toColumnMajor(mixed)); // f32 operands, bf16 result
 }
 
+TEST(Gemm, BiasAddedAlongTheColumnsAsCublasEpilogueAddsIt) {
+  // C (row-major, 3 x 4) = A B + bias[j]: cuBLAS computes C^T, whose rows
+  // are the bias's; each sum from its bias, over the depth in order (as
+  // from C's value: the same bits as the bias broadcast into C).
+  int64_t m = 3, n = 4, k = 5;
+  int64_t desc[kFieldCount] = {kDescriptorVersion, 0, 0, 1, m, n, k, 0, k, 1,
+                               0, n, 1, 0, n, 1, 0, kBiasN};
+  std::optional<ColumnMajor> g = toColumnMajor(desc);
+  ASSERT_TRUE(g);
+  EXPECT_TRUE(g->swapped && g->bias);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  std::vector<float> a(m * k), b(k * n), bias(n), got(m * n, 7.0f);
+  for (auto *v : {&a, &b, &bias})
+    for (float &x : *v)
+      x = value(rng);
+  runColumnMajor(*g, b.data(), a.data(), got.data(), bias.data());
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float sum = bias[j];
+      for (int64_t l = 0; l < k; ++l)
+        sum = std::fma(a[i * k + l], b[l * n + j], sum);
+      EXPECT_EQ(got[i * n + j], sum) << i << ", " << j;
+    }
+  // In bf16: the bias 1, then 2^-8 and 2^-8, in f32, rounded once: 1 + 2^-7
+  // (rounding after each term would give 1).
+  uint16_t a16[2] = {0x3B80, 0x3B80}, b16[2] = {0x3F80, 0x3F80}, one = 0x3F80, c16 = 0;
+  ColumnMajor h;
+  h.rows = h.cols = 1, h.depth = 2, h.lda = h.ldb = h.ldc = 1;
+  h.transA = true;
+  h.operand = h.result = Elem::BF16;
+  h.bias = true;
+  runColumnMajor(h, a16, b16, &c16, &one);
+  EXPECT_EQ(c16, 0x3F81);
+  // No bias along C's rows (cuBLAS's D would have it along its columns),
+  // nor over a batch, nor of another kind.
+  int64_t columnMajor[kFieldCount] = {kDescriptorVersion, 0, 0, 1, m, n, k, 0, 1, m,
+                                      0, 1, k, 0, 1, m, 0, kBiasN};
+  EXPECT_TRUE(toColumnMajor(columnMajor) == std::nullopt);
+  columnMajor[kBias] = kNoBias;
+  EXPECT_TRUE(toColumnMajor(columnMajor));
+  int64_t batched[kFieldCount] = {kDescriptorVersion, 0, 0, 2, m, n, k, m * k, k, 1,
+                                  k * n, n, 1, m * n, n, 1, 0, kBiasN};
+  EXPECT_FALSE(toColumnMajor(batched));
+  batched[kBias] = kNoBias;
+  EXPECT_TRUE(toColumnMajor(batched));
+  desc[kBias] = 1;
+  EXPECT_FALSE(toColumnMajor(desc));
+}
+
 } // namespace

@@ -102,6 +102,12 @@ cl::opt<std::string> cudaAttention(
              "tensor-core kernel per pass, the [T, T] scores never in memory) or unfused "
              "(products and softmax kernels, as in fp32)"),
     cl::init("fused"), cl::cat(category));
+cl::opt<std::string> cudaBias(
+    "cuda-bias",
+    cl::desc("With --target=cuda: how a linear layer's bias is added, epilogue (the "
+             "default: by cuBLASLt in the product) or kernel (broadcast into the result "
+             "by a kernel, then added by the product)"),
+    cl::init("epilogue"), cl::cat(category));
 cl::opt<bool> cudaPtxOnly("cuda-ptx-only",
                           cl::desc("Embed PTX in step.so even where ptxas could make a "
                                    "cubin (the driver compiles it when a state is created)"),
@@ -742,13 +748,16 @@ int main(int argc, char **argv) {
     return error("--emit=ptx writes the kernels of --target=cuda");
   if (!cuda && (cudaArch.getNumOccurrences() || cudaToolkit.getNumOccurrences() ||
                 cudaPtxOnly.getNumOccurrences() || cudaEmulate.getNumOccurrences() ||
-                cudaProducts.getNumOccurrences() || cudaAttention.getNumOccurrences()))
+                cudaProducts.getNumOccurrences() || cudaAttention.getNumOccurrences() ||
+                cudaBias.getNumOccurrences()))
     return error("--cuda-arch, --cuda-toolkit, --cuda-ptx-only, --cuda-products, "
-                 "--cuda-attention and --cuda-emulate configure --target=cuda");
+                 "--cuda-attention, --cuda-bias and --cuda-emulate configure --target=cuda");
   if (cudaProducts != "cublaslt" && cudaProducts != "kernels")
     return error("--cuda-products: expected cublaslt or kernels, got '" + cudaProducts + "'");
   if (cudaAttention != "fused" && cudaAttention != "unfused")
     return error("--cuda-attention: expected fused or unfused, got '" + cudaAttention + "'");
+  if (cudaBias != "epilogue" && cudaBias != "kernel")
+    return error("--cuda-bias: expected epilogue or kernel, got '" + cudaBias + "'");
   if (cudaEmulate && emit == Emit::Ptx)
     return error("--cuda-emulate compiles the kernels for the CPU: there is no PTX");
   if (cuda && (bf16Dot.getNumOccurrences() || cpuTiles.getNumOccurrences()))
@@ -877,6 +886,7 @@ int main(int argc, char **argv) {
     options.cudaEmulate = cudaEmulate;
     options.cudaProducts = cudaProducts.getValue();
     options.cudaAttention = cudaAttention.getValue();
+    options.cudaBias = cudaBias.getValue();
     std::string toolkit = cudaToolkit;
     if (toolkit.empty())
       if (const char *home = std::getenv("CUDA_HOME"))

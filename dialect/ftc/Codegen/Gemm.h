@@ -1,7 +1,7 @@
 //===- Gemm.h - matrix products handed to a BLAS library -------*- C++ -*-===//
 //
 // With --target=cuda, each matrix product of a step (ftc-gpu-library-
-// contractions) is a call `ftcrt_gemm(desc, a, b, c)` that the runtime in
+// contractions) is a call `ftcrt_gemm(desc, a, b, c, bias)` that the runtime in
 // step.so runs with cuBLASLt. What the compiler and the runtime share:
 //
 //   - the descriptor, an array of int64 the compiler emits once per product
@@ -32,8 +32,9 @@
 namespace ftc::gemm {
 
 /// `void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b,
-/// uintptr_t c)`: c = a x b (+ c), as `desc` says, on the stream of the state
-/// whose entry point runs (on the CPU where none does: --cuda-emulate).
+/// uintptr_t c, uintptr_t bias)`: c = a x b (+ c) (+ bias), as `desc` says,
+/// on the stream of the state whose entry point runs (on the CPU where none
+/// does: --cuda-emulate); `bias` is 0 for a product without one.
 inline constexpr const char *kGemmSymbol = "ftcrt_gemm";
 /// `const int32_t ftcrt_gemm_count[1]`: how many products call it (the
 /// runtime loads cuBLASLt only for a step that has some).
@@ -47,9 +48,10 @@ enum class Elem : int64_t { F32 = 0, BF16 = 1, F16 = 2 };
 inline int64_t elemBytes(Elem e) { return e == Elem::F32 ? 4 : 2; }
 
 /// The descriptor's fields. C[b, i, j] = (beta ? C[b, i, j] : 0) +
-/// sum_k A[b, i, k] B[b, k, j] for b < batch, i < m, j < n, k < k; each
-/// operand's element (b, x, y) at b * stride_b + x * stride_x + y * stride_y
-/// elements from its pointer.
+/// sum_k A[b, i, k] B[b, k, j] (+ bias[j] with kBias = kBiasN) for b <
+/// batch, i < m, j < n, k < k; each operand's element (b, x, y) at b *
+/// stride_b + x * stride_x + y * stride_y elements from its pointer; the
+/// bias a contiguous vector of C's type.
 enum GemmField : int {
   kVersion,
   kOperandType, // Elem of A and B
@@ -68,9 +70,14 @@ enum GemmField : int {
   kStrideCM,
   kStrideCN,
   kBeta, // 0 or 1
+  kBias, // kNoBias or kBiasN
   kFieldCount
 };
-inline constexpr int64_t kDescriptorVersion = 1;
+inline constexpr int64_t kDescriptorVersion = 2;
+inline constexpr int64_t kNoBias = 0;
+/// A bias per column j of C (a linear layer's, per output feature), added
+/// to each sum in f32 before it is stored: cuBLASLt's bias epilogue.
+inline constexpr int64_t kBiasN = 2;
 
 /// What cuBLAS is asked: D = op(A) op(B) (+ C), column-major, where op(A)
 /// is rows x depth, op(B) depth x cols and D (in place of C) rows x cols;
@@ -83,6 +90,8 @@ struct ColumnMajor {
   int64_t lda = 0, ldb = 0, ldc = 0;
   int64_t batch = 1, strideA = 0, strideB = 0, strideC = 0;
   bool beta = false;
+  /// A bias per row of D (CUBLASLT_EPILOGUE_BIAS), of D's type.
+  bool bias = false;
   /// Whether A and B are the request's B and A (the request was transposed
   /// to make C's rows the unit-stride dimension).
   bool swapped = false;
@@ -126,11 +135,16 @@ inline std::optional<ColumnMajor> toColumnMajor(const int64_t *desc) {
   if (operandType < 0 || operandType > 2 ||
       (resultType != static_cast<int64_t>(Elem::F32) && resultType != operandType))
     return std::nullopt;
+  // A bias: along C's columns (each row of cuBLAS's D once C's rows are
+  // made its columns, below), in one product of a batch.
+  if (desc[kBias] != kNoBias && (desc[kBias] != kBiasN || desc[kBatch] != 1))
+    return std::nullopt;
   ColumnMajor g;
   g.operand = static_cast<Elem>(operandType);
   g.result = static_cast<Elem>(resultType);
   g.batch = desc[kBatch];
   g.beta = desc[kBeta] != 0;
+  g.bias = desc[kBias] == kBiasN;
   // C must be column-major (unit stride down a column). If its rows are
   // the unit-stride dimension, compute the transpose C^T = B^T A^T instead.
   std::optional<std::pair<bool, int64_t>> c = detail::operand(m, n, cm, cn);
@@ -146,6 +160,10 @@ inline std::optional<ColumnMajor> toColumnMajor(const int64_t *desc) {
     if (!c || c->first)
       return std::nullopt;
   }
+  // cuBLAS's bias runs along D's rows: C's columns only where C was
+  // transposed.
+  if (g.bias && !g.swapped)
+    return std::nullopt;
   std::optional<std::pair<bool, int64_t>> a = detail::operand(m, k, am, ak);
   std::optional<std::pair<bool, int64_t>> b = detail::operand(k, n, bk, bn);
   if (!a || !b)
@@ -241,14 +259,22 @@ inline void store(Elem e, void *base, int64_t index, float value) {
 
 /// `g` computed on the CPU as cuBLASLt documents it, each element summed in
 /// f32 over the depth in order with fused multiply-adds (from C's value
-/// with beta, else from 0), then stored in C's type (a 16-bit result
-/// rounded to nearest, ties to even).
-inline void runColumnMajor(const ColumnMajor &g, const void *a, const void *b, void *c) {
+/// with beta, else from 0; plus its row's bias, of C's type read at
+/// `bias`, where there is one), then stored in C's type (a 16-bit result
+/// rounded to nearest, ties to even). cuBLASLt documents no order for
+/// the f32 additions; starting from C and the bias is the CPU step's order
+/// (its linear starts each sum from the bias), so that an emulated step
+/// is the CPU's bit for bit where the products are the only difference,
+/// and a bias added by the epilogue gives what the same bias in C gave.
+inline void runColumnMajor(const ColumnMajor &g, const void *a, const void *b, void *c,
+                           const void *bias = nullptr) {
   for (int64_t p = 0; p < g.batch; ++p)
     for (int64_t j = 0; j < g.cols; ++j)
       for (int64_t i = 0; i < g.rows; ++i) {
         int64_t at = p * g.strideC + i + j * g.ldc;
         float sum = g.beta ? detail::load(g.result, c, at) : 0.0f;
+        if (g.bias)
+          sum += detail::load(g.result, bias, i);
         for (int64_t l = 0; l < g.depth; ++l) {
           int64_t ia = g.transA ? l + i * g.lda : i + l * g.lda;
           int64_t ib = g.transB ? j + l * g.ldb : l + j * g.ldb;

@@ -96,6 +96,12 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
                      "pass, the scores in registers: ftc-gpu-fuse-attention) or "
                      "unfused (products and softmax kernels, the scores in memory)"),
       llvm::cl::init("fused")};
+  Option<std::string> cudaBias{
+      *this, "cuda-bias",
+      llvm::cl::desc("How a linear layer's bias is added on the GPU: epilogue (by "
+                     "cuBLASLt, in the product: CUBLASLT_EPILOGUE_BIAS) or kernel (a "
+                     "kernel broadcasts it into the result, which the product adds to)"),
+      llvm::cl::init("epilogue")};
   Option<bool> cudaEmulate{
       *this, "cuda-emulate",
       llvm::cl::desc("Compile the CUDA target's kernels for this CPU, run one thread "

@@ -873,7 +873,7 @@ def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::Modul
     into one stride per operand (a generic that elementwise fusion made of
     a product by folding reshapes in too), f32, bf16 or f16 operands
     and an f32 result, whose layouts cuBLAS can read (a unit stride in each
-    matrix), becomes a call `ftcrt_gemm(desc, a, b, c)`: `desc` a constant
+    matrix), becomes a call `ftcrt_gemm(desc, a, b, c, bias)`: `desc` a constant
     array describing the product (`ftc/Codegen/Gemm.h`), the others the
     operands' addresses. A zero fill of the result (or of a reshape of it)
     right before the product becomes beta = 0. Where a 16-bit product's
@@ -886,12 +886,27 @@ def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::Modul
     TF32), and on the CPU under `--cuda-emulate`. The products it cannot
     take stay linalg ops, which become kernels.
 
+    With `bias-epilogue` (`--cuda-bias=epilogue`, the default), a bias
+    broadcast into the result right before the product (a generic writing
+    every element from a vector at its innermost index, possibly cast: a
+    linear's bias under its rows) goes: cuBLASLt adds it in the product
+    (`CUBLASLT_EPILOGUE_BIAS`, beta 0), each f32 sum plus its bias rounded
+    once, as before. The bias is passed as a vector of the result's type:
+    the vector itself where it is one, else one a small kernel computes (at
+    the function's start where it reads an argument: a parameter's bias
+    rounded to bf16). The result's rows must be contiguous and the product
+    not batched; `bias` is 0 where there is none.
+
     ```mlir
     // linalg.fill ins(%zero) outs(%c); linalg.contract ins(%a, %b) outs(%c)
-    %d = memref.get_global @ftc_gemm_0 : memref<17xi64>
-    func.call @ftcrt_gemm(%dp, %ap, %bp, %cp) : (index, index, index, index) -> ()
+    %d = memref.get_global @ftc_gemm_0 : memref<18xi64>
+    func.call @ftcrt_gemm(%dp, %ap, %bp, %cp, %c0) : (index, index, index, index, index) -> ()
     ```
   }];
+  let options = [
+    Option<"biasEpilogue", "bias-epilogue", "bool", /*default=*/"true",
+           "a bias broadcast into a product's result before it added by cuBLASLt's epilogue instead">,
+  ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];
@@ -1021,8 +1036,9 @@ def GpuFuseLaunches : Pass<"ftc-gpu-fuse-launches", "::mlir::ModuleOp"> {
   let summary = "Runs independent neighbouring kernels as one launch (the optimizer's updates)";
   let description = [{
     Runs after `ftc-gpu-map-loops`. A run of `gpu.launch` ops with nothing
-    but pure host ops (their sizes) and deallocations between them (the
-    fused launch is where the first was), with one-dimensional blocks,
+    but pure host ops (their sizes), allocations (their outputs: they move
+    up before it) and deallocations between them (the fused launch is
+    where the first was), with one-dimensional blocks,
     none writing a buffer another reads or writes, becomes one launch: its
     blocks the largest of theirs (a launch of smaller blocks runs in the
     first threads of each, the others idle), its grid the sum of theirs,
@@ -1031,7 +1047,8 @@ def GpuFuseLaunches : Pass<"ftc-gpu-fuse-launches", "::mlir::ModuleOp"> {
     offset as its block id; a block finds that launch by bisection on the
     offsets (log2 of the launches' number of comparisons). The optimizer's update of every parameter (one
     kernel each: AdamW's p, m and v) is one multi-tensor kernel, one launch
-    instead of one per parameter, as PyTorch's `foreach` and fused AdamW.
+    instead of one per parameter, as PyTorch's `foreach` and fused AdamW;
+    so are the step's 16-bit copies of its weights and biases.
     Each thread computes what it computed before: the numbers do not change.
     A fused kernel takes at most 400 parameters (PTX 7.8 allows 4352
     bytes of them); a longer run is split.

@@ -5,7 +5,7 @@
 // no tensor cores, no reuse through shared memory. On an H100 that is two
 // orders of magnitude below what the card does for the products that make
 // most of a transformer's step. This pass hands each product the runtime's
-// BLAS can take to it instead: a call `ftcrt_gemm(desc, a, b, c)` that
+// BLAS can take to it instead: a call `ftcrt_gemm(desc, a, b, c, bias)` that
 // lib/Runtime/Cuda.cpp runs with cuBLASLt on the step's stream.
 //
 // Why cuBLASLt and not generated tensor-core code: MLIR 22's nvgpu path to
@@ -322,8 +322,99 @@ void eraseOld(Narrowing &n) {
   n.alloc->erase();
 }
 
+/// The bias broadcast into product `op`'s result right before it (a
+/// linear's bias under its rows, the product then adding its sums to it),
+/// if cuBLASLt's bias epilogue can add it instead: a generic that writes
+/// every element of the result's buffer (through reshapes), each from the
+/// element of one vector at its innermost index, possibly cast, reading
+/// nothing else; nothing between it and the product uses the buffer; the
+/// result's rows are contiguous with that innermost index as n (`desc`),
+/// one product, not a batch.
+linalg::GenericOp biasBefore(linalg::LinalgOp op, ArrayRef<int64_t> desc) {
+  if (desc[gemm::kBatch] != 1 || desc[gemm::kStrideCN] != 1 ||
+      desc[gemm::kStrideCM] != desc[gemm::kN])
+    return nullptr;
+  Value result = op.getDpsInitOperand(0)->get();
+  Value root = memref::skipViewLikeOps(cast<MemrefValue>(result));
+  Value elements = ftc::cuda::beforeReshapes(result);
+  for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
+    if (isa<ViewLikeOpInterface>(prev) || !ftc::cuda::touches(prev, root))
+      continue;
+    auto writer = dyn_cast<linalg::GenericOp>(prev);
+    if (!writer || !writer.hasPureBufferSemantics() || writer.getNumDpsInputs() != 1 ||
+        writer.getNumDpsInits() != 1 || writer.getNumReductionLoops() != 0)
+      return nullptr;
+    OpOperand *out = writer.getDpsInitOperand(0);
+    OpOperand *in = writer.getDpsInputOperand(0);
+    auto outType = dyn_cast<MemRefType>(out->get().getType());
+    auto inType = dyn_cast<MemRefType>(in->get().getType());
+    unsigned n = writer.getNumLoops();
+    if (!outType || !inType || ftc::cuda::beforeReshapes(out->get()) != elements ||
+        !outType.getLayout().isIdentity() || n == 0 ||
+        outType.getShape().back() != desc[gemm::kN] ||
+        !writer.getMatchingIndexingMap(out).isIdentity() ||
+        writer.getMatchingIndexingMap(in) !=
+            AffineMap::get(n, 0, getAffineDimExpr(n - 1, op.getContext())) ||
+        inType.getRank() != 1 || !writer.getMatchingBlockArgument(out).use_empty())
+      return nullptr;
+    // The body: casts of the vector's element, nothing else.
+    for (Operation &inner : writer.getBlock()->without_terminator())
+      if (!isa<arith::ExtFOp, arith::TruncFOp>(inner))
+        return nullptr;
+    return writer;
+  }
+  return nullptr;
+}
+
+/// `writer`'s bias as a vector of `type` (the product's result type): its
+/// vector where the body stores it as it is, else a new one the body
+/// computes into (without the extension to f32 where the result is
+/// narrowed: `narrowed`), made at the start of the function where the
+/// vector is an argument (a parameter's: with the weights' 16-bit copies,
+/// a kernel ftc-gpu-fuse-launches merges with theirs), else before the
+/// writer. The new buffer is freed after `product`.
+Value biasVector(linalg::GenericOp writer, Type type, bool narrowed, Operation *product) {
+  OpOperand *in = writer.getDpsInputOperand(0);
+  Value yielded = writer.getMatchingYieldValue(writer.getDpsInitOperand(0))->get();
+  if (narrowed)
+    yielded = yielded.getDefiningOp<arith::ExtFOp>().getIn();
+  BlockArgument arg = writer.getMatchingBlockArgument(in);
+  auto inType = cast<MemRefType>(in->get().getType());
+  if (yielded == arg && inType.getElementType() == type && inType.getLayout().isIdentity())
+    return in->get();
+  OpBuilder b(writer);
+  auto func = writer->getParentOfType<func::FuncOp>();
+  if (auto vector = dyn_cast<BlockArgument>(in->get());
+      vector && vector.getOwner() == &func.getBody().front())
+    b.setInsertionPointToStart(&func.getBody().front());
+  Location loc = writer.getLoc();
+  auto alloc = memref::AllocOp::create(b, loc, MemRefType::get(inType.getShape(), type),
+                                       b.getI64IntegerAttr(64));
+  AffineMap id = b.getMultiDimIdentityMap(1);
+  linalg::GenericOp::create(
+      b, loc, in->get(), alloc.getResult(), ArrayRef<AffineMap>{id, id},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        IRMapping map;
+        map.map(arg, args[0]);
+        SmallVector<Operation *> cloned;
+        for (Operation &inner : writer.getBlock()->without_terminator())
+          cloned.push_back(nb.clone(inner, map));
+        linalg::YieldOp::create(nb, nl, map.lookupOrDefault(yielded));
+        // The extension to f32 a narrowed result no longer needs.
+        for (Operation *op : llvm::reverse(cloned))
+          if (op->use_empty())
+            op->erase();
+      });
+  OpBuilder after(product);
+  after.setInsertionPointAfter(product);
+  memref::DeallocOp::create(after, loc, alloc.getResult());
+  return alloc.getResult();
+}
+
 struct GpuLibraryContractionsPass
     : public ftc::impl::GpuLibraryContractionsBase<GpuLibraryContractionsPass> {
+  using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     // Each product cuBLAS can take, with its descriptor (beta set below).
@@ -338,8 +429,8 @@ struct GpuLibraryContractionsPass
     Location loc = module.getLoc();
     IndexType index = mb.getIndexType();
     if (!module.lookupSymbol(gemm::kGemmSymbol)) {
-      auto decl = func::FuncOp::create(mb, loc, gemm::kGemmSymbol,
-                                       mb.getFunctionType({index, index, index, index}, {}));
+      auto decl = func::FuncOp::create(
+          mb, loc, gemm::kGemmSymbol, mb.getFunctionType({index, index, index, index, index}, {}));
       decl.setPrivate();
     }
     // How many calls there are, for the runtime (it loads cuBLASLt only
@@ -354,8 +445,26 @@ struct GpuLibraryContractionsPass
     for (auto [number, product] : llvm::enumerate(products)) {
       auto &[op, desc] = product;
       linalg::FillOp fill = zeroFillBefore(op);
-      desc[gemm::kBeta] = !fill;
+      // A bias broadcast into the result: cuBLASLt's epilogue adds it.
+      linalg::GenericOp bias = !fill && biasEpilogue ? biasBefore(op, desc) : nullptr;
+      desc[gemm::kBeta] = !fill && !bias;
       std::optional<Narrowing> narrowing = narrowable(op, fill);
+      if (bias) {
+        desc[gemm::kBias] = gemm::kBiasN;
+        if (!gemm::toColumnMajor(desc.data())) {
+          desc[gemm::kBias] = gemm::kNoBias;
+          desc[gemm::kBeta] = 1;
+          bias = nullptr;
+        }
+      }
+      Value biasValues;
+      if (bias) {
+        Type type = narrowing ? narrowing->type : Type(mb.getF32Type());
+        biasValues = biasVector(bias, type, narrowing.has_value(), op);
+        // The broadcast goes; the narrowing leaves it alone.
+        if (narrowing)
+          narrowing->writer = nullptr;
+      }
       Value result = op.getDpsInitOperand(0)->get();
       if (narrowing) {
         result = narrow(*narrowing, result);
@@ -382,9 +491,12 @@ struct GpuLibraryContractionsPass
       };
       Value descriptor = memref::GetGlobalOp::create(b, l, descType, name);
       Value args[] = {address(descriptor), address(op.getDpsInputOperand(0)->get()),
-                      address(op.getDpsInputOperand(1)->get()),
-                      address(result)};
+                      address(op.getDpsInputOperand(1)->get()), address(result),
+                      biasValues ? address(biasValues)
+                                 : Value(arith::ConstantIndexOp::create(b, l, 0))};
       func::CallOp::create(b, l, gemm::kGemmSymbol, TypeRange{}, args);
+      if (bias)
+        bias->erase();
       op->erase();
       if (fill)
         fill->erase();

@@ -134,9 +134,9 @@ size_t parameters(ArrayRef<Candidate> group, const Candidate &c) {
 }
 
 /// The group as one launch, where its first member was: the pure host ops
-/// between the members (the later ones' sizes) move up before it; the
-/// deallocations stay (a buffer freed between two members is one an
-/// earlier member used, not a later one).
+/// and allocations between the members (the later ones' sizes and
+/// outputs) move up before it; the deallocations stay (a buffer freed
+/// between two members is one an earlier member used, not a later one).
 void merge(ArrayRef<Candidate> group) {
   gpu::LaunchOp first = group.front().launch, last = group.back().launch;
   for (Operation *op = first->getNextNode(); op != last.getOperation();) {
@@ -245,9 +245,11 @@ void fuseBlock(Block &block) {
     for (Region &region : op.getRegions())
       for (Block &inner : region)
         fuseBlock(inner);
-    // Pure host ops (the next launch's sizes) and deallocations between
-    // launches: see merge(). Anything else ends the run.
-    if (!(isMemoryEffectFree(&op) && op.getNumRegions() == 0) && !isa<memref::DeallocOp>(op))
+    // Pure host ops (the next launch's sizes), allocations (the next
+    // launch's outputs: the step's 16-bit weight copies) and deallocations
+    // between launches: see merge(). Anything else ends the run.
+    if (!(isMemoryEffectFree(&op) && op.getNumRegions() == 0) &&
+        !isa<memref::AllocOp, memref::DeallocOp>(op))
       flush();
   }
   flush();

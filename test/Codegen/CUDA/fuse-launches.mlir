@@ -162,3 +162,42 @@ func.func @five(%a: memref<256xf32>, %b: memref<512xf32>, %c: memref<768xf32>, %
   }
   return
 }
+
+// -----
+
+// The step's 16-bit copies of its weights, each cast into a buffer
+// allocated right before it: the allocations move up before the merged
+// launch (2 + 1 blocks), which writes both.
+// CHECK-LABEL: func.func @copies
+// CHECK: %[[A:.*]] = memref.alloc() : memref<256xbf16>
+// CHECK: %[[B:.*]] = memref.alloc() : memref<128xbf16>
+// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c3,
+// CHECK:   memref.store %{{.*}}, %[[A]]
+// CHECK:   memref.store %{{.*}}, %[[B]]
+// CHECK:   gpu.terminator
+// CHECK-NOT: gpu.launch
+// CHECK: return %[[A]], %[[B]]
+func.func @copies(%w: memref<256xf32>, %v: memref<128xf32>) -> (memref<256xbf16>, memref<128xbf16>) {
+  %c1 = arith.constant 1 : index
+  %c128 = arith.constant 128 : index
+  %a = memref.alloc() : memref<256xbf16>
+  %c2 = arith.constant 2 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c2, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c128, %sy = %c1, %sz = %c1) {
+    %base = arith.muli %bx, %c128 : index
+    %i = arith.addi %base, %tx : index
+    %x = memref.load %w[%i] : memref<256xf32>
+    %y = arith.truncf %x : f32 to bf16
+    memref.store %y, %a[%i] : memref<256xbf16>
+    gpu.terminator
+  }
+  %b = memref.alloc() : memref<128xbf16>
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c128, %sy = %c1, %sz = %c1) {
+    %x = memref.load %v[%tx] : memref<128xf32>
+    %y = arith.truncf %x : f32 to bf16
+    memref.store %y, %b[%tx] : memref<128xbf16>
+    gpu.terminator
+  }
+  return %a, %b : memref<256xbf16>, memref<128xbf16>
+}

@@ -1,12 +1,14 @@
-// RUN: ftc-opt %s --split-input-file --ftc-gpu-library-contractions | FileCheck %s
+// RUN: ftc-opt %s --split-input-file --ftc-gpu-library-contractions=bias-epilogue=false | FileCheck %s
+// RUN: ftc-opt %s --split-input-file --ftc-gpu-library-contractions | FileCheck %s --check-prefix=EPI
 
 // A plain product after a zero fill: the fill goes (beta = 0), the product
 // is a call with its descriptor [version, operand type, result type,
 // batch, m, n, k, A's strides (batch, m, k), B's (batch, k, n), C's
-// (batch, m, n), beta], the three buffers' addresses; one product counted.
-// CHECK: func.func private @ftcrt_gemm(index, index, index, index)
+// (batch, m, n), beta, bias], the three buffers' addresses and 0 (no
+// bias); one product counted.
+// CHECK: func.func private @ftcrt_gemm(index, index, index, index, index)
 // CHECK: memref.global constant @ftcrt_gemm_count : memref<1xi32> = dense<1>
-// CHECK: memref.global "private" constant @ftc_gemm_0 : memref<17xi64> = dense<[1, 0, 0, 1, 8, 16, 32, 0, 32, 1, 0, 16, 1, 0, 16, 1, 0]>
+// CHECK: memref.global "private" constant @ftc_gemm_0 : memref<18xi64> = dense<[2, 0, 0, 1, 8, 16, 32, 0, 32, 1, 0, 16, 1, 0, 16, 1, 0, 0]>
 // CHECK-LABEL: func.func @plain
 // CHECK-NOT: linalg.fill
 // CHECK: %[[D:.*]] = memref.get_global @ftc_gemm_0
@@ -14,7 +16,8 @@
 // CHECK: %[[AP:.*]] = memref.extract_aligned_pointer_as_index %arg0
 // CHECK: %[[BP:.*]] = memref.extract_aligned_pointer_as_index %arg1
 // CHECK: %[[CP:.*]] = memref.extract_aligned_pointer_as_index %arg2
-// CHECK: call @ftcrt_gemm(%[[DP]], %[[AP]], %[[BP]], %[[CP]])
+// CHECK: %[[NONE:.*]] = arith.constant 0 : index
+// CHECK: call @ftcrt_gemm(%[[DP]], %[[AP]], %[[BP]], %[[CP]], %[[NONE]])
 // CHECK-NOT: linalg.contract
 func.func @plain(%a: memref<8x32xf32>, %b: memref<32x16xf32>, %c: memref<8x16xf32>) {
   %zero = arith.constant 0.0 : f32
@@ -28,7 +31,7 @@ func.func @plain(%a: memref<8x32xf32>, %b: memref<32x16xf32>, %c: memref<8x16xf3
 // linear's product: bf16 operands, f32 sums, the weight [out, in] read
 // transposed by the map (B's k stride 1, n stride 64), the accumulator
 // holding the bias (no fill: beta = 1).
-// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 1, 0, 1, 4, 32, 64, 0, 64, 1, 0, 1, 64, 0, 32, 1, 1]>
+// CHECK: @ftc_gemm_0 : memref<18xi64> = dense<[2, 1, 0, 1, 4, 32, 64, 0, 64, 1, 0, 1, 64, 0, 32, 1, 1, 0]>
 // CHECK-LABEL: func.func @linear
 // CHECK: call @ftcrt_gemm
 #lhs = affine_map<(m, n, k) -> (m, k)>
@@ -46,7 +49,7 @@ func.func @linear(%x: memref<4x64xbf16>, %w: memref<32x64xbf16>, %y: memref<4x32
 // (16 = 2 x 8 products), q and k are views into one qkv buffer at offsets,
 // read in place: each address is the aligned pointer plus the view's offset
 // in bytes.
-// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 2, 0, 16, 128, 128, 64, 24576, 192, 1, 24576, 1, 192, 16384, 128, 1, 0]>
+// CHECK: @ftc_gemm_0 : memref<18xi64> = dense<[2, 2, 0, 16, 128, 128, 64, 24576, 192, 1, 24576, 1, 192, 16384, 128, 1, 0, 0]>
 // CHECK-LABEL: func.func @scores
 // CHECK: %[[KP:.*]] = memref.extract_aligned_pointer_as_index %[[K:subview_[0-9]+]] :
 // CHECK: %{{[a-z0-9_]+}}, %[[OFF:[a-z0-9_]+]], %{{[a-z0-9_]+}}:4, %{{[a-z0-9_]+}}:4 = memref.extract_strided_metadata %[[K]]
@@ -76,7 +79,7 @@ func.func @scores(%qkv: memref<2x8x128x192xf16>, %scores: memref<2x8x128x128xf32
 // output projection y[b, t, o] = sum over (h, d) of x[b, t, h, d] w[o, h, d].
 // The rows (b, t) and the reduced (h, d) each collapse into one stride:
 // m = 32 rows, k = 32; no fill before it (beta = 1).
-// CHECK: dense<[1, 0, 0, 1, 32, 32, 32, 0, 32, 1, 0, 1, 32, 0, 32, 1, 1]>
+// CHECK: dense<[2, 0, 0, 1, 32, 32, 32, 0, 32, 1, 0, 1, 32, 0, 32, 1, 1, 0]>
 // CHECK-LABEL: func.func @heads
 // CHECK: call @ftcrt_gemm
 // CHECK-NOT: linalg.generic
@@ -99,7 +102,7 @@ func.func @heads(%x: memref<2x16x4x8xf32>, %w: memref<32x4x8xf32>, %y: memref<2x
 
 // A fill that something reads before the product is kept, and the product
 // adds to it (beta = 1).
-// CHECK: dense<[1, 0, 0, 1, 8, 16, 32, 0, 32, 1, 0, 16, 1, 0, 16, 1, 1]>
+// CHECK: dense<[2, 0, 0, 1, 8, 16, 32, 0, 32, 1, 0, 16, 1, 0, 16, 1, 1, 0]>
 // CHECK-LABEL: func.func @fill_read_between
 // CHECK: linalg.fill
 // CHECK: memref.copy
@@ -164,7 +167,7 @@ func.func @not_blas(%a: memref<8x64xf32>, %b: memref<32x16xf32>, %c: memref<8x16
 // to bf16. cuBLASLt writes it in bf16 instead (result type 1 = bf16, beta
 // 1): the buffer is bf16, the bias stored unextended, the readers read
 // bf16 with no rounding, through the same views; the f32 buffer is gone.
-// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 1, 1, 1, 16, 32, 64, 0, 64, 1, 0, 1, 64, 0, 32, 1, 1]>
+// CHECK: @ftc_gemm_0 : memref<18xi64> = dense<[2, 1, 1, 1, 16, 32, 64, 0, 64, 1, 0, 1, 64, 0, 32, 1, 1, 0]>
 // CHECK-LABEL: func.func @linear_rounded
 // CHECK: %[[C:.*]] = memref.alloc() {alignment = 64 : i64} : memref<16x32xbf16>
 // CHECK: linalg.generic {{.*}} ins(%{{.*}} : memref<32xf32>) outs(%[[C]] : memref<16x32xbf16>)
@@ -172,7 +175,7 @@ func.func @not_blas(%a: memref<8x64xf32>, %b: memref<32x16xf32>, %c: memref<8x16
 // CHECK-NEXT: %[[T:.*]] = arith.truncf %[[IN]] : f32 to bf16
 // CHECK-NEXT: linalg.yield %[[T]] : bf16
 // CHECK: %[[CP:.*]] = memref.extract_aligned_pointer_as_index %[[C]]
-// CHECK: call @ftcrt_gemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[CP]])
+// CHECK: call @ftcrt_gemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[CP]], %{{.*}})
 // CHECK: %[[V:.*]] = memref.expand_shape %[[C]] {{.*}} into memref<2x8x32xbf16>
 // CHECK: linalg.generic {{.*}} ins(%[[V]] : memref<2x8x32xbf16>) outs(%{{.*}} : memref<2x8x32xbf16>)
 // CHECK-NEXT: ^bb0(%[[R:.*]]: bf16, %{{.*}}: bf16):
@@ -182,6 +185,23 @@ func.func @not_blas(%a: memref<8x64xf32>, %b: memref<32x16xf32>, %c: memref<8x16
 // CHECK-NEXT: %[[E:.*]] = arith.extf %[[Y]] : bf16 to f32
 // CHECK-NEXT: arith.addf %[[X]], %[[E]]
 // CHECK: memref.dealloc %[[C]] : memref<16x32xbf16>
+// With cuBLASLt's bias epilogue (the default): beta 0, bias 2 (one per
+// column of C): the broadcast goes; the bias, rounded to bf16 (C's type)
+// by a 32-element kernel at the function's start (it reads a parameter),
+// is the call's fifth operand; the product writes bf16 as above.
+// EPI: @ftc_gemm_0 : memref<18xi64> = dense<[2, 1, 1, 1, 16, 32, 64, 0, 64, 1, 0, 1, 64, 0, 32, 1, 0, 2]>
+// EPI-LABEL: func.func @linear_rounded
+// EPI-NEXT: %[[B16:.*]] = memref.alloc() {alignment = 64 : i64} : memref<32xbf16>
+// EPI-NEXT: linalg.generic {{.*}} ins(%arg2 : memref<32xf32>) outs(%[[B16]] : memref<32xbf16>)
+// EPI-NEXT: ^bb0(%[[IN:.*]]: f32, %{{.*}}: bf16):
+// EPI-NEXT: %[[T:.*]] = arith.truncf %[[IN]] : f32 to bf16
+// EPI-NEXT: linalg.yield %[[T]] : bf16
+// EPI: %[[C:.*]] = memref.alloc() {alignment = 64 : i64} : memref<16x32xbf16>
+// EPI-NOT: linalg.generic
+// EPI: %[[CP:.*]] = memref.extract_aligned_pointer_as_index %[[C]]
+// EPI: %[[BP:.*]] = memref.extract_aligned_pointer_as_index %[[B16]]
+// EPI: call @ftcrt_gemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[CP]], %[[BP]])
+// EPI-NEXT: memref.dealloc %[[B16]] : memref<32xbf16>
 #lhs = affine_map<(m, n, k) -> (m, k)>
 #rhsT = affine_map<(m, n, k) -> (n, k)>
 #out = affine_map<(m, n, k) -> (m, n)>
@@ -225,7 +245,7 @@ func.func @linear_rounded(%x: memref<16x64xbf16>, %w: memref<32x64xbf16>, %b: me
 // A backward product (dx = dy w) into a zero-filled buffer the product
 // sees through a reshape: the fill goes (beta = 0), and the gradient, read
 // rounded to f16, is written in f16 (result type 2).
-// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 2, 2, 1, 16, 64, 32, 0, 32, 1, 0, 64, 1, 0, 64, 1, 0]>
+// CHECK: @ftc_gemm_0 : memref<18xi64> = dense<[2, 2, 2, 1, 16, 64, 32, 0, 32, 1, 0, 64, 1, 0, 64, 1, 0, 0]>
 // CHECK-LABEL: func.func @dx_rounded
 // CHECK-NOT: linalg.fill
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<16x64xf16>
@@ -266,8 +286,16 @@ func.func @dx_rounded(%dy: memref<2x8x32xf16>, %w: memref<32x64xf16>, %out: memr
 // Results that stay f32: one read unrounded (an f32 sum of the gradient),
 // one whose bias is not a 16-bit value, one the caller gave (not a
 // temporary), one of f32 operands.
-// CHECK-COUNT-4: memref.global "private" constant @ftc_gemm_{{[0-3]}} : memref<17xi64> = dense<[1, {{[01]}}, 0,
+// CHECK-COUNT-4: memref.global "private" constant @ftc_gemm_{{[0-3]}} : memref<18xi64> = dense<[2, {{[01]}}, 0,
 // CHECK-LABEL: func.func @stays_f32
+// With the bias epilogue the f32 bias is the parameter itself, read by
+// cuBLASLt as it is (C's type, contiguous): no kernel at all.
+// EPI: @ftc_gemm_1 : memref<18xi64> = dense<[2, 1, 0, 1, 8, 4, 16, 0, 16, 1, 0, 4, 1, 0, 4, 1, 0, 2]>
+// EPI-LABEL: func.func @stays_f32
+// EPI: call @ftcrt_gemm
+// EPI-NOT: linalg.generic {{.*}} ins(%arg2
+// EPI: %[[BP:.*]] = memref.extract_aligned_pointer_as_index %arg2 : memref<4xf32>
+// EPI: call @ftcrt_gemm(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[BP]])
 #l = affine_map<(m, n, k) -> (m, k)>
 #r = affine_map<(m, n, k) -> (k, n)>
 #o = affine_map<(m, n, k) -> (m, n)>
@@ -320,7 +348,7 @@ func.func @stays_f32(%a: memref<8x16xbf16>, %b: memref<16x4xbf16>, %bias: memref
 // The loss's logit of each row's target: an element of the result loaded
 // in an op's body and rounded is a read like the others; the load reads
 // bf16 and the rounding goes.
-// CHECK: @ftc_gemm_0 : memref<17xi64> = dense<[1, 1, 1,
+// CHECK: @ftc_gemm_0 : memref<18xi64> = dense<[2, 1, 1,
 // CHECK-LABEL: func.func @element_loaded
 // CHECK: %[[C:.*]] = memref.alloc() : memref<8x4xbf16>
 // CHECK: call @ftcrt_gemm

@@ -504,6 +504,8 @@ CUresult cuPointerGetAttribute(void *data, int attribute, unsigned long long poi
 namespace {
 struct FakeDesc {
   int32_t transA = 0, transB = 0;
+  uint32_t epilogue = 0;      // 0 (none) or 4 (CUBLASLT_EPILOGUE_BIAS)
+  const void *bias = nullptr; // CUBLASLT_MATMUL_DESC_BIAS_POINTER
 };
 struct FakeLayout {
   int type;
@@ -562,6 +564,14 @@ int cublasLtMatmulDescDestroy(void *desc) {
 }
 int cublasLtMatmulDescSetAttribute(void *desc, int attr, const void *buf, size_t size) {
   auto *d = static_cast<FakeDesc *>(desc);
+  if (attr == 7 && size == sizeof(uint32_t)) {
+    std::memcpy(&d->epilogue, buf, size);
+    return d->epilogue == 4 ? 0 : blasViolation("an epilogue other than the bias's");
+  }
+  if (attr == 8 && size == sizeof(void *)) {
+    std::memcpy(&d->bias, buf, size);
+    return 0;
+  }
   if ((attr != 3 && attr != 4) || size != sizeof(int32_t))
     return blasViolation("an unexpected matmul attribute " + std::to_string(attr));
   std::memcpy(attr == 3 ? &d->transA : &d->transB, buf, size);
@@ -625,10 +635,11 @@ int cublasLtMatmulAlgoGetHeuristic(void *, void *, void *, void *, void *, void 
 } // extern "C"
 
 namespace {
-/// A product checked and, with `run`, computed and logged.
+/// A product checked and, with `run`, computed and logged (`bias`: the
+/// descriptor's bias pointer when it was called).
 int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void *Bdesc,
            float b1, const void *C, void *Cdesc, void *D, void *Ddesc, const uint64_t *algo,
-           void *workspace, size_t workspaceBytes, bool run) {
+           void *workspace, size_t workspaceBytes, const void *bias, bool run) {
   auto *d = static_cast<FakeDesc *>(desc);
   auto &la = *static_cast<FakeLayout *>(Adesc), &lb = *static_cast<FakeLayout *>(Bdesc),
        &lc = *static_cast<FakeLayout *>(Cdesc);
@@ -656,6 +667,11 @@ int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void
   g.lda = la.ld, g.ldb = lb.ld, g.ldc = lc.ld;
   g.batch = lc.batch, g.strideA = la.stride, g.strideB = lb.stride, g.strideC = lc.stride;
   g.beta = b1 != 0.0f;
+  g.bias = d->epilogue == 4;
+  if (g.bias && (g.batch != 1 ||
+                 !inside(reinterpret_cast<uintptr_t>(bias),
+                         static_cast<size_t>(g.rows * ftc::gemm::elemBytes(g.result)))))
+    return blasViolation("a bias outside the device's allocations (or in a batch)");
   int64_t ab = ftc::gemm::elemBytes(g.operand);
   if (!matricesInside(reinterpret_cast<uintptr_t>(A), la, ab) ||
       !matricesInside(reinterpret_cast<uintptr_t>(B), lb, ab) ||
@@ -671,10 +687,11 @@ int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void
     return v && std::strcmp(v, "compute") == 0;
   }();
   if (compute)
-    ftc::gemm::runColumnMajor(g, A, B, D);
+    ftc::gemm::runColumnMajor(g, A, B, D, bias);
   clockUs += 1.0 + 2.0 * static_cast<double>(g.batch * g.rows * g.cols * g.depth) / 1e6;
   log("gemm " + std::to_string(g.batch) + "x" + std::to_string(g.rows) + "x" +
-      std::to_string(g.cols) + "x" + std::to_string(g.depth) + (g.beta ? " +C" : ""));
+      std::to_string(g.cols) + "x" + std::to_string(g.depth) + (g.beta ? " +C" : "") +
+      (g.bias ? " +bias" : ""));
   return 0;
 }
 } // namespace
@@ -694,16 +711,18 @@ int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *A
     return 13; // CUBLAS_STATUS_EXECUTION_FAILED
   }
   // alpha and beta are host scalars: read at the call (at its capture).
+  // So is the bias's address (the descriptor's attribute at the call).
   float a1 = *static_cast<const float *>(alpha), b1 = *static_cast<const float *>(beta);
+  const void *bias = static_cast<FakeDesc *>(desc)->bias;
   int status = matmul(desc, a1, A, Adesc, B, Bdesc, b1, C, Cdesc, D, Ddesc, algo, workspace,
-                      workspaceBytes, !captured);
+                      workspaceBytes, bias, !captured);
   if (status || !captured) {
     captureBroken |= status && captured;
     return status;
   }
   capturing->nodes.push_back([=]() -> CUresult {
     return matmul(desc, a1, A, Adesc, B, Bdesc, b1, C, Cdesc, D, Ddesc, algo, workspace,
-                  workspaceBytes, true)
+                  workspaceBytes, bias, true)
                ? kInvalidValue
                : kSuccess;
   });
