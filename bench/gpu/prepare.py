@@ -14,7 +14,8 @@ outputs are made here, into OUT (carried there whole, a few MiB):
     loss is attention's output times a probe (q, k, v [2, 12, 256, 64],
     causal), for CUDA and the CPU, in bf16;
   - gpt2-small bf16 with attention unfused (--cuda-attention=unfused), to
-    time against the fused default;
+    time against the fused default, and with its biases broadcast by a
+    kernel (--cuda-bias=kernel), against cuBLASLt's bias epilogue;
   - torch_step.py from ../shared/peers (the reference models and timings).
 
   /usr/bin/python3 bench/gpu/prepare.py OUT
@@ -31,7 +32,8 @@ CUDA_BUILDS = [("mlp", "fp32"), ("gpt2-tiny", "fp32"), ("gpt2-tiny", "bf16"),
 CPU_BUILDS = [("mlp", "fp32"), ("gpt2-tiny", "fp32"), ("gpt2-tiny", "bf16")]
 # (model, precision, suffix, extra ftc flags)
 VARIANTS = [("gpt2-tiny", "bf16", "kernels", ["--cuda-products=kernels"]),
-            ("gpt2-small", "bf16", "unfused", ["--cuda-attention=unfused"])]
+            ("gpt2-small", "bf16", "unfused", ["--cuda-attention=unfused"]),
+            ("gpt2-small", "bf16", "biaskernel", ["--cuda-bias=kernel"])]
 # The fused attention check's shape and mask (check.py attention).
 ATTENTION_SHAPE, ATTENTION_CAUSAL = [2, 12, 256, 64], True
 

@@ -555,34 +555,42 @@ void emitMember(Lanes &lanes, const RowNest &nest, ArrayRef<Value> outerIndices)
   });
 }
 
-/// The group's ops as one gpu.launch at the place of its last op: blocks
-/// of `warps` warps, a warp per row. Allocations and views between the
-/// ops stay before it, deallocations between them move after it.
-void emitGroup(ArrayRef<RowNest> members, int64_t rows, int64_t warps, bool emulate) {
-  Operation *first = members.front().op, *last = members.back().op;
-  Location loc = last->getLoc();
+/// A gpu.launch of `blocks` one-dimensional blocks of `threads` right after
+/// `last` (the last op of a kernel's, `first` its first), its body empty
+/// but for its terminator; the deallocations between `first` and `last`
+/// (of buffers the kernel's earlier ops used) move after it.
+gpu::LaunchOp launchAfter(Operation *first, Operation *last, int64_t blocks, int64_t threads) {
   OpBuilder b(last);
   b.setInsertionPointAfter(last);
+  Location loc = last->getLoc();
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
   Value one = c(1);
-  int64_t blocks = (rows + warps - 1) / warps;
-  auto launch = gpu::LaunchOp::create(b, loc, c(blocks), one, one,
-                                      c(emulate ? warps : warps * kLanes), one, one);
-  // Deallocations between the ops: after the kernel.
+  auto launch = gpu::LaunchOp::create(b, loc, c(blocks), one, one, c(threads), one, one);
   SmallVector<Operation *> deallocs;
   for (Operation *op = first; op != last; op = op->getNextNode())
     if (isa<memref::DeallocOp>(op))
       deallocs.push_back(op);
   for (Operation *d : llvm::reverse(deallocs))
     d->moveAfter(launch);
-
   b.setInsertionPointToStart(&launch.getBody().front());
+  gpu::TerminatorOp::create(b, loc);
+  return launch;
+}
+
+/// The group's ops as one gpu.launch at the place of its last op: blocks
+/// of `warps` warps, a warp per row. Allocations and views between the
+/// ops stay before it, deallocations between them move after it.
+void emitGroup(ArrayRef<RowNest> members, int64_t rows, int64_t warps, bool emulate) {
+  Operation *last = members.back().op;
+  Location loc = last->getLoc();
+  gpu::LaunchOp launch = launchAfter(members.front().op, last, (rows + warps - 1) / warps,
+                                     emulate ? warps : warps * kLanes);
+  OpBuilder b(launch.getBody().front().getTerminator());
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
   Value block = launch.getBlockIds().x, thread = launch.getThreadIds().x;
   Value warp = emulate ? thread : Value(arith::DivUIOp::create(b, loc, thread, c(kLanes)));
   Value lane = emulate ? Value() : Value(arith::RemUIOp::create(b, loc, thread, c(kLanes)));
   Value row = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, block, c(warps)), warp);
-  gpu::TerminatorOp::create(b, loc);
-  b.setInsertionPoint(launch.getBody().front().getTerminator());
   if (rows % warps != 0) {
     Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row, c(rows));
     auto guard = scf::IfOp::create(b, loc, inside, /*withElseRegion=*/false);
@@ -835,24 +843,14 @@ SmallVector<Access> columnAccessesOf(linalg::LinalgOp op) {
 /// a block barrier between ops. Emulated, a launch thread is a column that
 /// runs its groups' iterations one after the other.
 void emitColumns(ArrayRef<linalg::LinalgOp> members, int64_t columns, bool emulate) {
-  Operation *first = members.front(), *last = members.back();
+  Operation *last = members.back();
   Location loc = last->getLoc();
-  OpBuilder b(last);
-  b.setInsertionPointAfter(last);
-  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
   int64_t tile = columns % 16 == 0 ? 16 : 32;
   int64_t groups = kColumnThreads / tile;
-  Value one = c(1);
-  auto launch = gpu::LaunchOp::create(b, loc, c((columns + tile - 1) / tile), one, one,
-                                      c(emulate ? tile : kColumnThreads), one, one);
-  SmallVector<Operation *> deallocs;
-  for (Operation *op = first; op != last; op = op->getNextNode())
-    if (isa<memref::DeallocOp>(op))
-      deallocs.push_back(op);
-  for (Operation *d : llvm::reverse(deallocs))
-    d->moveAfter(launch);
-
-  b.setInsertionPointToStart(&launch.getBody().front());
+  gpu::LaunchOp launch = launchAfter(members.front(), last, (columns + tile - 1) / tile,
+                                     emulate ? tile : kColumnThreads);
+  OpBuilder b(launch.getBody().front().getTerminator());
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
   Value block = launch.getBlockIds().x, thread = launch.getThreadIds().x;
   Value inTile = emulate ? thread : Value(arith::RemUIOp::create(b, loc, thread, c(tile)));
   Value group = emulate ? c(0) : Value(arith::DivUIOp::create(b, loc, thread, c(tile)));
@@ -861,8 +859,6 @@ void emitColumns(ArrayRef<linalg::LinalgOp> members, int64_t columns, bool emula
                      ? Value()
                      : Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column,
                                                    c(columns)));
-  gpu::TerminatorOp::create(b, loc);
-  b.setInsertionPoint(launch.getBody().front().getTerminator());
   for (auto [i, member] : llvm::enumerate(members)) {
     linalg::LinalgOp op = member;
     if (i > 0 && !emulate)

@@ -44,6 +44,28 @@ inline bool shuffles(mlir::Type type) {
   return type.isF32() || type.isInteger(32) || type.isBF16() || type.isF16();
 }
 
+/// Whether an input read along the row through `map` (the row loops its
+/// first `outer` ones) reads a matrix each row rereads: it is indexed by
+/// some of the row loops but not all (a product's weight). One indexed by
+/// none (a layer norm's weight) is a vector every row reads.
+inline bool rereadByRows(mlir::AffineMap map, unsigned outer) {
+  unsigned rowDims = 0;
+  for (unsigned d = 0; d < outer; ++d)
+    rowDims += map.isFunctionOfDim(d);
+  return rowDims != 0 && rowDims != outer;
+}
+
+/// The product of the first `outer` loop ranges (the rows), or nothing
+/// where it is below kMinRows.
+inline std::optional<int64_t> rowsOf(llvm::ArrayRef<int64_t> ranges, unsigned outer) {
+  int64_t rows = 1;
+  for (unsigned d = 0; d < outer; ++d)
+    rows *= ranges[d];
+  if (rows < kMinRows)
+    return std::nullopt;
+  return rows;
+}
+
 /// The rows of `op` if it is a reduction a warp per row runs: one output,
 /// its only reduced dimension the last loop, every other loop a row
 /// dimension the output is indexed by in order, a combiner with an
@@ -69,22 +91,12 @@ inline std::optional<int64_t> rowReduction(mlir::linalg::LinalgOp op) {
     return std::nullopt;
   for (OpOperand *in : op.getDpsInputOperands()) {
     AffineMap map = op.getMatchingIndexingMap(in);
-    if (!map.isFunctionOfDim(last))
-      continue;
-    unsigned rowDims = 0;
-    for (unsigned d = 0; d < last; ++d)
-      rowDims += map.isFunctionOfDim(d);
-    if (rowDims != 0 && rowDims != last)
+    if (map.isFunctionOfDim(last) && rereadByRows(map, last))
       return std::nullopt;
   }
   if (!shuffles(getElementTypeOrSelf(init->get().getType())) || !combinerOf(op).first)
     return std::nullopt;
-  int64_t rows = 1;
-  for (unsigned d = 0; d < last; ++d)
-    rows *= ranges[d];
-  if (rows < kMinRows)
-    return std::nullopt;
-  return rows;
+  return rowsOf(ranges, last);
 }
 
 /// The rows of `op` if it is the first half of a blocked row reduction
@@ -126,18 +138,10 @@ inline std::optional<int64_t> rowPartials(mlir::linalg::LinalgOp op) {
       alongRow |= map.isFunctionOfDim(d);
     if (!alongRow)
       continue;
-    unsigned rowDims = 0;
-    for (unsigned d = 0; d < outer; ++d)
-      rowDims += map.isFunctionOfDim(d);
-    if (rowDims != 0 && rowDims != outer)
+    if (rereadByRows(map, outer))
       return std::nullopt;
   }
-  int64_t rows = 1;
-  for (unsigned d = 0; d < outer; ++d)
-    rows *= ranges[d];
-  if (rows < kMinRows)
-    return std::nullopt;
-  return rows;
+  return rowsOf(ranges, outer);
 }
 
 } // namespace ftc::cuda
