@@ -5,7 +5,8 @@
 // reduction then gives one thread a whole row, or is split into partial
 // sums that cost kernels and memory of their own. Upstream has no kernel
 // in which a warp walks a row for several ops in turn, each reading what
-// the last wrote: this pass builds those from the ops on buffers.
+// the last wrote, nor one in which a block runs a column's staged sums:
+// this pass builds both from the ops on buffers.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,8 +28,6 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
-
-#include <functional>
 
 namespace ftc {
 #define GEN_PASS_DEF_GPUROWKERNELS
@@ -648,6 +647,11 @@ bool canHoist(Operation *op, Operation *before, SmallVectorImpl<Operation *> &de
     if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp, arith::ConstantOp,
             ViewLikeOpInterface>(x))
       continue;
+    // What this pass can see the buffers of: linalg ops, kernels, the
+    // addresses taken for a product. A call (a product on cuBLASLt, which
+    // takes addresses, not buffers) or any other op: not past it.
+    if (!isa<linalg::LinalgOp, gpu::LaunchOp, memref::ExtractAlignedPointerAsIndexOp>(x))
+      return false;
     llvm::DenseSet<Value> xReads, xWrites;
     buffersOf(x, xReads, xWrites);
     for (Value v : writes)
