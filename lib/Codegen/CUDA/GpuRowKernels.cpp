@@ -52,12 +52,19 @@ struct RowNest {
   bool reduction = false;
 };
 
+/// Whether `op`'s body stores to memory itself (writes the access checks
+/// of a kernel's ops would not see).
+bool storesInBody(linalg::LinalgOp op) {
+  return op.getBlock()->walk([](memref::StoreOp) { return WalkResult::interrupt(); })
+      .wasInterrupted();
+}
+
 std::optional<RowNest> rowNestOf(linalg::LinalgOp op, int64_t rows) {
   if (!op.hasPureBufferSemantics() || op->getNumRegions() != 1 ||
       linalg::isaContractionOpInterface(op))
     return std::nullopt;
   // The body's own stores would be writes nobody checked.
-  if (op.getBlock()->walk([](memref::StoreOp) { return WalkResult::interrupt(); }).wasInterrupted())
+  if (storesInBody(op))
     return std::nullopt;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, ShapedType::isDynamic))
@@ -644,8 +651,7 @@ bool canHoist(Operation *op, Operation *before, SmallVectorImpl<Operation *> &de
   llvm::DenseSet<Value> reads, writes;
   buffersOf(op, reads, writes);
   for (Operation *x = before; x != op; x = x->getNextNode()) {
-    if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp, arith::ConstantOp,
-            ViewLikeOpInterface>(x))
+    if (isFiller(x))
       continue;
     // What this pass can see the buffers of: linalg ops, kernels, the
     // addresses taken for a product. A call (a product on cuBLASLt, which
@@ -796,7 +802,7 @@ bool columnOp(linalg::LinalgOp op, int64_t columns) {
   if (!op.hasPureBufferSemantics() || op->getNumRegions() != 1 ||
       linalg::isaContractionOpInterface(op) || op.getNumLoops() == 0)
     return false;
-  if (op.getBlock()->walk([](memref::StoreOp) { return WalkResult::interrupt(); }).wasInterrupted())
+  if (storesInBody(op))
     return false;
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, ShapedType::isDynamic))
