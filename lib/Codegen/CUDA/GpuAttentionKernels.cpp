@@ -358,14 +358,27 @@ struct AttentionShape {
   }
 };
 
+/// The block a warp belongs to. Its warps walk the other side together:
+/// each step, the tiles of it they all read are staged once in shared
+/// memory (Tile), then each warp reads its fragments from there.
+struct Block {
+  gpu::LaunchOp launch;
+  bool emulate;
+  Value thread;            ///< the thread in the block (GPU only)
+  int64_t threads;         ///< threads per block (GPU)
+  int64_t warps;           ///< warps per block
+  Value row0;              ///< the block's first row (a scalar)
+  SmallVector<Value> lead; ///< (batch, head) as scalars
+};
+
 /// One kernel: a gpu.launch of one-dimensional blocks, each block the
 /// rows [16 w * b, 16 w * (b + 1)) of one (batch, head), warp w of it 16
-/// of them. `body(warp, lead, row0, row0Scalar)` builds a warp's code.
-/// With `heavyFirst` (causal walks that grow with the row), the blocks of
-/// the last rows start first.
+/// of them. `body(warp, block, lead, row0, row0Scalar)` builds a warp's
+/// code. With `heavyFirst` (causal walks that grow with the row),
+/// the blocks of the last rows start first.
 void buildLaunch(OpBuilder &b, Location loc, const AttentionShape &shape, bool emulate,
                  bool heavyFirst,
-                 function_ref<void(Warp &, ArrayRef<Value>, Value, Value)> body) {
+                 function_ref<void(Warp &, Block &, ArrayRef<Value>, Value, Value)> body) {
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
   int64_t warps = shape.warps();
   int64_t blocksPerHead = shape.rows / (16 * warps);
@@ -381,27 +394,198 @@ void buildLaunch(OpBuilder &b, Location loc, const AttentionShape &shape, bool e
     rowBlock = arith::SubIOp::create(b, loc, c(blocksPerHead - 1), rowBlock);
   Value warp = emulate ? thread : Value(arith::DivUIOp::create(b, loc, thread, c(kLanes)));
   Value lane = emulate ? Value() : Value(arith::RemUIOp::create(b, loc, thread, c(kLanes)));
-  Value row0 = arith::MulIOp::create(
-      b, loc, arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, rowBlock, c(warps)), warp),
-      c(16));
+  Value blockRow0 = arith::MulIOp::create(b, loc, rowBlock, c(16 * warps));
+  Value row0 = arith::AddIOp::create(b, loc, blockRow0,
+                                     arith::MulIOp::create(b, loc, warp, c(16)));
   SmallVector<Value> leadScalars(shape.lead.size());
   for (int64_t d = static_cast<int64_t>(shape.lead.size()) - 1; d >= 0; --d) {
     leadScalars[d] = arith::RemUIOp::create(b, loc, head, c(shape.lead[d]));
     head = arith::DivUIOp::create(b, loc, head, c(shape.lead[d]));
   }
   Warp w(b, loc, emulate, lane);
+  Block blk{launch, emulate, thread, warps * kLanes, warps, blockRow0, leadScalars};
   SmallVector<Value> lead;
   for (Value v : leadScalars)
     lead.push_back(w.uniform(v));
-  body(w, lead, w.uniform(row0), row0);
+  body(w, blk, lead, w.uniform(row0), row0);
   gpu::TerminatorOp::create(b, loc);
 }
+
+/// `rows` rows of a [..., T, D] operand of 16-bit elements staged for
+/// ldmatrix (not a C fragment's Tile). On the GPU in the block's shared memory, as
+/// memref<rows x (D / 8 + 1) x vector<8xT>, workgroup>: rows of 16-byte
+/// vectors (ldmatrix reads 16-byte rows), one vector longer than D so
+/// that the 8 rows one ldmatrix reads start in different banks. Emulated,
+/// a buffer memref<rows x (D + 8) x T> outside the launch that each warp
+/// (one launch thread, the warps one after the other) fills before it
+/// reads it.
+struct SharedTile {
+  Value memref;
+  int64_t rows;
+  int64_t depth;
+};
+
+SharedTile makeSharedTile(Block &blk, int64_t rows, int64_t depth, Type elem) {
+  gpu::LaunchOp launch = blk.launch;
+  Location loc = launch.getLoc();
+  if (!blk.emulate) {
+    auto shared = gpu::AddressSpaceAttr::get(launch.getContext(), gpu::AddressSpace::Workgroup);
+    auto type = MemRefType::get({rows, depth / 8 + 1}, VectorType::get({8}, elem),
+                                MemRefLayoutAttrInterface(), shared);
+    return {launch.addWorkgroupAttribution(type, loc), rows, depth};
+  }
+  OpBuilder b(launch);
+  auto type = MemRefType::get({rows, depth + 8}, elem);
+  Value buffer = memref::AllocOp::create(b, loc, type);
+  b.setInsertionPointAfter(launch);
+  memref::DeallocOp::create(b, loc, buffer);
+  return {buffer, rows, depth};
+}
+
+/// Whether `type` (16-bit elements) splits into 16-byte vectors along its
+/// rows: unit stride innermost, the other strides and the offset multiples
+/// of 8 (the buffers start on 64 bytes: ftc-plan-memory).
+bool vectorsAligned(MemRefType type) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)) || strides.back() != 1 ||
+      ShapedType::isDynamic(offset) || offset % 8 != 0)
+    return false;
+  return llvm::all_of(ArrayRef<int64_t>(strides).drop_back(),
+                      [](int64_t s) { return !ShapedType::isDynamic(s) && s % 8 == 0; });
+}
+
+/// Copies rows [row0, row0 + tile.rows) of `memref` ([..., T, D], at the
+/// block's (batch, head)) into `tile`, 8 elements at a time: the block's
+/// threads share the chunks out (thread t: chunks t, t + threads, ...,
+/// neighbouring threads neighbouring 16 bytes); emulated, the warp copies
+/// them all.
+void stage(OpBuilder &b, Location loc, Block &blk, Value memref, const SharedTile &tile,
+           Value row0) {
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  auto type = cast<MemRefType>(memref.getType());
+  int64_t perRow = tile.depth / 8, chunks = tile.rows * perRow;
+  int64_t step = blk.emulate ? 1 : blk.threads;
+  auto loop = scf::ForOp::create(b, loc, c(0), c((chunks + step - 1) / step), c(1));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value chunk = arith::MulIOp::create(b, loc, loop.getInductionVar(), c(step));
+  if (!blk.emulate)
+    chunk = arith::AddIOp::create(b, loc, chunk, blk.thread);
+  if (chunks % step != 0) {
+    Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, chunk, c(chunks));
+    auto branch = scf::IfOp::create(b, loc, inside, /*withElseRegion=*/false);
+    b.setInsertionPointToStart(branch.thenBlock());
+  }
+  Value row = arith::DivUIOp::create(b, loc, chunk, c(perRow));
+  Value vec = arith::RemUIOp::create(b, loc, chunk, c(perRow));
+  Value col = arith::MulIOp::create(b, loc, vec, c(8));
+  SmallVector<Value> at(blk.lead);
+  at.push_back(arith::AddIOp::create(b, loc, row0, row));
+  at.push_back(col);
+  auto vectorType = VectorType::get({8}, type.getElementType());
+  Value v;
+  if (vectorsAligned(type)) {
+    v = vector::LoadOp::create(b, loc, vectorType, memref, at, /*nontemporal=*/false,
+                               llvm::MaybeAlign(16));
+  } else {
+    SmallVector<Value> elems;
+    for (int64_t j = 0; j < 8; ++j) {
+      SmallVector<Value> next(at);
+      next.back() = arith::AddIOp::create(b, loc, col, c(j));
+      elems.push_back(memref::LoadOp::create(b, loc, memref, next));
+    }
+    v = vector::FromElementsOp::create(b, loc, vectorType, elems);
+  }
+  if (blk.emulate)
+    vector::StoreOp::create(b, loc, v, tile.memref, ValueRange{row, col});
+  else
+    memref::StoreOp::create(b, loc, v, tile.memref, ValueRange{row, vec});
+}
+
+/// ldmatrix.x4 (.trans with `trans`) on `tile`: lane 8 m + r gives the
+/// address of row r of matrix m, (row, col) of the tile (col a multiple of
+/// 8); each lane receives two neighbouring elements (lo, hi) of each of
+/// the 4 matrices: lane l those at row l / 4, columns 2 (l % 4) and
+/// 2 (l % 4) + 1 of it, or with `trans` at rows 2 (l % 4) and 2 (l % 4) + 1,
+/// column l / 4 (the PTX ISA's ldmatrix). Emulated, exactly that
+/// exchange, as vector shuffles of the lanes' addresses.
+SmallVector<std::pair<Value, Value>, 4> ldmatrix(Warp &w, const SharedTile &tile, Value row,
+                                                 Value col, bool trans) {
+  OpBuilder &b = w.b;
+  Location loc = w.loc;
+  Type elem = cast<MemRefType>(tile.memref.getType()).getElementType();
+  SmallVector<std::pair<Value, Value>, 4> out;
+  if (w.emulate) {
+    auto lanes = [&](function_ref<int64_t(int64_t)> f) {
+      SmallVector<int64_t> v;
+      for (int64_t l = 0; l < kLanes; ++l)
+        v.push_back(f(l));
+      return v;
+    };
+    auto constant = [&](ArrayRef<int64_t> v) -> Value {
+      auto type = VectorType::get({kLanes}, b.getIndexType());
+      return arith::ConstantOp::create(b, loc, type, b.getIndexVectorAttr(v));
+    };
+    auto from = [&](Value x, ArrayRef<int64_t> source) -> Value {
+      return vector::ShuffleOp::create(b, loc, x, x, source);
+    };
+    for (int64_t m = 0; m < 4; ++m) {
+      Value pair[2];
+      for (int64_t j = 0; j < 2; ++j) {
+        SmallVector<int64_t> source = lanes([&](int64_t l) {
+          return trans ? 8 * m + 2 * (l % 4) + j : 8 * m + l / 4;
+        });
+        Value offset = constant(lanes([&](int64_t l) { return trans ? l / 4 : 2 * (l % 4) + j; }));
+        pair[j] = w.load(tile.memref, {from(row, source), w.addi(from(col, source), offset)});
+      }
+      out.push_back({pair[0], pair[1]});
+    }
+    return out;
+  }
+  elem = cast<VectorType>(elem).getElementType();
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  int64_t rowBytes = (tile.depth / 8 + 1) * 16;
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, tile.memref);
+  Value offset = arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, row, c(rowBytes)),
+      arith::MulIOp::create(b, loc, col, c(2)));
+  Value address = arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                             arith::AddIOp::create(b, loc, base, offset));
+  Value ptr = LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3),
+                                       address);
+  Type i32 = b.getI32Type();
+  auto result = LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32, i32, i32});
+  Value regs = NVVM::LdMatrixOp::create(
+      b, loc, result, ptr, /*num=*/4, trans ? NVVM::MMALayout::col : NVVM::MMALayout::row,
+      NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8), NVVM::LdStMatrixEltType::B16);
+  auto pairType = VectorType::get({2}, elem);
+  for (int64_t m = 0; m < 4; ++m) {
+    Value reg = LLVM::ExtractValueOp::create(b, loc, regs, m);
+    Value v = LLVM::BitcastOp::create(b, loc, pairType, reg);
+    Value lo = LLVM::ExtractElementOp::create(
+        b, loc, v, LLVM::ConstantOp::create(b, loc, i32, static_cast<int64_t>(0)));
+    Value hi = LLVM::ExtractElementOp::create(
+        b, loc, v, LLVM::ConstantOp::create(b, loc, i32, static_cast<int64_t>(1)));
+    out.push_back({lo, hi});
+  }
+  return out;
+}
+
+/// The row within 8 (lane % 8) and the two matrix bits (lane / 8 % 2,
+/// lane / 16) of an ldmatrix.x4 address a lane gives.
+struct LdLane {
+  Value row, m1, m2;
+  explicit LdLane(Warp &w)
+      : row(w.remi(w.lane, w.index(8))), m1(w.remi(w.divi(w.lane, w.index(8)), w.index(2))),
+        m2(w.divi(w.lane, w.index(16))) {}
+};
 
 /// A 16x8 tile of f32 per lane: the C/D fragment.
 using Tile = SmallVector<Value, 4>;
 
-/// Reads one element of a [..., T, D] buffer at (row, col) of the warp's
-/// (batch, head).
+/// A [..., T, D] buffer at the warp's (batch, head): its A fragments are
+/// read from it directly (once per kernel).
 struct Matrix {
   Value memref;
   ArrayRef<Value> lead;
@@ -411,7 +595,6 @@ struct Matrix {
     idx.push_back(col);
     return idx;
   }
-  Value at(Warp &w, Value row, Value col) const { return w.load(memref, indices(row, col)); }
   /// (row, col) and (row, col + 1), col even.
   std::pair<Value, Value> pairAt(Warp &w, Value row, Value col) const {
     return w.loadPair(memref, indices(row, col));
@@ -431,25 +614,6 @@ SmallVector<Value, 8> loadA(Warp &w, const Matrix &m, Value row0, Value col0) {
   return a;
 }
 
-/// The B fragment (16x8, k x n) at (k0, n0): `transposed` reads element
-/// (k, n) at m[n][k] (k^T as the B of q k^T), else at m[k][n].
-/// (Transposed, b_i and b_{i+1} are neighbours in a row of m: one pair
-/// load each.)
-SmallVector<Value, 4> loadB(Warp &w, const Matrix &m, Value k0, Value n0, bool transposed) {
-  SmallVector<Value, 4> frag;
-  Value n = w.addi(n0, w.group);
-  for (int64_t i = 0; i < 4; i += 2) {
-    Value k = w.addi(w.addi(k0, w.muli(w.thread, 2)), 8 * (i >> 1));
-    if (transposed) {
-      auto [lo, hi] = m.pairAt(w, n, k);
-      frag.append({lo, hi});
-    } else {
-      frag.append({m.at(w, k, n), m.at(w, w.addi(k, 1), n)});
-    }
-  }
-  return frag;
-}
-
 /// The A fragment of k-step s from C tiles (2s and 2s + 1), rounded.
 SmallVector<Value, 8> tilesAsA(Warp &w, ArrayRef<Tile> tiles, int64_t s, Type elem) {
   SmallVector<Value, 8> a;
@@ -464,19 +628,27 @@ Tile zeroTile(Warp &w) {
 }
 
 /// The warp's 16 rows by `cols` columns of products: tile n summed over
-/// the k-steps of `a` (A fragments already loaded) with B read from `m`
-/// transposed at (16 s, col0 + 8 n).
-SmallVector<Tile> scores(Warp &w, ArrayRef<SmallVector<Value, 8>> a, const Matrix &m,
-                         Value col0, int64_t cols) {
+/// the k-steps of `a` (A fragments already loaded) with B the transposed
+/// rows 8 n, ..., 8 n + 7 of `t` (k^T as the B of q k^T). One
+/// ldmatrix.x4 gives the B fragments of tiles n and n + 1 at a k-step:
+/// matrices (rows 8 n, columns 16 s), (8 n, 16 s + 8), (8 n + 8, 16 s),
+/// (8 n + 8, 16 s + 8), whose lane l holds b_0 b_1 and b_2 b_3 of column
+/// l / 4 of each tile.
+SmallVector<Tile> scores(Warp &w, ArrayRef<SmallVector<Value, 8>> a, const SharedTile &t,
+                         int64_t cols) {
+  LdLane ld(w);
   SmallVector<Tile> tiles;
-  for (int64_t n = 0; n < cols / 8; ++n) {
-    Tile acc = zeroTile(w);
+  for (int64_t n = 0; n < cols / 8; n += 2) {
+    Tile acc[2] = {zeroTile(w), zeroTile(w)};
+    Value row = w.addi(w.addi(ld.row, w.muli(ld.m2, 8)), 8 * n);
     for (auto [s, frag] : llvm::enumerate(a)) {
-      SmallVector<Value, 4> bFrag =
-          loadB(w, m, w.index(16 * static_cast<int64_t>(s)), w.addi(col0, 8 * n), true);
-      acc = w.mma(frag, bFrag, acc);
+      Value col = w.addi(w.muli(ld.m1, 8), 16 * static_cast<int64_t>(s));
+      auto m = ldmatrix(w, t, row, col, /*trans=*/false);
+      for (int64_t j = 0; j < 2; ++j)
+        acc[j] = w.mma(frag, {m[2 * j].first, m[2 * j].second, m[2 * j + 1].first,
+                              m[2 * j + 1].second}, acc[j]);
     }
-    tiles.push_back(acc);
+    tiles.append({acc[0], acc[1]});
   }
   return tiles;
 }
@@ -489,14 +661,23 @@ Value scaled(Warp &w, const AttentionShape &shape, Value x) {
   return w.divf(x, w.f32(std::sqrt(static_cast<double>(shape.depth))));
 }
 
-/// acc[n] += A (from the tiles of `p`, `cols` wide) times m[col0 + k, 8 n]
-/// for n < D / 8.
-void accumulate(Warp &w, const AttentionShape &shape, ArrayRef<Tile> p, const Matrix &m,
-                Value col0, int64_t cols, MutableArrayRef<Tile> acc) {
+/// acc[n] += A (from the tiles of `p`, `cols` wide) times rows 16 s, ...
+/// of `t`, columns 8 n, ..., 8 n + 7, for n < D / 8. One ldmatrix.x4.trans
+/// gives the B fragments of n and n + 1 at k-step s: matrices (rows 16 s,
+/// columns 8 n), (16 s + 8, 8 n), (16 s, 8 n + 8), (16 s + 8, 8 n + 8).
+void accumulate(Warp &w, const AttentionShape &shape, ArrayRef<Tile> p, const SharedTile &t,
+                int64_t cols, MutableArrayRef<Tile> acc) {
+  LdLane ld(w);
   for (int64_t s = 0; s < cols / 16; ++s) {
     SmallVector<Value, 8> a = tilesAsA(w, p, s, shape.elem);
-    for (int64_t n = 0; n < shape.depth / 8; ++n)
-      acc[n] = w.mma(a, loadB(w, m, w.addi(col0, 16 * s), w.index(8 * n), false), acc[n]);
+    Value row = w.addi(w.addi(ld.row, w.muli(ld.m1, 8)), 16 * s);
+    for (int64_t n = 0; n < shape.depth / 8; n += 2) {
+      Value col = w.addi(w.muli(ld.m2, 8), 8 * n);
+      auto m = ldmatrix(w, t, row, col, /*trans=*/true);
+      for (int64_t j = 0; j < 2; ++j)
+        acc[n + j] = w.mma(a, {m[2 * j].first, m[2 * j].second, m[2 * j + 1].first,
+                               m[2 * j + 1].second}, acc[n + j]);
+    }
   }
 }
 
@@ -542,24 +723,49 @@ void storeTiles(Warp &w, const AttentionShape &shape, ArrayRef<Tile> tiles, Valu
     }
 }
 
-/// A warp-uniform loop over the tiles [lb, ub) of `tile` columns, carrying
-/// `inits`; body(col0, carried), col0 the tile's first column, returns the
-/// next values.
-SmallVector<Value> walkTiles(Warp &w, Value lb, Value ub, int64_t tile, ValueRange inits,
+/// The block's walk over the tiles [lb, ub) of `tile` rows of the other
+/// side, carrying `inits`: each step the block stages the tile's rows of
+/// each of `operands` in `tiles` (a barrier before, so that no warp still
+/// reads the last ones, and one after), then `body(col0, carried)` (col0
+/// the tile's first row, a warp value) returns the next values; only in
+/// the warps for which `active(step)` holds, where it is given (a causal
+/// walk's warps of one block can end or start a tile apart).
+SmallVector<Value> walkTiles(Warp &w, Block &blk, Value lb, Value ub, int64_t tile,
+                             ArrayRef<Value> operands, ArrayRef<SharedTile> tiles,
+                             ValueRange inits, function_ref<Value(Value)> active,
                              function_ref<SmallVector<Value>(Value, ValueRange)> body) {
   OpBuilder &b = w.b;
-  Value one = arith::ConstantIndexOp::create(b, w.loc, 1);
-  auto loop = scf::ForOp::create(b, w.loc, lb, ub, one, inits);
+  Location loc = w.loc;
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  auto loop = scf::ForOp::create(b, loc, lb, ub, one, inits);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
-  Value col0 = w.uniform(arith::MulIOp::create(
-      b, w.loc, loop.getInductionVar(), arith::ConstantIndexOp::create(b, w.loc, tile)));
-  scf::YieldOp::create(b, w.loc, body(col0, loop.getRegionIterArgs()));
+  Value step = loop.getInductionVar();
+  Value first = arith::MulIOp::create(b, loc, step, arith::ConstantIndexOp::create(b, loc, tile));
+  if (!blk.emulate)
+    gpu::BarrierOp::create(b, loc);
+  for (auto [operand, t] : llvm::zip(operands, tiles))
+    stage(b, loc, blk, operand, t, first);
+  if (!blk.emulate)
+    gpu::BarrierOp::create(b, loc);
+  Value col0 = w.uniform(first);
+  ValueRange carried = loop.getRegionIterArgs();
+  if (!active) {
+    scf::YieldOp::create(b, loc, body(col0, carried));
+    return SmallVector<Value>(loop.getResults());
+  }
+  auto branch = scf::IfOp::create(b, loc, loop.getResultTypes(), active(step),
+                                  /*withElseRegion=*/true);
+  scf::YieldOp::create(b, loc, branch.getResults());
+  b.setInsertionPointToStart(branch.thenBlock());
+  scf::YieldOp::create(b, loc, body(col0, carried));
+  b.setInsertionPointToStart(branch.elseBlock());
+  scf::YieldOp::create(b, loc, carried);
   return SmallVector<Value>(loop.getResults());
 }
 
-/// Tiles of `tile` columns a warp with rows [row0, row0 + 16) walks: up to
-/// the diagonal when causal.
+/// Tiles of `tile` columns the rows [row0, row0 + 16) walk: up to the
+/// diagonal when causal.
 Value tilesUpTo(OpBuilder &b, Location loc, const AttentionShape &shape, Value row0,
                 int64_t tile) {
   if (!shape.causal)
@@ -569,12 +775,17 @@ Value tilesUpTo(OpBuilder &b, Location loc, const AttentionShape &shape, Value r
   return arith::DivUIOp::create(b, loc, end, arith::ConstantIndexOp::create(b, loc, tile));
 }
 
-/// walkTiles over the tiles from the first, up to the diagonal when causal.
-SmallVector<Value> walkToDiagonal(Warp &w, const AttentionShape &shape, Value row0Scalar,
-                                  int64_t tile, ValueRange inits,
+/// walkTiles over the tiles from the first, up to the diagonal when
+/// causal. Every warp of a block walks as far: its rows lie in one tile's
+/// (16 w divides the tile, AttentionShape::tile(64)).
+SmallVector<Value> walkToDiagonal(Warp &w, Block &blk, const AttentionShape &shape,
+                                  int64_t tile, ArrayRef<Value> operands,
+                                  ArrayRef<SharedTile> tiles, ValueRange inits,
                                   function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  assert(tile % (16 * blk.warps) == 0 && "a block's warps end their walks in one tile");
   Value zero = arith::ConstantIndexOp::create(w.b, w.loc, 0);
-  return walkTiles(w, zero, tilesUpTo(w.b, w.loc, shape, row0Scalar, tile), tile, inits, body);
+  Value ub = tilesUpTo(w.b, w.loc, shape, blk.row0, tile);
+  return walkTiles(w, blk, zero, ub, tile, operands, tiles, inits, nullptr, body);
 }
 
 /// `n` C tiles of zeros, flattened (a walk's initial accumulators).
@@ -622,8 +833,10 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
                        op.getScaleAttr());
   int64_t tile = shape.tile(64), dTiles = shape.depth / 8;
   buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/shape.causal,
-              [&](Warp &w, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
-    Matrix q{op.getQuery(), lead}, k{op.getKey(), lead}, v{op.getValue(), lead};
+              [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value) {
+    Matrix q{op.getQuery(), lead};
+    SharedTile kt = makeSharedTile(blk, tile, shape.depth, shape.elem),
+               vt = makeSharedTile(blk, tile, shape.depth, shape.elem);
     SmallVector<SmallVector<Value, 8>> qa = loadRows(w, shape, q, row0);
     Value negInf = w.f32(-std::numeric_limits<double>::infinity());
     // Carried: the running maximum and (this lane's part of the) sum of
@@ -631,8 +844,9 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
     SmallVector<Value> inits = {negInf, negInf, w.f32(0.0), w.f32(0.0)};
     inits.append(zeroTiles(w, dTiles));
     SmallVector<Value> out = walkToDiagonal(
-        w, shape, row0Scalar, tile, inits, [&](Value col0, ValueRange carried) {
-          SmallVector<Tile> s = scores(w, qa, k, col0, tile);
+        w, blk, shape, tile, {op.getKey(), op.getValue()}, {kt, vt}, inits,
+        [&](Value col0, ValueRange carried) {
+          SmallVector<Tile> s = scores(w, qa, kt, tile);
           Value rowMax[2] = {negInf, negInf};
           for (auto [n, st] : llvm::enumerate(s))
             for (int64_t i = 0; i < 4; ++i) {
@@ -658,7 +872,7 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
           for (Tile &ot : o)
             for (int64_t i = 0; i < 4; ++i)
               ot[i] = w.mulf(ot[i], alpha[i >> 1]);
-          accumulate(w, shape, s, v, col0, tile, o);
+          accumulate(w, shape, s, vt, tile, o);
           SmallVector<Value> next = {maxNew[0], maxNew[1], sum[0], sum[1]};
           append(next, o);
           return next;
@@ -702,9 +916,10 @@ void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape 
   Location loc = op.getLoc();
   int64_t tile = shape.tile(64), dTiles = shape.depth / 8;
   buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/shape.causal,
-              [&](Warp &w, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
-    Matrix q{op.getQuery(), lead}, k{op.getKey(), lead}, v{op.getValue(), lead},
-        g{op.getGrad(), lead};
+              [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value) {
+    Matrix q{op.getQuery(), lead}, g{op.getGrad(), lead};
+    SharedTile kt = makeSharedTile(blk, tile, shape.depth, shape.elem),
+               vt = makeSharedTile(blk, tile, shape.depth, shape.elem);
     SmallVector<SmallVector<Value, 8>> qa = loadRows(w, shape, q, row0),
                                        ga = loadRows(w, shape, g, row0);
     Value lse[2], delta[2];
@@ -713,9 +928,10 @@ void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape 
       delta[r] = w.load(op.getDelta(), rowIndices(w, lead, row0, r));
     }
     SmallVector<Value> out = walkToDiagonal(
-        w, shape, row0Scalar, tile, zeroTiles(w, dTiles), [&](Value col0, ValueRange carried) {
-          SmallVector<Tile> s = scores(w, qa, k, col0, tile);
-          SmallVector<Tile> dp = scores(w, ga, v, col0, tile);
+        w, blk, shape, tile, {op.getKey(), op.getValue()}, {kt, vt},
+        zeroTiles(w, dTiles), [&](Value col0, ValueRange carried) {
+          SmallVector<Tile> s = scores(w, qa, kt, tile);
+          SmallVector<Tile> dp = scores(w, ga, vt, tile);
           for (int64_t n = 0; n < tile / 8; ++n)
             probabilities(
                 w, shape, s[n], dp[n], [&](int64_t i) { return rowOf(w, row0, i); },
@@ -724,7 +940,7 @@ void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape 
                 [&](int64_t i) { return delta[i >> 1]; });
           ValueRange rest = carried;
           SmallVector<Tile> dq = takeTiles(rest, dTiles);
-          accumulate(w, shape, dp, k, col0, tile, dq);
+          accumulate(w, shape, dp, kt, tile, dq);
           SmallVector<Value> next;
           append(next, dq);
           return next;
@@ -740,20 +956,31 @@ void buildKeyValueGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionSha
   Location loc = op.getLoc();
   int64_t tile = shape.tile(32), dTiles = shape.depth / 8;
   buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/false,
-              [&](Warp &w, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
-    Matrix q{op.getQuery(), lead}, k{op.getKey(), lead}, v{op.getValue(), lead},
-        g{op.getGrad(), lead};
+              [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
+    Matrix k{op.getKey(), lead}, v{op.getValue(), lead};
+    SharedTile qt = makeSharedTile(blk, tile, shape.depth, shape.elem),
+               gt = makeSharedTile(blk, tile, shape.depth, shape.elem);
     SmallVector<SmallVector<Value, 8>> ka = loadRows(w, shape, k, row0),
                                        va = loadRows(w, shape, v, row0);
+    // Causal: from the tile of the warp's first key (the block's first
+    // warp's for the block; a warp whose own walk starts a tile later
+    // skips the first).
     Value tileSize = arith::ConstantIndexOp::create(b, loc, tile);
-    Value first = shape.causal ? Value(arith::DivUIOp::create(b, loc, row0Scalar, tileSize))
+    Value first = shape.causal ? Value(arith::DivUIOp::create(b, loc, blk.row0, tileSize))
                                : Value(arith::ConstantIndexOp::create(b, loc, 0));
     Value last = arith::ConstantIndexOp::create(b, loc, shape.rows / tile);
+    bool same = !shape.causal || tile % (16 * blk.warps) == 0;
+    Value own = same ? Value() : arith::DivUIOp::create(b, loc, row0Scalar, tileSize);
+    auto active = [&](Value step) -> Value {
+      return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, step, own);
+    };
     SmallVector<Value> out = walkTiles(
-        w, first, last, tile, zeroTiles(w, 2 * dTiles), [&](Value col0, ValueRange carried) {
+        w, blk, first, last, tile, {op.getQuery(), op.getGrad()}, {qt, gt},
+        zeroTiles(w, 2 * dTiles), same ? function_ref<Value(Value)>() : active,
+        [&](Value col0, ValueRange carried) {
           // Transposed scores: rows are keys, columns queries.
-          SmallVector<Tile> st = scores(w, ka, q, col0, tile);
-          SmallVector<Tile> dpt = scores(w, va, g, col0, tile);
+          SmallVector<Tile> st = scores(w, ka, qt, tile);
+          SmallVector<Tile> dpt = scores(w, va, gt, tile);
           for (int64_t n = 0; n < tile / 8; ++n) {
             Value rowLse[2], rowDelta[2];
             for (int64_t j = 0; j < 2; ++j) {
@@ -771,8 +998,8 @@ void buildKeyValueGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionSha
           ValueRange rest = carried;
           SmallVector<Tile> dk = takeTiles(rest, dTiles);
           SmallVector<Tile> dv = takeTiles(rest, dTiles);
-          accumulate(w, shape, st, g, col0, tile, dv);
-          accumulate(w, shape, dpt, q, col0, tile, dk);
+          accumulate(w, shape, st, gt, tile, dv);
+          accumulate(w, shape, dpt, qt, tile, dk);
           SmallVector<Value> next;
           append(next, dk);
           append(next, dv);

@@ -1,91 +1,142 @@
 // RUN: ftc-opt %s --split-input-file --ftc-gpu-attention-kernels --canonicalize --cse | FileCheck %s
 // RUN: ftc-opt %s --split-input-file --ftc-gpu-attention-kernels=emulate=true --canonicalize --cse | FileCheck %s --check-prefix=EMU
 
-// The forward kernel, T = 32, D = 16: one block per (batch, head) row
-// block of 2 warps (64 threads), each warp 16 queries. A warp loads its
-// q fragment once, then walks key tiles of 32 up to the diagonal
-// ((row0 + 16 + 31) / 32 of them), carrying two rows' maximum and sum and
-// 2 output tiles (12 values): 4 products for the scores (4 column tiles of
-// 8, one k-step) and 4 for P v (2 k-steps, 2 column tiles), the row
-// maximum over the quad by xor shuffles 1 and 2. After it, each row's
-// log-sum-exp, and the output divided by the sum. Neighbouring elements
-// of a fragment's row are one 4-byte load or store.
+// The forward kernel, T = 128, D = 16: blocks of 4 warps (128 threads),
+// 2 per (batch, head), the heavier (later rows) first; each warp 16
+// queries. A warp loads its q fragment once; the block walks key tiles of
+// 64 up to its diagonal ((first row + 16 + 63) / 64 of them), carrying
+// each warp's two rows' maximum and sum and 2 output tiles (12 values).
+// Each step stages the tile's k and v rows in shared memory (a row of
+// 16-byte vectors, one vector longer than D: 64x3), a thread a vector of
+// each, between two barriers; then 4 ldmatrix.x4 give the B fragments of
+// the 8 products of the scores (8 column tiles of 8, one k-step: two
+// tiles per ldmatrix), and 4 ldmatrix.x4.trans those of the 8 of P v (4
+// k-steps, 2 column tiles). The row maximum over the quad by xor shuffles
+// 1 and 2. After the walk, each row's log-sum-exp, and the output divided
+// by the sum. Neighbouring elements of a fragment's row in memory are one
+// 4-byte load or store.
 // CHECK-LABEL: func.func @forward
-// CHECK-DAG: %[[C3:.*]] = arith.constant 3 : index
-// CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
-// CHECK: gpu.launch blocks(%[[B:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C3]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%[[T:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C64]],
+// CHECK-DAG: %[[C4:.*]] = arith.constant 4 : index
+// CHECK-DAG: %[[C128:.*]] = arith.constant 128 : index
+// CHECK: gpu.launch blocks(%[[B:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C4]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%[[T:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C128]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) workgroup(%[[KT:.*]] : memref<64x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %[[VT:.*]] : memref<64x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
+// CHECK: %[[RB:.*]] = arith.subi %c1, %{{.*}} : index
 // CHECK: %[[WARP:.*]] = arith.divui %[[T]], %c32
 // CHECK: %[[LANE:.*]] = arith.remui %[[T]], %c32
-// CHECK: %[[ROW0:.*]] = arith.muli %[[WARP]], %c16
-// CHECK-COUNT-4: vector.load %arg0[{{.*}}] {alignment = 4 : i64} : memref<3x32x16xbf16>, vector<2xbf16>
-// CHECK: %[[END:.*]] = arith.addi %[[ROW0]], %c47
-// CHECK: %[[TILES:.*]] = arith.divui %[[END]], %c32
-// CHECK: %[[LOOP:.*]]:12 = scf.for %{{.*}} = %c0 to %[[TILES]] step %c1
-// CHECK-COUNT-4: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>
+// CHECK: %[[BROW0:.*]] = arith.muli %[[RB]], %c64
+// CHECK-COUNT-4: vector.load %arg0[{{.*}}] {alignment = 4 : i64} : memref<2x128x16xbf16>, vector<2xbf16>
+// CHECK: %[[END:.*]] = arith.addi %[[BROW0]], %c79
+// CHECK: %[[TILES:.*]] = arith.divui %[[END]], %c64
+// CHECK: %[[LOOP:.*]]:12 = scf.for %[[STEP:.*]] = %c0 to %[[TILES]] step %c1
+// CHECK-NEXT: %[[FIRST:.*]] = arith.muli %[[STEP]], %c64
+// CHECK-NEXT: gpu.barrier
+// CHECK-NEXT: %[[ROW:.*]] = arith.divui %[[T]], %c2
+// CHECK-NEXT: %[[VEC:.*]] = arith.remui %[[T]], %c2
+// CHECK-NEXT: %[[COL:.*]] = arith.muli %[[VEC]], %c8
+// CHECK-NEXT: %[[KEY:.*]] = arith.addi %[[FIRST]], %[[ROW]]
+// CHECK-NEXT: %[[KV:.*]] = vector.load %arg1[%{{.*}}, %[[KEY]], %[[COL]]] {alignment = 16 : i64} : memref<2x128x16xbf16>, vector<8xbf16>
+// CHECK-NEXT: memref.store %[[KV]], %[[KT]][%[[ROW]], %[[VEC]]]
+// CHECK-NEXT: %[[VV:.*]] = vector.load %arg2[%{{.*}}, %[[KEY]], %[[COL]]] {alignment = 16 : i64}
+// CHECK-NEXT: memref.store %[[VV]], %[[VT]][%[[ROW]], %[[VEC]]]
+// CHECK-NEXT: gpu.barrier
+// CHECK: memref.extract_aligned_pointer_as_index %[[KT]]
+// CHECK: nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
+// CHECK-COUNT-2: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>
+// CHECK-COUNT-3: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
 // CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle xor %{{.*}}, %c2_i32, %c32_i32 : f32
 // CHECK: math.exp
-// CHECK-COUNT-4: nvvm.mma.sync
-// CHECK-NOT: nvvm.mma.sync
+// CHECK: memref.extract_aligned_pointer_as_index %[[VT]]
+// CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
+// CHECK-NOT: nvvm.ldmatrix
 // CHECK: scf.yield
 // CHECK: gpu.shuffle xor %[[LOOP]]#2, %c1_i32
 // CHECK: math.log
 // CHECK: memref.store %{{.*}}, %arg4
-// CHECK-COUNT-4: vector.store %{{.*}}, %arg3[{{.*}}] {alignment = 4 : i64} : memref<3x32x16xbf16>, vector<2xbf16>
+// CHECK-COUNT-4: vector.store %{{.*}}, %arg3[{{.*}}] {alignment = 4 : i64} : memref<2x128x16xbf16>, vector<2xbf16>
 // CHECK: gpu.terminator
 
-// Emulated: one launch thread per warp (2), lanes as vector<32xT>, a lane's
-// loads one after another, the xor shuffles as vector shuffles and no NVVM.
+// Emulated: one launch thread per warp (4), lanes as vector<32xT>, a lane's
+// loads one after another, the xor shuffles as vector shuffles and no NVVM,
+// no barrier, no shared memory: the tiles are buffers outside the launch
+// (rows of D + 8 elements) that each warp fills whole before it reads its
+// fragments from them, lane by lane, from the addresses ldmatrix exchanges.
 // EMU-LABEL: func.func @forward
 // EMU-NOT: nvvm
-// EMU: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c3, %{{.*}} = %c1, %{{.*}} = %c1) threads(%{{.*}}) in (%{{.*}} = %c2,
+// EMU: %[[KT:.*]] = memref.alloc() : memref<64x24xbf16>
+// EMU: %[[VT:.*]] = memref.alloc() : memref<64x24xbf16>
+// EMU: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c4, %{{.*}} = %c1, %{{.*}} = %c1) threads(%{{.*}}) in (%{{.*}} = %c4, %{{.*}} = %c1, %{{.*}} = %c1) {
 // EMU: scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args(%{{.*}} = %{{.*}}) -> (vector<32xbf16>)
+// EMU: scf.for %{{.*}} = %c0 to %c128 step %c1 {
+// EMU: vector.load %arg1[{{.*}}] {alignment = 16 : i64} : memref<2x128x16xbf16>, vector<8xbf16>
+// EMU: vector.store %{{.*}}, %[[KT]][{{.*}}] : memref<64x24xbf16>, vector<8xbf16>
+// EMU: memref.load %[[KT]][{{.*}}] : memref<64x24xbf16>
 // EMU: vector.shuffle %[[X:.*]], %[[X]] [1, 0, 3, 2, 5, 4,
 // EMU: vector.shuffle %[[Y:.*]], %[[Y]] [2, 3, 0, 1, 6, 7,
 // EMU-NOT: nvvm
-func.func @forward(%q: memref<3x32x16xbf16>, %k: memref<3x32x16xbf16>, %v: memref<3x32x16xbf16>, %o: memref<3x32x16xbf16>, %lse: memref<3x32xf32>) {
-  train.fused_attention %q, %k, %v causal outs(%o, %lse) : memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32xf32>
+// EMU-NOT: gpu.barrier
+// EMU: memref.dealloc %[[KT]]
+func.func @forward(%q: memref<2x128x16xbf16>, %k: memref<2x128x16xbf16>, %v: memref<2x128x16xbf16>, %o: memref<2x128x16xbf16>, %lse: memref<2x128xf32>) {
+  train.fused_attention %q, %k, %v causal outs(%o, %lse) : memref<2x128x16xbf16>, memref<2x128x16xbf16>, memref<2x128x16xbf16>, memref<2x128x16xbf16>, memref<2x128xf32>
   return
 }
 
 // -----
 
-// The gradient: first dk and dv (each warp 16 keys, query tiles of 32
-// from the one holding its first key, 16 carried values: 2 tiles each;
-// 4 + 4 products for the transposed scores and dP, 4 + 4 for dv and dk),
-// then dq (each warp 16 queries, key tiles up to the diagonal, 2 tiles;
-// 4 + 4 products for the scores and dP, 4 for dq).
+// The gradient, T = 64: first dk and dv (each warp 16 keys, the block's
+// query tiles of 32 from the one holding its first key: q and the output
+// gradient staged, 64 vectors each, the block's first 64 threads one
+// each; 16 carried values: 2 tiles each). The block's warps 2 and 3 hold
+// keys past the first tile: they skip it (keys after every query of it),
+// carrying their values through. 4 + 4 products for the transposed scores
+// and dP (2 + 2 ldmatrix), then 4 + 4 for dv and dk (2 + 2
+// ldmatrix.trans).
+// Then dq (each warp 16 queries, one key tile of 64; 8 + 8 products for
+// the scores and dP, 8 for dq).
 // CHECK-LABEL: func.func @grad
-// CHECK: gpu.launch
+// CHECK: gpu.launch {{.*}} workgroup(%[[QT:.*]] : memref<32x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %[[GT:.*]] : memref<32x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
 // CHECK: %[[ROW0:.*]] = arith.muli %{{.*}}, %c16
-// CHECK: %[[FIRST:.*]] = arith.divui %[[ROW0]], %c32
-// CHECK: scf.for %{{.*}} = %[[FIRST]] to %c1 step %c1 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
-// CHECK-COUNT-16: nvvm.mma.sync
-// CHECK-NOT: nvvm.mma.sync
+// CHECK: %[[OWN:.*]] = arith.divui %[[ROW0]], %c32
+// CHECK: scf.for %[[STEP:.*]] = %c0 to %c2 step %c1 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: gpu.barrier
+// CHECK: %[[INSIDE:.*]] = arith.cmpi ult, %{{.*}}, %c64
+// CHECK: scf.if %[[INSIDE]] {
+// CHECK: memref.store %{{.*}}, %[[QT]]
+// CHECK: scf.if %[[INSIDE]] {
+// CHECK: memref.store %{{.*}}, %[[GT]]
+// CHECK: gpu.barrier
+// CHECK: %[[ACTIVE:.*]] = arith.cmpi uge, %[[STEP]], %[[OWN]]
+// CHECK: scf.if %[[ACTIVE]] -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
+// CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
+// CHECK-NOT: nvvm.ldmatrix
+// CHECK: } else {
+// CHECK-NEXT: scf.yield %{{.*}} : f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
 // CHECK-NOT: gpu.shuffle
 // CHECK-COUNT-4: vector.store %{{.*}}, %arg7
 // CHECK-COUNT-4: vector.store %{{.*}}, %arg8
-// CHECK: gpu.launch
-// CHECK: scf.for %{{.*}} = %c0 to %{{.*}} step %c1 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32)
-// CHECK-COUNT-12: nvvm.mma.sync
+// CHECK: gpu.launch {{.*}} workgroup(%{{.*}} : memref<64x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
+// CHECK-COUNT-24: nvvm.mma.sync
 // CHECK-NOT: nvvm.mma.sync
 // CHECK-COUNT-4: vector.store %{{.*}}, %arg6
-func.func @grad(%g: memref<3x32x16xbf16>, %q: memref<3x32x16xbf16>, %k: memref<3x32x16xbf16>, %v: memref<3x32x16xbf16>, %lse: memref<3x32xf32>, %delta: memref<3x32xf32>, %dq: memref<3x32x16xbf16>, %dk: memref<3x32x16xbf16>, %dv: memref<3x32x16xbf16>) {
-  train.fused_attention_grad %g, %q, %k, %v, %lse, %delta causal outs(%dq, %dk, %dv) : memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32xf32>, memref<3x32xf32>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>
+func.func @grad(%g: memref<2x64x16xbf16>, %q: memref<2x64x16xbf16>, %k: memref<2x64x16xbf16>, %v: memref<2x64x16xbf16>, %lse: memref<2x64xf32>, %delta: memref<2x64xf32>, %dq: memref<2x64x16xbf16>, %dk: memref<2x64x16xbf16>, %dv: memref<2x64x16xbf16>) {
+  train.fused_attention_grad %g, %q, %k, %v, %lse, %delta causal outs(%dq, %dk, %dv) : memref<2x64x16xbf16>, memref<2x64x16xbf16>, memref<2x64x16xbf16>, memref<2x64x16xbf16>, memref<2x64xf32>, memref<2x64xf32>, memref<2x64x16xbf16>, memref<2x64x16xbf16>, memref<2x64x16xbf16>
   return
 }
 
-
 // -----
 
-// q a view whose pairs do not start on 4 bytes (an odd offset): two
-// 2-byte loads per pair, k's rows still one load per pair.
+// q and k views whose pairs do not start on 4 bytes (an odd offset): two
+// 2-byte loads per pair of q's fragments, and k's rows staged element by
+// element (8 loads a vector), v's still one 16-byte load a vector.
 // CHECK-LABEL: func.func @unaligned
 // CHECK: gpu.launch
 // CHECK-COUNT-8: memref.load %arg0
-// CHECK: scf.for
-// CHECK: vector.load %arg1
-func.func @unaligned(%q: memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, %k: memref<3x32x16xbf16>, %v: memref<3x32x16xbf16>, %o: memref<3x32x16xbf16>, %lse: memref<3x32xf32>) {
-  train.fused_attention %q, %k, %v causal outs(%o, %lse) : memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32xf32>
+// CHECK: gpu.barrier
+// CHECK-COUNT-8: memref.load %arg1
+// CHECK: vector.from_elements
+// CHECK: vector.load %arg2{{.*}} {alignment = 16 : i64}
+// CHECK: gpu.barrier
+func.func @unaligned(%q: memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, %k: memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, %v: memref<3x32x16xbf16>, %o: memref<3x32x16xbf16>, %lse: memref<3x32xf32>) {
+  train.fused_attention %q, %k, %v causal outs(%o, %lse) : memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32xf32>
   return
 }
