@@ -412,34 +412,46 @@ void buildLaunch(OpBuilder &b, Location loc, const AttentionShape &shape, bool e
 }
 
 /// `rows` rows of a [..., T, D] operand of 16-bit elements staged for
-/// ldmatrix (not a C fragment's Tile). On the GPU in the block's shared memory, as
-/// memref<rows x (D / 8 + 1) x vector<8xT>, workgroup>: rows of 16-byte
-/// vectors (ldmatrix reads 16-byte rows), one vector longer than D so
-/// that the 8 rows one ldmatrix reads start in different banks. Emulated,
-/// a buffer memref<rows x (D + 8) x T> outside the launch that each warp
-/// (one launch thread, the warps one after the other) fills before it
-/// reads it.
+/// ldmatrix (not a C fragment's Tile), in `buffers` buffers (2: the walk
+/// copies the next tile into one while its warps read the other). On the
+/// GPU in the block's shared memory, as memref<buffers x rows x (D / 8 +
+/// 1) x vector<8xT>, workgroup>: rows of 16-byte vectors (ldmatrix reads
+/// 16-byte rows), one vector longer than D so that the 8 rows one ldmatrix
+/// reads start in different banks. Emulated, memref<buffers x rows x (D +
+/// 8) x T> outside the launch, which each warp (one launch thread, the
+/// warps one after the other) fills before it reads it.
 struct SharedTile {
   Value memref;
   int64_t rows;
   int64_t depth;
+  int64_t buffers;
+  Value current; ///< the buffer a step of the walk reads (walkTiles sets it)
 };
 
-SharedTile makeSharedTile(Block &blk, int64_t rows, int64_t depth, Type elem) {
+/// The static shared memory of a block (48 KB).
+constexpr int64_t kSharedBytes = 48 * 1024;
+
+/// Buffers per tile for `count` tiles of `rows` rows: 2 where twice the
+/// tiles fit in kSharedBytes, else 1 (D = 128 with tiles of 64 rows).
+int64_t buffersFor(int64_t count, int64_t rows, int64_t depth) {
+  return 2 * count * rows * (depth + 8) * 2 <= kSharedBytes ? 2 : 1;
+}
+
+SharedTile makeSharedTile(Block &blk, int64_t rows, int64_t depth, Type elem, int64_t buffers) {
   gpu::LaunchOp launch = blk.launch;
   Location loc = launch.getLoc();
   if (!blk.emulate) {
     auto shared = gpu::AddressSpaceAttr::get(launch.getContext(), gpu::AddressSpace::Workgroup);
-    auto type = MemRefType::get({rows, depth / 8 + 1}, VectorType::get({8}, elem),
+    auto type = MemRefType::get({buffers, rows, depth / 8 + 1}, VectorType::get({8}, elem),
                                 MemRefLayoutAttrInterface(), shared);
-    return {launch.addWorkgroupAttribution(type, loc), rows, depth};
+    return {launch.addWorkgroupAttribution(type, loc), rows, depth, buffers, Value()};
   }
   OpBuilder b(launch);
-  auto type = MemRefType::get({rows, depth + 8}, elem);
+  auto type = MemRefType::get({buffers, rows, depth + 8}, elem);
   Value buffer = memref::AllocOp::create(b, loc, type);
   b.setInsertionPointAfter(launch);
   memref::DeallocOp::create(b, loc, buffer);
-  return {buffer, rows, depth};
+  return {buffer, rows, depth, buffers, Value()};
 }
 
 /// Whether `type` (16-bit elements) splits into 16-byte vectors along its
@@ -455,17 +467,46 @@ bool vectorsAligned(MemRefType type) {
                       [](int64_t s) { return !ShapedType::isDynamic(s) && s % 8 == 0; });
 }
 
+/// The address of memref[indices] (static strides and offset) as a pointer
+/// of `addressSpace`: 3 for shared memory; 1 for global memory, converted
+/// from the generic address a kernel's buffer has.
+Value addressOf(OpBuilder &b, Location loc, Value memref, ValueRange indices,
+                int64_t elementBytes, unsigned addressSpace) {
+  auto type = cast<MemRefType>(memref.getType());
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  (void)type.getStridesAndOffset(strides, offset);
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value linear = c(offset);
+  for (auto [index, stride] : llvm::zip(indices, strides))
+    linear = arith::AddIOp::create(b, loc, linear, arith::MulIOp::create(b, loc, index, c(stride)));
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+  Value address = arith::IndexCastOp::create(
+      b, loc, b.getI64Type(),
+      arith::AddIOp::create(b, loc, base,
+                            arith::MulIOp::create(b, loc, linear, c(elementBytes))));
+  MLIRContext *ctx = b.getContext();
+  if (addressSpace != 1)
+    return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx, addressSpace),
+                                    address);
+  Value generic = LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx), address);
+  return LLVM::AddrSpaceCastOp::create(b, loc, LLVM::LLVMPointerType::get(ctx, 1), generic);
+}
+
 /// Copies rows [row0, row0 + tile.rows) of `memref` ([..., T, D], at the
-/// block's (batch, head)) into `tile`, 8 elements at a time: the block's
-/// threads share the chunks out (thread t: chunks t, t + threads, ...,
-/// neighbouring threads neighbouring 16 bytes); emulated, the warp copies
-/// them all.
+/// block's (batch, head)) into buffer `buffer` of `tile`, 8 elements at a
+/// time: the block's threads share the chunks out (thread t: chunks t,
+/// t + threads, ..., neighbouring threads neighbouring 16 bytes);
+/// emulated, the warp copies them all. With two buffers and 16-byte
+/// aligned rows, as cp.async (each thread's copies complete at its next
+/// cp.async.wait.group), else through registers.
 void stage(OpBuilder &b, Location loc, Block &blk, Value memref, const SharedTile &tile,
-           Value row0) {
+           Value row0, Value buffer) {
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
   auto type = cast<MemRefType>(memref.getType());
   int64_t perRow = tile.depth / 8, chunks = tile.rows * perRow;
   int64_t step = blk.emulate ? 1 : blk.threads;
+  bool async = !blk.emulate && tile.buffers == 2 && vectorsAligned(type);
   auto loop = scf::ForOp::create(b, loc, c(0), c((chunks + step - 1) / step), c(1));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
@@ -483,6 +524,12 @@ void stage(OpBuilder &b, Location loc, Block &blk, Value memref, const SharedTil
   SmallVector<Value> at(blk.lead);
   at.push_back(arith::AddIOp::create(b, loc, row0, row));
   at.push_back(col);
+  if (async) {
+    Value dst = addressOf(b, loc, tile.memref, {buffer, row, vec}, 16, 3);
+    Value src = addressOf(b, loc, memref, at, 2, 1);
+    NVVM::CpAsyncOp::create(b, loc, dst, src, 16, NVVM::LoadCacheModifierKind::CG, Value());
+    return;
+  }
   auto vectorType = VectorType::get({8}, type.getElementType());
   Value v;
   if (vectorsAligned(type)) {
@@ -498,9 +545,9 @@ void stage(OpBuilder &b, Location loc, Block &blk, Value memref, const SharedTil
     v = vector::FromElementsOp::create(b, loc, vectorType, elems);
   }
   if (blk.emulate)
-    vector::StoreOp::create(b, loc, v, tile.memref, ValueRange{row, col});
+    vector::StoreOp::create(b, loc, v, tile.memref, ValueRange{buffer, row, col});
   else
-    memref::StoreOp::create(b, loc, v, tile.memref, ValueRange{row, vec});
+    memref::StoreOp::create(b, loc, v, tile.memref, ValueRange{buffer, row, vec});
 }
 
 /// ldmatrix.x4 (.trans with `trans`) on `tile`: lane 8 m + r gives the
@@ -537,7 +584,8 @@ SmallVector<std::pair<Value, Value>, 4> ldmatrix(Warp &w, const SharedTile &tile
           return trans ? 8 * m + 2 * (l % 4) + j : 8 * m + l / 4;
         });
         Value offset = constant(lanes([&](int64_t l) { return trans ? l / 4 : 2 * (l % 4) + j; }));
-        pair[j] = w.load(tile.memref, {from(row, source), w.addi(from(col, source), offset)});
+        pair[j] = w.load(tile.memref, {w.uniform(tile.current), from(row, source),
+                                       w.addi(from(col, source), offset)});
       }
       out.push_back({pair[0], pair[1]});
     }
@@ -545,15 +593,8 @@ SmallVector<std::pair<Value, Value>, 4> ldmatrix(Warp &w, const SharedTile &tile
   }
   elem = cast<VectorType>(elem).getElementType();
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
-  int64_t rowBytes = (tile.depth / 8 + 1) * 16;
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, tile.memref);
-  Value offset = arith::AddIOp::create(
-      b, loc, arith::MulIOp::create(b, loc, row, c(rowBytes)),
-      arith::MulIOp::create(b, loc, col, c(2)));
-  Value address = arith::IndexCastOp::create(b, loc, b.getI64Type(),
-                                             arith::AddIOp::create(b, loc, base, offset));
-  Value ptr = LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3),
-                                       address);
+  Value ptr = addressOf(b, loc, tile.memref,
+                        {tile.current, row, arith::DivUIOp::create(b, loc, col, c(8))}, 16, 3);
   Type i32 = b.getI32Type();
   auto result = LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32, i32, i32});
   Value regs = NVVM::LdMatrixOp::create(
@@ -724,43 +765,88 @@ void storeTiles(Warp &w, const AttentionShape &shape, ArrayRef<Tile> tiles, Valu
 }
 
 /// The block's walk over the tiles [lb, ub) of `tile` rows of the other
-/// side, carrying `inits`: each step the block stages the tile's rows of
-/// each of `operands` in `tiles` (a barrier before, so that no warp still
-/// reads the last ones, and one after), then `body(col0, carried)` (col0
-/// the tile's first row, a warp value) returns the next values; only in
+/// side (lb < ub), carrying `inits`: each step, `body(col0, carried)`
+/// (col0 the tile's first row, a warp value) reads the tile's rows of each
+/// of `operands` staged in `tiles` and returns the next values; only in
 /// the warps for which `active(step)` holds, where it is given (a causal
-/// walk's warps of one block can end or start a tile apart).
+/// walk's warps of one block can start a tile apart). With one buffer per
+/// tile, a step copies its tile between two barriers (that no warp still
+/// reads the last one, that every copy has landed). With two, the copy of
+/// the next tile is under way while the warps read this one: the first
+/// tile is copied before the walk; a step starts the next one's copy into
+/// the other buffer, waits for its own (cp.async.wait.group 1: all but the
+/// copies just started), and ends with a barrier before the next step
+/// copies into the buffer it read.
 SmallVector<Value> walkTiles(Warp &w, Block &blk, Value lb, Value ub, int64_t tile,
-                             ArrayRef<Value> operands, ArrayRef<SharedTile> tiles,
+                             ArrayRef<Value> operands, ArrayRef<SharedTile *> tiles,
                              ValueRange inits, function_ref<Value(Value)> active,
                              function_ref<SmallVector<Value>(Value, ValueRange)> body) {
   OpBuilder &b = w.b;
   Location loc = w.loc;
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  auto loop = scf::ForOp::create(b, loc, lb, ub, one, inits);
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  bool twice = tiles.front()->buffers == 2;
+  auto stageAll = [&](Value step, Value buffer) {
+    Value first = arith::MulIOp::create(b, loc, step, c(tile));
+    for (auto [operand, t] : llvm::zip(operands, tiles))
+      stage(b, loc, blk, operand, *t, first, buffer);
+  };
+  auto bufferOf = [&](Value step) -> Value {
+    return arith::RemUIOp::create(b, loc, step, c(2));
+  };
+  if (twice) {
+    stageAll(lb, bufferOf(lb));
+    if (!blk.emulate)
+      NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  }
+  auto loop = scf::ForOp::create(b, loc, lb, ub, c(1), inits);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
   Value step = loop.getInductionVar();
-  Value first = arith::MulIOp::create(b, loc, step, arith::ConstantIndexOp::create(b, loc, tile));
-  if (!blk.emulate)
-    gpu::BarrierOp::create(b, loc);
-  for (auto [operand, t] : llvm::zip(operands, tiles))
-    stage(b, loc, blk, operand, t, first);
-  if (!blk.emulate)
-    gpu::BarrierOp::create(b, loc);
-  Value col0 = w.uniform(first);
-  ValueRange carried = loop.getRegionIterArgs();
-  if (!active) {
-    scf::YieldOp::create(b, loc, body(col0, carried));
-    return SmallVector<Value>(loop.getResults());
+  Value current = c(0);
+  if (twice) {
+    current = bufferOf(step);
+    Value next = arith::AddIOp::create(b, loc, step, c(1));
+    Value more = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, next, ub);
+    auto branch = scf::IfOp::create(b, loc, more, /*withElseRegion=*/false);
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(branch.thenBlock());
+      stageAll(next, bufferOf(next));
+    }
+    if (!blk.emulate) {
+      NVVM::CpAsyncCommitGroupOp::create(b, loc);
+      NVVM::CpAsyncWaitGroupOp::create(b, loc, 1);
+      gpu::BarrierOp::create(b, loc);
+    }
+  } else {
+    if (!blk.emulate)
+      gpu::BarrierOp::create(b, loc);
+    stageAll(step, current);
+    if (!blk.emulate)
+      gpu::BarrierOp::create(b, loc);
   }
-  auto branch = scf::IfOp::create(b, loc, loop.getResultTypes(), active(step),
-                                  /*withElseRegion=*/true);
-  scf::YieldOp::create(b, loc, branch.getResults());
-  b.setInsertionPointToStart(branch.thenBlock());
-  scf::YieldOp::create(b, loc, body(col0, carried));
-  b.setInsertionPointToStart(branch.elseBlock());
-  scf::YieldOp::create(b, loc, carried);
+  for (SharedTile *t : tiles)
+    t->current = current;
+  Value col0 = w.uniform(arith::MulIOp::create(b, loc, step, c(tile)));
+  ValueRange carried = loop.getRegionIterArgs();
+  SmallVector<Value> next;
+  if (!active) {
+    next = body(col0, carried);
+  } else {
+    auto branch = scf::IfOp::create(b, loc, loop.getResultTypes(), active(step),
+                                    /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(branch.thenBlock());
+      scf::YieldOp::create(b, loc, body(col0, carried));
+      b.setInsertionPointToStart(branch.elseBlock());
+      scf::YieldOp::create(b, loc, carried);
+    }
+    next = SmallVector<Value>(branch.getResults());
+  }
+  if (twice && !blk.emulate)
+    gpu::BarrierOp::create(b, loc);
+  scf::YieldOp::create(b, loc, next);
   return SmallVector<Value>(loop.getResults());
 }
 
@@ -780,7 +866,7 @@ Value tilesUpTo(OpBuilder &b, Location loc, const AttentionShape &shape, Value r
 /// (16 w divides the tile, AttentionShape::tile(64)).
 SmallVector<Value> walkToDiagonal(Warp &w, Block &blk, const AttentionShape &shape,
                                   int64_t tile, ArrayRef<Value> operands,
-                                  ArrayRef<SharedTile> tiles, ValueRange inits,
+                                  ArrayRef<SharedTile *> tiles, ValueRange inits,
                                   function_ref<SmallVector<Value>(Value, ValueRange)> body) {
   assert(tile % (16 * blk.warps) == 0 && "a block's warps end their walks in one tile");
   Value zero = arith::ConstantIndexOp::create(w.b, w.loc, 0);
@@ -835,8 +921,9 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
   buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/shape.causal,
               [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value) {
     Matrix q{op.getQuery(), lead};
-    SharedTile kt = makeSharedTile(blk, tile, shape.depth, shape.elem),
-               vt = makeSharedTile(blk, tile, shape.depth, shape.elem);
+    int64_t buffers = buffersFor(2, tile, shape.depth);
+    SharedTile kt = makeSharedTile(blk, tile, shape.depth, shape.elem, buffers),
+               vt = makeSharedTile(blk, tile, shape.depth, shape.elem, buffers);
     SmallVector<SmallVector<Value, 8>> qa = loadRows(w, shape, q, row0);
     Value negInf = w.f32(-std::numeric_limits<double>::infinity());
     // Carried: the running maximum and (this lane's part of the) sum of
@@ -844,7 +931,7 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
     SmallVector<Value> inits = {negInf, negInf, w.f32(0.0), w.f32(0.0)};
     inits.append(zeroTiles(w, dTiles));
     SmallVector<Value> out = walkToDiagonal(
-        w, blk, shape, tile, {op.getKey(), op.getValue()}, {kt, vt}, inits,
+        w, blk, shape, tile, {op.getKey(), op.getValue()}, {&kt, &vt}, inits,
         [&](Value col0, ValueRange carried) {
           SmallVector<Tile> s = scores(w, qa, kt, tile);
           Value rowMax[2] = {negInf, negInf};
@@ -918,8 +1005,9 @@ void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape 
   buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/shape.causal,
               [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value) {
     Matrix q{op.getQuery(), lead}, g{op.getGrad(), lead};
-    SharedTile kt = makeSharedTile(blk, tile, shape.depth, shape.elem),
-               vt = makeSharedTile(blk, tile, shape.depth, shape.elem);
+    int64_t buffers = buffersFor(2, tile, shape.depth);
+    SharedTile kt = makeSharedTile(blk, tile, shape.depth, shape.elem, buffers),
+               vt = makeSharedTile(blk, tile, shape.depth, shape.elem, buffers);
     SmallVector<SmallVector<Value, 8>> qa = loadRows(w, shape, q, row0),
                                        ga = loadRows(w, shape, g, row0);
     Value lse[2], delta[2];
@@ -928,7 +1016,7 @@ void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape 
       delta[r] = w.load(op.getDelta(), rowIndices(w, lead, row0, r));
     }
     SmallVector<Value> out = walkToDiagonal(
-        w, blk, shape, tile, {op.getKey(), op.getValue()}, {kt, vt},
+        w, blk, shape, tile, {op.getKey(), op.getValue()}, {&kt, &vt},
         zeroTiles(w, dTiles), [&](Value col0, ValueRange carried) {
           SmallVector<Tile> s = scores(w, qa, kt, tile);
           SmallVector<Tile> dp = scores(w, ga, vt, tile);
@@ -958,8 +1046,9 @@ void buildKeyValueGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionSha
   buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/false,
               [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
     Matrix k{op.getKey(), lead}, v{op.getValue(), lead};
-    SharedTile qt = makeSharedTile(blk, tile, shape.depth, shape.elem),
-               gt = makeSharedTile(blk, tile, shape.depth, shape.elem);
+    int64_t buffers = buffersFor(2, tile, shape.depth);
+    SharedTile qt = makeSharedTile(blk, tile, shape.depth, shape.elem, buffers),
+               gt = makeSharedTile(blk, tile, shape.depth, shape.elem, buffers);
     SmallVector<SmallVector<Value, 8>> ka = loadRows(w, shape, k, row0),
                                        va = loadRows(w, shape, v, row0);
     // Causal: from the tile of the warp's first key (the block's first
@@ -975,7 +1064,7 @@ void buildKeyValueGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionSha
       return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, step, own);
     };
     SmallVector<Value> out = walkTiles(
-        w, blk, first, last, tile, {op.getQuery(), op.getGrad()}, {qt, gt},
+        w, blk, first, last, tile, {op.getQuery(), op.getGrad()}, {&qt, &gt},
         zeroTiles(w, 2 * dTiles), same ? function_ref<Value(Value)>() : active,
         [&](Value col0, ValueRange carried) {
           // Transposed scores: rows are keys, columns queries.

@@ -6,19 +6,22 @@
 // queries. A warp loads its q fragment once; the block walks key tiles of
 // 64 up to its diagonal ((first row + 16 + 63) / 64 of them), carrying
 // each warp's two rows' maximum and sum and 2 output tiles (12 values).
-// Each step stages the tile's k and v rows in shared memory (a row of
-// 16-byte vectors, one vector longer than D: 64x3), a thread a vector of
-// each, between two barriers; then 4 ldmatrix.x4 give the B fragments of
-// the 8 products of the scores (8 column tiles of 8, one k-step: two
-// tiles per ldmatrix), and 4 ldmatrix.x4.trans those of the 8 of P v (4
-// k-steps, 2 column tiles). The row maximum over the quad by xor shuffles
-// 1 and 2. After the walk, each row's log-sum-exp, and the output divided
-// by the sum. Neighbouring elements of a fragment's row in memory are one
-// 4-byte load or store.
+// The tiles' k and v rows are staged in shared memory, two buffers each
+// (2x64x3: a row of 16-byte vectors, one vector longer than D), a thread
+// a vector of each by cp.async: the first tile before the walk; each step
+// starts the next tile's copy into the other buffer (if there is one),
+// waits for all but that group and synchronizes the block, reads its
+// buffer (step % 2), and ends with a barrier. 4 ldmatrix.x4 give the B
+// fragments of the 8 products of the scores (8 column tiles of 8, one
+// k-step: two tiles per ldmatrix), and 4 ldmatrix.x4.trans those of the 8
+// of P v (4 k-steps, 2 column tiles). The row maximum over the quad by
+// xor shuffles 1 and 2. After the walk, each row's log-sum-exp, and the
+// output divided by the sum. Neighbouring elements of a fragment's row in
+// memory are one 4-byte load or store.
 // CHECK-LABEL: func.func @forward
 // CHECK-DAG: %[[C4:.*]] = arith.constant 4 : index
 // CHECK-DAG: %[[C128:.*]] = arith.constant 128 : index
-// CHECK: gpu.launch blocks(%[[B:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C4]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%[[T:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C128]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) workgroup(%[[KT:.*]] : memref<64x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %[[VT:.*]] : memref<64x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch blocks(%[[B:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C4]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%[[T:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C128]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) workgroup(%[[KT:.*]] : memref<2x64x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %[[VT:.*]] : memref<2x64x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
 // CHECK: %[[RB:.*]] = arith.subi %c1, %{{.*}} : index
 // CHECK: %[[WARP:.*]] = arith.divui %[[T]], %c32
 // CHECK: %[[LANE:.*]] = arith.remui %[[T]], %c32
@@ -26,29 +29,33 @@
 // CHECK-COUNT-4: vector.load %arg0[{{.*}}] {alignment = 4 : i64} : memref<2x128x16xbf16>, vector<2xbf16>
 // CHECK: %[[END:.*]] = arith.addi %[[BROW0]], %c79
 // CHECK: %[[TILES:.*]] = arith.divui %[[END]], %c64
-// CHECK: %[[LOOP:.*]]:12 = scf.for %[[STEP:.*]] = %c0 to %[[TILES]] step %c1
-// CHECK-NEXT: %[[FIRST:.*]] = arith.muli %[[STEP]], %c64
-// CHECK-NEXT: gpu.barrier
-// CHECK-NEXT: %[[ROW:.*]] = arith.divui %[[T]], %c2
-// CHECK-NEXT: %[[VEC:.*]] = arith.remui %[[T]], %c2
-// CHECK-NEXT: %[[COL:.*]] = arith.muli %[[VEC]], %c8
-// CHECK-NEXT: %[[KEY:.*]] = arith.addi %[[FIRST]], %[[ROW]]
-// CHECK-NEXT: %[[KV:.*]] = vector.load %arg1[%{{.*}}, %[[KEY]], %[[COL]]] {alignment = 16 : i64} : memref<2x128x16xbf16>, vector<8xbf16>
-// CHECK-NEXT: memref.store %[[KV]], %[[KT]][%[[ROW]], %[[VEC]]]
-// CHECK-NEXT: %[[VV:.*]] = vector.load %arg2[%{{.*}}, %[[KEY]], %[[COL]]] {alignment = 16 : i64}
-// CHECK-NEXT: memref.store %[[VV]], %[[VT]][%[[ROW]], %[[VEC]]]
-// CHECK-NEXT: gpu.barrier
 // CHECK: memref.extract_aligned_pointer_as_index %[[KT]]
+// CHECK: memref.extract_aligned_pointer_as_index %arg1
+// CHECK: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg : !llvm.ptr<3>, !llvm.ptr<1>
+// CHECK: memref.extract_aligned_pointer_as_index %[[VT]]
+// CHECK: memref.extract_aligned_pointer_as_index %arg2
+// CHECK: nvvm.cp.async.shared.global
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK-NEXT: %[[LOOP:.*]]:12 = scf.for %[[STEP:.*]] = %c0 to %[[TILES]] step %c1
+// CHECK-NEXT: %[[CUR:.*]] = arith.remui %[[STEP]], %c2
+// CHECK-NEXT: %[[NEXT:.*]] = arith.addi %[[STEP]], %c1
+// CHECK-NEXT: %[[MORE:.*]] = arith.cmpi ult, %[[NEXT]], %[[TILES]]
+// CHECK-NEXT: scf.if %[[MORE]] {
+// CHECK-COUNT-2: nvvm.cp.async.shared.global
+// CHECK-NEXT: }
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK-NEXT: nvvm.cp.async.wait.group 1
+// CHECK-NEXT: gpu.barrier
 // CHECK: nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
 // CHECK-COUNT-2: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-COUNT-3: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
 // CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle xor %{{.*}}, %c2_i32, %c32_i32 : f32
 // CHECK: math.exp
-// CHECK: memref.extract_aligned_pointer_as_index %[[VT]]
 // CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
 // CHECK-NOT: nvvm.ldmatrix
-// CHECK: scf.yield
+// CHECK: gpu.barrier
+// CHECK-NEXT: scf.yield
 // CHECK: gpu.shuffle xor %[[LOOP]]#2, %c1_i32
 // CHECK: math.log
 // CHECK: memref.store %{{.*}}, %arg4
@@ -62,18 +69,22 @@
 // fragments from them, lane by lane, from the addresses ldmatrix exchanges.
 // EMU-LABEL: func.func @forward
 // EMU-NOT: nvvm
-// EMU: %[[KT:.*]] = memref.alloc() : memref<64x24xbf16>
-// EMU: %[[VT:.*]] = memref.alloc() : memref<64x24xbf16>
+// EMU: %[[KT:.*]] = memref.alloc() : memref<2x64x24xbf16>
+// EMU: %[[VT:.*]] = memref.alloc() : memref<2x64x24xbf16>
 // EMU: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c4, %{{.*}} = %c1, %{{.*}} = %c1) threads(%{{.*}}) in (%{{.*}} = %c4, %{{.*}} = %c1, %{{.*}} = %c1) {
 // EMU: scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args(%{{.*}} = %{{.*}}) -> (vector<32xbf16>)
 // EMU: scf.for %{{.*}} = %c0 to %c128 step %c1 {
 // EMU: vector.load %arg1[{{.*}}] {alignment = 16 : i64} : memref<2x128x16xbf16>, vector<8xbf16>
-// EMU: vector.store %{{.*}}, %[[KT]][{{.*}}] : memref<64x24xbf16>, vector<8xbf16>
-// EMU: memref.load %[[KT]][{{.*}}] : memref<64x24xbf16>
+// EMU: vector.store %{{.*}}, %[[KT]][%c0, {{.*}}] : memref<2x64x24xbf16>, vector<8xbf16>
+// EMU: scf.for
+// EMU: scf.if
+// EMU: vector.store %{{.*}}, %[[KT]][{{.*}}] : memref<2x64x24xbf16>, vector<8xbf16>
+// EMU: memref.load %[[KT]][{{.*}}] : memref<2x64x24xbf16>
 // EMU: vector.shuffle %[[X:.*]], %[[X]] [1, 0, 3, 2, 5, 4,
 // EMU: vector.shuffle %[[Y:.*]], %[[Y]] [2, 3, 0, 1, 6, 7,
 // EMU-NOT: nvvm
 // EMU-NOT: gpu.barrier
+// EMU-NOT: cp.async
 // EMU: memref.dealloc %[[KT]]
 func.func @forward(%q: memref<2x128x16xbf16>, %k: memref<2x128x16xbf16>, %v: memref<2x128x16xbf16>, %o: memref<2x128x16xbf16>, %lse: memref<2x128xf32>) {
   train.fused_attention %q, %k, %v causal outs(%o, %lse) : memref<2x128x16xbf16>, memref<2x128x16xbf16>, memref<2x128x16xbf16>, memref<2x128x16xbf16>, memref<2x128xf32>
@@ -85,7 +96,7 @@ func.func @forward(%q: memref<2x128x16xbf16>, %k: memref<2x128x16xbf16>, %v: mem
 // The gradient, T = 64: first dk and dv (each warp 16 keys, the block's
 // query tiles of 32 from the one holding its first key: q and the output
 // gradient staged, 64 vectors each, the block's first 64 threads one
-// each; 16 carried values: 2 tiles each). The block's warps 2 and 3 hold
+// each, double-buffered; 16 carried values: 2 tiles each). The block's warps 2 and 3 hold
 // keys past the first tile: they skip it (keys after every query of it),
 // carrying their values through. 4 + 4 products for the transposed scores
 // and dP (2 + 2 ldmatrix), then 4 + 4 for dv and dk (2 + 2
@@ -93,17 +104,20 @@ func.func @forward(%q: memref<2x128x16xbf16>, %k: memref<2x128x16xbf16>, %v: mem
 // Then dq (each warp 16 queries, one key tile of 64; 8 + 8 products for
 // the scores and dP, 8 for dq).
 // CHECK-LABEL: func.func @grad
-// CHECK: gpu.launch {{.*}} workgroup(%[[QT:.*]] : memref<32x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %[[GT:.*]] : memref<32x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch {{.*}} workgroup(%[[QT:.*]] : memref<2x32x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %[[GT:.*]] : memref<2x32x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
 // CHECK: %[[ROW0:.*]] = arith.muli %{{.*}}, %c16
 // CHECK: %[[OWN:.*]] = arith.divui %[[ROW0]], %c32
-// CHECK: scf.for %[[STEP:.*]] = %c0 to %c2 step %c1 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
-// CHECK: gpu.barrier
 // CHECK: %[[INSIDE:.*]] = arith.cmpi ult, %{{.*}}, %c64
 // CHECK: scf.if %[[INSIDE]] {
-// CHECK: memref.store %{{.*}}, %[[QT]]
+// CHECK: memref.extract_aligned_pointer_as_index %[[QT]]
+// CHECK: nvvm.cp.async.shared.global
 // CHECK: scf.if %[[INSIDE]] {
-// CHECK: memref.store %{{.*}}, %[[GT]]
-// CHECK: gpu.barrier
+// CHECK: memref.extract_aligned_pointer_as_index %[[GT]]
+// CHECK: nvvm.cp.async.shared.global
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: scf.for %[[STEP:.*]] = %c0 to %c2 step %c1 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: nvvm.cp.async.wait.group 1
+// CHECK-NEXT: gpu.barrier
 // CHECK: %[[ACTIVE:.*]] = arith.cmpi uge, %[[STEP]], %[[OWN]]
 // CHECK: scf.if %[[ACTIVE]] -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
@@ -114,7 +128,7 @@ func.func @forward(%q: memref<2x128x16xbf16>, %k: memref<2x128x16xbf16>, %v: mem
 // CHECK-NOT: gpu.shuffle
 // CHECK-COUNT-4: vector.store %{{.*}}, %arg7
 // CHECK-COUNT-4: vector.store %{{.*}}, %arg8
-// CHECK: gpu.launch {{.*}} workgroup(%{{.*}} : memref<64x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch {{.*}} workgroup(%{{.*}} : memref<2x64x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x64x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
 // CHECK-COUNT-24: nvvm.mma.sync
 // CHECK-NOT: nvvm.mma.sync
 // CHECK-COUNT-4: vector.store %{{.*}}, %arg6
@@ -127,16 +141,38 @@ func.func @grad(%g: memref<2x64x16xbf16>, %q: memref<2x64x16xbf16>, %k: memref<2
 
 // q and k views whose pairs do not start on 4 bytes (an odd offset): two
 // 2-byte loads per pair of q's fragments, and k's rows staged element by
-// element (8 loads a vector), v's still one 16-byte load a vector.
+// element (8 loads a vector, stored to shared memory as one), v's still
+// by cp.async.
 // CHECK-LABEL: func.func @unaligned
 // CHECK: gpu.launch
 // CHECK-COUNT-8: memref.load %arg0
-// CHECK: gpu.barrier
 // CHECK-COUNT-8: memref.load %arg1
 // CHECK: vector.from_elements
-// CHECK: vector.load %arg2{{.*}} {alignment = 16 : i64}
-// CHECK: gpu.barrier
+// CHECK: memref.store
+// CHECK: nvvm.cp.async.shared.global
+// CHECK: nvvm.cp.async.commit.group
 func.func @unaligned(%q: memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, %k: memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, %v: memref<3x32x16xbf16>, %o: memref<3x32x16xbf16>, %lse: memref<3x32xf32>) {
   train.fused_attention %q, %k, %v causal outs(%o, %lse) : memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, memref<3x32x16xbf16, strided<[1536, 48, 1], offset: 1>>, memref<3x32x16xbf16>, memref<3x32x16xbf16>, memref<3x32xf32>
+  return
+}
+
+// -----
+
+// D = 128 with key tiles of 64: two buffers of both tiles would pass the
+// 48 KB of static shared memory (69,632 bytes), so one buffer each
+// (64x17 vectors, 34,816 bytes in all), copied through registers between
+// two barriers each step (one step here: 8 vectors of each per thread).
+// CHECK-LABEL: func.func @one_buffer
+// CHECK: gpu.launch {{.*}} workgroup(%[[KT:.*]] : memref<1x64x17xvector<8xbf16>, #gpu.address_space<workgroup>>, %{{.*}} : memref<1x64x17xvector<8xbf16>, #gpu.address_space<workgroup>>)
+// CHECK-NOT: cp.async
+// CHECK: gpu.barrier
+// CHECK-NEXT: scf.for %{{.*}} = %c0 to %c8 step %c1 {
+// CHECK: vector.load %arg1{{.*}} {alignment = 16 : i64} : memref<1x64x128xbf16>, vector<8xbf16>
+// CHECK-NEXT: memref.store %{{.*}}, %[[KT]][%c0,
+// CHECK: gpu.barrier
+// CHECK-NOT: cp.async
+// CHECK: nvvm.ldmatrix
+func.func @one_buffer(%q: memref<1x64x128xbf16>, %k: memref<1x64x128xbf16>, %v: memref<1x64x128xbf16>, %o: memref<1x64x128xbf16>, %lse: memref<1x64xf32>) {
+  train.fused_attention %q, %k, %v outs(%o, %lse) : memref<1x64x128xbf16>, memref<1x64x128xbf16>, memref<1x64x128xbf16>, memref<1x64x128xbf16>, memref<1x64xf32>
   return
 }
