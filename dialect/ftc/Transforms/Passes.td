@@ -735,12 +735,19 @@ def GpuAttentionKernels : Pass<"ftc-gpu-attention-kernels", "::mlir::ModuleOp"> 
       `dk = dS^T q` and `dv = P^T grad`; one warp per 16 queries walks the
       keys for `dq = dS k`. Both recompute `P = exp(S - lse)`.
 
+    A block's warps walk the other side together: each tile of it is
+    copied once per block into shared memory (16-byte `cp.async` copies,
+    double-buffered where two buffers fit in 48 KB, so that the next tile
+    arrives while the warps compute on this one; rows padded by 16 bytes
+    against bank conflicts), and the B fragments are read from there by
+    `ldmatrix.x4` (`.trans` where the product reads the tile untransposed).
     A causal kernel visits only the tiles on or below the diagonal. With
     `emulate` (`ftc --cuda-emulate`), each launch "thread" is a whole warp
     whose values are `vector<32xT>` (one element per lane): shuffles are
-    vector shuffles and `mma.sync` is its arithmetic, so that the kernels
-    run on the CPU under `ftc-gpu-launch-to-loops` and are checked against
-    the CPU step with the same fragment layouts.
+    vector shuffles, `mma.sync` is its arithmetic and `ldmatrix` its
+    exchange between lanes, each warp copying the tiles into buffers of its
+    own, so that the kernels run on the CPU under `ftc-gpu-launch-to-loops`
+    and are checked against the CPU step with the same fragment layouts.
   }];
   let options = [
     Option<"emulate", "emulate", "bool", /*default=*/"false",

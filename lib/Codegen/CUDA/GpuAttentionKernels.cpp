@@ -15,10 +15,15 @@
 //
 // so that two neighbouring C tiles of scores are the A operand of the next
 // product as they are (FlashAttention-2's trick): a_i = C[i >> 2].c[i & 3].
+// A block's warps share the tiles of the other side: each is copied once
+// into shared memory (cp.async, double-buffered), and the B fragments read
+// from there by ldmatrix.x4, whose lane l receives row l / 4, columns
+// 2 (l % 4) and 2 (l % 4) + 1 of each 8x8 matrix (transposed with .trans):
+// b_0 b_1 of one matrix, b_2 b_3 of the next.
 //
 // The same builder writes the emulated kernels (--cuda-emulate): a value of
 // the warp is a vector<32xT> there, a shuffle a vector.shuffle, mma.sync
-// its sums over the fragments in these layouts.
+// its sums over the fragments in these layouts, ldmatrix that exchange.
 //
 //===----------------------------------------------------------------------===//
 
