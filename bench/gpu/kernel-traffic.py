@@ -28,6 +28,10 @@ ELEMENT_BYTES = {"f64": 8, "f32": 4, "bf16": 2, "f16": 2, "i64": 8, "i32": 4,
                  "i8": 1, "i1": 1, "index": 8}
 ACCESS = re.compile(r"(memref\.load|memref\.store|vector\.load|vector\.store|"
                     r"memref\.atomic_rmw)\b[^:]*?(%[\w#]+)\[.*:\s*(memref<[^>]*>)")
+# A kernel that takes a buffer's address (the attention kernels' cp.async
+# copies from global memory; ldmatrix's reads of shared memory, whose
+# tiles of vectors count nothing) reads it.
+ADDRESS = re.compile(r"(memref\.extract_aligned_pointer_as_index) (%[\w#]+) :\s*(memref<[^>]*>)")
 MEMREF = re.compile(r"memref<([0-9x]*)(" + "|".join(ELEMENT_BYTES) + r")\b")
 
 
@@ -78,7 +82,7 @@ def kernels(lines, entry):
             else:
                 continue
         depth += line.count("{") - line.count("}")
-        for m in ACCESS.finditer(line):
+        for m in list(ACCESS.finditer(line)) + list(ADDRESS.finditer(line)):
             buffers, key = current["buffers"], root(m.group(2))
             if buffer_bytes(m.group(3)) >= buffer_bytes(buffers.get(key, "")):
                 buffers[key] = m.group(3)

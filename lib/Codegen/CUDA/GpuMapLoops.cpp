@@ -28,6 +28,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "BufferUses.h"
+#include "Vectors.h"
 #include "ftc/Codegen/Gemm.h"
 #include "ftc/Transforms/Passes.h"
 
@@ -240,37 +241,9 @@ void accumulateInRegisters(Operation *root) {
   }
 }
 
-/// The arguments of an entry point's function that are the step's inputs
-/// (`ftc.abi_indices` into the module's `ftc.abi`); every argument where
-/// those are missing.
-llvm::DenseSet<Value> inputArguments(func::FuncOp func) {
-  llvm::DenseSet<Value> found;
-  auto indices = func->getAttrOfType<DenseI64ArrayAttr>("ftc.abi_indices");
-  auto module = func->getParentOfType<ModuleOp>();
-  auto abi = module ? module->getAttrOfType<ArrayAttr>("ftc.abi") : nullptr;
-  for (BlockArgument arg : func.getArguments()) {
-    bool input = true;
-    if (indices && abi && arg.getArgNumber() < indices.size()) {
-      int64_t i = indices[arg.getArgNumber()];
-      auto entry = i >= 0 && i < static_cast<int64_t>(abi.size())
-                       ? dyn_cast<DictionaryAttr>(abi[i])
-                       : nullptr;
-      auto kind = entry ? entry.getAs<StringAttr>("kind") : nullptr;
-      input = !kind || kind.getValue() == "input";
-    }
-    if (input)
-      found.insert(arg);
-  }
-  return found;
-}
-
 class Mapper {
 public:
-  /// `inputs`: the function's arguments that are the step's inputs, which
-  /// a caller may pass from anywhere in device memory (the other buffers
-  /// start on 64 bytes: the arena's and the memory plan's offsets).
-  Mapper(func::FuncOp func, int64_t threads, llvm::DenseSet<Value> inputs)
-      : func(func), threads(threads), inputs(std::move(inputs)) {}
+  Mapper(func::FuncOp func, int64_t threads) : func(func), threads(threads), vectors(func) {}
 
   LogicalResult run() {
     if (failed(mapBlock(func.getBody().front())))
@@ -292,7 +265,9 @@ public:
 private:
   func::FuncOp func;
   int64_t threads;
-  llvm::DenseSet<Value> inputs;
+  /// The buffers kernels may read and write as vectors (not the inputs,
+  /// which a caller may pass from anywhere in device memory).
+  ftc::cuda::VectorBuffers vectors;
   /// The host loads standing for scalars that kernels computed: a kernel
   /// that uses one loads the spill itself.
   SmallVector<Operation *> placeholders;
@@ -611,42 +586,6 @@ private:
     return linear;
   }
 
-  /// Iterations of the innermost dimension one thread of an elementwise
-  /// kernel runs: neighbouring elements read and written as one vector of
-  /// up to 16 bytes (8 elements where every vector is of a 16-bit type,
-  /// else 4: 16 bytes of f32, 8 of bf16), where a thread's single 2- or
-  /// 4-byte accesses would leave most of a GPU's memory bandwidth unused.
-  static constexpr int64_t kVectorWidths[] = {8, 4};
-
-  /// Whether `memref` (a buffer or a view of one, as the body uses it) is
-  /// read and written `width` elements at a time along its last dimension
-  /// at indices multiple of `width`: unit stride there, the other strides
-  /// and the offset multiples of `width`, on a buffer that starts on 64
-  /// bytes (not an input). The vector's alignment in bytes, or 0.
-  int64_t vectorAlignment(Value memref, int64_t width) {
-    auto type = dyn_cast<MemRefType>(memref.getType());
-    if (!type || type.getRank() == 0 || !type.getElementType().isIntOrFloat())
-      return 0;
-    Value root = memref::skipViewLikeOps(cast<MemrefValue>(memref));
-    if (!root.getDefiningOp<memref::AllocOp>() &&
-        !(isa<BlockArgument>(root) && !inputs.contains(root) &&
-          cast<BlockArgument>(root).getOwner() == &func.getBody().front()))
-      return 0;
-    SmallVector<int64_t> strides;
-    int64_t offset;
-    if (failed(type.getStridesAndOffset(strides, offset)) || strides.back() != 1 ||
-        ShapedType::isDynamic(offset) || offset % width != 0 ||
-        type.getDimSize(type.getRank() - 1) % width != 0)
-      return 0;
-    for (int64_t stride : ArrayRef<int64_t>(strides).drop_back())
-      if (ShapedType::isDynamic(stride) || stride % width != 0)
-        return 0;
-    int64_t bits = type.getElementTypeBitWidth();
-    if (bits % 8 != 0)
-      return 0;
-    return std::min<int64_t>(16, width * bits / 8);
-  }
-
   /// The load's or store's buffer and indices (null for other ops).
   static std::pair<Value, ValueRange> access(Operation *op) {
     if (auto load = dyn_cast<memref::LoadOp>(op))
@@ -659,14 +598,14 @@ private:
   /// The alignment of `op` (a load or a store) as one access to `width`
   /// iterations of the innermost dimension (induction variable `inner`):
   /// along its buffer's last dimension at `inner`, its other indices the
-  /// same for all of them, at a layout vectorAlignment takes; 0 where it is
+  /// same for all of them, at a layout VectorBuffers::alignment takes; 0 where it is
   /// no such access.
   int64_t vectorAccess(Operation *op, Value inner, int64_t width) {
     auto [memref, indices] = access(op);
     if (width == 1 || !memref || indices.empty() || innerIndex(indices.back()) != inner ||
         llvm::any_of(indices.drop_back(), [&](Value index) { return dependsOn(index, inner); }))
       return 0;
-    return vectorAlignment(memref, width);
+    return vectors.alignment(memref, width);
   }
 
   /// How many iterations of the innermost dimension (induction variable
@@ -677,7 +616,7 @@ private:
   int64_t vectorWidth(ArrayRef<Operation *> body, Value inner, int64_t trips) {
     if (llvm::any_of(body, [](Operation *op) { return op->getNumRegions() > 0; }))
       return 1;
-    for (int64_t width : kVectorWidths) {
+    for (int64_t width : ftc::cuda::kVectorWidths) {
       if (trips % width != 0)
         continue;
       bool some = false, fits = true;
@@ -717,7 +656,7 @@ private:
   /// The body of an elementwise nest, `width` iterations of its innermost
   /// dimension (induction variable `inner`, mapped to base + j in maps[j])
   /// at once: loads and stores along that dimension at `inner` as vectors
-  /// where vectorAlignment allows, everything else once per iteration.
+  /// where VectorBuffers::alignment allows, everything else once per iteration.
   /// (The iterations of a parallel loop are independent: running them op
   /// by op instead of one after the other is one of their orders.)
   void cloneWide(OpBuilder &b, Location loc, ArrayRef<Operation *> body, Value inner,
@@ -898,7 +837,7 @@ struct GpuMapLoopsPass : public ftc::impl::GpuMapLoopsBase<GpuMapLoopsPass> {
       copiesAsLinalg(func);
       foldFillsIntoReductions(func);
       if (failed(lowerLinalg(func)) ||
-          failed(Mapper(func, threadsPerBlock, inputArguments(func)).run()))
+          failed(Mapper(func, threadsPerBlock).run()))
         return signalPassFailure();
       func.walk([&](gpu::LaunchOp launch) { accumulateInRegisters(launch); });
     }

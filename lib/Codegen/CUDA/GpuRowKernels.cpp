@@ -12,6 +12,7 @@
 
 #include "BufferUses.h"
 #include "Rows.h"
+#include "Vectors.h"
 
 #include "ftc/Transforms/Passes.h"
 
@@ -376,12 +377,9 @@ Value combineWith(OpBuilder &b, Location loc, Operation *combiner, Value accumul
   return b.create(state)->getResult(0);
 }
 
-/// The element of `operand` at the loop indices `loops`.
-Value loadAt(OpBuilder &b, Location loc, linalg::LinalgOp op, OpOperand *operand,
-             ArrayRef<Value> loops) {
-  Value v = operand->get();
-  if (!isa<MemRefType>(v.getType()))
-    return v;
+/// The indices of `operand`'s element at the loop indices `loops`.
+SmallVector<Value> indicesAt(OpBuilder &b, Location loc, linalg::LinalgOp op, OpOperand *operand,
+                             ArrayRef<Value> loops) {
   AffineMap map = op.getMatchingIndexingMap(operand);
   SmallVector<Value> indices;
   for (AffineExpr e : map.getResults()) {
@@ -393,21 +391,21 @@ Value loadAt(OpBuilder &b, Location loc, linalg::LinalgOp op, OpOperand *operand
       indices.push_back(affine::AffineApplyOp::create(
           b, loc, AffineMap::get(map.getNumDims(), 0, e), loops));
   }
-  return memref::LoadOp::create(b, loc, v, indices);
+  return indices;
+}
+
+/// The element of `operand` at the loop indices `loops`.
+Value loadAt(OpBuilder &b, Location loc, linalg::LinalgOp op, OpOperand *operand,
+             ArrayRef<Value> loops) {
+  Value v = operand->get();
+  if (!isa<MemRefType>(v.getType()))
+    return v;
+  return memref::LoadOp::create(b, loc, v, indicesAt(b, loc, op, operand, loops));
 }
 
 void storeAt(OpBuilder &b, Location loc, linalg::LinalgOp op, OpOperand *operand, Value value,
              ArrayRef<Value> loops) {
-  AffineMap map = op.getMatchingIndexingMap(operand);
-  SmallVector<Value> indices;
-  for (AffineExpr e : map.getResults()) {
-    if (auto dim = dyn_cast<AffineDimExpr>(e))
-      indices.push_back(loops[dim.getPosition()]);
-    else
-      indices.push_back(affine::AffineApplyOp::create(
-          b, loc, AffineMap::get(map.getNumDims(), 0, e), loops));
-  }
-  memref::StoreOp::create(b, loc, value, operand->get(), indices);
+  memref::StoreOp::create(b, loc, value, operand->get(), indicesAt(b, loc, op, operand, loops));
 }
 
 /// The body of `op` at the loop indices `loops`, its outputs' block
@@ -458,8 +456,127 @@ SmallVector<Value> serialBody(OpBuilder &b, Location loc, linalg::LinalgOp op,
   return SmallVector<Value>(loop.getResults());
 }
 
+/// Whether `operand` of `op` is indexed by loop `d`.
+bool indexedBy(linalg::LinalgOp op, OpOperand *operand, unsigned d) {
+  return llvm::any_of(op.getMatchingIndexingMap(operand).getResults(),
+                      [&](AffineExpr e) { return e.isFunctionOfDim(d); });
+}
+
+/// Elements of the row one step of a lane reads and writes as vectors in
+/// `nest`'s op (ftc::cuda::kVectorWidths, each vector at most 16 bytes),
+/// or 1: an op along the row (no serial loops) whose every operand
+/// indexed by the row loop is indexed by it last and only there, at a
+/// layout VectorBuffers takes, every output so indexed unless the op
+/// reduces the row, and at least one vector per row.
+int64_t rowWidth(const RowNest &nest, const ftc::cuda::VectorBuffers &vectors) {
+  linalg::LinalgOp op = nest.op;
+  if (nest.length == 0 || nest.serial != 0)
+    return 1;
+  unsigned d = nest.outer;
+  SmallVector<OpOperand *> along;
+  for (OpOperand &operand : op->getOpOperands()) {
+    bool init = op.isDpsInit(&operand);
+    if (!init && op.getMatchingBlockArgument(&operand).use_empty())
+      continue;
+    if (!isa<MemRefType>(operand.get().getType())) {
+      if (init)
+        return 1;
+      continue;
+    }
+    if (!indexedBy(op, &operand, d)) {
+      if (init && !nest.reduction)
+        return 1;
+      continue;
+    }
+    ArrayRef<AffineExpr> results = op.getMatchingIndexingMap(&operand).getResults();
+    auto last = dyn_cast<AffineDimExpr>(results.back());
+    if (!last || last.getPosition() != d ||
+        llvm::any_of(results.drop_back(), [&](AffineExpr e) { return e.isFunctionOfDim(d); }))
+      return 1;
+    along.push_back(&operand);
+  }
+  if (along.empty())
+    return 1;
+  for (int64_t width : ftc::cuda::kVectorWidths) {
+    if (nest.length < width)
+      continue;
+    if (llvm::all_of(along, [&](OpOperand *o) {
+          auto type = cast<MemRefType>(o->get().getType());
+          return type.getElementTypeBitWidth() * width <= 128 &&
+                 vectors.alignment(o->get(), width) != 0;
+        }))
+      return width;
+  }
+  return 1;
+}
+
+/// `op`'s body for the `width` elements of the row from `loops[d]` on (d
+/// the row loop), at the other loop indices `loops`: an operand along the
+/// row read as one vector, element j the j-th body's, any other once. The
+/// bodies in order; with `acc` (a reduction of the row), the output's
+/// value carried from each to the next, the last one's returned; else the
+/// outputs written as one vector each. (A parallel loop's iterations are
+/// independent: running them op by op is one of their orders.)
+Value wideBodyAt(OpBuilder &b, Location loc, linalg::LinalgOp op, ArrayRef<Value> loops,
+                 unsigned d, int64_t width, const ftc::cuda::VectorBuffers &vectors, Value acc) {
+  auto vectorOf = [&](OpOperand *operand) {
+    return VectorType::get({width}, cast<MemRefType>(operand->get().getType()).getElementType());
+  };
+  auto align = [&](OpOperand *operand) {
+    return llvm::MaybeAlign(vectors.alignment(operand->get(), width));
+  };
+  SmallVector<IRMapping> maps(width);
+  for (OpOperand &operand : op->getOpOperands()) {
+    BlockArgument arg = op.getMatchingBlockArgument(&operand);
+    if (arg.use_empty() || (acc && op.isDpsInit(&operand)))
+      continue;
+    if (isa<MemRefType>(operand.get().getType()) && indexedBy(op, &operand, d)) {
+      Value v = vector::LoadOp::create(b, loc, vectorOf(&operand), operand.get(),
+                                       indicesAt(b, loc, op, &operand, loops),
+                                       /*nontemporal=*/false, align(&operand));
+      for (auto [j, map] : llvm::enumerate(maps))
+        map.map(arg, vector::ExtractOp::create(b, loc, v, static_cast<int64_t>(j)).getResult());
+      continue;
+    }
+    Value x = loadAt(b, loc, op, &operand, loops);
+    for (IRMapping &map : maps)
+      map.map(arg, x);
+  }
+  Block *body = op.getBlock();
+  Operation *yield = body->getTerminator();
+  for (auto [j, map] : llvm::enumerate(maps)) {
+    SmallVector<Value> at(loops);
+    if (j > 0)
+      at[d] = arith::AddIOp::create(b, loc, loops[d],
+                                    arith::ConstantIndexOp::create(b, loc, j));
+    if (acc)
+      map.map(op.getRegionOutputArgs()[0], acc);
+    for (Operation &inner : body->without_terminator()) {
+      if (auto index = dyn_cast<linalg::IndexOp>(inner)) {
+        map.map(index.getResult(), at[index.getDim()]);
+        continue;
+      }
+      b.clone(inner, map);
+    }
+    if (acc)
+      acc = map.lookupOrDefault(yield->getOperand(0));
+  }
+  if (acc)
+    return acc;
+  for (auto [i, init] : llvm::enumerate(op.getDpsInitsMutable())) {
+    SmallVector<Value> values;
+    for (IRMapping &map : maps)
+      values.push_back(map.lookupOrDefault(yield->getOperand(i)));
+    Value v = vector::FromElementsOp::create(b, loc, vectorOf(&init), values);
+    vector::StoreOp::create(b, loc, v, init.get(), indicesAt(b, loc, op, &init, loops),
+                            /*nontemporal=*/false, align(&init));
+  }
+  return Value();
+}
+
 /// The code of one op for the warp's row (`outerIndices` its row loops).
-void emitMember(Lanes &lanes, const RowNest &nest, ArrayRef<Value> outerIndices) {
+void emitMember(Lanes &lanes, const RowNest &nest, ArrayRef<Value> outerIndices,
+                const ftc::cuda::VectorBuffers &vectors) {
   OpBuilder &b = lanes.b;
   linalg::LinalgOp op = nest.op;
   Location loc = op.getLoc();
@@ -481,11 +598,13 @@ void emitMember(Lanes &lanes, const RowNest &nest, ArrayRef<Value> outerIndices)
     lanes.first([&] { store(bodyAt(b, loc, op, loops, inits(loops)), loops); });
     return;
   }
-  // Elements start, start + stride, ... of the row.
+  // Elements start, start + stride, ... of the row, before `end` (the
+  // row's end unless given).
   auto alongRow = [&](Value start, int64_t stride, ValueRange iterArgs,
-                      function_ref<SmallVector<Value>(ArrayRef<Value>, ValueRange)> step) {
-    auto loop = scf::ForOp::create(b, loc, start, lanes.index(nest.length), lanes.index(stride),
-                                   iterArgs);
+                      function_ref<SmallVector<Value>(ArrayRef<Value>, ValueRange)> step,
+                      int64_t end = -1) {
+    auto loop = scf::ForOp::create(b, loc, start, lanes.index(end < 0 ? nest.length : end),
+                                   lanes.index(stride), iterArgs);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     SmallVector<Value> at(loops);
@@ -495,11 +614,38 @@ void emitMember(Lanes &lanes, const RowNest &nest, ArrayRef<Value> outerIndices)
       scf::YieldOp::create(b, loc, next);
     return loop;
   };
+  // Where the op's operands along the row are read and written as
+  // vectors of `width` elements: lane l takes vectors l, l + 32, ... of
+  // the row's first `whole` elements, then (a row that does not split into
+  // vectors) elements whole + l, whole + l + 32, ... one at a time.
+  int64_t width = rowWidth(nest, vectors);
+  int64_t whole = nest.length - nest.length % width;
+  auto wideStart = [&](Value lane) -> Value {
+    return arith::MulIOp::create(b, loc, lane, lanes.index(width));
+  };
+  auto tailStart = [&](Value lane) -> Value {
+    return arith::AddIOp::create(b, loc, lane, lanes.index(whole));
+  };
   if (!nest.reduction) {
-    // Lane l: elements l, l + 32, ... of the row; each through the serial
-    // loops, in order, where there are some.
+    // Lane l: elements l, l + 32, ... of the row (vectors, above); each
+    // through the serial loops, in order, where there are some.
     SmallVector<int64_t> ranges = op.getStaticLoopRanges();
     lanes.each([&](Value lane) {
+      if (width > 1) {
+        alongRow(
+            wideStart(lane), kLanes * width, {},
+            [&](ArrayRef<Value> at, ValueRange) {
+              wideBodyAt(b, loc, op, at, nest.outer, width, vectors, Value());
+              return SmallVector<Value>();
+            },
+            whole);
+        if (whole < nest.length)
+          alongRow(tailStart(lane), kLanes, {}, [&](ArrayRef<Value> at, ValueRange) {
+            store(bodyAt(b, loc, op, at, inits(at)), at);
+            return SmallVector<Value>();
+          });
+        return;
+      }
       alongRow(lane, kLanes, {}, [&](ArrayRef<Value> at, ValueRange) {
         if (nest.serial == 0) {
           store(bodyAt(b, loc, op, at, inits(at)), at);
@@ -543,16 +689,31 @@ void emitMember(Lanes &lanes, const RowNest &nest, ArrayRef<Value> outerIndices)
     });
     return;
   }
-  // Lane l combines elements l, l + 32, ... in order from the identity;
-  // the lanes' results are combined in a butterfly, then into the output.
+  // Lane l combines elements l, l + 32, ... in order from the identity
+  // (its vectors, then the rest, where the combiner is exact: any order
+  // gives the same result); the lanes' results are combined in a
+  // butterfly, then into the output.
+  bool wide = width > 1 && exactCombiner(combiner);
   Value total = lanes.butterfly(
       accArg.getType(), identity,
       [&](Value lane) {
-        Value id = arith::ConstantOp::create(b, loc, identity);
-        auto loop = alongRow(lane, kLanes, id, [&](ArrayRef<Value> at, ValueRange acc) {
-          return bodyAt(b, loc, op, at, acc);
-        });
-        return loop.getResult(0);
+        Value acc = arith::ConstantOp::create(b, loc, identity);
+        auto one = [&](ArrayRef<Value> at, ValueRange carried) {
+          return bodyAt(b, loc, op, at, carried);
+        };
+        if (!wide)
+          return alongRow(lane, kLanes, acc, one).getResult(0);
+        acc = alongRow(
+                  wideStart(lane), kLanes * width, acc,
+                  [&](ArrayRef<Value> at, ValueRange carried) {
+                    return SmallVector<Value>{
+                        wideBodyAt(b, loc, op, at, nest.outer, width, vectors, carried[0])};
+                  },
+                  whole)
+                  .getResult(0);
+        if (whole < nest.length)
+          acc = alongRow(tailStart(lane), kLanes, acc, one).getResult(0);
+        return acc;
       },
       [&](Value acc, Value x) { return combineWith(b, loc, combiner, accArg, acc, x); });
   lanes.first([&] {
@@ -586,7 +747,8 @@ gpu::LaunchOp launchAfter(Operation *first, Operation *last, int64_t blocks, int
 /// The group's ops as one gpu.launch at the place of its last op: blocks
 /// of `warps` warps, a warp per row. Allocations and views between the
 /// ops stay before it, deallocations between them move after it.
-void emitGroup(ArrayRef<RowNest> members, int64_t rows, int64_t warps, bool emulate) {
+void emitGroup(ArrayRef<RowNest> members, int64_t rows, int64_t warps, bool emulate,
+               const ftc::cuda::VectorBuffers &vectors) {
   Operation *last = members.back().op;
   Location loc = last->getLoc();
   gpu::LaunchOp launch = launchAfter(members.front().op, last, (rows + warps - 1) / warps,
@@ -618,7 +780,7 @@ void emitGroup(ArrayRef<RowNest> members, int64_t rows, int64_t warps, bool emul
       outer[d] = arith::RemUIOp::create(b, loc, rest, c(ranges[d]));
       rest = arith::DivUIOp::create(b, loc, rest, c(ranges[d]));
     }
-    emitMember(lanes, nest, outer);
+    emitMember(lanes, nest, outer, vectors);
   }
   for (const RowNest &nest : members)
     nest.op->erase();
@@ -689,7 +851,8 @@ bool canHoist(Operation *op, Operation *before, SmallVectorImpl<Operation *> &de
 /// (fillers aside) that iterate the same rows, each touching a buffer one
 /// of them writes only in the warp's own row, with a row reduction among
 /// them.
-void rowKernels(Block &block, int64_t warps, bool emulate) {
+void rowKernels(Block &block, int64_t warps, bool emulate,
+                const ftc::cuda::VectorBuffers &vectors) {
   SmallVector<Operation *> ops;
   for (Operation &op : block)
     if (!isFiller(&op))
@@ -777,7 +940,7 @@ void rowKernels(Block &block, int64_t warps, bool emulate) {
   }
   close();
   for (auto [members, rows] : llvm::zip(groups, groupRows))
-    emitGroup(members, rows, warps, emulate);
+    emitGroup(members, rows, warps, emulate, vectors);
 }
 
 //===----------------------------------------------------------------------===//
@@ -998,8 +1161,11 @@ struct GpuRowKernelsPass : public ftc::impl::GpuRowKernelsBase<GpuRowKernelsPass
   using Base::Base;
   void runOnOperation() override {
     getOperation().walk([&](func::FuncOp func) {
+      if (func.isExternal())
+        return;
+      ftc::cuda::VectorBuffers vectors(func);
       for (Block &block : func.getBody()) {
-        rowKernels(block, warpsPerBlock, emulate);
+        rowKernels(block, warpsPerBlock, emulate, vectors);
         columnKernels(block, emulate);
       }
     });

@@ -8,11 +8,15 @@
 // between them: lane l takes elements l, l + 32, ... of each op along the
 // row (the partials: its lane of the row, walking the 8 blocks in order),
 // lane 0 the one element per row (the fill, the row's sum, in order from
-// its start: the CPU's order). The bias broadcast after it shares nothing
-// with it and stays a linalg op (a vectorized kernel of its own).
+// its start: the CPU's order). The partial sums' fill, on an allocation,
+// is written 4 floats (16 bytes) at a time, lanes 0 to 7 a vector each;
+// the ops on the function's arguments (inputs of unknown alignment) one
+// element at a time. The bias broadcast after it shares nothing with it
+// and stays a linalg op (a vectorized kernel of its own).
 // CHECK-LABEL: func.func @layer_norm
 // CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
 // CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG: %[[C4:.*]] = arith.constant 4 : index
 // CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
 // CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
 // CHECK-DAG: %[[C128:.*]] = arith.constant 128 : index
@@ -28,8 +32,9 @@
 // CHECK:     arith.addf
 // CHECK:     memref.store %{{.*}}, %[[SUM]][%[[ROW]], %[[J]]]
 // CHECK:   nvvm.bar.warp.sync
-// CHECK:   scf.for %{{.*}} = %[[LANE]] to %[[C32]] step %[[C32]]
-// CHECK:     memref.store %{{.*}}, %[[PART]]
+// CHECK:   %[[LANE4:.*]] = arith.muli %[[LANE]], %[[C4]]
+// CHECK:   scf.for %{{.*}} = %[[LANE4]] to %[[C32]] step %[[C128]]
+// CHECK:     vector.store %{{.*}}, %[[PART]][%[[ROW]], %{{.*}}] {alignment = 16 : i64} : memref<128x32xf32>, vector<4xf32>
 // CHECK:   nvvm.bar.warp.sync
 // CHECK:   scf.for %[[L:.*]] = %[[LANE]] to %[[C32]] step %[[C32]]
 // CHECK:     %[[P0:.*]] = memref.load %[[PART]][%[[ROW]], %[[L]]]
@@ -361,5 +366,89 @@ func.func @not_past_call(%x: memref<128x256xf32>, %y: memref<128x256xf32>) {
     linalg.yield %r : f32
   }
   memref.dealloc %s : memref<128xf32>
+  return
+}
+
+// -----
+
+// Ops along the row on allocations (16-byte aligned, rows of 512 bf16)
+// read and write 8 neighbouring elements as one 16-byte vector: lane l
+// takes vectors l, l + 32, ... (elements 8 l to 8 l + 7, then 256 on); the
+// row maximum combines each vector's elements in order into the lane's
+// partial (a maximum: any order gives the same), then the butterfly.
+// CHECK-LABEL: func.func @vectors
+// CHECK: %[[X:.*]] = memref.alloc() : memref<100x512xbf16>
+// CHECK: %[[Y:.*]] = memref.alloc() : memref<100x512xbf16>
+// CHECK: gpu.launch
+// CHECK:   %[[LANE:.*]] = arith.remui %{{.*}}, %c32
+// CHECK:   %[[ROW:.*]] = arith.addi
+// CHECK:   %[[START:.*]] = arith.muli %[[LANE]], %c8
+// CHECK:   scf.for %[[J:.*]] = %[[START]] to %c512 step %c256 {
+// CHECK:     %[[V:.*]] = vector.load %[[X]][%[[ROW]], %[[J]]] {alignment = 16 : i64} : memref<100x512xbf16>, vector<8xbf16>
+// CHECK-COUNT-8: arith.truncf
+// CHECK:     %[[W:.*]] = vector.from_elements
+// CHECK:     vector.store %[[W]], %[[Y]][%[[ROW]], %[[J]]] {alignment = 16 : i64} : memref<100x512xbf16>, vector<8xbf16>
+// CHECK:   nvvm.bar.warp.sync
+// CHECK:   %[[PART:.*]] = scf.for %[[K:.*]] = %{{.*}} to %c512 step %c256 iter_args(%[[ACC:.*]] = %{{.*}}) -> (f32) {
+// CHECK:     vector.load %[[Y]][%[[ROW]], %[[K]]] {alignment = 16 : i64} : memref<100x512xbf16>, vector<8xbf16>
+// CHECK-COUNT-8: arith.maximumf
+// CHECK:   gpu.shuffle  xor %[[PART]], %c16_i32, %c32_i32 : f32
+// EMU-LABEL: func.func @vectors
+// EMU: scf.for %[[LANE:.*]] = %c0 to %c32 step %c1 {
+// EMU:   %[[START:.*]] = arith.muli %[[LANE]], %c8
+// EMU:   scf.for %{{.*}} = %[[START]] to %c512 step %c256 {
+// EMU:     vector.load {{.*}} : memref<100x512xbf16>, vector<8xbf16>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @vectors(%m: memref<100xf32>) {
+  %x = memref.alloc() : memref<100x512xbf16>
+  %y = memref.alloc() : memref<100x512xbf16>
+  %two = arith.constant 2.0 : f32
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<100x512xbf16>) outs(%y : memref<100x512xbf16>) {
+  ^bb0(%a: bf16, %o: bf16):
+    %e = arith.extf %a : bf16 to f32
+    %t = arith.mulf %e, %two : f32
+    %r = arith.truncf %t : f32 to bf16
+    linalg.yield %r : bf16
+  }
+  linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%y : memref<100x512xbf16>) outs(%m : memref<100xf32>) {
+  ^bb0(%a: bf16, %acc: f32):
+    %e = arith.extf %a : bf16 to f32
+    %r = arith.maximumf %acc, %e : f32
+    linalg.yield %r : f32
+  }
+  memref.dealloc %x : memref<100x512xbf16>
+  memref.dealloc %y : memref<100x512xbf16>
+  return
+}
+
+// -----
+
+// A row of 515 f32 in rows 520 apart (a subview of an allocation): 128
+// vectors of 4 (16 bytes, 4-aligned strides), then the 3 elements left
+// over, one per lane (lanes 0 to 2), before the butterfly.
+// CHECK-LABEL: func.func @vector_tail
+// CHECK: gpu.launch
+// CHECK:   %[[LANE:.*]] = arith.remui %{{.*}}, %c32
+// CHECK:   %[[START:.*]] = arith.muli %[[LANE]], %c4
+// CHECK:   %[[MAIN:.*]] = scf.for %{{.*}} = %[[START]] to %c512 step %c128 iter_args(%{{.*}} = %{{.*}}) -> (f32) {
+// CHECK:     vector.load {{.*}} {alignment = 16 : i64} : memref<100x515xf32, strided<[520, 1]>>, vector<4xf32>
+// CHECK-COUNT-4: arith.maximumf
+// CHECK:   %[[REST:.*]] = arith.addi %[[LANE]], %c512
+// CHECK:   %[[ALL:.*]] = scf.for %{{.*}} = %[[REST]] to %c515 step %c32 iter_args(%{{.*}} = %[[MAIN]]) -> (f32) {
+// CHECK:     memref.load {{.*}} : memref<100x515xf32, strided<[520, 1]>>
+// CHECK:   gpu.shuffle  xor %[[ALL]], %c16_i32, %c32_i32 : f32
+func.func @vector_tail(%m: memref<100xf32>) {
+  %ya = memref.alloc() : memref<100x520xf32>
+  %y = memref.subview %ya[0, 0] [100, 515] [1, 1] : memref<100x520xf32> to memref<100x515xf32, strided<[520, 1]>>
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]}
+      ins(%y : memref<100x515xf32, strided<[520, 1]>>) outs(%m : memref<100xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %r = arith.maximumf %acc, %a : f32
+    linalg.yield %r : f32
+  }
+  memref.dealloc %ya : memref<100x520xf32>
   return
 }
