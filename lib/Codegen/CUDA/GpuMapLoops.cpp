@@ -610,14 +610,15 @@ private:
 
   /// How many iterations of the innermost dimension (induction variable
   /// `inner`, `trips` of them from 0 step 1) a thread of the elementwise
-  /// `body` runs: the widest of kVectorWidths that divides them, at which
+  /// `body` runs: the widest of kVectorWidths at most `trips`, at which
   /// some access is a vector, and every vector at most 16 bytes; 1 where
-  /// none is.
+  /// none is. (Where the width does not divide `trips`, each row's last
+  /// thread runs the iterations left one at a time: parallelKernel.)
   int64_t vectorWidth(ArrayRef<Operation *> body, Value inner, int64_t trips) {
     if (llvm::any_of(body, [](Operation *op) { return op->getNumRegions() > 0; }))
       return 1;
     for (int64_t width : ftc::cuda::kVectorWidths) {
-      if (trips % width != 0)
+      if (trips < width)
         continue;
       bool some = false, fits = true;
       for (Operation *op : body) {
@@ -714,10 +715,15 @@ private:
     if (getConstantIntValue(loop.getLowerBound()[innermost]) == 0 &&
         getConstantIntValue(loop.getStep()[innermost]) == 1)
       width = vectorWidth(body, inner, trips[innermost]);
-    trips[innermost] /= width;
+    // A row of the innermost dimension that does not split into vectors
+    // (the logits' 50,257 columns): its last thread's vector is partial.
+    int64_t innerTrips = trips[innermost];
+    bool ragged = innerTrips % width != 0;
+    trips[innermost] = llvm::divideCeil(innerTrips, width);
+    int64_t threadsTotal = total / innerTrips * trips[innermost];
     Location loc = loop.getLoc();
     OpBuilder b(loop);
-    Value linear = threadIndex(b, loc, total / width);
+    Value linear = threadIndex(b, loc, threadsTotal);
     auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
     SmallVector<IRMapping> maps(width);
     // The induction variables, the innermost dimension fastest.
@@ -747,7 +753,30 @@ private:
       for (auto [from, to] : maps[0].getValueMap())
         if (from != inner)
           map.map(from, to);
+    if (!ragged) {
+      cloneWide(b, loc, body, inner, maps);
+      loop.erase();
+      return success();
+    }
+    // A whole vector as above; the partial one element by element, each
+    // inside the row.
+    Value first = maps[0].lookup(inner);
+    Value whole = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
+                                        arith::AddIOp::create(b, loc, first, c(width)),
+                                        c(innerTrips));
+    auto branch = scf::IfOp::create(b, loc, whole, /*withElseRegion=*/true);
+    SmallVector<IRMapping> single(maps);
+    b.setInsertionPointToStart(branch.thenBlock());
     cloneWide(b, loc, body, inner, maps);
+    b.setInsertionPointToStart(branch.elseBlock());
+    for (IRMapping &map : single) {
+      Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, map.lookup(inner),
+                                           c(innerTrips));
+      auto element = scf::IfOp::create(b, loc, inside, /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(element.thenBlock());
+      cloneWide(b, loc, body, inner, MutableArrayRef<IRMapping>(map));
+    }
     loop.erase();
     return success();
   }

@@ -424,9 +424,11 @@ func.func @fill_kept(%x: memref<8x16xf32>, %out: memref<16xf32>, %d: index, %p: 
 // 4 elements of the innermost dimension, read and written as vectors (16
 // bytes of f32 aligned to 16, 8 of bf16 aligned to 8): 2 x 64 elements, 32
 // threads. The input of the entry point (ftc.abi's kind "input") may lie
-// anywhere: read element by element, as a row of 6 (not a multiple of 4)
-// is; where every vector is bf16 (the second kernel's store), 8 elements
-// a thread, 16 bytes.
+// anywhere: read element by element, as rows 6 elements apart (not 16
+// bytes) are; where every vector is bf16 (the second kernel's store), 8
+// elements a thread, 16 bytes. Rows of 22 in rows 24 apart (views of
+// allocations): 6 vectors of 4 a row, the last one partial, its 2
+// elements one at a time (each inside the row).
 // CHECK-LABEL: func.func @vectors
 // CHECK: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c1{{.*}}) threads(%[[T:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c32
 // CHECK: %[[COL:.*]] = arith.muli %{{.*}}, %c4
@@ -442,6 +444,21 @@ func.func @fill_kept(%x: memref<8x16xf32>, %out: memref<16xf32>, %d: index, %p: 
 // CHECK-NOT: vector.
 // CHECK: memref.load %alloc
 // CHECK-NOT: vector.
+// CHECK: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c1{{.*}}) threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c32
+// CHECK: %[[V:.*]] = arith.remui %{{.*}}, %c6
+// CHECK: %[[FIRST:.*]] = arith.muli %[[V]], %c4
+// CHECK: %[[END:.*]] = arith.addi %[[FIRST]], %c4
+// CHECK: %[[WHOLE:.*]] = arith.cmpi ule, %[[END]], %c22
+// CHECK: scf.if %[[WHOLE]] {
+// CHECK:   vector.load {{.*}} {alignment = 16 : i64} : memref<2x22xf32, strided<[24, 1]>>, vector<4xf32>
+// CHECK:   vector.store {{.*}} {alignment = 16 : i64} : memref<2x22xf32, strided<[24, 1]>>, vector<4xf32>
+// CHECK: } else {
+// CHECK:   %[[IN0:.*]] = arith.cmpi ult, %[[FIRST]], %c22
+// CHECK:   scf.if %[[IN0]] {
+// CHECK:     memref.load
+// CHECK:     arith.negf
+// CHECK:     memref.store
+// CHECK-COUNT-3: arith.cmpi ult, %{{.*}}, %c22
 // CHECK: return
 module attributes {ftc.abi = [{kind = "input", name = "x", type = tensor<2x64xf32>}]} {
 func.func @vectors(%in: memref<2x64xf32>, %odd: memref<2x6xf32>) attributes {ftc.abi_indices = array<i64: 0, -1>} {
@@ -470,10 +487,23 @@ func.func @vectors(%in: memref<2x64xf32>, %odd: memref<2x6xf32>) attributes {ftc
     %n = arith.negf %x : f32
     linalg.yield %n : f32
   }
+  %ea = memref.alloc() {alignment = 64 : i64} : memref<2x24xf32>
+  %fa = memref.alloc() {alignment = 64 : i64} : memref<2x24xf32>
+  %e = memref.subview %ea[0, 0] [2, 22] [1, 1] : memref<2x24xf32> to memref<2x22xf32, strided<[24, 1]>>
+  %f = memref.subview %fa[0, 0] [2, 22] [1, 1] : memref<2x24xf32> to memref<2x22xf32, strided<[24, 1]>>
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%e : memref<2x22xf32, strided<[24, 1]>>) outs(%f : memref<2x22xf32, strided<[24, 1]>>) {
+  ^bb0(%x: f32, %o: f32):
+    %n = arith.negf %x : f32
+    linalg.yield %n : f32
+  }
   memref.dealloc %a : memref<2x64xf32>
   memref.dealloc %b : memref<2x64xbf16>
   memref.dealloc %c : memref<2x64xbf16>
   memref.dealloc %d : memref<2x6xf32>
+  memref.dealloc %ea : memref<2x24xf32>
+  memref.dealloc %fa : memref<2x24xf32>
   return
 }
 }
