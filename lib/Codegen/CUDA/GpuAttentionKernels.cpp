@@ -770,8 +770,9 @@ void storeTiles(Warp &w, const AttentionShape &shape, ArrayRef<Tile> tiles, Valu
 }
 
 /// The block's walk over the tiles [lb, ub) of `tile` rows of the other
-/// side (lb < ub), carrying `inits`: each step, `body(col0, carried)`
-/// (col0 the tile's first row, a warp value) reads the tile's rows of each
+/// side (lb < ub), carrying `inits`: each step, `body(col0, first,
+/// carried)` (the tile's first row, as a warp value and as a scalar) reads
+/// the tile's rows of each
 /// of `operands` staged in `tiles` and returns the next values; only in
 /// the warps for which `active(step)` holds, where it is given (a causal
 /// walk's warps of one block can start a tile apart). With one buffer per
@@ -785,7 +786,7 @@ void storeTiles(Warp &w, const AttentionShape &shape, ArrayRef<Tile> tiles, Valu
 SmallVector<Value> walkTiles(Warp &w, Block &blk, Value lb, Value ub, int64_t tile,
                              ArrayRef<Value> operands, ArrayRef<SharedTile *> tiles,
                              ValueRange inits, function_ref<Value(Value)> active,
-                             function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+                             function_ref<SmallVector<Value>(Value, Value, ValueRange)> body) {
   OpBuilder &b = w.b;
   Location loc = w.loc;
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
@@ -832,18 +833,19 @@ SmallVector<Value> walkTiles(Warp &w, Block &blk, Value lb, Value ub, int64_t ti
   }
   for (SharedTile *t : tiles)
     t->current = current;
-  Value col0 = w.uniform(arith::MulIOp::create(b, loc, step, c(tile)));
+  Value first = arith::MulIOp::create(b, loc, step, c(tile));
+  Value col0 = w.uniform(first);
   ValueRange carried = loop.getRegionIterArgs();
   SmallVector<Value> next;
   if (!active) {
-    next = body(col0, carried);
+    next = body(col0, first, carried);
   } else {
     auto branch = scf::IfOp::create(b, loc, loop.getResultTypes(), active(step),
                                     /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard inner(b);
       b.setInsertionPointToStart(branch.thenBlock());
-      scf::YieldOp::create(b, loc, body(col0, carried));
+      scf::YieldOp::create(b, loc, body(col0, first, carried));
       b.setInsertionPointToStart(branch.elseBlock());
       scf::YieldOp::create(b, loc, carried);
     }
@@ -872,7 +874,7 @@ Value tilesUpTo(OpBuilder &b, Location loc, const AttentionShape &shape, Value r
 SmallVector<Value> walkToDiagonal(Warp &w, Block &blk, const AttentionShape &shape,
                                   int64_t tile, ArrayRef<Value> operands,
                                   ArrayRef<SharedTile *> tiles, ValueRange inits,
-                                  function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+                                  function_ref<SmallVector<Value>(Value, Value, ValueRange)> body) {
   assert(tile % (16 * blk.warps) == 0 && "a block's warps end their walks in one tile");
   Value zero = arith::ConstantIndexOp::create(w.b, w.loc, 0);
   Value ub = tilesUpTo(w.b, w.loc, shape, blk.row0, tile);
@@ -914,6 +916,38 @@ Value quad(Warp &w, Value x, bool max) {
   return x;
 }
 
+/// `values` (a warp's) with `mask` applied where `onDiagonal` holds (a
+/// scalar, the same in every lane: the tile crosses the diagonal), as they
+/// are elsewhere (a causal walk's tiles below it, where the mask would
+/// select nothing): one branch per tile instead of a comparison and a
+/// select per element.
+void maskOnDiagonal(Warp &w, Value onDiagonal, MutableArrayRef<Value> values,
+                    function_ref<void(MutableArrayRef<Value>)> mask) {
+  SmallVector<Type> types;
+  for (Value v : values)
+    types.push_back(v.getType());
+  auto branch = scf::IfOp::create(w.b, w.loc, types, onDiagonal, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(w.b);
+    w.b.setInsertionPointToStart(branch.thenBlock());
+    SmallVector<Value> masked(values);
+    mask(masked);
+    scf::YieldOp::create(w.b, w.loc, masked);
+    w.b.setInsertionPointToStart(branch.elseBlock());
+    scf::YieldOp::create(w.b, w.loc, SmallVector<Value>(values));
+  }
+  for (auto [i, v] : llvm::enumerate(values))
+    v = branch.getResult(i);
+}
+
+/// Whether any element of the tile of `cols` columns from `first` lies
+/// above the diagonal of the warp's 16 rows from `row0` (scalars): the
+/// last column past the first row.
+Value crossesDiagonal(OpBuilder &b, Location loc, Value first, int64_t cols, Value row0) {
+  Value last = arith::AddIOp::create(b, loc, first, arith::ConstantIndexOp::create(b, loc, cols - 1));
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, last, row0);
+}
+
 //===----------------------------------------------------------------------===//
 // The forward kernel
 //===----------------------------------------------------------------------===//
@@ -924,7 +958,7 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
                        op.getScaleAttr());
   int64_t tile = shape.tile(64), dTiles = shape.depth / 8;
   buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/shape.causal,
-              [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value) {
+              [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
     Matrix q{op.getQuery(), lead};
     int64_t buffers = buffersFor(2, tile, shape.depth);
     SharedTile kt = makeSharedTile(blk, tile, shape.depth, shape.elem, buffers),
@@ -937,16 +971,25 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
     inits.append(zeroTiles(w, dTiles));
     SmallVector<Value> out = walkToDiagonal(
         w, blk, shape, tile, {op.getKey(), op.getValue()}, {&kt, &vt}, inits,
-        [&](Value col0, ValueRange carried) {
+        [&](Value col0, Value first, ValueRange carried) {
           SmallVector<Tile> s = scores(w, qa, kt, tile);
+          SmallVector<Value> x;
+          for (Tile &st : s)
+            for (int64_t i = 0; i < 4; ++i)
+              x.push_back(scaled(w, shape, st[i]));
+          if (shape.causal)
+            maskOnDiagonal(w, crossesDiagonal(b, loc, first, tile, row0Scalar), x,
+                           [&](MutableArrayRef<Value> m) {
+                             for (int64_t k = 0; k < static_cast<int64_t>(m.size()); ++k)
+                               m[k] = w.select(w.gt(colOf(w, col0, k / 4, k % 4),
+                                                    rowOf(w, row0, k % 4)),
+                                               negInf, m[k]);
+                           });
           Value rowMax[2] = {negInf, negInf};
           for (auto [n, st] : llvm::enumerate(s))
             for (int64_t i = 0; i < 4; ++i) {
-              Value x = scaled(w, shape, st[i]);
-              if (shape.causal)
-                x = w.select(w.gt(colOf(w, col0, n, i), rowOf(w, row0, i)), negInf, x);
-              st[i] = x;
-              rowMax[i >> 1] = w.maxf(rowMax[i >> 1], x);
+              st[i] = x[4 * n + i];
+              rowMax[i >> 1] = w.maxf(rowMax[i >> 1], st[i]);
             }
           Value maxNew[2], alpha[2], sum[2];
           for (int r = 0; r < 2; ++r) {
@@ -986,19 +1029,36 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
 // The backward kernels
 //===----------------------------------------------------------------------===//
 
-/// P = exp(s * scale - lse) (zero above the diagonal when causal) and
-/// dS = P (dP - delta) scale, for one C tile: `row` and `col` give each
-/// element's query and key, lse and delta each element's query's.
-void probabilities(Warp &w, const AttentionShape &shape, Tile &s, Tile &dp,
-                   function_ref<Value(int64_t)> query, function_ref<Value(int64_t)> key,
-                   function_ref<Value(int64_t)> lse, function_ref<Value(int64_t)> delta) {
+/// P = exp(s * scale - lse) (zero above the diagonal when causal: on a
+/// tile that crosses it where `onDiagonal` is given, else on every tile)
+/// and dS = P (dP - delta) scale, for a step's C tiles: `query(n, i)` and
+/// `key(n, i)` give element i of tile n's query and key, `lse` and `delta`
+/// its query's.
+void probabilities(Warp &w, const AttentionShape &shape, MutableArrayRef<Tile> s,
+                   MutableArrayRef<Tile> dp, Value onDiagonal,
+                   function_ref<Value(int64_t, int64_t)> query,
+                   function_ref<Value(int64_t, int64_t)> key,
+                   function_ref<Value(int64_t, int64_t)> lse,
+                   function_ref<Value(int64_t, int64_t)> delta) {
+  // Tile by tile (each tile's values consumed before the next's are
+  // made: fewer registers than the whole step's at once).
   Value zero = w.f32(0.0);
-  for (int64_t i = 0; i < 4; ++i) {
-    Value p = w.exp(w.subf(scaled(w, shape, s[i]), lse(i)));
-    if (shape.causal)
-      p = w.select(w.gt(key(i), query(i)), zero, p);
-    s[i] = p;
-    dp[i] = scaled(w, shape, w.mulf(p, w.subf(dp[i], delta(i))));
+  for (auto [n, st] : llvm::enumerate(s)) {
+    SmallVector<Value> p;
+    for (int64_t i = 0; i < 4; ++i)
+      p.push_back(w.exp(w.subf(scaled(w, shape, st[i]), lse(n, i))));
+    auto mask = [&](MutableArrayRef<Value> m) {
+      for (int64_t i = 0; i < 4; ++i)
+        m[i] = w.select(w.gt(key(n, i), query(n, i)), zero, m[i]);
+    };
+    if (shape.causal && onDiagonal)
+      maskOnDiagonal(w, onDiagonal, p, mask);
+    else if (shape.causal)
+      mask(p);
+    for (int64_t i = 0; i < 4; ++i) {
+      st[i] = p[i];
+      dp[n][i] = scaled(w, shape, w.mulf(p[i], w.subf(dp[n][i], delta(n, i))));
+    }
   }
 }
 
@@ -1008,7 +1068,7 @@ void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape 
   Location loc = op.getLoc();
   int64_t tile = shape.tile(64), dTiles = shape.depth / 8;
   buildLaunch(b, loc, shape, emulate, /*heavyFirst=*/shape.causal,
-              [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value) {
+              [&](Warp &w, Block &blk, ArrayRef<Value> lead, Value row0, Value row0Scalar) {
     Matrix q{op.getQuery(), lead}, g{op.getGrad(), lead};
     int64_t buffers = buffersFor(2, tile, shape.depth);
     SharedTile kt = makeSharedTile(blk, tile, shape.depth, shape.elem, buffers),
@@ -1022,15 +1082,15 @@ void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape 
     }
     SmallVector<Value> out = walkToDiagonal(
         w, blk, shape, tile, {op.getKey(), op.getValue()}, {&kt, &vt},
-        zeroTiles(w, dTiles), [&](Value col0, ValueRange carried) {
+        zeroTiles(w, dTiles), [&](Value col0, Value first, ValueRange carried) {
           SmallVector<Tile> s = scores(w, qa, kt, tile);
           SmallVector<Tile> dp = scores(w, ga, vt, tile);
-          for (int64_t n = 0; n < tile / 8; ++n)
-            probabilities(
-                w, shape, s[n], dp[n], [&](int64_t i) { return rowOf(w, row0, i); },
-                [&](int64_t i) { return colOf(w, col0, n, i); },
-                [&](int64_t i) { return lse[i >> 1]; },
-                [&](int64_t i) { return delta[i >> 1]; });
+          probabilities(
+              w, shape, s, dp, crossesDiagonal(b, loc, first, tile, row0Scalar),
+              [&](int64_t, int64_t i) { return rowOf(w, row0, i); },
+              [&](int64_t n, int64_t i) { return colOf(w, col0, n, i); },
+              [&](int64_t, int64_t i) { return lse[i >> 1]; },
+              [&](int64_t, int64_t i) { return delta[i >> 1]; });
           ValueRange rest = carried;
           SmallVector<Tile> dq = takeTiles(rest, dTiles);
           accumulate(w, shape, dp, kt, tile, dq);
@@ -1071,24 +1131,32 @@ void buildKeyValueGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionSha
     SmallVector<Value> out = walkTiles(
         w, blk, first, last, tile, {op.getQuery(), op.getGrad()}, {&qt, &gt},
         zeroTiles(w, 2 * dTiles), same ? function_ref<Value(Value)>() : active,
-        [&](Value col0, ValueRange carried) {
+        [&](Value col0, Value first, ValueRange carried) {
           // Transposed scores: rows are keys, columns queries.
           SmallVector<Tile> st = scores(w, ka, qt, tile);
           SmallVector<Tile> dpt = scores(w, va, gt, tile);
-          for (int64_t n = 0; n < tile / 8; ++n) {
-            Value rowLse[2], rowDelta[2];
-            for (int64_t j = 0; j < 2; ++j) {
+          // Each column's (query's) log-sum-exp and delta, loaded where
+          // first used.
+          llvm::DenseMap<std::pair<Value, int64_t>, Value> loaded;
+          auto ofColumn = [&](Value memref, int64_t n, int64_t i) {
+            Value &v = loaded[{memref, 2 * n + (i & 1)}];
+            if (!v) {
               SmallVector<Value> idx(lead);
-              idx.push_back(colOf(w, col0, n, j));
-              rowLse[j] = w.load(op.getLse(), idx);
-              rowDelta[j] = w.load(op.getDelta(), idx);
+              idx.push_back(colOf(w, col0, n, i & 1));
+              v = w.load(memref, idx);
             }
-            probabilities(
-                w, shape, st[n], dpt[n], [&](int64_t i) { return colOf(w, col0, n, i); },
-                [&](int64_t i) { return rowOf(w, row0, i); },
-                [&](int64_t i) { return rowLse[i & 1]; },
-                [&](int64_t i) { return rowDelta[i & 1]; });
-          }
+            return v;
+          };
+          // Masked on every tile: a branch per tile here (keys past the
+          // tile's first query) took gpt2-small's kernel from 168
+          // registers to 211 (ptxas -v), two blocks an SM instead of
+          // three, for the selects it saves.
+          probabilities(
+              w, shape, st, dpt, Value(),
+              [&](int64_t n, int64_t i) { return colOf(w, col0, n, i); },
+              [&](int64_t, int64_t i) { return rowOf(w, row0, i); },
+              [&](int64_t n, int64_t i) { return ofColumn(op.getLse(), n, i); },
+              [&](int64_t n, int64_t i) { return ofColumn(op.getDelta(), n, i); });
           ValueRange rest = carried;
           SmallVector<Tile> dk = takeTiles(rest, dTiles);
           SmallVector<Tile> dv = takeTiles(rest, dTiles);

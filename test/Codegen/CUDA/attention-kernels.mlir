@@ -14,8 +14,10 @@
 // buffer (step % 2), and ends with a barrier. 4 ldmatrix.x4 give the B
 // fragments of the 8 products of the scores (8 column tiles of 8, one
 // k-step: two tiles per ldmatrix), and 4 ldmatrix.x4.trans those of the 8
-// of P v (4 k-steps, 2 column tiles). The row maximum over the quad by
-// xor shuffles 1 and 2. After the walk, each row's log-sum-exp, and the
+// of P v (4 k-steps, 2 column tiles). The causal mask (a comparison and a
+// select per score) only on a tile that crosses the diagonal (its last key
+// past the warp's first query), the same branch in every lane. The row
+// maximum over the quad by xor shuffles 1 and 2. After the walk, each row's log-sum-exp, and the
 // output divided by the sum. Neighbouring elements of a fragment's row in
 // memory are one 4-byte load or store.
 // CHECK-LABEL: func.func @forward
@@ -46,9 +48,16 @@
 // CHECK-NEXT: nvvm.cp.async.commit.group
 // CHECK-NEXT: nvvm.cp.async.wait.group 1
 // CHECK-NEXT: gpu.barrier
+// CHECK-NEXT: %[[FIRST:.*]] = arith.muli %[[STEP]], %c64
 // CHECK: nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
 // CHECK-COUNT-2: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-COUNT-3: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
+// CHECK: %[[LASTKEY:.*]] = arith.addi %[[FIRST]], %c63
+// CHECK: %[[DIAG:.*]] = arith.cmpi ugt, %[[LASTKEY]], %{{.*}} : index
+// CHECK: scf.if %[[DIAG]] -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK-COUNT-32: arith.select
+// CHECK: } else {
+// CHECK-NOT: arith.select
 // CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle xor %{{.*}}, %c2_i32, %c32_i32 : f32
 // CHECK: math.exp
