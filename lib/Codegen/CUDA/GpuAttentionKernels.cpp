@@ -53,6 +53,20 @@ namespace {
 
 constexpr int64_t kLanes = 32;
 
+/// Whether `type`'s elements split into runs of `multiple` along its rows,
+/// each starting at an index that is a multiple of it: unit stride
+/// innermost, the other strides and the offset multiples of `multiple`.
+bool stridesAligned(MemRefType type, int64_t multiple) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)) || strides.back() != 1 ||
+      ShapedType::isDynamic(offset) || offset % multiple != 0)
+    return false;
+  return llvm::all_of(ArrayRef<int64_t>(strides).drop_back(), [&](int64_t s) {
+    return !ShapedType::isDynamic(s) && s % multiple == 0;
+  });
+}
+
 /// Values of one warp. On the GPU a lane is a thread and a value a scalar;
 /// emulated, a value is a vector<32xT> (element l: lane l's) and one
 /// launch thread runs the whole warp.
@@ -188,19 +202,10 @@ public:
   }
 
 private:
-  /// 16-bit elements whose even-indexed pairs start on 4 bytes: unit stride
-  /// innermost, the other strides and the offset even (the buffers
-  /// themselves start on 64 bytes: ftc-plan-memory).
+  /// 16-bit elements whose even-indexed pairs start on 4 bytes (the
+  /// buffers themselves start on 64 bytes: ftc-plan-memory).
   static bool pairsAligned(MemRefType type) {
-    if (type.getElementTypeBitWidth() != 16)
-      return false;
-    SmallVector<int64_t> strides;
-    int64_t offset;
-    if (failed(type.getStridesAndOffset(strides, offset)) || strides.back() != 1 ||
-        ShapedType::isDynamic(offset) || offset % 2 != 0)
-      return false;
-    return llvm::all_of(ArrayRef<int64_t>(strides).drop_back(),
-                        [](int64_t s) { return !ShapedType::isDynamic(s) && s % 2 == 0; });
+    return type.getElementTypeBitWidth() == 16 && stridesAligned(type, 2);
   }
 
   scf::ForOp overLanes(ValueRange inits) {
@@ -460,17 +465,8 @@ SharedTile makeSharedTile(Block &blk, int64_t rows, int64_t depth, Type elem, in
 }
 
 /// Whether `type` (16-bit elements) splits into 16-byte vectors along its
-/// rows: unit stride innermost, the other strides and the offset multiples
-/// of 8 (the buffers start on 64 bytes: ftc-plan-memory).
-bool vectorsAligned(MemRefType type) {
-  SmallVector<int64_t> strides;
-  int64_t offset;
-  if (failed(type.getStridesAndOffset(strides, offset)) || strides.back() != 1 ||
-      ShapedType::isDynamic(offset) || offset % 8 != 0)
-    return false;
-  return llvm::all_of(ArrayRef<int64_t>(strides).drop_back(),
-                      [](int64_t s) { return !ShapedType::isDynamic(s) && s % 8 == 0; });
-}
+/// rows (the buffers start on 64 bytes: ftc-plan-memory).
+bool vectorsAligned(MemRefType type) { return stridesAligned(type, 8); }
 
 /// The address of memref[indices] (static strides and offset) as a pointer
 /// of `addressSpace`: 3 for shared memory; 1 for global memory, converted
