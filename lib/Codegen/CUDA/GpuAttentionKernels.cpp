@@ -1039,7 +1039,8 @@ void probabilities(Warp &w, const AttentionShape &shape, MutableArrayRef<Tile> s
   // Tile by tile (each tile's values consumed before the next's are
   // made: fewer registers than the whole step's at once).
   Value zero = w.f32(0.0);
-  for (auto [n, st] : llvm::enumerate(s)) {
+  for (int64_t n = 0, e = static_cast<int64_t>(s.size()); n < e; ++n) {
+    Tile &st = s[n];
     SmallVector<Value> p;
     for (int64_t i = 0; i < 4; ++i)
       p.push_back(w.exp(w.subf(scaled(w, shape, st[i]), lse(n, i))));
