@@ -476,7 +476,8 @@ Value addressOf(OpBuilder &b, Location loc, Value memref, ValueRange indices,
   auto type = cast<MemRefType>(memref.getType());
   SmallVector<int64_t> strides;
   int64_t offset;
-  (void)type.getStridesAndOffset(strides, offset);
+  [[maybe_unused]] LogicalResult layout = type.getStridesAndOffset(strides, offset);
+  assert(succeeded(layout) && !ShapedType::isDynamic(offset) && "a static strided layout");
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
   Value linear = c(offset);
   for (auto [index, stride] : llvm::zip(indices, strides))
@@ -507,7 +508,8 @@ void stage(OpBuilder &b, Location loc, Block &blk, Value memref, const SharedTil
   auto type = cast<MemRefType>(memref.getType());
   int64_t perRow = tile.depth / 8, chunks = tile.rows * perRow;
   int64_t step = blk.emulate ? 1 : blk.threads;
-  bool async = !blk.emulate && tile.buffers == 2 && vectorsAligned(type);
+  bool aligned = vectorsAligned(type);
+  bool async = !blk.emulate && tile.buffers == 2 && aligned;
   auto loop = scf::ForOp::create(b, loc, c(0), c((chunks + step - 1) / step), c(1));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
@@ -533,7 +535,7 @@ void stage(OpBuilder &b, Location loc, Block &blk, Value memref, const SharedTil
   }
   auto vectorType = VectorType::get({8}, type.getElementType());
   Value v;
-  if (vectorsAligned(type)) {
+  if (aligned) {
     v = vector::LoadOp::create(b, loc, vectorType, memref, at, /*nontemporal=*/false,
                                llvm::MaybeAlign(16));
   } else {
