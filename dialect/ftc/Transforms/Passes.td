@@ -960,14 +960,19 @@ def GpuRowKernels : Pass<"ftc-gpu-row-kernels", "::mlir::ModuleOp"> {
 
     Then column kernels: a run of consecutive ops whose last loop is the
     same columns, each output indexed by the column last, few outputs
-    each (2^20 at most), two of them or more reductions, each touching a
-    buffer one of them writes only in its own columns (a bias gradient:
-    the lowering's blocked partial sums over the rows, the sum of those,
-    the rows left over, the gradient's accumulation), become one
-    `gpu.launch`: a block per 16 (or 32) columns, its 256 threads in
-    groups sharing out each op's other parallel iterations, each walking
-    the reduced loops in order (the sums of a thread per output element),
-    a `gpu.barrier` between ops. A bias gradient is one kernel, not four.
+    for each column (at most 2 for each thread of its groups), two of
+    them or more reductions, each touching a buffer one of them writes
+    only in its own columns (a bias gradient: the sum of the lowering's
+    blocked partial sums, the rows left over, the gradient's
+    accumulation), become one `gpu.launch`: a block per 16 (or 32)
+    columns, its 256 threads in groups sharing out each op's other
+    parallel iterations, each walking the reduced loops in order (the sums
+    of a thread per output element), a `gpu.barrier` between ops. The
+    blocked partial sums themselves, many for each column (gpt2-small's:
+    96 or 256 for each of 768 columns), stay out: a kernel of their own
+    with a thread per sum (`ftc-gpu-map-loops`) keeps the whole GPU
+    busy, where the column kernel's blocks (48 for 768 columns) would
+    not. A bias gradient is two kernels, not four.
 
     With `emulate`, a launch thread is a warp that runs its lanes one after
     the other (a column that runs its groups' iterations one after the

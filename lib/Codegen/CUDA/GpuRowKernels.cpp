@@ -953,14 +953,22 @@ void rowKernels(Block &block, int64_t warps, bool emulate,
 /// `tile` neighbouring columns each.
 constexpr int64_t kColumnThreads = 256;
 
-/// An op joins a column kernel only where it has few outputs (partial
-/// sums, their fills, a gradient's accumulation): one with more is better
-/// as a kernel of its own with a thread per output.
-constexpr int64_t kColumnOutputs = int64_t{1} << 20;
+/// The columns of a column kernel's block.
+int64_t columnTile(int64_t columns) { return columns % 16 == 0 ? 16 : 32; }
+
+/// An op joins a column kernel only where it has few outputs per column:
+/// at most kColumnShare per thread of the column's groups (partial sums
+/// of partial sums, their fills, a gradient's accumulation). One with more
+/// (the first partial sums of a bias gradient, 256 for each of 768
+/// columns, each over 32 of its 8192 rows: 196,608 sums, which would be
+/// 12,288 threads' in 48 blocks, on a GPU of 132 SMs) is a kernel of its
+/// own with a thread per output (ftc-gpu-map-loops): neighbouring threads
+/// neighbouring columns, each sum the same, in the same order.
+constexpr int64_t kColumnShare = 2;
 
 /// Whether `op` is a column kernel's: on buffers, static, its last loop
 /// parallel over `columns` columns that each output is indexed by last
-/// (and by no other index), at most kColumnOutputs outputs.
+/// (and by no other index), few outputs for each column (kColumnShare).
 bool columnOp(linalg::LinalgOp op, int64_t columns) {
   if (!op.hasPureBufferSemantics() || op->getNumRegions() != 1 ||
       linalg::isaContractionOpInterface(op) || op.getNumLoops() == 0)
@@ -985,7 +993,7 @@ bool columnOp(linalg::LinalgOp op, int64_t columns) {
   for (auto [range, iterator] : llvm::zip(ranges, op.getIteratorTypesArray()))
     if (iterator == utils::IteratorType::parallel)
       outputs *= range;
-  return outputs <= kColumnOutputs;
+  return outputs <= columns * (kColumnThreads / columnTile(columns)) * kColumnShare;
 }
 
 /// Whether an operand of a column op stays in its column: the buffer,
@@ -1018,7 +1026,7 @@ SmallVector<Access> columnAccessesOf(linalg::LinalgOp op) {
 void emitColumns(ArrayRef<linalg::LinalgOp> members, int64_t columns, bool emulate) {
   Operation *last = members.back();
   Location loc = last->getLoc();
-  int64_t tile = columns % 16 == 0 ? 16 : 32;
+  int64_t tile = columnTile(columns);
   int64_t groups = kColumnThreads / tile;
   gpu::LaunchOp launch = launchAfter(members.front(), last, (columns + tile - 1) / tile,
                                      emulate ? tile : kColumnThreads);

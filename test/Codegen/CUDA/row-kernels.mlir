@@ -337,6 +337,77 @@ func.func @bias_grad(%g: memref<200x64xbf16>, %grad: memref<64xf32>) {
 
 // -----
 
+// The same with 8,200 rows, summed in 256 blocks of 32 (and 8 left): the
+// blocks' partial sums, 256 for each column, stay a linalg op (a kernel of
+// their own later, a thread per partial sum: ftc-gpu-map-loops), not the
+// column kernel's, whose 4 blocks of 256 threads would walk 64 each. The
+// rest is the column kernel: the partial sums added, the rows left, the
+// gradient.
+// CHECK-LABEL: func.func @many_partials
+// CHECK: %[[PART:.*]] = memref.alloc() : memref<256x64xf32>
+// CHECK: linalg.fill {{.*}} outs(%[[PART]] : memref<256x64xf32>)
+// CHECK: linalg.generic {{.*}} ins(%arg0, %{{.*}} : memref<8200x64xbf16>, memref<32xbf16>) outs(%[[PART]] : memref<256x64xf32>)
+// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c4,
+// CHECK:     memref.store
+// CHECK:   gpu.barrier
+// CHECK:     memref.load %[[PART]]
+// CHECK:   gpu.barrier
+// CHECK:     memref.load %arg0
+// CHECK:   gpu.barrier
+// CHECK:     memref.store %{{.*}}, %arg1
+// CHECK:   gpu.terminator
+// CHECK-NOT: linalg.generic
+#g1 = affine_map<(d0, d1, d2) -> (d1 * 32 + d0, d2)>
+#p1 = affine_map<(d0, d1, d2) -> (d1, d2)>
+#b1 = affine_map<(d0, d1, d2) -> (d0)>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#col = affine_map<(d0, d1) -> (d1)>
+#rest = affine_map<(d0, d1) -> (d0 + 8192, d1)>
+#v = affine_map<(d0) -> (d0)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @many_partials(%g: memref<8200x64xbf16>, %grad: memref<64xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %partial = memref.alloc() : memref<256x64xf32>
+  linalg.fill ins(%zero : f32) outs(%partial : memref<256x64xf32>)
+  %blocks = memref.alloc() : memref<32xbf16>
+  linalg.generic {indexing_maps = [#g1, #b1, #p1], iterator_types = ["reduction", "parallel", "parallel"]}
+      ins(%g, %blocks : memref<8200x64xbf16>, memref<32xbf16>) outs(%partial : memref<256x64xf32>) {
+  ^bb0(%a: bf16, %unused: bf16, %acc: f32):
+    %e = arith.extf %a : bf16 to f32
+    %s = arith.addf %acc, %e : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %blocks : memref<32xbf16>
+  %sum = memref.alloc() : memref<64xf32>
+  linalg.fill ins(%zero : f32) outs(%sum : memref<64xf32>)
+  linalg.generic {indexing_maps = [#id, #col], iterator_types = ["reduction", "parallel"]}
+      ins(%partial : memref<256x64xf32>) outs(%sum : memref<64xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %acc, %a : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %partial : memref<256x64xf32>
+  %left = memref.alloc() : memref<8xbf16>
+  linalg.generic {indexing_maps = [#rest, #row, #col], iterator_types = ["reduction", "parallel"]}
+      ins(%g, %left : memref<8200x64xbf16>, memref<8xbf16>) outs(%sum : memref<64xf32>) {
+  ^bb0(%a: bf16, %unused: bf16, %acc: f32):
+    %e = arith.extf %a : bf16 to f32
+    %s = arith.addf %acc, %e : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#v, #v, #v], iterator_types = ["parallel"]}
+      ins(%grad, %sum : memref<64xf32>, memref<64xf32>) outs(%grad : memref<64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %left : memref<8xbf16>
+  memref.dealloc %sum : memref<64xf32>
+  return
+}
+
+// -----
+
 // Not pulled up past a call (a product on cuBLASLt takes addresses, whose
 // buffers this pass cannot see): the centring stays after it.
 // CHECK-LABEL: func.func @not_past_call
