@@ -680,10 +680,13 @@ def GpuFuseElementwise : Pass<"ftc-gpu-fuse-elementwise", "::mlir::ModuleOp"> {
     50257 x 768 product of gpt2-small a CUDA-core kernel. On the CPU the
     products are tiled before fusion, so upstream's pass is used there.
     A producer fuses only into its one user, as upstream's pass does,
-    except a cheap one (one input read whole, a few ops: a cast, a scale
-    and mask), which is copied into each of its consumers first; one that
-    computes each element from that element of its input alone is also
-    moved past the reshapes it is read through and computed for each
+    except a cheap one (one input read whole, scalars and broadcasts
+    besides, a few ops: a cast, a scale and mask, a layer norm backward's
+    x̂ = (x - mean) rstd and dy w), which is copied into each of its
+    consumers first; it is also moved past the reshapes it is read through
+    where each broadcast's dimensions are whole groups of the reshape's
+    (the means of [batch, T] expanded with it), and one that computes each
+    element from that element of its input alone is computed for each
     element `tensor.extract` takes of it. A rounding of a product's f32
     sums counts as cheap: the product then writes them rounded
     (`ftc-gpu-library-contractions`).

@@ -88,12 +88,25 @@ bool productSummingInF32(Value value, Type type) {
                       [&](Value in) { return getElementTypeOrSelf(in.getType()) == type; });
 }
 
+/// Whether `map` reads a broadcast: some of the loops' dimensions, in
+/// order (a row's mean under each of its elements, a weight over rows).
+bool broadcastMap(AffineMap map) {
+  if (map.getNumResults() >= map.getNumDims() || !map.isProjectedPermutation())
+    return false;
+  for (size_t i = 1; i < map.getNumResults(); ++i)
+    if (map.getDimPosition(i - 1) >= map.getDimPosition(i))
+      return false;
+  return true;
+}
+
 /// Cheap to compute again in each consumer rather than write once and read
 /// back: all parallel, one input read whole and no wider than the result
-/// (or a product's f32 sums: see productSummingInF32) (scalars besides), a
-/// few arithmetic ops (attention's scale and causal
+/// (or a product's f32 sums: see productSummingInF32), scalars and
+/// broadcasts besides, a few arithmetic ops (attention's scale and causal
 /// mask: a division by a scalar, a comparison of indices and a select,
-/// whose result a softmax's maximum, sum and normalization all read).
+/// whose result a softmax's maximum, sum and normalization all read; a
+/// layer norm backward's x̂ = (x - mean) rstd and dy w, which its row sums
+/// and its input gradient read: recomputed, they are never written).
 bool cheapToRecompute(linalg::GenericOp op) {
   if (!op.hasPureTensorSemantics() || op.getNumResults() != 1 ||
       op.getNumLoops() != op.getNumParallelLoops())
@@ -101,7 +114,7 @@ bool cheapToRecompute(linalg::GenericOp op) {
   int64_t whole = 0;
   for (OpOperand *in : op.getDpsInputOperands()) {
     AffineMap map = op.getMatchingIndexingMap(in);
-    if (map.getNumResults() == 0)
+    if (map.getNumResults() == 0 || broadcastMap(map))
       continue;
     Type from = getElementTypeOrSelf(in->get().getType()),
          to = getElementTypeOrSelf(op->getResult(0).getType());
@@ -127,8 +140,7 @@ bool cheapToRecompute(linalg::GenericOp op) {
 }
 
 /// A cheap producer that computes each element from the same element of
-/// its input alone (identity maps, scalars besides, no indices): the same
-/// op on a reshape of its input is the reshape of its result, and one
+/// its input alone (identity maps, scalars besides, no indices): one
 /// element of its result is its body applied to that element of the input.
 bool elementByElement(linalg::GenericOp op) {
   if (!cheapToRecompute(op) || !op.getBody()->getOps<linalg::IndexOp>().empty())
@@ -141,43 +153,133 @@ bool elementByElement(linalg::GenericOp op) {
   return true;
 }
 
-/// The input such a producer reads whole.
-OpOperand *wholeInput(linalg::GenericOp op) {
-  for (OpOperand *in : op.getDpsInputOperands())
-    if (op.getMatchingIndexingMap(in).getNumResults() != 0)
-      return in;
-  return nullptr;
+/// The groups of `reshape`'s reassociation, as groups of the dimensions of
+/// the producer's result (its source for a collapse, its result for an
+/// expansion) and of the other side.
+struct Regrouping {
+  SmallVector<ReassociationIndices> groups;
+  bool collapse;
+};
+
+Regrouping regroupingOf(Operation *reshape) {
+  if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(reshape))
+    return {collapse.getReassociationIndices(), true};
+  return {cast<tensor::ExpandShapeOp>(reshape).getReassociationIndices(), false};
 }
 
-/// `reshape` (of `producer`'s result) replaced by `producer` applied to the
-/// same reshape of its input, so that the consumers behind the reshape get
-/// their own copies of it (the logits' cast to f32, read as [rows, vocab]
-/// by the loss's reductions: each reads the 16-bit logits instead of an
-/// f32 copy written for them).
+/// The loops' dimensions (of the producer's result) a broadcast read of
+/// `map` covers, as the groups of `r` they make up (on the producer's
+/// side for a collapse, single dimensions for an expansion), or nothing
+/// where they cut a group.
+std::optional<SmallVector<int64_t>> groupsRead(AffineMap map, const Regrouping &r) {
+  SmallVector<int64_t> read;
+  llvm::SmallDenseSet<unsigned> dims;
+  for (AffineExpr e : map.getResults())
+    dims.insert(cast<AffineDimExpr>(e).getPosition());
+  if (r.collapse) {
+    // Source dimension d is in group g; a group read whole or not at all.
+    for (auto [g, group] : llvm::enumerate(r.groups)) {
+      int64_t in = llvm::count_if(group, [&](int64_t d) { return dims.contains(d); });
+      if (in != 0 && in != static_cast<int64_t>(group.size()))
+        return std::nullopt;
+      if (in)
+        read.push_back(g);
+    }
+    return read;
+  }
+  // An expansion: the producer's dimension g becomes the group's
+  // dimensions; a read of it reads all of them.
+  for (auto [g, group] : llvm::enumerate(r.groups))
+    if (dims.contains(g))
+      read.push_back(g);
+  return read;
+}
+
+/// A cheap producer whose result the same op computes through a reshape:
+/// no indices, its inputs each the whole result (identity), a scalar or a
+/// broadcast whose dimensions `reshape` moves whole (a row's mean under a
+/// collapse of [batch, row] into rows, read as the collapse of the means).
+bool movesThrough(linalg::GenericOp op, Operation *reshape) {
+  if (!cheapToRecompute(op) || !op.getBody()->getOps<linalg::IndexOp>().empty() ||
+      !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity())
+    return false;
+  Regrouping r = regroupingOf(reshape);
+  for (OpOperand *in : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(in);
+    if (map.getNumResults() == 0 || map.isIdentity())
+      continue;
+    if (!broadcastMap(map) || !groupsRead(map, r))
+      return false;
+  }
+  return true;
+}
+
+/// `reshape` (of `producer`'s result, movesThrough) replaced by `producer`
+/// applied to the same reshape of its inputs, so that the consumers behind
+/// the reshape get their own copies of it (the logits' cast to f32, read
+/// as [rows, vocab] by the loss's reductions: each reads the 16-bit logits
+/// instead of an f32 copy written for them; a layer norm's x̂ over [rows,
+/// C], read as [batch, T, C]: its row means and rstd expanded the same).
 void sinkThroughReshape(IRRewriter &rewriter, linalg::GenericOp producer, Operation *reshape) {
   rewriter.setInsertionPoint(reshape);
   Location loc = reshape->getLoc();
-  OpOperand *whole = wholeInput(producer);
+  MLIRContext *ctx = rewriter.getContext();
+  Regrouping r = regroupingOf(reshape);
   auto resultType = cast<RankedTensorType>(reshape->getResult(0).getType());
-  auto inputType = resultType.clone(getElementTypeOrSelf(whole->get().getType()));
-  Value input;
-  if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(reshape)) {
-    input = tensor::CollapseShapeOp::create(rewriter, loc, inputType, whole->get(),
-                                            collapse.getReassociationIndices());
-  } else {
-    auto expand = cast<tensor::ExpandShapeOp>(reshape);
-    input = tensor::ExpandShapeOp::create(rewriter, loc, inputType, whole->get(),
-                                          expand.getReassociationIndices(),
-                                          expand.getMixedOutputShape());
-  }
+  auto sourceType = cast<RankedTensorType>(reshape->getOperand(0).getType());
   unsigned rank = resultType.getRank();
+  // `value` (of the producer's dimensions `kept`, each a whole group of
+  // the reshape's or, expanded, one) reshaped like the result's.
+  auto reshaped = [&](Value value, ArrayRef<int64_t> read) -> std::pair<Value, AffineMap> {
+    auto type = cast<RankedTensorType>(value.getType());
+    SmallVector<ReassociationIndices> groups;
+    SmallVector<int64_t> shape;
+    SmallVector<AffineExpr> exprs;
+    int64_t at = 0;
+    for (int64_t g : read) {
+      ReassociationIndices group;
+      if (r.collapse) {
+        // Producer dims of group g, collapsed into the result's dim g.
+        for (size_t k = 0; k < r.groups[g].size(); ++k)
+          group.push_back(at++);
+        shape.push_back(resultType.getDimSize(g));
+        exprs.push_back(getAffineDimExpr(g, ctx));
+      } else {
+        // Producer dim g, expanded into the result's dims of group g.
+        for (int64_t d : r.groups[g]) {
+          group.push_back(shape.size());
+          shape.push_back(resultType.getDimSize(d));
+          exprs.push_back(getAffineDimExpr(d, ctx));
+        }
+      }
+      groups.push_back(group);
+    }
+    AffineMap map = AffineMap::get(rank, 0, exprs, ctx);
+    auto newType = RankedTensorType::get(shape, type.getElementType());
+    if (newType == type)
+      return {value, map};
+    if (r.collapse)
+      return {tensor::CollapseShapeOp::create(rewriter, loc, newType, value, groups), map};
+    return {tensor::ExpandShapeOp::create(rewriter, loc, newType, value, groups), map};
+  };
   SmallVector<Value> inputs;
   SmallVector<AffineMap> maps;
   for (OpOperand *in : producer.getDpsInputOperands()) {
-    bool isWhole = in == whole;
-    inputs.push_back(isWhole ? input : in->get());
-    maps.push_back(isWhole ? rewriter.getMultiDimIdentityMap(rank)
-                           : AffineMap::get(rank, 0, {}, rewriter.getContext()));
+    AffineMap map = producer.getMatchingIndexingMap(in);
+    if (map.getNumResults() == 0) {
+      inputs.push_back(in->get());
+      maps.push_back(AffineMap::get(rank, 0, {}, ctx));
+      continue;
+    }
+    SmallVector<int64_t> read;
+    if (map.isIdentity())
+      read = llvm::to_vector(llvm::seq<int64_t>(0, r.collapse ? r.groups.size()
+                                                              : sourceType.getRank()));
+    else
+      read = *groupsRead(map, r);
+    auto [value, newMap] = reshaped(in->get(), read);
+    inputs.push_back(value);
+    maps.push_back(newMap);
   }
   maps.push_back(rewriter.getMultiDimIdentityMap(rank));
   Value init = tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
@@ -228,11 +330,11 @@ void copyCheapProducers(Operation *root) {
     root->walk([&](linalg::GenericOp op) {
       if (op->use_empty() || !cheapToRecompute(op))
         return;
-      bool movable =
-          elementByElement(op) &&
-          llvm::any_of(op->getUsers(), [](Operation *user) {
-            return isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp, tensor::ExtractOp>(user);
-          });
+      bool movable = llvm::any_of(op->getUsers(), [&](Operation *user) {
+        if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user))
+          return movesThrough(op, user);
+        return isa<tensor::ExtractOp>(user) && elementByElement(op);
+      });
       if (!op->hasOneUse() || movable)
         producers.push_back(op);
     });
@@ -240,7 +342,7 @@ void copyCheapProducers(Operation *root) {
       for (OpOperand &use : llvm::make_early_inc_range(producer->getResult(0).getUses())) {
         Operation *user = use.getOwner();
         if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user) &&
-            elementByElement(producer)) {
+            movesThrough(producer, user)) {
           sinkThroughReshape(rewriter, producer, user);
           changed = true;
           continue;

@@ -240,3 +240,78 @@ func.func @logits(%x: tensor<16x32xbf16>, %w: tensor<64x32xbf16>, %init: tensor<
   } -> tensor<2x8xf32>
   return %max, %loss : tensor<2x8xf32>, tensor<2x8xf32>
 }
+
+// -----
+
+// A layer norm backward's x̂ = (x - mean) rstd, over [rows, C], reads its
+// row's mean and rstd (broadcasts) besides x: its row sum recomputes it,
+// and so does the input gradient, which reads it as [batch, T, C] through
+// an expansion: there x, the means and the rstds are expanded the same
+// ([32] into [4, 8]). dy w over [batch, T, C] reads w along C; its row
+// sum reads it collapsed into [rows, C] (and is then expanded back, with
+// w read as it is), the input gradient as it is. x̂ and dy w are never
+// computed into tensors of their own.
+// CHECK-LABEL: func.func @broadcasts
+// CHECK: %[[S1:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1, %arg2 : tensor<32x16xf32>, tensor<32xf32>, tensor<32xf32>) outs(%{{.*}} : tensor<32xf32>)
+// CHECK:   arith.subf
+// CHECK:   arith.mulf
+// CHECK:   arith.addf
+// CHECK-DAG: %[[X3:.*]] = tensor.expand_shape %arg0 {{\[\[}}0, 1], [2]] output_shape [4, 8, 16] : tensor<32x16xf32> into tensor<4x8x16xf32>
+// CHECK-DAG: %[[M3:.*]] = tensor.expand_shape %arg1 {{\[\[}}0, 1]] output_shape [4, 8] : tensor<32xf32> into tensor<4x8xf32>
+// CHECK-DAG: %[[R3:.*]] = tensor.expand_shape %arg2 {{\[\[}}0, 1]] output_shape [4, 8] : tensor<32xf32> into tensor<4x8xf32>
+// CHECK: %[[S2:.*]] = linalg.generic {{.*}} ins(%arg3, %arg4 : tensor<4x8x16xf32>, tensor<16xf32>) outs(%{{.*}} : tensor<4x8xf32>)
+// CHECK: %[[C2:.*]] = tensor.collapse_shape %[[S2]]
+// CHECK: %[[OUT:.*]] = linalg.generic {{.*}} ins(%[[X3]], %[[M3]], %[[R3]], %arg3, %arg4 : tensor<4x8x16xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8x16xf32>, tensor<16xf32>)
+// CHECK: return %[[S1]], %[[C2]], %[[OUT]]
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#c3 = affine_map<(d0, d1, d2) -> (d2)>
+func.func @broadcasts(%x: tensor<32x16xf32>, %mean: tensor<32xf32>, %rstd: tensor<32xf32>,
+                               %dy: tensor<4x8x16xf32>, %w: tensor<16xf32>) -> (tensor<32xf32>, tensor<32xf32>, tensor<4x8x16xf32>) {
+  %e = tensor.empty() : tensor<32x16xf32>
+  %xhat = linalg.generic {indexing_maps = [#id, #row, #row, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %mean, %rstd : tensor<32x16xf32>, tensor<32xf32>, tensor<32xf32>) outs(%e : tensor<32x16xf32>) {
+  ^bb0(%a: f32, %m: f32, %r: f32, %o: f32):
+    %c = arith.subf %a, %m : f32
+    %n = arith.mulf %c, %r : f32
+    linalg.yield %n : f32
+  } -> tensor<32x16xf32>
+  %zero = arith.constant 0.0 : f32
+  %se = tensor.empty() : tensor<32xf32>
+  %s0 = linalg.fill ins(%zero : f32) outs(%se : tensor<32xf32>) -> tensor<32xf32>
+  %sum = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%xhat : tensor<32x16xf32>) outs(%s0 : tensor<32xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %r = arith.addf %acc, %a : f32
+    linalg.yield %r : f32
+  } -> tensor<32xf32>
+  %x3 = tensor.expand_shape %xhat [[0, 1], [2]] output_shape [4, 8, 16] : tensor<32x16xf32> into tensor<4x8x16xf32>
+  %e3 = tensor.empty() : tensor<4x8x16xf32>
+  %out = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%x3, %dy : tensor<4x8x16xf32>, tensor<4x8x16xf32>) outs(%e3 : tensor<4x8x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    linalg.yield %p : f32
+  } -> tensor<4x8x16xf32>
+  %dyw = linalg.generic {indexing_maps = [#id3, #c3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%dy, %w : tensor<4x8x16xf32>, tensor<16xf32>) outs(%e3 : tensor<4x8x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    linalg.yield %p : f32
+  } -> tensor<4x8x16xf32>
+  %dyw2 = tensor.collapse_shape %dyw [[0, 1], [2]] : tensor<4x8x16xf32> into tensor<32x16xf32>
+  %sum2 = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%dyw2 : tensor<32x16xf32>) outs(%s0 : tensor<32xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %r = arith.addf %acc, %a : f32
+    linalg.yield %r : f32
+  } -> tensor<32xf32>
+  %out2 = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%out, %dyw : tensor<4x8x16xf32>, tensor<4x8x16xf32>) outs(%e3 : tensor<4x8x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.subf %a, %b : f32
+    linalg.yield %p : f32
+  } -> tensor<4x8x16xf32>
+  return %sum, %sum2, %out2 : tensor<32xf32>, tensor<32xf32>, tensor<4x8x16xf32>
+}
