@@ -683,7 +683,8 @@ def GpuFuseElementwise : Pass<"ftc-gpu-fuse-elementwise", "::mlir::ModuleOp"> {
     except a cheap one (one input read whole, scalars and broadcasts
     besides, a few ops: a cast, a scale and mask, a layer norm backward's
     x̂ = (x - mean) rstd and dy w), which is copied into each of its
-    consumers first; it is also moved past the reshapes it is read through
+    consumers first (one that reads a broadcast only where every user
+    takes a copy, so that it is not written all the same); it is also moved past the reshapes it is read through
     where each broadcast's dimensions are whole groups of the reshape's
     (the means of [batch, T] expanded with it), and one that computes each
     element from that element of its input alone is computed for each

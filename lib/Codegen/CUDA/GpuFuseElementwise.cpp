@@ -335,6 +335,22 @@ void copyCheapProducers(Operation *root) {
           return movesThrough(op, user);
         return isa<tensor::ExtractOp>(user) && elementByElement(op);
       });
+      // One that reads a broadcast is copied only where every user takes
+      // a copy: kept for some user, it would be written all the same, and
+      // its copies would read its inputs again (the embeddings' sum, which
+      // the backward keeps).
+      bool broadcasts = llvm::any_of(op.getDpsInputOperands(), [&](OpOperand *in) {
+        return broadcastMap(op.getMatchingIndexingMap(in));
+      });
+      if (broadcasts && !llvm::all_of(op->getUses(), [&](OpOperand &use) {
+            Operation *user = use.getOwner();
+            if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user))
+              return movesThrough(op, user);
+            auto consumer = dyn_cast<linalg::GenericOp>(user);
+            return consumer && !linalg::isaContractionOpInterface(consumer) &&
+                   linalg::areElementwiseOpsFusable(&use);
+          }))
+        return;
       if (!op->hasOneUse() || movable)
         producers.push_back(op);
     });
