@@ -228,8 +228,9 @@ void sinkThroughReshape(IRRewriter &rewriter, linalg::GenericOp producer, Operat
   auto resultType = cast<RankedTensorType>(reshape->getResult(0).getType());
   auto sourceType = cast<RankedTensorType>(reshape->getOperand(0).getType());
   unsigned rank = resultType.getRank();
-  // `value` (of the producer's dimensions `kept`, each a whole group of
-  // the reshape's or, expanded, one) reshaped like the result's.
+  // `value` (read over the producer's dimensions in `read`, each a whole
+  // group of the reshape's or, expanded, one) reshaped like the result,
+  // with its map over the result's dimensions.
   auto reshaped = [&](Value value, ArrayRef<int64_t> read) -> std::pair<Value, AffineMap> {
     auto type = cast<RankedTensorType>(value.getType());
     SmallVector<ReassociationIndices> groups;
@@ -313,6 +314,14 @@ void computeExtracted(IRRewriter &rewriter, linalg::GenericOp producer,
   rewriter.replaceOp(extract, result);
 }
 
+/// Whether `use` of a cheap producer is a consumer that takes a copy of
+/// it: an elementwise or reduction generic it can fuse into, not a product.
+bool fusesCopy(OpOperand &use) {
+  auto consumer = dyn_cast<linalg::GenericOp>(use.getOwner());
+  return consumer && !linalg::isaContractionOpInterface(consumer) &&
+         linalg::areElementwiseOpsFusable(&use);
+}
+
 /// Such a producer with several users: a copy for each elementwise or
 /// reduction consumer it can fuse into (not products), so that each copy
 /// has one use and fuses; the original stays only for the users left.
@@ -346,9 +355,7 @@ void copyCheapProducers(Operation *root) {
             Operation *user = use.getOwner();
             if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user))
               return movesThrough(op, user);
-            auto consumer = dyn_cast<linalg::GenericOp>(user);
-            return consumer && !linalg::isaContractionOpInterface(consumer) &&
-                   linalg::areElementwiseOpsFusable(&use);
+            return fusesCopy(use);
           }))
         return;
       if (!op->hasOneUse() || movable)
@@ -369,9 +376,7 @@ void copyCheapProducers(Operation *root) {
           changed = true;
           continue;
         }
-        auto consumer = dyn_cast<linalg::GenericOp>(user);
-        if (!consumer || linalg::isaContractionOpInterface(consumer) ||
-            !linalg::areElementwiseOpsFusable(&use))
+        if (!fusesCopy(use))
           continue;
         rewriter.setInsertionPointAfter(producer);
         use.set(rewriter.clone(*producer)->getResult(0));
