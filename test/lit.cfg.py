@@ -47,11 +47,15 @@ if os.access(ptxas, os.X_OK):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
 
-# `REQUIRES: avx512bf16`: this host runs AVX512_BF16 code (vdpbf16ps), which
-# ftc emits for bf16 products when it compiles for the host.
+# `REQUIRES: avx512f`: this host runs AVX-512 code (not every machine CI
+# runs on has it). `REQUIRES: avx512bf16`: it runs AVX512_BF16 code
+# (vdpbf16ps), which ftc emits for bf16 products when it compiles for the host.
 with open("/proc/cpuinfo") as cpuinfo:
-    if "avx512_bf16" in cpuinfo.read().split():
-        config.available_features.add("avx512bf16")
+    cpu_flags = cpuinfo.read().split()
+if "avx512f" in cpu_flags:
+    config.available_features.add("avx512f")
+if "avx512_bf16" in cpu_flags:
+    config.available_features.add("avx512bf16")
 
 # `REQUIRES: gnuplot`: ftc-train --plot draws with it (Debian's gnuplot-nox,
 # which setup.sh installs when the package archive can be reached).

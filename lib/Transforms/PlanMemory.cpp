@@ -65,7 +65,7 @@ SmallVector<Temporary> collectTemporaries(func::FuncOp func) {
   for (auto alloc : body.getOps<memref::AllocOp>()) {
     MemRefType type = alloc.getType();
     if (!type.hasStaticShape() || !type.getLayout().isIdentity() ||
-        (type.getElementTypeBitWidth() % 8 != 0 && type.getElementTypeBitWidth() != 1) ||
+        !type.getElementType().isIntOrFloat() || (type.getElementTypeBitWidth() % 8 != 0 && type.getElementTypeBitWidth() != 1) ||
         type.getMemorySpace())
       continue;
     memref::DeallocOp dealloc;

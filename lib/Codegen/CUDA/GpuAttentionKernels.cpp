@@ -69,11 +69,19 @@ bool stridesAligned(MemRefType type, int64_t multiple) {
 
 /// Values of one warp. On the GPU a lane is a thread and a value a scalar;
 /// emulated, a value is a vector<32xT> (element l: lane l's) and one
-/// launch thread runs the whole warp.
+/// launch thread runs the whole warp. What the emulated lanes do one by one
+/// (loads, stores, mma.sync's sums) goes through scratch buffers, never
+/// through a vector element at a lane index that is not a constant: LLVM
+/// would copy the whole vector to the stack for each such element (a
+/// fragment's 256), which made the emulated kernels slow to run and, with
+/// hundreds of such vectors live, very slow to compile (its register
+/// allocator, for many minutes on a machine with 16 vector registers).
 class Warp {
 public:
-  Warp(OpBuilder &b, Location loc, bool emulate, Value gpuLane)
-      : b(b), loc(loc), emulate(emulate) {
+  /// `launch`: the kernel's gpu.launch (emulated, the scratch buffers are
+  /// allocated before it and freed after).
+  Warp(OpBuilder &b, Location loc, bool emulate, Value gpuLane, Operation *launch)
+      : b(b), loc(loc), emulate(emulate), launch(launch) {
     if (emulate) {
       SmallVector<int64_t> ids = llvm::to_vector(llvm::seq<int64_t>(0, kLanes));
       auto type = VectorType::get({kLanes}, b.getIndexType());
@@ -88,6 +96,7 @@ public:
   OpBuilder &b;
   Location loc;
   bool emulate;
+  Operation *launch;
   Value lane, group, thread;
 
   Type of(Type scalar) const {
@@ -126,15 +135,15 @@ public:
     if (!emulate)
       return memref::LoadOp::create(b, loc, memref, indices);
     Type elem = cast<MemRefType>(memref.getType()).getElementType();
-    Value init = arith::ConstantOp::create(b, loc, of(elem), b.getZeroAttr(of(elem)));
-    auto loop = overLanes(init);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value l = loop.getInductionVar();
-    Value x = memref::LoadOp::create(b, loc, memref, laneOf(indices, l));
-    Value acc = vector::InsertOp::create(b, loc, x, loop.getRegionIterArg(0), l);
-    scf::YieldOp::create(b, loc, acc);
-    return loop.getResult(0);
+    Value lanes = scratch(elem, kLanes);
+    SmallVector<Value> at = spill(indices);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      Value l = overLanes();
+      Value x = memref::LoadOp::create(b, loc, memref, laneOf(at, l));
+      memref::StoreOp::create(b, loc, x, lanes, l);
+    }
+    return vector::LoadOp::create(b, loc, of(elem), lanes, index0());
   }
 
   /// memref[indices] and the element after it in the innermost dimension
@@ -174,12 +183,13 @@ public:
       memref::StoreOp::create(b, loc, value, memref, indices);
       return;
     }
-    auto loop = overLanes({});
+    Value lanes = scratch(cast<VectorType>(value.getType()).getElementType(), kLanes);
+    vector::StoreOp::create(b, loc, value, lanes, index0());
+    SmallVector<Value> at = spill(indices);
     OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value l = loop.getInductionVar();
-    Value x = vector::ExtractOp::create(b, loc, value, l);
-    memref::StoreOp::create(b, loc, x, memref, laneOf(indices, l));
+    Value l = overLanes();
+    Value x = memref::LoadOp::create(b, loc, lanes, l);
+    memref::StoreOp::create(b, loc, x, memref, laneOf(at, l));
   }
 
   /// Lane l's value of lane l ^ mask (mask < 32).
@@ -208,26 +218,69 @@ private:
     return type.getElementTypeBitWidth() == 16 && stridesAligned(type, 2);
   }
 
-  scf::ForOp overLanes(ValueRange inits) {
-    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-    Value lanes = arith::ConstantIndexOp::create(b, loc, kLanes);
-    Value one = arith::ConstantIndexOp::create(b, loc, 1);
-    auto loop = scf::ForOp::create(b, loc, zero, lanes, one, inits);
-    if (inits.empty()) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToEnd(loop.getBody());
-      if (loop.getBody()->empty() || !isa<scf::YieldOp>(loop.getBody()->back()))
-        scf::YieldOp::create(b, loc);
-    }
-    return loop;
+  Value index0() { return arith::ConstantIndexOp::create(b, loc, 0); }
+
+  /// A loop over the lanes, the builder at the start of its body: returns
+  /// the lane.
+  Value overLanes() { return loopTo(kLanes); }
+
+  /// A loop from 0 to `n`, the builder at the start of its body: returns
+  /// its induction variable.
+  Value loopTo(int64_t n) {
+    auto loop = scf::ForOp::create(b, loc, index0(), arith::ConstantIndexOp::create(b, loc, n),
+                                   arith::ConstantIndexOp::create(b, loc, 1));
+    b.setInsertionPointToStart(loop.getBody());
+    return loop.getInductionVar();
   }
 
-  SmallVector<Value> laneOf(ArrayRef<Value> indices, Value l) {
+  /// Emulated: a buffer of `size` elements of `elem` for the whole launch
+  /// (its threads run one after another, so each use of it ends before the
+  /// next begins); `slot` tells apart buffers used at the same time.
+  Value scratch(Type elem, int64_t size, int slot = 0) {
+    Value &buffer = scratchBuffers[{elem, size, slot}];
+    if (!buffer) {
+      OpBuilder outside(launch);
+      buffer = memref::AllocOp::create(outside, loc, MemRefType::get({size}, elem));
+      outside.setInsertionPointAfter(launch);
+      memref::DeallocOp::create(outside, loc, buffer);
+    }
+    return buffer;
+  }
+
+  /// Each lane vector of indices stored to a scratch buffer of its own (as
+  /// i64: the memory plan sizes buffers of integers and floats).
+  SmallVector<Value> spill(ArrayRef<Value> indices) {
+    SmallVector<Value> buffers;
+    Type i64 = b.getI64Type();
+    for (auto [i, v] : llvm::enumerate(indices)) {
+      buffers.push_back(scratch(i64, kLanes, static_cast<int>(i)));
+      Value wide = arith::IndexCastOp::create(b, loc, VectorType::get({kLanes}, i64), v);
+      vector::StoreOp::create(b, loc, wide, buffers.back(), index0());
+    }
+    return buffers;
+  }
+
+  /// Lane l's indices from the buffers spill wrote.
+  SmallVector<Value> laneOf(ArrayRef<Value> buffers, Value l) {
     SmallVector<Value> scalars;
-    for (Value i : indices)
-      scalars.push_back(vector::ExtractOp::create(b, loc, i, l));
+    for (Value buffer : buffers)
+      scalars.push_back(arith::IndexCastOp::create(
+          b, loc, b.getIndexType(), memref::LoadOp::create(b, loc, buffer, l)));
     return scalars;
   }
+
+  /// Stores the lane vectors `parts` one after another in a scratch buffer
+  /// (element l of part r at r * 32 + l).
+  Value spillParts(ArrayRef<Value> parts) {
+    Type elem = cast<VectorType>(parts.front().getType()).getElementType();
+    Value buffer = scratch(elem, kLanes * static_cast<int64_t>(parts.size()));
+    for (auto [r, part] : llvm::enumerate(parts))
+      vector::StoreOp::create(b, loc, part, buffer,
+                              arith::ConstantIndexOp::create(b, loc, r * kLanes).getResult());
+    return buffer;
+  }
+
+  llvm::DenseMap<std::tuple<Type, int64_t, int>, Value> scratchBuffers;
 
   /// Two 16-bit values as the register mma.sync takes: vector<2xf16> for
   /// f16, an i32 for bf16.
@@ -262,47 +315,27 @@ private:
     return d;
   }
 
-  /// `parts` (vectors of one length) as one vector, in order.
-  Value concat(SmallVector<Value> parts) {
-    while (parts.size() > 1) {
-      SmallVector<Value> next;
-      for (size_t i = 0; i < parts.size(); i += 2) {
-        int64_t n = cast<VectorType>(parts[i].getType()).getNumElements();
-        next.push_back(vector::ShuffleOp::create(b, loc, parts[i], parts[i + 1],
-                                                 llvm::to_vector(llvm::seq<int64_t>(0, 2 * n))));
-      }
-      parts = std::move(next);
-    }
-    return parts.front();
-  }
-
   /// mma.sync's arithmetic on the emulated warp: the fragments' registers
-  /// side by side (register r of lane l at r * 32 + l), each lane's four
-  /// results summed over k from them in the layouts above.
+  /// side by side in scratch buffers (register r of lane l at r * 32 + l),
+  /// each lane's four results summed over k from them in the layouts above.
   SmallVector<Value, 4> emulatedMma(ArrayRef<Value> a, ArrayRef<Value> bFrag,
                                     ArrayRef<Value> c) {
-    Value as = concat(SmallVector<Value>(a)), bs = concat(SmallVector<Value>(bFrag));
-    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-    Value one = arith::ConstantIndexOp::create(b, loc, 1);
-    Value lanes = arith::ConstantIndexOp::create(b, loc, kLanes);
-    Value sixteen = arith::ConstantIndexOp::create(b, loc, 16);
-    auto overLane = scf::ForOp::create(b, loc, zero, lanes, one, ValueRange(c));
+    Value as = spillParts(a), bs = spillParts(bFrag), cs = spillParts(c);
     {
       OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(overLane.getBody());
-      Value l = overLane.getInductionVar();
+      Value l = overLanes();
       auto cst = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
       auto add = [&](Value x, Value y) -> Value { return arith::AddIOp::create(b, loc, x, y); };
       auto mul = [&](Value x, int64_t y) -> Value { return arith::MulIOp::create(b, loc, x, cst(y)); };
       auto div = [&](Value x, int64_t y) -> Value { return arith::DivUIOp::create(b, loc, x, cst(y)); };
       auto rem = [&](Value x, int64_t y) -> Value { return arith::RemUIOp::create(b, loc, x, cst(y)); };
       Value g = div(l, 4), t = rem(l, 4);
-      SmallVector<Value> results;
       for (int64_t i = 0; i < 4; ++i) {
         Value row = add(g, cst(8 * (i >> 1)));
         Value col = add(mul(t, 2), cst(i & 1));
-        Value acc = vector::ExtractOp::create(b, loc, overLane.getRegionIterArg(i), l);
-        auto overK = scf::ForOp::create(b, loc, zero, sixteen, one, ValueRange{acc});
+        Value at = add(cst(i * kLanes), l);
+        Value acc = memref::LoadOp::create(b, loc, cs, at);
+        auto overK = scf::ForOp::create(b, loc, cst(0), cst(16), cst(1), ValueRange{acc});
         {
           OpBuilder::InsertionGuard inner(b);
           b.setInsertionPointToStart(overK.getBody());
@@ -314,20 +347,24 @@ private:
           // B(k, col): lane 4 col + (k % 8) / 2, register (k % 2) + 2 (k / 8).
           Value bLane = add(mul(col, 4), div(rem(k, 8), 2));
           Value bReg = add(rem(k, 2), mul(div(k, 8), 2));
-          Value x = vector::ExtractOp::create(b, loc, as, add(mul(aReg, kLanes), aLane));
-          Value y = vector::ExtractOp::create(b, loc, bs, add(mul(bReg, kLanes), bLane));
+          Value x = memref::LoadOp::create(b, loc, as, add(mul(aReg, kLanes), aLane));
+          Value y = memref::LoadOp::create(b, loc, bs, add(mul(bReg, kLanes), bLane));
           Type f32 = b.getF32Type();
           Value prod = arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, f32, x),
                                              arith::ExtFOp::create(b, loc, f32, y));
           scf::YieldOp::create(
               b, loc, ValueRange{arith::AddFOp::create(b, loc, overK.getRegionIterArg(0), prod)});
         }
-        results.push_back(vector::InsertOp::create(b, loc, overK.getResult(0),
-                                                   overLane.getRegionIterArg(i), l));
+        // Lane l's result i replaces its c_i, which nothing reads again.
+        memref::StoreOp::create(b, loc, overK.getResult(0), cs, at);
       }
-      scf::YieldOp::create(b, loc, results);
     }
-    return SmallVector<Value, 4>(overLane.getResults());
+    SmallVector<Value, 4> d;
+    for (int64_t i = 0; i < 4; ++i)
+      d.push_back(vector::LoadOp::create(b, loc, c[i].getType(), cs,
+                                         arith::ConstantIndexOp::create(b, loc, i * kLanes)
+                                             .getResult()));
+    return d;
   }
 };
 
@@ -412,7 +449,7 @@ void buildLaunch(OpBuilder &b, Location loc, const AttentionShape &shape, bool e
     leadScalars[d] = arith::RemUIOp::create(b, loc, head, c(shape.lead[d]));
     head = arith::DivUIOp::create(b, loc, head, c(shape.lead[d]));
   }
-  Warp w(b, loc, emulate, lane);
+  Warp w(b, loc, emulate, lane, launch);
   Block blk{launch, emulate, thread, warps * kLanes, warps, blockRow0, leadScalars};
   SmallVector<Value> lead;
   for (Value v : leadScalars)

@@ -1,5 +1,6 @@
 // RUN: ftc-opt %s --split-input-file --ftc-gpu-attention-kernels --canonicalize --cse | FileCheck %s
 // RUN: ftc-opt %s --split-input-file --ftc-gpu-attention-kernels=emulate=true --canonicalize --cse | FileCheck %s --check-prefix=EMU
+// RUN: ftc-opt %s --split-input-file --ftc-gpu-attention-kernels=emulate=true | FileCheck %s --check-prefix=EMUDYN
 
 // The forward kernel, T = 128, D = 16: blocks of 4 warps (128 threads),
 // 2 per (batch, head), the heavier (later rows) first; each warp 16
@@ -76,12 +77,23 @@
 // no barrier, no shared memory: the tiles are buffers outside the launch
 // (rows of D + 8 elements) that each warp fills whole before it reads its
 // fragments from them, lane by lane, from the addresses ldmatrix exchanges.
+// What the lanes do one by one goes through scratch buffers, also outside
+// the launch: a load's lanes (and their indices, as i64), mma.sync's
+// fragments (A: 8 registers of 32 lanes, B: 4, C and D: 4 of f32), never a
+// vector element at a lane index that is not a constant (EMUDYN).
 // EMU-LABEL: func.func @forward
 // EMU-NOT: nvvm
 // EMU: %[[KT:.*]] = memref.alloc() : memref<2x64x24xbf16>
 // EMU: %[[VT:.*]] = memref.alloc() : memref<2x64x24xbf16>
+// EMU: %[[LANES:.*]] = memref.alloc() : memref<32xbf16>
+// EMU: %[[A:.*]] = memref.alloc() : memref<256xbf16>
+// EMU: %[[B:.*]] = memref.alloc() : memref<128xbf16>
+// EMU: %[[C:.*]] = memref.alloc() : memref<128xf32>
 // EMU: gpu.launch blocks(%{{.*}}) in (%{{.*}} = %c4, %{{.*}} = %c1, %{{.*}} = %c1) threads(%{{.*}}) in (%{{.*}} = %c4, %{{.*}} = %c1, %{{.*}} = %c1) {
-// EMU: scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args(%{{.*}} = %{{.*}}) -> (vector<32xbf16>)
+// EMU: scf.for %[[L:.*]] = %c0 to %c32 step %c1 {
+// EMU: %[[Q:.*]] = memref.load %arg0[{{.*}}] : memref<2x128x16xbf16>
+// EMU-NEXT: memref.store %[[Q]], %[[LANES]][%[[L]]] : memref<32xbf16>
+// EMU: vector.load %[[LANES]][%c0] : memref<32xbf16>, vector<32xbf16>
 // EMU: scf.for %{{.*}} = %c0 to %c128 step %c1 {
 // EMU: vector.load %arg1[{{.*}}] {alignment = 16 : i64} : memref<2x128x16xbf16>, vector<8xbf16>
 // EMU: vector.store %{{.*}}, %[[KT]][%c0, {{.*}}] : memref<2x64x24xbf16>, vector<8xbf16>
@@ -89,12 +101,24 @@
 // EMU: scf.if
 // EMU: vector.store %{{.*}}, %[[KT]][{{.*}}] : memref<2x64x24xbf16>, vector<8xbf16>
 // EMU: memref.load %[[KT]][{{.*}}] : memref<2x64x24xbf16>
+// EMU: vector.store %{{.*}}, %[[A]][%c224] : memref<256xbf16>, vector<32xbf16>
+// EMU: vector.store %{{.*}}, %[[B]][%c96] : memref<128xbf16>, vector<32xbf16>
+// EMU: vector.store %{{.*}}, %[[C]][%c96] : memref<128xf32>, vector<32xf32>
+// EMU: scf.for %[[M:.*]] = %c0 to %c32 step %c1 {
+// EMU: memref.load %[[C]][%{{.*}}] : memref<128xf32>
+// EMU: scf.for
+// EMU: memref.load %[[A]][%{{.*}}] : memref<256xbf16>
+// EMU: memref.load %[[B]][%{{.*}}] : memref<128xbf16>
+// EMU: memref.store %{{.*}}, %[[C]][%{{.*}}] : memref<128xf32>
+// EMU: vector.load %[[C]][%c96] : memref<128xf32>, vector<32xf32>
 // EMU: vector.shuffle %[[X:.*]], %[[X]] [1, 0, 3, 2, 5, 4,
 // EMU: vector.shuffle %[[Y:.*]], %[[Y]] [2, 3, 0, 1, 6, 7,
 // EMU-NOT: nvvm
 // EMU-NOT: gpu.barrier
 // EMU-NOT: cp.async
 // EMU: memref.dealloc %[[KT]]
+// EMUDYN-NOT: vector.extract {{.*}}[%
+// EMUDYN-NOT: vector.insert {{.*}}[%
 func.func @forward(%q: memref<2x128x16xbf16>, %k: memref<2x128x16xbf16>, %v: memref<2x128x16xbf16>, %o: memref<2x128x16xbf16>, %lse: memref<2x128xf32>) {
   train.fused_attention %q, %k, %v causal outs(%o, %lse) : memref<2x128x16xbf16>, memref<2x128x16xbf16>, memref<2x128x16xbf16>, memref<2x128x16xbf16>, memref<2x128xf32>
   return
