@@ -752,6 +752,10 @@ def GpuAttentionKernels : Pass<"ftc-gpu-attention-kernels", "::mlir::ModuleOp"> 
     exchange between lanes, each warp copying the tiles into buffers of its
     own, so that the kernels run on the CPU under `ftc-gpu-launch-to-loops`
     and are checked against the CPU step with the same fragment layouts.
+    What the lanes do one at a time (loads, stores, `mma.sync`'s sums)
+    reads and writes scratch buffers allocated around the launch, never a
+    vector element at a lane index that is not a constant (which LLVM
+    compiles as a copy of the whole vector to the stack).
   }];
   let options = [
     Option<"emulate", "emulate", "bool", /*default=*/"false",
@@ -760,7 +764,8 @@ def GpuAttentionKernels : Pass<"ftc-gpu-attention-kernels", "::mlir::ModuleOp"> 
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect", "::mlir::vector::VectorDialect",
-                           "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect"];
+                           "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
+                           "::mlir::func::FuncDialect"];
 }
 
 def GpuPadProducts : Pass<"ftc-gpu-pad-products", "::mlir::func::FuncOp"> {

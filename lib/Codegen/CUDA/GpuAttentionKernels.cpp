@@ -30,6 +30,7 @@
 #include "ftc/Dialect/Train/IR/TrainOps.h"
 #include "ftc/Transforms/Passes.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -315,56 +316,88 @@ private:
     return d;
   }
 
-  /// mma.sync's arithmetic on the emulated warp: the fragments' registers
-  /// side by side in scratch buffers (register r of lane l at r * 32 + l),
-  /// each lane's four results summed over k from them in the layouts above.
+  /// mma.sync on the emulated warp: the fragments' registers side by side
+  /// in scratch buffers (register r of lane l at r * 32 + l), passed to
+  /// the module's function of mma.sync's arithmetic (emulatedMmaFunction),
+  /// which leaves D in C's buffer.
   SmallVector<Value, 4> emulatedMma(ArrayRef<Value> a, ArrayRef<Value> bFrag,
                                     ArrayRef<Value> c) {
     Value as = spillParts(a), bs = spillParts(bFrag), cs = spillParts(c);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      Value l = overLanes();
-      auto cst = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
-      auto add = [&](Value x, Value y) -> Value { return arith::AddIOp::create(b, loc, x, y); };
-      auto mul = [&](Value x, int64_t y) -> Value { return arith::MulIOp::create(b, loc, x, cst(y)); };
-      auto div = [&](Value x, int64_t y) -> Value { return arith::DivUIOp::create(b, loc, x, cst(y)); };
-      auto rem = [&](Value x, int64_t y) -> Value { return arith::RemUIOp::create(b, loc, x, cst(y)); };
-      Value g = div(l, 4), t = rem(l, 4);
-      for (int64_t i = 0; i < 4; ++i) {
-        Value row = add(g, cst(8 * (i >> 1)));
-        Value col = add(mul(t, 2), cst(i & 1));
-        Value at = add(cst(i * kLanes), l);
-        Value acc = memref::LoadOp::create(b, loc, cs, at);
-        auto overK = scf::ForOp::create(b, loc, cst(0), cst(16), cst(1), ValueRange{acc});
-        {
-          OpBuilder::InsertionGuard inner(b);
-          b.setInsertionPointToStart(overK.getBody());
-          Value k = overK.getInductionVar();
-          // A(row, k): lane 4 (row % 8) + (k % 8) / 2, register
-          // (k % 2) + 2 (row / 8) + 4 (k / 8).
-          Value aLane = add(mul(rem(row, 8), 4), div(rem(k, 8), 2));
-          Value aReg = add(add(rem(k, 2), mul(div(row, 8), 2)), mul(div(k, 8), 4));
-          // B(k, col): lane 4 col + (k % 8) / 2, register (k % 2) + 2 (k / 8).
-          Value bLane = add(mul(col, 4), div(rem(k, 8), 2));
-          Value bReg = add(rem(k, 2), mul(div(k, 8), 2));
-          Value x = memref::LoadOp::create(b, loc, as, add(mul(aReg, kLanes), aLane));
-          Value y = memref::LoadOp::create(b, loc, bs, add(mul(bReg, kLanes), bLane));
-          Type f32 = b.getF32Type();
-          Value prod = arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, f32, x),
-                                             arith::ExtFOp::create(b, loc, f32, y));
-          scf::YieldOp::create(
-              b, loc, ValueRange{arith::AddFOp::create(b, loc, overK.getRegionIterArg(0), prod)});
-        }
-        // Lane l's result i replaces its c_i, which nothing reads again.
-        memref::StoreOp::create(b, loc, overK.getResult(0), cs, at);
-      }
-    }
+    Type elem = cast<VectorType>(a.front().getType()).getElementType();
+    func::CallOp::create(b, loc, emulatedMmaFunction(launch->getParentOfType<ModuleOp>(), elem),
+                         ValueRange{as, bs, cs});
     SmallVector<Value, 4> d;
     for (int64_t i = 0; i < 4; ++i)
       d.push_back(vector::LoadOp::create(b, loc, c[i].getType(), cs,
                                          arith::ConstantIndexOp::create(b, loc, i * kLanes)
                                              .getResult()));
     return d;
+  }
+
+  /// The module's function `ftc_emulated_mma_<elem>(A, B, C)`, made on
+  /// first use: each lane's four results of mma.sync.m16n8k16 summed over
+  /// k, in order, from the fragments in the layouts above, over its C
+  /// values. One function, not a copy of its loops at each of a kernel's
+  /// (hundreds of) products, which LLVM would optimize one by one.
+  static func::FuncOp emulatedMmaFunction(ModuleOp module, Type elem) {
+    std::string name;
+    llvm::raw_string_ostream(name) << "ftc_emulated_mma_" << elem;
+    if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+      return existing;
+    MLIRContext *ctx = module.getContext();
+    Location loc = module.getLoc();
+    Type f32 = Float32Type::get(ctx);
+    auto type = FunctionType::get(ctx,
+                                  {MemRefType::get({8 * kLanes}, elem),
+                                   MemRefType::get({4 * kLanes}, elem),
+                                   MemRefType::get({4 * kLanes}, f32)},
+                                  {});
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    auto func = func::FuncOp::create(b, loc, name, type);
+    func.setPrivate();
+    // Called, not inlined: the point is one copy.
+    func->setAttr("passthrough", b.getArrayAttr({b.getStringAttr("noinline")}));
+    b.setInsertionPointToStart(func.addEntryBlock());
+    Value as = func.getArgument(0), bs = func.getArgument(1), cs = func.getArgument(2);
+    auto cst = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+    auto add = [&](Value x, Value y) -> Value { return arith::AddIOp::create(b, loc, x, y); };
+    auto mul = [&](Value x, int64_t y) -> Value { return arith::MulIOp::create(b, loc, x, cst(y)); };
+    auto div = [&](Value x, int64_t y) -> Value { return arith::DivUIOp::create(b, loc, x, cst(y)); };
+    auto rem = [&](Value x, int64_t y) -> Value { return arith::RemUIOp::create(b, loc, x, cst(y)); };
+    auto overLane = scf::ForOp::create(b, loc, cst(0), cst(kLanes), cst(1));
+    b.setInsertionPointToStart(overLane.getBody());
+    Value l = overLane.getInductionVar();
+    Value g = div(l, 4), t = rem(l, 4);
+    for (int64_t i = 0; i < 4; ++i) {
+      Value row = add(g, cst(8 * (i >> 1)));
+      Value col = add(mul(t, 2), cst(i & 1));
+      Value at = add(cst(i * kLanes), l);
+      Value acc = memref::LoadOp::create(b, loc, cs, at);
+      auto overK = scf::ForOp::create(b, loc, cst(0), cst(16), cst(1), ValueRange{acc});
+      {
+        OpBuilder::InsertionGuard inner(b);
+        b.setInsertionPointToStart(overK.getBody());
+        Value k = overK.getInductionVar();
+        // A(row, k): lane 4 (row % 8) + (k % 8) / 2, register
+        // (k % 2) + 2 (row / 8) + 4 (k / 8).
+        Value aLane = add(mul(rem(row, 8), 4), div(rem(k, 8), 2));
+        Value aReg = add(add(rem(k, 2), mul(div(row, 8), 2)), mul(div(k, 8), 4));
+        // B(k, col): lane 4 col + (k % 8) / 2, register (k % 2) + 2 (k / 8).
+        Value bLane = add(mul(col, 4), div(rem(k, 8), 2));
+        Value bReg = add(rem(k, 2), mul(div(k, 8), 2));
+        Value x = memref::LoadOp::create(b, loc, as, add(mul(aReg, kLanes), aLane));
+        Value y = memref::LoadOp::create(b, loc, bs, add(mul(bReg, kLanes), bLane));
+        Value prod = arith::MulFOp::create(b, loc, arith::ExtFOp::create(b, loc, f32, x),
+                                           arith::ExtFOp::create(b, loc, f32, y));
+        scf::YieldOp::create(
+            b, loc, ValueRange{arith::AddFOp::create(b, loc, overK.getRegionIterArg(0), prod)});
+      }
+      // Lane l's result i replaces its c_i, which nothing reads again.
+      memref::StoreOp::create(b, loc, overK.getResult(0), cs, at);
+    }
+    b.setInsertionPointToEnd(&func.getBody().front());
+    func::ReturnOp::create(b, loc);
+    return func;
   }
 };
 

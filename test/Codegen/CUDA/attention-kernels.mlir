@@ -104,12 +104,7 @@
 // EMU: vector.store %{{.*}}, %[[A]][%c224] : memref<256xbf16>, vector<32xbf16>
 // EMU: vector.store %{{.*}}, %[[B]][%c96] : memref<128xbf16>, vector<32xbf16>
 // EMU: vector.store %{{.*}}, %[[C]][%c96] : memref<128xf32>, vector<32xf32>
-// EMU: scf.for %[[M:.*]] = %c0 to %c32 step %c1 {
-// EMU: memref.load %[[C]][%{{.*}}] : memref<128xf32>
-// EMU: scf.for
-// EMU: memref.load %[[A]][%{{.*}}] : memref<256xbf16>
-// EMU: memref.load %[[B]][%{{.*}}] : memref<128xbf16>
-// EMU: memref.store %{{.*}}, %[[C]][%{{.*}}] : memref<128xf32>
+// EMU: call @ftc_emulated_mma_bf16(%[[A]], %[[B]], %[[C]])
 // EMU: vector.load %[[C]][%c96] : memref<128xf32>, vector<32xf32>
 // EMU: vector.shuffle %[[X:.*]], %[[X]] [1, 0, 3, 2, 5, 4,
 // EMU: vector.shuffle %[[Y:.*]], %[[Y]] [2, 3, 0, 1, 6, 7,
@@ -117,6 +112,21 @@
 // EMU-NOT: gpu.barrier
 // EMU-NOT: cp.async
 // EMU: memref.dealloc %[[KT]]
+// mma.sync's arithmetic: one function, called by every product (not
+// inlined), each lane's results summed over k into C's buffer.
+// EMU-LABEL: func.func private @ftc_emulated_mma_bf16(
+// EMU-SAME: %[[FA:.*]]: memref<256xbf16>, %[[FB:.*]]: memref<128xbf16>, %[[FC:.*]]: memref<128xf32>) attributes {passthrough = ["noinline"]}
+// EMU: scf.for %{{.*}} = %c0 to %c32 step %c1 {
+// EMU: memref.load %[[FC]][%{{.*}}] : memref<128xf32>
+// EMU: scf.for %{{.*}} = %c0 to %c16 step %c1 iter_args
+// EMU: memref.load %[[FA]][%{{.*}}] : memref<256xbf16>
+// EMU: memref.load %[[FB]][%{{.*}}] : memref<128xbf16>
+// EMU: arith.mulf
+// EMU-NEXT: arith.addf
+// EMU: memref.store %{{.*}}, %[[FC]][%{{.*}}] : memref<128xf32>
+// EMU-COUNT-3: memref.store %{{.*}}, %[[FC]][%{{.*}}] : memref<128xf32>
+// EMU-NOT: memref.store
+// EMU: return
 // EMUDYN-NOT: vector.extract {{.*}}[%
 // EMUDYN-NOT: vector.insert {{.*}}[%
 func.func @forward(%q: memref<2x128x16xbf16>, %k: memref<2x128x16xbf16>, %v: memref<2x128x16xbf16>, %o: memref<2x128x16xbf16>, %lse: memref<2x128xf32>) {
