@@ -265,3 +265,82 @@ TEST(Gemm, BiasAddedAlongTheColumnsAsCublasEpilogueAddsIt) {
 }
 
 } // namespace
+
+namespace {
+/// runColumnMajor's arithmetic one element at a time, as it documents it:
+/// the reference for its panels.
+void scalarColumnMajor(const ColumnMajor &g, const void *a, const void *b, void *c,
+                       const void *bias) {
+  for (int64_t p = 0; p < g.batch; ++p)
+    for (int64_t j = 0; j < g.cols; ++j)
+      for (int64_t i = 0; i < g.rows; ++i) {
+        int64_t at = p * g.strideC + i + j * g.ldc;
+        float sum = g.beta ? detail::load(g.result, c, at) : 0.0f;
+        if (bias)
+          sum += detail::load(g.result, bias, i);
+        for (int64_t l = 0; l < g.depth; ++l) {
+          int64_t ia = g.transA ? l + i * g.lda : i + l * g.lda;
+          int64_t ib = g.transB ? j + l * g.ldb : l + j * g.ldb;
+          sum = std::fma(detail::load(g.operand, a, p * g.strideA + ia),
+                         detail::load(g.operand, b, p * g.strideB + ib), sum);
+        }
+        detail::store(g.result, c, at, sum);
+      }
+}
+} // namespace
+
+TEST(Gemm, PanelsSumEachElementAsOneElementAtATime) {
+  // Rows across panels (kPanelRows and a partial one), 16-bit operands and
+  // results, transposes, batches, beta and a bias: the same bits as the
+  // element-by-element sums, on this CPU's vector FMAs and on the plain
+  // path (detail::panelSums, which the runtime takes without FMA).
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  int checked = 0;
+  for (Elem operand : {Elem::F32, Elem::BF16, Elem::F16})
+    for (Elem result : {Elem::F32, operand})
+      for (bool transA : {false, true})
+        for (bool transB : {false, true}) {
+          ColumnMajor g;
+          g.rows = detail::kPanelRows + 7, g.cols = 5, g.depth = 37, g.batch = 2;
+          g.transA = transA, g.transB = transB;
+          g.lda = (transA ? g.depth : g.rows) + 3;
+          g.ldb = (transB ? g.cols : g.depth) + 1;
+          g.ldc = g.rows + 2;
+          g.strideA = g.lda * (transA ? g.rows : g.depth);
+          g.strideB = g.ldb * (transB ? g.depth : g.cols);
+          g.strideC = g.ldc * g.cols;
+          g.operand = operand, g.result = result;
+          g.beta = result == Elem::F32;
+          g.bias = true;
+          auto fill = [&](Elem e, int64_t n) {
+            std::vector<uint8_t> bytes(static_cast<size_t>(n * elemBytes(e)));
+            for (int64_t x = 0; x < n; ++x)
+              detail::store(e, bytes.data(), x, value(rng));
+            return bytes;
+          };
+          std::vector<uint8_t> a = fill(operand, g.batch * g.strideA),
+                               b = fill(operand, g.batch * g.strideB),
+                               c = fill(result, g.batch * g.strideC), bias = fill(result, g.rows);
+          std::vector<uint8_t> expected = c, got = c;
+          scalarColumnMajor(g, a.data(), b.data(), expected.data(), bias.data());
+          runColumnMajor(g, a.data(), b.data(), got.data(), bias.data());
+          ASSERT_EQ(got, expected) << "operand " << static_cast<int>(operand) << " result "
+                                   << static_cast<int>(result) << " transA " << transA
+                                   << " transB " << transB;
+          ++checked;
+        }
+  EXPECT_EQ(checked, 3 * 2 * 2 * 2);
+  // The plain path against the vector one, on one panel.
+  std::vector<float> panel(37 * detail::kPanelRows), column(37);
+  for (float &x : panel)
+    x = value(rng);
+  for (float &x : column)
+    x = value(rng);
+  std::vector<float> plain(detail::kPanelRows), best(detail::kPanelRows);
+  for (int64_t i = 0; i < detail::kPanelRows; ++i)
+    plain[i] = best[i] = value(rng);
+  detail::panelSums(plain.data(), panel.data(), column.data(), detail::kPanelRows, 37);
+  detail::panelSumsBest(best.data(), panel.data(), column.data(), detail::kPanelRows, 37);
+  EXPECT_EQ(plain, best);
+}
