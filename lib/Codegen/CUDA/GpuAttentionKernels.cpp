@@ -223,12 +223,8 @@ private:
 
   /// A loop over the lanes, the builder at the start of its body: returns
   /// the lane.
-  Value overLanes() { return loopTo(kLanes); }
-
-  /// A loop from 0 to `n`, the builder at the start of its body: returns
-  /// its induction variable.
-  Value loopTo(int64_t n) {
-    auto loop = scf::ForOp::create(b, loc, index0(), arith::ConstantIndexOp::create(b, loc, n),
+  Value overLanes() {
+    auto loop = scf::ForOp::create(b, loc, index0(), arith::ConstantIndexOp::create(b, loc, kLanes),
                                    arith::ConstantIndexOp::create(b, loc, 1));
     b.setInsertionPointToStart(loop.getBody());
     return loop.getInductionVar();
