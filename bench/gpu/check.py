@@ -8,7 +8,9 @@
                                both steps' parameters meet the numerical
                                contract (||p - p64|| <= 1e-3 ||p64 - p0||, or
                                within 3x PyTorch float32's own distance from
-                               float64)
+                               float64); a second GPU state from the same
+                               checkpoint gives the same losses and the same
+                               parameters bit for bit
   check.py attention DIR       the fused attention kernels (ftc-gpu-attention-
                                kernels) against float64: the gradients of
                                sum(attention(q, k, v) * probe) in bf16 by the
@@ -64,12 +66,27 @@ def parity(directory, tag):
     tolerance = 1e-2 if tag.endswith("bf16") else 1e-4
     for step in (cpu, gpu):
         step.check(step.load(init_path))
+    losses = []
     for k, b in enumerate(batches):
         theirs, ours = cpu.step(b), gpu.step(b)
+        losses.append(ours)
         rel = abs(ours - theirs) / abs(theirs)
         ok &= rel <= tolerance
         print(f"{tag} loss {k + 1}: gpu {ours:.7f} cpu {theirs:.7f} rel {rel:.2e} "
               f"(<= {tolerance:g}) {'ok' if rel <= tolerance else 'FAIL'}", flush=True)
+    # Reruns are bit-identical (the numerical contract): a second GPU state
+    # from the same checkpoint on the same batches (its first step captured
+    # as a graph, the next ones replayed, as the first state's were).
+    again = ftcpy.Step(os.path.join(directory, tag + "-cuda.so"))
+    again.check(again.load(init_path))
+    rerun = [again.step(b) for b in batches]
+    differ = [p["name"] for i, p in enumerate(gpu.params)
+              if not np.array_equal(gpu.param(i), again.param(i))]
+    same = rerun == losses and not differ
+    ok &= same
+    print(f"{tag} rerun on the GPU: losses {'the same' if rerun == losses else 'differ'}, "
+          f"parameters {'bit-identical' if not differ else 'differ: ' + ', '.join(differ[:3])} "
+          f"{'ok' if same else 'FAIL'}", flush=True)
     if tag.endswith("fp32"):
         exact = {}
         for dtype in (torch.float64, torch.float32):
