@@ -268,6 +268,10 @@ void buildCudaLlvm(OpPassManager &pm, const ftc::PipelineOptions &options) {
   ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.useBarePtrCallConv = true;
   kernels.addPass(createConvertGpuOpsToNVVMOps(nvvm));
+  // What convert-gpu-to-nvvm leaves of math (integer ops: the scatter-adds'
+  // math.cttz) as LLVM intrinsics; its floating-point functions it has
+  // already made libdevice calls.
+  kernels.addPass(createConvertMathToLLVMPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = options.cudaFormat;

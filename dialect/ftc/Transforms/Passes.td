@@ -1033,6 +1033,15 @@ def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
     entry point's inputs: `ftc.abi_indices` and `ftc.abi` say which) at
     layouts that keep the vectors aligned; other accesses stay one element
     each.
+    A serial loop around a column loop (a scatter-add, `out[idx[p], c] +=
+    g[p, c]`: an embedding's gradient) becomes a thread per column that
+    runs the positions in order: each element's sums the serial loop's,
+    with no atomics. Where the row `idx[p]` is computed before the column
+    loop, the table's rows are split into runs too (a thread per run and
+    column, about 65,536 in all), and a first kernel writes for each run
+    and each 32 positions a mask of those whose row is in the run
+    (`[runs, positions / 32]` i32, freed after the second kernel), which
+    the second walks lowest bit first (`math.cttz`).
 
     ```mlir
     // scf.parallel (%i, %j) = (%c0, %c0) to (%c128, %c10) step (%c1, %c1) {...}
@@ -1047,6 +1056,7 @@ def GpuMapLoops : Pass<"ftc-gpu-map-loops", "::mlir::ModuleOp"> {
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::vector::VectorDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect",

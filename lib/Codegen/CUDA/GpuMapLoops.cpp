@@ -38,6 +38,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -432,12 +433,14 @@ private:
 
   /// A column loop as a kernel. Where its rows are known (a scatter-add
   /// into a table), the table's rows are split into `chunks` runs too:
-  /// thread (chunk, column) runs every position in order and adds only
-  /// those whose row is in its run. Each element still gets its additions
-  /// in the serial order, by one thread, and no atomics are needed; a
-  /// warp's threads share their chunk, so the test does not diverge.
-  /// About kColumnThreads threads: an embedding's 768 columns alone would
-  /// leave most of a GPU idle while each thread walked every position.
+  /// thread (chunk, column) runs, in order, the positions whose row is in
+  /// its run. Each element still gets its additions in the serial order,
+  /// by one thread, and no atomics are needed; a warp's threads share their
+  /// chunk, so they take the same branches. About kColumnThreads threads:
+  /// an embedding's 768 columns alone would leave most of a GPU idle.
+  /// Which positions a run holds, a first kernel finds (positionMasks):
+  /// a thread walks 32 positions' masks, not every position (gpt2-small's
+  /// embedding: 256 masks instead of 8192 positions).
   static constexpr int64_t kColumnThreads = 65536;
 
   LogicalResult columnKernel(scf::ForOp outer, const ColumnLoop &found) {
@@ -445,7 +448,9 @@ private:
     int64_t lb = *getConstantIntValue(inner.getLowerBound());
     int64_t step = *getConstantIntValue(inner.getStep());
     int64_t columns = *tripCount(inner.getLowerBound(), inner.getUpperBound(), inner.getStep());
-    if (columns == 0) {
+    std::optional<int64_t> positions =
+        tripCount(outer.getLowerBound(), outer.getUpperBound(), outer.getStep());
+    if (columns == 0 || positions == 0) {
       outer.erase();
       return success();
     }
@@ -456,15 +461,20 @@ private:
       chunks = llvm::divideCeil(found.rows, perChunk);
     }
     Location loc = outer.getLoc();
+    // Runs of rows and positions known in number: the masks of the
+    // positions of each run, computed first.
+    Value masks;
+    if (chunks > 1 && positions)
+      masks = positionMasks(outer, found, chunks, perChunk, *positions);
     OpBuilder b(outer);
     Value linear = threadIndex(b, loc, chunks * columns);
     auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
     IRMapping map;
-    Value column = linear, first, last;
+    Value column = linear, chunk, first, last;
     if (chunks > 1) {
       column = arith::RemUIOp::create(b, loc, linear, c(columns));
-      first = arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, linear, c(columns)),
-                                    c(perChunk));
+      chunk = arith::DivUIOp::create(b, loc, linear, c(columns));
+      first = arith::MulIOp::create(b, loc, chunk, c(perChunk));
       last = arith::AddIOp::create(b, loc, first, c(perChunk));
     }
     if (step != 1)
@@ -474,31 +484,135 @@ private:
     map.map(inner.getInductionVar(), column);
     for (Value v : capturedValues({outer.getOperation()}))
       importValue(b, v, map);
-    // The outer loop, in order, with the inner loop's body for this column.
-    auto loop = scf::ForOp::create(b, loc, map.lookupOrDefault(outer.getLowerBound()),
-                                   map.lookupOrDefault(outer.getUpperBound()),
-                                   map.lookupOrDefault(outer.getStep()));
-    map.map(outer.getInductionVar(), loop.getInductionVar());
-    b.setInsertionPoint(loop.getBody()->getTerminator());
-    for (Operation &op : outer.getBody()->without_terminator()) {
-      if (&op != inner.getOperation()) {
-        b.clone(op, map);
-        continue;
+    // The outer loop's body at position `position`, with the inner loop's
+    // body for this column (under `mine` where that is given).
+    auto body = [&](OpBuilder &at, Value position, bool test) {
+      map.map(outer.getInductionVar(), position);
+      for (Operation &op : outer.getBody()->without_terminator()) {
+        if (&op != inner.getOperation()) {
+          at.clone(op, map);
+          continue;
+        }
+        OpBuilder::InsertionGuard guard(at);
+        if (test) {
+          Value row = map.lookupOrDefault(found.row);
+          Value mine = arith::AndIOp::create(
+              at, loc, arith::CmpIOp::create(at, loc, arith::CmpIPredicate::sge, row, first),
+              arith::CmpIOp::create(at, loc, arith::CmpIPredicate::slt, row, last));
+          auto ifMine = scf::IfOp::create(at, loc, mine, /*withElseRegion=*/false);
+          at.setInsertionPointToStart(ifMine.thenBlock());
+        }
+        for (Operation &innerOp : inner.getBody()->without_terminator())
+          at.clone(innerOp, map);
       }
-      OpBuilder::InsertionGuard guard(b);
-      if (chunks > 1) {
-        Value row = map.lookupOrDefault(found.row);
-        Value mine = arith::AndIOp::create(
-            b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, row, first),
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, row, last));
-        auto ifMine = scf::IfOp::create(b, loc, mine, /*withElseRegion=*/false);
-        b.setInsertionPointToStart(ifMine.thenBlock());
-      }
-      for (Operation &innerOp : inner.getBody()->without_terminator())
-        b.clone(innerOp, map);
+    };
+    if (masks) {
+      // Each mask's positions, the lowest bit (the first position) first.
+      int64_t olb = *getConstantIntValue(outer.getLowerBound());
+      int64_t ostep = *getConstantIntValue(outer.getStep());
+      auto words = scf::ForOp::create(b, loc, c(0), c(llvm::divideCeil(*positions, 32)), c(1));
+      b.setInsertionPoint(words.getBody()->getTerminator());
+      Value word = words.getInductionVar();
+      Value bits = memref::LoadOp::create(b, loc, masks, ValueRange{chunk, word});
+      Type i32 = b.getI32Type();
+      scf::WhileOp::create(
+          b, loc, TypeRange{i32}, ValueRange{bits},
+          [&](OpBuilder &at, Location, ValueRange left) {
+            Value zero = arith::ConstantIntOp::create(at, loc, i32, 0);
+            Value more =
+                arith::CmpIOp::create(at, loc, arith::CmpIPredicate::ne, left.front(), zero);
+            scf::ConditionOp::create(at, loc, more, left);
+          },
+          [&](OpBuilder &at, Location, ValueRange left) {
+            Value one = arith::ConstantIntOp::create(at, loc, i32, 1);
+            Value bit = math::CountTrailingZerosOp::create(at, loc, left.front());
+            Value rest = arith::AndIOp::create(
+                at, loc, left.front(), arith::SubIOp::create(at, loc, left.front(), one));
+            Value index = arith::AddIOp::create(
+                at, loc,
+                arith::MulIOp::create(at, loc, word,
+                                      arith::ConstantIndexOp::create(at, loc, 32)),
+                arith::IndexCastUIOp::create(at, loc, at.getIndexType(), bit));
+            Value position = arith::AddIOp::create(
+                at, loc, arith::ConstantIndexOp::create(at, loc, olb),
+                arith::MulIOp::create(at, loc, index,
+                                      arith::ConstantIndexOp::create(at, loc, ostep)));
+            body(at, position, /*test=*/false);
+            scf::YieldOp::create(at, loc, rest);
+          });
+    } else {
+      // The outer loop, in order.
+      auto loop = scf::ForOp::create(b, loc, map.lookupOrDefault(outer.getLowerBound()),
+                                     map.lookupOrDefault(outer.getUpperBound()),
+                                     map.lookupOrDefault(outer.getStep()));
+      b.setInsertionPoint(loop.getBody()->getTerminator());
+      body(b, loop.getInductionVar(), /*test=*/chunks > 1);
+    }
+    if (masks) {
+      auto launch = linear.getDefiningOp()->getParentOfType<gpu::LaunchOp>();
+      OpBuilder after(launch);
+      after.setInsertionPointAfter(launch);
+      memref::DeallocOp::create(after, loc, masks);
     }
     outer.erase();
     return success();
+  }
+
+  /// The first kernel of columnKernel: for each run of `perChunk` rows
+  /// (`chunks` of them) and each 32 positions of `outer` (`positions` in
+  /// all), a 32-bit mask whose bit b is set where position 32 w + b's row
+  /// is in the run; a thread per mask. Returns the [chunks, words] masks
+  /// (allocated before `outer`; the caller frees them).
+  Value positionMasks(scf::ForOp outer, const ColumnLoop &found, int64_t chunks,
+                      int64_t perChunk, int64_t positions) {
+    Location loc = outer.getLoc();
+    Operation *inner = found.inner;
+    OpBuilder b(outer);
+    auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v).getResult(); };
+    Type i32 = b.getI32Type();
+    int64_t words = llvm::divideCeil(positions, 32);
+    Value masks = memref::AllocOp::create(b, loc, MemRefType::get({chunks, words}, i32));
+    Value linear = threadIndex(b, loc, chunks * words);
+    Value chunk = arith::DivUIOp::create(b, loc, linear, c(words));
+    Value word = arith::RemUIOp::create(b, loc, linear, c(words));
+    Value first = arith::MulIOp::create(b, loc, chunk, c(perChunk));
+    Value last = arith::AddIOp::create(b, loc, first, c(perChunk));
+    IRMapping map;
+    for (Value v : capturedValues({outer.getOperation()}))
+      importValue(b, v, map);
+    Value zero = arith::ConstantIntOp::create(b, loc, i32, 0);
+    auto bits = scf::ForOp::create(b, loc, c(0), c(32), c(1), ValueRange{zero});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(bits.getBody());
+      Value bit = bits.getInductionVar();
+      Value index = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, word, c(32)), bit);
+      // The last word's bits past the end hold no position.
+      Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, index, c(positions));
+      auto ifInside = scf::IfOp::create(b, loc, TypeRange{i32}, inside, /*withElseRegion=*/true);
+      b.setInsertionPointToStart(ifInside.thenBlock());
+      Value position = arith::AddIOp::create(
+          b, loc, map.lookupOrDefault(outer.getLowerBound()),
+          arith::MulIOp::create(b, loc, index, map.lookupOrDefault(outer.getStep())));
+      map.map(outer.getInductionVar(), position);
+      for (Operation &op : outer.getBody()->without_terminator())
+        if (&op != inner)
+          b.clone(op, map);
+      Value row = map.lookupOrDefault(found.row);
+      Value mine = arith::AndIOp::create(
+          b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, row, first),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, row, last));
+      Value flag = arith::ShLIOp::create(b, loc, arith::ConstantIntOp::create(b, loc, i32, 1),
+                                         arith::IndexCastUIOp::create(b, loc, i32, bit));
+      scf::YieldOp::create(b, loc, ValueRange{arith::SelectOp::create(b, loc, mine, flag, zero)});
+      b.setInsertionPointToStart(ifInside.elseBlock());
+      scf::YieldOp::create(b, loc, ValueRange{zero});
+      b.setInsertionPointAfter(ifInside);
+      scf::YieldOp::create(
+          b, loc, ValueRange{arith::OrIOp::create(b, loc, bits.getRegionIterArg(0), ifInside.getResult(0))});
+    }
+    memref::StoreOp::create(b, loc, bits.getResult(0), masks, ValueRange{chunk, word});
+    return masks;
   }
 
   /// The iterations of a loop with constant bounds and a positive step.

@@ -143,30 +143,63 @@ func.func @host_loop(%x: memref<4x64xf32>) {
 // -----
 
 // A scatter-add (an embedding's gradient): a thread per column and run of
-// the table's rows, each running the positions in order and adding those
-// whose row is in its run, so every sum is the serial loop's. 4 rows of 6
-// columns: 24 threads, a row each.
+// the table's rows adds, in order, the positions whose row is in its run,
+// so every sum is the serial loop's. Which positions those are, a first
+// kernel writes as masks (a thread per run and 32 positions: bit b for
+// position 32 w + b); the second walks its run's masks, lowest bit first.
+// 4 rows of 6 columns: runs of one row, 4 masks, then 24 threads.
 // CHECK-LABEL: func.func @scatter_add
+// CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
 // CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG: %[[C4:.*]] = arith.constant 4 : index
 // CHECK-DAG: %[[C6:.*]] = arith.constant 6 : index
 // CHECK-DAG: %[[C8:.*]] = arith.constant 8 : index
 // CHECK-DAG: %[[C24:.*]] = arith.constant 24 : index
 // CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i32
+// CHECK: %[[MASKS:.*]] = memref.alloc() : memref<4x1xi32>
+// CHECK: gpu.launch blocks({{.*}}) threads(%[[T:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C32]],
+// CHECK:   arith.cmpi ult, %[[T]], %[[C4]]
+// CHECK:   %[[END:.*]] = arith.addi %[[T]], %[[C1]]
+// CHECK:   %[[MASK:.*]] = scf.for %[[B:.*]] = %[[C0]] to %[[C32]] step %[[C1]] iter_args(%[[ACC:.*]] = %[[ZERO]]) -> (i32)
+// CHECK:     %[[INSIDE:.*]] = arith.cmpi ult, %[[B]], %[[C8]]
+// CHECK:     %[[HAS:.*]] = scf.if %[[INSIDE]] -> (i32)
+// CHECK:       %[[I:.*]] = memref.load %arg0[%[[B]]]
+// CHECK:       %[[ROW:.*]] = arith.index_cast %[[I]]
+// CHECK:       %[[GE:.*]] = arith.cmpi sge, %[[ROW]], %[[T]]
+// CHECK:       %[[LT:.*]] = arith.cmpi slt, %[[ROW]], %[[END]]
+// CHECK:       %[[IN:.*]] = arith.andi %[[GE]], %[[LT]]
+// CHECK:       %[[SHIFT:.*]] = arith.index_castui %[[B]] : index to i32
+// CHECK:       %[[FLAG:.*]] = arith.shli %[[ONE]], %[[SHIFT]]
+// CHECK:       %[[SEL:.*]] = arith.select %[[IN]], %[[FLAG]], %[[ZERO]]
+// CHECK:       scf.yield %[[SEL]]
+// CHECK:     } else {
+// CHECK:       scf.yield %[[ZERO]]
+// CHECK:     %[[OR:.*]] = arith.ori %[[ACC]], %[[HAS]]
+// CHECK:     scf.yield %[[OR]]
+// CHECK:   memref.store %[[MASK]], %[[MASKS]][%[[T]], %[[C0]]]
 // CHECK: gpu.launch blocks({{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C32]],
 // CHECK:   arith.cmpi ult, %[[TX]], %[[C24]]
 // CHECK:   %[[COL:.*]] = arith.remui %[[TX]], %[[C6]]
-// CHECK:   %[[FIRST:.*]] = arith.divui %[[TX]], %[[C6]]
-// CHECK:   %[[LAST:.*]] = arith.addi %[[FIRST]], %[[C1]]
-// CHECK:   scf.for %[[P:.*]] = %{{.*}} to %[[C8]]
-// CHECK:     %[[I:.*]] = memref.load %arg0[%[[P]]]
-// CHECK:     %[[ROW:.*]] = arith.index_cast %[[I]]
-// CHECK:     %[[GE:.*]] = arith.cmpi sge, %[[ROW]], %[[FIRST]]
-// CHECK:     %[[LT:.*]] = arith.cmpi slt, %[[ROW]], %[[LAST]]
-// CHECK:     %[[MINE:.*]] = arith.andi %[[GE]], %[[LT]]
-// CHECK:     scf.if %[[MINE]]
-// CHECK:       memref.load %arg2[%[[ROW]], %[[COL]]]
-// CHECK:       memref.load %arg1[%[[P]], %[[COL]]]
-// CHECK:       memref.store %{{.*}}, %arg2[%[[ROW]], %[[COL]]]
+// CHECK:   %[[RNO:.*]] = arith.divui %[[TX]], %[[C6]]
+// CHECK:   %[[BITS:.*]] = memref.load %[[MASKS]][%[[RNO]], %[[C0]]]
+// CHECK:   scf.while (%[[LEFT:.*]] = %[[BITS]])
+// CHECK:     %[[MORE:.*]] = arith.cmpi ne, %[[LEFT]], %[[ZERO]]
+// CHECK:     scf.condition(%[[MORE]]) %[[LEFT]]
+// CHECK:   } do {
+// CHECK:   ^bb0(%[[L:.*]]: i32):
+// CHECK:     %[[BIT:.*]] = math.cttz %[[L]]
+// CHECK:     %[[LESS:.*]] = arith.subi %[[L]], %[[ONE]]
+// CHECK:     %[[REST:.*]] = arith.andi %[[L]], %[[LESS]]
+// CHECK:     %[[P:.*]] = arith.index_castui %[[BIT]] : i32 to index
+// CHECK:     %[[J:.*]] = memref.load %arg0[%[[P]]]
+// CHECK:     %[[R:.*]] = arith.index_cast %[[J]]
+// CHECK:     memref.load %arg2[%[[R]], %[[COL]]]
+// CHECK:     memref.load %arg1[%[[P]], %[[COL]]]
+// CHECK:     memref.store %{{.*}}, %arg2[%[[R]], %[[COL]]]
+// CHECK:     scf.yield %[[REST]]
+// CHECK: memref.dealloc %[[MASKS]]
 func.func @scatter_add(%idx: memref<8xi32>, %g: memref<8x6xf32>, %out: memref<4x6xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -188,28 +221,53 @@ func.func @scatter_add(%idx: memref<8xi32>, %g: memref<8x6xf32>, %out: memref<4x
 // -----
 
 // A table of 1000 rows of 768 columns: runs of 12 rows, 84 of them, for
-// 64,512 threads (about 65,536) in blocks of 256.
+// 64,512 threads (about 65,536) in blocks of 256. 40 positions: two masks
+// a run (168 threads), the second's bits past position 39 left clear, and
+// each thread of the second kernel walks both in order.
 // CHECK-LABEL: func.func @scatter_add_runs
+// CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG: %[[C2:.*]] = arith.constant 2 : index
 // CHECK-DAG: %[[C12:.*]] = arith.constant 12 : index
+// CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+// CHECK-DAG: %[[C40:.*]] = arith.constant 40 : index
+// CHECK-DAG: %[[C168:.*]] = arith.constant 168 : index
 // CHECK-DAG: %[[C252:.*]] = arith.constant 252 : index
 // CHECK-DAG: %[[C768:.*]] = arith.constant 768 : index
 // CHECK-DAG: %[[C64512:.*]] = arith.constant 64512 : index
+// CHECK: %[[MASKS:.*]] = memref.alloc() : memref<84x2xi32>
+// CHECK: gpu.launch
+// CHECK:   arith.cmpi ult, %[[T:.*]], %[[C168]]
+// CHECK:   %[[RNO:.*]] = arith.divui %[[T]], %[[C2]]
+// CHECK:   %[[WORD:.*]] = arith.remui %[[T]], %[[C2]]
+// CHECK:   %[[FIRST:.*]] = arith.muli %[[RNO]], %[[C12]]
+// CHECK:   arith.addi %[[FIRST]], %[[C12]]
+// CHECK:   %[[BASE:.*]] = arith.muli %[[WORD]], %[[C32]]
+// CHECK:   scf.for %[[B:.*]] = %[[C0]] to %[[C32]]
+// CHECK:     %[[P:.*]] = arith.addi %[[BASE]], %[[B]]
+// CHECK:     arith.cmpi ult, %[[P]], %[[C40]]
+// CHECK:       memref.load %arg0[%[[P]]]
+// CHECK:   memref.store %{{.*}}, %[[MASKS]][%[[RNO]], %[[WORD]]]
 // CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %[[C252]],
 // CHECK:   arith.cmpi ult, %{{.*}}, %[[C64512]]
 // CHECK:   %[[CHUNK:.*]] = arith.divui %{{.*}}, %[[C768]]
-// CHECK:   %[[FIRST:.*]] = arith.muli %[[CHUNK]], %[[C12]]
-// CHECK:   arith.addi %[[FIRST]], %[[C12]]
-func.func @scatter_add_runs(%idx: memref<8xi32>, %g: memref<8x768xf32>, %out: memref<1000x768xf32>) {
+// CHECK:   scf.for %[[W:.*]] = %[[C0]] to %[[C2]] step %[[C1]]
+// CHECK:     memref.load %[[MASKS]][%[[CHUNK]], %[[W]]]
+// CHECK:     scf.while
+// CHECK:       math.cttz
+// CHECK:       arith.muli %[[W]], %[[C32]]
+// CHECK: memref.dealloc %[[MASKS]]
+func.func @scatter_add_runs(%idx: memref<40xi32>, %g: memref<40x768xf32>, %out: memref<1000x768xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c768 = arith.constant 768 : index
-  %c8 = arith.constant 8 : index
-  scf.for %p = %c0 to %c8 step %c1 {
-    %i = memref.load %idx[%p] : memref<8xi32>
+  %c40 = arith.constant 40 : index
+  scf.for %p = %c0 to %c40 step %c1 {
+    %i = memref.load %idx[%p] : memref<40xi32>
     %row = arith.index_cast %i : i32 to index
     scf.for %c = %c0 to %c768 step %c1 {
       %a = memref.load %out[%row, %c] : memref<1000x768xf32>
-      %b = memref.load %g[%p, %c] : memref<8x768xf32>
+      %b = memref.load %g[%p, %c] : memref<40x768xf32>
       %s = arith.addf %a, %b : f32
       memref.store %s, %out[%row, %c] : memref<1000x768xf32>
     }
