@@ -17,6 +17,12 @@ config.environment["FILECHECK_OPTS"] = (
     "-enable-var-scope --allow-unused-prefixes=false")
 config.environment["PATH"] = os.pathsep.join(
     [config.ftc_tools_dir, config.llvm_tools_dir, config.environment["PATH"]])
+# lit runs a test per core side by side; a step's OpenMP threads, waiting
+# for work, would spin (libomp's default, 200 ms) on cores the test beside
+# them needs. Waiting asleep changes no result (the steps are bit-identical
+# at any thread count and schedule) and took a gpt2-tiny bf16 step run
+# beside an ftc compile from 1078 to 859 ms on a 2-core machine.
+config.environment["OMP_WAIT_POLICY"] = "passive"
 
 # `%expect-exit N cmd...`: succeeds only when cmd exits with status N.
 config.substitutions.append(
