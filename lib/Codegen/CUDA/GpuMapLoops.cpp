@@ -474,8 +474,7 @@ private:
     if (chunks > 1) {
       column = arith::RemUIOp::create(b, loc, linear, c(columns));
       chunk = arith::DivUIOp::create(b, loc, linear, c(columns));
-      first = arith::MulIOp::create(b, loc, chunk, c(perChunk));
-      last = arith::AddIOp::create(b, loc, first, c(perChunk));
+      std::tie(first, last) = runOf(b, loc, chunk, perChunk);
     }
     if (step != 1)
       column = arith::MulIOp::create(b, loc, column, c(step));
@@ -495,10 +494,7 @@ private:
         }
         OpBuilder::InsertionGuard guard(at);
         if (test) {
-          Value row = map.lookupOrDefault(found.row);
-          Value mine = arith::AndIOp::create(
-              at, loc, arith::CmpIOp::create(at, loc, arith::CmpIPredicate::sge, row, first),
-              arith::CmpIOp::create(at, loc, arith::CmpIPredicate::slt, row, last));
+          Value mine = inRun(at, loc, map.lookupOrDefault(found.row), first, last);
           auto ifMine = scf::IfOp::create(at, loc, mine, /*withElseRegion=*/false);
           at.setInsertionPointToStart(ifMine.thenBlock());
         }
@@ -508,8 +504,6 @@ private:
     };
     if (masks) {
       // Each mask's positions, the lowest bit (the first position) first.
-      int64_t olb = *getConstantIntValue(outer.getLowerBound());
-      int64_t ostep = *getConstantIntValue(outer.getStep());
       auto words = scf::ForOp::create(b, loc, c(0), c(llvm::divideCeil(*positions, 32)), c(1));
       b.setInsertionPoint(words.getBody()->getTerminator());
       Value word = words.getInductionVar();
@@ -533,13 +527,14 @@ private:
                 arith::MulIOp::create(at, loc, word,
                                       arith::ConstantIndexOp::create(at, loc, 32)),
                 arith::IndexCastUIOp::create(at, loc, at.getIndexType(), bit));
-            Value position = arith::AddIOp::create(
-                at, loc, arith::ConstantIndexOp::create(at, loc, olb),
-                arith::MulIOp::create(at, loc, index,
-                                      arith::ConstantIndexOp::create(at, loc, ostep)));
-            body(at, position, /*test=*/false);
+            body(at, positionAt(at, loc, outer, map, index), /*test=*/false);
             scf::YieldOp::create(at, loc, rest);
           });
+      // The masks freed after the walk's launch.
+      auto launch = linear.getDefiningOp()->getParentOfType<gpu::LaunchOp>();
+      OpBuilder after(launch);
+      after.setInsertionPointAfter(launch);
+      memref::DeallocOp::create(after, loc, masks);
     } else {
       // The outer loop, in order.
       auto loop = scf::ForOp::create(b, loc, map.lookupOrDefault(outer.getLowerBound()),
@@ -547,12 +542,6 @@ private:
                                      map.lookupOrDefault(outer.getStep()));
       b.setInsertionPoint(loop.getBody()->getTerminator());
       body(b, loop.getInductionVar(), /*test=*/chunks > 1);
-    }
-    if (masks) {
-      auto launch = linear.getDefiningOp()->getParentOfType<gpu::LaunchOp>();
-      OpBuilder after(launch);
-      after.setInsertionPointAfter(launch);
-      memref::DeallocOp::create(after, loc, masks);
     }
     outer.erase();
     return success();
@@ -575,8 +564,7 @@ private:
     Value linear = threadIndex(b, loc, chunks * words);
     Value chunk = arith::DivUIOp::create(b, loc, linear, c(words));
     Value word = arith::RemUIOp::create(b, loc, linear, c(words));
-    Value first = arith::MulIOp::create(b, loc, chunk, c(perChunk));
-    Value last = arith::AddIOp::create(b, loc, first, c(perChunk));
+    auto [first, last] = runOf(b, loc, chunk, perChunk);
     IRMapping map;
     for (Value v : capturedValues({outer.getOperation()}))
       importValue(b, v, map);
@@ -591,17 +579,11 @@ private:
       Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, index, c(positions));
       auto ifInside = scf::IfOp::create(b, loc, TypeRange{i32}, inside, /*withElseRegion=*/true);
       b.setInsertionPointToStart(ifInside.thenBlock());
-      Value position = arith::AddIOp::create(
-          b, loc, map.lookupOrDefault(outer.getLowerBound()),
-          arith::MulIOp::create(b, loc, index, map.lookupOrDefault(outer.getStep())));
-      map.map(outer.getInductionVar(), position);
+      map.map(outer.getInductionVar(), positionAt(b, loc, outer, map, index));
       for (Operation &op : outer.getBody()->without_terminator())
         if (&op != inner)
           b.clone(op, map);
-      Value row = map.lookupOrDefault(found.row);
-      Value mine = arith::AndIOp::create(
-          b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, row, first),
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, row, last));
+      Value mine = inRun(b, loc, map.lookupOrDefault(found.row), first, last);
       Value flag = arith::ShLIOp::create(b, loc, arith::ConstantIntOp::create(b, loc, i32, 1),
                                          arith::IndexCastUIOp::create(b, loc, i32, bit));
       scf::YieldOp::create(b, loc, ValueRange{arith::SelectOp::create(b, loc, mine, flag, zero)});
@@ -613,6 +595,30 @@ private:
     }
     memref::StoreOp::create(b, loc, bits.getResult(0), masks, ValueRange{chunk, word});
     return masks;
+  }
+
+  /// The rows [first, last) of run `chunk` (of `perChunk` rows each).
+  static std::pair<Value, Value> runOf(OpBuilder &b, Location loc, Value chunk,
+                                       int64_t perChunk) {
+    Value size = arith::ConstantIndexOp::create(b, loc, perChunk);
+    Value first = arith::MulIOp::create(b, loc, chunk, size);
+    return {first, arith::AddIOp::create(b, loc, first, size)};
+  }
+
+  /// Whether `row` is in the run [first, last).
+  static Value inRun(OpBuilder &b, Location loc, Value row, Value first, Value last) {
+    return arith::AndIOp::create(
+        b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, row, first),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, row, last));
+  }
+
+  /// The induction variable of `outer`'s iteration `index`, in a kernel
+  /// (`map` holds its bounds there).
+  static Value positionAt(OpBuilder &b, Location loc, scf::ForOp outer, IRMapping &map,
+                          Value index) {
+    return arith::AddIOp::create(
+        b, loc, map.lookupOrDefault(outer.getLowerBound()),
+        arith::MulIOp::create(b, loc, index, map.lookupOrDefault(outer.getStep())));
   }
 
   /// The iterations of a loop with constant bounds and a positive step.
