@@ -15,7 +15,9 @@ outputs are made here, into OUT (carried there whole, a few MiB):
     causal), for CUDA and the CPU, in bf16;
   - gpt2-small bf16 with attention unfused (--cuda-attention=unfused), to
     time against the fused default, and with its biases broadcast by a
-    kernel (--cuda-bias=kernel), against cuBLASLt's bias epilogue;
+    kernel (--cuda-bias=kernel), against cuBLASLt's bias epilogue, and with
+    its GELU and GELU gradient as kernels (--cuda-gelu=kernel), against
+    cuBLASLt's GELU epilogues;
   - torch_step.py from ../shared/peers (the reference models and timings).
 
   /usr/bin/python3 bench/gpu/prepare.py OUT
@@ -33,7 +35,8 @@ CPU_BUILDS = [("mlp", "fp32"), ("gpt2-tiny", "fp32"), ("gpt2-tiny", "bf16")]
 # (model, precision, suffix, extra ftc flags)
 VARIANTS = [("gpt2-tiny", "bf16", "kernels", ["--cuda-products=kernels"]),
             ("gpt2-small", "bf16", "unfused", ["--cuda-attention=unfused"]),
-            ("gpt2-small", "bf16", "biaskernel", ["--cuda-bias=kernel"])]
+            ("gpt2-small", "bf16", "biaskernel", ["--cuda-bias=kernel"]),
+            ("gpt2-small", "bf16", "gelukernel", ["--cuda-gelu=kernel"])]
 # The fused attention check's shape and mask (check.py attention).
 ATTENTION_SHAPE, ATTENTION_CAUSAL = [2, 12, 256, 64], True
 

@@ -67,6 +67,7 @@ ftc_time gpt2-small-fp32-cuda.so 2 90
 ftc_time gpt2-small-bf16-cuda.so 2 90
 ftc_time gpt2-small-bf16-unfused-cuda.so 2 90
 ftc_time gpt2-small-bf16-biaskernel-cuda.so 2 90
+ftc_time gpt2-small-bf16-gelukernel-cuda.so 2 90
 # The same steps launched kernel by kernel (no CUDA graph): what graphs save.
 FTC_CUDA_GRAPHS=0 ftc_time gpt2-tiny-bf16-cuda.so 10 40
 FTC_CUDA_GRAPHS=0 ftc_time gpt2-small-bf16-cuda.so 2 90

@@ -192,6 +192,7 @@ void buildBufferize(OpPassManager &pm, const ftc::PipelineOptions &options, Chec
     if (options.cudaProducts == "cublaslt") {
       ftc::GpuLibraryContractionsOptions products;
       products.biasEpilogue = options.cudaBias == "epilogue";
+      products.geluEpilogue = options.cudaGelu == "epilogue";
       pm.addPass(ftc::createGpuLibraryContractions(products));
     }
     // Layout changes (attention's transposes, a product's copied result)
@@ -515,6 +516,7 @@ void ftc::copyPassOptions(const PipelineOptions &from, PipelineOptions &to) {
   to.cudaProducts = from.cudaProducts.getValue();
   to.cudaAttention = from.cudaAttention.getValue();
   to.cudaBias = from.cudaBias.getValue();
+  to.cudaGelu = from.cudaGelu.getValue();
   to.cudaEmulate = from.cudaEmulate.getValue();
 }
 

@@ -187,13 +187,35 @@ constexpr int kDescTransA = 3;          // CUBLASLT_MATMUL_DESC_TRANSA (int32)
 constexpr int kDescTransB = 4;          // CUBLASLT_MATMUL_DESC_TRANSB (int32)
 constexpr int kDescEpilogue = 7;        // CUBLASLT_MATMUL_DESC_EPILOGUE (uint32)
 constexpr int kDescBiasPointer = 8;     // CUBLASLT_MATMUL_DESC_BIAS_POINTER (void *)
+constexpr int kDescAuxPointer = 11;     // CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER (void *)
+constexpr int kDescAuxLd = 12;          // CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD (int64)
 constexpr uint32_t kEpilogueBias = 4;   // CUBLASLT_EPILOGUE_BIAS: a bias per row of D, D's type
+constexpr uint32_t kEpilogueGelu = 32;  // CUBLASLT_EPILOGUE_GELU (| kEpilogueBias: GELU_BIAS)
+constexpr uint32_t kEpilogueAux = 128;  // GELU | 128: GELU_AUX (its input written to aux)
+constexpr uint32_t kEpilogueDGelu = 64 | 128; // CUBLASLT_EPILOGUE_DGELU (aux read)
 constexpr int kLayoutBatchCount = 5;    // CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT (int32)
 constexpr int kLayoutBatchStride = 6;   // CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET (int64)
 constexpr int kPrefMaxWorkspace = 1;    // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES (uint64)
 constexpr int kPrefMinAlignmentA = 5;   // ..._MIN_ALIGNMENT_A_BYTES (uint32); B, C, D follow
 /// cuBLAS's advice for Hopper: 32 MiB of workspace.
 constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
+
+/// The epilogue that adds `g`'s bias and applies its activation.
+uint32_t epilogueOf(const ftc::gemm::ColumnMajor &g) {
+  using ftc::gemm::Activation;
+  uint32_t bias = g.bias ? kEpilogueBias : 0;
+  switch (g.activation) {
+  case Activation::None:
+    return bias;
+  case Activation::Gelu:
+    return kEpilogueGelu | bias;
+  case Activation::GeluAux:
+    return kEpilogueGelu | kEpilogueAux | bias;
+  case Activation::GeluGrad:
+    return kEpilogueDGelu;
+  }
+  return bias;
+}
 
 /// cuBLASLt's entry points this runtime calls.
 struct Blas {
@@ -973,9 +995,12 @@ int realType(ftc::gemm::Elem e) {
 }
 
 /// The plan of product `desc` for operands of `alignment`: made (and its
-/// algorithm chosen) at the first call. An error says which call failed.
+/// algorithm chosen) at the first call, with `aux` (the activation's
+/// matrix, or 0) as its aux pointer: cuBLASLt's choice depends on that
+/// pointer's alignment, which `alignment` includes. An error says which
+/// call failed.
 const GemmPlan *planFor(Device &dev, const int64_t *desc, const ftc::gemm::ColumnMajor &g,
-                        unsigned alignment, std::string &error) {
+                        unsigned alignment, uintptr_t aux, std::string &error) {
   auto key = std::make_pair(desc, alignment);
   if (auto it = dev.plans.find(key); it != dev.plans.end())
     return &it->second;
@@ -988,6 +1013,10 @@ const GemmPlan *planFor(Device &dev, const int64_t *desc, const ftc::gemm::Colum
   };
   int32_t transA = g.transA, transB = g.transB; // CUBLAS_OP_N = 0, CUBLAS_OP_T = 1
   int32_t batch = static_cast<int32_t>(g.batch);
+  uint32_t epilogue = epilogueOf(g);
+  bool auxMatrix = ftc::gemm::readsAux(g.activation) || ftc::gemm::writesAux(g.activation);
+  int64_t auxLd = g.ldc;
+  const void *auxPointer = reinterpret_cast<const void *>(aux);
   auto layout = [&](LtLayout &l, ftc::gemm::Elem e, int64_t rows, int64_t cols, int64_t ld,
                     int64_t stride) {
     return check(lt.layoutCreate(&l, realType(e), static_cast<uint64_t>(rows),
@@ -1005,9 +1034,13 @@ const GemmPlan *planFor(Device &dev, const int64_t *desc, const ftc::gemm::Colum
             "cublasLtMatmulDescSetAttribute") &&
       check(lt.descSet(plan.desc, kDescTransB, &transB, sizeof(transB)),
             "cublasLtMatmulDescSetAttribute") &&
-      (!g.bias || check(lt.descSet(plan.desc, kDescEpilogue, &kEpilogueBias,
-                                   sizeof(kEpilogueBias)),
-                        "cublasLtMatmulDescSetAttribute")) &&
+      (epilogue == 0 || check(lt.descSet(plan.desc, kDescEpilogue, &epilogue, sizeof(epilogue)),
+                              "cublasLtMatmulDescSetAttribute")) &&
+      (!auxMatrix ||
+       (check(lt.descSet(plan.desc, kDescAuxLd, &auxLd, sizeof(auxLd)),
+              "cublasLtMatmulDescSetAttribute") &&
+        check(lt.descSet(plan.desc, kDescAuxPointer, &auxPointer, sizeof(auxPointer)),
+              "cublasLtMatmulDescSetAttribute"))) &&
       layout(plan.a, g.operand, g.transA ? g.depth : g.rows, g.transA ? g.rows : g.depth,
              g.lda, g.strideA) &&
       layout(plan.b, g.operand, g.transB ? g.cols : g.depth, g.transB ? g.depth : g.cols,
@@ -1053,7 +1086,7 @@ const GemmPlan *planFor(Device &dev, const int64_t *desc, const ftc::gemm::Colum
 } // namespace
 
 extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintptr_t c,
-                           uintptr_t bias) {
+                           uintptr_t bias, uintptr_t aux) {
   std::optional<ftc::gemm::ColumnMajor> g = ftc::gemm::toColumnMajor(desc);
   Device *dev = running;
   if (!dev) {
@@ -1061,7 +1094,8 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
     if (g)
       ftc::gemm::runColumnMajor(*g, reinterpret_cast<const void *>(g->swapped ? b : a),
                                 reinterpret_cast<const void *>(g->swapped ? a : b),
-                                reinterpret_cast<void *>(c), reinterpret_cast<const void *>(bias));
+                                reinterpret_cast<void *>(c), reinterpret_cast<const void *>(bias),
+                                reinterpret_cast<void *>(aux));
     return;
   }
   if (dev->launchError)
@@ -1071,16 +1105,24 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
     error = "has a descriptor cuBLAS cannot take (a compiler bug)";
   } else {
     uintptr_t first = g->swapped ? b : a, second = g->swapped ? a : b;
-    const GemmPlan *plan = planFor(*dev, desc, *g, alignmentOf({first, second, c}), error);
+    const GemmPlan *plan =
+        planFor(*dev, desc, *g, alignmentOf({first, second, c, aux}), aux, error);
     if (plan) {
       if (dev->profile)
         profileBegin(*dev, -1, desc);
       float one = 1.0f, beta = g->beta ? 1.0f : 0.0f;
       // The bias's address, read (and captured in a graph) at the call.
       const void *biasPointer = reinterpret_cast<const void *>(bias);
+      // So is the activation's matrix's.
+      const void *auxPointer = reinterpret_cast<const void *>(aux);
+      bool auxMatrix = ftc::gemm::readsAux(g->activation) || ftc::gemm::writesAux(g->activation);
       if (cublasStatus st = g->bias ? blas().descSet(plan->desc, kDescBiasPointer, &biasPointer,
                                                      sizeof(biasPointer))
                                     : 0)
+        error = "cublasLtMatmulDescSetAttribute: " + describeBlas(st);
+      else if (cublasStatus st = auxMatrix ? blas().descSet(plan->desc, kDescAuxPointer,
+                                                             &auxPointer, sizeof(auxPointer))
+                                           : 0)
         error = "cublasLtMatmulDescSetAttribute: " + describeBlas(st);
       else if (cublasStatus st = blas().matmul(
               dev->blasHandle, plan->desc, &one, reinterpret_cast<const void *>(first),
@@ -1100,6 +1142,14 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
                      std::to_string(desc[ftc::gemm::kK]) + " by " +
                      std::to_string(desc[ftc::gemm::kK]) + "x" +
                      std::to_string(desc[ftc::gemm::kN]) + ") failed in cuBLASLt: " + error;
+    // Where the epilogue is what this cuBLASLt lacks, the step can do
+    // without it.
+    if (g && g->activation != ftc::gemm::Activation::None)
+      dev->gemmError += " (its GELU is cuBLASLt's epilogue: ftc --cuda-gelu=kernel computes it "
+                        "in a kernel instead)";
+    else if (g && g->bias)
+      dev->gemmError += " (its bias is cuBLASLt's epilogue: ftc --cuda-bias=kernel adds it "
+                        "in a kernel instead)";
     dev->launchError = 1; // nothing more is launched
   }
 }

@@ -69,6 +69,12 @@ check(f"first step: {len(gemms)} products through cuBLASLt, every matrix in devi
 # gpt2-tiny: the 16 linears'.)
 check("the linears' biases added by cuBLASLt's bias epilogue (a bias in device memory)",
       sum(l.endswith(" +bias") for l in gemms) >= 2, str(gemms))
+# (gpt2-tiny: each block's GELU and its gradient, cuBLASLt's epilogues; the
+# mlp has none.)
+forward = sum(l.endswith(" gelu+aux") for l in gemms)
+backward = sum(l.endswith(" dgelu") for l in gemms)
+check(f"first step: {forward} GELU_AUX and {backward} DGELU epilogues (aux matrices in "
+      "device memory)", forward == backward)
 check("first step: the initial state copied up once (parameters among it), the inputs too",
       sum(uploaded) >= params + sum(input_bytes), f"{sum(uploaded)} bytes")
 
@@ -252,6 +258,18 @@ check("the second product fails: FTC_ERROR_DEVICE, nothing launched after it",
       not any(l.startswith(("launch", "gemm")) for l in after), str(lines[failed:failed + 3]))
 print("    " + fresh.error())
 del os.environ["FAKECUDA_FAIL_GEMM"]
+
+# A cuBLASLt with no algorithm for a GELU epilogue: the step fails with
+# the product and the flag that does without it.
+if forward:
+    os.environ["FAKECUDA_NO_GELU"] = "1"
+    fresh = ftcpy.Step(cuda_so, seed=1)
+    status, _ = call(fresh, fresh.lib.ftc_step, host_pointers(arrays))
+    check("no algorithm for a GELU epilogue: FTC_ERROR_DEVICE, the flag named",
+          status == DEVICE and "--cuda-gelu=kernel" in fresh.error())
+    print("    " + fresh.error())
+    del os.environ["FAKECUDA_NO_GELU"]
+    log_lines()
 
 # Data parallelism on the GPU: a communicator on GPU memory (NCCL's model,
 # FTC_COMM_DEVICE) playing two identical ranks. Its all_reduce doubles the

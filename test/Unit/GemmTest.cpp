@@ -264,6 +264,98 @@ TEST(Gemm, BiasAddedAlongTheColumnsAsCublasEpilogueAddsIt) {
   EXPECT_FALSE(toColumnMajor(desc));
 }
 
+/// GELU's tanh form and its derivative in float64, as PyTorch's
+/// gelu(approximate="tanh") and its gradient compute them.
+double geluTanh64(double x) {
+  return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+double geluTanhGrad64(double x) {
+  double k = std::sqrt(2.0 / M_PI), t = std::tanh(k * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+}
+
+TEST(Gemm, GeluEpiloguesTakeEachSumAndKeepOrReadItsInput) {
+  // C (row-major, 8 x 16: cuBLAS's D is C^T, leading dimension 16) = the
+  // activation of A B + bias, each sum the fused multiply-adds in order.
+  int64_t m = 8, n = 16, k = 5;
+  int64_t desc[kFieldCount] = {kDescriptorVersion, 0, 0, 1, m, n, k, 0, k, 1,
+                               0, n, 1, 0, n, 1, 0, kBiasN,
+                               static_cast<int64_t>(Activation::GeluAux)};
+  std::optional<ColumnMajor> g = toColumnMajor(desc);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->activation, Activation::GeluAux);
+  EXPECT_EQ(g->ldc, n);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> value(-1.5f, 1.5f);
+  std::vector<float> a(m * k), b(k * n), bias(n), dy(m * n);
+  for (auto *v : {&a, &b, &bias, &dy})
+    for (float &x : *v)
+      x = value(rng);
+  std::vector<float> sums(m * n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float sum = bias[j];
+      for (int64_t l = 0; l < k; ++l)
+        sum = std::fma(a[i * k + l], b[l * n + j], sum);
+      sums[i * n + j] = sum;
+    }
+  // GELU_AUX: aux holds each sum, C its GELU (f32 arithmetic: within a few
+  // ulps of float64's).
+  std::vector<float> out(m * n), aux(m * n, 7.0f);
+  runColumnMajor(*g, b.data(), a.data(), out.data(), bias.data(), aux.data());
+  for (int64_t e = 0; e < m * n; ++e) {
+    EXPECT_EQ(aux[e], sums[e]) << e;
+    EXPECT_NEAR(out[e], geluTanh64(sums[e]), 4e-7 * (1.0 + std::fabs(sums[e]))) << e;
+  }
+  // GELU without aux: the same C.
+  std::vector<float> plain(m * n);
+  desc[kActivation] = static_cast<int64_t>(Activation::Gelu);
+  runColumnMajor(*toColumnMajor(desc), b.data(), a.data(), plain.data(), bias.data());
+  EXPECT_EQ(plain, out);
+  // DGELU (no bias): C = (A B) gelu'(aux), aux read, not written.
+  desc[kBias] = kNoBias;
+  desc[kActivation] = static_cast<int64_t>(Activation::GeluGrad);
+  std::optional<ColumnMajor> grad = toColumnMajor(desc);
+  ASSERT_TRUE(grad);
+  std::vector<float> x = dy, dx(m * n);
+  runColumnMajor(*grad, b.data(), a.data(), dx.data(), nullptr, x.data());
+  EXPECT_EQ(x, dy);
+  for (int64_t e = 0; e < m * n; ++e) {
+    double product = sums[e] - bias[e % n];
+    EXPECT_NEAR(dx[e], product * geluTanhGrad64(x[e]), 1e-6 * (1.0 + std::fabs(product)))
+        << e;
+  }
+  // In bf16 the sum is rounded once, after the activation: aux and C both
+  // of C's type.
+  uint16_t a16[2] = {0x3F80, 0x3F80}, b16[2] = {0x3F80, 0x3F80}, c16 = 0, aux16 = 0;
+  ColumnMajor h;
+  h.rows = h.cols = 1, h.depth = 2, h.lda = h.ldb = h.ldc = 1;
+  h.transA = true;
+  h.operand = h.result = Elem::BF16;
+  h.activation = Activation::GeluAux;
+  runColumnMajor(h, a16, b16, &c16, nullptr, &aux16);
+  EXPECT_EQ(aux16, 0x4000); // 2
+  EXPECT_EQ(c16, 0x3FFA);   // gelu(2) = 1.95460 -> 1.953125
+  // Not in a batch; no gradient with a bias; the aux matrix's leading
+  // dimension (C's) a multiple of 8.
+  desc[kBias] = kBiasN;
+  EXPECT_FALSE(toColumnMajor(desc));
+  desc[kBias] = kNoBias;
+  desc[kBatch] = 2;
+  desc[kStrideAB] = m * k, desc[kStrideBB] = k * n, desc[kStrideCB] = m * n;
+  EXPECT_FALSE(toColumnMajor(desc));
+  desc[kActivation] = static_cast<int64_t>(Activation::None);
+  EXPECT_TRUE(toColumnMajor(desc));
+  int64_t odd[kFieldCount] = {kDescriptorVersion, 0, 0, 1, m, 12, k, 0, k, 1,
+                              0, 12, 1, 0, 12, 1, 0, kNoBias,
+                              static_cast<int64_t>(Activation::Gelu)};
+  EXPECT_TRUE(toColumnMajor(odd)); // no aux matrix: any leading dimension
+  odd[kActivation] = static_cast<int64_t>(Activation::GeluAux);
+  EXPECT_FALSE(toColumnMajor(odd));
+  odd[kActivation] = 4;
+  EXPECT_FALSE(toColumnMajor(odd));
+}
+
 } // namespace
 
 namespace {

@@ -108,6 +108,11 @@ cl::opt<std::string> cudaBias(
              "default: by cuBLASLt in the product) or kernel (broadcast into the result "
              "by a kernel, then added by the product)"),
     cl::init("epilogue"), cl::cat(category));
+cl::opt<std::string> cudaGelu(
+    "cuda-gelu",
+    cl::desc("With --target=cuda: how a GELU (tanh) after a product, and its gradient, "
+             "run: epilogue (the default: by cuBLASLt in the product) or kernel"),
+    cl::init("epilogue"), cl::cat(category));
 cl::opt<bool> cudaPtxOnly("cuda-ptx-only",
                           cl::desc("Embed PTX in step.so even where ptxas could make a "
                                    "cubin (the driver compiles it when a state is created)"),
@@ -749,15 +754,18 @@ int main(int argc, char **argv) {
   if (!cuda && (cudaArch.getNumOccurrences() || cudaToolkit.getNumOccurrences() ||
                 cudaPtxOnly.getNumOccurrences() || cudaEmulate.getNumOccurrences() ||
                 cudaProducts.getNumOccurrences() || cudaAttention.getNumOccurrences() ||
-                cudaBias.getNumOccurrences()))
+                cudaBias.getNumOccurrences() || cudaGelu.getNumOccurrences()))
     return error("--cuda-arch, --cuda-toolkit, --cuda-ptx-only, --cuda-products, "
-                 "--cuda-attention, --cuda-bias and --cuda-emulate configure --target=cuda");
+                 "--cuda-attention, --cuda-bias, --cuda-gelu and --cuda-emulate configure "
+                 "--target=cuda");
   if (cudaProducts != "cublaslt" && cudaProducts != "kernels")
     return error("--cuda-products: expected cublaslt or kernels, got '" + cudaProducts + "'");
   if (cudaAttention != "fused" && cudaAttention != "unfused")
     return error("--cuda-attention: expected fused or unfused, got '" + cudaAttention + "'");
   if (cudaBias != "epilogue" && cudaBias != "kernel")
     return error("--cuda-bias: expected epilogue or kernel, got '" + cudaBias + "'");
+  if (cudaGelu != "epilogue" && cudaGelu != "kernel")
+    return error("--cuda-gelu: expected epilogue or kernel, got '" + cudaGelu + "'");
   if (cudaEmulate && emit == Emit::Ptx)
     return error("--cuda-emulate compiles the kernels for the CPU: there is no PTX");
   if (cuda && (bf16Dot.getNumOccurrences() || cpuTiles.getNumOccurrences()))
@@ -887,6 +895,7 @@ int main(int argc, char **argv) {
     options.cudaProducts = cudaProducts.getValue();
     options.cudaAttention = cudaAttention.getValue();
     options.cudaBias = cudaBias.getValue();
+    options.cudaGelu = cudaGelu.getValue();
     std::string toolkit = cudaToolkit;
     if (toolkit.empty())
       if (const char *home = std::getenv("CUDA_HOME"))

@@ -34,9 +34,11 @@
 namespace ftc::gemm {
 
 /// `void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b,
-/// uintptr_t c, uintptr_t bias)`: c = a x b (+ c) (+ bias), as `desc` says,
-/// on the stream of the state whose entry point runs (on the CPU where none
-/// does: --cuda-emulate); `bias` is 0 for a product without one.
+/// uintptr_t c, uintptr_t bias, uintptr_t aux)`: c = a x b (+ c) (+ bias),
+/// then the descriptor's activation (kActivation), as `desc` says, on the
+/// stream of the state whose entry point runs (on the CPU where none does:
+/// --cuda-emulate); `bias` is 0 for a product without one, `aux` for one
+/// whose activation has no second matrix.
 inline constexpr const char *kGemmSymbol = "ftcrt_gemm";
 /// `const int32_t ftcrt_gemm_count[1]`: how many products call it (the
 /// runtime loads cuBLASLt only for a step that has some).
@@ -71,15 +73,36 @@ enum GemmField : int {
   kStrideCB,
   kStrideCM,
   kStrideCN,
-  kBeta, // 0 or 1
-  kBias, // kNoBias or kBiasN
+  kBeta,       // 0 or 1
+  kBias,       // kNoBias or kBiasN
+  kActivation, // an Activation
   kFieldCount
 };
-inline constexpr int64_t kDescriptorVersion = 2;
+inline constexpr int64_t kDescriptorVersion = 3;
 inline constexpr int64_t kNoBias = 0;
 /// A bias per column j of C (a linear layer's, per output feature), added
 /// to each sum in f32 before it is stored: cuBLASLt's bias epilogue.
 inline constexpr int64_t kBiasN = 2;
+
+/// What is done to each sum s (f32, after C and the bias) before it is
+/// stored in C: cuBLASLt's GELU epilogues, whose GELU is the tanh form,
+/// gelu(s) = s (1 + tanh(sqrt(2 / pi) (s + 0.044715 s^3))) / 2. `aux` is a
+/// matrix of C's type and layout (the same strides: cuBLASLt's
+/// EPILOGUE_AUX_LD is C's leading dimension).
+enum class Activation : int64_t {
+  None = 0,
+  /// C = gelu(s) (CUBLASLT_EPILOGUE_GELU).
+  Gelu = 1,
+  /// C = gelu(s), and aux = s, the activation's input, which its gradient
+  /// reads (CUBLASLT_EPILOGUE_GELU_AUX).
+  GeluAux = 2,
+  /// C = s gelu'(aux): the gradient through the GELU whose input aux is
+  /// (CUBLASLT_EPILOGUE_DGELU).
+  GeluGrad = 3,
+};
+
+inline bool readsAux(Activation a) { return a == Activation::GeluGrad; }
+inline bool writesAux(Activation a) { return a == Activation::GeluAux; }
 
 /// What cuBLAS is asked: D = op(A) op(B) (+ C), column-major, where op(A)
 /// is rows x depth, op(B) depth x cols and D (in place of C) rows x cols;
@@ -94,6 +117,8 @@ struct ColumnMajor {
   bool beta = false;
   /// A bias per row of D (CUBLASLT_EPILOGUE_BIAS), of D's type.
   bool bias = false;
+  /// The activation of each sum; an aux matrix has D's layout (ldc).
+  Activation activation = Activation::None;
   /// Whether A and B are the request's B and A (the request was transposed
   /// to make C's rows the unit-stride dimension).
   bool swapped = false;
@@ -141,7 +166,16 @@ inline std::optional<ColumnMajor> toColumnMajor(const int64_t *desc) {
   // made its columns, below), in one product of a batch.
   if (desc[kBias] != kNoBias && (desc[kBias] != kBiasN || desc[kBatch] != 1))
     return std::nullopt;
+  // An activation: in one product (cuBLASLt's aux matrix has a batch
+  // stride of its own, which no product here needs); its gradient with no
+  // bias (cuBLASLt has none to add there).
+  int64_t activation = desc[kActivation];
+  if (activation < 0 || activation > static_cast<int64_t>(Activation::GeluGrad) ||
+      (activation != 0 && desc[kBatch] != 1) ||
+      (activation == static_cast<int64_t>(Activation::GeluGrad) && desc[kBias] != kNoBias))
+    return std::nullopt;
   ColumnMajor g;
+  g.activation = static_cast<Activation>(activation);
   g.operand = static_cast<Elem>(operandType);
   g.result = static_cast<Elem>(resultType);
   g.batch = desc[kBatch];
@@ -174,6 +208,9 @@ inline std::optional<ColumnMajor> toColumnMajor(const int64_t *desc) {
   g.transA = a->first, g.lda = a->second;
   g.transB = b->first, g.ldb = b->second;
   g.ldc = c->second;
+  // cuBLASLt's GELU input matrix: a leading dimension divisible by 8.
+  if ((readsAux(g.activation) || writesAux(g.activation)) && g.ldc % 8 != 0)
+    return std::nullopt;
   if (g.batch > 1) {
     // The matrices of a batch must not overlap (C's above all: cuBLAS
     // writes them in any order).
@@ -299,6 +336,33 @@ inline void panelSumsBest(float *acc, const float *panel, const float *column, i
 }
 } // namespace detail
 
+namespace detail {
+/// GELU's tanh form and its derivative, in f32 (each product and sum
+/// rounded as written: no contraction into fused multiply-adds, so that
+/// every build computes the same bits).
+inline constexpr float kGeluScale = 0.7978845608028654f; // sqrt(2 / pi)
+inline constexpr float kGeluCube = 0.044715f;
+#if defined(__clang__)
+#define FTC_NO_CONTRACTION _Pragma("clang fp contract(off)")
+#else
+#define FTC_NO_CONTRACTION
+#endif
+inline float gelu(float x) {
+  FTC_NO_CONTRACTION
+  float t = std::tanh(kGeluScale * (x + kGeluCube * (x * x * x)));
+  return 0.5f * x * (1.0f + t);
+}
+/// d gelu(x) / dx = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2.
+inline float geluGrad(float x) {
+  FTC_NO_CONTRACTION
+  float x2 = x * x;
+  float t = std::tanh(kGeluScale * (x + kGeluCube * (x2 * x)));
+  float du = kGeluScale * (1.0f + 3.0f * kGeluCube * x2);
+  return 0.5f * (1.0f + t) + 0.5f * x * ((1.0f - t * t) * du);
+}
+#undef FTC_NO_CONTRACTION
+} // namespace detail
+
 /// `g` computed on the CPU as cuBLASLt documents it, each element summed in
 /// f32 over the depth in order with fused multiply-adds (from C's value
 /// with beta, else from 0; plus its row's bias, of C's type read at
@@ -308,11 +372,13 @@ inline void panelSumsBest(float *acc, const float *panel, const float *column, i
 /// (its linear starts each sum from the bias), so that an emulated step
 /// is the CPU's bit for bit where the products are the only difference,
 /// and a bias added by the epilogue gives what the same bias in C gave.
-/// (Rows of A are read as f32 a panel at a time and summed as vectors,
-/// each element's sum unchanged: an emulated step's products are most of
-/// its time.)
+/// The activation takes each f32 sum (and, for the gradient, aux's element
+/// as f32) before it is rounded to C's type; aux's elements are rounded
+/// to C's type as C's are. (Rows of A are read as f32 a panel at a time
+/// and summed as vectors, each element's sum unchanged: an emulated step's
+/// products are most of its time.)
 inline void runColumnMajor(const ColumnMajor &g, const void *a, const void *b, void *c,
-                           const void *bias = nullptr) {
+                           const void *bias = nullptr, void *aux = nullptr) {
   using detail::kPanelRows;
   std::unique_ptr<float[]> panel(new float[static_cast<size_t>(g.depth * kPanelRows)]);
   std::unique_ptr<float[]> column(new float[static_cast<size_t>(g.depth)]);
@@ -338,8 +404,24 @@ inline void runColumnMajor(const ColumnMajor &g, const void *a, const void *b, v
           acc[i] = sum;
         }
         detail::panelSumsBest(acc, panel.get(), column.get(), rows, g.depth);
-        for (int64_t i = 0; i < rows; ++i)
-          detail::store(g.result, c, p * g.strideC + i0 + i + j * g.ldc, acc[i]);
+        for (int64_t i = 0; i < rows; ++i) {
+          int64_t at = p * g.strideC + i0 + i + j * g.ldc;
+          float value = acc[i];
+          switch (g.activation) {
+          case Activation::None:
+            break;
+          case Activation::GeluAux:
+            detail::store(g.result, aux, at, value);
+            [[fallthrough]];
+          case Activation::Gelu:
+            value = detail::gelu(value);
+            break;
+          case Activation::GeluGrad:
+            value = value * detail::geluGrad(detail::load(g.result, aux, at));
+            break;
+          }
+          detail::store(g.result, c, at, value);
+        }
       }
     }
 }

@@ -102,6 +102,12 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
                      "cuBLASLt, in the product: CUBLASLT_EPILOGUE_BIAS) or kernel (a "
                      "kernel broadcasts it into the result, which the product adds to)"),
       llvm::cl::init("epilogue")};
+  Option<std::string> cudaGelu{
+      *this, "cuda-gelu",
+      llvm::cl::desc("How a GELU (tanh) after a product and its gradient run on the GPU: "
+                     "epilogue (by cuBLASLt, in the product: CUBLASLT_EPILOGUE_GELU_AUX, "
+                     "DGELU) or kernel"),
+      llvm::cl::init("epilogue")};
   Option<bool> cudaEmulate{
       *this, "cuda-emulate",
       llvm::cl::desc("Compile the CUDA target's kernels for this CPU, run one thread "

@@ -38,6 +38,16 @@ namespace ftc {
 /// it ran.
 inline constexpr double kNotGiven = std::numeric_limits<double>::quiet_NaN();
 
+/// A linalg.generic's activation, as ftc-convert-train-to-linalg made it:
+/// "gelu_tanh" (inputs: x; gelu's tanh form of each x) or "gelu_tanh_grad"
+/// (inputs: dy, x; dy gelu'(x)), each input possibly rounded first (a
+/// cast fused in: ftc-gpu-fuse-elementwise keeps the attribute through
+/// that fusion and through no other). ftc-gpu-library-contractions hands
+/// such an op to the cuBLASLt epilogue of the product whose result it reads.
+inline constexpr llvm::StringLiteral kActivationAttr = "ftc.activation";
+inline constexpr llvm::StringLiteral kGeluTanh = "gelu_tanh";
+inline constexpr llvm::StringLiteral kGeluTanhGrad = "gelu_tanh_grad";
+
 #define GEN_PASS_DECL
 #include "ftc/Transforms/Passes.h.inc"
 

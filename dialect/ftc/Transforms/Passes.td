@@ -889,7 +889,7 @@ def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::Modul
     into one stride per operand (a generic that elementwise fusion made of
     a product by folding reshapes in too), f32, bf16 or f16 operands
     and an f32 result, whose layouts cuBLAS can read (a unit stride in each
-    matrix), becomes a call `ftcrt_gemm(desc, a, b, c, bias)`: `desc` a constant
+    matrix), becomes a call `ftcrt_gemm(desc, a, b, c, bias, aux)`: `desc` a constant
     array describing the product (`ftc/Codegen/Gemm.h`), the others the
     operands' addresses. A zero fill of the result (or of a reshape of it)
     right before the product becomes beta = 0. Where a 16-bit product's
@@ -913,15 +913,36 @@ def GpuLibraryContractions : Pass<"ftc-gpu-library-contractions", "::mlir::Modul
     rounded to bf16). The result's rows must be contiguous and the product
     not batched; `bias` is 0 where there is none.
 
+    With `gelu-epilogue` (`--cuda-gelu=epilogue`, the default), a GELU
+    (tanh form) that reads the result right after the product goes too
+    (an elementwise generic that ftc-convert-train-to-linalg marked
+    `ftc.activation = "gelu_tanh"`, possibly with the rounding of its input
+    fused in: ftc-gpu-fuse-elementwise keeps the mark through that fusion
+    only): the product writes the GELU's output (`CUBLASLT_EPILOGUE_GELU`,
+    with the bias `GELU_BIAS`), and, where another op reads the GELU's
+    input (its gradient, in the backward), that input as cuBLASLt's aux
+    matrix (`GELU_AUX`), of the output's type. Likewise the GELU's gradient
+    dy gelu'(x) (`"gelu_tanh_grad"`) where dy is a product's result that
+    nothing else reads: the product writes the gradient
+    (`CUBLASLT_EPILOGUE_DGELU`, x as the aux matrix). The epilogue takes
+    each f32 sum, not its rounding; the output and x must be laid out as
+    the result (one leading dimension, a multiple of 8), the product not
+    batched, summing from zero (beta 0), with 16-bit operands (cuBLASLt
+    does not document its epilogue's tanh to f32 precision, which an
+    fp32 step's parity with float64 needs). `aux`, the call's sixth
+    operand, is 0 where there is none.
+
     ```mlir
     // linalg.fill ins(%zero) outs(%c); linalg.contract ins(%a, %b) outs(%c)
-    %d = memref.get_global @ftc_gemm_0 : memref<18xi64>
-    func.call @ftcrt_gemm(%dp, %ap, %bp, %cp, %c0) : (index, index, index, index, index) -> ()
+    %d = memref.get_global @ftc_gemm_0 : memref<19xi64>
+    func.call @ftcrt_gemm(%dp, %ap, %bp, %cp, %c0, %c0) : (index, index, index, index, index, index) -> ()
     ```
   }];
   let options = [
     Option<"biasEpilogue", "bias-epilogue", "bool", /*default=*/"true",
            "a bias broadcast into a product's result before it added by cuBLASLt's epilogue instead">,
+    Option<"geluEpilogue", "gelu-epilogue", "bool", /*default=*/"true",
+           "a GELU (tanh) of a product's result, or its gradient, computed by cuBLASLt's epilogue instead of a kernel">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::memref::MemRefDialect",

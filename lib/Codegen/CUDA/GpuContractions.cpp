@@ -412,6 +412,183 @@ Value biasVector(linalg::GenericOp writer, Type type, bool narrowed, Operation *
   return alloc.getResult();
 }
 
+/// Whether every use of buffer `root` (through views) is a view, a
+/// deallocation or one of `ops`.
+bool onlyUsedBy(Value root, ArrayRef<Operation *> ops) {
+  SmallVector<Value> work{root};
+  while (!work.empty()) {
+    Value v = work.pop_back_val();
+    for (Operation *user : v.getUsers()) {
+      if (isa<ViewLikeOpInterface>(user) && user->getOperand(0) == v) {
+        work.push_back(user->getResult(0));
+        continue;
+      }
+      if (!isa<memref::DeallocOp>(user) && !llvm::is_contained(ops, user))
+        return false;
+    }
+  }
+  return true;
+}
+
+/// Erases buffer `root`, which only views and deallocations use.
+void eraseBuffer(Value root) {
+  SmallVector<Operation *> ops{root.getDefiningOp()};
+  for (size_t i = 0; i < ops.size(); ++i)
+    for (Operation *user : ops[i]->getUsers())
+      ops.push_back(user);
+  for (Operation *op : llvm::reverse(ops))
+    op->erase();
+}
+
+/// Whether `a` and `b` are memrefs of one shape and one layout (strides and
+/// offset): one descriptor's C describes both.
+bool sameLayout(Value a, Value b) {
+  auto ta = dyn_cast<MemRefType>(a.getType()), tb = dyn_cast<MemRefType>(b.getType());
+  if (!ta || !tb || ta.getShape() != tb.getShape())
+    return false;
+  SmallVector<int64_t> sa, sb;
+  int64_t oa, ob;
+  return succeeded(ta.getStridesAndOffset(sa, oa)) && succeeded(tb.getStridesAndOffset(sb, ob)) &&
+         sa == sb && oa == ob && !llvm::any_of(sa, ShapedType::isDynamic) &&
+         !ShapedType::isDynamic(oa);
+}
+
+/// `value` without the casts (extf, truncf) it went through.
+Value beforeCasts(Value value) {
+  while (isa_and_nonnull<arith::ExtFOp, arith::TruncFOp>(value.getDefiningOp()))
+    value = value.getDefiningOp()->getOperand(0);
+  return value;
+}
+
+/// An activation (ftc::kActivationAttr) that cuBLASLt's epilogue computes
+/// in product `op` instead: the first op after the product to use its
+/// result, an elementwise generic on buffers, every map the identity, that
+/// reads the result as it is (GELU's x, or its gradient's dy) and writes
+/// every element of `out`, laid out as the result. Its gradient's other
+/// input `x` (the activation's input, cuBLASLt's aux matrix) is laid out
+/// so too. Nothing between the two uses `out` or `x`.
+struct ActivationAfter {
+  linalg::GenericOp generic;
+  bool gradient = false;
+  Value out, x;
+};
+
+std::optional<ActivationAfter> activationAfter(linalg::LinalgOp op) {
+  Value result = op.getDpsInitOperand(0)->get();
+  Value root = memref::skipViewLikeOps(cast<MemrefValue>(result));
+  Operation *next = op->getNextNode();
+  while (next && (isa<ViewLikeOpInterface>(next) || !ftc::cuda::touches(next, root)))
+    next = next->getNextNode();
+  auto generic = dyn_cast_or_null<linalg::GenericOp>(next);
+  if (!generic)
+    return std::nullopt;
+  auto name = generic->getAttrOfType<StringAttr>(ftc::kActivationAttr);
+  if (!name || (name != ftc::kGeluTanh && name != ftc::kGeluTanhGrad) ||
+      !generic.hasPureBufferSemantics() || generic.getNumDpsInits() != 1 ||
+      generic.getNumLoops() != generic.getNumParallelLoops() ||
+      !llvm::all_of(generic.getIndexingMapsArray(), [](AffineMap m) { return m.isIdentity(); }))
+    return std::nullopt;
+  ActivationAfter found;
+  found.generic = generic;
+  found.gradient = name == ftc::kGeluTanhGrad;
+  OpOperand *out = generic.getDpsInitOperand(0);
+  found.out = out->get();
+  if (!generic.getMatchingBlockArgument(out).use_empty() || !sameLayout(found.out, result))
+    return std::nullopt;
+  if (!found.gradient) {
+    if (generic.getNumDpsInputs() != 1 || generic.getDpsInputs()[0] != result)
+      return std::nullopt;
+  } else {
+    // dy gelu'(x): dy is the yielded product's operand that is an input
+    // (possibly rounded); it must be the result, x the other input.
+    auto mul = generic.getMatchingYieldValue(out)->get().getDefiningOp<arith::MulFOp>();
+    if (generic.getNumDpsInputs() != 2 || !mul)
+      return std::nullopt;
+    OpOperand *dy = nullptr;
+    for (Value factor : {mul.getLhs(), mul.getRhs()})
+      if (auto arg = dyn_cast<BlockArgument>(beforeCasts(factor));
+          arg && arg.getOwner() == generic.getBlock() && !dy)
+        dy = &generic->getOpOperand(arg.getArgNumber());
+    if (!dy || !generic.isDpsInput(dy) || dy->get() != result)
+      return std::nullopt;
+    found.x = generic.getDpsInputs()[dy->getOperandNumber() == 0 ? 1 : 0];
+    if (found.x == result || !sameLayout(found.x, result))
+      return std::nullopt;
+  }
+  // Written (and, for x, read) at the product instead: nothing between
+  // the two uses those buffers.
+  for (Value moved : {found.out, found.x}) {
+    if (!moved)
+      continue;
+    Value movedRoot = memref::skipViewLikeOps(cast<MemrefValue>(moved));
+    if (movedRoot == root)
+      return std::nullopt;
+    for (Operation *between = op->getNextNode(); between != generic.getOperation();
+         between = between->getNextNode())
+      if (!isa<ViewLikeOpInterface>(between) && ftc::cuda::touches(between, movedRoot))
+        return std::nullopt;
+  }
+  // The product writes the output in place of its result: not a buffer
+  // it reads.
+  Value outRoot = memref::skipViewLikeOps(cast<MemrefValue>(found.out));
+  for (Value in : op.getDpsInputs())
+    if (memref::skipViewLikeOps(cast<MemrefValue>(in)) == outRoot)
+      return std::nullopt;
+  // The output's buffer, where it is made between the two, can be made
+  // before the product: an allocation with no operands, views of it.
+  for (Value v = found.out;;) {
+    Operation *def = v.getDefiningOp();
+    if (!def || def->getBlock() != op->getBlock() || def->isBeforeInBlock(op))
+      break;
+    if (isa<memref::AllocOp>(def) && def->getNumOperands() == 0)
+      break;
+    if (!isa<ViewLikeOpInterface>(def) || def->getNumOperands() != 1)
+      return std::nullopt;
+    v = def->getOperand(0);
+  }
+  return found;
+}
+
+/// The epilogue that computes `a` in product `op`, or None: GELU where
+/// the product's result is a temporary nothing else reads (`unread`: it
+/// goes), GELU_AUX where the result another op reads is of the GELU's
+/// output type (`resultType`: f32, or its 16-bit type where it is
+/// narrowed), DGELU where dy is a temporary nothing else reads and x is of
+/// the gradient's output type. The output, and the bias (`bias`, if any),
+/// of a type cuBLASLt writes: f32 or the operands'. Only for 16-bit
+/// operands: cuBLASLt does not document how exactly its epilogue computes
+/// tanh, which a 16-bit result's rounding (2^-8 relative for bf16) hides
+/// and an f32 step's parity with float64 (numerical contract) would not.
+gemm::Activation epilogueOf(linalg::LinalgOp op, const ActivationAfter &a, bool unread,
+                            Type resultType, Value bias) {
+  Value root = memref::skipViewLikeOps(cast<MemrefValue>(op.getDpsInitOperand(0)->get()));
+  unread &= root.getDefiningOp<memref::AllocOp>() != nullptr;
+  Type outType = getElementTypeOrSelf(a.out.getType());
+  Type operandType = getElementTypeOrSelf(op.getDpsInputOperand(0)->get().getType());
+  if (operandType.isF32() || (!outType.isF32() && outType != operandType) ||
+      (bias && getElementTypeOrSelf(bias.getType()) != outType))
+    return gemm::Activation::None;
+  if (a.gradient)
+    return unread && getElementTypeOrSelf(a.x.getType()) == outType
+               ? gemm::Activation::GeluGrad
+               : gemm::Activation::None;
+  if (unread)
+    return gemm::Activation::Gelu;
+  return outType == resultType ? gemm::Activation::GeluAux : gemm::Activation::None;
+}
+
+/// Moves the allocation of `value` and its views, where they come after
+/// `op`, before it (activationAfter checked that they can move).
+void makeBefore(Value value, Operation *op) {
+  SmallVector<Operation *> chain;
+  for (Operation *def = value.getDefiningOp();
+       def && def->getBlock() == op->getBlock() && op->isBeforeInBlock(def);
+       def = def->getNumOperands() ? def->getOperand(0).getDefiningOp() : nullptr)
+    chain.push_back(def);
+  for (Operation *def : llvm::reverse(chain))
+    def->moveBefore(op);
+}
+
 struct GpuLibraryContractionsPass
     : public ftc::impl::GpuLibraryContractionsBase<GpuLibraryContractionsPass> {
   using Base::Base;
@@ -430,7 +607,8 @@ struct GpuLibraryContractionsPass
     IndexType index = mb.getIndexType();
     if (!module.lookupSymbol(gemm::kGemmSymbol)) {
       auto decl = func::FuncOp::create(
-          mb, loc, gemm::kGemmSymbol, mb.getFunctionType({index, index, index, index, index}, {}));
+          mb, loc, gemm::kGemmSymbol,
+          mb.getFunctionType({index, index, index, index, index, index}, {}));
       decl.setPrivate();
     }
     // How many calls there are, for the runtime (it loads cuBLASLt only
@@ -465,11 +643,50 @@ struct GpuLibraryContractionsPass
         if (narrowing)
           narrowing->writer = nullptr;
       }
+      // A GELU after the product (or its gradient, reading the product's
+      // result as dy): cuBLASLt's epilogue computes it, into the GELU's
+      // output, instead of a kernel. The product's result then goes where
+      // nothing else reads it; a GELU's input another op reads (its
+      // gradient in the backward) is kept as the epilogue's aux matrix.
       Value result = op.getDpsInitOperand(0)->get();
+      Value resultRoot = memref::skipViewLikeOps(cast<MemrefValue>(result));
+      std::optional<ActivationAfter> activation;
+      if (geluEpilogue && !desc[gemm::kBeta])
+        activation = activationAfter(op);
+      Value d, aux;
+      if (activation) {
+        Operation *g = activation->generic;
+        Type outType = getElementTypeOrSelf(activation->out.getType());
+        gemm::Activation kind = epilogueOf(
+            op, *activation, onlyUsedBy(resultRoot, {op, g, fill, bias}),
+            narrowing ? narrowing->type : Type(mb.getF32Type()), biasValues);
+        desc[gemm::kActivation] = static_cast<int64_t>(kind);
+        desc[gemm::kResultType] = static_cast<int64_t>(*elemOf(outType));
+        if (kind == gemm::Activation::None || !gemm::toColumnMajor(desc.data())) {
+          desc[gemm::kActivation] = static_cast<int64_t>(gemm::Activation::None);
+          desc[gemm::kResultType] = static_cast<int64_t>(gemm::Elem::F32);
+          activation.reset();
+        } else {
+          makeBefore(activation->out, op);
+          d = activation->out;
+          if (kind == gemm::Activation::GeluGrad)
+            aux = activation->x;
+          if (kind == gemm::Activation::GeluAux && narrowing)
+            llvm::erase_if(narrowing->reads,
+                           [&](OpOperand *read) { return read->getOwner() == g; });
+          else if (kind != gemm::Activation::GeluAux)
+            narrowing.reset(); // the result goes
+        }
+      }
       if (narrowing) {
         result = narrow(*narrowing, result);
         desc[gemm::kResultType] = static_cast<int64_t>(*elemOf(narrowing->type));
       }
+      if (activation && desc[gemm::kActivation] ==
+                            static_cast<int64_t>(gemm::Activation::GeluAux))
+        aux = result;
+      if (!d)
+        d = result;
       std::string name = "ftc_gemm_" + std::to_string(number);
       memref::GlobalOp::create(
           mb, op.getLoc(), name, mb.getStringAttr("private"), descType,
@@ -490,18 +707,32 @@ struct GpuLibraryContractionsPass
         return arith::AddIOp::create(b, l, base, offset);
       };
       Value descriptor = memref::GetGlobalOp::create(b, l, descType, name);
-      Value args[] = {address(descriptor), address(op.getDpsInputOperand(0)->get()),
-                      address(op.getDpsInputOperand(1)->get()), address(result),
-                      biasValues ? address(biasValues)
-                                 : Value(arith::ConstantIndexOp::create(b, l, 0))};
+      Value zero;
+      auto none = [&] {
+        if (!zero)
+          zero = arith::ConstantIndexOp::create(b, l, 0);
+        return zero;
+      };
+      Value args[] = {address(descriptor),
+                      address(op.getDpsInputOperand(0)->get()),
+                      address(op.getDpsInputOperand(1)->get()),
+                      address(d),
+                      biasValues ? address(biasValues) : none(),
+                      aux ? address(aux) : none()};
       func::CallOp::create(b, l, gemm::kGemmSymbol, TypeRange{}, args);
       if (bias)
         bias->erase();
       op->erase();
       if (fill)
         fill->erase();
+      if (activation)
+        activation->generic->erase();
       if (narrowing)
         eraseOld(*narrowing);
+      // The product's result, which nothing reads any more where the
+      // epilogue computed its only reader (GELU_AUX's is the aux matrix).
+      if (activation && aux != result)
+        eraseBuffer(resultRoot);
     }
   }
 };

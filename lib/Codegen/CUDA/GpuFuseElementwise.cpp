@@ -33,6 +33,27 @@ bool onlyUse(OpOperand *fused) {
   return producer && producer->hasOneUse();
 }
 
+/// The activation `op` computes (ftc-convert-train-to-linalg's
+/// `ftc.activation`: GELU and its gradient), which
+/// ftc-gpu-library-contractions hands to cuBLASLt's epilogue; null for
+/// any other op.
+StringAttr activationOf(Operation *op) {
+  return op ? op->getAttrOfType<StringAttr>(ftc::kActivationAttr) : nullptr;
+}
+
+/// Whether `op` only changes the type of its input's elements: all
+/// parallel, one input read as it is written, a body of casts.
+bool castOnly(linalg::GenericOp op) {
+  if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 1 || op.getNumResults() != 1 ||
+      op.getNumLoops() != op.getNumParallelLoops() ||
+      !op.getMatchingIndexingMap(op.getDpsInputOperand(0)).isIdentity() ||
+      !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity())
+    return false;
+  return llvm::all_of(op.getBlock()->without_terminator(), [](Operation &inner) {
+    return isa<arith::ExtFOp, arith::TruncFOp>(inner);
+  });
+}
+
 /// A producer with other users fused into an elementwise consumer that
 /// reads nothing else (a cast: attention's probabilities kept in f32 for
 /// the backward and rounded to bf16 for their product): one kernel writes
@@ -45,7 +66,7 @@ struct FuseIntoOnlyReader : public OpRewritePattern<linalg::GenericOp> {
   LogicalResult matchAndRewrite(linalg::GenericOp consumer,
                                 PatternRewriter &rewriter) const override {
     if (!consumer.hasPureTensorSemantics() || consumer.getNumDpsInputs() != 1 ||
-        consumer.getNumLoops() != consumer.getNumParallelLoops())
+        consumer.getNumLoops() != consumer.getNumParallelLoops() || activationOf(consumer))
       return failure();
     OpOperand *operand = consumer.getDpsInputOperand(0);
     auto producer = operand->get().getDefiningOp<linalg::GenericOp>();
@@ -67,6 +88,39 @@ struct FuseIntoOnlyReader : public OpRewritePattern<linalg::GenericOp> {
     rewriter.eraseOp(consumer);
     rewriter.eraseOp(producer);
     return success();
+  }
+};
+
+/// A cast fused into the activation that reads it (the rounding of a
+/// product's f32 sums to bf16 before a GELU): upstream's fusion makes a new
+/// op without the consumer's attributes, and the control function below
+/// keeps every other producer out of an activation, so the fused op is
+/// still that activation of its (rounded) inputs and keeps its
+/// `ftc.activation`.
+struct FuseCastIntoActivation : public OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::GenericOp consumer,
+                                PatternRewriter &rewriter) const override {
+    StringAttr activation = activationOf(consumer);
+    if (!activation)
+      return failure();
+    for (OpOperand *operand : consumer.getDpsInputOperands()) {
+      auto producer = operand->get().getDefiningOp<linalg::GenericOp>();
+      if (!producer || !producer->hasOneUse() || !castOnly(producer) ||
+          !linalg::areElementwiseOpsFusable(operand))
+        continue;
+      FailureOr<linalg::ElementwiseOpFusionResult> fused =
+          linalg::fuseElementwiseOps(rewriter, operand);
+      if (failed(fused))
+        return failure();
+      fused->fusedOp->setAttr(ftc::kActivationAttr, activation);
+      for (auto [original, replacement] : fused->replacements)
+        rewriter.replaceAllUsesWith(original, replacement);
+      rewriter.eraseOp(consumer);
+      rewriter.eraseOp(producer);
+      return success();
+    }
+    return failure();
   }
 };
 
@@ -396,14 +450,16 @@ struct GpuFuseElementwisePass
     MLIRContext *ctx = &getContext();
     copyCheapProducers(getOperation());
     RewritePatternSet patterns(ctx);
+    // Nothing fuses into a product, nor into an activation but its casts
+    // (FuseCastIntoActivation).
     linalg::ControlFusionFn keepProducts = [](OpOperand *fused) {
       auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());
       if (consumer && linalg::isaContractionOpInterface(consumer))
         return false;
-      return onlyUse(fused);
+      return !activationOf(fused->getOwner()) && onlyUse(fused);
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, keepProducts);
-    patterns.add<FuseIntoOnlyReader>(ctx);
+    patterns.add<FuseIntoOnlyReader, FuseCastIntoActivation>(ctx);
     linalg::populateFoldReshapeOpsByExpansionPatterns(patterns, onlyUse);
     tensor::populateBubbleUpExpandShapePatterns(patterns);
     affine::AffineApplyOp::getCanonicalizationPatterns(patterns, ctx);

@@ -10,6 +10,7 @@
 
 #include "ftc/Dialect/Train/IR/TrainOps.h"
 #include "ftc/Support/Nf4.h"
+#include "ftc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -37,15 +38,20 @@ template <typename Op> struct ElementwisePattern : OpConversionPattern<Op> {
   using OpConversionPattern<Op>::OpConversionPattern;
 
   virtual Value scalar(OpBuilder &b, Location l, ValueRange a, Op op) const = 0;
+  /// What the generic computes, where a later pass looks for it (the
+  /// `ftc.activation` attribute), else null.
+  virtual StringAttr activation(Op) const { return nullptr; }
 
   LogicalResult matchAndRewrite(Op op, typename Op::Adaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const final {
     LinalgBuilder L(rewriter, op.getLoc());
-    rewriter.replaceOp(op, L.elementwise(cast<RankedTensorType>(op.getType()),
-                                         adaptor.getOperands(),
-                                         [&](OpBuilder &b, Location l, ValueRange a) {
-                                           return scalar(b, l, a, op);
-                                         }));
+    Value result = L.elementwise(cast<RankedTensorType>(op.getType()), adaptor.getOperands(),
+                                 [&](OpBuilder &b, Location l, ValueRange a) {
+                                   return scalar(b, l, a, op);
+                                 });
+    if (StringAttr name = activation(op))
+      result.getDefiningOp()->setAttr(ftc::kActivationAttr, name);
+    rewriter.replaceOp(op, result);
     return success();
   }
 };
@@ -154,6 +160,9 @@ struct GeluPattern : ElementwisePattern<GeluOp> {
   Value scalar(OpBuilder &b, Location l, ValueRange a, GeluOp op) const override {
     return geluScalar(b, l, a[0], op.getTanh(), /*derivative=*/false);
   }
+  StringAttr activation(GeluOp op) const override {
+    return op.getTanh() ? StringAttr::get(op.getContext(), ftc::kGeluTanh) : nullptr;
+  }
 };
 
 // g * gelu'(x)
@@ -162,6 +171,9 @@ struct GeluGradPattern : ElementwisePattern<GeluGradOp> {
   Value scalar(OpBuilder &b, Location l, ValueRange a, GeluGradOp op) const override {
     return arith::MulFOp::create(b, l, a[0],
                                  geluScalar(b, l, a[1], op.getTanh(), /*derivative=*/true));
+  }
+  StringAttr activation(GeluGradOp op) const override {
+    return op.getTanh() ? StringAttr::get(op.getContext(), ftc::kGeluTanhGrad) : nullptr;
   }
 };
 

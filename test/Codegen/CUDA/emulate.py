@@ -13,13 +13,15 @@ scaling, the scale are exact.
   emulate.py EMULATED.so CPU.so PRECISION [losses]
 
 With `losses`, the parameters are not compared: for 16-bit steps whose
-attention is fused (ftc-gpu-fuse-attention), which rounds otherwise than
-the CPU's unfused ops, by design. AdamW's first steps move each element by
-about lr whatever the size of its gradient, so an element whose gradient
-is zero but for rounding (attention's key bias: the softmax ignores it)
-moves by +-lr in both steps, on different noise; the parameters then agree
-to the rounding of the ops, not to the bound. The fused kernels' gradients
-are checked against float64 instead (attention.test).
+attention is fused (ftc-gpu-fuse-attention) or whose GELU is cuBLASLt's
+epilogue (--cuda-gelu=epilogue), which round otherwise than the CPU's
+unfused ops, by design. AdamW's first steps move each element by about lr
+whatever the size of its gradient, so an element whose gradient is zero
+but for rounding (attention's key bias: the softmax ignores it) moves by
++-lr in both steps, on different noise; the parameters then agree to the
+rounding of the ops, not to the bound. The fused kernels' and the
+epilogue's gradients are checked against float64 instead (attention.test,
+gelu.test).
 """
 import sys
 

@@ -315,3 +315,44 @@ func.func @broadcasts(%x: tensor<32x16xf32>, %mean: tensor<32xf32>, %rstd: tenso
   } -> tensor<4x8x16xf32>
   return %sum, %sum2, %out2 : tensor<32xf32>, tensor<32xf32>, tensor<4x8x16xf32>
 }
+
+// -----
+
+// An activation (ftc.activation, which ftc-gpu-library-contractions hands
+// to cuBLASLt's epilogue): the rounding of its input fuses into it and the
+// fused op keeps the mark; an op that computes something else (a scale)
+// does not fuse into it, so that the mark still says what the op computes.
+// CHECK-LABEL: func.func @activation
+// CHECK: %[[S:.*]] = linalg.generic
+// CHECK: arith.mulf
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%arg0, %[[S]] : tensor<16x64xf32>, tensor<16x64xbf16>)
+// CHECK-SAME: attrs =  {ftc.activation = "gelu_tanh_grad"}
+// CHECK-NEXT: ^bb0(%[[DY:.*]]: f32, %[[X:.*]]: bf16, %{{.*}}: bf16):
+// CHECK-NEXT: arith.truncf %[[DY]] : f32 to bf16
+// CHECK-NOT: linalg.generic
+// CHECK: return
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @activation(%dy: tensor<16x64xf32>, %x: tensor<16x64xbf16>) -> tensor<16x64xbf16> {
+  %e = tensor.empty() : tensor<16x64xbf16>
+  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%dy : tensor<16x64xf32>) outs(%e : tensor<16x64xbf16>) {
+  ^bb0(%in: f32, %o: bf16):
+    %t = arith.truncf %in : f32 to bf16
+    linalg.yield %t : bf16
+  } -> tensor<16x64xbf16>
+  %s = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<16x64xbf16>) outs(%e : tensor<16x64xbf16>) {
+  ^bb0(%in: bf16, %o: bf16):
+    %m = arith.mulf %in, %in : bf16
+    linalg.yield %m : bf16
+  } -> tensor<16x64xbf16>
+  %g = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%r, %s : tensor<16x64xbf16>, tensor<16x64xbf16>) outs(%e : tensor<16x64xbf16>)
+      attrs = {ftc.activation = "gelu_tanh_grad"} {
+  ^bb0(%a: bf16, %b: bf16, %o: bf16):
+    %m = arith.mulf %a, %b : bf16
+    linalg.yield %m : bf16
+  } -> tensor<16x64xbf16>
+  return %g : tensor<16x64xbf16>
+}

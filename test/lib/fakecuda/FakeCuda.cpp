@@ -41,7 +41,9 @@
 // CUDA_ERROR_LAUNCH_FAILED; FAKECUDA_FAIL_GEMM=K the K-th cublasLtMatmul
 // (counting from when the variable is first seen) with
 // CUBLAS_STATUS_EXECUTION_FAILED; FAKECUDA_FAIL_MODULE=1 rejects the module with
-// CUDA_ERROR_NO_BINARY_FOR_GPU.
+// CUDA_ERROR_NO_BINARY_FOR_GPU; FAKECUDA_NO_GELU=1 makes cuBLASLt's
+// heuristic find no algorithm for a product with a GELU epilogue (as a
+// cuBLASLt without one would).
 //
 //===----------------------------------------------------------------------===//
 
@@ -55,6 +57,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -504,9 +507,28 @@ CUresult cuPointerGetAttribute(void *data, int attribute, unsigned long long poi
 namespace {
 struct FakeDesc {
   int32_t transA = 0, transB = 0;
-  uint32_t epilogue = 0;      // 0 (none) or 4 (CUBLASLT_EPILOGUE_BIAS)
+  uint32_t epilogue = 0;      // CUBLASLT_EPILOGUE_*: 0 (none), bias, GELU's (see activationOf)
   const void *bias = nullptr; // CUBLASLT_MATMUL_DESC_BIAS_POINTER
+  void *aux = nullptr;        // CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER
+  int64_t auxLd = 0;          // CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD
 };
+
+/// The activation and bias of a cuBLASLt epilogue ftc asks for: BIAS (4),
+/// GELU (32), GELU_BIAS (36), GELU_AUX (160), GELU_AUX_BIAS (164), DGELU
+/// (192); nothing for any other.
+std::optional<std::pair<ftc::gemm::Activation, bool>> activationOf(uint32_t epilogue) {
+  using ftc::gemm::Activation;
+  switch (epilogue) {
+  case 0: return std::make_pair(Activation::None, false);
+  case 4: return std::make_pair(Activation::None, true);
+  case 32: return std::make_pair(Activation::Gelu, false);
+  case 36: return std::make_pair(Activation::Gelu, true);
+  case 160: return std::make_pair(Activation::GeluAux, false);
+  case 164: return std::make_pair(Activation::GeluAux, true);
+  case 192: return std::make_pair(Activation::GeluGrad, false);
+  }
+  return std::nullopt;
+}
 struct FakeLayout {
   int type;
   uint64_t rows, cols;
@@ -566,10 +588,19 @@ int cublasLtMatmulDescSetAttribute(void *desc, int attr, const void *buf, size_t
   auto *d = static_cast<FakeDesc *>(desc);
   if (attr == 7 && size == sizeof(uint32_t)) {
     std::memcpy(&d->epilogue, buf, size);
-    return d->epilogue == 4 ? 0 : blasViolation("an epilogue other than the bias's");
+    return activationOf(d->epilogue) ? 0
+                                     : blasViolation("an epilogue other than bias and GELU's");
   }
   if (attr == 8 && size == sizeof(void *)) {
     std::memcpy(&d->bias, buf, size);
+    return 0;
+  }
+  if (attr == 11 && size == sizeof(void *)) {
+    std::memcpy(&d->aux, buf, size);
+    return 0;
+  }
+  if (attr == 12 && size == sizeof(int64_t)) {
+    std::memcpy(&d->auxLd, buf, size);
     return 0;
   }
   if ((attr != 3 && attr != 4) || size != sizeof(int32_t))
@@ -621,10 +652,18 @@ struct FakeHeuristic {
   float waves;
   int reserved[4];
 };
-int cublasLtMatmulAlgoGetHeuristic(void *, void *, void *, void *, void *, void *, void *pref,
+int cublasLtMatmulAlgoGetHeuristic(void *, void *desc, void *, void *, void *, void *, void *pref,
                                    int requested, FakeHeuristic *results, int *count) {
   if (requested < 1)
     return blasViolation("no algorithm requested");
+  if (const char *v = std::getenv("FAKECUDA_NO_GELU"); v && std::strcmp(v, "1") == 0) {
+    std::optional<std::pair<ftc::gemm::Activation, bool>> epilogue =
+        activationOf(static_cast<FakeDesc *>(desc)->epilogue);
+    if (epilogue && epilogue->first != ftc::gemm::Activation::None) {
+      *count = 0;
+      return 0;
+    }
+  }
   std::memset(results, 0, sizeof(FakeHeuristic));
   results[0].algo[0] = 42;
   results[0].workspaceSize =
@@ -635,11 +674,11 @@ int cublasLtMatmulAlgoGetHeuristic(void *, void *, void *, void *, void *, void 
 } // extern "C"
 
 namespace {
-/// A product checked and, with `run`, computed and logged (`bias`: the
-/// descriptor's bias pointer when it was called).
+/// A product checked and, with `run`, computed and logged (`bias` and
+/// `aux`: the descriptor's bias and aux pointers when it was called).
 int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void *Bdesc,
            float b1, const void *C, void *Cdesc, void *D, void *Ddesc, const uint64_t *algo,
-           void *workspace, size_t workspaceBytes, const void *bias, bool run) {
+           void *workspace, size_t workspaceBytes, const void *bias, void *aux, bool run) {
   auto *d = static_cast<FakeDesc *>(desc);
   auto &la = *static_cast<FakeLayout *>(Adesc), &lb = *static_cast<FakeLayout *>(Bdesc),
        &lc = *static_cast<FakeLayout *>(Cdesc);
@@ -667,7 +706,25 @@ int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void
   g.lda = la.ld, g.ldb = lb.ld, g.ldc = lc.ld;
   g.batch = lc.batch, g.strideA = la.stride, g.strideB = lb.stride, g.strideC = lc.stride;
   g.beta = b1 != 0.0f;
-  g.bias = d->epilogue == 4;
+  std::optional<std::pair<ftc::gemm::Activation, bool>> epilogue = activationOf(d->epilogue);
+  g.activation = epilogue->first;
+  g.bias = epilogue->second;
+  if (g.activation != ftc::gemm::Activation::None) {
+    // The GELU input matrix: C's rows at a leading dimension divisible by
+    // 8, in device memory; one product.
+    FakeLayout auxLayout = lc;
+    auxLayout.ld = d->auxLd;
+    bool hasAux = ftc::gemm::readsAux(g.activation) || ftc::gemm::writesAux(g.activation);
+    if (g.batch != 1 || g.beta)
+      return blasViolation("an activation in a batch or after C (ftc asks neither)");
+    if (hasAux && (d->auxLd % 8 != 0 || d->auxLd < static_cast<int64_t>(lc.rows) ||
+                   !matricesInside(reinterpret_cast<uintptr_t>(aux), auxLayout,
+                                   ftc::gemm::elemBytes(g.result))))
+      return blasViolation("a GELU input matrix outside the device's allocations or with a "
+                           "leading dimension not a multiple of 8");
+    if (hasAux && d->auxLd != lc.ld)
+      return blasViolation("a GELU input matrix laid out otherwise than C (ftc's never is)");
+  }
   if (g.bias && (g.batch != 1 ||
                  !inside(reinterpret_cast<uintptr_t>(bias),
                          static_cast<size_t>(g.rows * ftc::gemm::elemBytes(g.result)))))
@@ -687,11 +744,12 @@ int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void
     return v && std::strcmp(v, "compute") == 0;
   }();
   if (compute)
-    ftc::gemm::runColumnMajor(g, A, B, D, bias);
+    ftc::gemm::runColumnMajor(g, A, B, D, bias, aux);
   clockUs += 1.0 + 2.0 * static_cast<double>(g.batch * g.rows * g.cols * g.depth) / 1e6;
+  const char *activation[] = {"", " gelu", " gelu+aux", " dgelu"};
   log("gemm " + std::to_string(g.batch) + "x" + std::to_string(g.rows) + "x" +
       std::to_string(g.cols) + "x" + std::to_string(g.depth) + (g.beta ? " +C" : "") +
-      (g.bias ? " +bias" : ""));
+      (g.bias ? " +bias" : "") + activation[static_cast<int>(g.activation)]);
   return 0;
 }
 } // namespace
@@ -714,15 +772,16 @@ int cublasLtMatmul(void *, void *desc, const void *alpha, const void *A, void *A
   // So is the bias's address (the descriptor's attribute at the call).
   float a1 = *static_cast<const float *>(alpha), b1 = *static_cast<const float *>(beta);
   const void *bias = static_cast<FakeDesc *>(desc)->bias;
+  void *aux = static_cast<FakeDesc *>(desc)->aux;
   int status = matmul(desc, a1, A, Adesc, B, Bdesc, b1, C, Cdesc, D, Ddesc, algo, workspace,
-                      workspaceBytes, bias, !captured);
+                      workspaceBytes, bias, aux, !captured);
   if (status || !captured) {
     captureBroken |= status && captured;
     return status;
   }
   capturing->nodes.push_back([=]() -> CUresult {
     return matmul(desc, a1, A, Adesc, B, Bdesc, b1, C, Cdesc, D, Ddesc, algo, workspace,
-                  workspaceBytes, bias, true)
+                  workspaceBytes, bias, aux, true)
                ? kInvalidValue
                : kSuccess;
   });
