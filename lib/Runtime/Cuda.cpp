@@ -1014,7 +1014,7 @@ const GemmPlan *planFor(Device &dev, const int64_t *desc, const ftc::gemm::Colum
   int32_t transA = g.transA, transB = g.transB; // CUBLAS_OP_N = 0, CUBLAS_OP_T = 1
   int32_t batch = static_cast<int32_t>(g.batch);
   uint32_t epilogue = epilogueOf(g);
-  bool auxMatrix = ftc::gemm::readsAux(g.activation) || ftc::gemm::writesAux(g.activation);
+  bool auxMatrix = ftc::gemm::hasAux(g.activation);
   int64_t auxLd = g.ldc;
   const void *auxPointer = reinterpret_cast<const void *>(aux);
   auto layout = [&](LtLayout &l, ftc::gemm::Elem e, int64_t rows, int64_t cols, int64_t ld,
@@ -1115,7 +1115,7 @@ extern "C" void ftcrt_gemm(const int64_t *desc, uintptr_t a, uintptr_t b, uintpt
       const void *biasPointer = reinterpret_cast<const void *>(bias);
       // So is the activation's matrix's.
       const void *auxPointer = reinterpret_cast<const void *>(aux);
-      bool auxMatrix = ftc::gemm::readsAux(g->activation) || ftc::gemm::writesAux(g->activation);
+      bool auxMatrix = ftc::gemm::hasAux(g->activation);
       if (cublasStatus st = g->bias ? blas().descSet(plan->desc, kDescBiasPointer, &biasPointer,
                                                      sizeof(biasPointer))
                                     : 0)

@@ -101,8 +101,11 @@ enum class Activation : int64_t {
   GeluGrad = 3,
 };
 
-inline bool readsAux(Activation a) { return a == Activation::GeluGrad; }
-inline bool writesAux(Activation a) { return a == Activation::GeluAux; }
+/// Whether the activation has an aux matrix (GELU_AUX writes it, DGELU
+/// reads it).
+inline bool hasAux(Activation a) {
+  return a == Activation::GeluAux || a == Activation::GeluGrad;
+}
 
 /// What cuBLAS is asked: D = op(A) op(B) (+ C), column-major, where op(A)
 /// is rows x depth, op(B) depth x cols and D (in place of C) rows x cols;
@@ -209,7 +212,7 @@ inline std::optional<ColumnMajor> toColumnMajor(const int64_t *desc) {
   g.transB = b->first, g.ldb = b->second;
   g.ldc = c->second;
   // cuBLASLt's GELU input matrix: a leading dimension divisible by 8.
-  if ((readsAux(g.activation) || writesAux(g.activation)) && g.ldc % 8 != 0)
+  if (hasAux(g.activation) && g.ldc % 8 != 0)
     return std::nullopt;
   if (g.batch > 1) {
     // The matrices of a batch must not overlap (C's above all: cuBLAS

@@ -561,8 +561,6 @@ std::optional<ActivationAfter> activationAfter(linalg::LinalgOp op) {
 /// and an f32 step's parity with float64 (numerical contract) would not.
 gemm::Activation epilogueOf(linalg::LinalgOp op, const ActivationAfter &a, bool unread,
                             Type resultType, Value bias) {
-  Value root = memref::skipViewLikeOps(cast<MemrefValue>(op.getDpsInitOperand(0)->get()));
-  unread &= root.getDefiningOp<memref::AllocOp>() != nullptr;
   Type outType = getElementTypeOrSelf(a.out.getType());
   Type operandType = getElementTypeOrSelf(op.getDpsInputOperand(0)->get().getType());
   if (operandType.isF32() || (!outType.isF32() && outType != operandType) ||
@@ -654,16 +652,20 @@ struct GpuLibraryContractionsPass
       if (geluEpilogue && !desc[gemm::kBeta])
         activation = activationAfter(op);
       Value d, aux;
+      gemm::Activation kind = gemm::Activation::None;
       if (activation) {
         Operation *g = activation->generic;
         Type outType = getElementTypeOrSelf(activation->out.getType());
-        gemm::Activation kind = epilogueOf(
-            op, *activation, onlyUsedBy(resultRoot, {op, g, fill, bias}),
-            narrowing ? narrowing->type : Type(mb.getF32Type()), biasValues);
+        // A temporary that only these use goes with them.
+        bool unread = resultRoot.getDefiningOp<memref::AllocOp>() &&
+                      onlyUsedBy(resultRoot, {op, g, fill, bias});
+        kind = epilogueOf(op, *activation, unread,
+                          narrowing ? narrowing->type : Type(mb.getF32Type()), biasValues);
         desc[gemm::kActivation] = static_cast<int64_t>(kind);
         desc[gemm::kResultType] = static_cast<int64_t>(*elemOf(outType));
         if (kind == gemm::Activation::None || !gemm::toColumnMajor(desc.data())) {
-          desc[gemm::kActivation] = static_cast<int64_t>(gemm::Activation::None);
+          kind = gemm::Activation::None;
+          desc[gemm::kActivation] = static_cast<int64_t>(kind);
           desc[gemm::kResultType] = static_cast<int64_t>(gemm::Elem::F32);
           activation.reset();
         } else {
@@ -682,8 +684,7 @@ struct GpuLibraryContractionsPass
         result = narrow(*narrowing, result);
         desc[gemm::kResultType] = static_cast<int64_t>(*elemOf(narrowing->type));
       }
-      if (activation && desc[gemm::kActivation] ==
-                            static_cast<int64_t>(gemm::Activation::GeluAux))
+      if (kind == gemm::Activation::GeluAux)
         aux = result;
       if (!d)
         d = result;
@@ -731,7 +732,7 @@ struct GpuLibraryContractionsPass
         eraseOld(*narrowing);
       // The product's result, which nothing reads any more where the
       // epilogue computed its only reader (GELU_AUX's is the aux matrix).
-      if (activation && aux != result)
+      if (kind == gemm::Activation::Gelu || kind == gemm::Activation::GeluGrad)
         eraseBuffer(resultRoot);
     }
   }

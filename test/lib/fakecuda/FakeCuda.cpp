@@ -714,7 +714,7 @@ int matmul(void *desc, float a1, const void *A, void *Adesc, const void *B, void
     // 8, in device memory; one product.
     FakeLayout auxLayout = lc;
     auxLayout.ld = d->auxLd;
-    bool hasAux = ftc::gemm::readsAux(g.activation) || ftc::gemm::writesAux(g.activation);
+    bool hasAux = ftc::gemm::hasAux(g.activation);
     if (g.batch != 1 || g.beta)
       return blasViolation("an activation in a batch or after C (ftc asks neither)");
     if (hasAux && (d->auxLd % 8 != 0 || d->auxLd < static_cast<int64_t>(lc.rows) ||
