@@ -46,6 +46,35 @@ def buffer_bytes(memref_type):
     return count * ELEMENT_BYTES[m.group(2)]
 
 
+LOC_USE = re.compile(r"\} loc\((#loc\d*)\)\s*$")
+LOC_DEF = re.compile(r"^(#loc\d*) = loc\((.*)\)\s*$")
+FILE_LOC = re.compile(r'^"([^"]*)":(\d+):(\d+)$')
+CALLSITE = re.compile(r"^callsite\((#loc\d*) at (#loc\d*)\)$")
+
+
+def source_lines(lines):
+    """Each location alias of the printed module as "file:line" of the
+    source: a call site's callee (the line inside the function that a layer
+    calls), "?" where there is no file location."""
+    defs = {}
+    for line in lines:
+        m = LOC_DEF.match(line)
+        if m:
+            defs[m.group(1)] = m.group(2)
+
+    def resolve(alias, seen=0):
+        text = defs.get(alias, "")
+        m = FILE_LOC.match(text)
+        if m:
+            return "%s:%s" % (os.path.basename(m.group(1)), m.group(2))
+        m = CALLSITE.match(text)
+        if m and seen < 64:
+            return resolve(m.group(1), seen + 1)
+        return "?"
+
+    return {alias: resolve(alias) for alias in defs}
+
+
 VIEW = re.compile(r"^\s*(%[\w#]+) = memref\.(?:collapse_shape|expand_shape|subview|transpose|"
                   r"reinterpret_cast|cast) (%[\w#]+)")
 
@@ -88,7 +117,9 @@ def kernels(lines, entry):
                 buffers[key] = m.group(3)
         if depth <= 0:
             total = sum(buffer_bytes(t) for t in current["buffers"].values())
-            found.append((total, current["buffers"], current["line"]))
+            loc = LOC_USE.search(line)
+            found.append((total, current["buffers"], current["line"],
+                          loc.group(1) if loc else None))
             current = None
     return found, products
 
@@ -98,6 +129,8 @@ def main():
     parser.add_argument("model")
     parser.add_argument("--entry", default="step")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--by-source", action="store_true",
+                        help="sum the kernels of each source line")
     parser.add_argument("--bandwidth", type=float, default=3.5, help="TB/s")
     parser.add_argument("--ftc", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin", "ftc"))
@@ -116,8 +149,19 @@ def main():
           (os.path.basename(args.model), args.entry, len(found), products))
     print("kernels' buffers: %.2f GB, %.2f ms at %.1f TB/s" %
           (total / 1e9, total / (args.bandwidth * 1e9), args.bandwidth))
+    if args.by_source:
+        where = source_lines(lines)
+        groups = {}
+        for size, _, _, loc in found:
+            key = where.get(loc, "?")
+            bytes_, count = groups.get(key, (0, 0))
+            groups[key] = (bytes_ + size, count + 1)
+        print("%10s  %8s  %s" % ("MB", "launches", "source line"))
+        for key, (size, count) in sorted(groups.items(), key=lambda g: (-g[1][0], g[0]))[:args.top]:
+            print("%10.1f  %8d  %s" % (size / 1e6, count, key))
+        return
     print("%10s  %6s  %s" % ("MB", "line", "buffers (the largest first)"))
-    for size, buffers, line in sorted(found, key=lambda k: -k[0])[:args.top]:
+    for size, buffers, line, _ in sorted(found, key=lambda k: -k[0])[:args.top]:
         types = sorted(set(buffers.values()), key=lambda t: (-buffer_bytes(t), t))
         shown = ", ".join(re.sub(r",? ?strided<.*", "", t)[7:] for t in types[:3])
         print("%10.1f  %6d  %s%s" % (size / 1e6, line, shown, ", ..." if len(types) > 3 else ""))

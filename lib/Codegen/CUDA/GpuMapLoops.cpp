@@ -309,6 +309,15 @@ private:
       return result;
     };
     for (Operation *op : ops) {
+      // A kernel an earlier pass built (a row kernel, attention) runs where
+      // it is: what comes before it launches before it, and a scalar it
+      // uses that a kernel computed it reads from the spill.
+      if (auto launch = dyn_cast<gpu::LaunchOp>(op)) {
+        if (failed(flush()))
+          return failure();
+        readSpills(launch);
+        continue;
+      }
       if (auto loop = dyn_cast<scf::ParallelOp>(op); loop && loop.getNumResults() == 0 &&
                                                      staticBounds(loop)) {
         if (failed(flush()) || failed(parallelKernel(loop)))
@@ -676,6 +685,22 @@ private:
         importValue(b, operand, map);
       b.clone(*def, map);
     }
+  }
+
+  /// Makes `launch` (built before this pass) load each spilled scalar it
+  /// uses at its start, as the kernels built here do.
+  void readSpills(gpu::LaunchOp launch) {
+    Block &body = launch.getBody().front();
+    OpBuilder b(&body, body.begin());
+    IRMapping map;
+    for (Value v : capturedValues({launch.getOperation()}))
+      if (fromDevice(v))
+        importValue(b, v, map);
+    for (Operation *load : placeholders)
+      if (Value inside = map.lookupOrNull(load->getResult(0)))
+        load->getResult(0).replaceUsesWithIf(inside, [&](OpOperand &use) {
+          return launch->isProperAncestor(use.getOwner());
+        });
   }
 
   gpu::LaunchOp createLaunch(OpBuilder &b, Location loc, int64_t blocks, int64_t blockThreads) {

@@ -112,6 +112,47 @@ func.func @scalars(%step: memref<i64>, %x: memref<1000xf32>) {
 
 // -----
 
+// A launch an earlier pass built (ftc-gpu-row-kernels: a LoRA dropout's
+// mask recomputed in a layer norm's backward) stays where it is: the scalar
+// code before it runs in a kernel launched before it, and the scalar it
+// uses (the dropout's key, from the RNG buffer) it loads from the spill.
+// The scalar code after it is a kernel after it.
+// CHECK-LABEL: func.func @launch_reads_spill
+// CHECK: %[[SPILL:.*]] = memref.alloc() : memref<i64>
+// CHECK: gpu.launch
+// CHECK:   %[[SEED:.*]] = memref.load %arg0[
+// CHECK:   %[[KEY:.*]] = arith.muli %[[SEED]]
+// CHECK:   memref.store %[[KEY]], %[[SPILL]][]
+// CHECK: gpu.launch
+// CHECK:   %[[K:.*]] = memref.load %[[SPILL]][]
+// CHECK:   arith.addi %[[K]], %{{.*}} : i64
+// CHECK:   memref.store %{{.*}}, %arg1[
+// CHECK: gpu.launch
+// CHECK:   memref.store %{{.*}}, %arg2[]
+// CHECK-NOT: gpu.launch
+// CHECK: memref.dealloc %[[SPILL]]
+// CHECK-NEXT: return
+func.func @launch_reads_spill(%rng: memref<3xi64>, %out: memref<64xi64>, %after: memref<i64>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %golden = arith.constant 7 : i64
+  %seed = memref.load %rng[%c0] : memref<3xi64>
+  %key = arith.muli %seed, %golden : i64
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c64, %sy = %c1, %sz = %c1) {
+    %i = arith.index_cast %tx : index to i64
+    %v = arith.addi %key, %i : i64
+    memref.store %v, %out[%tx] : memref<64xi64>
+    gpu.terminator
+  }
+  %step = memref.load %rng[%c1] : memref<3xi64>
+  memref.store %step, %after[] : memref<i64>
+  return
+}
+
+// -----
+
 // A serial loop around a parallel one stays on the host and launches a
 // kernel per iteration; the view is made inside the kernel, which takes the
 // whole buffer.
