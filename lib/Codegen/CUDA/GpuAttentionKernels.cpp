@@ -126,7 +126,8 @@ public:
   Value mulf(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
   Value divf(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
   Value maxf(Value x, Value y) { return arith::MaximumFOp::create(b, loc, x, y); }
-  Value exp(Value x) { return math::ExpOp::create(b, loc, x); }
+  Value exp2(Value x) { return math::Exp2Op::create(b, loc, x); }
+  Value fma(Value x, Value y, Value z) { return math::FmaOp::create(b, loc, x, y, z); }
   Value log(Value x) { return math::LogOp::create(b, loc, x); }
   Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, loc, c, x, y); }
   Value truncf(Value x, Type scalar) { return arith::TruncFOp::create(b, loc, of(scalar), x); }
@@ -763,13 +764,22 @@ SmallVector<Tile> scores(Warp &w, ArrayRef<SmallVector<Value, 8>> a, const Share
   return tiles;
 }
 
-/// The scores' scale: times `scale`, or divided by sqrt(D) as the unfused
-/// ops (ftc-expand-composites) compute it.
-Value scaled(Warp &w, const AttentionShape &shape, Value x) {
-  if (shape.scale)
-    return w.mulf(x, w.f32(*shape.scale));
-  return w.divf(x, w.f32(std::sqrt(static_cast<double>(shape.depth))));
+/// The scores' scale c: `scale`, or 1 / sqrt(D).
+double scaleOf(const AttentionShape &shape) {
+  return shape.scale ? *shape.scale : 1.0 / std::sqrt(static_cast<double>(shape.depth));
 }
+
+/// x times the scores' scale.
+Value scaled(Warp &w, const AttentionShape &shape, Value x) {
+  return w.mulf(x, w.f32(scaleOf(shape)));
+}
+
+/// The kernels' exponentials are powers of 2: exp(c s - m) = exp2(c log2(e)
+/// s - log2(e) m), with c log2(e) one constant and log2(e) m made once per
+/// row. On the GPU exp2 is one ex2.approx (MUFU.EX2), where libdevice's
+/// expf is about ten instructions around it: per score element, the
+/// softmax's arithmetic is then a few instructions beside the tensor cores'.
+constexpr double kLog2E = 1.4426950408889634;
 
 /// acc[n] += A (from the tiles of `p`, `cols` wide) times rows 16 s, ...
 /// of `t`, columns 8 n, ..., 8 n + 7, for n < D / 8. One ldmatrix.x4.trans
@@ -1029,18 +1039,21 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
                vt = makeSharedTile(blk, tile, shape.depth, shape.elem, buffers);
     SmallVector<SmallVector<Value, 8>> qa = loadRows(w, shape, q, row0);
     Value negInf = w.f32(-std::numeric_limits<double>::infinity());
-    // Carried: the running maximum and (this lane's part of the) sum of
-    // each of the lane's two rows, then the output tiles.
+    // Carried: the running maximum (of the scores in base 2) and (this
+    // lane's part of the) sum of each of the lane's two rows, then the
+    // output tiles.
     SmallVector<Value> inits = {negInf, negInf, w.f32(0.0), w.f32(0.0)};
     inits.append(zeroTiles(w, dTiles));
     SmallVector<Value> out = walkToDiagonal(
         w, blk, shape, tile, {op.getKey(), op.getValue()}, {&kt, &vt}, inits,
         [&](Value col0, Value first, ValueRange carried) {
           SmallVector<Tile> s = scores(w, qa, kt, tile);
+          // x = c log2(e) s: the scores in base 2.
+          Value scale2 = w.f32(scaleOf(shape) * kLog2E);
           SmallVector<Value> x;
           for (Tile &st : s)
             for (int64_t i = 0; i < 4; ++i)
-              x.push_back(scaled(w, shape, st[i]));
+              x.push_back(w.mulf(st[i], scale2));
           if (shape.causal)
             maskOnDiagonal(w, crossesDiagonal(b, loc, first, tile, row0Scalar), x,
                            [&](MutableArrayRef<Value> m) {
@@ -1058,12 +1071,12 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
           Value maxNew[2], alpha[2], sum[2];
           for (int r = 0; r < 2; ++r) {
             maxNew[r] = w.maxf(carried[r], quad(w, rowMax[r], /*max=*/true));
-            alpha[r] = w.exp(w.subf(carried[r], maxNew[r]));
+            alpha[r] = w.exp2(w.subf(carried[r], maxNew[r]));
             sum[r] = w.mulf(carried[2 + r], alpha[r]);
           }
           for (Tile &st : s)
             for (int64_t i = 0; i < 4; ++i) {
-              st[i] = w.exp(w.subf(st[i], maxNew[i >> 1]));
+              st[i] = w.exp2(w.subf(st[i], maxNew[i >> 1]));
               sum[i >> 1] = w.addf(sum[i >> 1], st[i]);
             }
           ValueRange rest = carried.drop_front(4);
@@ -1080,8 +1093,10 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
     for (int r = 0; r < 2; ++r) {
       Value total = quad(w, out[2 + r], /*max=*/false);
       inverse[r] = w.divf(w.f32(1.0), total);
-      // Every lane of the quad writes its row's log-sum-exp (the same).
-      w.store(w.addf(out[r], w.log(total)), op.getLse(), rowIndices(w, lead, row0, r));
+      // Every lane of the quad writes its row's log-sum-exp (the same),
+      // in natural units: m ln(2) + ln(sum).
+      w.store(w.addf(w.mulf(out[r], w.f32(1.0 / kLog2E)), w.log(total)), op.getLse(),
+              rowIndices(w, lead, row0, r));
     }
     ValueRange rest = ValueRange(out).drop_front(4);
     storeTiles(w, shape, takeTiles(rest, dTiles), op.getOut(), lead, row0,
@@ -1093,11 +1108,15 @@ void buildForward(OpBuilder &b, FusedAttentionOp op, bool emulate) {
 // The backward kernels
 //===----------------------------------------------------------------------===//
 
+/// A row's log-sum-exp as probabilities() takes it: -log2(e) lse.
+Value lse2(Warp &w, Value lse) { return w.mulf(lse, w.f32(-kLog2E)); }
+
 /// P = exp(s * scale - lse) (zero above the diagonal when causal: on a
 /// tile that crosses it where `onDiagonal` is given, else on every tile)
 /// and dS = P (dP - delta) scale, for a step's C tiles: `query(n, i)` and
-/// `key(n, i)` give element i of tile n's query and key, `lse` and `delta`
-/// its query's.
+/// `key(n, i)` give element i of tile n's query and key, `lse` its query's
+/// -log2(e) lse (lse2 below) and `delta` its delta. P is exp2(fma(s,
+/// scale log2(e), -log2(e) lse)).
 void probabilities(Warp &w, const AttentionShape &shape, MutableArrayRef<Tile> s,
                    MutableArrayRef<Tile> dp, Value onDiagonal,
                    function_ref<Value(int64_t, int64_t)> query,
@@ -1106,12 +1125,12 @@ void probabilities(Warp &w, const AttentionShape &shape, MutableArrayRef<Tile> s
                    function_ref<Value(int64_t, int64_t)> delta) {
   // Tile by tile (each tile's values consumed before the next's are
   // made: fewer registers than the whole step's at once).
-  Value zero = w.f32(0.0);
+  Value zero = w.f32(0.0), scale2 = w.f32(scaleOf(shape) * kLog2E);
   for (int64_t n = 0, e = static_cast<int64_t>(s.size()); n < e; ++n) {
     Tile &st = s[n];
     SmallVector<Value> p;
     for (int64_t i = 0; i < 4; ++i)
-      p.push_back(w.exp(w.subf(scaled(w, shape, st[i]), lse(n, i))));
+      p.push_back(w.exp2(w.fma(st[i], scale2, lse(n, i))));
     auto mask = [&](MutableArrayRef<Value> m) {
       for (int64_t i = 0; i < 4; ++i)
         m[i] = w.select(w.gt(key(n, i), query(n, i)), zero, m[i]);
@@ -1142,7 +1161,7 @@ void buildQueryGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionShape 
                                        ga = loadRows(w, shape, g, row0);
     Value lse[2], delta[2];
     for (int r = 0; r < 2; ++r) {
-      lse[r] = w.load(op.getLse(), rowIndices(w, lead, row0, r));
+      lse[r] = lse2(w, w.load(op.getLse(), rowIndices(w, lead, row0, r)));
       delta[r] = w.load(op.getDelta(), rowIndices(w, lead, row0, r));
     }
     SmallVector<Value> out = walkToDiagonal(
@@ -1209,6 +1228,8 @@ void buildKeyValueGrad(OpBuilder &b, FusedAttentionGradOp op, const AttentionSha
               SmallVector<Value> idx(lead);
               idx.push_back(colOf(w, col0, n, i & 1));
               v = w.load(memref, idx);
+              if (memref == op.getLse())
+                v = lse2(w, v);
             }
             return v;
           };

@@ -18,10 +18,15 @@
 // of P v (4 k-steps, 2 column tiles). The causal mask (a comparison and a
 // select per score) only on a tile that crosses the diagonal (its last key
 // past the warp's first query), the same branch in every lane. The row
-// maximum over the quad by xor shuffles 1 and 2. After the walk, each row's log-sum-exp, and the
-// output divided by the sum. Neighbouring elements of a fragment's row in
+// maximum over the quad by xor shuffles 1 and 2. The exponentials are
+// powers of 2 (math.exp2: one ex2.approx on the GPU) of the scores times
+// scale log2(e) (0.25 1.4427 = 0.3607), less the row's maximum of those.
+// After the walk, each row's log-sum-exp in natural units (the maximum
+// times ln 2, plus the log of the sum), and the output divided by the sum. Neighbouring elements of a fragment's row in
 // memory are one 4-byte load or store.
 // CHECK-LABEL: func.func @forward
+// CHECK-DAG: %[[LN2:.*]] = arith.constant 0.693147182 : f32
+// CHECK-DAG: %[[SCALE2:.*]] = arith.constant 0.360673755 : f32
 // CHECK-DAG: %[[C4:.*]] = arith.constant 4 : index
 // CHECK-DAG: %[[C128:.*]] = arith.constant 128 : index
 // CHECK: gpu.launch blocks(%[[B:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C4]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%[[T:[^,]*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C128]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) workgroup(%[[KT:.*]] : memref<2x64x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %[[VT:.*]] : memref<2x64x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
@@ -53,6 +58,7 @@
 // CHECK: nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
 // CHECK-COUNT-2: nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-COUNT-3: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
+// CHECK-COUNT-32: arith.mulf %{{.*}}, %[[SCALE2]] : f32
 // CHECK: %[[LASTKEY:.*]] = arith.addi %[[FIRST]], %c63
 // CHECK: %[[DIAG:.*]] = arith.cmpi ugt, %[[LASTKEY]], %{{.*}} : index
 // CHECK: scf.if %[[DIAG]] -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
@@ -61,13 +67,16 @@
 // CHECK-NOT: arith.select
 // CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle xor %{{.*}}, %c2_i32, %c32_i32 : f32
-// CHECK: math.exp
+// CHECK-NOT: math.exp %
+// CHECK-COUNT-34: math.exp2
 // CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
 // CHECK-NOT: nvvm.ldmatrix
 // CHECK: gpu.barrier
 // CHECK-NEXT: scf.yield
 // CHECK: gpu.shuffle xor %[[LOOP]]#2, %c1_i32
-// CHECK: math.log
+// CHECK: %[[M:.*]] = arith.mulf %[[LOOP]]#0, %[[LN2]]
+// CHECK: %[[LOGSUM:.*]] = math.log
+// CHECK: arith.addf %[[M]], %[[LOGSUM]]
 // CHECK: memref.store %{{.*}}, %arg4
 // CHECK-COUNT-4: vector.store %{{.*}}, %arg3[{{.*}}] {alignment = 4 : i64} : memref<2x128x16xbf16>, vector<2xbf16>
 // CHECK: gpu.terminator
@@ -145,8 +154,13 @@ func.func @forward(%q: memref<2x128x16xbf16>, %k: memref<2x128x16xbf16>, %v: mem
 // and dP (2 + 2 ldmatrix), then 4 + 4 for dv and dk (2 + 2
 // ldmatrix.trans).
 // Then dq (each warp 16 queries, one key tile of 64; 8 + 8 products for
-// the scores and dP, 8 for dq).
+// the scores and dP, 8 for dq). In both, P = exp2(fma(s, scale log2(e),
+// -log2(e) lse)), -log2(e) lse made once per query (dq: per row, dk and
+// dv: per column), and dS = P (dP - delta) scale.
 // CHECK-LABEL: func.func @grad
+// CHECK-DAG: %[[SCALE:.*]] = arith.constant 2.500000e-01 : f32
+// CHECK-DAG: %[[NLOG2E:.*]] = arith.constant -1.44269502 : f32
+// CHECK-DAG: %[[SCALE2:.*]] = arith.constant 0.360673755 : f32
 // CHECK: gpu.launch {{.*}} workgroup(%[[QT:.*]] : memref<2x32x3xvector<8xbf16>, #gpu.address_space<workgroup>>, %[[GT:.*]] : memref<2x32x3xvector<8xbf16>, #gpu.address_space<workgroup>>)
 // CHECK: %[[ROW0:.*]] = arith.muli %{{.*}}, %c16
 // CHECK: %[[OWN:.*]] = arith.divui %[[ROW0]], %c32
@@ -164,6 +178,12 @@ func.func @forward(%q: memref<2x128x16xbf16>, %k: memref<2x128x16xbf16>, %v: mem
 // CHECK: %[[ACTIVE:.*]] = arith.cmpi uge, %[[STEP]], %[[OWN]]
 // CHECK: scf.if %[[ACTIVE]] -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>
+// CHECK: %[[LSE:.*]] = memref.load %arg4
+// CHECK-NEXT: %[[LSE2:.*]] = arith.mulf %[[LSE]], %[[NLOG2E]]
+// CHECK: %[[ARG:.*]] = math.fma %{{.*}}, %[[SCALE2]], %[[LSE2]] : f32
+// CHECK-NEXT: math.exp2 %[[ARG]] : f32
+// CHECK-NOT: math.exp %
+// CHECK: arith.mulf %{{.*}}, %[[SCALE]] : f32
 // CHECK-COUNT-4: nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<col>
 // CHECK-NOT: nvvm.ldmatrix
 // CHECK: } else {
