@@ -299,8 +299,9 @@ def Optimizer : Pass<"ftc-optimizer", "::mlir::ModuleOp"> {
            "Per-group learning-rate multipliers, REGEX=FACTOR[,REGEX=FACTOR...]: "
            "a parameter takes the first whose regex its name contains">,
     Option<"guardUpdates", "guard-updates", "bool", /*default=*/"true",
-           "apply: each update under its optim.owned setting, for a sharded optimizer "
-           "(false: unconditional, as ftc builds it for CUDA, which has none yet)">,
+           "true (the default): each update under its optim.owned setting, for a "
+           "sharded optimizer; false: unconditional, as ftc builds it for CUDA, which "
+           "has no sharded optimizer yet">,
   ];
   let dependentDialects = ["::ftc::train::TrainDialect", "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
