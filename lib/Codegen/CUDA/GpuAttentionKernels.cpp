@@ -39,6 +39,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include "llvm/Support/MathExtras.h"
+
 #include <cmath>
 #include <limits>
 
@@ -779,7 +781,7 @@ Value scaled(Warp &w, const AttentionShape &shape, Value x) {
 /// row. On the GPU exp2 is one ex2.approx (MUFU.EX2), where libdevice's
 /// expf is about ten instructions around it: per score element, the
 /// softmax's arithmetic is then a few instructions beside the tensor cores'.
-constexpr double kLog2E = 1.4426950408889634;
+constexpr double kLog2E = llvm::numbers::log2e;
 
 /// acc[n] += A (from the tiles of `p`, `cols` wide) times rows 16 s, ...
 /// of `t`, columns 8 n, ..., 8 n + 7, for n < D / 8. One ldmatrix.x4.trans
@@ -1115,7 +1117,7 @@ Value lse2(Warp &w, Value lse) { return w.mulf(lse, w.f32(-kLog2E)); }
 /// tile that crosses it where `onDiagonal` is given, else on every tile)
 /// and dS = P (dP - delta) scale, for a step's C tiles: `query(n, i)` and
 /// `key(n, i)` give element i of tile n's query and key, `lse` its query's
-/// -log2(e) lse (lse2 below) and `delta` its delta. P is exp2(fma(s,
+/// -log2(e) lse (lse2 above) and `delta` its delta. P is exp2(fma(s,
 /// scale log2(e), -log2(e) lse)).
 void probabilities(Warp &w, const AttentionShape &shape, MutableArrayRef<Tile> s,
                    MutableArrayRef<Tile> dp, Value onDiagonal,
