@@ -9,9 +9,14 @@ from the loaded weights by the runtime), and the reference starts from
 ftc's resulting parameters. Under the float64-anchored contract
 (ftcpy.Parity): the adapters' gradients on the first batch, then 5 AdamW
 steps (lr 1e-4, weight decay 0.01, as torch_step.py): every loss and every
-trained tensor; frozen tensors stay bit-identical.
+trained tensor; frozen tensors stay bit-identical. Then DoRA on the layers
+whose outputs join the residual stream (attn.c_proj, mlp.c_proj): the
+adapters' gradients on the first batch against float64, and computed on 1
+and on 3 threads, bit for bit (their magnitude gradients sum the
+residual stream's gradient over the tokens).
 
   gpt2_lora_parity.py FTC MODEL.mlir WORKDIR [PEERS_DIR]    ($FTC_PEERS wins)
+  gpt2_lora_parity.py --grads SO INIT BATCH.npz OUT.npz    (one gradient, for the above)
 """
 import os
 import subprocess
@@ -28,16 +33,37 @@ from lora_parity import DoraLinear, LoraLinear  # noqa: E402
 
 STEPS = 5
 RANK, ALPHA = 4, 8.0
-FLAGS = ["--lora-targets=attn\\.c_attn", f"--lora-rank={RANK}", f"--lora-alpha={ALPHA:g}"]
+SIZES = [f"--lora-rank={RANK}", f"--lora-alpha={ALPHA:g}"]
+# name, adapted layers of each block, DoRA or LoRA, AdamW steps checked.
+CONFIGS = [("lora", ["attn.c_attn"], False, STEPS),
+           ("dora", ["attn.c_attn"], True, STEPS),
+           ("dora-residual", ["attn.c_proj", "mlp.c_proj"], True, 0)]
 
 
-def torch_key(name):
-    """ftc's name -> the wrapped reference's: an adapted c_attn's own
-    weight and bias live in its `base`."""
+def flags(targets, dora):
+    pattern = "|".join(t.replace(".", "\\.") for t in targets)
+    return [f"--lora-targets={pattern}", *SIZES] + (["--lora-variant=dora"] if dora else [])
+
+
+def torch_key(name, targets):
+    """ftc's name -> the wrapped reference's: an adapted layer's own weight
+    and bias live in its `base`."""
     prefix, _, last = name.rpartition(".")
-    if prefix.endswith("attn.c_attn") and last in ("weight", "bias"):
+    if any(prefix.endswith(t) for t in targets) and last in ("weight", "bias"):
         return f"{prefix}.base.{last}"
     return name
+
+
+def write_grads(so, init, batch, out):
+    """gpt2_lora_parity.py --grads SO INIT BATCH.npz OUT.npz: the trained
+    tensors' gradients of the batch from a state of SO loaded from INIT, as
+    the test computes them, in a process of its own (its OMP_NUM_THREADS)."""
+    step = ftcpy.Step(os.path.abspath(so), seed=4)
+    step.check(step.load(init))
+    step.grad(dict(np.load(batch)))
+    np.savez(out, **{info["name"]: step.grad_of(i) for i, info in enumerate(step.params)
+                     if info["trainable"]})
+    return 0
 
 
 def main():
@@ -52,13 +78,16 @@ def main():
     cfg = torch_step.MODELS["gpt2-tiny"]
     torch.manual_seed(0)
 
-    def gpt2(dora, dtype):
+    def gpt2(targets, dora, dtype):
         model = torch_step.GPT2(cfg["vocab"], cfg["ctx"], cfg["d"], cfg["layers"], cfg["heads"])
         for p in model.parameters():
             p.requires_grad_(False)
         layer = DoraLinear if dora else LoraLinear
         for block in model.transformer.h:
-            block.attn["c_attn"] = layer(block.attn["c_attn"], RANK, ALPHA, False)
+            for target in targets:
+                group, _, name = target.partition(".")
+                getattr(block, group)[name] = layer(getattr(block, group)[name], RANK, ALPHA,
+                                                    False)
         return model.to(dtype)
 
     init = {k: v.detach().numpy().copy()
@@ -74,9 +103,10 @@ def main():
     long = lambda b, k: torch.from_numpy(b[k]).long()  # noqa: E731
 
     parity = ftcpy.Parity()
-    for name, flags, dora in (("lora", FLAGS, False), ("dora", FLAGS + ["--lora-variant=dora"], True)):
+    for name, targets, dora, steps in CONFIGS:
         so = os.path.join(work, f"gpt2-tiny-{name}.so")
-        subprocess.run([ftc, model_file, "-o", so, *flags], check=True)
+        subprocess.run([ftc, model_file, "-o", so, *flags(targets, dora)], check=True)
+        key = lambda k: torch_key(k, targets)  # noqa: E731
         step = ftcpy.Step(so, seed=4)
         step.check(step.load(ckpt))
         start = step.params_by_name()
@@ -85,8 +115,8 @@ def main():
               f"{len(step.report()['kept'])}")
 
         def reference(dtype):
-            model = gpt2(dora, dtype)
-            model.load_state_dict({torch_key(k): torch.from_numpy(v.copy()).to(dtype)
+            model = gpt2(targets, dora, dtype)
+            model.load_state_dict({key(k): torch.from_numpy(v.copy()).to(dtype)
                                    for k, v in start.items()})
             return model
 
@@ -97,7 +127,22 @@ def main():
         for i, info in enumerate(step.params):
             if info["trainable"] and "lora_A" not in info["name"]:  # A's is 0 while B = 0
                 parity.gradient(f"{name} {info['name']}", step.grad_of(i),
-                                exact_params[torch_key(info["name"])].grad.numpy())
+                                exact_params[key(info["name"])].grad.numpy())
+        if not steps:
+            # The same gradients on 1 and on 3 threads (a block's work
+            # never depends on how many threads share the blocks).
+            first = os.path.join(work, "batch.npz")
+            np.savez(first, **batches[0])
+            runs = []
+            for threads in (1, 3):
+                out = os.path.join(work, f"grads-{threads}.npz")
+                subprocess.run([sys.executable, __file__, "--grads", so, ckpt, first, out],
+                               env={**os.environ, "OMP_NUM_THREADS": str(threads)}, check=True)
+                runs.append(np.load(out))
+            same = sum(runs[0][n].tobytes() == runs[1][n].tobytes() for n in trained)
+            print(f"{name}: {same} of {len(trained)} gradients bit-identical on 1 and 3 threads")
+            parity.failures += same != len(trained)
+            continue
 
         model, exact = reference(torch.float32), reference(torch.float64)
         opts = [torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-4,
@@ -114,17 +159,17 @@ def main():
         state, truth = model.state_dict(), exact.state_dict()
         unchanged = 0
         for i, info in enumerate(step.params):
-            key, p = torch_key(info["name"]), step.param(i)
+            k, p = key(info["name"]), step.param(i)
             if not info["trainable"]:
                 unchanged += p.tobytes() == start[info["name"]].tobytes()
                 continue
-            parity.parameter(f"{name} {info['name']}", p, state[key].numpy(), truth[key].numpy(),
+            parity.parameter(f"{name} {info['name']}", p, state[k].numpy(), truth[k].numpy(),
                              start[info["name"]])
         frozen = len(step.params) - len(trained)
-        print(f"{name}: {unchanged} of {frozen} frozen tensors bit-identical after {STEPS} steps")
+        print(f"{name}: {unchanged} of {frozen} frozen tensors bit-identical after {steps} steps")
         parity.failures += unchanged != frozen
     return parity.summary()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(write_grads(*sys.argv[2:6]) if sys.argv[1:2] == ["--grads"] else main())

@@ -16,6 +16,7 @@
 
 #include "ftc/Transforms/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -88,18 +89,107 @@ SmallVector<int64_t> blockSizes(linalg::LinalgOp op, int64_t target) {
   return sizes;
 }
 
-/// Whether a block reads only a part of `slice`'s source along some
-/// dimension, so that the producer's parts computed by all blocks do not
-/// overlap; a slice that is all of the source (a bias every row reads)
-/// would recompute the producer in every block.
-bool isPartial(tensor::ExtractSliceOp slice) {
-  ArrayRef<int64_t> full = slice.getSourceType().getShape();
-  for (auto [i, size] : llvm::enumerate(slice.getMixedSizes())) {
-    std::optional<int64_t> s = getConstantIntValue(size);
-    if (!s || *s != full[i])
-      return true;
+/// The coefficients of `offset` in the induction variables of `loop`, when
+/// it is a constant or a linear affine function of them (no division or
+/// modulo) and constants; nullopt otherwise.
+std::optional<SmallVector<int64_t>> linearInIvs(OpFoldResult offset, scf::ForallOp loop) {
+  SmallVector<Value> ivs = loop.getInductionVars();
+  SmallVector<int64_t> coefficients(ivs.size(), 0);
+  if (getConstantIntValue(offset))
+    return coefficients;
+  auto value = dyn_cast<Value>(offset);
+  if (auto *iv = llvm::find(ivs, value); iv != ivs.end()) {
+    coefficients[iv - ivs.begin()] = 1;
+    return coefficients;
   }
-  return false;
+  auto apply = value ? value.getDefiningOp<affine::AffineApplyOp>() : nullptr;
+  if (!apply)
+    return std::nullopt;
+  AffineExpr expr = apply.getAffineMap().getResult(0);
+  bool linear = true;
+  expr.walk([&](AffineExpr e) {
+    linear &= !isa<AffineBinaryOpExpr>(e) || e.getKind() == AffineExprKind::Add ||
+              e.getKind() == AffineExprKind::Mul;
+  });
+  if (!linear || !expr.isPureAffine())
+    return std::nullopt;
+  // The operands: induction variables or constants. The coefficient of an
+  // induction variable is the map at 1 for it (0 for the others) less the
+  // map at 0.
+  Builder b(loop.getContext());
+  SmallVector<Attribute> at(apply.getNumOperands());
+  SmallVector<int64_t> position(apply.getNumOperands(), -1);
+  for (auto [i, operand] : llvm::enumerate(apply.getOperands())) {
+    if (std::optional<int64_t> c = getConstantIntValue(operand)) {
+      at[i] = b.getIndexAttr(*c);
+    } else if (auto *iv = llvm::find(ivs, operand); iv != ivs.end()) {
+      position[i] = iv - ivs.begin();
+      at[i] = b.getIndexAttr(0);
+    } else {
+      return std::nullopt;
+    }
+  }
+  auto evaluate = [&]() -> std::optional<int64_t> {
+    SmallVector<Attribute> result;
+    if (failed(apply.getAffineMap().constantFold(at, result)))
+      return std::nullopt;
+    return cast<IntegerAttr>(result.front()).getInt();
+  };
+  std::optional<int64_t> base = evaluate();
+  if (!base)
+    return std::nullopt;
+  for (auto [i, p] : llvm::enumerate(position)) {
+    if (p < 0)
+      continue;
+    at[i] = b.getIndexAttr(1);
+    std::optional<int64_t> one = evaluate();
+    at[i] = b.getIndexAttr(0);
+    if (!one)
+      return std::nullopt;
+    coefficients[p] += *one - *base;
+  }
+  return coefficients;
+}
+
+/// Whether the parts of `slice`'s source that the blocks of `loop` read are
+/// disjoint: only then may its producer be computed in the blocks, each part
+/// once. Along each dimension the offset is a constant (every block reads
+/// the same range) or c * iv (+ a constant) for a single induction variable
+/// iv with a size of at most c times iv's step, and every induction variable
+/// with more than one iteration moves some dimension so. A slice that is all
+/// of the source (a bias every row reads) would recompute the producer in
+/// every block; one whose blocks overlap (a column sum split into partial
+/// sums of interleaved rows, d1 * 16 + d2, tiled along d2: each block's
+/// bounding box spans most rows) would compute the overlap twice, twice
+/// accumulated where the producer is a reduction continued from a result of
+/// the loop.
+bool isDisjointPart(tensor::ExtractSliceOp slice, scf::ForallOp loop) {
+  std::optional<SmallVector<int64_t>> steps = getConstantIntValues(loop.getMixedStep());
+  std::optional<SmallVector<int64_t>> lower = getConstantIntValues(loop.getMixedLowerBound());
+  std::optional<SmallVector<int64_t>> upper = getConstantIntValues(loop.getMixedUpperBound());
+  if (!steps || !lower || !upper)
+    return false;
+  SmallVector<bool> moves(steps->size(), false);
+  for (auto [offset, size] : llvm::zip(slice.getMixedOffsets(), slice.getMixedSizes())) {
+    std::optional<int64_t> extent = getConstantIntValue(size);
+    std::optional<SmallVector<int64_t>> coefficients = linearInIvs(offset, loop);
+    if (!extent || !coefficients)
+      return false;
+    int64_t moving = -1;
+    for (auto [i, c] : llvm::enumerate(*coefficients)) {
+      if (c == 0)
+        continue;
+      if (moving >= 0 || c < 0 || *extent > c * (*steps)[i])
+        return false;
+      moving = i;
+    }
+    if (moving >= 0)
+      moves[moving] = true;
+  }
+  for (auto [i, step] : llvm::enumerate(*steps))
+    if (!moves[i] && (*lower)[i] + step < (*upper)[i])
+      return false;
+  return true;
 }
 
 LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t target,
@@ -127,7 +217,9 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
         Operation *op = producer.getOwner();
         // Producers of the consumer's own block only: none from outside a
         // guarded update into it.
-        if (!isCandidate(op) || !isPartial(slice) || op->getBlock() != root->getBlock())
+        auto loop = slice->getParentOfType<scf::ForallOp>();
+        if (!isCandidate(op) || op->getBlock() != root->getBlock() ||
+            !isDisjointPart(slice, loop))
           return std::nullopt;
         // A fill (the start of a reduction) is redone in the block.
         if (isa<linalg::FillOp>(op))
@@ -145,7 +237,6 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
         }
         if (fused.contains(op))
           return std::nullopt;
-        auto loop = slice->getParentOfType<scf::ForallOp>();
         for (Operation *user : producer.getUsers()) {
           if (loop->isAncestor(user) || user == root.getOperation() ||
               fused.contains(user))

@@ -114,3 +114,30 @@ func.func @column_sums_rest(%g: tensor<200x4096xf32>) -> tensor<4096xf32> {
   %0 = train.sum %g dims [0] : tensor<200x4096xf32> -> tensor<4096xf32>
   return %0 : tensor<4096xf32>
 }
+
+// -----
+
+// A producer is fused only where the blocks read disjoint parts of it. The
+// column sums' partial sums take interleaved rows (row d1 * 16 + d2 into
+// partial d2); a block of 8 partials reads a box of 56 of the 64 rows, and
+// the boxes of the two blocks overlap. Fused there, the product would be
+// computed twice on the overlap (and a row sum continued into a result of
+// the loop added twice: DoRA's magnitude gradient on a residual branch was
+// wrong, and differed with the thread count). It is computed in its own
+// loop over disjoint blocks of rows, before.
+// CHECK-LABEL: func.func @overlapping_blocks
+// CHECK: scf.forall (%{{.+}}) = (0) to (64) step (32)
+// CHECK: arith.mulf
+// CHECK: scf.forall (%[[K:.+]]) = (0) to (16) step (8)
+// CHECK-NOT: arith.mulf
+// CHECK: tensor.extract_slice %{{.+}}[%[[K]], 0] [56, 256] [1, 1]
+// CHECK-NOT: arith.mulf
+// CHECK: scf.forall.in_parallel
+func.func @overlapping_blocks(%x: tensor<64x256xf32>) -> tensor<256xf32> {
+  %r = train.sum %x dims [1] : tensor<64x256xf32> -> tensor<64xf32>
+  %c = train.reshape %r : tensor<64xf32> -> tensor<64x1xf32>
+  %b = train.broadcast %c : tensor<64x1xf32> -> tensor<64x256xf32>
+  %p = train.mul %x, %b : (tensor<64x256xf32>, tensor<64x256xf32>) -> tensor<64x256xf32>
+  %0 = train.sum %p dims [0] : tensor<64x256xf32> -> tensor<256xf32>
+  return %0 : tensor<256xf32>
+}
