@@ -618,7 +618,9 @@ def CpuTileContractions : Pass<"ftc-cpu-tile-contractions", "::mlir::func::FuncO
     block over k, so results do not depend on the thread count), k cache
     blocks, MR x NR register blocks and a k step of up to 4, vectorized,
     with the block of C hoisted out of the k loop. The packs are tiled and
-    vectorized too. Sums still run over k in order, with fused multiply-adds.
+    vectorized too; one of 64K elements or more is first split along its
+    rows into about 16 parallel blocks (a copy: the same bits on any number
+    of threads). Sums still run over k in order, with fused multiply-adds.
 
     An elementwise op on a product (an activation, attention's scale and
     mask) runs in the product's parallel blocks, on each block of C once it

@@ -283,13 +283,35 @@ LogicalResult vectorizeAndReplace(RewriterBase &rewriter, Operation *op,
   return success();
 }
 
+/// Packs of at least this many elements run in parallel blocks of rows.
+constexpr int64_t kParallelPackElements = 1 << 16;
+
 /// Tiles a pack into [1..., rows, 8] blocks of its outer dimensions (the k
 /// dimension, or its pairs, 8 at a time; `kOuter` puts the k loop outside)
-/// and vectorizes each block (masked where the source ends inside it).
+/// and vectorizes each block (masked where the source ends inside it). A
+/// large pack is first split along its rows into parallel blocks (about 16,
+/// each a whole number of `rows`): a copy, the same bits on any number of
+/// threads, and otherwise serial work beside the product's parallel blocks
+/// (gpt2-tiny's LM head gradient packs 4M elements).
 LogicalResult tileAndVectorizePack(RewriterBase &rewriter, linalg::PackOp pack,
                                    bool kOuter, int64_t rows = 1) {
   ArrayRef<int64_t> innerTiles = pack.getStaticInnerTiles();
   int64_t numOuter = pack.getDestType().getRank() - innerTiles.size(); // batch..., rows, K
+  ArrayRef<int64_t> outer = pack.getDestType().getShape().take_front(numOuter);
+  int64_t rowBlocks = outer[numOuter - 2] / rows;
+  if (pack.getDestType().getNumElements() >= kParallelPackElements && rowBlocks > 1 &&
+      outer[numOuter - 2] % rows == 0) {
+    int64_t chunk = std::max<int64_t>(1, rowBlocks / 16);
+    while (rowBlocks % chunk != 0)
+      --chunk;
+    SmallVector<int64_t> parallelSizes(numOuter, 0);
+    parallelSizes[numOuter - 2] = chunk * rows;
+    FailureOr<scf::SCFTilingResult> blocks =
+        tile(rewriter, pack, parallelSizes, {}, /*parallel=*/true);
+    if (failed(blocks))
+      return failure();
+    pack = cast<linalg::PackOp>(blocks->tiledOps.back());
+  }
   SmallVector<int64_t> sizes(numOuter, 1);
   sizes[numOuter - 2] = rows;
   sizes.back() = 8;

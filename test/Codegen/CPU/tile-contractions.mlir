@@ -155,3 +155,28 @@ func.func @f16(%a: tensor<8x64xf16>, %b: tensor<64x32xf16>, %c: tensor<8x32xf32>
   %r = linalg.matmul ins(%a, %b : tensor<8x64xf16>, tensor<64x32xf16>) outs(%c : tensor<8x32xf32>) -> tensor<8x32xf32>
   return %r : tensor<8x32xf32>
 }
+
+// -----
+
+// Packs of 64K elements or more are copied in parallel blocks of their rows
+// (about 16), before the product's: x's [64, 512, 4] and W's [64, 512, 16]
+// in blocks of 4 rows of tiles, each block tiled and vectorized as a whole
+// pack would be (W's k loop outside).
+// AVX2-LABEL: func.func @large_packs
+// AVX2: scf.forall (%[[I:.+]]) = (0) to (64) step (4) shared_outs(%[[A:.+]] = %{{.+}}) -> (tensor<64x512x4xf32>)
+// AVX2: scf.for {{.*}} to %c4 step %c1
+// AVX2: scf.for {{.*}} to %c512 step %c8
+// AVX2: vector.transfer_read %arg0{{.*}} : tensor<256x512xf32>, vector<4x8xf32>
+// AVX2: tensor.parallel_insert_slice %{{.+}} into %[[A]][%[[I]], 0, 0] [4, 512, 4]
+// AVX2: scf.forall (%[[J:.+]]) = (0) to (64) step (4) shared_outs(%[[B:.+]] = %{{.+}}) -> (tensor<64x512x16xf32>)
+// AVX2: scf.for {{.*}} to %c512 step %c8
+// AVX2: scf.for {{.*}} to %c4 step %c1
+// AVX2: vector.transfer_read %arg1{{.*}} : tensor<1024x512xf32>, vector<16x8xf32>
+// AVX2: tensor.parallel_insert_slice %{{.+}} into %[[B]][%[[J]], 0, 0] [4, 512, 16]
+// AVX2: scf.forall ({{.*}}) = (0, 0) to (64, 64)
+// AVX2: vector.contract
+func.func @large_packs(%x: tensor<256x512xf32>, %w: tensor<1024x512xf32>, %c: tensor<256x1024xf32>) -> tensor<256x1024xf32> {
+  %r = linalg.contract indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>, affine_map<(m, n, k) -> (m, n)>]
+      ins(%x, %w : tensor<256x512xf32>, tensor<1024x512xf32>) outs(%c : tensor<256x1024xf32>) -> tensor<256x1024xf32>
+  return %r : tensor<256x1024xf32>
+}
