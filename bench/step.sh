@@ -30,7 +30,7 @@ t2=$(torch_ms 2)
 blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo unknown)
 
 printf '%-28s %8s %12s %14s\n' "$model step" threads "median ms" "time vs ftc"
-printf '%-28s %8s %12.2f %14s\n' "ftc" 1 "$ftc_ms" "1.00x"
+printf '%-28s %8s %12.2f %14s\n' "ftc" "$(nproc)" "$ftc_ms" "1.00x"
 for pair in "1 $t1" "2 $t2"; do
   set -- $pair
   printf '%-28s %8s %12.2f %13.2fx\n' "PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') eager" "$1" "$2" \
