@@ -16,7 +16,6 @@ and on 3 threads, bit for bit (their magnitude gradients sum the
 residual stream's gradient over the tokens).
 
   gpt2_lora_parity.py FTC MODEL.mlir WORKDIR [PEERS_DIR]    ($FTC_PEERS wins)
-  gpt2_lora_parity.py --grads SO INIT BATCH.npz OUT.npz    (one gradient, for the above)
 """
 import os
 import subprocess
@@ -52,18 +51,6 @@ def torch_key(name, targets):
     if any(prefix.endswith(t) for t in targets) and last in ("weight", "bias"):
         return f"{prefix}.base.{last}"
     return name
-
-
-def write_grads(so, init, batch, out):
-    """gpt2_lora_parity.py --grads SO INIT BATCH.npz OUT.npz: the trained
-    tensors' gradients of the batch from a state of SO loaded from INIT, as
-    the test computes them, in a process of its own (its OMP_NUM_THREADS)."""
-    step = ftcpy.Step(os.path.abspath(so), seed=4)
-    step.check(step.load(init))
-    step.grad(dict(np.load(batch)))
-    np.savez(out, **{info["name"]: step.grad_of(i) for i, info in enumerate(step.params)
-                     if info["trainable"]})
-    return 0
 
 
 def main():
@@ -131,14 +118,12 @@ def main():
         if not steps:
             # The same gradients on 1 and on 3 threads (a block's work
             # never depends on how many threads share the blocks).
-            first = os.path.join(work, "batch.npz")
-            np.savez(first, **batches[0])
             runs = []
             for threads in (1, 3):
-                out = os.path.join(work, f"grads-{threads}.npz")
-                subprocess.run([sys.executable, __file__, "--grads", so, ckpt, first, out],
-                               env={**os.environ, "OMP_NUM_THREADS": str(threads)}, check=True)
-                runs.append(np.load(out))
+                step.set_num_threads(threads)
+                step.grad(batches[0])
+                runs.append({info["name"]: step.grad_of(i) for i, info in enumerate(step.params)
+                             if info["trainable"]})
             same = sum(runs[0][n].tobytes() == runs[1][n].tobytes() for n in trained)
             print(f"{name}: {same} of {len(trained)} gradients bit-identical on 1 and 3 threads")
             parity.failures += same != len(trained)
@@ -172,4 +157,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(write_grads(*sys.argv[2:6]) if sys.argv[1:2] == ["--grads"] else main())
+    sys.exit(main())

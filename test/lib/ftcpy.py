@@ -57,6 +57,7 @@ class Step:
         lib.ftc_output_data.restype = ctypes.c_void_p
         lib.ftc_output_data.argtypes = [ctypes.c_void_p, ctypes.c_int32]
         lib.ftc_set_training.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+        lib.ftc_set_num_threads.argtypes = [ctypes.c_int32]
         lib.ftc_loss_scale.argtypes = [ctypes.c_void_p]
         lib.ftc_loss_scale.restype = ctypes.c_double
         lib.ftc_skipped_steps.argtypes = [ctypes.c_void_p]
@@ -115,6 +116,10 @@ class Step:
     def output(self, i):
         """Output i of the last eval, copied."""
         return self._view(self.lib.ftc_output_data(self.state, i), self.outputs[i]).copy()
+
+    def set_num_threads(self, n):
+        """The threads the step runs on from now (ftc_set_num_threads)."""
+        self.check(self.lib.ftc_set_num_threads(n))
 
     def set_training(self, training):
         self.lib.ftc_set_training(self.state, int(training))

@@ -84,3 +84,12 @@ std::string ftc::cpu::hostIsa() {
   StringMap<bool> features = sys::getHostCPUFeatures();
   return isaFor([&](StringRef f) { return features.lookup(f); });
 }
+
+int64_t ftc::cpu::evenBlocks(int64_t range, int64_t size) {
+  if (range <= size)
+    return size;
+  for (int64_t b = size; b >= std::max<int64_t>(1, size / 2); --b)
+    if (range % b == 0 && ((range / b) % 2 == 0 || range / b >= 16))
+      return b;
+  return size;
+}

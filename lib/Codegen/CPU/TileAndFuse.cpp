@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ftc/Codegen/CpuTiles.h"
 #include "ftc/Transforms/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -25,6 +26,7 @@
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/AffineExprVisitor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/Support/DebugLog.h"
@@ -81,17 +83,9 @@ SmallVector<int64_t> blockSizes(linalg::LinalgOp op, int64_t target) {
     int64_t tile = std::max<int64_t>(1, target / others);
     while (range % tile != 0)
       --tile;
-    // A few blocks in an even number, down to half the size: 768 columns
-    // in 4 blocks of 192, not 3 of 256 (2 on one thread of 2, 1 on the
-    // other).
-    int64_t blocks = range / tile;
-    if (blocks > 1 && blocks < 16 && blocks % 2 != 0)
-      for (int64_t t = tile - 1; t >= std::max<int64_t>(1, tile / 2); --t)
-        if (range % t == 0 && (range / t) % 2 == 0) {
-          tile = t;
-          break;
-        }
-    sizes[d] = tile;
+    // A few blocks in an even number: 768 columns in 4 blocks of 192, not
+    // 3 of 256 (2 on one thread of 2, 1 on the other).
+    sizes[d] = ftc::cpu::evenBlocks(range, tile);
     break;
   }
   if (llvm::all_of(sizes, [](int64_t s) { return s == 0; }))
@@ -100,63 +94,34 @@ SmallVector<int64_t> blockSizes(linalg::LinalgOp op, int64_t target) {
 }
 
 /// The coefficients of `offset` in the induction variables of `loop`, when
-/// it is a constant or a linear affine function of them (no division or
-/// modulo) and constants; nullopt otherwise.
+/// it is a constant, an induction variable or an affine.apply linear in them
+/// (no division or modulo) and constants; nullopt otherwise.
 std::optional<SmallVector<int64_t>> linearInIvs(OpFoldResult offset, scf::ForallOp loop) {
   SmallVector<Value> ivs = loop.getInductionVars();
   SmallVector<int64_t> coefficients(ivs.size(), 0);
   if (getConstantIntValue(offset))
     return coefficients;
-  auto value = dyn_cast<Value>(offset);
-  if (auto *iv = llvm::find(ivs, value); iv != ivs.end()) {
-    coefficients[iv - ivs.begin()] = 1;
-    return coefficients;
-  }
-  auto apply = value ? value.getDefiningOp<affine::AffineApplyOp>() : nullptr;
-  if (!apply)
-    return std::nullopt;
-  AffineExpr expr = apply.getAffineMap().getResult(0);
-  bool linear = true;
-  expr.walk([&](AffineExpr e) {
-    linear &= !isa<AffineBinaryOpExpr>(e) || e.getKind() == AffineExprKind::Add ||
-              e.getKind() == AffineExprKind::Mul;
-  });
-  if (!linear || !expr.isPureAffine())
-    return std::nullopt;
-  // The operands: induction variables or constants. The coefficient of an
-  // induction variable is the map at 1 for it (0 for the others) less the
-  // map at 0.
-  Builder b(loop.getContext());
-  SmallVector<Attribute> at(apply.getNumOperands());
-  SmallVector<int64_t> position(apply.getNumOperands(), -1);
-  for (auto [i, operand] : llvm::enumerate(apply.getOperands())) {
-    if (std::optional<int64_t> c = getConstantIntValue(operand)) {
-      at[i] = b.getIndexAttr(*c);
-    } else if (auto *iv = llvm::find(ivs, operand); iv != ivs.end()) {
-      position[i] = iv - ivs.begin();
-      at[i] = b.getIndexAttr(0);
-    } else {
+  // The value itself (coefficient 1), or the operands of its affine.apply
+  // with their coefficients in the flattened map ([dims, symbols, constant]).
+  auto value = cast<Value>(offset);
+  SmallVector<Value> operands{value};
+  SmallVector<int64_t> terms{1};
+  if (auto apply = value.getDefiningOp<affine::AffineApplyOp>()) {
+    AffineMap map = apply.getAffineMap();
+    SimpleAffineExprFlattener flattener(map.getNumDims(), map.getNumSymbols());
+    if (failed(flattener.walkPostOrder(map.getResult(0))) || flattener.numLocals != 0)
       return std::nullopt;
-    }
+    operands = llvm::to_vector(apply.getOperands());
+    terms.assign(flattener.operandExprStack.back().begin(),
+                 std::prev(flattener.operandExprStack.back().end()));
   }
-  auto evaluate = [&]() -> std::optional<int64_t> {
-    SmallVector<Attribute> result;
-    if (failed(apply.getAffineMap().constantFold(at, result)))
-      return std::nullopt;
-    return cast<IntegerAttr>(result.front()).getInt();
-  };
-  std::optional<int64_t> base = evaluate();
-  if (!base)
-    return std::nullopt;
-  for (auto [i, p] : llvm::enumerate(position)) {
-    if (p < 0)
+  for (auto [operand, c] : llvm::zip_equal(operands, terms)) {
+    if (c == 0 || getConstantIntValue(operand))
       continue;
-    at[i] = b.getIndexAttr(1);
-    std::optional<int64_t> one = evaluate();
-    at[i] = b.getIndexAttr(0);
-    if (!one)
+    auto *iv = llvm::find(ivs, operand);
+    if (iv == ivs.end())
       return std::nullopt;
-    coefficients[p] += *one - *base;
+    coefficients[iv - ivs.begin()] += c;
   }
   return coefficients;
 }

@@ -251,20 +251,6 @@ linalg::GenericOp buildPackedProduct(OpBuilder &b, Location loc, Value a, Value 
       });
 }
 
-/// A block size of at most `size` for a loop of `range` iterations that
-/// shares the loop evenly among threads: the largest one down to size / 2
-/// that divides the range into an even number of blocks (or 16 or more),
-/// else `size`. gpt2-tiny's 128 register rows in blocks of 12 were 11
-/// blocks, 6 on one thread of 2 and 5 on the other; in blocks of 8, 16.
-int64_t evenBlocks(int64_t range, int64_t size) {
-  if (range <= size)
-    return size;
-  for (int64_t b = size; b >= std::max<int64_t>(1, size / 2); --b)
-    if (range % b == 0 && ((range / b) % 2 == 0 || range / b >= 16))
-      return b;
-  return size;
-}
-
 /// Tiles `op` with `sizes` (in loop order, 0 = not tiled) and `interchange`;
 /// returns the tiled op and the loops, outermost first.
 FailureOr<scf::SCFTilingResult> tile(RewriterBase &rewriter, Operation *op,
@@ -591,8 +577,8 @@ LogicalResult scheduleContraction(RewriterBase &rewriter, const Contraction &c,
   int64_t rank = product.getNumLoops();
   SmallVector<int64_t> blockSizes(rank, 0);
   std::fill_n(blockSizes.begin(), numBatch, 1);
-  blockSizes[mo] = evenBlocks(product.getStaticLoopRanges()[mo],
-                              std::max<int64_t>(1, cfg.mc / rt.mr));
+  blockSizes[mo] = ftc::cpu::evenBlocks(product.getStaticLoopRanges()[mo],
+                                        std::max<int64_t>(1, cfg.mc / rt.mr));
   blockSizes[no] = std::max<int64_t>(1, cfg.nc / rt.nr);
   FailureOr<scf::SCFTilingResult> blocks =
       tile(rewriter, product, blockSizes, {}, /*parallel=*/true);
