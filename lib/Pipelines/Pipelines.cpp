@@ -46,6 +46,15 @@ std::string optimizerOptions(const ftc::PipelineOptions &options) {
   return text;
 }
 
+/// ftc-remat's options: on the GPU, 16-bit attention runs as fused
+/// kernels, which its memory model follows.
+std::string rematOptions(const ftc::PipelineOptions &options) {
+  std::string text = options.rematOptions;
+  if (isCuda(options) && options.cudaAttention == "fused")
+    text += " fused-attention=true";
+  return text;
+}
+
 /// The passes that check their options when the pipeline is built.
 struct CheckedPasses {
   std::unique_ptr<Pass> lora, autocast, remat, optimizer, lossScale;
@@ -58,7 +67,7 @@ struct CheckedPasses {
     };
     return success(succeeded(make(lora, ftc::createLora(), options.loraOptions)) &&
                    succeeded(make(autocast, ftc::createAutocast(), options.autocastOptions)) &&
-                   succeeded(make(remat, ftc::createRemat(), options.rematOptions)) &&
+                   succeeded(make(remat, ftc::createRemat(), rematOptions(options))) &&
                    succeeded(make(optimizer, ftc::createOptimizer(), optimizerOptions(options))) &&
                    succeeded(make(lossScale, ftc::createLossScale(), options.lossScaleOptions)));
   }

@@ -51,17 +51,8 @@ double elements(Value v) {
   return type && type.hasStaticShape() ? static_cast<double>(type.getNumElements()) : 0;
 }
 
+/// Ops that bufferize to views on every target.
 bool isView(Operation *op) { return isa_and_nonnull<ReshapeOp, SplitOp>(op); }
-
-/// The value whose buffer `v` is: through views, to the tensor they view.
-Value storageRoot(Value v) {
-  while (Operation *def = v.getDefiningOp()) {
-    if (!isView(def))
-      break;
-    v = def->getOperand(0);
-  }
-  return v;
-}
 
 /// Bytes of a tensor's elements (an i1 takes a byte).
 int64_t tensorBytes(Value v) {
@@ -76,21 +67,39 @@ int64_t scoreElements(Value query, Value key) {
   return q.getNumElements() / q.getDimSize(q.getRank() - 1) * k.getDimSize(k.getRank() - 2);
 }
 
-/// Q K^T and P V (2 FLOPs per multiply-add each) and the softmax.
-double attentionFlops(Value query, Value key) {
+/// The depth D of [..., T, D] attention operands.
+double depthOf(Value query) {
   auto q = cast<RankedTensorType>(query.getType());
-  double d = q.getDimSize(q.getRank() - 1);
-  return static_cast<double>(scoreElements(query, key)) * (4 * d + 5);
+  return static_cast<double>(q.getDimSize(q.getRank() - 1));
+}
+
+/// Q K^T (2 FLOPs per multiply-add) and the softmax: the probabilities.
+double scoresFlops(Value query, Value key) {
+  return static_cast<double>(scoreElements(query, key)) * (2 * depthOf(query) + 5);
+}
+
+/// The probabilities and P V.
+double attentionFlops(Value query, Value key) {
+  return scoresFlops(query, key) +
+         static_cast<double>(scoreElements(query, key)) * 2 * depthOf(query);
+}
+
+/// Bytes of the probabilities an expanded attention keeps for its gradient
+/// (ExpandComposites): f32, and rounded to v's type for the products where
+/// that is 16-bit.
+int64_t probabilitiesBytes(AttentionOp op) {
+  unsigned width = cast<RankedTensorType>(op.getValue().getType()).getElementTypeBitWidth();
+  return scoreElements(op.getQuery(), op.getKey()) * (4 + (width < 32 ? width / 8 : 0));
+}
+
+/// Bytes of a fused attention's log-sum-exp: an f32 per row of q.
+int64_t logSumExpBytes(Value query) {
+  return cast<RankedTensorType>(query.getType()).getNumElements() /
+         static_cast<int64_t>(depthOf(query)) * 4;
 }
 
 } // namespace
 
-int64_t remat::storageBytes(Value v) {
-  auto type = dyn_cast<RankedTensorType>(v.getType());
-  if (!type || !type.hasStaticShape() || isView(v.getDefiningOp()))
-    return 0;
-  return tensorBytes(v);
-}
 
 int64_t remat::transientBytes(Operation *op) {
   // The codegen packs both operands of a product into panels: copies that
@@ -107,6 +116,14 @@ int64_t remat::transientBytes(Operation *op) {
   return 0;
 }
 
+double remat::probabilityFlops(Operation *op) {
+  if (auto attention = dyn_cast<AttentionOp>(op))
+    return scoresFlops(attention.getQuery(), attention.getKey());
+  if (auto grad = dyn_cast<AttentionGradOp>(op))
+    return scoresFlops(grad.getQuery(), grad.getKey());
+  return 0;
+}
+
 bool remat::isProduct(Operation *op) { return isa<LinearOp, MatmulOp, AttentionOp>(op); }
 
 double remat::estimateFlops(Operation *op) {
@@ -114,8 +131,9 @@ double remat::estimateFlops(Operation *op) {
     return productFlops(op) + (op->getNumOperands() > 2 ? elements(op->getResult(0)) : 0);
   if (auto attention = dyn_cast<AttentionOp>(op))
     return attentionFlops(attention.getQuery(), attention.getKey());
-  if (auto grad = dyn_cast<AttentionGradOp>(op)) // the probabilities again, and 3 products
-    return 2.5 * attentionFlops(grad.getQuery(), grad.getKey());
+  if (auto grad = dyn_cast<AttentionGradOp>(op)) // 4 products, the softmax's gradient
+    return static_cast<double>(scoreElements(grad.getQuery(), grad.getKey())) *
+           (8 * depthOf(grad.getQuery()) + 5);
   if (isView(op) || isa<GetParamOp>(op) || op->getNumResults() == 0)
     return 0;
   double n = 0;
@@ -136,6 +154,35 @@ double remat::estimateFlops(Operation *op) {
 // The gradient function
 //===----------------------------------------------------------------------===//
 
+bool remat::StepGraph::isView(Operation *op) const {
+  if (::isView(op))
+    return true;
+  if (!fusedAttention || !isa_and_nonnull<TransposeOp>(op))
+    return false;
+  auto fused = [&](Operation *user) {
+    return isa<AttentionOp, AttentionGradOp>(user) && runsFused(user);
+  };
+  Operation *source = op->getOperand(0).getDefiningOp();
+  return (source && fused(source)) ||
+         (!op->getResult(0).use_empty() && llvm::all_of(op->getResult(0).getUsers(), fused));
+}
+
+int64_t remat::StepGraph::storageBytes(Value v) const {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!type || !type.hasStaticShape() || isView(v.getDefiningOp()))
+    return 0;
+  return tensorBytes(v);
+}
+
+Value remat::StepGraph::storageRoot(Value v) const {
+  while (Operation *def = v.getDefiningOp()) {
+    if (!isView(def))
+      break;
+    v = def->getOperand(0);
+  }
+  return v;
+}
+
 bool remat::StepGraph::isFree(Value v) const {
   v = storageRoot(v);
   Operation *def = v.getDefiningOp();
@@ -153,6 +200,19 @@ bool remat::StepGraph::canRecompute(Operation *op) const {
         llvm::is_contained(r.getUsers(), terminator))
       return false;
   return true;
+}
+
+bool remat::StepGraph::runsFused(Operation *op) const {
+  if (!fusedAttention)
+    return false;
+  if (auto attention = dyn_cast<AttentionOp>(op))
+    return FusedAttentionOp::takes(attention.getQuery(), attention.getKey(),
+                                   attention.getValue());
+  // ftc-gpu-fuse-attention's condition: a gradient of q's type too.
+  if (auto grad = dyn_cast<AttentionGradOp>(op))
+    return FusedAttentionGradOp::takes(grad.getQuery(), grad.getKey(), grad.getValue()) &&
+           grad.getGrad().getType() == grad.getQuery().getType();
+  return false;
 }
 
 namespace {
@@ -218,11 +278,12 @@ void segmentByArticulation(remat::StepGraph &graph) {
 
 } // namespace
 
-FailureOr<remat::StepGraph> remat::analyzeStep(func::FuncOp grad) {
+FailureOr<remat::StepGraph> remat::analyzeStep(func::FuncOp grad, bool fusedAttention) {
   if (!grad.getBody().hasOneBlock())
     return grad.emitError() << "ftc-remat needs a gradient function with one block";
   StepGraph graph;
   graph.func = grad;
+  graph.fusedAttention = fusedAttention;
   Block &body = grad.getBody().front();
   for (Operation &op : body)
     if (op.hasAttr(TrainDialect::getLossSeedAttrName())) {
@@ -250,8 +311,10 @@ FailureOr<remat::StepGraph> remat::analyzeStep(func::FuncOp grad) {
   graph.segmentsAreCalls = segmentByCalls(graph);
   if (!graph.segmentsAreCalls)
     segmentByArticulation(graph);
+  // A fused gradient computes the probabilities again, always.
   for (Operation &op : body)
-    graph.stepFlops += estimateFlops(&op);
+    graph.stepFlops +=
+        estimateFlops(&op) + (graph.runsFused(&op) ? probabilityFlops(&op) : 0);
   return graph;
 }
 
@@ -330,31 +393,63 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
     auto it = names.find(v);
     return it == names.end() ? std::nullopt : std::optional<int64_t>(it->second);
   };
-  // Attention's probabilities: its gradient computes them again from q
-  // and k, which CSE folds into the forward's when both read the same q and
-  // k (the probabilities are then kept from one to the other). A hidden
-  // tensor per attention (or its clone), keyed by the tensors it reads.
+  // What attention keeps for its gradient, a hidden tensor per attention
+  // (or its clone), keyed by the values it reads (an original or a clone:
+  // a clone of a view is another value on the same buffer). Expanded, the
+  // gradient computes the probabilities again from q and k, which CSE
+  // folds into the forward's when both read the same q and k: the
+  // probabilities are kept from one to the other. Fused, the gradient
+  // reads the log-sum-exp and the output of the forward op with its q, k
+  // and v (ftc-gpu-fuse-attention), else runs the forward again. What is
+  // computed again counts as recomputed, in the segment of the gradient's
+  // q.
   auto keyOf = [&](Value v, bool inBackward) {
-    if (std::optional<int64_t> id = lookup(v, inBackward))
-      return *id;
-    return -static_cast<int64_t>(reinterpret_cast<intptr_t>(v.getAsOpaquePointer()));
+    Operation *def = v.getDefiningOp();
+    bool cloned = inBackward && def && schedule.contains(def);
+    return reinterpret_cast<intptr_t>(v.getAsOpaquePointer()) | (cloned ? 1 : 0);
   };
-  std::map<std::pair<int64_t, int64_t>, int64_t> probabilities;
+  auto attentionKey = [&](Operation *op, Value query, Value key, Value value,
+                          bool inBackward) {
+    bool fused = graph.runsFused(op);
+    return std::tuple{fused, keyOf(query, inBackward), keyOf(key, inBackward),
+                      fused ? keyOf(value, inBackward) : intptr_t(0)};
+  };
+  struct Kept {
+    int64_t hidden, output = -1;
+  };
+  std::map<std::tuple<bool, intptr_t, intptr_t, intptr_t>, Kept> attentionKept;
   // `cloned`: a clone of the forward op `op`, run in the backward.
   auto run = [&](Operation *op, bool cloned, bool inBackward) {
     int64_t scratch = remat::transientBytes(op);
+    double again = 0; // FLOPs computed again beyond a clone's
+    Kept *kept = nullptr;
     if (auto attention = dyn_cast<AttentionOp>(op)) {
-      auto key = std::pair{keyOf(attention.getQuery(), inBackward),
-                           keyOf(attention.getKey(), inBackward)};
-      probabilities[key] = static_cast<int64_t>(tensors.size());
-      tensors.push_back({scratch / 2, t, t, graph.segmentOf.lookup(op), true,
-                         cloned ? nullptr : op});
+      bool fused = graph.runsFused(op);
+      kept = &attentionKept[attentionKey(op, attention.getQuery(), attention.getKey(),
+                                         attention.getValue(), inBackward)];
+      kept->hidden = static_cast<int64_t>(tensors.size());
+      tensors.push_back({fused ? logSumExpBytes(attention.getQuery())
+                               : probabilitiesBytes(attention),
+                         t, t, graph.segmentOf.lookup(op), true, cloned ? nullptr : op});
+      scratch = fused ? 0 : scratch / 2; // the scores, until the softmax
     } else if (auto grad = dyn_cast<AttentionGradOp>(op)) {
-      auto it = probabilities.find(
-          {keyOf(grad.getQuery(), inBackward), keyOf(grad.getKey(), inBackward)});
-      if (it != probabilities.end()) {
-        touch(it->second, false);
-        scratch = scratch * 2 / 3; // the probabilities are not computed again
+      bool fused = graph.runsFused(op);
+      auto it = attentionKept.find(attentionKey(op, grad.getQuery(), grad.getKey(),
+                                                grad.getValue(), inBackward));
+      if (it != attentionKept.end()) {
+        touch(it->second.hidden, false);
+        if (fused && it->second.output >= 0)
+          touch(it->second.output, false);
+        scratch = fused ? 0 : scratch * 2 / 3; // the probabilities are not computed again
+      } else {
+        again = fused ? attentionFlops(grad.getQuery(), grad.getKey())
+                      : remat::probabilityFlops(op);
+        if (fused) // the forward's output and log-sum-exp, while it runs
+          scratch = tensorBytes(grad.getQuery()) + logSumExpBytes(grad.getQuery());
+        if (std::optional<int64_t> id = lookup(grad.getQuery(), inBackward))
+          if (int segment = tensors[*id].segment; segment >= 0)
+            timeline.flopsBySegment[segment] += again;
+        timeline.estimate.recomputeFlops += again;
       }
     }
     for (Value v : op->getOperands())
@@ -369,17 +464,20 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
     for (Value r : op->getResults()) {
       if (graph.isFree(r))
         continue;
-      if (isView(op)) { // the viewed tensor's bytes, and lifetime
+      if (graph.isView(op)) { // the viewed tensor's bytes, and lifetime
         if (std::optional<int64_t> id = lookup(op->getOperand(0), inBackward))
           names[r] = *id;
         continue;
       }
       names[r] = static_cast<int64_t>(tensors.size());
-      tensors.push_back({remat::storageBytes(r), t, t, segment, forward,
+      tensors.push_back({graph.storageBytes(r), t, t, segment, forward,
                          inBackward ? nullptr : op});
       if (inBackward)
         touch(names[r], true);
     }
+    if (kept && op->getNumResults() == 1)
+      if (auto it = names.find(op->getResult(0)); it != names.end())
+        kept->output = it->second;
     if (scratch)
       tensors.push_back({scratch, t, t, segment, false});
     if (cloned) {
@@ -527,13 +625,23 @@ std::string remat::rematPolicyNames() { return policies().names(); }
 
 remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t budget) {
   // Each segment's choices: keep all, recompute all but the products, all
-  // but the matrix products (attention too), or all (blocks' choice).
+  // but the matrix products (attention too), or all (blocks' choice). A
+  // view goes with what it views: its clone frees nothing of a kept
+  // buffer, and a fused attention reading a clone of q, k or v is no longer
+  // its gradient's forward.
   enum { Keep, Cheap, Attention, All, Choices };
+  auto withViews = [&](function_ref<bool(Operation *)> include) {
+    std::function<bool(Operation *)> recomputed = [&, include](Operation *op) {
+      if (!graph.isView(op))
+        return include(op);
+      Operation *source = op->getOperand(0).getDefiningOp();
+      return source && graph.canRecompute(source) && recomputed(source);
+    };
+    return recomputeInsideGroups(graph, 1, recomputed);
+  };
   Schedule choices[Choices] = {
-      {},
-      recomputeInsideGroups(graph, 1, [](Operation *op) { return !isProduct(op); }),
-      recomputeInsideGroups(graph, 1,
-                            [](Operation *op) { return !isa<LinearOp, MatmulOp>(op); }),
+      {}, withViews([](Operation *op) { return !isProduct(op); }),
+      withViews([](Operation *op) { return !isa<LinearOp, MatmulOp>(op); }),
       lookupRematPolicy("blocks")->choose(graph)};
   Timeline runs[Choices];
   int least = Keep; // the choice with the least peak, made everywhere
@@ -547,9 +655,10 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
   result.minimumPeak = runs[least].estimate.peakBytes;
 
   // Lower bound: a saved tensor's bytes are freed only by recomputing the op
-  // that computes them (through views: the op whose buffer they view; for
-  // attention, its probabilities too), which costs at least that op's
-  // FLOPs. At every point of the run without recomputation where more than
+  // that computes them (through views: the op whose buffer they view; a
+  // fused attention's log-sum-exp too), which costs at least that op's
+  // FLOPs; an expanded attention's probabilities by having its gradient
+  // compute them again, at least their FLOPs. At every point of the run without recomputation where more than
   // the budget is live, the bytes freed there must cover the excess: a
   // fractional knapsack over the ops live there bounds any schedule's
   // FLOPs; the bound is the largest over the points.
@@ -561,12 +670,23 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
   llvm::DenseMap<Operation *, double> savedBytes;
   llvm::DenseSet<Value> roots;
   for (Value v : graph.saved)
-    if (Value root = storageRoot(v); roots.insert(root).second)
+    if (Value root = graph.storageRoot(v); roots.insert(root).second)
       if (Operation *def = root.getDefiningOp(); def && graph.canRecompute(def))
-        savedBytes[def] += storageBytes(root);
-  for (Operation *op : graph.forward)
-    if (isa<AttentionOp>(op) && graph.canRecompute(op))
-      savedBytes[op] += transientBytes(op) / 2;
+        savedBytes[def] += graph.storageBytes(root);
+  for (Operation *op : graph.forward) {
+    auto attention = dyn_cast<AttentionOp>(op);
+    auto span = runs[Keep].spans.find(op);
+    if (!attention || span == runs[Keep].spans.end())
+      continue;
+    if (graph.runsFused(op)) // its gradient reads the output too
+      savedBytes[op] += logSumExpBytes(attention.getQuery()) +
+                        (graph.saved.contains(attention.getResult())
+                             ? 0
+                             : graph.storageBytes(attention.getResult()));
+    else
+      items.push_back({static_cast<double>(probabilitiesBytes(attention)),
+                       probabilityFlops(op), span->second.first, span->second.second});
+  }
   for (auto [op, bytes] : savedBytes)
     if (auto span = runs[Keep].spans.find(op); span != runs[Keep].spans.end())
       items.push_back({bytes, estimateFlops(op), span->second.first, span->second.second});
@@ -830,7 +950,7 @@ struct RematPass : public ftc::CheckedOptionsPass<RematPass, ftc::impl::RematBas
   }
 
   LogicalResult runOn(func::FuncOp grad) {
-    FailureOr<remat::StepGraph> graph = remat::analyzeStep(grad);
+    FailureOr<remat::StepGraph> graph = remat::analyzeStep(grad, fusedAttention);
     if (failed(graph))
       return failure();
     remat::Schedule schedule;
@@ -870,6 +990,8 @@ struct RematPass : public ftc::CheckedOptionsPass<RematPass, ftc::impl::RematBas
         b.getNamedAttr("recomputed_ops", b.getI64IntegerAttr(estimate.recomputedOps)),
         b.getNamedAttr("recompute_flops", b.getF64FloatAttr(estimate.recomputeFlops)),
         b.getNamedAttr("step_flops", b.getF64FloatAttr(graph->stepFlops))};
+    if (fusedAttention) // the memory model the verdict is in
+      fields.push_back(b.getNamedAttr("fused_attention", b.getBoolAttr(true)));
     if (lowerBound >= 0)
       fields.push_back(b.getNamedAttr("lower_bound_flops", b.getF64FloatAttr(lowerBound)));
     grad->getParentOp()->setAttr(TrainDialect::getRematAttrName(), b.getDictionaryAttr(fields));

@@ -45,7 +45,7 @@ struct TestRematCostPass : ftc::impl::TestRematCostBase<TestRematCostPass> {
       for (Operation *op : graph->forward) {
         int64_t bytes = 0;
         for (Value r : op->getResults())
-          bytes += remat::storageBytes(r);
+          bytes += graph->storageBytes(r);
         InFlightDiagnostic remark = op->emitRemark()
                                     << bytes << " bytes, "
                                     << llvm::formatv("{0:e3}", remat::estimateFlops(op))
@@ -73,7 +73,7 @@ struct TestRematSchedulePass : ftc::impl::TestRematScheduleBase<TestRematSchedul
       return signalPassFailure();
     }
     for (func::FuncOp grad : gradients(getOperation())) {
-      FailureOr<remat::StepGraph> graph = remat::analyzeStep(grad);
+      FailureOr<remat::StepGraph> graph = remat::analyzeStep(grad, fusedAttention);
       if (failed(graph))
         return signalPassFailure();
       remat::Schedule schedule;

@@ -652,7 +652,12 @@ LogicalResult printRematReport(ModuleOp step, ModuleOp compiled, llvm::raw_ostre
   func::FuncOp grad = train::findMarkedFunction(step, train::TrainDialect::getGradientOfAttrName());
   if (!grad)
     return failure();
-  FailureOr<ftc::remat::StepGraph> graph = ftc::remat::analyzeStep(grad);
+  bool fusedAttention = false;
+  if (auto verdict =
+          compiled->getAttrOfType<DictionaryAttr>(train::TrainDialect::getRematAttrName()))
+    if (auto fused = verdict.getAs<BoolAttr>("fused_attention"))
+      fusedAttention = fused.getValue();
+  FailureOr<ftc::remat::StepGraph> graph = ftc::remat::analyzeStep(grad, fusedAttention);
   if (failed(graph))
     return failure();
   ftc::remat::Estimate none = ftc::remat::simulate(*graph, {});

@@ -78,8 +78,14 @@ def Remat : Pass<"ftc-remat", "::mlir::ModuleOp"> {
       those choices, in a chain model of the peak), the simulation checks.
       The memory model's peak: every tensor of the gradient function from
       its op to its last reader, the packed operands of products and
-      attention's scores while they run, attention's probabilities from
-      the forward to its gradient (which CSE makes them share). The verdict
+      attention's scores while they run, attention's probabilities (f32,
+      and 16-bit for 16-bit operands) from the forward to a gradient that
+      reads the same q and k (which CSE makes them share; one reading a
+      recomputed q or k computes them again, FLOPs counted as recomputed).
+      With `fused-attention` (`--target=cuda`), attention its kernels take
+      keeps each row's log-sum-exp and its output for the gradient instead,
+      transposes into and out of it are views, and a gradient without its
+      forward (other q, k or v) runs the forward again. The verdict
       carries a lower bound on the recomputed FLOPs of any schedule (a
       fractional knapsack at each point of the run where more than the
       budget is live). A budget below the least peak is an error naming it.
@@ -96,6 +102,10 @@ def Remat : Pass<"ftc-remat", "::mlir::ModuleOp"> {
            "none, blocks, sqrt, a plugin's (ftc::remat::RematPolicy) or budget">,
     Option<"memoryBudget", "memory-budget", "std::string", /*default=*/"\"\"",
            "budget: the peak of the gradient function's tensors, in bytes (also KiB, MiB, GiB)">,
+    Option<"fusedAttention", "fused-attention", "bool", /*default=*/"false",
+           "the memory model's attention as --target=cuda runs it where its kernels take it "
+           "(ftc-gpu-fuse-attention): no probabilities, the forward keeps each row's "
+           "log-sum-exp and the gradient computes the probabilities again">,
   ];
   let dependentDialects = ["::ftc::train::TrainDialect"];
 }
@@ -123,6 +133,8 @@ def TestRematSchedule : Pass<"ftc-test-remat-schedule", "::mlir::ModuleOp"> {
            "none, blocks, sqrt, a plugin's (ftc::remat::RematPolicy) or budget">,
     Option<"memoryBudget", "memory-budget", "std::string", /*default=*/"\"\"",
            "budget: the peak in bytes (also KiB, MiB, GiB)">,
+    Option<"fusedAttention", "fused-attention", "bool", /*default=*/"false",
+           "attention modelled as fused kernels (ftc-remat's fused-attention)">,
   ];
 }
 

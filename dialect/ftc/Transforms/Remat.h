@@ -32,17 +32,19 @@
 
 namespace ftc::remat {
 
-/// Bytes held by `v` itself: 0 for a view of another tensor (train.reshape
-/// and train.split bufferize to views), its elements' bytes otherwise.
-int64_t storageBytes(mlir::Value v);
-
-/// FLOPs of one forward op (an estimate: 2 per multiply-add of a product,
-/// a few per element of the other ops; 0 for views).
+/// FLOPs of one op (an estimate: 2 per multiply-add of a product, a few
+/// per element of the other ops; 0 for views). Attention's gradient: its
+/// products and the softmax's gradient, reading the forward's
+/// probabilities (computing them again is probabilityFlops more).
 double estimateFlops(mlir::Operation *op);
 
 /// Scratch bytes an op needs while it runs, beyond its operands and results:
 /// the packed operands of a product, attention's scores.
 int64_t transientBytes(mlir::Operation *op);
+
+/// FLOPs of attention's probabilities (q k^T and the softmax), which its
+/// gradient computes again where it cannot read the forward's.
+double probabilityFlops(mlir::Operation *attentionOrGrad);
 
 /// The matrix products (linear, matmul, attention): expensive to recompute.
 bool isProduct(mlir::Operation *op);
@@ -65,6 +67,10 @@ struct StepGraph {
   bool segmentsAreCalls = false;
   /// The FLOPs of the function (forward and backward), for the overhead.
   double stepFlops = 0;
+  /// Attention that the fused kernels take (FusedAttentionOp::takes) runs
+  /// as them (--target=cuda): the forward keeps each row's log-sum-exp,
+  /// not the probabilities, and the gradient computes them again.
+  bool fusedAttention = false;
 
   /// A forward value available to the backward at no memory cost: an
   /// argument, a parameter read, a result of an op without operands.
@@ -72,10 +78,22 @@ struct StepGraph {
   /// A forward op the backward may run again: side-effect free, no
   /// regions, operands, not free, no result returned.
   bool canRecompute(mlir::Operation *op) const;
+  /// Whether `op`, an attention or its gradient, runs as a fused kernel.
+  bool runsFused(mlir::Operation *op) const;
+  /// Whether `op`'s result is a view of its first operand's buffer: a
+  /// train.reshape or train.split; with fusedAttention also a
+  /// train.transpose into or out of a fused attention, which the kernels
+  /// read and write in place (ftc-gpu-elide-copies).
+  bool isView(mlir::Operation *op) const;
+  /// Bytes held by `v` itself: 0 for a view of another tensor, its
+  /// elements' bytes otherwise.
+  int64_t storageBytes(mlir::Value v) const;
+  /// The value whose buffer `v` is: through views, to the tensor they view.
+  mlir::Value storageRoot(mlir::Value v) const;
 };
 
 /// Fails (with a diagnostic) when `grad` has no seed or more than one block.
-mlir::FailureOr<StepGraph> analyzeStep(mlir::func::FuncOp grad);
+mlir::FailureOr<StepGraph> analyzeStep(mlir::func::FuncOp grad, bool fusedAttention = false);
 
 /// The forward ops whose results the backward recomputes.
 using Schedule = llvm::DenseSet<mlir::Operation *>;

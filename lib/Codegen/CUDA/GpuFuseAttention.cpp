@@ -25,16 +25,6 @@ using namespace ftc::train;
 
 namespace {
 
-/// What the kernels take: q, k and v of one 16-bit type and one shape
-/// (FusedAttentionOp::isKernelShape).
-bool isFusable(Value query, Value key, Value value) {
-  auto type = cast<RankedTensorType>(query.getType());
-  if (key.getType() != type || value.getType() != type)
-    return false;
-  Type elem = type.getElementType();
-  return (elem.isBF16() || elem.isF16()) && FusedAttentionOp::isKernelShape(type.getShape());
-}
-
 /// [..., T] f32: one number per row of `matrix` ([..., T, D]).
 RankedTensorType rowsType(Value matrix) {
   auto type = cast<RankedTensorType>(matrix.getType());
@@ -67,7 +57,7 @@ struct GpuFuseAttentionPass : public ftc::impl::GpuFuseAttentionBase<GpuFuseAtte
     func::FuncOp func = getOperation();
     SmallVector<FusedAttentionOp> forwards;
     func.walk([&](AttentionOp op) {
-      if (!isFusable(op.getQuery(), op.getKey(), op.getValue()))
+      if (!FusedAttentionOp::takes(op.getQuery(), op.getKey(), op.getValue()))
         return;
       OpBuilder b(op);
       FusedAttentionOp fused = createForward(b, op.getLoc(), op.getQuery(), op.getKey(),
@@ -78,7 +68,7 @@ struct GpuFuseAttentionPass : public ftc::impl::GpuFuseAttentionBase<GpuFuseAtte
     });
     DominanceInfo dominance(func);
     func.walk([&](AttentionGradOp op) {
-      if (!isFusable(op.getQuery(), op.getKey(), op.getValue()) ||
+      if (!FusedAttentionOp::takes(op.getQuery(), op.getKey(), op.getValue()) ||
           op.getGrad().getType() != op.getQuery().getType())
         return;
       Location loc = op.getLoc();

@@ -497,6 +497,22 @@ bool FusedAttentionGradOp::isKernelShape(ArrayRef<int64_t> shape) {
   return isAttentionKernelShape(shape);
 }
 
+static bool takesAttention(Value query, Value key, Value value) {
+  auto type = cast<RankedTensorType>(query.getType());
+  if (key.getType() != type || value.getType() != type)
+    return false;
+  Type elem = type.getElementType();
+  return (elem.isBF16() || elem.isF16()) && isAttentionKernelShape(type.getShape());
+}
+
+bool FusedAttentionOp::takes(Value query, Value key, Value value) {
+  return takesAttention(query, key, value);
+}
+
+bool FusedAttentionGradOp::takes(Value query, Value key, Value value) {
+  return takesAttention(query, key, value);
+}
+
 MutableOperandRange FusedAttentionOp::getDpsInitsMutable() {
   return MutableOperandRange(getOperation(), 3, 2);
 }
