@@ -93,14 +93,23 @@ SmallVector<int64_t> blockSizes(linalg::LinalgOp op, int64_t target) {
   return sizes;
 }
 
-/// The coefficients of `offset` in the induction variables of `loop`, when
+/// An offset as sum_i coefficients[i] * iv_i + constant over the induction
+/// variables of a loop.
+struct Linear {
+  SmallVector<int64_t> coefficients;
+  int64_t constant = 0;
+};
+
+/// `offset` as a linear function of the induction variables of `loop`, when
 /// it is a constant, an induction variable or an affine.apply linear in them
 /// (no division or modulo) and constants; nullopt otherwise.
-std::optional<SmallVector<int64_t>> linearInIvs(OpFoldResult offset, scf::ForallOp loop) {
+std::optional<Linear> linearInIvs(OpFoldResult offset, scf::ForallOp loop) {
   SmallVector<Value> ivs = loop.getInductionVars();
-  SmallVector<int64_t> coefficients(ivs.size(), 0);
-  if (getConstantIntValue(offset))
-    return coefficients;
+  Linear linear{SmallVector<int64_t>(ivs.size(), 0), 0};
+  if (std::optional<int64_t> constant = getConstantIntValue(offset)) {
+    linear.constant = *constant;
+    return linear;
+  }
   // The value itself (coefficient 1), or the operands of its affine.apply
   // with their coefficients in the flattened map ([dims, symbols, constant]).
   auto value = cast<Value>(offset);
@@ -114,16 +123,21 @@ std::optional<SmallVector<int64_t>> linearInIvs(OpFoldResult offset, scf::Forall
     operands = llvm::to_vector(apply.getOperands());
     terms.assign(flattener.operandExprStack.back().begin(),
                  std::prev(flattener.operandExprStack.back().end()));
+    linear.constant = flattener.operandExprStack.back().back();
   }
   for (auto [operand, c] : llvm::zip_equal(operands, terms)) {
-    if (c == 0 || getConstantIntValue(operand))
+    if (c == 0)
       continue;
+    if (std::optional<int64_t> constant = getConstantIntValue(operand)) {
+      linear.constant += c * *constant;
+      continue;
+    }
     auto *iv = llvm::find(ivs, operand);
     if (iv == ivs.end())
       return std::nullopt;
-    coefficients[iv - ivs.begin()] += c;
+    linear.coefficients[iv - ivs.begin()] += c;
   }
-  return coefficients;
+  return linear;
 }
 
 /// Whether the parts of `slice`'s source that the blocks of `loop` read are
@@ -147,11 +161,11 @@ bool isDisjointPart(tensor::ExtractSliceOp slice, scf::ForallOp loop) {
   SmallVector<bool> moves(steps->size(), false);
   for (auto [offset, size] : llvm::zip(slice.getMixedOffsets(), slice.getMixedSizes())) {
     std::optional<int64_t> extent = getConstantIntValue(size);
-    std::optional<SmallVector<int64_t>> coefficients = linearInIvs(offset, loop);
-    if (!extent || !coefficients)
+    std::optional<Linear> linear = linearInIvs(offset, loop);
+    if (!extent || !linear)
       return false;
     int64_t moving = -1;
-    for (auto [i, c] : llvm::enumerate(*coefficients)) {
+    for (auto [i, c] : llvm::enumerate(linear->coefficients)) {
       if (c == 0)
         continue;
       if (moving >= 0 || c < 0 || *extent > c * (*steps)[i])
@@ -164,6 +178,42 @@ bool isDisjointPart(tensor::ExtractSliceOp slice, scf::ForallOp loop) {
   for (auto [i, step] : llvm::enumerate(*steps))
     if (!moves[i] && (*lower)[i] + step < (*upper)[i])
       return false;
+  return true;
+}
+
+/// Whether the blocks of `loop` read all of `slice`'s source together, one
+/// disjoint part each (isDisjointPart): along each dimension the whole
+/// extent (offset 0), or the offset c * iv moving by exactly the size from
+/// 0 to the end. Only then can the loop's result stand for the producer
+/// everywhere (`yieldProducerReplacement`); a blocked row sum's first part
+/// reads 64 of 77 columns, and the other 13 would be missing for the
+/// producer's other readers.
+bool coversSource(tensor::ExtractSliceOp slice, scf::ForallOp loop) {
+  std::optional<SmallVector<int64_t>> steps = getConstantIntValues(loop.getMixedStep());
+  std::optional<SmallVector<int64_t>> lower = getConstantIntValues(loop.getMixedLowerBound());
+  std::optional<SmallVector<int64_t>> upper = getConstantIntValues(loop.getMixedUpperBound());
+  RankedTensorType source = slice.getSourceType();
+  if (!steps || !lower || !upper || !source.hasStaticShape())
+    return false;
+  for (auto [d, offset, size] :
+       llvm::enumerate(slice.getMixedOffsets(), slice.getMixedSizes())) {
+    std::optional<int64_t> extent = getConstantIntValue(size);
+    std::optional<Linear> linear = linearInIvs(offset, loop);
+    if (!extent || !linear)
+      return false;
+    int64_t begin = linear->constant, end = linear->constant + *extent;
+    for (auto [i, c] : llvm::enumerate(linear->coefficients)) {
+      if (c == 0)
+        continue;
+      if (*extent != c * (*steps)[i])
+        return false; // gaps between the blocks' parts
+      int64_t last = (*lower)[i] + ((*upper)[i] - (*lower)[i] - 1) / (*steps)[i] * (*steps)[i];
+      begin += c * (*lower)[i];
+      end += c * last;
+    }
+    if (begin != 0 || end != source.getDimSize(d))
+      return false;
+  }
   return true;
 }
 
@@ -211,6 +261,9 @@ LogicalResult tileAndFuse(RewriterBase &rewriter, linalg::LinalgOp root, int64_t
           return scf::SCFTileAndFuseOptions::ControlFnResult{false};
         }
         if (fused.contains(op))
+          return std::nullopt;
+        // Read elsewhere too, the loop's result stands for it: all of it.
+        if (!producer.hasOneUse() && !coversSource(slice, loop))
           return std::nullopt;
         for (Operation *user : producer.getUsers()) {
           if (loop->isAncestor(user) || user == root.getOperation() ||

@@ -935,9 +935,11 @@ private:
     // The group runs where its last op was: a buffer freed between its
     // first and its last op is freed after the launch instead (else the
     // launch would use it after its dealloc, and the memory plan would
-    // give its bytes to another buffer).
+    // give its bytes to another buffer). Only those: a group of one op has
+    // nothing between (the walk once went on to the end of the block and
+    // moved every later dealloc up here, before later uses and allocs).
     Operation *anchor = launch;
-    for (Operation *op = group.front()->getNextNode(); op && op != last;) {
+    for (Operation *op = group.front(); op != last;) {
       Operation *next = op->getNextNode();
       if (isa<memref::DeallocOp>(op)) {
         op->moveAfter(anchor);

@@ -141,3 +141,33 @@ func.func @overlapping_blocks(%x: tensor<64x256xf32>) -> tensor<256xf32> {
   %0 = train.sum %p dims [0] : tensor<64x256xf32> -> tensor<256xf32>
   return %0 : tensor<256xf32>
 }
+
+// -----
+
+// A producer that other ops read too is fused only where the blocks compute
+// all of it: the loop's result then stands for it everywhere. Rows of 77
+// are summed in a first part of 64 columns (lanes) and a tail of 13; fused
+// into the first part's loop, the difference and the product would be
+// computed in [47, 64] parts only, and the tail and the last product would
+// read 13 columns nothing wrote (a softmax's gradient before an MSE on 77
+// classes was off by the loss's 1/N). They are computed in their own loop
+// over whole rows, before.
+// CHECK-LABEL: func.func @partial_rows
+// CHECK: %[[D:.+]]:2 = scf.forall (%{{.+}}) = (0) to (141) step (47)
+// CHECK: arith.subf
+// CHECK: arith.mulf
+// CHECK: tensor.parallel_insert_slice %{{.+}} into %{{.+}}[%{{.+}}, 0] [47, 77] [1, 1]
+// CHECK: tensor.parallel_insert_slice %{{.+}} into %{{.+}}[%{{.+}}, 0] [47, 77] [1, 1]
+// CHECK: scf.forall (%{{.+}}) = (0) to (141) step (47)
+// CHECK-NOT: arith.subf
+// CHECK: tensor.extract_slice %[[D]]#0[%{{.+}}, 0] [47, 64] [1, 1]
+// CHECK-NOT: tensor<47x64xf32> into tensor<141x77xf32>
+// CHECK: return
+func.func @partial_rows(%x: tensor<141x77xf32>, %t: tensor<141x77xf32>) -> (tensor<141xf32>, tensor<141x77xf32>) {
+  %d = train.sub %x, %t : (tensor<141x77xf32>, tensor<141x77xf32>) -> tensor<141x77xf32>
+  %m = train.mul %d, %x : (tensor<141x77xf32>, tensor<141x77xf32>) -> tensor<141x77xf32>
+  %s = train.sum %m dims [1] keepdim : tensor<141x77xf32> -> tensor<141x1xf32>
+  %e = train.mul %d, %s : (tensor<141x77xf32>, tensor<141x1xf32>) -> tensor<141x77xf32>
+  %r = train.reshape %s : tensor<141x1xf32> -> tensor<141xf32>
+  return %r, %e : tensor<141xf32>, tensor<141x77xf32>
+}

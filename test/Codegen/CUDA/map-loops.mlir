@@ -433,6 +433,56 @@ func.func @freed_inside(%x: memref<f32>, %y: memref<f32>) {
 
 // -----
 
+// A serial kernel of one op moves no dealloc: the buffers freed after it
+// (here %t, allocated after it, and %s, which later kernels use) stay
+// freed where they were. (The walk between a group's first and last op
+// once ran on to the end of the block for a group of one: every later
+// dealloc came right after its launch, before uses and allocs.)
+// CHECK-LABEL: func.func @one_op_group
+// CHECK: %[[S:.*]] = memref.alloc() : memref<f32>
+// CHECK: gpu.launch
+// CHECK:   memref.store %{{.*}}, %[[S]][]
+// CHECK: }
+// CHECK-NOT: memref.dealloc
+// CHECK: %[[T:.*]] = memref.alloc() : memref<2xf32>
+// CHECK: gpu.launch
+// CHECK:   memref.store %{{.*}}, %[[T]][
+// CHECK: gpu.launch
+// CHECK:   memref.load %[[T]][
+// CHECK:   memref.store %{{.*}}, %arg2[]
+// CHECK: }
+// CHECK-NEXT: memref.dealloc %[[T]]
+// CHECK-NEXT: memref.dealloc %[[S]]
+// CHECK-NEXT: return
+func.func @one_op_group(%a: memref<16xf32>, %x: memref<2x8xf32>, %out: memref<f32>) {
+  %c0 = arith.constant 0 : index
+  %s = memref.alloc() : memref<f32>
+  linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> ()>],
+                  iterator_types = ["reduction"]}
+      ins(%a : memref<16xf32>) outs(%s : memref<f32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %sum = arith.addf %acc, %in : f32
+    linalg.yield %sum : f32
+  }
+  %t = memref.alloc() : memref<2xf32>
+  linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<2x8xf32>) outs(%t : memref<2xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %sum = arith.addf %acc, %in : f32
+    linalg.yield %sum : f32
+  }
+  %t0 = memref.load %t[%c0] : memref<2xf32>
+  %s0 = memref.load %s[] : memref<f32>
+  %r = arith.addf %s0, %t0 : f32
+  memref.store %r, %out[] : memref<f32>
+  memref.dealloc %t : memref<2xf32>
+  memref.dealloc %s : memref<f32>
+  return
+}
+
+// -----
+
 // A product run by the runtime (ftc-gpu-library-contractions' call) stays
 // on the host, in order: the serial work before it is one kernel launched
 // before the call, the work after it another.

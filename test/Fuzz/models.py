@@ -1,0 +1,375 @@
+#!/usr/bin/python3
+"""Random models: ftc's gradients against PyTorch's in float64.
+
+  models.py WORKDIR FIRST [COUNT] [--keep] [FTC FLAGS...]
+
+Draws COUNT models (default 1) from the seeds FIRST, FIRST + 1, ...: a chain
+of train ops (an embedding or an input, then linears, elementwise ops, layer
+norms, softmaxes, causal attention through split, reshape and transpose,
+splits and concats, residual adds, broadcasts of parameters) ending in a
+loss (cross-entropy, MSE, or a probe's weighted sum). Shapes are drawn so
+that the products have tails (sizes that are no multiples of the register
+tiles) and the elementwise ops several parallel blocks. Each model is
+compiled with `ftc` (f32, the host's CPU, FTC FLAGS added) and checked
+against the same model in PyTorch from the same parameters and batch:
+
+- the loss and every parameter's gradient under the numerical contract
+  (DESIGN.md): within 1e-5 relative (the loss) and 2e-5 max|g64| (a
+  gradient) of float64, or within 3x of PyTorch float32's own distance;
+- the gradients bit-identical on 1, 2 and 3 threads.
+
+Prints one line per model and a summary `N models: N ok`; a failing model's
+file stays in WORKDIR (all of them with --keep), with the command that
+replays it. Exits 1 on any failure.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import ftcpy  # noqa: E402
+
+
+def tensor_type(shape, elem="f32"):
+    return "tensor<" + "".join(f"{d}x" for d in shape) + elem + ">"
+
+
+class Model:
+    """A model being drawn: its MLIR text and the same ops on torch tensors."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.params = []  # (name, shape, init)
+        self.inputs = []  # (name, shape, elem)
+        self.body = []  # MLIR lines
+        self.ops = []  # functions of env (name -> tensor), in order
+        self.count = 0
+
+    def fresh(self):
+        self.count += 1
+        return f"%v{self.count}"
+
+    def emit(self, line, fn):
+        self.body.append("    " + line)
+        self.ops.append(fn)
+
+    def param(self, shape, mean=0.0, std=1.0):
+        name = f"p{len(self.params)}"
+        self.params.append((name, shape, f"#train.normal<mean = {float(mean)!r}, std = {float(std)!r}>"))
+        v = self.fresh()
+        self.emit(f"{v} = train.get_param @{name} : {tensor_type(shape)}",
+                  lambda env, v=v, name=name: env.__setitem__(v, env["@" + name]))
+        return v, shape
+
+    def input(self, shape, elem="f32"):
+        name = f"in{len(self.inputs)}"
+        self.inputs.append((name, shape, elem))
+        return "%" + name, shape
+
+    # -- ops ---------------------------------------------------------------
+
+    def linear(self, x, out, bias=None):
+        (xv, xs) = x
+        bias = self.rng.random() < 0.6 if bias is None else bias
+        w = self.param([out, xs[-1]], std=1 / np.sqrt(xs[-1]))
+        b = self.param([out], std=0.1) if bias else None
+        y, ys = self.fresh(), xs[:-1] + [out]
+        operands = [xv, w[0]] + ([b[0]] if b else [])
+        types = [tensor_type(xs), tensor_type(w[1])] + ([tensor_type(b[1])] if b else [])
+        self.emit(f"{y} = train.linear {', '.join(operands)} : ({', '.join(types)}) -> "
+                  f"{tensor_type(ys)}",
+                  lambda env: env.__setitem__(
+                      y, F.linear(env[xv], env[w[0]], env[b[0]] if b else None)))
+        return y, ys
+
+    UNARY = {
+        "tanh": torch.tanh,
+        "gelu": lambda t: F.gelu(t, approximate="tanh"),
+        "relu": torch.relu,
+        "sigmoid": torch.sigmoid,
+        "neg": torch.neg,
+    }
+
+    def unary(self, kind, x):
+        (xv, xs) = x
+        y = self.fresh()
+        suffix = " tanh" if kind == "gelu" else ""
+        fn = self.UNARY.get(kind, torch.exp)
+        self.emit(f"{y} = train.{kind} {xv}{suffix} : {tensor_type(xs)}",
+                  lambda env: env.__setitem__(y, fn(env[xv])))
+        return y, xs
+
+    def layer_norm(self, x):
+        (xv, xs) = x
+        w = self.param([xs[-1]], mean=1.0, std=0.1)
+        b = self.param([xs[-1]], std=0.1)
+        y = self.fresh()
+        self.emit(f"{y} = train.layer_norm {xv}, {w[0]}, {b[0]} : ({tensor_type(xs)}, "
+                  f"{tensor_type(w[1])}, {tensor_type(b[1])}) -> {tensor_type(xs)}",
+                  lambda env: env.__setitem__(
+                      y, F.layer_norm(env[xv], (xs[-1],), env[w[0]], env[b[0]], 1e-5)))
+        return y, xs
+
+    def softmax(self, x, log=False):
+        (xv, xs) = x
+        y = self.fresh()
+        fn = F.log_softmax if log else F.softmax
+        self.emit(f"{y} = train.{'log_softmax' if log else 'softmax'} {xv} : {tensor_type(xs)}",
+                  lambda env: env.__setitem__(y, fn(env[xv], -1)))
+        return y, xs
+
+    BINARY = {"add": torch.add, "sub": torch.sub, "mul": torch.mul}
+
+    def binary(self, kind, a, b):
+        (av, ash), (bv, bsh) = a, b
+        y = self.fresh()
+        fn = self.BINARY[kind]
+        self.emit(f"{y} = train.{kind} {av}, {bv} : ({tensor_type(ash)}, {tensor_type(bsh)}) -> "
+                  f"{tensor_type(ash)}",
+                  lambda env: env.__setitem__(y, fn(env[av], env[bv])))
+        return y, ash
+
+    def reshape(self, x, shape):
+        (xv, xs) = x
+        y = self.fresh()
+        self.emit(f"{y} = train.reshape {xv} : {tensor_type(xs)} -> {tensor_type(shape)}",
+                  lambda env: env.__setitem__(y, env[xv].reshape(shape)))
+        return y, shape
+
+    def transpose(self, x, perm):
+        (xv, xs) = x
+        y, ys = self.fresh(), [xs[p] for p in perm]
+        self.emit(f"{y} = train.transpose {xv} {perm} : {tensor_type(xs)} -> {tensor_type(ys)}",
+                  lambda env: env.__setitem__(y, env[xv].permute(*perm).contiguous()))
+        return y, ys
+
+    def split(self, x, sizes):
+        (xv, xs) = x
+        outs = [self.fresh() for _ in sizes]
+        shapes = [xs[:-1] + [s] for s in sizes]
+        dim = len(xs) - 1
+
+        def run(env):
+            for name, part in zip(outs, torch.split(env[xv], sizes, dim)):
+                env[name] = part
+        self.emit(f"{', '.join(outs)} = train.split {xv} dim {dim} : {tensor_type(xs)} -> "
+                  f"({', '.join(tensor_type(s) for s in shapes)})", run)
+        return list(zip(outs, shapes))
+
+    def concat(self, parts):
+        dim = len(parts[0][1]) - 1
+        shape = parts[0][1][:-1] + [sum(s[-1] for _, s in parts)]
+        y = self.fresh()
+        self.emit(f"{y} = train.concat {', '.join(v for v, _ in parts)} dim {dim} : "
+                  f"({', '.join(tensor_type(s) for _, s in parts)}) -> {tensor_type(shape)}",
+                  lambda env: env.__setitem__(y, torch.cat([env[v] for v, _ in parts], dim)))
+        return y, shape
+
+    def attention(self, x, heads, depth, causal):
+        b, t = x[1][0], x[1][1]
+        q, k, v = self.split(self.linear(x, 3 * heads * depth), [heads * depth] * 3)
+        qkv = [self.transpose(self.reshape(m, [b, t, heads, depth]), [0, 2, 1, 3])
+               for m in (q, k, v)]
+        y, ys = self.fresh(), [b, heads, t, depth]
+        (qv, _), (kv, _), (vv, _) = qkv
+
+        def run(env):
+            s = env[qv] @ env[kv].transpose(-1, -2) / np.sqrt(depth)
+            if causal:
+                mask = torch.ones(t, t, dtype=torch.bool).triu(1)
+                s = s.masked_fill(mask, float("-inf"))
+            env[y] = torch.softmax(s, -1) @ env[vv]
+        self.emit(f"{y} = train.attention {qv}, {kv}, {vv}{' causal' if causal else ''} : "
+                  f"({tensor_type(ys)}, {tensor_type(ys)}, {tensor_type(ys)}) -> {tensor_type(ys)}",
+                  run)
+        back = self.transpose((y, ys), [0, 2, 1, 3])
+        return self.reshape(back, [b, t, heads * depth])
+
+    # -- the loss ----------------------------------------------------------
+
+    def finish(self, x):
+        (xv, xs) = x
+        kind = self.rng.choice(["cross_entropy", "mse", "probe"])
+        loss = self.fresh()
+        if kind == "cross_entropy":
+            classes = int(self.rng.integers(2, 300))
+            logits = self.linear(x, classes)
+            targets = self.input(xs[:-1], "i32")
+            self.emit(f"{loss} = train.cross_entropy {logits[0]}, {targets[0]} : "
+                      f"({tensor_type(logits[1])}, {tensor_type(targets[1], 'i32')}) -> tensor<f32>",
+                      lambda env: env.__setitem__(
+                          loss, F.cross_entropy(env[logits[0]].reshape(-1, classes),
+                                                env[targets[0]].reshape(-1))))
+            self.high = classes
+        elif kind == "mse":
+            target = self.input(xs)
+            self.emit(f"{loss} = train.mse_loss {xv}, {target[0]} : ({tensor_type(xs)}, "
+                      f"{tensor_type(xs)}) -> tensor<f32>",
+                      lambda env: env.__setitem__(loss, F.mse_loss(env[xv], env[target[0]])))
+        else:
+            probe = self.input(xs)
+            weighted = self.binary("mul", x, probe)
+            dims = list(range(len(xs)))
+            self.emit(f"{loss} = train.sum {weighted[0]} dims {dims} : {tensor_type(xs)} -> "
+                      "tensor<f32>",
+                      lambda env: env.__setitem__(loss, env[weighted[0]].sum()))
+        self.loss = loss
+        return kind
+
+    def text(self):
+        lines = ["module {"]
+        for name, shape, init in self.params:
+            lines.append(f"  train.param @{name} : {tensor_type(shape)} init {init}")
+        args = ", ".join(f'%{n}: {tensor_type(s, e)} {{train.input = "{n}"}}'
+                         for n, s, e in self.inputs)
+        lines.append(f"  func.func @loss({args}) -> tensor<f32> attributes {{train.loss}} {{")
+        lines += self.body
+        lines.append(f"    return {self.loss} : tensor<f32>")
+        lines.append("  }")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def draw(seed):
+    """A random model and a line saying what it is."""
+    rng = np.random.default_rng(seed)
+    m = Model(rng)
+    batch, tokens = int(rng.integers(1, 4)), int(rng.integers(2, 49))
+    width = int(rng.integers(2, 101))
+    what = []
+    if rng.random() < 0.4:
+        vocab = int(rng.integers(2, 400))
+        table = m.param([vocab, width], std=1.0)
+        ids = m.input([batch, tokens], "i32")
+        y = m.fresh()
+        m.emit(f"{y} = train.embedding {table[0]}, {ids[0]} : ({tensor_type(table[1])}, "
+               f"{tensor_type(ids[1], 'i32')}) -> {tensor_type([batch, tokens, width])}",
+               lambda env, y=y, ids=ids[0], table=table[0]:
+                   env.__setitem__(y, F.embedding(env[ids], env[table])))
+        x = (y, [batch, tokens, width])
+        what.append(f"embedding {vocab}")
+    else:
+        x = m.input([batch, tokens, width])
+    for _ in range(int(rng.integers(2, 8))):
+        op = rng.choice(["linear", "unary", "layer_norm", "softmax", "attention", "residual",
+                         "broadcast", "split", "mix"])
+        if op == "linear":
+            x = m.linear(x, int(rng.integers(2, 160)))
+        elif op == "unary":
+            kind = str(rng.choice(["tanh", "gelu", "relu", "sigmoid", "neg", "exp"]))
+            if kind == "exp":  # bounded first
+                x = m.unary("tanh", x)
+            x = m.unary(kind, x)
+        elif op == "layer_norm":
+            x = m.layer_norm(x)
+        elif op == "softmax":
+            x = m.softmax(x, log=bool(rng.random() < 0.3))
+        elif op == "attention":
+            heads, depth = int(rng.integers(1, 4)), int(rng.integers(2, 25))
+            x = m.attention(x, heads, depth, causal=bool(rng.random() < 0.7))
+        elif op == "residual":
+            y = m.unary(str(rng.choice(["tanh", "gelu"])), m.linear(x, x[1][-1]))
+            x = m.binary("add", x, y)
+        elif op == "broadcast":
+            p = m.param([x[1][-1]], mean=1.0, std=0.5)
+            x = m.binary(str(rng.choice(["add", "sub", "mul"])), x, p)
+        elif op == "split" and x[1][-1] >= 2:
+            cut = int(rng.integers(1, x[1][-1]))
+            a, b = m.split(x, [cut, x[1][-1] - cut])
+            x = m.concat([m.unary("tanh", b), a])
+        elif op == "mix":  # a linear across the tokens
+            mixed = m.linear(m.transpose(x, [0, 2, 1]), int(rng.integers(2, 49)))
+            x = m.transpose(mixed, [0, 2, 1])
+        what.append(str(op))
+    if not m.params:  # something to differentiate
+        x = m.binary("mul", x, m.param([x[1][-1]], mean=1.0, std=0.5))
+        what.append("broadcast")
+    loss = m.finish(x)
+    return m, f"[{batch}, {tokens}, {width}] {' '.join(what)} -> {loss}"
+
+
+def reference(m, params, batch, dtype):
+    """Loss and gradients of the model in torch at `dtype`."""
+    env = {}
+    leaves = {}
+    for (name, _, _), value in zip(m.params, params):
+        leaves[name] = torch.tensor(value, dtype=dtype, requires_grad=True)
+        env["@" + name] = leaves[name]
+    for name, _, elem in m.inputs:
+        value = batch[name]
+        env["%" + name] = torch.tensor(value.astype(np.int64) if elem == "i32" else value,
+                                       dtype=torch.int64 if elem == "i32" else dtype)
+    for op in m.ops:
+        op(env)
+    loss = env[m.loss]
+    loss.backward()
+    return loss.item(), [leaves[name].grad.numpy().astype(np.float64) for name, _, _ in m.params]
+
+
+def check(seed, work, flags, keep):
+    m, what = draw(seed)
+    path = os.path.join(work, f"model-{seed}.mlir")
+    with open(path, "w") as f:
+        f.write(m.text())
+    so = os.path.join(work, f"model-{seed}.so")
+    compiled = subprocess.run(["ftc", path, "-o", so, *flags], capture_output=True, text=True)
+    if compiled.returncode != 0:
+        print(f"seed {seed}: {what}: FAIL (ftc: {compiled.stderr.strip()})")
+        return False
+    step = ftcpy.Step(os.path.abspath(so), seed=0)
+    rng = np.random.default_rng(seed + 1)
+    batch = ftcpy.random_batch(step, rng)
+    params = [step.param(i).astype(np.float64) for i in range(len(step.params))]
+    grads = {}
+    for threads in (1, 2, 3):
+        step.set_num_threads(threads)
+        loss = step.grad(batch)
+        grads[threads] = [step.grad_of(i) for i in range(len(step.params))]
+    loss64, exact = reference(m, params, batch, torch.float64)
+    loss32, theirs = reference(m, params, batch, torch.float32)
+    problems = []
+    if not all(np.array_equal(a, b) for t in (2, 3) for a, b in zip(grads[1], grads[t])):
+        problems.append("gradients differ between 1, 2 and 3 threads")
+    if abs(loss - loss64) > max(1e-5 * abs(loss64), 3 * abs(loss32 - loss64)):
+        problems.append(f"loss {loss:.9g}, float64 {loss64:.9g}")
+    worst = 0.0
+    for info, ours, g64, g32 in zip(step.params, grads[1], exact, theirs):
+        err = float(np.max(np.abs(ours - g64)))
+        bound = max(2e-5 * float(np.max(np.abs(g64))), 3 * float(np.max(np.abs(g32 - g64))))
+        worst = max(worst, err / bound if bound > 0 else (0.0 if err == 0 else np.inf))
+        if err > bound:
+            problems.append(f"{info['name']} {list(info['shape'])}: max error {err:.3g} > "
+                            f"{bound:.3g}")
+    ok = not problems
+    print(f"seed {seed}: {what}: worst error {worst:.3f} of the bound "
+          f"{'ok' if ok else 'FAIL'}")
+    for p in problems:
+        print(f"  {p}")
+    if ok and not keep:
+        os.remove(path)
+    elif not ok:
+        print(f"  replay: {sys.argv[0]} {work} {seed} 1 {' '.join(flags)}".rstrip())
+    os.remove(so)
+    return ok
+
+
+def main():
+    args = sys.argv[1:]
+    keep = "--keep" in args
+    args = [a for a in args if a != "--keep"]
+    work, first = args[0], int(args[1])
+    count = int(args[2]) if len(args) > 2 and not args[2].startswith("-") else 1
+    flags = args[3:] if len(args) > 2 and not args[2].startswith("-") else args[2:]
+    os.makedirs(work, exist_ok=True)
+    torch.manual_seed(0)
+    passed = sum(check(seed, work, flags, keep) for seed in range(first, first + count))
+    print(f"{count} models: {passed} ok")
+    sys.exit(0 if passed == count else 1)
+
+
+if __name__ == "__main__":
+    main()
