@@ -421,7 +421,6 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
   // `cloned`: a clone of the forward op `op`, run in the backward.
   auto run = [&](Operation *op, bool cloned, bool inBackward) {
     int64_t scratch = remat::transientBytes(op);
-    double again = 0; // FLOPs computed again beyond a clone's
     Kept *kept = nullptr;
     if (auto attention = dyn_cast<AttentionOp>(op)) {
       bool fused = graph.runsFused(op);
@@ -442,8 +441,9 @@ Timeline simulateTimeline(const remat::StepGraph &graph, const remat::Schedule &
           touch(it->second.output, false);
         scratch = fused ? 0 : scratch * 2 / 3; // the probabilities are not computed again
       } else {
-        again = fused ? attentionFlops(grad.getQuery(), grad.getKey())
-                      : remat::probabilityFlops(op);
+        // Computed again, beyond what a clone computes.
+        double again = fused ? attentionFlops(grad.getQuery(), grad.getKey())
+                             : remat::probabilityFlops(op);
         if (fused) // the forward's output and log-sum-exp, while it runs
           scratch = tensorBytes(grad.getQuery()) + logSumExpBytes(grad.getQuery());
         if (std::optional<int64_t> id = lookup(grad.getQuery(), inBackward))
