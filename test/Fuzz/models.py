@@ -6,7 +6,8 @@
 Draws COUNT models (default 1) from the seeds FIRST, FIRST + 1, ...: a chain
 of train ops (an embedding or an input, then linears, elementwise ops, layer
 norms, softmaxes, causal attention through split, reshape and transpose,
-splits and concats, residual adds, broadcasts of parameters) ending in a
+splits and concats, residual adds, broadcasts of parameters; from seed 1000
+on also means over the tokens, row maxima and batched products) ending in a
 loss (cross-entropy, MSE, or a probe's weighted sum). Shapes are drawn so
 that the products have tails (sizes that are no multiples of the register
 tiles) and the elementwise ops several parallel blocks. Each model is
@@ -133,6 +134,28 @@ class Model:
                   lambda env: env.__setitem__(y, fn(env[av], env[bv])))
         return y, ash
 
+    def reduce(self, kind, x, dim):
+        """train.mean or train.max over `dim`, kept (size 1)."""
+        (xv, xs) = x
+        y, ys = self.fresh(), [1 if d == dim else n for d, n in enumerate(xs)]
+
+        def run(env):
+            t = env[xv]
+            env[y] = t.mean(dim, keepdim=True) if kind == "mean" else t.amax(dim, keepdim=True)
+        self.emit(f"{y} = train.{kind} {xv} dims [{dim}] keepdim : {tensor_type(xs)} -> "
+                  f"{tensor_type(ys)}", run)
+        return y, ys
+
+    def matmul(self, a, b, transpose_rhs=False):
+        (av, ash), (bv, bsh) = a, b
+        y = self.fresh()
+        ys = ash[:-1] + [bsh[-2] if transpose_rhs else bsh[-1]]
+        self.emit(f"{y} = train.matmul {av}, {bv}{' transpose_rhs' if transpose_rhs else ''} : "
+                  f"({tensor_type(ash)}, {tensor_type(bsh)}) -> {tensor_type(ys)}",
+                  lambda env: env.__setitem__(
+                      y, env[av] @ (env[bv].transpose(-1, -2) if transpose_rhs else env[bv])))
+        return y, ys
+
     def reshape(self, x, shape):
         (xv, xs) = x
         y = self.fresh()
@@ -234,6 +257,13 @@ class Model:
         return "\n".join(lines) + "\n"
 
 
+OPS = ["linear", "unary", "layer_norm", "softmax", "attention", "residual", "broadcast",
+       "split", "mix"]
+# Drawn from seed 1000 on, so that the models of the seeds before stay what
+# they were (the tests name seeds that found bugs).
+LATER_OPS = ["center", "shift", "bilinear"]
+
+
 def draw(seed):
     """A random model and a line saying what it is."""
     rng = np.random.default_rng(seed)
@@ -255,8 +285,7 @@ def draw(seed):
     else:
         x = m.input([batch, tokens, width])
     for _ in range(int(rng.integers(2, 8))):
-        op = rng.choice(["linear", "unary", "layer_norm", "softmax", "attention", "residual",
-                         "broadcast", "split", "mix"])
+        op = rng.choice(OPS + (LATER_OPS if seed >= 1000 else []))
         if op == "linear":
             x = m.linear(x, int(rng.integers(2, 160)))
         elif op == "unary":
@@ -281,6 +310,13 @@ def draw(seed):
             cut = int(rng.integers(1, x[1][-1]))
             a, b = m.split(x, [cut, x[1][-1] - cut])
             x = m.concat([m.unary("tanh", b), a])
+        elif op == "center":  # minus the mean over the tokens (column sums)
+            x = m.binary("sub", x, m.reduce("mean", x, 1))
+        elif op == "shift":  # minus each row's max
+            x = m.binary("sub", x, m.reduce("max", x, len(x[1]) - 1))
+        elif op == "bilinear":  # softmax(x x^T / sqrt(C)) x, batched products
+            scores = m.matmul(m.unary("tanh", x), x, transpose_rhs=True)
+            x = m.matmul(m.softmax(scores), x)
         elif op == "mix":  # a linear across the tokens
             mixed = m.linear(m.transpose(x, [0, 2, 1]), int(rng.integers(2, 49)))
             x = m.transpose(mixed, [0, 2, 1])
