@@ -100,7 +100,6 @@ int64_t logSumExpBytes(Value query) {
 
 } // namespace
 
-
 int64_t remat::transientBytes(Operation *op) {
   // The codegen packs both operands of a product into panels: copies that
   // live while it runs.
@@ -208,10 +207,9 @@ bool remat::StepGraph::runsFused(Operation *op) const {
   if (auto attention = dyn_cast<AttentionOp>(op))
     return FusedAttentionOp::takes(attention.getQuery(), attention.getKey(),
                                    attention.getValue());
-  // ftc-gpu-fuse-attention's condition: a gradient of q's type too.
   if (auto grad = dyn_cast<AttentionGradOp>(op))
-    return FusedAttentionGradOp::takes(grad.getQuery(), grad.getKey(), grad.getValue()) &&
-           grad.getGrad().getType() == grad.getQuery().getType();
+    return FusedAttentionGradOp::takes(grad.getQuery(), grad.getKey(), grad.getValue(),
+                                       grad.getGrad());
   return false;
 }
 
@@ -658,8 +656,9 @@ remat::BudgetResult remat::scheduleForBudget(const StepGraph &graph, int64_t bud
   // that computes them (through views: the op whose buffer they view; a
   // fused attention's log-sum-exp too), which costs at least that op's
   // FLOPs; an expanded attention's probabilities by having its gradient
-  // compute them again, at least their FLOPs. At every point of the run without recomputation where more than
-  // the budget is live, the bytes freed there must cover the excess: a
+  // compute them again, at least their FLOPs. At every point of the run
+  // without recomputation where more than the budget is live, the bytes
+  // freed there must cover the excess: a
   // fractional knapsack over the ops live there bounds any schedule's
   // FLOPs; the bound is the largest over the points.
   struct Item {

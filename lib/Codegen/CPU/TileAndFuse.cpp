@@ -140,6 +140,20 @@ std::optional<Linear> linearInIvs(OpFoldResult offset, scf::ForallOp loop) {
   return linear;
 }
 
+/// A loop's bounds, where all are constants.
+struct Bounds {
+  SmallVector<int64_t> lower, upper, steps;
+};
+
+std::optional<Bounds> constantBounds(scf::ForallOp loop) {
+  std::optional<SmallVector<int64_t>> lower = getConstantIntValues(loop.getMixedLowerBound());
+  std::optional<SmallVector<int64_t>> upper = getConstantIntValues(loop.getMixedUpperBound());
+  std::optional<SmallVector<int64_t>> steps = getConstantIntValues(loop.getMixedStep());
+  if (!lower || !upper || !steps)
+    return std::nullopt;
+  return Bounds{std::move(*lower), std::move(*upper), std::move(*steps)};
+}
+
 /// Whether the parts of `slice`'s source that the blocks of `loop` read are
 /// disjoint: only then may its producer be computed in the blocks, each part
 /// once. Along each dimension the offset is a constant (every block reads
@@ -153,12 +167,11 @@ std::optional<Linear> linearInIvs(OpFoldResult offset, scf::ForallOp loop) {
 /// accumulated where the producer is a reduction continued from a result of
 /// the loop.
 bool isDisjointPart(tensor::ExtractSliceOp slice, scf::ForallOp loop) {
-  std::optional<SmallVector<int64_t>> steps = getConstantIntValues(loop.getMixedStep());
-  std::optional<SmallVector<int64_t>> lower = getConstantIntValues(loop.getMixedLowerBound());
-  std::optional<SmallVector<int64_t>> upper = getConstantIntValues(loop.getMixedUpperBound());
-  if (!steps || !lower || !upper)
+  std::optional<Bounds> bounds = constantBounds(loop);
+  if (!bounds)
     return false;
-  SmallVector<bool> moves(steps->size(), false);
+  ArrayRef<int64_t> steps = bounds->steps;
+  SmallVector<bool> moves(steps.size(), false);
   for (auto [offset, size] : llvm::zip(slice.getMixedOffsets(), slice.getMixedSizes())) {
     std::optional<int64_t> extent = getConstantIntValue(size);
     std::optional<Linear> linear = linearInIvs(offset, loop);
@@ -168,15 +181,15 @@ bool isDisjointPart(tensor::ExtractSliceOp slice, scf::ForallOp loop) {
     for (auto [i, c] : llvm::enumerate(linear->coefficients)) {
       if (c == 0)
         continue;
-      if (moving >= 0 || c < 0 || *extent > c * (*steps)[i])
+      if (moving >= 0 || c < 0 || *extent > c * steps[i])
         return false;
       moving = i;
     }
     if (moving >= 0)
       moves[moving] = true;
   }
-  for (auto [i, step] : llvm::enumerate(*steps))
-    if (!moves[i] && (*lower)[i] + step < (*upper)[i])
+  for (auto [i, step] : llvm::enumerate(steps))
+    if (!moves[i] && bounds->lower[i] + step < bounds->upper[i])
       return false;
   return true;
 }
@@ -189,12 +202,11 @@ bool isDisjointPart(tensor::ExtractSliceOp slice, scf::ForallOp loop) {
 /// reads 64 of 77 columns, and the other 13 would be missing for the
 /// producer's other readers.
 bool coversSource(tensor::ExtractSliceOp slice, scf::ForallOp loop) {
-  std::optional<SmallVector<int64_t>> steps = getConstantIntValues(loop.getMixedStep());
-  std::optional<SmallVector<int64_t>> lower = getConstantIntValues(loop.getMixedLowerBound());
-  std::optional<SmallVector<int64_t>> upper = getConstantIntValues(loop.getMixedUpperBound());
+  std::optional<Bounds> bounds = constantBounds(loop);
   RankedTensorType source = slice.getSourceType();
-  if (!steps || !lower || !upper || !source.hasStaticShape())
+  if (!bounds || !source.hasStaticShape())
     return false;
+  ArrayRef<int64_t> lower = bounds->lower, upper = bounds->upper, steps = bounds->steps;
   for (auto [d, offset, size] :
        llvm::enumerate(slice.getMixedOffsets(), slice.getMixedSizes())) {
     std::optional<int64_t> extent = getConstantIntValue(size);
@@ -205,10 +217,10 @@ bool coversSource(tensor::ExtractSliceOp slice, scf::ForallOp loop) {
     for (auto [i, c] : llvm::enumerate(linear->coefficients)) {
       if (c == 0)
         continue;
-      if (*extent != c * (*steps)[i])
+      if (*extent != c * steps[i])
         return false; // gaps between the blocks' parts
-      int64_t last = (*lower)[i] + ((*upper)[i] - (*lower)[i] - 1) / (*steps)[i] * (*steps)[i];
-      begin += c * (*lower)[i];
+      int64_t last = lower[i] + (upper[i] - lower[i] - 1) / steps[i] * steps[i];
+      begin += c * lower[i];
       end += c * last;
     }
     if (begin != 0 || end != source.getDimSize(d))

@@ -68,8 +68,7 @@ struct GpuFuseAttentionPass : public ftc::impl::GpuFuseAttentionBase<GpuFuseAtte
     });
     DominanceInfo dominance(func);
     func.walk([&](AttentionGradOp op) {
-      if (!FusedAttentionOp::takes(op.getQuery(), op.getKey(), op.getValue()) ||
-          op.getGrad().getType() != op.getQuery().getType())
+      if (!FusedAttentionGradOp::takes(op.getQuery(), op.getKey(), op.getValue(), op.getGrad()))
         return;
       Location loc = op.getLoc();
       OpBuilder b(op);

@@ -497,20 +497,20 @@ bool FusedAttentionGradOp::isKernelShape(ArrayRef<int64_t> shape) {
   return isAttentionKernelShape(shape);
 }
 
-static bool takesAttention(Value query, Value key, Value value) {
+static bool takesAttention(Value query, Value key, Value value, Value grad) {
   auto type = cast<RankedTensorType>(query.getType());
-  if (key.getType() != type || value.getType() != type)
+  if (key.getType() != type || value.getType() != type || (grad && grad.getType() != type))
     return false;
   Type elem = type.getElementType();
   return (elem.isBF16() || elem.isF16()) && isAttentionKernelShape(type.getShape());
 }
 
-bool FusedAttentionOp::takes(Value query, Value key, Value value) {
-  return takesAttention(query, key, value);
+bool FusedAttentionOp::takes(Value query, Value key, Value value, Value grad) {
+  return takesAttention(query, key, value, grad);
 }
 
-bool FusedAttentionGradOp::takes(Value query, Value key, Value value) {
-  return takesAttention(query, key, value);
+bool FusedAttentionGradOp::takes(Value query, Value key, Value value, Value grad) {
+  return takesAttention(query, key, value, grad);
 }
 
 MutableOperandRange FusedAttentionOp::getDpsInitsMutable() {

@@ -611,10 +611,12 @@ class Train_FusedAttentionBase<string mnemonic>
     /// of 16 (the mma tiles), D at most 128 (a warp's rows of the output
     /// in registers).
     static bool isKernelShape(::llvm::ArrayRef<int64_t> shape);
-    /// Whether the kernels take this attention: q, k and v of one 16-bit
-    /// type and one kernel shape (ftc-gpu-fuse-attention asks, and
-    /// ftc-remat's memory model where attention runs fused).
-    static bool takes(::mlir::Value query, ::mlir::Value key, ::mlir::Value value);
+    /// Whether the kernels take this attention: q, k and v (and, for a
+    /// gradient, its incoming gradient) of one 16-bit type and one kernel
+    /// shape (ftc-gpu-fuse-attention asks, and ftc-remat's memory model
+    /// where attention runs fused).
+    static bool takes(::mlir::Value query, ::mlir::Value key, ::mlir::Value value,
+                      ::mlir::Value grad = {});
   }];
 }
 
