@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Random models: ftc's gradients against PyTorch's in float64.
 
-  models.py WORKDIR FIRST [COUNT] [--keep] [FTC FLAGS...]
+  models.py WORKDIR FIRST [COUNT] [--keep] [--blocks] [FTC FLAGS...]
 
 Draws COUNT models (default 1) from the seeds FIRST, FIRST + 1, ...: a chain
 of train ops (an embedding or an input, then linears, elementwise ops, layer
@@ -17,13 +17,19 @@ against the same model in PyTorch from the same parameters and batch:
 - the loss and every parameter's gradient under the numerical contract
   (DESIGN.md): within 1e-5 relative (the loss) and 2e-5 max|g64| (a
   gradient) of float64, or within 3x of PyTorch float32's own distance;
-- the gradients bit-identical on 1, 2 and 3 threads.
+- the gradients bit-identical on 1, 2 and 3 threads;
+- with --blocks, runs of the drawn ops outlined into functions the loss
+  calls (the model's blocks): the same loss and gradients, to the bit, from
+  steps compiled with --remat=blocks, --remat=sqrt and two memory budgets
+  (the least feasible and one between it and the peak without recomputation),
+  each budget's planned peak within it.
 
 Prints one line per model and a summary `N models: N ok`; a failing model's
 file stays in WORKDIR (all of them with --keep), with the command that
 replays it. Exits 1 on any failure.
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -49,6 +55,7 @@ class Model:
         self.body = []  # MLIR lines
         self.ops = []  # functions of env (name -> tensor), in order
         self.count = 0
+        self.segments = []  # where each drawn op's lines start in body, and their end
 
     def fresh(self):
         self.count += 1
@@ -242,19 +249,76 @@ class Model:
         self.loss = loss
         return kind
 
-    def text(self):
+    def text(self, blocks=None):
+        """The module; with `blocks` (an rng), runs of drawn ops outlined into
+        private functions that the loss calls, as a model's blocks are."""
         lines = ["module {"]
         for name, shape, init in self.params:
             lines.append(f"  train.param @{name} : {tensor_type(shape)} init {init}")
+        body, functions = self.body, []
+        if blocks is not None:
+            body, functions = self.outline(blocks)
         args = ", ".join(f'%{n}: {tensor_type(s, e)} {{train.input = "{n}"}}'
                          for n, s, e in self.inputs)
+        lines += functions
         lines.append(f"  func.func @loss({args}) -> tensor<f32> attributes {{train.loss}} {{")
-        lines += self.body
+        lines += body
         lines.append(f"    return {self.loss} : tensor<f32>")
         lines.append("  }")
         lines.append("}")
         return "\n".join(lines) + "\n"
 
+    def types(self):
+        """Each value's MLIR type, from running the ops on zeros."""
+        env = {"@" + n: torch.zeros(s, dtype=torch.float64) for n, s, _ in self.params}
+        for n, s, e in self.inputs:
+            env["%" + n] = torch.zeros(s, dtype=torch.int64 if e == "i32" else torch.float64)
+        for op in self.ops:
+            op(env)
+        return {k: tensor_type(list(t.shape), "i32" if t.dtype == torch.int64 else "f32")
+                for k, t in env.items() if k.startswith("%")}
+
+    def outline(self, rng):
+        """The loss's body with runs of one to three drawn ops each moved into
+        a private function (most runs; the rest stay in the loss), and those
+        functions. A function takes what its ops read from before it (the
+        parameters' get_param stay in the loss) and returns what is read after."""
+        types = self.types()
+        defs = lambda line: ([v.strip() for v in line.split("=")[0].split(",")]
+                             if " = " in line else [])
+        uses = lambda line: re.findall(r"%[A-Za-z0-9_]+", line.split(" = ", 1)[-1].split(" : ")[0])
+        bounds = self.segments
+        body, functions, i = self.body[:bounds[0]], [], 0
+        while i < len(bounds) - 1:
+            j = min(i + int(rng.integers(1, 4)), len(bounds) - 1)
+            run = self.body[bounds[i]:bounds[j]]
+            later = self.body[bounds[j]:] + [f"return {self.loss}"]
+            inner = [line for line in run if "train.get_param" not in line]
+            if rng.random() < 0.25 or not inner:
+                body += run
+                i = j
+                continue
+            body += [line for line in run if "train.get_param" in line]
+            defined = {v for line in inner for v in defs(line)}
+            params = list(dict.fromkeys(v for line in inner for v in uses(line)
+                                        if v not in defined))
+            read_later = {v for line in later for v in uses(line)}
+            results = [v for line in inner for v in defs(line) if v in read_later]
+            name = f"@block{sum(line.startswith('  func.func') for line in functions)}"
+            result_types = ", ".join(types[v] for v in results)
+            if len(results) != 1:
+                result_types = f"({result_types})"
+            functions.append(f"  func.func private {name}("
+                             + ", ".join(f"{v}: {types[v]}" for v in params)
+                             + f") -> {result_types} {{")
+            functions += inner
+            functions.append(f"    return {', '.join(results)} : "
+                             f"{', '.join(types[v] for v in results)}")
+            functions.append("  }")
+            body.append(f"    {', '.join(results)} = func.call {name}({', '.join(params)}) : "
+                        f"({', '.join(types[v] for v in params)}) -> {result_types}")
+            i = j
+        return body + self.body[bounds[-1]:], functions
 
 OPS = ["linear", "unary", "layer_norm", "softmax", "attention", "residual", "broadcast",
        "split", "mix"]
@@ -284,6 +348,7 @@ def draw(seed):
     else:
         x = m.input([batch, tokens, width])
     for _ in range(int(rng.integers(2, 8))):
+        m.segments.append(len(m.body))
         op = rng.choice(OPS + (LATER_OPS if seed >= 1000 else []))
         if op == "linear":
             x = m.linear(x, int(rng.integers(2, 160)))
@@ -320,6 +385,7 @@ def draw(seed):
             mixed = m.linear(m.transpose(x, [0, 2, 1]), int(rng.integers(2, 49)))
             x = m.transpose(mixed, [0, 2, 1])
         what.append(str(op))
+    m.segments.append(len(m.body))
     if not m.params:  # something to differentiate
         x = m.binary("mul", x, m.param([x[1][-1]], mean=1.0, std=0.5))
         what.append("broadcast")
@@ -345,15 +411,65 @@ def reference(m, params, batch, dtype):
     return loss.item(), [leaves[name].grad.numpy().astype(np.float64) for name, _, _ in m.params]
 
 
-def check(seed, work, flags, keep):
+def compile_step(path, so, flags):
+    """Compiles the model at `path` to `so`: whether it did, and ftc's error
+    or its planned peak (the report's total, in bytes)."""
+    compiled = subprocess.run(["ftc", path, "-o", so, "--report", *flags],
+                              capture_output=True, text=True)
+    if compiled.returncode != 0:
+        return False, compiled.stderr.strip()
+    return True, int(re.search(r"^  total +(\d+)$", compiled.stdout, re.M).group(1))
+
+
+def remat_problems(path, so, flags, peak, step, batch, loss, grads):
+    """What differs from `grads` (a step without recomputation) in steps
+    compiled with each remat policy and two memory budgets: the least
+    feasible, which ftc's error for a budget of 1 B names, and the midpoint
+    between it and the peak without recomputation. Each must give the same
+    loss and gradients to the bit, and a planned peak within its budget."""
+    problems = []
+    ok, error = compile_step(path, so[:-3] + "-least.so", [*flags, "--memory-budget=1"])
+    least = re.search(r"smallest feasible budget is (\d+) B", str(error))
+    if ok or not least:
+        return [f"--memory-budget=1: no smallest feasible budget ({error})"]
+    least = int(least.group(1))
+    variants = [(["--remat=blocks"], None), (["--remat=sqrt"], None),
+                ([f"--memory-budget={least}"], least)]
+    if peak > least + 1:
+        middle = (least + peak) // 2
+        variants.append(([f"--memory-budget={middle}"], middle))
+    for k, (extra, budget) in enumerate(variants):
+        # A file of its own: a library loaded again by its name is the same.
+        variant = f"{so[:-3]}-{k}.so"
+        ok, planned = compile_step(path, variant, [*flags, *extra])
+        if not ok:
+            problems.append(f"{' '.join(extra)}: ftc: {planned}")
+            continue
+        other = ftcpy.Step(os.path.abspath(variant), seed=0)
+        for i in range(len(step.params)):
+            other.param(i)[...] = step.param(i)
+        other.set_num_threads(2)
+        other_loss = other.grad(batch)
+        same = other_loss == loss and all(
+            np.array_equal(other.grad_of(i), g) for i, g in enumerate(grads))
+        if not same:
+            problems.append(f"{' '.join(extra)}: loss or gradients differ from --remat=none")
+        if budget is not None and planned > budget:
+            problems.append(f"{' '.join(extra)}: planned peak {planned} B")
+        os.remove(variant)
+    return problems
+
+
+def check(seed, work, flags, keep, blocks=False):
     m, what = draw(seed)
     path = os.path.join(work, f"model-{seed}.mlir")
     with open(path, "w") as f:
-        f.write(m.text())
+        # The outlining draws from its own generator: the model is the seed's.
+        f.write(m.text(np.random.default_rng([seed, 1]) if blocks else None))
     so = os.path.join(work, f"model-{seed}.so")
-    compiled = subprocess.run(["ftc", path, "-o", so, *flags], capture_output=True, text=True)
-    if compiled.returncode != 0:
-        print(f"seed {seed}: {what}: FAIL (ftc: {compiled.stderr.strip()})")
+    ok, peak = compile_step(path, so, flags)
+    if not ok:
+        print(f"seed {seed}: {what}: FAIL (ftc: {peak})")
         return False
     step = ftcpy.Step(os.path.abspath(so), seed=0)
     rng = np.random.default_rng(seed + 1)
@@ -371,6 +487,8 @@ def check(seed, work, flags, keep):
         problems.append("gradients differ between 1, 2 and 3 threads")
     if abs(loss - loss64) > max(1e-5 * abs(loss64), 3 * abs(loss32 - loss64)):
         problems.append(f"loss {loss:.9g}, float64 {loss64:.9g}")
+    if blocks:
+        problems += remat_problems(path, so, flags, peak, step, batch, loss, grads[1])
     worst = 0.0
     for info, ours, g64, g32 in zip(step.params, grads[1], exact, theirs):
         err = float(np.max(np.abs(ours - g64)))
@@ -387,21 +505,22 @@ def check(seed, work, flags, keep):
     if ok and not keep:
         os.remove(path)
     elif not ok:
-        print(f"  replay: {sys.argv[0]} {work} {seed} 1 {' '.join(flags)}".rstrip())
+        print(f"  replay: {sys.argv[0]} {work} {seed} 1{' --blocks' if blocks else ''} "
+              f"{' '.join(flags)}".rstrip())
     os.remove(so)
     return ok
 
 
 def main():
     args = sys.argv[1:]
-    keep = "--keep" in args
-    args = [a for a in args if a != "--keep"]
+    keep, blocks = "--keep" in args, "--blocks" in args
+    args = [a for a in args if a not in ("--keep", "--blocks")]
     work, first = args[0], int(args[1])
     counted = len(args) > 2 and not args[2].startswith("-")
     count = int(args[2]) if counted else 1
     flags = args[3:] if counted else args[2:]
     os.makedirs(work, exist_ok=True)
-    passed = sum(check(seed, work, flags, keep) for seed in range(first, first + count))
+    passed = sum(check(seed, work, flags, keep, blocks) for seed in range(first, first + count))
     print(f"{count} models: {passed} ok")
     sys.exit(0 if passed == count else 1)
 
