@@ -45,32 +45,51 @@ std::pair<Value, Value> rowMaxAndSumExp(LinalgBuilder &L, Value x) {
   return {m, s};
 }
 
-/// Per-row statistics of layer_norm: mean and 1 / sqrt(biased var + eps).
+/// Per-row statistics of layer_norm: mean and 1 / sqrt(biased var + eps),
+/// by the corrected two-pass algorithm (Chan, Golub and LeVeque 1983): with
+/// m1 = sum(x) / n and d = x - m1, mean = m1 + sum(d) / n and var =
+/// sum(d^2) / n - (sum(d) / n)^2. A row far from zero against its spread
+/// (|mean| >> std) has its f32 sum off by many ulps of the mean; the
+/// correction, a sum of terms of the spread's size, takes the mean back to
+/// about its rounding. That matters to the gradient: the layer norm's input
+/// gradient sums to zero over a row only as far as x^ does, so a row's
+/// constant offset error, rstd^2 n |mean error| times the row's mean(g x^),
+/// reaches every parameter before it (a bias ahead of the norm, whose true
+/// gradient is zero, got 5x PyTorch float32's error from a sequential mean).
 std::pair<Value, Value> rowMoments(LinalgBuilder &L, Value x2, double eps) {
   RankedTensorType t = tensorType(x2);
   Type elem = t.getElementType();
   auto rowType = RankedTensorType::get({t.getDimSize(0)}, elem);
   Value n = L.scalar(elem, static_cast<double>(t.getDimSize(1)));
   Value sum = L.sum(x2, {1});
-  Value mean = L.elementwise(rowType, ValueRange{sum},
-                             [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                               return arith::DivFOp::create(nb, nl, a[0], n);
-                             });
-  Value sq = L.sum(x2, {1}, ValueRange{mean},
+  Value first = L.elementwise(rowType, ValueRange{sum},
+                              [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                return arith::DivFOp::create(nb, nl, a[0], n);
+                              });
+  Value residual = L.sum(x2, {1}, ValueRange{first},
+                         [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                           return arith::SubFOp::create(nb, nl, a[0], a[1]);
+                         });
+  Value sq = L.sum(x2, {1}, ValueRange{first},
                    [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                      Value c = arith::SubFOp::create(nb, nl, a[0], a[1]);
                      return arith::MulFOp::create(nb, nl, c, c);
                    });
-  Value epsV = L.scalar(elem, eps);
-  Value rstd = L.elementwise(rowType, ValueRange{sq},
+  Value mean = L.elementwise(rowType, ValueRange{first, residual},
                              [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                               Value var = arith::DivFOp::create(nb, nl, a[0], n);
-                               Value sd = math::SqrtOp::create(
-                                   nb, nl, arith::AddFOp::create(nb, nl, var, epsV));
-                               Value one = arith::ConstantOp::create(
-                                   nb, nl, nb.getFloatAttr(elem, 1.0));
-                               return arith::DivFOp::create(nb, nl, one, sd);
+                               return arith::AddFOp::create(
+                                   nb, nl, a[0], arith::DivFOp::create(nb, nl, a[1], n));
                              });
+  Value epsV = L.scalar(elem, eps);
+  Value rstd = L.elementwise(
+      rowType, ValueRange{sq, residual}, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+        Value shift = arith::DivFOp::create(nb, nl, a[1], n);
+        Value var = arith::SubFOp::create(nb, nl, arith::DivFOp::create(nb, nl, a[0], n),
+                                          arith::MulFOp::create(nb, nl, shift, shift));
+        Value sd = math::SqrtOp::create(nb, nl, arith::AddFOp::create(nb, nl, var, epsV));
+        Value one = arith::ConstantOp::create(nb, nl, nb.getFloatAttr(elem, 1.0));
+        return arith::DivFOp::create(nb, nl, one, sd);
+      });
   return {mean, rstd};
 }
 

@@ -130,21 +130,33 @@ func.func @softmax(%x: tensor<2x4x4xf32>) -> (tensor<2x4x4xf32>, tensor<2x4x4xf3
 
 // -----
 
-// layer_norm per row: mean, then the biased variance as a sum of squared
-// deviations (both in f32), rstd = 1 / sqrt(var + eps), and
-// (x - mean) * rstd * w + b.
+// layer_norm per row by the corrected two-pass algorithm (all in f32): a
+// first mean M1, the sums of the deviations D = x - M1 and of their squares
+// Q, then mean = M1 + D / n, var = Q / n - (D / n)^2, rstd = 1 / sqrt(var +
+// eps), and (x - mean) * rstd * w + b.
 // CHECK-LABEL: func.func @layer_norm
 // CHECK-SAME: (%[[X:.+]]: tensor<4x8xf32>, %[[W:.+]]: tensor<8xf32>, %[[B:.+]]: tensor<8xf32>)
 // CHECK: %[[N:.+]] = arith.constant 8.000000e+00 : f32
 // CHECK: linalg.generic {{.*}} ins(%[[X]] : tensor<4x8xf32>) outs(%{{.+}} : tensor<4xf32>)
-// CHECK: %[[MEAN:.+]] = linalg.generic
+// CHECK: %[[M1:.+]] = linalg.generic
 // CHECK: arith.divf %{{.+}}, %[[N]] : f32
-// CHECK: linalg.generic {{.*}} ins(%[[X]], %[[MEAN]] : tensor<4x8xf32>, tensor<4xf32>) outs(%{{.+}} : tensor<4xf32>)
+// CHECK: %[[DEV:.+]] = linalg.generic {{.*}} ins(%[[X]], %[[M1]] : tensor<4x8xf32>, tensor<4xf32>) outs(%{{.+}} : tensor<4xf32>)
+// CHECK: %[[DV:.+]] = arith.subf
+// CHECK-NEXT: arith.addf %{{.+}}, %[[DV]] : f32
+// CHECK: %[[SQ:.+]] = linalg.generic {{.*}} ins(%[[X]], %[[M1]] : tensor<4x8xf32>, tensor<4xf32>) outs(%{{.+}} : tensor<4xf32>)
 // CHECK: arith.subf
 // CHECK: arith.mulf
+// CHECK: %[[MEAN:.+]] = linalg.generic {{.*}} ins(%[[M1]], %[[DEV]] : tensor<4xf32>, tensor<4xf32>)
+// CHECK: ^bb0(%[[M1V:.+]]: f32, %[[DEVV:.+]]: f32, %{{.+}}: f32):
+// CHECK: %[[SHIFT:.+]] = arith.divf %[[DEVV]], %[[N]] : f32
+// CHECK: arith.addf %[[M1V]], %[[SHIFT]] : f32
 // CHECK: %[[EPS:.+]] = arith.constant 9.99999974E-6 : f32
-// CHECK: %[[RSTD:.+]] = linalg.generic
-// CHECK: %[[VAR:.+]] = arith.divf %{{.+}}, %[[N]] : f32
+// CHECK: %[[RSTD:.+]] = linalg.generic {{.*}} ins(%[[SQ]], %[[DEV]] : tensor<4xf32>, tensor<4xf32>)
+// CHECK: ^bb0(%[[SQV:.+]]: f32, %[[DEVV:.+]]: f32, %{{.+}}: f32):
+// CHECK: %[[SHIFT:.+]] = arith.divf %[[DEVV]], %[[N]] : f32
+// CHECK: %[[MSQ:.+]] = arith.divf %[[SQV]], %[[N]] : f32
+// CHECK: %[[SHIFT2:.+]] = arith.mulf %[[SHIFT]], %[[SHIFT]] : f32
+// CHECK: %[[VAR:.+]] = arith.subf %[[MSQ]], %[[SHIFT2]] : f32
 // CHECK: %[[VE:.+]] = arith.addf %[[VAR]], %[[EPS]] : f32
 // CHECK: %[[SD:.+]] = math.sqrt %[[VE]] : f32
 // CHECK: arith.divf %{{.+}}, %[[SD]] : f32
