@@ -240,8 +240,15 @@ void LoraPass::runOnOperation() {
         names += (names.empty() ? "" : ", ") + name.str();
     if (linearWeights.size() > 8)
       names += ", ... (" + std::to_string(linearWeights.size() - 8) + " more)";
+    // Matched but not named `<module>.weight`: say what the name lacks.
+    bool unnamed = llvm::any_of(linearWeights, [&](StringRef name) {
+      return !name.ends_with(".weight") && targetRe.match(name);
+    });
     return fail("targets '" + config.getTargets() + "' match no linear layer's weight (" +
-                (names.empty() ? std::string("the model has none") : names) + ")");
+                (names.empty() ? std::string("the model has none") : names) + ")" +
+                (unnamed ? "; adapters go on weights named <module>.weight, as PEFT's modules' "
+                           "(rename the parameter)"
+                         : ""));
   }
 
   // Adapters per matched weight, declared after it.
