@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Random models: ftc's gradients against PyTorch's in float64.
 
-  models.py WORKDIR FIRST [COUNT] [--keep] [--blocks] [--bits] [FTC FLAGS...]
+  models.py WORKDIR FIRST [COUNT] [--keep] [--blocks] [--bits] [--lora] [FTC FLAGS...]
 
 Draws COUNT models (default 1) from the seeds FIRST, FIRST + 1, ...: a chain
 of train ops (an embedding or an input, then linears, elementwise ops, layer
@@ -26,7 +26,12 @@ against the same model in PyTorch from the same parameters and batch:
   (the least feasible and one between it and the peak without recomputation),
   each budget's planned peak within it;
 - with --bits, only the checks of bits (threads, --blocks), not PyTorch's
-  numbers: for steps outside the contract's float32 (--precision=bf16).
+  numbers: for steps outside the contract's float32 (--precision=bf16);
+- with --lora, the linear weights named as modules' (lN.weight) and LoRA
+  settings drawn from the seed (some of the layers, rank 1-8, alpha, rsLoRA,
+  DoRA, trainable biases): the reference adds the same adapters (PEFT's
+  arithmetic, DoRA's norm detached), B and DoRA's magnitude moved off their
+  initial values so that every adapter gradient counts.
 
 Prints one line per model and a summary `N models: N ok`; a failing model's
 file stays in WORKDIR (all of them with --keep), with the command that
@@ -59,6 +64,8 @@ class Model:
         self.body = []  # MLIR lines
         self.ops = []  # functions of env (name -> tensor), in order
         self.count = 0
+        self.modules = []  # the linear layers, in order
+        self.named = False  # linear weights named as modules' (lN.weight)
         self.segments = []  # where each drawn op's lines start in body, and their end
 
     def fresh(self):
@@ -69,8 +76,8 @@ class Model:
         self.body.append("    " + line)
         self.ops.append(fn)
 
-    def param(self, shape, mean=0.0, std=1.0):
-        name = f"p{len(self.params)}"
+    def param(self, shape, mean=0.0, std=1.0, name=None):
+        name = name or f"p{len(self.params)}"
         self.params.append((name, shape, f"#train.normal<mean = {float(mean)!r}, std = {float(std)!r}>"))
         v = self.fresh()
         self.emit(f"{v} = train.get_param @{name} : {tensor_type(shape)}",
@@ -87,15 +94,31 @@ class Model:
     def linear(self, x, out, bias=None):
         (xv, xs) = x
         bias = self.rng.random() < 0.6 if bias is None else bias
-        w = self.param([out, xs[-1]], std=1 / np.sqrt(xs[-1]))
-        b = self.param([out], std=0.1) if bias else None
+        # Named as a module's (lN.weight, lN.bias) for LoRA, whose targets are modules.
+        module = f"l{len(self.modules)}"
+        self.modules.append(module)
+        w = self.param([out, xs[-1]], std=1 / np.sqrt(xs[-1]),
+                       name=f"{module}.weight" if self.named else None)
+        b = self.param([out], std=0.1, name=f"{module}.bias" if self.named else None) \
+            if bias else None
         y, ys = self.fresh(), xs[:-1] + [out]
         operands = [xv, w[0]] + ([b[0]] if b else [])
         types = [tensor_type(xs), tensor_type(w[1])] + ([tensor_type(b[1])] if b else [])
+
+        def run(env):
+            adapter = env.get(f"lora {module}")  # (scale s, DoRA or not)
+            if adapter is None:
+                env[y] = F.linear(env[xv], env[w[0]], env[b[0]] if b else None)
+                return
+            scale, dora = adapter
+            a, up = env[f"@{module}.lora_A.weight"], env[f"@{module}.lora_B.weight"]
+            out = F.linear(env[xv], env[w[0]]) + scale * F.linear(F.linear(env[xv], a), up)
+            if dora:  # m / ||W + s B A|| per row, the norm detached (PEFT)
+                norm = (env[w[0]] + scale * up @ a).detach().norm(dim=1)
+                out = out * (env[f"@{module}.lora_magnitude_vector"] / norm)
+            env[y] = out + env[b[0]] if b else out
         self.emit(f"{y} = train.linear {', '.join(operands)} : ({', '.join(types)}) -> "
-                  f"{tensor_type(ys)}",
-                  lambda env: env.__setitem__(
-                      y, F.linear(env[xv], env[w[0]], env[b[0]] if b else None)))
+                  f"{tensor_type(ys)}", run)
         return y, ys
 
     UNARY = {
@@ -331,10 +354,12 @@ OPS = ["linear", "unary", "layer_norm", "softmax", "attention", "residual", "bro
 LATER_OPS = ["center", "shift", "bilinear"]
 
 
-def draw(seed):
-    """A random model and a line saying what it is."""
+def draw(seed, named=False):
+    """A random model and a line saying what it is; `named`: its linear
+    weights named as modules' (lN.weight, lN.bias), the same model else."""
     rng = np.random.default_rng(seed)
     m = Model(rng)
+    m.named = named
     batch, tokens = int(rng.integers(1, 4)), int(rng.integers(2, 49))
     # From seed 2000 on, half the models have attention the GPU's fused
     # kernels take (--target=cuda, 16-bit: rows and depth multiples of 16).
@@ -406,11 +431,13 @@ def draw(seed):
     return m, f"[{batch}, {tokens}, {width}] {' '.join(what)} -> {loss}"
 
 
-def reference(m, params, batch, dtype):
-    """Loss and gradients of the model in torch at `dtype`."""
-    env = {}
+def reference(m, params, batch, dtype, adapters=None):
+    """Loss and gradients (name -> array) of the model in torch at `dtype`,
+    from `params` (name -> array: every parameter the step has, adapters
+    too); `adapters` maps each adapted linear layer to its scale."""
+    env = {f"lora {module}": scale for module, scale in (adapters or {}).items()}
     leaves = {}
-    for (name, _, _), value in zip(m.params, params):
+    for name, value in params.items():
         leaves[name] = torch.tensor(value, dtype=dtype, requires_grad=True)
         env["@" + name] = leaves[name]
     for name, _, elem in m.inputs:
@@ -421,7 +448,30 @@ def reference(m, params, batch, dtype):
         op(env)
     loss = env[m.loss]
     loss.backward()
-    return loss.item(), [leaves[name].grad.numpy().astype(np.float64) for name, _, _ in m.params]
+    return loss.item(), {name: leaf.grad.numpy().astype(np.float64)
+                         for name, leaf in leaves.items() if leaf.grad is not None}
+
+
+def draw_lora(seed, m):
+    """LoRA or DoRA settings for model `m` from the seed: ftc's flags and
+    each adapted layer's (scale, DoRA or not), the scale alpha / r (alpha /
+    sqrt(r) with rsLoRA)."""
+    if not m.modules:
+        return [], None
+    rng = np.random.default_rng([seed, 2])
+    picked = [mod for mod in m.modules if rng.random() < 0.6] or [m.modules[-1]]
+    rank = int(rng.integers(1, 9))
+    alpha = float(rng.choice([rank, 2 * rank, 16]))
+    rslora = bool(rng.random() < 0.3)
+    flags = [f"--lora-targets=^({'|'.join(picked)})\\.weight$", f"--lora-rank={rank}",
+             f"--lora-alpha={alpha:g}"] + (["--lora-rslora=true"] if rslora else [])
+    if rng.random() < 0.5:  # the biases stay trainable
+        flags.append("--lora-trainable=\\.bias$")
+    dora = bool(rng.random() < 0.3)
+    if dora:
+        flags.append("--lora-variant=dora")
+    scale = alpha / (np.sqrt(rank) if rslora else rank)
+    return flags, {mod: (scale, dora) for mod in picked}
 
 
 def compile_step(path, so, flags):
@@ -473,8 +523,13 @@ def remat_problems(path, so, flags, peak, step, batch, loss, grads):
     return problems
 
 
-def check(seed, work, flags, keep=False, blocks=False, bits=False):
-    m, what = draw(seed)
+def check(seed, work, flags, keep=False, blocks=False, bits=False, lora=False):
+    m, what = draw(seed, named=lora)
+    given, adapters = flags, None
+    if lora:
+        lora_flags, adapters = draw_lora(seed, m)
+        flags = [*flags, *lora_flags]
+        what += f" lora {' '.join(lora_flags)}" if lora_flags else " (no linear layer to adapt)"
     path = os.path.join(work, f"model-{seed}.mlir")
     with open(path, "w") as f:
         # The outlining draws from its own generator: the model is the seed's.
@@ -487,24 +542,35 @@ def check(seed, work, flags, keep=False, blocks=False, bits=False):
     step = ftcpy.Step(os.path.abspath(so), seed=0)
     rng = np.random.default_rng(seed + 1)
     batch = ftcpy.random_batch(step, rng)
-    params = [step.param(i).astype(np.float64) for i in range(len(step.params))]
+    names = [info["name"] for info in step.params]
+    for i, name in enumerate(names):
+        if name.endswith("lora_B.weight"):  # zero at init: A's gradient with it
+            step.param(i)[...] = 0.1 * rng.standard_normal(step.param(i).shape)
+        if name.endswith("lora_magnitude_vector"):  # W's row norms at init
+            step.param(i)[...] *= 1 + 0.1 * rng.standard_normal(step.param(i).shape)
+    params = {name: step.param(i).astype(np.float64) for i, name in enumerate(names)}
     grads = {}
     for threads in (1, 2, 3):
         step.set_num_threads(threads)
         loss = step.grad(batch)
         grads[threads] = [step.grad_of(i) for i in range(len(step.params))]
     problems = []
-    if not all(np.array_equal(a, b) for t in (2, 3) for a, b in zip(grads[1], grads[t])):
+    if not all((a is None and b is None) or (a is not None and b is not None and
+                                              np.array_equal(a, b))
+               for t in (2, 3) for a, b in zip(grads[1], grads[t])):
         problems.append("gradients differ between 1, 2 and 3 threads")
     if blocks:
         problems += remat_problems(path, so, flags, peak, step, batch, loss, grads[1])
-    worst, exact, theirs = 0.0, [], []
+    worst, compared = 0.0, []
     if not bits:
-        loss64, exact = reference(m, params, batch, torch.float64)
-        loss32, theirs = reference(m, params, batch, torch.float32)
+        loss64, exact = reference(m, params, batch, torch.float64, adapters)
+        loss32, theirs = reference(m, params, batch, torch.float32, adapters)
         if abs(loss - loss64) > max(1e-5 * abs(loss64), 3 * abs(loss32 - loss64)):
             problems.append(f"loss {loss:.9g}, float64 {loss64:.9g}")
-    for info, ours, g64, g32 in zip(step.params, grads[1], exact, theirs):
+        # The step's trainable parameters (frozen ones have no gradient).
+        compared = [(info, ours, exact[info["name"]], theirs[info["name"]])
+                    for info, ours in zip(step.params, grads[1]) if ours is not None]
+    for info, ours, g64, g32 in compared:
         err = float(np.max(np.abs(ours - g64)))
         bound = max(2e-5 * float(np.max(np.abs(g64))), 3 * float(np.max(np.abs(g32 - g64))))
         worst = max(worst, err / bound if bound > 0 else (0.0 if err == 0 else np.inf))
@@ -519,15 +585,16 @@ def check(seed, work, flags, keep=False, blocks=False, bits=False):
     if ok and not keep:
         os.remove(path)
     elif not ok:
-        options = [o for o, on in (("--blocks", blocks), ("--bits", bits)) if on]
-        print(f"  replay: {' '.join([sys.argv[0], work, str(seed), '1', *options, *flags])}")
+        options = [o for o, on in (("--blocks", blocks), ("--bits", bits), ("--lora", lora))
+                   if on]
+        print(f"  replay: {' '.join([sys.argv[0], work, str(seed), '1', *options, *given])}")
     os.remove(so)
     return ok
 
 
 def main():
     args = sys.argv[1:]
-    options = {o: o in args for o in ("--keep", "--blocks", "--bits")}
+    options = {o: o in args for o in ("--keep", "--blocks", "--bits", "--lora")}
     args = [a for a in args if a not in options]
     work, first = args[0], int(args[1])
     counted = len(args) > 2 and not args[2].startswith("-")
@@ -535,7 +602,8 @@ def main():
     flags = args[3:] if counted else args[2:]
     os.makedirs(work, exist_ok=True)
     passed = sum(check(seed, work, flags, options["--keep"], options["--blocks"],
-                       options["--bits"]) for seed in range(first, first + count))
+                       options["--bits"], options["--lora"])
+                 for seed in range(first, first + count))
     print(f"{count} models: {passed} ok")
     sys.exit(0 if passed == count else 1)
 
