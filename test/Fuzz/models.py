@@ -10,11 +10,11 @@ splits and concats, residual adds, broadcasts of parameters; from seed 1000
 on also means over the tokens, row maxima and batched products; from seed
 2000 on half the models have more attention, at shapes the GPU's fused
 kernels take) ending in a loss (cross-entropy, MSE, or a probe's weighted
-sum). Shapes are drawn so
-that the products have tails (sizes that are no multiples of the register
-tiles) and the elementwise ops several parallel blocks. Each model is
-compiled with `ftc` (f32, the host's CPU, FTC FLAGS added) and checked
-against the same model in PyTorch from the same parameters and batch:
+sum). Shapes are drawn so that the products have tails (sizes that are no
+multiples of the register tiles) and the elementwise ops several parallel
+blocks. Each model is compiled with `ftc` (f32, the host's CPU, FTC FLAGS
+added) and checked against the same model in PyTorch from the same
+parameters and batch:
 
 - the loss and every parameter's gradient under the numerical contract
   (DESIGN.md): within 1e-5 relative (the loss) and 2e-5 max|g64| (a
