@@ -315,7 +315,7 @@ class Model:
                              if " = " in line else [])
         uses = lambda line: re.findall(r"%[A-Za-z0-9_]+", line.split(" = ", 1)[-1].split(" : ")[0])
         bounds = self.segments
-        body, functions, i = self.body[:bounds[0]], [], 0
+        body, functions, i, made = self.body[:bounds[0]], [], 0, 0
         while i < len(bounds) - 1:
             j = min(i + int(rng.integers(1, 4)), len(bounds) - 1)
             run = self.body[bounds[i]:bounds[j]]
@@ -331,7 +331,7 @@ class Model:
                                         if v not in defined))
             read_later = {v for line in later for v in uses(line)}
             results = [v for line in inner for v in defs(line) if v in read_later]
-            name = f"@block{sum(line.startswith('  func.func') for line in functions)}"
+            name, made = f"@block{made}", made + 1
             result_types = ", ".join(types[v] for v in results)
             if len(results) != 1:
                 result_types = f"({result_types})"
@@ -434,7 +434,8 @@ def draw(seed, named=False):
 def reference(m, params, batch, dtype, adapters=None):
     """Loss and gradients (name -> array) of the model in torch at `dtype`,
     from `params` (name -> array: every parameter the step has, adapters
-    too); `adapters` maps each adapted linear layer to its scale."""
+    too); `adapters` maps each adapted linear layer to its (scale, DoRA or
+    not), as draw_lora gives them."""
     env = {f"lora {module}": scale for module, scale in (adapters or {}).items()}
     leaves = {}
     for name, value in params.items():

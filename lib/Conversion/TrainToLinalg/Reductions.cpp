@@ -55,7 +55,7 @@ std::pair<Value, Value> rowMaxAndSumExp(LinalgBuilder &L, Value x) {
 /// gradient sums to zero over a row only as far as x^ does, so a row's
 /// constant offset error, rstd^2 n |mean error| times the row's mean(g x^),
 /// reaches every parameter before it (a bias ahead of the norm, whose true
-/// gradient is zero, got 5x PyTorch float32's error from a sequential mean).
+/// gradient is zero, got 7x PyTorch float32's error from a sequential mean).
 std::pair<Value, Value> rowMoments(LinalgBuilder &L, Value x2, double eps) {
   RankedTensorType t = tensorType(x2);
   Type elem = t.getElementType();
