@@ -22,6 +22,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/DebugLog.h"
 
@@ -53,9 +54,39 @@ int64_t bytesOf(MemRefType type) {
   return type.getNumElements() * llvm::divideCeil(type.getElementTypeBitWidth(), 8);
 }
 
+/// The last top-level op of `body` that uses `alloc`'s bytes: through views
+/// of it, and through its address (a library call's operand), at any depth
+/// (a kernel's body); its deallocations aside.
+Operation *lastUser(Block &body, memref::AllocOp alloc) {
+  Operation *last = nullptr;
+  SmallVector<Value> work{alloc.getResult()};
+  while (!work.empty()) {
+    Value v = work.pop_back_val();
+    for (OpOperand &use : v.getUses()) {
+      Operation *user = use.getOwner();
+      if (isa<memref::DeallocOp>(user))
+        continue;
+      if (Operation *at = body.findAncestorOpInBlock(*user);
+          at && (!last || last->isBeforeInBlock(at)))
+        last = at;
+      // What carries the bytes on: a view, the address (and offsets of it).
+      if (auto view = dyn_cast<ViewLikeOpInterface>(user); view && view.getViewSource() == v)
+        llvm::append_range(work, user->getResults());
+      else if (isa<memref::ExtractAlignedPointerAsIndexOp, arith::AddIOp, arith::IndexCastOp>(
+                   user))
+        llvm::append_range(work, user->getResults());
+      else if (auto meta = dyn_cast<memref::ExtractStridedMetadataOp>(user))
+        work.push_back(meta.getBaseBuffer());
+    }
+  }
+  return last;
+}
+
 /// The temporaries of `func` the arena can hold: top-level allocations of
 /// static, identity-layout buffers freed by exactly one top-level dealloc.
-SmallVector<Temporary> collectTemporaries(func::FuncOp func) {
+/// A buffer used after its deallocation (an earlier pass's error) fails:
+/// the plan would hand its bytes to another buffer while it is read.
+FailureOr<SmallVector<Temporary>> collectTemporaries(func::FuncOp func) {
   Block &body = func.getBody().front();
   llvm::DenseMap<Operation *, int64_t> position;
   int64_t index = 0;
@@ -77,6 +108,14 @@ SmallVector<Temporary> collectTemporaries(func::FuncOp func) {
       }
     if (!dealloc || other)
       continue;
+    if (Operation *last = lastUser(body, alloc); last && dealloc->isBeforeInBlock(last)) {
+      InFlightDiagnostic diag =
+          last->emitError("internal error: a buffer is used after its deallocation (ftc's "
+                          "bug; please report it)");
+      diag.attachNote(alloc.getLoc()) << "the buffer";
+      diag.attachNote(dealloc.getLoc()) << "its deallocation";
+      return failure();
+    }
     temporaries.push_back({alloc, dealloc, position[alloc], position[dealloc],
                            static_cast<int64_t>(llvm::alignTo(bytesOf(type), kAlignment))});
   }
@@ -128,7 +167,10 @@ struct PlanMemoryPass : public ftc::impl::PlanMemoryBase<PlanMemoryPass> {
     for (auto func : module.getOps<func::FuncOp>()) {
       if (!func->hasAttr("ftc.entry") || func.isExternal())
         continue;
-      SmallVector<Temporary> temporaries = collectTemporaries(func);
+      FailureOr<SmallVector<Temporary>> collected = collectTemporaries(func);
+      if (failed(collected))
+        return signalPassFailure();
+      SmallVector<Temporary> temporaries = std::move(*collected);
       workspace = std::max(workspace, place(temporaries));
       LDBG() << func.getSymName() << ": " << temporaries.size() << " temporaries";
       plans.push_back({func, std::move(temporaries)});

@@ -3,7 +3,8 @@
 // Questions the CUDA target's passes on buffers ask of the ops around one
 // (ftc-gpu-library-contractions, ftc-gpu-elide-copies, ftc-gpu-map-loops):
 // whether an op uses a buffer at all, which buffer a reshape shows all the
-// elements of, and whether a fill comes right before an op. Internal to
+// elements of, whether a fill comes right before an op; and a buffer's
+// deallocation moved after a new last use. Internal to
 // lib/Codegen/CUDA.
 //
 //===----------------------------------------------------------------------===//
@@ -60,6 +61,16 @@ inline mlir::linalg::FillOp fillRightBefore(mlir::Operation *op, mlir::Value out
       return nullptr;
   }
   return nullptr;
+}
+
+/// `root`'s deallocation (in `after`'s block) moved after `after` where it
+/// comes before it: for a pass that makes `after` use `root`, which was
+/// freed after its last use before.
+inline void freeAfter(mlir::Value root, mlir::Operation *after) {
+  for (mlir::Operation *user : llvm::make_early_inc_range(root.getUsers()))
+    if (auto dealloc = mlir::dyn_cast<mlir::memref::DeallocOp>(user);
+        dealloc && dealloc->getBlock() == after->getBlock() && dealloc->isBeforeInBlock(after))
+      dealloc->moveAfter(after);
 }
 
 } // namespace ftc::cuda

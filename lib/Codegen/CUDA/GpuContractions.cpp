@@ -380,8 +380,12 @@ Value biasVector(linalg::GenericOp writer, Type type, bool narrowed, Operation *
     yielded = yielded.getDefiningOp<arith::ExtFOp>().getIn();
   BlockArgument arg = writer.getMatchingBlockArgument(in);
   auto inType = cast<MemRefType>(in->get().getType());
-  if (yielded == arg && inType.getElementType() == type && inType.getLayout().isIdentity())
+  if (yielded == arg && inType.getElementType() == type && inType.getLayout().isIdentity()) {
+    // Read by the product now: freed after it, not after the writer (a
+    // recomputed linear's 16-bit bias, freed before the product by then).
+    ftc::cuda::freeAfter(memref::skipViewLikeOps(cast<MemrefValue>(in->get())), product);
     return in->get();
+  }
   OpBuilder b(writer);
   auto func = writer->getParentOfType<func::FuncOp>();
   if (auto vector = dyn_cast<BlockArgument>(in->get());

@@ -199,14 +199,6 @@ Operation *lastUse(Block *block, Value root) {
   return last;
 }
 
-/// `root`'s deallocation moved after `after` where it comes before it.
-void freeAfter(Value root, Operation *after) {
-  for (Operation *user : llvm::make_early_inc_range(root.getUsers()))
-    if (auto dealloc = dyn_cast<memref::DeallocOp>(user);
-        dealloc && dealloc->isBeforeInBlock(after))
-      dealloc->moveAfter(after);
-}
-
 /// The ops that define `value` (views of an allocation, the allocation),
 /// moved before `before` where they come after it; false where one has
 /// other operands or is no such op.
@@ -253,14 +245,21 @@ bool forwardSource(Copy &copy) {
   if (!copy.identity() && !cast<MemRefType>(src.getType()).getLayout().isIdentity() &&
       !isa<StridedLayoutAttr>(cast<MemRefType>(src.getType()).getLayout()))
     return false;
+  // The destination's readers, through the views made of it too (a plain
+  // copy's: the views stay, of the source): the last of them is where the
+  // source must live to.
   Operation *last = nullptr;
-  for (OpOperand &use : copy.dst.getUses()) {
-    Operation *user = use.getOwner();
+  for (OpOperand *use : usesThroughViews(copy.dst)) {
+    Operation *user = use->getOwner();
     if (user == copy.op || isa<memref::DeallocOp>(user))
       continue;
     Operation *at = inBlock(block, user);
-    if (!at || !copy.op->isBeforeInBlock(at) || (!sameType && !readsThroughLayout(use)) ||
-        mayWrite(use))
+    if (!at || !copy.op->isBeforeInBlock(at) ||
+        (use->get() == copy.dst && !sameType && !readsThroughLayout(*use)))
+      return false;
+    if (isView(user))
+      continue;
+    if (mayWrite(*use))
       return false;
     if (!last || last->isBeforeInBlock(at))
       last = at;
@@ -279,7 +278,7 @@ bool forwardSource(Copy &copy) {
   for (OpOperand &use : llvm::make_early_inc_range(copy.dst.getUses()))
     if (use.getOwner() != copy.op && !isa<memref::DeallocOp>(use.getOwner()))
       use.set(view);
-  freeAfter(source.root, last);
+  ftc::cuda::freeAfter(source.root, last);
   for (Operation *user : llvm::make_early_inc_range(copy.dst.getUsers()))
     if (isa<memref::DeallocOp>(user))
       user->erase();
@@ -396,7 +395,7 @@ bool writeInPlace(Copy &copy) {
     user->erase(); // the deallocations
   src->erase();
   if (lastRead != copy.op)
-    freeAfter(target.root, lastRead);
+    ftc::cuda::freeAfter(target.root, lastRead);
   return true;
 }
 

@@ -577,3 +577,44 @@ func.func @gelu_f32(%x: memref<16x32xf32>, %w: memref<32x64xf32>, %g: memref<16x
   memref.dealloc %f : memref<16x64xf32>
   return
 }
+
+// -----
+
+// The bias a buffer of its own (a recomputed linear's 16-bit copy of the
+// parameter), freed after the broadcast, its last reader before: the call
+// reads it now, so it is freed after the call (it was freed before it,
+// and the memory plan gave its bytes to the next buffer).
+// EPI-LABEL: func.func @bias_freed_before
+// EPI: %[[BV:.*]] = memref.alloc() {alignment = 64 : i64} : memref<32xf32>
+// EPI-NOT: memref.dealloc %[[BV]]
+// EPI: %[[BP:.*]] = memref.extract_aligned_pointer_as_index %[[BV]] :
+// EPI: call @ftcrt_gemm(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[BP]], %{{.*}})
+// EPI-NEXT: memref.dealloc %[[BV]] : memref<32xf32>
+#lhs = affine_map<(m, n, k) -> (m, k)>
+#rhsT = affine_map<(m, n, k) -> (n, k)>
+#out = affine_map<(m, n, k) -> (m, n)>
+#bias = affine_map<(m, n) -> (n)>
+#id1 = affine_map<(n) -> (n)>
+#id2 = affine_map<(m, n) -> (m, n)>
+func.func @bias_freed_before(%x: memref<16x64xf32>, %w: memref<32x64xf32>, %b: memref<32xf32>,
+                             %y: memref<16x32xf32>) {
+  %bv = memref.alloc() {alignment = 64 : i64} : memref<32xf32>
+  linalg.generic {indexing_maps = [#id1, #id1], iterator_types = ["parallel"]}
+      ins(%b : memref<32xf32>) outs(%bv : memref<32xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %n = arith.negf %in : f32
+    linalg.yield %n : f32
+  }
+  %c = memref.alloc() {alignment = 64 : i64} : memref<16x32xf32>
+  linalg.generic {indexing_maps = [#bias, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%bv : memref<32xf32>) outs(%c : memref<16x32xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    linalg.yield %in : f32
+  }
+  memref.dealloc %bv : memref<32xf32>
+  linalg.contract indexing_maps = [#lhs, #rhsT, #out]
+      ins(%x, %w : memref<16x64xf32>, memref<32x64xf32>) outs(%c : memref<16x32xf32>)
+  memref.copy %c, %y : memref<16x32xf32> to memref<16x32xf32>
+  memref.dealloc %c : memref<16x32xf32>
+  return
+}
