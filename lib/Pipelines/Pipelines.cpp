@@ -517,6 +517,10 @@ void ftc::copyPassOptions(const PipelineOptions &from, PipelineOptions &to) {
   to.rematOptions = from.rematOptions.getValue();
   to.checkNumerics = from.checkNumerics.getValue();
   to.cpuIsa = from.cpuIsa.getValue();
+  copyTargetOptions(from, to);
+}
+
+void ftc::copyTargetOptions(const PipelineOptions &from, PipelineOptions &to) {
   to.target = from.target.getValue();
   to.cudaChip = from.cudaChip.getValue();
   to.cudaFeatures = from.cudaFeatures.getValue();

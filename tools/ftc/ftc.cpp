@@ -999,18 +999,8 @@ int main(int argc, char **argv) {
     take(options.checkNumerics, from.checkNumerics, checkNumerics.getNumOccurrences());
     // The target and its options, unless --target is given again (the
     // host's CPU stays this compile's: the code runs here).
-    if (!target.getNumOccurrences()) {
-      options.target = from.target.getValue();
-      options.cudaChip = from.cudaChip.getValue();
-      options.cudaFeatures = from.cudaFeatures.getValue();
-      options.cudaFormat = from.cudaFormat.getValue();
-      options.cudaToolkit = from.cudaToolkit.getValue();
-      options.cudaProducts = from.cudaProducts.getValue();
-      options.cudaAttention = from.cudaAttention.getValue();
-      options.cudaBias = from.cudaBias.getValue();
-      options.cudaGelu = from.cudaGelu.getValue();
-      options.cudaEmulate = from.cudaEmulate.getValue();
-    }
+    if (!target.getNumOccurrences())
+      ftc::copyTargetOptions(from, options);
     pm.clear();
     if (failed(ftc::buildStages(pm, options, optionError, insertions)))
       return 1;

@@ -128,6 +128,9 @@ struct PipelineOptions : public mlir::PassPipelineOptions<PipelineOptions> {
 /// Copies the options of the passes (all but the range of stages).
 void copyPassOptions(const PipelineOptions &from, PipelineOptions &to);
 
+/// Copies the target and its --cuda-* settings (not the CPU's ISA).
+void copyTargetOptions(const PipelineOptions &from, PipelineOptions &to);
+
 /// Reports why a pipeline cannot be built; returns failure.
 using ErrorHandler = llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)>;
 
